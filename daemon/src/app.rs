@@ -1,0 +1,140 @@
+//! The daemon's shared state ([`App`]) and how it comes up: open the board DB and the
+//! data DB, create `admin` on first boot, or fall back to the *degraded* state when the
+//! flash cannot be trusted — never to a default password, never into a crash loop.
+
+use std::sync::{Arc, RwLock};
+
+use pbx_board::Board;
+
+use crate::auth::lockout::Limiter;
+use crate::auth::password::Hasher;
+use crate::auth::sessions::Sessions;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Error;
+use crate::store::{BoardDb, BoardInfo, DataDb, StoreError};
+
+/// Whether the daemon can sign people in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    /// Why not, in words for the admin (shown by /healthz, the UI and `ctl status`).
+    Degraded(String),
+}
+
+pub struct App {
+    config: RwLock<Arc<Config>>,
+    pub clock: Arc<dyn Clock>,
+    pub board: Arc<dyn Board>,
+    /// Factory data, when readable.
+    pub board_info: Option<BoardInfo>,
+    data: Option<Arc<DataDb>>,
+    pub health: Health,
+    pub hasher: Hasher,
+    pub sessions: Sessions,
+    pub limiter: Limiter,
+}
+
+/// What to tell the admin when the data DB cannot be used.
+const DATA_DAMAGED_HINT: &str = "sign-in is disabled to protect the device; a factory reset \
+(hold the reset button 10-30 s) erases the damaged user data and restores access with the \
+password on the device label";
+
+impl App {
+    /// Opens the stores and prepares the state. Blocking (flash I/O, one argon2 hash):
+    /// call before the runtime serves requests.
+    pub fn start(config: Config, board: Arc<dyn Board>, clock: Arc<dyn Clock>) -> App {
+        let (board_info, data, health) = open_stores(&config, clock.as_ref());
+        match &health {
+            Health::Ok => tracing::info!(board = board.kind(), "stores open"),
+            Health::Degraded(why) => tracing::error!("degraded: {why}"),
+        }
+        let p = config.policy.clone();
+        App {
+            hasher: Hasher::new(p.hash_concurrency, p.hash_queue),
+            sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
+            limiter: Limiter::new(Arc::clone(&clock), p),
+            config: RwLock::new(Arc::new(config)),
+            clock,
+            board,
+            board_info,
+            data,
+            health,
+        }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Applies a reloaded config (SIGHUP). Listener addresses and storage paths need a
+    /// restart; everything else takes effect now.
+    pub fn reload(&self, new: Config) {
+        let old = self.config();
+        if old.http != new.http || old.https != new.https {
+            tracing::warn!("listener addresses changed: they take effect at the next restart");
+        }
+        if old.data_db != new.data_db || old.board_db != new.board_db {
+            tracing::warn!("storage paths changed: they take effect at the next restart");
+        }
+        self.sessions
+            .set_limits(new.policy.session_idle, new.policy.session_absolute);
+        self.limiter.set_policy(new.policy.clone());
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    }
+
+    /// The data DB, or the degraded reason as an error.
+    pub fn data(&self) -> Result<Arc<DataDb>, Error> {
+        match (&self.data, &self.health) {
+            (Some(d), Health::Ok) => Ok(Arc::clone(d)),
+            (_, Health::Degraded(why)) => Err(Error::Degraded(format!(
+                "The device is in a degraded state: {why}."
+            ))),
+            (None, Health::Ok) => Err(Error::Internal("data DB missing".into())),
+        }
+    }
+}
+
+fn open_stores(config: &Config, clock: &dyn Clock) -> (Option<BoardInfo>, Option<Arc<DataDb>>, Health) {
+    let board_info = BoardDb::open(&config.board_db, config.cache_capacity).and_then(|b| b.read());
+    let board_info = match board_info {
+        Ok(info) => info,
+        Err(e @ StoreError::NotProvisioned(_)) => {
+            return (
+                None,
+                None,
+                Health::Degraded(format!("{e}; run `pbx-authd provision` at the factory")),
+            )
+        }
+        Err(e) => {
+            return (
+                None,
+                None,
+                Health::Degraded(format!("factory data unreadable ({e}); the device needs service")),
+            )
+        }
+    };
+    let guard = config.state_dir.join("data-db.opening");
+    let data = match DataDb::open(&config.data_db, config.cache_capacity, &guard) {
+        Ok(d) => d,
+        Err(e) => {
+            return (
+                Some(board_info),
+                None,
+                Health::Degraded(format!("user data unreadable ({e}); {DATA_DAMAGED_HINT}")),
+            )
+        }
+    };
+    match data.ensure_admin(&board_info.initial_password_hash, clock.unix()) {
+        Ok(true) => tracing::info!("first boot: admin account created from the label password"),
+        Ok(false) => {}
+        Err(e) => {
+            return (
+                Some(board_info),
+                None,
+                Health::Degraded(format!("cannot create the admin account ({e}); {DATA_DAMAGED_HINT}")),
+            )
+        }
+    }
+    (Some(board_info), Some(Arc::new(data)), Health::Ok)
+}

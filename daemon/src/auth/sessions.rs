@@ -1,0 +1,224 @@
+//! Sessions in RAM (spec §3: no flash wear per login; a restart signs everyone out).
+//! The map is keyed by the SHA-256 of the session id, so the cookie value itself is not
+//! kept and lookups do not compare secrets byte by byte.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::store::Role;
+
+/// Most sessions kept at once; the oldest is dropped beyond this.
+const MAX_SESSIONS: usize = 1024;
+/// Most sessions of one account; its oldest is dropped beyond this.
+const MAX_PER_ACCOUNT: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub username: String,
+    pub role: Role,
+    pub must_change_password: bool,
+    pub csrf_token: String,
+    created: Duration,
+    last_active: Duration,
+}
+
+pub struct Sessions {
+    inner: Mutex<Inner>,
+    clock: Arc<dyn Clock>,
+}
+
+struct Inner {
+    map: HashMap<[u8; 32], Session>,
+    idle: Duration,
+    absolute: Duration,
+}
+
+impl Inner {
+    fn live(&self, s: &Session, now: Duration) -> bool {
+        live(s, now, self.idle, self.absolute)
+    }
+}
+
+fn live(s: &Session, now: Duration, idle: Duration, absolute: Duration) -> bool {
+    now.saturating_sub(s.last_active) < idle && now.saturating_sub(s.created) < absolute
+}
+
+/// A new session's cookie value (shown once) and its state.
+pub struct NewSession {
+    pub id: String,
+    pub session: Session,
+}
+
+impl Sessions {
+    pub fn new(clock: Arc<dyn Clock>, idle: Duration, absolute: Duration) -> Sessions {
+        Sessions {
+            inner: Mutex::new(Inner {
+                map: HashMap::new(),
+                idle,
+                absolute,
+            }),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves a consistent map (every mutation is a
+        // single insert/remove), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// New expiry limits (config reload); they apply to existing sessions too.
+    pub fn set_limits(&self, idle: Duration, absolute: Duration) {
+        let mut inner = self.lock();
+        inner.idle = idle;
+        inner.absolute = absolute;
+    }
+
+    pub fn create(&self, username: &str, role: Role, must_change_password: bool) -> NewSession {
+        let now = self.clock.mono();
+        let id = super::random_token();
+        let session = Session {
+            username: username.into(),
+            role,
+            must_change_password,
+            csrf_token: super::random_token(),
+            created: now,
+            last_active: now,
+        };
+        let mut inner = self.lock();
+        let Inner {
+            map,
+            idle,
+            absolute,
+        } = &mut *inner;
+        map.retain(|_, s| live(s, now, *idle, *absolute));
+        let mut mine: Vec<([u8; 32], Duration)> = map
+            .iter()
+            .filter(|(_, s)| s.username == username)
+            .map(|(k, s)| (*k, s.created))
+            .collect();
+        if mine.len() >= MAX_PER_ACCOUNT {
+            mine.sort_by_key(|(_, c)| *c);
+            map.remove(&mine[0].0);
+        }
+        if map.len() >= MAX_SESSIONS {
+            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_active).map(|(k, _)| *k) {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(super::token_digest(&id), session.clone());
+        NewSession { id, session }
+    }
+
+    /// The live session for a cookie value. `touch` = false for background polling,
+    /// which must not keep an unattended session alive.
+    pub fn get(&self, id: &str, touch: bool) -> Option<Session> {
+        let now = self.clock.mono();
+        let key = super::token_digest(id);
+        let mut inner = self.lock();
+        let live = inner.map.get(&key).map(|s| inner.live(s, now))?;
+        if !live {
+            inner.map.remove(&key);
+            return None;
+        }
+        let s = inner.map.get_mut(&key)?;
+        if touch {
+            s.last_active = now;
+        }
+        Some(s.clone())
+    }
+
+    pub fn remove(&self, id: &str) -> bool {
+        self.lock().map.remove(&super::token_digest(id)).is_some()
+    }
+
+    /// Ends every session of an account; returns how many there were.
+    pub fn remove_user(&self, username: &str) -> usize {
+        let map = &mut self.lock().map;
+        let before = map.len();
+        map.retain(|_, s| s.username != username);
+        before - map.len()
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn setup() -> (Arc<ManualClock>, Sessions) {
+        let clock = Arc::new(ManualClock::default());
+        let s = Sessions::new(
+            clock.clone(),
+            Duration::from_secs(30 * 60),
+            Duration::from_secs(12 * 3600),
+        );
+        (clock, s)
+    }
+
+    #[test]
+    fn idle_expiry_after_30_minutes_without_activity() {
+        let (clock, s) = setup();
+        let n = s.create("admin", Role::Admin, false);
+        clock.advance(Duration::from_secs(29 * 60));
+        assert!(s.get(&n.id, true).is_some(), "29 min idle: still valid");
+        clock.advance(Duration::from_secs(29 * 60));
+        assert!(s.get(&n.id, true).is_some(), "activity reset the idle timer");
+        clock.advance(Duration::from_secs(30 * 60));
+        assert!(s.get(&n.id, true).is_none(), "30 min idle: expired");
+    }
+
+    #[test]
+    fn background_polling_does_not_refresh_idle_time() {
+        let (clock, s) = setup();
+        let n = s.create("admin", Role::Admin, false);
+        for _ in 0..5 {
+            clock.advance(Duration::from_secs(5 * 60));
+            assert!(s.get(&n.id, false).is_some());
+        }
+        clock.advance(Duration::from_secs(5 * 60));
+        assert!(s.get(&n.id, false).is_none(), "30 min of polling only: expired");
+    }
+
+    #[test]
+    fn absolute_expiry_after_12_hours_despite_activity() {
+        let (clock, s) = setup();
+        let n = s.create("admin", Role::Admin, false);
+        for _ in 0..(12 * 4 - 1) {
+            clock.advance(Duration::from_secs(15 * 60));
+            assert!(s.get(&n.id, true).is_some());
+        }
+        clock.advance(Duration::from_secs(15 * 60));
+        assert!(s.get(&n.id, true).is_none());
+    }
+
+    #[test]
+    fn remove_user_ends_only_that_accounts_sessions() {
+        let (_c, s) = setup();
+        let a1 = s.create("admin", Role::Admin, false);
+        let a2 = s.create("admin", Role::Admin, false);
+        let u = s.create("1001", Role::User, false);
+        assert_eq!(s.remove_user("admin"), 2);
+        assert!(s.get(&a1.id, true).is_none());
+        assert!(s.get(&a2.id, true).is_none());
+        assert!(s.get(&u.id, true).is_some());
+    }
+
+    #[test]
+    fn per_account_cap_drops_the_oldest() {
+        let (clock, s) = setup();
+        let first = s.create("admin", Role::Admin, false);
+        for _ in 0..MAX_PER_ACCOUNT {
+            clock.advance(Duration::from_secs(1));
+            s.create("admin", Role::Admin, false);
+        }
+        assert!(s.get(&first.id, true).is_none());
+        assert_eq!(s.count(), MAX_PER_ACCOUNT);
+    }
+}

@@ -1,0 +1,153 @@
+//! The API's errors and their one mapping to HTTP: [`Error::status`] and
+//! [`Error::code`] are exhaustive matches (no wildcard), so a new variant forces a
+//! decision. 5xx bodies never echo internal error text; the detail goes to the log.
+
+use std::time::Duration;
+
+use hyper::StatusCode;
+
+use crate::auth::lockout::retry_secs;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("The request body is not valid JSON for this call: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Send the request body as JSON (Content-Type: application/json).")]
+    UnsupportedMediaType,
+    #[error("The request body is larger than 16 KiB.")]
+    BodyTooLarge,
+    #[error("Wrong username or password.")]
+    InvalidCredentials { attempts_left: Option<u32> },
+    #[error("Too many attempts — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
+    Locked { retry_after: Duration },
+    #[error("Sign in first.")]
+    Unauthenticated,
+    #[error("The request lacks a valid X-CSRF-Token header; reload the page and try again.")]
+    Csrf,
+    #[error("Only the administrator can do this.")]
+    Forbidden,
+    #[error("Change the initial password first.")]
+    PasswordChangeRequired,
+    #[error("Choose a different password.")]
+    WeakPassword { reasons: Vec<String> },
+    #[error("The device is busy checking other passwords; try again in a moment.")]
+    Busy,
+    #[error("{0}")]
+    Degraded(String),
+    #[error("No such page or API call.")]
+    NotFound,
+    #[error("This method is not allowed here.")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::InvalidJson(_) | Error::InvalidRequest(_) | Error::WeakPassword { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::InvalidCredentials { .. } | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Csrf | Error::Forbidden | Error::PasswordChangeRequired => StatusCode::FORBIDDEN,
+            Error::Busy | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Storage(e) => match e {
+                StoreError::Full => StatusCode::INSUFFICIENT_STORAGE,
+                StoreError::Corrupt { .. }
+                | StoreError::Io(_)
+                | StoreError::NotProvisioned(_)
+                | StoreError::AlreadyProvisioned(_)
+                | StoreError::Decode { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidJson(_) => "invalid_json",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::BodyTooLarge => "body_too_large",
+            Error::InvalidCredentials { .. } => "invalid_credentials",
+            Error::Locked { .. } => "locked",
+            Error::Unauthenticated => "unauthenticated",
+            Error::Csrf => "csrf",
+            Error::Forbidden => "forbidden",
+            Error::PasswordChangeRequired => "password_change_required",
+            Error::WeakPassword { .. } => "weak_password",
+            Error::Busy => "busy",
+            Error::Degraded(_) => "degraded",
+            Error::NotFound => "not_found",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::Storage(e) => match e {
+                StoreError::Full => "storage_full",
+                StoreError::Corrupt { .. }
+                | StoreError::Io(_)
+                | StoreError::NotProvisioned(_)
+                | StoreError::AlreadyProvisioned(_)
+                | StoreError::Decode { .. } => "storage_error",
+            },
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The sentence shown to people; for 5xx a fixed text, never the internal detail.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Storage(StoreError::Full) => {
+                "The device's flash is full; the change was not saved.".into()
+            }
+            Error::Storage(_) => {
+                "The change could not be saved to flash; nothing was changed. Try again; if it keeps failing, the device needs service.".into()
+            }
+            Error::Internal(_) => "Something went wrong inside the device; nothing was changed.".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Extra JSON fields and headers a client needs to act on the error.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::Locked { retry_after } => Some(retry_secs(*retry_after)),
+            Error::Busy => Some(1),
+            _ => None,
+        }
+    }
+
+    pub fn is_server_fault(&self) -> bool {
+        self.status().is_server_error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_do_not_echo_internals() {
+        let e = Error::Storage(StoreError::Io(std::io::Error::other("/dev/mtd3 EIO secret-path")));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message().contains("secret-path"));
+        assert_eq!(Error::Storage(StoreError::Full).status(), StatusCode::INSUFFICIENT_STORAGE);
+    }
+
+    #[test]
+    fn locked_message_rounds_minutes_up() {
+        let e = Error::Locked {
+            retry_after: Duration::from_secs(61),
+        };
+        assert_eq!(e.message(), "Too many attempts — try again in 2 min.");
+        assert_eq!(e.retry_after(), Some(61));
+    }
+}

@@ -1,0 +1,65 @@
+//! The embedded web UI (plain HTML/CSS/JS, no build step), `/healthz`, and the
+//! recovery-readiness view the dashboard banner reads.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use crate::app::{App, Health};
+use crate::error::Error;
+use crate::http::{self, Body};
+
+const LOGIN: &str = include_str!("../web/login.html");
+const DASHBOARD: &str = include_str!("../web/index.html");
+const PROFILE: &str = include_str!("../web/profile.html");
+const DEGRADED: &str = include_str!("../web/degraded.html");
+const APP_JS: &str = include_str!("../web/app.js");
+const STYLE_CSS: &str = include_str!("../web/style.css");
+
+pub fn healthz(app: &App) -> Response<Body> {
+    match &app.health {
+        Health::Ok => http::response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        Health::Degraded(why) => http::response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            format!("degraded: {why}\n"),
+        ),
+    }
+}
+
+pub fn asset(path: &str) -> Option<Response<Body>> {
+    let (ct, body) = match path {
+        "/static/app.js" => ("text/javascript; charset=utf-8", APP_JS),
+        "/static/style.css" => ("text/css; charset=utf-8", STYLE_CSS),
+        _ => return None,
+    };
+    Some(http::response(StatusCode::OK, ct, body))
+}
+
+/// A page that needs a signed-in user; without one, the login page.
+pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
+    if matches!(app.health, Health::Degraded(_)) {
+        return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED);
+    }
+    match path {
+        "/login" => http::html(StatusCode::OK, LOGIN),
+        _ => match super::authed(app, req.headers()) {
+            Err(_) => http::redirect("/login"),
+            Ok(a) if a.session.must_change_password && path != "/profile" => {
+                http::redirect("/profile")
+            }
+            Ok(_) if path == "/profile" => http::html(StatusCode::OK, PROFILE),
+            Ok(_) => http::html(StatusCode::OK, DASHBOARD),
+        },
+    }
+}
+
+/// `GET /api/v1/recovery`: whether a forgotten password can be recovered by email.
+/// Email recovery needs SMTP settings and a bound admin address; this firmware does not
+/// have them configured, so the only way back in is the factory reset.
+pub fn recovery(app: &App) -> Result<Response<Body>, Error> {
+    app.data()?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "available": false }),
+    ))
+}

@@ -1,0 +1,194 @@
+//! HTTP plumbing shared by the handlers: reading a JSON body (content type, 16 KiB
+//! limit), building JSON, HTML and error responses with the security headers, and
+//! the session cookie.
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::Error;
+
+pub type Body = Full<Bytes>;
+
+/// Largest request body accepted (spec §4).
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// A too-large body up to this size is read and discarded before the 413 is sent, so the
+/// client reliably receives the answer instead of a connection reset.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+
+pub const SESSION_COOKIE: &str = "pbx_session";
+
+/// What the server knows about the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    /// The TCP peer; the only address trusted for limits and the local-network rule.
+    pub peer: SocketAddr,
+    pub https: bool,
+}
+
+/// Reads and decodes a JSON request body.
+pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Error> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Error::UnsupportedMediaType);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = req.into_body();
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+            let _ = Limited::new(body, DRAIN_LIMIT as usize).collect().await;
+        }
+        return Err(Error::BodyTooLarge);
+    }
+    let bytes = match Limited::new(body, BODY_LIMIT).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return Err(Error::BodyTooLarge)
+        }
+        Err(_) => return Err(Error::InvalidRequest("The request body was cut off.".into())),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| Error::InvalidJson(e.to_string()))
+}
+
+fn base_headers(h: &mut HeaderMap) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+pub fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    base_headers(r.headers_mut());
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => response(status, "application/json", bytes),
+        Err(e) => error_response(&Error::Internal(e.to_string())),
+    }
+}
+
+pub fn no_content() -> Response<Body> {
+    let mut r = response(StatusCode::NO_CONTENT, "application/json", Bytes::new());
+    r.headers_mut().remove(header::CONTENT_TYPE);
+    r
+}
+
+/// The JSON error body `{error, message, ...}` with the headers a client acts on.
+pub fn error_response(e: &Error) -> Response<Body> {
+    if e.is_server_fault() {
+        tracing::error!(code = e.code(), "request failed: {e}");
+    }
+    let mut body = serde_json::json!({ "error": e.code(), "message": e.message() });
+    match e {
+        Error::InvalidCredentials {
+            attempts_left: Some(n),
+        } => body["attempts_left"] = (*n).into(),
+        Error::WeakPassword { reasons } => body["reasons"] = reasons.clone().into(),
+        _ => {}
+    }
+    if let Some(s) = e.retry_after() {
+        body["retry_after_s"] = s.into();
+    }
+    let mut r = json(e.status(), &body);
+    if let Some(s) = e.retry_after() {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    if let Error::MethodNotAllowed { allow } = e {
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    r
+}
+
+/// An HTML page with a strict Content-Security-Policy: only our own scripts and styles.
+pub fn html(status: StatusCode, page: &'static str) -> Response<Body> {
+    let mut r = response(status, "text/html; charset=utf-8", page);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    r
+}
+
+pub fn redirect(to: &'static str) -> Response<Body> {
+    let mut r = response(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::new());
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(to));
+    r
+}
+
+/// The session cookie value from the request, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {
+    let secure = if https { "; Secure" } else { "" };
+    let v = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+pub fn clear_session_cookie(r: &mut Response<Body>, https: bool) {
+    let secure = if https { "; Secure" } else { "" };
+    let v = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}");
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; pbx_session=abc; b=2"));
+        assert_eq!(session_cookie(&h).as_deref(), Some("abc"));
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("pbx_sessionx=1"));
+        assert_eq!(session_cookie(&h), None);
+    }
+
+    #[test]
+    fn error_body_carries_code_message_and_retry() {
+        let r = error_response(&Error::Locked {
+            retry_after: std::time::Duration::from_secs(600),
+        });
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "600");
+    }
+}

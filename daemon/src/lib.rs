@@ -1,0 +1,66 @@
+//! `pbx-authd`: the authentication and recovery daemon of S-Series / K2 PBX appliances.
+//! It serves the on-box web login over HTTP and HTTPS, keeps accounts on flash (sled),
+//! and is the only way back into a box whose admin password is lost.
+//!
+//! Module map:
+//! - [`config`]: TOML file → validated [`config::Config`]; every problem with its key.
+//! - [`app`]: shared state; opens the stores, first boot, the degraded state.
+//! - [`server`]: accept loops, TLS handshake and header timeouts, graceful drain.
+//! - [`tls`]: certificate from PEM or a generated self-signed ECDSA P-256 one.
+//! - [`router`]: (method, path) → handler. [`handlers`]: one file per flow.
+//! - [`http`]: JSON bodies, responses, security headers, the session cookie.
+//! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout.
+//! - [`store`]: typed sled wrapper (board DB, data DB), flush on credential writes.
+//! - [`provision`]: factory step that writes the board DB and the label password.
+//! - [`error`]: the error enum and its one status mapping.
+//! - [`clock`]: injectable time.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod handlers;
+pub mod http;
+pub mod provision;
+pub mod router;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use app::App;
+pub use config::Config;
+pub use server::Listeners;
+pub use tls::Tls;
+
+/// Serves `app` on `listeners` until `shutdown` resolves, then drains connections.
+pub async fn run(app: Arc<App>, tls: Arc<Tls>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+    server::serve(app, tls, listeners, shutdown).await;
+}
+
+/// The names a generated certificate covers: loopback, `localhost`, the device's own
+/// addresses and the host of `public_url`.
+pub fn certificate_names(config: &Config, board: &dyn pbx_board::Board) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(ifs) = board.interfaces() {
+        names.extend(ifs.iter().map(|i| i.addr.to_string()));
+    }
+    if let Some(url) = &config.public_url {
+        let host = url.split("://").nth(1).unwrap_or_default();
+        let host = if host.starts_with('[') {
+            host.trim_start_matches('[').split(']').next().unwrap_or_default()
+        } else {
+            host.split(':').next().unwrap_or_default()
+        };
+        if !host.is_empty() {
+            names.push(host.to_string());
+        }
+    }
+    names.dedup();
+    names
+}

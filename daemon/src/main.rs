@@ -1,0 +1,257 @@
+//! The `pbx-authd` command: parse the command line, set up logging, load the config,
+//! bind the listeners and run the daemon; or one of the one-shot commands
+//! (`check-config`, `provision`). `anyhow` is used here only.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pbx_authd::clock::SystemClock;
+use pbx_authd::config::{self, Config};
+use pbx_authd::{provision, server, App, Listeners, Tls};
+use pbx_board::{Board, BoardProfile, LinuxBoard, SimBoard};
+
+#[derive(Parser)]
+#[command(
+    name = "pbx-authd",
+    version,
+    about = "Web login and password recovery daemon of the PBX",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Config file.
+    #[arg(long, value_name = "PATH", conflicts_with = "dev")]
+    config: Option<PathBuf>,
+    /// Run on a simulated board with an embedded config (for development and tests).
+    #[arg(long)]
+    dev: bool,
+    /// State directory of the simulated board.
+    #[arg(long, value_name = "DIR", requires = "dev", default_value = "./.pbx-dev")]
+    state_dir: PathBuf,
+    /// HTTP listen address in --dev mode.
+    #[arg(long, value_name = "ADDR", requires = "dev", default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// HTTPS listen address in --dev mode.
+    #[arg(long, value_name = "ADDR", requires = "dev", default_value = "127.0.0.1:8443")]
+    https: SocketAddr,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a config file and print every problem with its key; exit 0 or 1.
+    CheckConfig {
+        /// Config file.
+        #[arg(long, value_name = "PATH", default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Factory step: write the board DB with a new random initial password and print it once.
+    Provision {
+        /// Board DB to create (must not be provisioned yet).
+        #[arg(long, value_name = "PATH")]
+        board_db: PathBuf,
+        /// Model name, e.g. S50.
+        #[arg(long, value_name = "M")]
+        model: String,
+        /// Serial number.
+        #[arg(long, value_name = "S")]
+        serial: String,
+        /// MAC address, e.g. 02:00:00:00:00:01.
+        #[arg(long, value_name = "MAC")]
+        mac: String,
+        /// Board profile file (TOML); the simulated board's profile when omitted.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { config }) => check_config(&config),
+        Some(Command::Provision {
+            board_db,
+            model,
+            serial,
+            mac,
+            profile,
+        }) => report(provision_cmd(&board_db, &model, &serial, &mac, profile.as_deref())),
+        None => report(daemon(cli)),
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pbx-authd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems.0 {
+                println!("{}: {p}", path.display());
+            }
+            println!("{}: {} problem(s)", path.display(), problems.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn provision_cmd(
+    board_db: &Path,
+    model: &str,
+    serial: &str,
+    mac: &str,
+    profile: Option<&Path>,
+) -> anyhow::Result<()> {
+    let hw = match profile {
+        None => BoardProfile::sim(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            BoardProfile::from_toml(&text).with_context(|| format!("in {}", p.display()))?
+        }
+    };
+    let pw = provision::provision(board_db, config::MAX_CACHE_CAPACITY, model, serial, mac, hw)?;
+    println!("initial admin password: {}", pw.expose());
+    Ok(())
+}
+
+fn init_logging(level: tracing::Level) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
+    let _ = std::io::stderr().is_terminal();
+}
+
+fn daemon(cli: Cli) -> anyhow::Result<()> {
+    let (config, board, config_path): (Config, Arc<dyn Board>, Option<PathBuf>) = if cli.dev {
+        let dir = &cli.state_dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let config = Config::dev(dir, cli.http, cli.https).map_err(|p| anyhow::anyhow!("{p}"))?;
+        (config, Arc::new(SimBoard::new(dir)), None)
+    } else {
+        let path = cli.config.unwrap_or_else(|| config::DEFAULT_PATH.into());
+        let config = Config::load(&path).map_err(|p| {
+            anyhow::anyhow!("invalid config {}:\n{p}", path.display())
+        })?;
+        (config, Arc::new(LinuxBoard), Some(path))
+    };
+    init_logging(config.log_level);
+    let mut out = std::io::stdout().lock();
+    if config.dev {
+        writeln!(out, "pbx-authd --dev: simulated board, state in {}", config.state_dir.display())?;
+        let board_db = pbx_authd::store::BoardDb::open(&config.board_db, config.cache_capacity)?;
+        if !board_db.is_provisioned()? {
+            drop(board_db);
+            let pw = provision::provision(
+                &config.board_db,
+                config.cache_capacity,
+                "SIM",
+                "SIM-0001",
+                "02:00:00:00:00:01",
+                BoardProfile::sim(),
+            )?;
+            writeln!(out, "initial admin password: {}", pw.expose())?;
+        }
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(config.policy.hash_concurrency + 4)
+        .build()
+        .context("starting the async runtime")?;
+    let _guard = rt.enter();
+
+    let bind_all = |list: &[SocketAddr]| -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+        list.iter()
+            .map(|a| server::bind(*a).with_context(|| format!("cannot listen on {a}")))
+            .collect()
+    };
+    let listeners = Listeners {
+        http: bind_all(&config.http)?,
+        https: bind_all(&config.https)?,
+    };
+    let tls = Arc::new(
+        Tls::new(config.tls.clone(), &pbx_authd::certificate_names(&config, board.as_ref()))
+            .context("HTTPS certificate")?,
+    );
+    let (http, https) = listeners.local_addrs();
+    let app = Arc::new(App::start(config, board, Arc::new(SystemClock::default())));
+    for a in &http {
+        writeln!(out, "listening: http://{a}/")?;
+        tracing::info!("listening on http://{a}/");
+    }
+    for a in &https {
+        writeln!(out, "listening: https://{a}/")?;
+        tracing::info!("listening on https://{a}/");
+    }
+    out.flush()?;
+    drop(out);
+
+    rt.block_on(async {
+        tokio::spawn(reload_on_hup(Arc::clone(&app), Arc::clone(&tls), config_path));
+        pbx_authd::run(app, tls, listeners, stop_signal()).await;
+    });
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+}
+
+/// SIGHUP: re-read the config file and the certificate. A bad file is reported and the
+/// running config stays.
+async fn reload_on_hup(app: Arc<App>, tls: Arc<Tls>, path: Option<PathBuf>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload needs a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let files = match &path {
+            Some(p) => match Config::load(p) {
+                Ok(c) => {
+                    let files = c.tls.clone();
+                    app.reload(c);
+                    files
+                }
+                Err(problems) => {
+                    tracing::error!("reload refused, keeping the running config: {problems}");
+                    continue;
+                }
+            },
+            None => tls.files().clone(),
+        };
+        match tls.reload(files) {
+            Ok(()) => tracing::info!("configuration and certificate reloaded"),
+            Err(e) => tracing::error!("certificate reload failed, keeping the old one: {e}"),
+        }
+    }
+}

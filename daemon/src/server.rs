@@ -1,0 +1,166 @@
+//! The accept loops: plain HTTP and HTTPS listeners, a connection limit, a TLS handshake
+//! timeout, hyper's header-read timeout, and a graceful drain (at most 10 s) on shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::app::App;
+use crate::http::Ctx;
+use crate::tls::Tls;
+
+/// How long in-flight requests may take to finish after a stop is requested.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// Bound sockets, injected so tests and `--dev` can listen on port 0.
+#[derive(Default)]
+pub struct Listeners {
+    pub http: Vec<TcpListener>,
+    pub https: Vec<TcpListener>,
+}
+
+impl Listeners {
+    pub fn local_addrs(&self) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+        let addrs = |l: &[TcpListener]| l.iter().filter_map(|l| l.local_addr().ok()).collect();
+        (addrs(&self.http), addrs(&self.https))
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains.
+pub async fn serve(app: Arc<App>, tls: Arc<Tls>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+    let config = app.config();
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut loops = Vec::new();
+    for (list, https) in [(listeners.http, false), (listeners.https, true)] {
+        for l in list {
+            loops.push(tokio::spawn(accept_loop(
+                l,
+                https,
+                Arc::clone(&app),
+                Arc::clone(&tls),
+                Arc::clone(&slots),
+                Arc::clone(&graceful),
+                stop_rx.clone(),
+            )));
+        }
+    }
+    shutdown.await;
+    tracing::info!("stopping: no new connections, draining for at most {}s", DRAIN.as_secs());
+    let _ = stop_tx.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    match Arc::try_unwrap(graceful) {
+        Ok(g) => {
+            if tokio::time::timeout(DRAIN, g.shutdown()).await.is_err() {
+                tracing::warn!("drain deadline passed; closing remaining connections");
+            }
+        }
+        Err(_) => tracing::warn!("accept loops still hold the drain handle"),
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    https: bool,
+    app: Arc<App>,
+    tls: Arc<Tls>,
+    slots: Arc<Semaphore>,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; closing new connection");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = Ctx { peer, https };
+        let watcher = graceful.watcher();
+        let app = Arc::clone(&app);
+        let acceptor = https.then(|| tls.acceptor());
+        tokio::spawn(async move {
+            let config = app.config();
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(config.header_timeout)
+                .max_buf_size(32 * 1024);
+            let service = service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(crate::router::route(app, ctx, req).await) }
+            });
+            match acceptor {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(acceptor) => {
+                    let hs = tokio::time::timeout(config.tls_handshake_timeout, acceptor.accept(stream));
+                    let tls_stream = match hs.await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Binds a listener with SO_REUSEADDR so a restart does not wait for TIME_WAIT.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test(flavor = "current_thread")]
+    async fn bind_port_zero_gives_a_real_port() {
+        let l = super::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let addr = l.local_addr().expect("addr");
+        assert_ne!(addr.port(), 0);
+        let c = tokio::net::TcpStream::connect(addr).await;
+        assert!(c.is_ok());
+    }
+}

@@ -1,0 +1,437 @@
+//! Typed wrapper over the two sled databases on flash (spec §3).
+//!
+//! - [`BoardDb`]: factory data written once by `provision`, read-only at run time, never
+//!   erased. Tree `board`: `model`, `serial`, `mac`, `initial_password_hash`, `hw`.
+//! - [`DataDb`]: user data, erased by a factory reset. Trees `accounts` (username → JSON
+//!   [`Account`]) and `meta`.
+//!
+//! Every write that changes a credential or a setting is flushed (fsync) before it
+//! returns, so a response is only sent for a write that survives a power cut.
+//! Callers run these blocking methods off the async runtime.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use pbx_board::BoardProfile;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database at {path} is damaged: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("flash is full")]
+    Full,
+    #[error("flash I/O error: {0}")]
+    Io(std::io::Error),
+    #[error("the board is not provisioned (no factory data in {0})")]
+    NotProvisioned(PathBuf),
+    #[error("the board is already provisioned ({0}); factory data is written once")]
+    AlreadyProvisioned(PathBuf),
+    #[error("record {key:?} cannot be decoded: {detail}")]
+    Decode { key: String, detail: String },
+}
+
+impl StoreError {
+    fn from_sled(path: &Path, e: sled::Error) -> StoreError {
+        match e {
+            sled::Error::Io(io) if io.raw_os_error() == Some(28) => StoreError::Full,
+            sled::Error::Io(io) => StoreError::Io(io),
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            },
+            sled::Error::ReportableBug(b) => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: b,
+            },
+            sled::Error::CollectionNotFound(_) => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "a tree is missing".into(),
+            },
+        }
+    }
+}
+
+fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
+    }
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity)
+        // We flush explicitly after every credential write; the background flusher
+        // only bounds how much of the rest (audit, timestamps) a power cut can lose.
+        .flush_every_ms(Some(1000))
+        .open()
+        .map_err(|e| StoreError::from_sled(path, e))
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Factory data of the board.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BoardInfo {
+    pub model: String,
+    pub serial: String,
+    pub mac: String,
+    /// Argon2id PHC string of the password printed on the label.
+    pub initial_password_hash: String,
+    pub hw: BoardProfile,
+}
+
+impl fmt::Debug for BoardInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoardInfo")
+            .field("model", &self.model)
+            .field("serial", &self.serial)
+            .field("mac", &self.mac)
+            .field("hw", &self.hw)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct BoardDb {
+    path: PathBuf,
+    tree: sled::Tree,
+}
+
+impl BoardDb {
+    pub fn open(path: &Path, cache_capacity: u64) -> Result<BoardDb, StoreError> {
+        let db = open_sled(path, cache_capacity)?;
+        let tree = db
+            .open_tree("board")
+            .map_err(|e| StoreError::from_sled(path, e))?;
+        Ok(BoardDb {
+            path: path.to_path_buf(),
+            tree,
+        })
+    }
+
+    fn text(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let v = self
+            .tree
+            .get(key)
+            .map_err(|e| StoreError::from_sled(&self.path, e))?;
+        v.map(|b| {
+            String::from_utf8(b.to_vec()).map_err(|_| StoreError::Decode {
+                key: key.into(),
+                detail: "not UTF-8".into(),
+            })
+        })
+        .transpose()
+    }
+
+    pub fn is_provisioned(&self) -> Result<bool, StoreError> {
+        Ok(self.text("initial_password_hash")?.is_some())
+    }
+
+    /// Reads the factory data; all keys must be present.
+    pub fn read(&self) -> Result<BoardInfo, StoreError> {
+        let get = |k: &str| -> Result<String, StoreError> {
+            self.text(k)?
+                .ok_or_else(|| StoreError::NotProvisioned(self.path.clone()))
+        };
+        let hw_text = get("hw")?;
+        let hw = serde_json::from_str(&hw_text).map_err(|e| StoreError::Decode {
+            key: "hw".into(),
+            detail: e.to_string(),
+        })?;
+        Ok(BoardInfo {
+            model: get("model")?,
+            serial: get("serial")?,
+            mac: get("mac")?,
+            initial_password_hash: get("initial_password_hash")?,
+            hw,
+        })
+    }
+
+    /// Writes the factory data once and flushes it. Refuses to overwrite: the label
+    /// printed for this box must stay true.
+    pub fn provision(&self, info: &BoardInfo) -> Result<(), StoreError> {
+        if self.is_provisioned()? {
+            return Err(StoreError::AlreadyProvisioned(self.path.clone()));
+        }
+        let hw = serde_json::to_string(&info.hw).map_err(|e| StoreError::Decode {
+            key: "hw".into(),
+            detail: e.to_string(),
+        })?;
+        let mut batch = sled::Batch::default();
+        batch.insert("model", info.model.as_bytes());
+        batch.insert("serial", info.serial.as_bytes());
+        batch.insert("mac", info.mac.as_bytes());
+        batch.insert("hw", hw.as_bytes());
+        // Written last in the same atomic batch: its presence means "provisioned".
+        batch.insert("initial_password_hash", info.initial_password_hash.as_bytes());
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| StoreError::from_sled(&self.path, e))?;
+        self.tree
+            .flush()
+            .map_err(|e| StoreError::from_sled(&self.path, e))?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub username: String,
+    pub role: Role,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub must_change_password: bool,
+    pub created_at: u64,
+    pub password_changed_at: u64,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("must_change_password", &self.must_change_password)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const ADMIN: &str = "admin";
+
+pub struct DataDb {
+    path: PathBuf,
+    db: sled::Db,
+    accounts: sled::Tree,
+}
+
+impl DataDb {
+    /// Opens the data DB. `guard` is a file written before the open and removed after it:
+    /// if a previous start died inside the open (a panic or a crash in the storage
+    /// engine on damaged flash), the guard is still there and we report the DB as
+    /// damaged instead of crashing again — no crash loop.
+    pub fn open(path: &Path, cache_capacity: u64, guard: &Path) -> Result<DataDb, StoreError> {
+        if guard.exists() {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "a previous start stopped while opening it (guard file {} is present)",
+                    guard.display()
+                ),
+            });
+        }
+        if let Some(parent) = guard.parent() {
+            std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
+        }
+        crate::fsutil::write_atomic(guard, b"opening data DB\n", 0o600).map_err(StoreError::Io)?;
+        let opened = Self::open_inner(path, cache_capacity);
+        // The open returned (well or badly): it did not crash, so the guard goes.
+        std::fs::remove_file(guard).map_err(StoreError::Io)?;
+        opened
+    }
+
+    fn open_inner(path: &Path, cache_capacity: u64) -> Result<DataDb, StoreError> {
+        let db = open_sled(path, cache_capacity)?;
+        let accounts = db
+            .open_tree("accounts")
+            .map_err(|e| StoreError::from_sled(path, e))?;
+        let this = DataDb {
+            path: path.to_path_buf(),
+            db,
+            accounts,
+        };
+        // Read every account once: a damaged record is found now, at start, not at login.
+        this.accounts()?;
+        // sled reads some kinds of overwritten files as an *empty* database. If this DB
+        // was initialised before and `admin` is gone, the data was lost: report damage
+        // rather than silently starting over from the label password.
+        if this.initialised_marker().exists() && this.account(ADMIN)?.is_none() {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "the admin account is missing from an initialised database".into(),
+            });
+        }
+        Ok(this)
+    }
+
+    /// Written once `admin` exists; lives inside the DB directory, so erasing the data DB
+    /// erases it too.
+    fn initialised_marker(&self) -> PathBuf {
+        self.path.join("pbx-initialised")
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        StoreError::from_sled(&self.path, e)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    pub fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        let v = self.accounts.get(username).map_err(|e| self.err(e))?;
+        v.map(|b| decode(username, &b)).transpose()
+    }
+
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.accounts.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Creates or replaces an account and flushes it to flash before returning.
+    pub fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(account).map_err(|e| StoreError::Decode {
+            key: account.username.clone(),
+            detail: e.to_string(),
+        })?;
+        self.accounts
+            .insert(account.username.as_bytes(), bytes)
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// First boot: creates `admin` from the label password's hash, with a forced change.
+    /// Returns true when it created the account.
+    pub fn ensure_admin(&self, initial_password_hash: &str, now: u64) -> Result<bool, StoreError> {
+        let created = self.account(ADMIN)?.is_none();
+        if created {
+            self.put_account(&Account {
+            username: ADMIN.into(),
+            role: Role::Admin,
+            password_hash: initial_password_hash.into(),
+            email: None,
+            must_change_password: true,
+                created_at: now,
+                password_changed_at: now,
+            })?;
+        }
+        let marker = self.initialised_marker();
+        if !marker.exists() {
+            crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600).map_err(StoreError::Io)?;
+        }
+        Ok(created)
+    }
+}
+
+fn decode(key: &str, bytes: &[u8]) -> Result<Account, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        key: key.into(),
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pbx-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn info() -> BoardInfo {
+        BoardInfo {
+            model: "S50".into(),
+            serial: "S50-0001".into(),
+            mac: "02:00:00:00:00:01".into(),
+            initial_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+            hw: BoardProfile::sim(),
+        }
+    }
+
+    #[test]
+    fn board_db_is_written_once_and_reads_back() {
+        let d = tmp("board");
+        let b = BoardDb::open(&d.join("board.db"), 1 << 20).expect("open");
+        assert!(!b.is_provisioned().expect("read"));
+        assert!(matches!(b.read(), Err(StoreError::NotProvisioned(_))));
+        b.provision(&info()).expect("provision");
+        assert_eq!(b.read().expect("read"), info());
+        assert!(matches!(b.provision(&info()), Err(StoreError::AlreadyProvisioned(_))));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn first_boot_creates_admin_with_forced_change_once() {
+        let d = tmp("admin");
+        let g = d.join("guard");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("open");
+        assert!(!g.exists(), "guard removed after a good open");
+        assert!(db.ensure_admin("HASH", 5).expect("create"));
+        assert!(!db.ensure_admin("OTHER", 6).expect("exists"));
+        let a = db.account(ADMIN).expect("read").expect("present");
+        assert_eq!(a.password_hash, "HASH");
+        assert!(a.must_change_password);
+        assert_eq!(a.role, Role::Admin);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_leftover_guard_means_damaged_not_a_second_crash() {
+        let d = tmp("guard");
+        std::fs::create_dir_all(&d).expect("mkdir");
+        let g = d.join("guard");
+        std::fs::write(&g, "x").expect("write");
+        let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
+        assert!(matches!(r, Err(StoreError::Corrupt { .. })));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn garbage_in_the_db_file_is_reported_as_corrupt() {
+        let d = tmp("garbage");
+        let g = d.join("guard");
+        {
+            let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("open");
+            db.ensure_admin("HASH", 1).expect("create");
+        }
+        std::fs::write(d.join("data.db/db"), vec![0x5a; 4096]).expect("garbage");
+        let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
+        assert!(matches!(r, Err(StoreError::Corrupt { .. })), "{:?}", r.err());
+        assert!(!g.exists());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_db_that_reads_back_empty_after_init_is_damaged() {
+        let d = tmp("emptied");
+        let g = d.join("guard");
+        {
+            let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("open");
+            db.ensure_admin("HASH", 1).expect("create");
+        }
+        // Remove sled's files but not the marker: the records are gone.
+        for f in ["db", "conf"] {
+            std::fs::remove_file(d.join("data.db").join(f)).expect("rm");
+        }
+        let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
+        assert!(matches!(r, Err(StoreError::Corrupt { .. })), "{:?}", r.err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn debug_output_hides_hashes() {
+        let s = format!("{:?}", info());
+        assert!(!s.contains("argon2id"), "{s}");
+    }
+}
