@@ -1,0 +1,167 @@
+//! Runs the real daemon binary (built once by cargo, reused by every test): `--dev` on
+//! port 0, reads the bound addresses and the initial password from its stdout, polls
+//! `/healthz`, and stops it with SIGTERM on drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The `pbx-authd` binary: `$PBX_AUTHD_BIN`, else the one cargo built next to this test.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PBX_AUTHD_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/pbx-authd
+    let p = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .join("pbx-authd");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p pbx-authd` first (make test does)",
+        p.display()
+    );
+    p
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub state_dir: PathBuf,
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    /// Printed only on the first start of a state dir.
+    pub initial_password: Option<String>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `pbx-authd --dev` on 127.0.0.1 port 0 with `state_dir`.
+    pub fn start(state_dir: &Path) -> Daemon {
+        Daemon::start_with(state_dir, "127.0.0.1:0", "127.0.0.1:0")
+    }
+
+    pub fn start_with(state_dir: &Path, http: &str, https: &str) -> Daemon {
+        std::fs::create_dir_all(state_dir).expect("state dir");
+        let log = state_dir.join(format!(
+            "daemon-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let mut child = Command::new(binary())
+            .args(["--dev", "--state-dir"])
+            .arg(state_dir)
+            .args(["--http", http, "--https", https])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("pbx-authd must start");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Daemon {
+            child: Some(child),
+            state_dir: state_dir.to_path_buf(),
+            http: "0.0.0.0:0".parse().expect("addr"),
+            https: "0.0.0.0:0".parse().expect("addr"),
+            initial_password: None,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut got_http, mut got_https) = (false, false);
+        while !(got_http && got_https) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => panic!(
+                    "daemon did not report its listeners in time; log:\n{}",
+                    d.log_text()
+                ),
+            };
+            if let Some(p) = line.strip_prefix("initial admin password: ") {
+                d.initial_password = Some(p.to_string());
+            } else if let Some(a) = line.strip_prefix("listening: http://") {
+                d.http = a.trim_end_matches('/').parse().expect("http addr");
+                got_http = true;
+            } else if let Some(a) = line.strip_prefix("listening: https://") {
+                d.https = a.trim_end_matches('/').parse().expect("https addr");
+                got_https = true;
+            }
+        }
+        d
+    }
+
+    pub fn pid(&self) -> Pid {
+        let c = self.child.as_ref().expect("daemon running");
+        Pid::from_raw(i32::try_from(c.id()).expect("pid fits i32"))
+    }
+
+    pub fn client(&self) -> crate::Client {
+        crate::Client::http(self.http)
+    }
+
+    pub fn client_from(&self, source: &str) -> crate::Client {
+        crate::Client::http(self.http).from(source.parse().expect("source ip"))
+    }
+
+    pub fn tls_client(&self) -> crate::Client {
+        crate::Client::https(self.https, &self.state_dir.join("tls/cert.pem"))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no drain, no flush, like a power cut for the process.
+    pub fn kill9(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(mut self) -> Option<i32> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let pid = Pid::from_raw(i32::try_from(c.id()).ok()?);
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}

@@ -1,0 +1,216 @@
+//! A minimal W3C WebDriver client for headless Debian Chromium via chromedriver: just the
+//! calls the UI tests need (navigate, find, type, click, read text and URL, screenshot).
+//! It reuses the harness's HTTP client, so the tests need no WebDriver crate.
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+use crate::{Client, TempDir};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    driver: Child,
+    client: Client,
+    session: String,
+    _profile: TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn find_exe(names: &[&str]) -> String {
+    for n in names {
+        for dir in ["/usr/bin", "/usr/lib/chromium", "/usr/local/bin"] {
+            let p = format!("{dir}/{n}");
+            if std::path::Path::new(&p).exists() {
+                return p;
+            }
+        }
+    }
+    panic!("{names:?} not found: install Debian's chromium and chromium-driver (make test does)")
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        let driver_exe = find_exe(&["chromedriver"]);
+        let chromium = find_exe(&["chromium"]);
+        let port = free_port();
+        let driver = Command::new(driver_exe)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver starts");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let mut client = Client::http(addr);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                let r = client.get("/status").await;
+                if r.status == 200 && r.json()["value"]["ready"] == json!(true) {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = TempDir::new("chromium-profile");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1024,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let r = client.post_json("/session", &caps).await;
+        assert_eq!(r.status, 200, "new WebDriver session: {}", r.text());
+        let session = r.json()["value"]["sessionId"]
+            .as_str()
+            .expect("sessionId")
+            .to_string();
+        Browser {
+            driver,
+            client,
+            session,
+            _profile: profile,
+        }
+    }
+
+    async fn cmd(&mut self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let p = format!("/session/{}{path}", self.session);
+        let r = match body {
+            Some(b) => self.client.post_json(&p, &b).await,
+            None => self.client.send(method, &p, &[], None).await,
+        };
+        assert_eq!(r.status, 200, "WebDriver {method} {path}: {}", r.text());
+        r.json()["value"].clone()
+    }
+
+    pub async fn goto(&mut self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url }))).await;
+    }
+
+    pub async fn url(&mut self) -> String {
+        self.cmd("GET", "/url", None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Finds an element, waiting up to 10 s for it to appear.
+    pub async fn find(&mut self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let p = format!("/session/{}/element", self.session);
+            let r = self
+                .client
+                .post_json(&p, &json!({"using": "css selector", "value": css}))
+                .await;
+            if r.status == 200 {
+                return r.json()["value"][ELEMENT_KEY]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("element id in {}", r.text()))
+                    .to_string();
+            }
+            assert!(Instant::now() < deadline, "no element {css:?} on {}", self.url().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn type_into(&mut self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({}))).await;
+        self.cmd("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })))
+            .await;
+    }
+
+    pub async fn click(&mut self, css: &str) {
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({}))).await;
+    }
+
+    /// The rendered (visible) text of an element.
+    pub async fn text(&mut self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd("GET", &format!("/element/{e}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub async fn attr(&mut self, css: &str, name: &str) -> Option<String> {
+        let e = self.find(css).await;
+        self.cmd("GET", &format!("/element/{e}/attribute/{name}"), None)
+            .await
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Waits until the current URL's path is `path` (up to 10 s).
+    pub async fn wait_for_path(&mut self, path: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let u = self.url().await;
+            let p = u.splitn(4, '/').nth(3).map(|r| format!("/{r}")).unwrap_or_default();
+            if p == path || p.split('?').next() == Some(path) {
+                return u;
+            }
+            assert!(Instant::now() < deadline, "still at {u}, expected {path}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `css` shows text containing `needle` (up to 10 s); returns the text.
+    pub async fn wait_for_text(&mut self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = self.text(css).await;
+            if t.contains(needle) {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "{css} shows {t:?}, expected {needle:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn screenshot(&mut self, path: &std::path::Path) {
+        use base64::Engine as _;
+        let v = self.cmd("GET", "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .expect("PNG in base64");
+        std::fs::write(path, png).expect("write screenshot");
+    }
+
+    pub async fn quit(mut self) {
+        let p = format!("/session/{}", self.session);
+        let _ = self.client.send("DELETE", &p, &[], None).await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver and the Chromium it started share a process group.
+        if let Ok(pid) = i32::try_from(self.driver.id()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.driver.wait();
+    }
+}
