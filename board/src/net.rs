@@ -99,13 +99,14 @@ pub fn interfaces() -> std::io::Result<Vec<InterfaceAddr>> {
         let (Some(addr), Some(netmask)) = (ifa.address, ifa.netmask) else {
             continue;
         };
-        let (ip, prefix) = if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), netmask.as_sockaddr_in()) {
-            (IpAddr::V4(a.ip()), m.ip().to_bits().count_ones())
-        } else if let (Some(a), Some(m)) = (addr.as_sockaddr_in6(), netmask.as_sockaddr_in6()) {
-            (IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones())
-        } else {
-            continue;
-        };
+        let (ip, prefix) =
+            if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), netmask.as_sockaddr_in()) {
+                (IpAddr::V4(a.ip()), m.ip().to_bits().count_ones())
+            } else if let (Some(a), Some(m)) = (addr.as_sockaddr_in6(), netmask.as_sockaddr_in6()) {
+                (IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones())
+            } else {
+                continue;
+            };
         // count_ones of a netmask is at most 128, so it fits in u8.
         let prefix = u8::try_from(prefix).unwrap_or(128);
         if let Ok(subnet) = Subnet::new(ip, prefix) {
@@ -153,9 +154,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!("10.0.0.0".parse::<Subnet>(), Err(SubnetError::MissingPrefix));
-        assert!(matches!("10.0.0.0/33".parse::<Subnet>(), Err(SubnetError::BadPrefix(_))));
-        assert!(matches!("ten/8".parse::<Subnet>(), Err(SubnetError::BadAddress(_))));
+        assert_eq!(
+            "10.0.0.0".parse::<Subnet>(),
+            Err(SubnetError::MissingPrefix)
+        );
+        assert!(matches!(
+            "10.0.0.0/33".parse::<Subnet>(),
+            Err(SubnetError::BadPrefix(_))
+        ));
+        assert!(matches!(
+            "ten/8".parse::<Subnet>(),
+            Err(SubnetError::BadAddress(_))
+        ));
     }
 
     #[test]

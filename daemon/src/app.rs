@@ -95,7 +95,10 @@ impl App {
     }
 }
 
-fn open_stores(config: &Config, clock: &dyn Clock) -> (Option<BoardInfo>, Option<Arc<DataDb>>, Health) {
+fn open_stores(
+    config: &Config,
+    clock: &dyn Clock,
+) -> (Option<BoardInfo>, Option<Arc<DataDb>>, Health) {
     let board_info = BoardDb::open(&config.board_db, config.cache_capacity).and_then(|b| b.read());
     let board_info = match board_info {
         Ok(info) => info,
@@ -110,7 +113,9 @@ fn open_stores(config: &Config, clock: &dyn Clock) -> (Option<BoardInfo>, Option
             return (
                 None,
                 None,
-                Health::Degraded(format!("factory data unreadable ({e}); the device needs service")),
+                Health::Degraded(format!(
+                    "factory data unreadable ({e}); the device needs service"
+                )),
             )
         }
     };
@@ -132,7 +137,9 @@ fn open_stores(config: &Config, clock: &dyn Clock) -> (Option<BoardInfo>, Option
             return (
                 Some(board_info),
                 None,
-                Health::Degraded(format!("cannot create the admin account ({e}); {DATA_DAMAGED_HINT}")),
+                Health::Degraded(format!(
+                    "cannot create the admin account ({e}); {DATA_DAMAGED_HINT}"
+                )),
             )
         }
     }

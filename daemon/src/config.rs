@@ -354,7 +354,10 @@ impl Config {
                 generate: true,
             },
             (Some(_), None) => {
-                bad("server.tls_key", "tls_cert is set, so tls_key must be set too".into());
+                bad(
+                    "server.tls_key",
+                    "tls_cert is set, so tls_key must be set too".into(),
+                );
                 TlsFiles {
                     cert: PathBuf::new(),
                     key: PathBuf::new(),
@@ -362,7 +365,10 @@ impl Config {
                 }
             }
             (None, Some(_)) => {
-                bad("server.tls_cert", "tls_key is set, so tls_cert must be set too".into());
+                bad(
+                    "server.tls_cert",
+                    "tls_key is set, so tls_cert must be set too".into(),
+                );
                 TlsFiles {
                     cert: PathBuf::new(),
                     key: PathBuf::new(),
@@ -387,8 +393,12 @@ impl Config {
             Duration::from_secs(v.clamp(lo, hi))
         };
         let header_timeout = secs("server.header_timeout_s", s.header_timeout_s, 1, 120);
-        let tls_handshake_timeout =
-            secs("server.tls_handshake_timeout_s", s.tls_handshake_timeout_s, 1, 120);
+        let tls_handshake_timeout = secs(
+            "server.tls_handshake_timeout_s",
+            s.tls_handshake_timeout_s,
+            1,
+            120,
+        );
         if !(1..=65_536).contains(&s.max_connections) {
             bad(
                 "server.max_connections",
@@ -487,13 +497,33 @@ fn validate_policy(f: &PolicyFile, p: &mut Vec<Problem>) -> Policy {
         lockout_failures: small(num("lockout_failures", f.lockout_failures, 1, 100)),
         lockout_window: secs(num("lockout_window_s", f.lockout_window_s, 10, 86_400)),
         lockout_block: secs(num("lockout_block_s", f.lockout_block_s, 10, 86_400)),
-        account_slowdown_after: small(num("account_slowdown_after", f.account_slowdown_after, 1, 10_000)),
-        account_slowdown_step: ms(num("account_slowdown_step_ms", f.account_slowdown_step_ms, 0, 60_000)),
-        account_slowdown_max: ms(num("account_slowdown_max_ms", f.account_slowdown_max_ms, 0, 60_000)),
+        account_slowdown_after: small(num(
+            "account_slowdown_after",
+            f.account_slowdown_after,
+            1,
+            10_000,
+        )),
+        account_slowdown_step: ms(num(
+            "account_slowdown_step_ms",
+            f.account_slowdown_step_ms,
+            0,
+            60_000,
+        )),
+        account_slowdown_max: ms(num(
+            "account_slowdown_max_ms",
+            f.account_slowdown_max_ms,
+            0,
+            60_000,
+        )),
         password_min_len: size(num("password_min_len", f.password_min_len, 8, 128)),
         password_max_len: size(num("password_max_len", f.password_max_len, 16, 1024)),
         session_idle: secs(num("session_idle_s", f.session_idle_s, 60, 86_400)),
-        session_absolute: secs(num("session_absolute_s", f.session_absolute_s, 60, 7 * 86_400)),
+        session_absolute: secs(num(
+            "session_absolute_s",
+            f.session_absolute_s,
+            60,
+            7 * 86_400,
+        )),
         hash_concurrency: size(num("hash_concurrency", f.hash_concurrency, 0, 64)),
         hash_queue: size(num("hash_queue", f.hash_queue, 0, 1024)),
         reset_token_ttl: secs(60 * num("reset_token_ttl_min", f.reset_token_ttl_min, 5, 1440)),

@@ -136,10 +136,15 @@ mod tests {
 
     #[test]
     fn server_errors_do_not_echo_internals() {
-        let e = Error::Storage(StoreError::Io(std::io::Error::other("/dev/mtd3 EIO secret-path")));
+        let e = Error::Storage(StoreError::Io(std::io::Error::other(
+            "/dev/mtd3 EIO secret-path",
+        )));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.message().contains("secret-path"));
-        assert_eq!(Error::Storage(StoreError::Full).status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(
+            Error::Storage(StoreError::Full).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
     }
 
     #[test]

@@ -56,21 +56,35 @@ pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T,
     }
     let bytes = match Limited::new(body, BODY_LIMIT).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return Err(Error::BodyTooLarge)
         }
-        Err(_) => return Err(Error::InvalidRequest("The request body was cut off.".into())),
+        Err(_) => {
+            return Err(Error::InvalidRequest(
+                "The request body was cut off.".into(),
+            ))
+        }
     };
     serde_json::from_slice(&bytes).map_err(|e| Error::InvalidJson(e.to_string()))
 }
 
 fn base_headers(h: &mut HeaderMap) {
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-pub fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+pub fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     base_headers(r.headers_mut());
@@ -110,7 +124,8 @@ pub fn error_response(e: &Error) -> Response<Body> {
     }
     let mut r = json(e.status(), &body);
     if let Some(s) = e.retry_after() {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     if let Error::MethodNotAllowed { allow } = e {
         r.headers_mut()
@@ -130,12 +145,19 @@ pub fn html(status: StatusCode, page: &'static str) -> Response<Body> {
              connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     r
 }
 
 pub fn redirect(to: &'static str) -> Response<Body> {
-    let mut r = response(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::new());
+    let mut r = response(
+        StatusCode::SEE_OTHER,
+        "text/plain; charset=utf-8",
+        Bytes::new(),
+    );
     r.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
     r
@@ -176,7 +198,10 @@ mod tests {
     #[test]
     fn finds_the_session_cookie_among_others() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; pbx_session=abc; b=2"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pbx_session=abc; b=2"),
+        );
         assert_eq!(session_cookie(&h).as_deref(), Some("abc"));
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("pbx_sessionx=1"));

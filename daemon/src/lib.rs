@@ -39,7 +39,12 @@ pub use server::Listeners;
 pub use tls::Tls;
 
 /// Serves `app` on `listeners` until `shutdown` resolves, then drains connections.
-pub async fn run(app: Arc<App>, tls: Arc<Tls>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+pub async fn run(
+    app: Arc<App>,
+    tls: Arc<Tls>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) {
     server::serve(app, tls, listeners, shutdown).await;
 }
 
@@ -53,7 +58,10 @@ pub fn certificate_names(config: &Config, board: &dyn pbx_board::Board) -> Vec<S
     if let Some(url) = &config.public_url {
         let host = url.split("://").nth(1).unwrap_or_default();
         let host = if host.starts_with('[') {
-            host.trim_start_matches('[').split(']').next().unwrap_or_default()
+            host.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or_default()
         } else {
             host.split(':').next().unwrap_or_default()
         };

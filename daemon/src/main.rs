@@ -30,13 +30,28 @@ struct Cli {
     #[arg(long)]
     dev: bool,
     /// State directory of the simulated board.
-    #[arg(long, value_name = "DIR", requires = "dev", default_value = "./.pbx-dev")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "dev",
+        default_value = "./.pbx-dev"
+    )]
     state_dir: PathBuf,
     /// HTTP listen address in --dev mode.
-    #[arg(long, value_name = "ADDR", requires = "dev", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "dev",
+        default_value = "127.0.0.1:8080"
+    )]
     http: SocketAddr,
     /// HTTPS listen address in --dev mode.
-    #[arg(long, value_name = "ADDR", requires = "dev", default_value = "127.0.0.1:8443")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "dev",
+        default_value = "127.0.0.1:8443"
+    )]
     https: SocketAddr,
     #[command(subcommand)]
     command: Option<Command>,
@@ -80,7 +95,13 @@ fn main() -> ExitCode {
             serial,
             mac,
             profile,
-        }) => report(provision_cmd(&board_db, &model, &serial, &mac, profile.as_deref())),
+        }) => report(provision_cmd(
+            &board_db,
+            &model,
+            &serial,
+            &mac,
+            profile.as_deref(),
+        )),
         None => report(daemon(cli)),
     }
 }
@@ -121,7 +142,8 @@ fn provision_cmd(
     let hw = match profile {
         None => BoardProfile::sim(),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             BoardProfile::from_toml(&text).with_context(|| format!("in {}", p.display()))?
         }
     };
@@ -148,15 +170,18 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
         (config, Arc::new(SimBoard::new(dir)), None)
     } else {
         let path = cli.config.unwrap_or_else(|| config::DEFAULT_PATH.into());
-        let config = Config::load(&path).map_err(|p| {
-            anyhow::anyhow!("invalid config {}:\n{p}", path.display())
-        })?;
+        let config = Config::load(&path)
+            .map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", path.display()))?;
         (config, Arc::new(LinuxBoard), Some(path))
     };
     init_logging(config.log_level);
     let mut out = std::io::stdout().lock();
     if config.dev {
-        writeln!(out, "pbx-authd --dev: simulated board, state in {}", config.state_dir.display())?;
+        writeln!(
+            out,
+            "pbx-authd --dev: simulated board, state in {}",
+            config.state_dir.display()
+        )?;
         let board_db = pbx_authd::store::BoardDb::open(&config.board_db, config.cache_capacity)?;
         if !board_db.is_provisioned()? {
             drop(board_db);
@@ -189,8 +214,11 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
         https: bind_all(&config.https)?,
     };
     let tls = Arc::new(
-        Tls::new(config.tls.clone(), &pbx_authd::certificate_names(&config, board.as_ref()))
-            .context("HTTPS certificate")?,
+        Tls::new(
+            config.tls.clone(),
+            &pbx_authd::certificate_names(&config, board.as_ref()),
+        )
+        .context("HTTPS certificate")?,
     );
     let (http, https) = listeners.local_addrs();
     let app = Arc::new(App::start(config, board, Arc::new(SystemClock::default())));
@@ -206,7 +234,11 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
     drop(out);
 
     rt.block_on(async {
-        tokio::spawn(reload_on_hup(Arc::clone(&app), Arc::clone(&tls), config_path));
+        tokio::spawn(reload_on_hup(
+            Arc::clone(&app),
+            Arc::clone(&tls),
+            config_path,
+        ));
         pbx_authd::run(app, tls, listeners, stop_signal()).await;
     });
     tracing::info!("stopped");
@@ -216,7 +248,10 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
 /// Resolves on SIGTERM or SIGINT.
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };

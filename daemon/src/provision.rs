@@ -48,7 +48,10 @@ pub enum ProvisionError {
 
 pub fn valid_mac(mac: &str) -> bool {
     let parts: Vec<&str> = mac.split(':').collect();
-    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Writes the board DB and returns the initial password (to print once).
@@ -97,7 +100,10 @@ mod tests {
             assert_eq!(s.len(), 14, "{s}");
             assert_eq!(&s[4..5], "-");
             assert_eq!(&s[9..10], "-");
-            assert!(s.bytes().filter(|&b| b != b'-').all(|b| LABEL_ALPHABET.contains(&b)));
+            assert!(s
+                .bytes()
+                .filter(|&b| b != b'-')
+                .all(|b| LABEL_ALPHABET.contains(&b)));
             assert!(!crate::auth::policy::is_common(s), "{s}");
         }
     }
@@ -115,10 +121,23 @@ mod tests {
         let d = std::env::temp_dir().join(format!("pbx-prov-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         let db = d.join("board.db");
-        let pw = provision(&db, 1 << 20, "S50", "S50-1", "02:00:00:00:00:01", BoardProfile::sim())
-            .expect("provision");
-        let info = BoardDb::open(&db, 1 << 20).expect("open").read().expect("read");
-        assert!(password::verify_blocking(pw.expose(), &info.initial_password_hash));
+        let pw = provision(
+            &db,
+            1 << 20,
+            "S50",
+            "S50-1",
+            "02:00:00:00:00:01",
+            BoardProfile::sim(),
+        )
+        .expect("provision");
+        let info = BoardDb::open(&db, 1 << 20)
+            .expect("open")
+            .read()
+            .expect("read");
+        assert!(password::verify_blocking(
+            pw.expose(),
+            &info.initial_password_hash
+        ));
         drop(info);
         // The plain password appears in no file of the DB.
         for entry in std::fs::read_dir(&db).expect("ls").flatten() {
@@ -128,7 +147,14 @@ mod tests {
             }
         }
         assert!(matches!(
-            provision(&db, 1 << 20, "S50", "S50-1", "02:00:00:00:00:01", BoardProfile::sim()),
+            provision(
+                &db,
+                1 << 20,
+                "S50",
+                "S50-1",
+                "02:00:00:00:00:01",
+                BoardProfile::sim()
+            ),
             Err(ProvisionError::Store(StoreError::AlreadyProvisioned(_)))
         ));
         let _ = std::fs::remove_dir_all(&d);

@@ -17,16 +17,19 @@ pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<
     let result = dispatch(&app, ctx, req, &path).await;
     match result {
         Ok(r) => r,
-        Err(e) if !is_api && matches!(e, Error::NotFound) => http::response(
-            e.status(),
-            "text/plain; charset=utf-8",
-            "Not found.\n",
-        ),
+        Err(e) if !is_api && matches!(e, Error::NotFound) => {
+            http::response(e.status(), "text/plain; charset=utf-8", "Not found.\n")
+        }
         Err(e) => http::error_response(&e),
     }
 }
 
-async fn dispatch(app: &App, ctx: Ctx, req: Request<Incoming>, path: &str) -> Result<Response<Body>, Error> {
+async fn dispatch(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+    path: &str,
+) -> Result<Response<Body>, Error> {
     let get = req.method() == Method::GET || req.method() == Method::HEAD;
     let post = req.method() == Method::POST;
     match path {
@@ -39,7 +42,9 @@ async fn dispatch(app: &App, ctx: Ctx, req: Request<Incoming>, path: &str) -> Re
         "/api/v1/password" if post => login::password_handler(app, ctx, req).await,
         "/api/v1/recovery" if get => pages::recovery(app),
         "/healthz" | "/" | "/login" | "/profile" | "/static/app.js" | "/static/style.css"
-        | "/api/v1/session" | "/api/v1/recovery" => Err(Error::MethodNotAllowed { allow: "GET, HEAD" }),
+        | "/api/v1/session" | "/api/v1/recovery" => {
+            Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
+        }
         "/api/v1/login" | "/api/v1/logout" | "/api/v1/password" => {
             Err(Error::MethodNotAllowed { allow: "POST" })
         }

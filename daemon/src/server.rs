@@ -36,7 +36,12 @@ impl Listeners {
 }
 
 /// Serves until `shutdown` resolves, then drains.
-pub async fn serve(app: Arc<App>, tls: Arc<Tls>, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    app: Arc<App>,
+    tls: Arc<Tls>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) {
     let config = app.config();
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let graceful = Arc::new(GracefulShutdown::new());
@@ -56,7 +61,10 @@ pub async fn serve(app: Arc<App>, tls: Arc<Tls>, listeners: Listeners, shutdown:
         }
     }
     shutdown.await;
-    tracing::info!("stopping: no new connections, draining for at most {}s", DRAIN.as_secs());
+    tracing::info!(
+        "stopping: no new connections, draining for at most {}s",
+        DRAIN.as_secs()
+    );
     let _ = stop_tx.send(true);
     for l in loops {
         let _ = l.await;
@@ -120,7 +128,8 @@ async fn accept_loop(
                     let _ = watcher.watch(conn).await;
                 }
                 Some(acceptor) => {
-                    let hs = tokio::time::timeout(config.tls_handshake_timeout, acceptor.accept(stream));
+                    let hs =
+                        tokio::time::timeout(config.tls_handshake_timeout, acceptor.accept(stream));
                     let tls_stream = match hs.await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {

@@ -161,7 +161,10 @@ impl BoardDb {
         batch.insert("mac", info.mac.as_bytes());
         batch.insert("hw", hw.as_bytes());
         // Written last in the same atomic batch: its presence means "provisioned".
-        batch.insert("initial_password_hash", info.initial_password_hash.as_bytes());
+        batch.insert(
+            "initial_password_hash",
+            info.initial_password_hash.as_bytes(),
+        );
         self.tree
             .apply_batch(batch)
             .map_err(|e| StoreError::from_sled(&self.path, e))?;
@@ -315,18 +318,19 @@ impl DataDb {
         let created = self.account(ADMIN)?.is_none();
         if created {
             self.put_account(&Account {
-            username: ADMIN.into(),
-            role: Role::Admin,
-            password_hash: initial_password_hash.into(),
-            email: None,
-            must_change_password: true,
+                username: ADMIN.into(),
+                role: Role::Admin,
+                password_hash: initial_password_hash.into(),
+                email: None,
+                must_change_password: true,
                 created_at: now,
                 password_changed_at: now,
             })?;
         }
         let marker = self.initialised_marker();
         if !marker.exists() {
-            crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600).map_err(StoreError::Io)?;
+            crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600)
+                .map_err(StoreError::Io)?;
         }
         Ok(created)
     }
@@ -367,7 +371,10 @@ mod tests {
         assert!(matches!(b.read(), Err(StoreError::NotProvisioned(_))));
         b.provision(&info()).expect("provision");
         assert_eq!(b.read().expect("read"), info());
-        assert!(matches!(b.provision(&info()), Err(StoreError::AlreadyProvisioned(_))));
+        assert!(matches!(
+            b.provision(&info()),
+            Err(StoreError::AlreadyProvisioned(_))
+        ));
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -407,7 +414,11 @@ mod tests {
         }
         std::fs::write(d.join("data.db/db"), vec![0x5a; 4096]).expect("garbage");
         let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
-        assert!(matches!(r, Err(StoreError::Corrupt { .. })), "{:?}", r.err());
+        assert!(
+            matches!(r, Err(StoreError::Corrupt { .. })),
+            "{:?}",
+            r.err()
+        );
         assert!(!g.exists());
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -425,7 +436,11 @@ mod tests {
             std::fs::remove_file(d.join("data.db").join(f)).expect("rm");
         }
         let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
-        assert!(matches!(r, Err(StoreError::Corrupt { .. })), "{:?}", r.err());
+        assert!(
+            matches!(r, Err(StoreError::Corrupt { .. })),
+            "{:?}",
+            r.err()
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -19,7 +19,10 @@ pub enum TlsError {
     #[error("cannot generate a self-signed certificate: {0}")]
     Generate(String),
     #[error("cannot write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("certificate and key do not form a usable TLS identity: {0}")]
     Config(String),
 }
@@ -133,7 +136,11 @@ mod tests {
         Tls::new(files.clone(), &["localhost".into()]).expect("reuse");
         assert_eq!(std::fs::read(&files.cert).expect("cert"), first);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&files.key).expect("key").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&files.key)
+            .expect("key")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "private key readable by root only");
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -18,7 +18,9 @@ async fn first_login_forced_change_confirmation_and_new_login() {
     b.type_into("#username", "admin").await;
     b.type_into("#password", "not-the-label-password").await;
     b.click("button[type=submit]").await;
-    let e = b.wait_for_text("#error", "Wrong username or password").await;
+    let e = b
+        .wait_for_text("#error", "Wrong username or password")
+        .await;
     assert!(e.contains("4 attempts left"), "{e}");
 
     b.type_into("#password", &initial(&d)).await;
@@ -29,8 +31,10 @@ async fn first_login_forced_change_confirmation_and_new_login() {
 
     // Mismatched confirmation is caught in words.
     b.type_into("#current_password", &initial(&d)).await;
-    b.type_into("#new_password", "seven swans over the lake").await;
-    b.type_into("#confirm_password", "seven swans over the lak").await;
+    b.type_into("#new_password", "seven swans over the lake")
+        .await;
+    b.type_into("#confirm_password", "seven swans over the lak")
+        .await;
     b.click("#password-form button[type=submit]").await;
     b.wait_for_text("#error", "do not match").await;
 
@@ -40,12 +44,17 @@ async fn first_login_forced_change_confirmation_and_new_login() {
     b.click("#password-form button[type=submit]").await;
     b.wait_for_text("#error", "commonly used").await;
 
-    b.type_into("#new_password", "seven swans over the lake").await;
-    b.type_into("#confirm_password", "seven swans over the lake").await;
+    b.type_into("#new_password", "seven swans over the lake")
+        .await;
+    b.type_into("#confirm_password", "seven swans over the lake")
+        .await;
     b.click("#password-form button[type=submit]").await;
     b.wait_for_path("/login").await;
     let n = b
-        .wait_for_text("#notice", "Password changed — sign in with the new password")
+        .wait_for_text(
+            "#notice",
+            "Password changed — sign in with the new password",
+        )
         .await;
     assert!(!n.is_empty());
 
@@ -58,7 +67,10 @@ async fn first_login_forced_change_confirmation_and_new_login() {
     assert!(banner.contains("erases all settings and data"), "{banner}");
     b.screenshot(&dir.path().join("dashboard.png")).await;
     if let Some(out) = std::env::var_os("PBX_E2E_SCREENSHOTS") {
-        let _ = std::fs::copy(dir.path().join("dashboard.png"), std::path::Path::new(&out).join("dashboard.png"));
+        let _ = std::fs::copy(
+            dir.path().join("dashboard.png"),
+            std::path::Path::new(&out).join("dashboard.png"),
+        );
     }
     b.quit().await;
 }

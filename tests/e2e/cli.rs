@@ -6,7 +6,10 @@ use pbx_e2e::daemon::binary;
 use pbx_e2e::TempDir;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary()).args(args).output().expect("run pbx-authd");
+    let out = Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run pbx-authd");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -16,7 +19,10 @@ fn run(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn check_config_accepts_the_shipped_file_and_lists_every_problem() {
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../rootfs-overlay/etc/pbx-authd/pbx-authd.toml");
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rootfs-overlay/etc/pbx-authd/pbx-authd.toml"
+    );
     let (code, out, _) = run(&["check-config", "--config", shipped]);
     assert_eq!(code, 0, "{out}");
     assert!(out.ends_with(": ok\n"), "{out}");
@@ -30,8 +36,16 @@ fn check_config_accepts_the_shipped_file_and_lists_every_problem() {
     .expect("write");
     let (code, out, _) = run(&["check-config", "--config", bad.to_str().expect("utf-8")]);
     assert_eq!(code, 1);
-    for key in ["server.colour", "server.https[0]", "policy.lockout_failures", "storage.cache_capacity"] {
-        assert!(out.contains(&format!(": {key}: ")), "{key} missing in:\n{out}");
+    for key in [
+        "server.colour",
+        "server.https[0]",
+        "policy.lockout_failures",
+        "storage.cache_capacity",
+    ] {
+        assert!(
+            out.contains(&format!(": {key}: ")),
+            "{key} missing in:\n{out}"
+        );
     }
     assert!(out.contains("4 problem(s)"), "{out}");
 
@@ -45,7 +59,17 @@ fn provision_prints_the_password_once_and_refuses_to_overwrite() {
     let dir = TempDir::new("provision");
     let db = dir.path().join("board.db");
     let db = db.to_str().expect("utf-8");
-    let args = ["provision", "--board-db", db, "--model", "S50", "--serial", "S50-000123", "--mac", "02:00:5e:00:53:01"];
+    let args = [
+        "provision",
+        "--board-db",
+        db,
+        "--model",
+        "S50",
+        "--serial",
+        "S50-000123",
+        "--mac",
+        "02:00:5e:00:53:01",
+    ];
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
     let pw = out
@@ -57,7 +81,11 @@ fn provision_prints_the_password_once_and_refuses_to_overwrite() {
     for e in std::fs::read_dir(db).expect("db dir").flatten() {
         if e.path().is_file() {
             let bytes = std::fs::read(e.path()).expect("read");
-            assert!(!bytes.windows(pw.len()).any(|w| w == pw.as_bytes()), "plain password in {:?}", e.path());
+            assert!(
+                !bytes.windows(pw.len()).any(|w| w == pw.as_bytes()),
+                "plain password in {:?}",
+                e.path()
+            );
         }
     }
     let (code, out, err) = run(&args);
@@ -65,18 +93,35 @@ fn provision_prints_the_password_once_and_refuses_to_overwrite() {
     assert!(out.is_empty(), "no second password: {out}");
     assert!(err.contains("already provisioned"), "{err}");
 
-    let (code, _, err) = run(&["provision", "--board-db", "/tmp/x", "--model", "S", "--serial", "1", "--mac", "nope"]);
+    let (code, _, err) = run(&[
+        "provision",
+        "--board-db",
+        "/tmp/x",
+        "--model",
+        "S",
+        "--serial",
+        "1",
+        "--mac",
+        "nope",
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("not a MAC address"), "{err}");
 }
 
 #[test]
 fn every_command_has_help() {
-    for args in [&["--help"][..], &["check-config", "--help"], &["provision", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["check-config", "--help"],
+        &["provision", "--help"],
+    ] {
         let (code, out, _) = run(args);
         assert_eq!(code, 0, "{args:?}");
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
     let (_, out, _) = run(&["--help"]);
-    assert!(out.contains("--dev") && out.contains("check-config") && out.contains("provision"), "{out}");
+    assert!(
+        out.contains("--dev") && out.contains("check-config") && out.contains("provision"),
+        "{out}"
+    );
 }

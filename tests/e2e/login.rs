@@ -37,7 +37,10 @@ async fn five_failures_lock_the_address_but_not_the_admin_elsewhere() {
     let retry = r.json()["retry_after_s"].as_u64().expect("retry_after_s");
     assert!((590..=600).contains(&retry), "{retry}");
     assert_eq!(r.header("retry-after"), Some(retry.to_string()));
-    assert!(r.json()["message"].as_str().expect("message").contains("try again in 10 min"));
+    assert!(r.json()["message"]
+        .as_str()
+        .expect("message")
+        .contains("try again in 10 min"));
 
     // Even the right password is refused from the blocked address ...
     let r = attacker.login("admin", &initial(&d)).await;
@@ -68,7 +71,10 @@ async fn session_cookie_flags_on_http() {
     assert!(attrs.contains(&"HttpOnly"), "{cookies:?}");
     assert!(attrs.contains(&"SameSite=Strict"), "{cookies:?}");
     assert!(attrs.contains(&"Path=/"), "{cookies:?}");
-    assert!(!attrs.contains(&"Secure"), "plain HTTP cannot set Secure: {cookies:?}");
+    assert!(
+        !attrs.contains(&"Secure"),
+        "plain HTTP cannot set Secure: {cookies:?}"
+    );
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
 
     let s = c.get("/api/v1/session").await;
@@ -84,7 +90,10 @@ async fn session_cookie_is_secure_on_https() {
     assert_eq!(r.status, 200, "{}", r.text());
     let cookie = r.set_cookies().join("\n");
     for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
-        assert!(cookie.split("; ").any(|a| a == flag), "{flag} missing: {cookie}");
+        assert!(
+            cookie.split("; ").any(|a| a == flag),
+            "{flag} missing: {cookie}"
+        );
     }
 }
 
@@ -99,7 +108,12 @@ async fn logout_needs_csrf_and_ends_the_session() {
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["error"], "csrf");
     let r = c
-        .send("POST", "/api/v1/logout", &[("x-csrf-token", "forged")], None)
+        .send(
+            "POST",
+            "/api/v1/logout",
+            &[("x-csrf-token", "forged")],
+            None,
+        )
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["error"], "csrf");
@@ -108,7 +122,10 @@ async fn logout_needs_csrf_and_ends_the_session() {
     let kept = c.cookie.clone();
     let r = c.post_json("/api/v1/logout", &json!({})).await;
     assert_eq!(r.status, 204);
-    assert!(r.set_cookies().iter().any(|s| s.starts_with("pbx_session=;") && s.contains("Max-Age=0")));
+    assert!(r
+        .set_cookies()
+        .iter()
+        .any(|s| s.starts_with("pbx_session=;") && s.contains("Max-Age=0")));
     // The old cookie no longer works.
     c.cookie = kept;
     let r = c.get("/api/v1/session").await;
@@ -126,7 +143,10 @@ async fn pages_redirect_to_login_and_carry_security_headers() {
     let r = c.get("/login").await;
     assert_eq!(r.status, 200);
     let csp = r.header("content-security-policy").expect("CSP");
-    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
     let html = r.text();
     for needle in [

@@ -15,12 +15,17 @@ use pbx_e2e::{Client, Daemon, TempDir};
 pub fn fresh(tag: &str) -> (TempDir, Daemon) {
     let dir = TempDir::new(tag);
     let d = Daemon::start(&dir.path().join("state"));
-    assert!(d.initial_password.is_some(), "first start prints the initial password");
+    assert!(
+        d.initial_password.is_some(),
+        "first start prints the initial password"
+    );
     (dir, d)
 }
 
 pub fn initial(d: &Daemon) -> String {
-    d.initial_password.clone().expect("first start of this state dir")
+    d.initial_password
+        .clone()
+        .expect("first start of this state dir")
 }
 
 /// Logs in as admin with the label password and replaces it with `new`; returns a

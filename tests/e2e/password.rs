@@ -21,7 +21,10 @@ async fn forced_change_flow() {
         ("admin", "at least 10"),
     ] {
         let r = c
-            .post_json("/api/v1/password", &json!({"current_password": initial(&d), "new_password": pw}))
+            .post_json(
+                "/api/v1/password",
+                &json!({"current_password": initial(&d), "new_password": pw}),
+            )
             .await;
         assert_eq!(r.status, 400, "{pw}: {}", r.text());
         assert_eq!(r.json()["error"], "weak_password");
@@ -29,25 +32,41 @@ async fn forced_change_flow() {
         assert!(reasons.contains(needle), "{pw}: {reasons}");
     }
     let r = c
-        .post_json("/api/v1/password", &json!({"current_password": initial(&d), "new_password": initial(&d)}))
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": initial(&d), "new_password": initial(&d)}),
+        )
         .await;
     assert_eq!(r.status, 400);
-    assert!(r.json()["reasons"].to_string().contains("label"), "{}", r.text());
+    assert!(
+        r.json()["reasons"].to_string().contains("label"),
+        "{}",
+        r.text()
+    );
 
     // Wrong current password.
     let r = c
-        .post_json("/api/v1/password", &json!({"current_password": "wrong-wrong-wrong", "new_password": NEW}))
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": "wrong-wrong-wrong", "new_password": NEW}),
+        )
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"], "invalid_credentials");
 
     // The change itself: 204, this session is gone and the response says so.
     let r = c
-        .post_json("/api/v1/password", &json!({"current_password": initial(&d), "new_password": NEW}))
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": initial(&d), "new_password": NEW}),
+        )
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("x-pbx-sessions-ended").as_deref(), Some("1"));
-    assert!(r.set_cookies().iter().any(|s| s.starts_with("pbx_session=;")));
+    assert!(r
+        .set_cookies()
+        .iter()
+        .any(|s| s.starts_with("pbx_session=;")));
 
     let mut fresh_client = d.client();
     let r = fresh_client.login("admin", &initial(&d)).await;
@@ -55,7 +74,11 @@ async fn forced_change_flow() {
     let r = fresh_client.login("admin", NEW).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["must_change_password"], false);
-    assert_eq!(fresh_client.get("/").await.status, 200, "dashboard reachable now");
+    assert_eq!(
+        fresh_client.get("/").await.status,
+        200,
+        "dashboard reachable now"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +92,10 @@ async fn password_change_ends_every_session_of_the_account() {
         assert_eq!(c.login("admin", NEW).await.status, 200);
     }
     let r = a
-        .post_json("/api/v1/password", &json!({"current_password": NEW, "new_password": "green tram to the docks"}))
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": NEW, "new_password": "green tram to the docks"}),
+        )
         .await;
     assert_eq!(r.status, 204);
     assert_eq!(r.header("x-pbx-sessions-ended").as_deref(), Some("3"));
@@ -77,7 +103,13 @@ async fn password_change_ends_every_session_of_the_account() {
         let r = c.get("/api/v1/session").await;
         assert_eq!(r.status, 401, "every session of admin ended");
     }
-    assert_eq!(d.client().login("admin", "green tram to the docks").await.status, 200);
+    assert_eq!(
+        d.client()
+            .login("admin", "green tram to the docks")
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]

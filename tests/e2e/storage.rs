@@ -15,7 +15,10 @@ async fn new_password_survives_sigkill_right_after_204() {
     // No drain, no flush at exit: only what was flushed before the 204 survives.
     d.kill9();
     let d = Daemon::start(&dir.path().join("state"));
-    assert!(d.initial_password.is_none(), "second start prints no password");
+    assert!(
+        d.initial_password.is_none(),
+        "second start prints no password"
+    );
     let mut c = d.client();
     let r = c.login("admin", "violet lantern by the river").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -32,7 +35,10 @@ async fn corrupt_data_db_gives_degraded_state_not_a_default_password() {
 
     // Garbage over the data DB's main file.
     let db = dir.path().join("state/data.db/db");
-    let len = std::fs::metadata(&db).expect("data DB file").len().max(4096);
+    let len = std::fs::metadata(&db)
+        .expect("data DB file")
+        .len()
+        .max(4096);
     let garbage: Vec<u8> = (0..len).map(|i| (i * 7919 % 251) as u8).collect();
     std::fs::write(&db, garbage).expect("write garbage");
 
@@ -42,14 +48,21 @@ async fn corrupt_data_db_gives_degraded_state_not_a_default_password() {
         let mut c = d.client();
         let r = c.get("/healthz").await;
         assert_eq!(r.status, 503);
-        assert!(r.text().starts_with("degraded: user data unreadable"), "{}", r.text());
+        assert!(
+            r.text().starts_with("degraded: user data unreadable"),
+            "{}",
+            r.text()
+        );
         assert!(r.text().contains("factory reset"), "{}", r.text());
 
         for pw in [label.as_str(), "violet lantern by the river", "admin"] {
             let r = c.login("admin", pw).await;
             assert_eq!(r.status, 503, "{pw}: {}", r.text());
             assert_eq!(r.json()["error"], "degraded");
-            assert!(r.json()["message"].as_str().expect("message").contains("factory reset"));
+            assert!(r.json()["message"]
+                .as_str()
+                .expect("message")
+                .contains("factory reset"));
             assert!(r.set_cookies().is_empty());
         }
         let r = c.get("/login").await;

@@ -25,21 +25,32 @@ async fn https_serves_the_generated_p256_certificate_and_keeps_it() {
     let cert_path = dir.path().join("state/tls/cert.pem");
     let pem = std::fs::read_to_string(&cert_path).expect("generated certificate on flash");
     let der = cert_der(&pem);
-    assert!(der.windows(P256_OID.len()).any(|w| w == P256_OID), "ECDSA P-256 key");
+    assert!(
+        der.windows(P256_OID.len()).any(|w| w == P256_OID),
+        "ECDSA P-256 key"
+    );
     // The client trusts only this certificate, for the name "localhost".
     let r = d.tls_client().get("/healthz").await;
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
 
     drop(d);
     let d = Daemon::start(&dir.path().join("state"));
-    assert_eq!(std::fs::read_to_string(&cert_path).expect("cert"), pem, "same certificate after restart");
+    assert_eq!(
+        std::fs::read_to_string(&cert_path).expect("cert"),
+        pem,
+        "same certificate after restart"
+    );
     assert_eq!(d.tls_client().get("/healthz").await.status, 200);
 
     // SIGHUP reloads and the daemon keeps serving both protocols.
     kill(d.pid(), Signal::SIGHUP).expect("SIGHUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !d.log_text().contains("reloaded") {
-        assert!(Instant::now() < deadline, "no reload logged: {}", d.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "no reload logged: {}",
+            d.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(d.tls_client().get("/healthz").await.status, 200);
@@ -63,10 +74,16 @@ async fn time_to_close(mut s: tokio::net::TcpStream) -> Duration {
 async fn stalled_tls_handshake_and_slow_headers_are_cut_after_10_s() {
     let (_dir, d) = fresh("timeouts");
     // A TCP connection to the HTTPS port that never starts the handshake.
-    let tls = tokio::net::TcpStream::connect(d.https).await.expect("connect");
+    let tls = tokio::net::TcpStream::connect(d.https)
+        .await
+        .expect("connect");
     // A plain HTTP request whose headers never finish.
-    let mut slow = tokio::net::TcpStream::connect(d.http).await.expect("connect");
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    let mut slow = tokio::net::TcpStream::connect(d.http)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
     let (t1, t2) = tokio::join!(time_to_close(tls), time_to_close(slow));
     for t in [t1, t2] {
         assert!(t >= Duration::from_secs(9), "closed too early: {t:?}");

@@ -34,9 +34,8 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -111,7 +110,13 @@ impl Client {
     }
 
     /// Sends one request; remembers a session cookie the response sets.
-    pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
         let mut b = Request::builder()
             .method(method)
             .uri(path)
@@ -155,11 +160,19 @@ impl Client {
             .expect("body")
             .to_bytes()
             .to_vec();
-        let r = Resp { status, headers, body };
+        let r = Resp {
+            status,
+            headers,
+            body,
+        };
         for c in r.set_cookies() {
             if let Some(v) = c.split(';').next() {
                 if v.starts_with("pbx_session=") {
-                    self.cookie = if v == "pbx_session=" { None } else { Some(v.to_string()) };
+                    self.cookie = if v == "pbx_session=" {
+                        None
+                    } else {
+                        Some(v.to_string())
+                    };
                 }
             }
         }
@@ -177,13 +190,17 @@ impl Client {
         if let Some(t) = csrf.as_deref() {
             h.push(("x-csrf-token", t));
         }
-        self.send("POST", path, &h, Some(body.to_string().into_bytes())).await
+        self.send("POST", path, &h, Some(body.to_string().into_bytes()))
+            .await
     }
 
     /// Logs in; on 200 keeps the cookie and CSRF token.
     pub async fn login(&mut self, username: &str, password: &str) -> Resp {
         let r = self
-            .post_json("/api/v1/login", &serde_json::json!({"username": username, "password": password}))
+            .post_json(
+                "/api/v1/login",
+                &serde_json::json!({"username": username, "password": password}),
+            )
             .await;
         if r.status == 200 {
             self.csrf = r.json()["csrf_token"].as_str().map(str::to_string);

@@ -64,7 +64,10 @@ impl Browser {
                     break;
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = TempDir::new("chromium-profile");
@@ -110,7 +113,11 @@ impl Browser {
     }
 
     pub async fn url(&mut self) -> String {
-        self.cmd("GET", "/url", None).await.as_str().unwrap_or_default().to_string()
+        self.cmd("GET", "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Finds an element, waiting up to 10 s for it to appear.
@@ -128,21 +135,31 @@ impl Browser {
                     .unwrap_or_else(|| panic!("element id in {}", r.text()))
                     .to_string();
             }
-            assert!(Instant::now() < deadline, "no element {css:?} on {}", self.url().await);
+            assert!(
+                Instant::now() < deadline,
+                "no element {css:?} on {}",
+                self.url().await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn type_into(&mut self, css: &str, text: &str) {
         let e = self.find(css).await;
-        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({}))).await;
-        self.cmd("POST", &format!("/element/{e}/value"), Some(json!({ "text": text })))
+        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({})))
             .await;
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
     }
 
     pub async fn click(&mut self, css: &str) {
         let e = self.find(css).await;
-        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({}))).await;
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})))
+            .await;
     }
 
     /// The rendered (visible) text of an element.
@@ -168,7 +185,11 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let u = self.url().await;
-            let p = u.splitn(4, '/').nth(3).map(|r| format!("/{r}")).unwrap_or_default();
+            let p = u
+                .splitn(4, '/')
+                .nth(3)
+                .map(|r| format!("/{r}"))
+                .unwrap_or_default();
             if p == path || p.split('?').next() == Some(path) {
                 return u;
             }
@@ -185,7 +206,10 @@ impl Browser {
             if t.contains(needle) {
                 return t;
             }
-            assert!(Instant::now() < deadline, "{css} shows {t:?}, expected {needle:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{css} shows {t:?}, expected {needle:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

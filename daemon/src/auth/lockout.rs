@@ -73,7 +73,10 @@ impl Limiter {
     }
 
     fn policy(&self) -> Policy {
-        self.policy.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set_policy(&self, policy: Policy) {
@@ -113,7 +116,12 @@ impl Limiter {
         let mut st = self.lock();
         if !st.accounts.contains_key(username) && st.accounts.len() >= MAX_ACCOUNTS {
             // Forget the least-failed entry: the ones worth remembering are under attack.
-            if let Some(k) = st.accounts.iter().min_by_key(|(_, n)| **n).map(|(k, _)| k.clone()) {
+            if let Some(k) = st
+                .accounts
+                .iter()
+                .min_by_key(|(_, n)| **n)
+                .map(|(k, _)| k.clone())
+            {
                 st.accounts.remove(&k);
             }
         }
@@ -127,7 +135,12 @@ impl Limiter {
                 a.blocked_until.is_some_and(|u| u > now) || now.saturating_sub(a.last_seen) < window
             });
             if st.addrs.len() >= MAX_ADDRESSES {
-                if let Some(old) = st.addrs.iter().min_by_key(|(_, a)| a.last_seen).map(|(k, _)| *k) {
+                if let Some(old) = st
+                    .addrs
+                    .iter()
+                    .min_by_key(|(_, a)| a.last_seen)
+                    .map(|(k, _)| *k)
+                {
                     st.addrs.remove(&old);
                 }
             }
@@ -187,14 +200,24 @@ mod tests {
             assert_eq!(l.record_failure(a, "admin"), Failure::AttemptsLeft(left));
             clock.advance(Duration::from_secs(60));
         }
-        assert_eq!(l.record_failure(a, "admin"), Failure::Locked(Duration::from_secs(600)));
+        assert_eq!(
+            l.record_failure(a, "admin"),
+            Failure::Locked(Duration::from_secs(600))
+        );
         assert_eq!(l.check_addr(a), Err(Duration::from_secs(600)));
         clock.advance(Duration::from_secs(599));
         assert_eq!(l.check_addr(a), Err(Duration::from_secs(1)));
-        assert!(l.check_addr(ip("192.0.2.8")).is_ok(), "other addresses unaffected");
+        assert!(
+            l.check_addr(ip("192.0.2.8")).is_ok(),
+            "other addresses unaffected"
+        );
         clock.advance(Duration::from_secs(1));
         assert!(l.check_addr(a).is_ok(), "block lifted after 10 min");
-        assert_eq!(l.record_failure(a, "admin"), Failure::AttemptsLeft(4), "fresh count");
+        assert_eq!(
+            l.record_failure(a, "admin"),
+            Failure::AttemptsLeft(4),
+            "fresh count"
+        );
     }
 
     #[test]

@@ -78,13 +78,18 @@ mod tests {
         let a = random_token();
         let b = random_token();
         assert_eq!(a.len(), 43);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a, b);
     }
 
     #[test]
     fn secret_debug_prints_nothing() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2hunter2".into())), "Secret(..)");
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2hunter2".into())),
+            "Secret(..)"
+        );
     }
 
     #[test]

@@ -129,7 +129,10 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn unknown_user_never_verifies() {
         let h = Hasher::new(1, 4);
-        assert!(!h.verify(Secret::new("anything".into()), None).await.expect("not busy"));
+        assert!(!h
+            .verify(Secret::new("anything".into()), None)
+            .await
+            .expect("not busy"));
     }
 
     #[tokio::test(flavor = "current_thread")]

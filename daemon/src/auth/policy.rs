@@ -11,32 +11,169 @@ use crate::config::Policy;
 
 /// Base words that make a password common once the decorations are stripped.
 const COMMON_BASES: &[&str] = &[
-    "password", "passwort", "passw", "pass", "qwerty", "qwertz", "azerty", "admin", "administrator",
-    "root", "letmein", "welcome", "iloveyou", "monkey", "dragon", "football", "baseball",
-    "soccer", "hockey", "sunshine", "princess", "master", "shadow", "superman", "batman",
-    "trustno", "abc", "abcd", "abcde", "abcdef", "changeme", "default", "secret", "login",
-    "user", "guest", "test", "testing", "pbx", "voip", "sip", "phone", "telephone", "asterisk",
-    "freepbx", "yeastar", "grandstream", "office", "company", "welcome", "hello", "freedom",
-    "whatever", "qazwsx", "zaqxsw", "starwars", "computer", "internet", "michael", "jennifer",
-    "jordan", "hunter", "ranger", "buster", "summer", "winter", "spring", "autumn", "access",
-    "mustang", "killer", "charlie", "pepper", "ginger", "cheese", "love", "lovely", "secure",
-    "system", "server", "service", "support", "manager", "operator", "extension", "reception",
-    "helpdesk", "network", "router", "switch", "firewall", "linux", "ubuntu", "debian",
-    "android", "samsung", "apple", "google", "microsoft", "windows", "oracle", "cisco",
-    "polycom", "snom", "avaya", "mitel", "panasonic", "siemens",
+    "password",
+    "passwort",
+    "passw",
+    "pass",
+    "qwerty",
+    "qwertz",
+    "azerty",
+    "admin",
+    "administrator",
+    "root",
+    "letmein",
+    "welcome",
+    "iloveyou",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "soccer",
+    "hockey",
+    "sunshine",
+    "princess",
+    "master",
+    "shadow",
+    "superman",
+    "batman",
+    "trustno",
+    "abc",
+    "abcd",
+    "abcde",
+    "abcdef",
+    "changeme",
+    "default",
+    "secret",
+    "login",
+    "user",
+    "guest",
+    "test",
+    "testing",
+    "pbx",
+    "voip",
+    "sip",
+    "phone",
+    "telephone",
+    "asterisk",
+    "freepbx",
+    "yeastar",
+    "grandstream",
+    "office",
+    "company",
+    "welcome",
+    "hello",
+    "freedom",
+    "whatever",
+    "qazwsx",
+    "zaqxsw",
+    "starwars",
+    "computer",
+    "internet",
+    "michael",
+    "jennifer",
+    "jordan",
+    "hunter",
+    "ranger",
+    "buster",
+    "summer",
+    "winter",
+    "spring",
+    "autumn",
+    "access",
+    "mustang",
+    "killer",
+    "charlie",
+    "pepper",
+    "ginger",
+    "cheese",
+    "love",
+    "lovely",
+    "secure",
+    "system",
+    "server",
+    "service",
+    "support",
+    "manager",
+    "operator",
+    "extension",
+    "reception",
+    "helpdesk",
+    "network",
+    "router",
+    "switch",
+    "firewall",
+    "linux",
+    "ubuntu",
+    "debian",
+    "android",
+    "samsung",
+    "apple",
+    "google",
+    "microsoft",
+    "windows",
+    "oracle",
+    "cisco",
+    "polycom",
+    "snom",
+    "avaya",
+    "mitel",
+    "panasonic",
+    "siemens",
 ];
 
 /// Frequent long passwords that are not "base + decoration": keyboard walks and patterns.
 const COMMON_EXACT: &[&str] = &[
-    "qwertyuiop", "qwertyuiop[]", "asdfghjkl", "asdfghjkl;", "zxcvbnm,./", "1qaz2wsx",
-    "1qaz2wsx3edc", "1qaz2wsx3edc4rfv", "zaq12wsx", "zaq1zaq1", "1q2w3e4r", "1q2w3e4r5t",
-    "1q2w3e4r5t6y", "q1w2e3r4t5", "q1w2e3r4t5y6", "qweasdzxc", "qweasdzxc123", "qazwsxedc",
-    "qazwsxedcrfv", "!qaz2wsx", "1234qwer", "qwer1234", "asdf1234", "zxcv1234", "abcd1234",
-    "aa12345678", "a1b2c3d4e5", "a1b2c3d4e5f6", "iloveyou1", "passw0rd", "p@ssw0rd",
-    "p@ssword", "pa$$word", "letmein!", "trustno1", "1password", "mypassword",
-    "thisisapassword", "correcthorsebatterystaple", "administrator", "adminadmin",
-    "rootroot", "useruser", "testtest", "guestguest", "changemenow", "welcomehome",
-    "iloveyou", "monkeymonkey", "football1", "baseball1",
+    "qwertyuiop",
+    "qwertyuiop[]",
+    "asdfghjkl",
+    "asdfghjkl;",
+    "zxcvbnm,./",
+    "1qaz2wsx",
+    "1qaz2wsx3edc",
+    "1qaz2wsx3edc4rfv",
+    "zaq12wsx",
+    "zaq1zaq1",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "1q2w3e4r5t6y",
+    "q1w2e3r4t5",
+    "q1w2e3r4t5y6",
+    "qweasdzxc",
+    "qweasdzxc123",
+    "qazwsxedc",
+    "qazwsxedcrfv",
+    "!qaz2wsx",
+    "1234qwer",
+    "qwer1234",
+    "asdf1234",
+    "zxcv1234",
+    "abcd1234",
+    "aa12345678",
+    "a1b2c3d4e5",
+    "a1b2c3d4e5f6",
+    "iloveyou1",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "pa$$word",
+    "letmein!",
+    "trustno1",
+    "1password",
+    "mypassword",
+    "thisisapassword",
+    "correcthorsebatterystaple",
+    "administrator",
+    "adminadmin",
+    "rootroot",
+    "useruser",
+    "testtest",
+    "guestguest",
+    "changemenow",
+    "welcomehome",
+    "iloveyou",
+    "monkeymonkey",
+    "football1",
+    "baseball1",
 ];
 
 /// Why a password is refused, as sentences for the form; empty when it is acceptable.
@@ -116,14 +253,20 @@ fn normalise(lower: &str) -> String {
         .collect();
     // Strip decorations from the original positions: digits/punctuation at the ends of
     // the lower-case text, then map what is left.
-    let trimmed = lower.trim_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation() || c == ' ');
+    let trimmed =
+        lower.trim_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation() || c == ' ');
     if trimmed.is_empty() {
         return String::new();
     }
     let start = lower.find(trimmed).unwrap_or(0);
     let n = trimmed.chars().count();
     let skip = lower[..start].chars().count();
-    mapped.chars().skip(skip).take(n).filter(|c| !c.is_whitespace()).collect()
+    mapped
+        .chars()
+        .skip(skip)
+        .take(n)
+        .filter(|c| !c.is_whitespace())
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,9 +296,20 @@ mod tests {
     #[test]
     fn common_passwords_and_decorated_forms_are_refused() {
         for pw in [
-            "password123", "P@ssw0rd2024!", "Administrator", "qwertyuiop", "1234567890",
-            "0000000000", "abcabcabcabc", "9876543210", "Welcome2026!", "admin123456",
-            "adminadmin", "1qaz2wsx3edc", "freepbx2025", "!!!!!!!!!!!!",
+            "password123",
+            "P@ssw0rd2024!",
+            "Administrator",
+            "qwertyuiop",
+            "1234567890",
+            "0000000000",
+            "abcabcabcabc",
+            "9876543210",
+            "Welcome2026!",
+            "admin123456",
+            "adminadmin",
+            "1qaz2wsx3edc",
+            "freepbx2025",
+            "!!!!!!!!!!!!",
         ] {
             assert!(is_common(pw), "{pw} should be common");
         }
@@ -163,7 +317,12 @@ mod tests {
 
     #[test]
     fn ordinary_passphrases_pass() {
-        for pw in ["blue-kettle-walks", "Tram 14 to Ostbahnhof", "k7mq-x3vt-9pfa", "sunshine on the harbour"] {
+        for pw in [
+            "blue-kettle-walks",
+            "Tram 14 to Ostbahnhof",
+            "k7mq-x3vt-9pfa",
+            "sunshine on the harbour",
+        ] {
             assert!(!is_common(pw), "{pw} should be fine");
         }
     }

@@ -104,7 +104,11 @@ impl Sessions {
             map.remove(&mine[0].0);
         }
         if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_active).map(|(k, _)| *k) {
+            if let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, s)| s.last_active)
+                .map(|(k, _)| *k)
+            {
                 map.remove(&oldest);
             }
         }
@@ -169,7 +173,10 @@ mod tests {
         clock.advance(Duration::from_secs(29 * 60));
         assert!(s.get(&n.id, true).is_some(), "29 min idle: still valid");
         clock.advance(Duration::from_secs(29 * 60));
-        assert!(s.get(&n.id, true).is_some(), "activity reset the idle timer");
+        assert!(
+            s.get(&n.id, true).is_some(),
+            "activity reset the idle timer"
+        );
         clock.advance(Duration::from_secs(30 * 60));
         assert!(s.get(&n.id, true).is_none(), "30 min idle: expired");
     }
@@ -183,7 +190,10 @@ mod tests {
             assert!(s.get(&n.id, false).is_some());
         }
         clock.advance(Duration::from_secs(5 * 60));
-        assert!(s.get(&n.id, false).is_none(), "30 min of polling only: expired");
+        assert!(
+            s.get(&n.id, false).is_none(),
+            "30 min of polling only: expired"
+        );
     }
 
     #[test]

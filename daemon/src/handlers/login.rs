@@ -80,7 +80,10 @@ pub async fn login(app: &App, ip: IpAddr, req: LoginRequest) -> Result<NewSessio
     };
     let ok = app
         .hasher
-        .verify(req.password, account.as_ref().map(|a| a.password_hash.clone()))
+        .verify(
+            req.password,
+            account.as_ref().map(|a| a.password_hash.clone()),
+        )
         .await
         .map_err(|_| Error::Busy)?;
     let account = match account {
@@ -92,9 +95,11 @@ pub async fn login(app: &App, ip: IpAddr, req: LoginRequest) -> Result<NewSessio
     };
     app.limiter.record_success(ip, &username);
     tracing::info!(%ip, user = %account.username, "login");
-    Ok(app
-        .sessions
-        .create(&account.username, account.role, account.must_change_password))
+    Ok(app.sessions.create(
+        &account.username,
+        account.role,
+        account.must_change_password,
+    ))
 }
 
 /// Changes the caller's password; returns how many sessions of the account ended.
@@ -125,7 +130,10 @@ pub async fn change_password(
         if let Some(board) = &app.board_info {
             let is_initial = app
                 .hasher
-                .verify(req.new_password.clone(), Some(board.initial_password_hash.clone()))
+                .verify(
+                    req.new_password.clone(),
+                    Some(board.initial_password_hash.clone()),
+                )
                 .await
                 .map_err(|_| Error::Busy)?;
             if is_initial {
@@ -158,7 +166,11 @@ pub async fn change_password(
 // ---------------------------------------------------------------------------------------
 // HTTP wrappers.
 
-pub async fn login_handler(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn login_handler(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
     let body: LoginRequest = http::read_json(req).await?;
     let new = login(app, ctx.peer.ip(), body).await?;
     let mut r = http::json(StatusCode::OK, &SessionBody::from(&new.session));
@@ -166,7 +178,11 @@ pub async fn login_handler(app: &App, ctx: Ctx, req: Request<Incoming>) -> Resul
     Ok(r)
 }
 
-pub fn logout_handler(app: &App, ctx: Ctx, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+pub fn logout_handler(
+    app: &App,
+    ctx: Ctx,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, Error> {
     let a = super::authed_csrf(app, req.headers())?;
     app.sessions.remove(&a.id);
     let mut r = http::no_content();
@@ -179,7 +195,11 @@ pub fn session_handler(app: &App, req: &Request<Incoming>) -> Result<Response<Bo
     Ok(http::json(StatusCode::OK, &SessionBody::from(&a.session)))
 }
 
-pub async fn password_handler(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn password_handler(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
     let a = super::authed_csrf(app, req.headers())?;
     let body: PasswordRequest = http::read_json(req).await?;
     let ended = change_password(app, ctx.peer.ip(), &a.session, body).await?;
