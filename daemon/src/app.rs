@@ -12,7 +12,7 @@ use crate::auth::sessions::Sessions;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::store::{BoardDb, BoardInfo, DataDb, StoreError};
+use crate::store::{BoardInfo, DataDb, StoreError};
 
 /// Whether the daemon can sign people in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +41,16 @@ const DATA_DAMAGED_HINT: &str = "sign-in is disabled to protect the device; a fa
 password on the device label";
 
 impl App {
-    /// Opens the stores and prepares the state. Blocking (flash I/O, one argon2 hash):
-    /// call before the runtime serves requests.
-    pub fn start(config: Config, board: Arc<dyn Board>, clock: Arc<dyn Clock>) -> App {
-        let (board_info, data, health) = open_stores(&config, clock.as_ref());
+    /// Opens the data DB and prepares the state, given what reading the board DB gave
+    /// (the caller opens sled once for it: every sled open costs RAM that is not
+    /// returned). Blocking flash I/O: call before the runtime serves requests.
+    pub fn start(
+        config: Config,
+        board_info: Result<BoardInfo, StoreError>,
+        board: Arc<dyn Board>,
+        clock: Arc<dyn Clock>,
+    ) -> App {
+        let (board_info, data, health) = open_stores(&config, board_info, clock.as_ref());
         match &health {
             Health::Ok => tracing::info!(board = board.kind(), "stores open"),
             Health::Degraded(why) => tracing::error!("degraded: {why}"),
@@ -97,9 +103,9 @@ impl App {
 
 fn open_stores(
     config: &Config,
+    board_info: Result<BoardInfo, StoreError>,
     clock: &dyn Clock,
 ) -> (Option<BoardInfo>, Option<Arc<DataDb>>, Health) {
-    let board_info = BoardDb::open(&config.board_db, config.cache_capacity).and_then(|b| b.read());
     let board_info = match board_info {
         Ok(info) => info,
         Err(e @ StoreError::NotProvisioned(_)) => {

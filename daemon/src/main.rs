@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pbx_authd::clock::SystemClock;
 use pbx_authd::config::{self, Config};
+use pbx_authd::store::BoardDb;
 use pbx_authd::{provision, server, App, Listeners, Tls};
 use pbx_board::{Board, BoardProfile, LinuxBoard, SimBoard};
 
@@ -147,7 +148,8 @@ fn provision_cmd(
             BoardProfile::from_toml(&text).with_context(|| format!("in {}", p.display()))?
         }
     };
-    let pw = provision::provision(board_db, config::MAX_CACHE_CAPACITY, model, serial, mac, hw)?;
+    let db = BoardDb::open(board_db, config::MAX_CACHE_CAPACITY)?;
+    let pw = provision::provision(&db, model, serial, mac, hw)?;
     println!("initial admin password: {}", pw.expose());
     Ok(())
 }
@@ -176,18 +178,19 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
     };
     init_logging(config.log_level);
     let mut out = std::io::stdout().lock();
+    // Opened once (each sled open costs RAM that is never returned), read, and closed:
+    // the board DB is read-only at run time.
+    let board_db = BoardDb::open(&config.board_db, config.cache_capacity);
     if config.dev {
         writeln!(
             out,
             "pbx-authd --dev: simulated board, state in {}",
             config.state_dir.display()
         )?;
-        let board_db = pbx_authd::store::BoardDb::open(&config.board_db, config.cache_capacity)?;
-        if !board_db.is_provisioned()? {
-            drop(board_db);
+        let db = board_db.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !db.is_provisioned()? {
             let pw = provision::provision(
-                &config.board_db,
-                config.cache_capacity,
+                db,
                 "SIM",
                 "SIM-0001",
                 "02:00:00:00:00:01",
@@ -221,7 +224,13 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
         .context("HTTPS certificate")?,
     );
     let (http, https) = listeners.local_addrs();
-    let app = Arc::new(App::start(config, board, Arc::new(SystemClock::default())));
+    let board_info = board_db.and_then(|db| db.read());
+    let app = Arc::new(App::start(
+        config,
+        board_info,
+        board,
+        Arc::new(SystemClock::default()),
+    ));
     for a in &http {
         writeln!(out, "listening: http://{a}/")?;
         tracing::info!("listening on http://{a}/");

@@ -2,8 +2,6 @@
 //! of which only the argon2id hash is stored. The password is returned to be printed on
 //! the label (and, in `--dev`, on the console) and exists nowhere else.
 
-use std::path::Path;
-
 use pbx_board::BoardProfile;
 
 use crate::auth::password;
@@ -56,8 +54,7 @@ pub fn valid_mac(mac: &str) -> bool {
 
 /// Writes the board DB and returns the initial password (to print once).
 pub fn provision(
-    board_db: &Path,
-    cache_capacity: u64,
+    db: &BoardDb,
     model: &str,
     serial: &str,
     mac: &str,
@@ -72,9 +69,8 @@ pub fn provision(
     if !valid_mac(mac) {
         return Err(ProvisionError::BadMac(mac.into()));
     }
-    let db = BoardDb::open(board_db, cache_capacity)?;
     if db.is_provisioned()? {
-        return Err(StoreError::AlreadyProvisioned(board_db.to_path_buf()).into());
+        return Err(StoreError::AlreadyProvisioned(db.path().to_path_buf()).into());
     }
     let password = generate_initial_password();
     let info = BoardInfo {
@@ -121,24 +117,20 @@ mod tests {
         let d = std::env::temp_dir().join(format!("pbx-prov-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         let db = d.join("board.db");
+        let board = BoardDb::open(&db, 1 << 20).expect("open");
         let pw = provision(
-            &db,
-            1 << 20,
+            &board,
             "S50",
             "S50-1",
             "02:00:00:00:00:01",
             BoardProfile::sim(),
         )
         .expect("provision");
-        let info = BoardDb::open(&db, 1 << 20)
-            .expect("open")
-            .read()
-            .expect("read");
+        let info = board.read().expect("read");
         assert!(password::verify_blocking(
             pw.expose(),
             &info.initial_password_hash
         ));
-        drop(info);
         // The plain password appears in no file of the DB.
         for entry in std::fs::read_dir(&db).expect("ls").flatten() {
             if entry.path().is_file() {
@@ -148,8 +140,7 @@ mod tests {
         }
         assert!(matches!(
             provision(
-                &db,
-                1 << 20,
+                &board,
                 "S50",
                 "S50-1",
                 "02:00:00:00:00:01",

@@ -107,6 +107,10 @@ impl BoardDb {
         })
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn text(&self, key: &str) -> Result<Option<String>, StoreError> {
         let v = self
             .tree

@@ -52,13 +52,16 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
 #[error("too many password checks in progress")]
 pub struct Busy;
 
+/// Verified against when the username does not exist, so that unknown and known
+/// usernames take the same time. Random salt and random output with the real
+/// parameters: verifying costs exactly one real hash, and no password produces this
+/// output (that would be a 256-bit preimage). A constant saves a hash at every start.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$2Idamfd2Sxl515uaWuYp2A$n7VBi9THC8ZXfV2pGdDGk/F8B9davLoDJ5jovckiBbA";
+
 pub struct Hasher {
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     queue: usize,
-    /// Verified against when the username does not exist, so that unknown and known
-    /// usernames take the same time.
-    dummy_hash: String,
 }
 
 impl Hasher {
@@ -67,7 +70,6 @@ impl Hasher {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             waiting: AtomicUsize::new(0),
             queue,
-            dummy_hash: hash_blocking(&super::random_token()),
         }
     }
 
@@ -105,7 +107,7 @@ impl Hasher {
     /// (unknown user) so that both take the same time; the dummy never matches.
     pub async fn verify(&self, password: Secret, phc: Option<String>) -> Result<bool, Busy> {
         let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
+        let phc = phc.unwrap_or_else(|| DUMMY_HASH.to_string());
         let ok = self
             .run(move || verify_blocking(password.expose(), &phc))
             .await?;
@@ -124,6 +126,14 @@ mod tests {
         assert!(verify_blocking("correct horse battery", &h));
         assert!(!verify_blocking("wrong horse battery", &h));
         assert!(!verify_blocking("x", "not a hash"));
+    }
+
+    #[test]
+    fn dummy_hash_parses_with_the_real_parameters() {
+        let parsed = PasswordHash::new(DUMMY_HASH).expect("valid PHC");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(!verify_blocking("", DUMMY_HASH));
     }
 
     #[tokio::test(flavor = "current_thread")]
