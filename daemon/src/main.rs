@@ -2,7 +2,7 @@
 //! bind the listeners and run the daemon; or one of the one-shot commands
 //! (`check-config`, `provision`). `anyhow` is used here only.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -159,9 +159,9 @@ fn init_logging(level: tracing::Level) {
         .with_writer(std::io::stderr)
         .with_max_level(level)
         .with_target(false)
+        // Logs go to init/syslog; built without colour support at all.
         .with_ansi(false)
         .init();
-    let _ = std::io::stderr().is_terminal();
 }
 
 fn daemon(cli: Cli) -> anyhow::Result<()> {

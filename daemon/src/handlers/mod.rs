@@ -42,13 +42,3 @@ pub fn authed_csrf(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     }
     Ok(a)
 }
-
-/// Like [`authed_csrf`], and the account has replaced its initial password.
-#[allow(dead_code)] // used by the settings and account flows
-pub fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
-    let a = authed_csrf(app, headers)?;
-    if a.session.must_change_password {
-        return Err(Error::PasswordChangeRequired);
-    }
-    Ok(a)
-}
