@@ -2,6 +2,7 @@
 //! data DB, create `admin` on first boot, or fall back to the *degraded* state when the
 //! flash cannot be trusted — never to a default password, never into a crash loop.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use pbx_board::Board;
@@ -12,6 +13,7 @@ use crate::auth::sessions::Sessions;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::recovery::Recovery;
 use crate::store::{BoardInfo, DataDb, StoreError};
 
 /// Whether the daemon can sign people in.
@@ -33,6 +35,10 @@ pub struct App {
     pub hasher: Hasher,
     pub sessions: Sessions,
     pub limiter: Limiter,
+    pub recovery: Recovery,
+    /// The bound listener addresses (ports resolved), for reset links.
+    pub http_addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
 }
 
 /// What to tell the admin when the data DB cannot be used.
@@ -60,6 +66,9 @@ impl App {
             hasher: Hasher::new(p.hash_concurrency, p.hash_queue),
             sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
             limiter: Limiter::new(Arc::clone(&clock), p),
+            recovery: Recovery::default(),
+            http_addr: None,
+            https_addr: None,
             config: RwLock::new(Arc::new(config)),
             clock,
             board,

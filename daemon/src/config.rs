@@ -133,6 +133,10 @@ pub struct PolicyFile {
     pub hash_concurrency: u64,
     pub hash_queue: u64,
     pub reset_token_ttl_min: u64,
+    pub forgot_per_address: u64,
+    pub forgot_address_window_s: u64,
+    pub forgot_mails_per_account: u64,
+    pub forgot_account_window_s: u64,
 }
 
 impl Default for PolicyFile {
@@ -151,6 +155,10 @@ impl Default for PolicyFile {
             hash_concurrency: 0,
             hash_queue: 16,
             reset_token_ttl_min: 30,
+            forgot_per_address: 5,
+            forgot_address_window_s: 15 * 60,
+            forgot_mails_per_account: 3,
+            forgot_account_window_s: 3600,
         }
     }
 }
@@ -212,6 +220,12 @@ pub struct Policy {
     /// Hash requests allowed to wait for a slot; beyond this: 503 + Retry-After.
     pub hash_queue: usize,
     pub reset_token_ttl: Duration,
+    /// Forgot-password requests per address per window; beyond: 429.
+    pub forgot_per_address: u32,
+    pub forgot_address_window: Duration,
+    /// Recovery mails per account per window; further requests still answer 202.
+    pub forgot_mails_per_account: u32,
+    pub forgot_account_window: Duration,
 }
 
 impl Default for Policy {
@@ -290,25 +304,46 @@ impl Config {
     }
 
     /// The embedded config of `--dev`: everything under `state_dir`, loopback listeners.
-    pub fn dev(state_dir: &Path, http: SocketAddr, https: SocketAddr) -> Result<Config, Problems> {
-        let file = ConfigFile {
-            server: ServerFile {
-                http: vec![http.to_string()],
-                https: vec![https.to_string()],
-                ..ServerFile::default()
-            },
-            storage: StorageFile {
-                board_db: state_dir.join("board.db"),
-                data_db: state_dir.join("data.db"),
-                state_dir: state_dir.to_path_buf(),
-                ..StorageFile::default()
-            },
-            control: ControlFile {
-                socket: state_dir.join("ctl.sock"),
-            },
-            ..ConfigFile::default()
-        };
-        Config::validate(file, true)
+    /// `overrides` (the text of `--config FILE` given with `--dev`) is laid over it key by
+    /// key, e.g. to set `server.public_url` or `server.cloud` in a test.
+    pub fn dev(
+        state_dir: &Path,
+        http: SocketAddr,
+        https: SocketAddr,
+        overrides: Option<&str>,
+    ) -> Result<Config, Problems> {
+        let path = |p: PathBuf| toml::Value::String(p.to_string_lossy().into_owned());
+        let mut base = toml::Table::new();
+        let mut server = toml::Table::new();
+        server.insert(
+            "http".into(),
+            toml::Value::Array(vec![http.to_string().into()]),
+        );
+        server.insert(
+            "https".into(),
+            toml::Value::Array(vec![https.to_string().into()]),
+        );
+        let mut storage = toml::Table::new();
+        storage.insert("board_db".into(), path(state_dir.join("board.db")));
+        storage.insert("data_db".into(), path(state_dir.join("data.db")));
+        storage.insert("state_dir".into(), path(state_dir.to_path_buf()));
+        let mut control = toml::Table::new();
+        control.insert("socket".into(), path(state_dir.join("ctl.sock")));
+        base.insert("server".into(), server.into());
+        base.insert("storage".into(), storage.into());
+        base.insert("control".into(), control.into());
+        if let Some(text) = overrides {
+            let over: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                Problems(vec![Problem {
+                    key: key_at(text, e.span()).unwrap_or_else(|| "(file)".into()),
+                    message: e.message().to_string(),
+                }])
+            })?;
+            merge(&mut base, over);
+        }
+        let mut config = Config::parse(&base.to_string())?;
+        config.dev = true;
+        Ok(config)
     }
 
     /// Turns a parsed file into a runtime config, or lists every problem with its key.
@@ -478,6 +513,18 @@ impl Config {
     }
 }
 
+/// Lays `over` onto `base`, table by table; other values replace.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
 fn validate_policy(f: &PolicyFile, p: &mut Vec<Problem>) -> Policy {
     let mut num = |key: &str, v: u64, lo: u64, hi: u64| -> u64 {
         if v < lo || v > hi {
@@ -527,6 +574,25 @@ fn validate_policy(f: &PolicyFile, p: &mut Vec<Problem>) -> Policy {
         hash_concurrency: size(num("hash_concurrency", f.hash_concurrency, 0, 64)),
         hash_queue: size(num("hash_queue", f.hash_queue, 0, 1024)),
         reset_token_ttl: secs(60 * num("reset_token_ttl_min", f.reset_token_ttl_min, 5, 1440)),
+        forgot_per_address: small(num("forgot_per_address", f.forgot_per_address, 1, 1000)),
+        forgot_address_window: secs(num(
+            "forgot_address_window_s",
+            f.forgot_address_window_s,
+            10,
+            86_400,
+        )),
+        forgot_mails_per_account: small(num(
+            "forgot_mails_per_account",
+            f.forgot_mails_per_account,
+            1,
+            100,
+        )),
+        forgot_account_window: secs(num(
+            "forgot_account_window_s",
+            f.forgot_account_window_s,
+            60,
+            86_400,
+        )),
     };
     if policy.password_min_len > policy.password_max_len {
         p.push(Problem {
@@ -654,6 +720,35 @@ level = "chatty"
     fn half_configured_certificate_is_an_error() {
         let err = Config::parse("[server]\ntls_cert = \"/c.pem\"\n").expect_err("bad");
         assert_eq!(err.0[0].key, "server.tls_key");
+    }
+
+    #[test]
+    fn dev_config_takes_overrides_and_still_reports_unknown_keys() {
+        let dir = Path::new("/tmp/pbx-dev-x");
+        let (h, s) = (
+            "127.0.0.1:0".parse().expect("a"),
+            "127.0.0.1:0".parse().expect("a"),
+        );
+        let c = Config::dev(dir, h, s, None).expect("dev");
+        assert!(c.dev);
+        assert_eq!(c.data_db, dir.join("data.db"));
+        assert_eq!(c.control_socket, dir.join("ctl.sock"));
+        let c = Config::dev(
+            dir,
+            h,
+            s,
+            Some("[server]\npublic_url = \"https://pbx.test\"\ncloud = true\n"),
+        )
+        .expect("dev with overrides");
+        assert_eq!(c.public_url.as_deref(), Some("https://pbx.test"));
+        assert!(c.cloud);
+        assert_eq!(
+            c.data_db,
+            dir.join("data.db"),
+            "untouched keys keep the dev values"
+        );
+        let err = Config::dev(dir, h, s, Some("[server]\nbogus = 1\n")).expect_err("unknown");
+        assert_eq!(err.0[0].key, "server.bogus");
     }
 
     #[test]

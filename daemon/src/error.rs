@@ -37,6 +37,16 @@ pub enum Error {
     Busy,
     #[error("{0}")]
     Degraded(String),
+    #[error("Too many requests from this address — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
+    RateLimited { retry_after: Duration },
+    #[error("Password recovery by email is not set up on this PBX. The only way back in is a factory reset with the reset button (hold it 10-30 seconds), which erases all settings and data.")]
+    RecoveryNotConfigured,
+    #[error("This password-reset link is invalid, expired or already used. Request a new one on the Forgot Password page.")]
+    TokenInvalid,
+    #[error("Password-reset links only open from a computer on the PBX's local network ({}). Open the link from a computer on that network.", .subnets.join(", "))]
+    NotLocal { subnets: Vec<String> },
+    #[error("{0}")]
+    Conflict(String),
     #[error("No such page or API call.")]
     NotFound,
     #[error("This method is not allowed here.")]
@@ -56,7 +66,10 @@ impl Error {
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::InvalidCredentials { .. } | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Error::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Locked { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RecoveryNotConfigured | Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::TokenInvalid => StatusCode::GONE,
+            Error::NotLocal { .. } => StatusCode::FORBIDDEN,
             Error::Csrf | Error::Forbidden | Error::PasswordChangeRequired => StatusCode::FORBIDDEN,
             Error::Busy | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotFound => StatusCode::NOT_FOUND,
@@ -81,6 +94,11 @@ impl Error {
             Error::BodyTooLarge => "body_too_large",
             Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::Locked { .. } => "locked",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::RecoveryNotConfigured => "recovery_not_configured",
+            Error::TokenInvalid => "token_invalid",
+            Error::NotLocal { .. } => "not_local",
+            Error::Conflict(_) => "conflict",
             Error::Unauthenticated => "unauthenticated",
             Error::Csrf => "csrf",
             Error::Forbidden => "forbidden",
@@ -119,7 +137,9 @@ impl Error {
     /// Extra JSON fields and headers a client needs to act on the error.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::Locked { retry_after } => Some(retry_secs(*retry_after)),
+            Error::Locked { retry_after } | Error::RateLimited { retry_after } => {
+                Some(retry_secs(*retry_after))
+            }
             Error::Busy => Some(1),
             _ => None,
         }

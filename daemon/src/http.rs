@@ -136,6 +136,11 @@ pub fn error_response(e: &Error) -> Response<Body> {
 
 /// An HTML page with a strict Content-Security-Policy: only our own scripts and styles.
 pub fn html(status: StatusCode, page: &'static str) -> Response<Body> {
+    html_owned(status, page.to_string())
+}
+
+/// [`html`] for a page filled in at run time (escape what goes in with [`escape`]).
+pub fn html_owned(status: StatusCode, page: String) -> Response<Body> {
     let mut r = response(status, "text/html; charset=utf-8", page);
     let h = r.headers_mut();
     h.insert(
@@ -161,6 +166,22 @@ pub fn redirect(to: &'static str) -> Response<Body> {
     r.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
     r
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The session cookie value from the request, if any.

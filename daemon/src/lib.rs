@@ -11,6 +11,8 @@
 //! - [`http`]: JSON bodies, responses, security headers, the session cookie.
 //! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout.
 //! - [`store`]: typed sled wrapper (board DB, data DB), flush on credential writes.
+//! - [`recovery`]: email recovery: SMTP/outbox mailer, Forgot Password, reset tokens,
+//!   the local-network rule, the mail worker.
 //! - [`provision`]: factory step that writes the board DB and the label password.
 //! - [`error`]: the error enum and its one status mapping.
 //! - [`clock`]: injectable time.
@@ -25,6 +27,7 @@ pub mod fsutil;
 pub mod handlers;
 pub mod http;
 pub mod provision;
+pub mod recovery;
 pub mod router;
 pub mod server;
 pub mod store;
@@ -39,12 +42,16 @@ pub use server::Listeners;
 pub use tls::Tls;
 
 /// Serves `app` on `listeners` until `shutdown` resolves, then drains connections.
+/// Also runs the mail worker that sends recovery mail off the request path.
 pub async fn run(
     app: Arc<App>,
     tls: Arc<Tls>,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) {
+    if let Some(rx) = app.recovery.take_worker_queue() {
+        tokio::spawn(recovery::mail_worker(Arc::clone(&app), rx));
+    }
     server::serve(app, tls, listeners, shutdown).await;
 }
 

@@ -24,8 +24,8 @@ use pbx_board::{Board, BoardProfile, LinuxBoard, SimBoard};
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
-    /// Config file.
-    #[arg(long, value_name = "PATH", conflicts_with = "dev")]
+    /// Config file; with --dev, keys laid over the embedded dev config.
+    #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Run on a simulated board with an embedded config (for development and tests).
     #[arg(long)]
@@ -168,7 +168,14 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
     let (config, board, config_path): (Config, Arc<dyn Board>, Option<PathBuf>) = if cli.dev {
         let dir = &cli.state_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let config = Config::dev(dir, cli.http, cli.https).map_err(|p| anyhow::anyhow!("{p}"))?;
+        let overrides = match &cli.config {
+            Some(p) => Some(
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let config = Config::dev(dir, cli.http, cli.https, overrides.as_deref())
+            .map_err(|p| anyhow::anyhow!("invalid dev config:\n{p}"))?;
         (config, Arc::new(SimBoard::new(dir)), None)
     } else {
         let path = cli.config.unwrap_or_else(|| config::DEFAULT_PATH.into());
@@ -225,12 +232,10 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
     );
     let (http, https) = listeners.local_addrs();
     let board_info = board_db.and_then(|db| db.read());
-    let app = Arc::new(App::start(
-        config,
-        board_info,
-        board,
-        Arc::new(SystemClock::default()),
-    ));
+    let mut app = App::start(config, board_info, board, Arc::new(SystemClock::default()));
+    app.http_addr = http.first().copied();
+    app.https_addr = https.first().copied();
+    let app = Arc::new(app);
     for a in &http {
         writeln!(out, "listening: http://{a}/")?;
         tracing::info!("listening on http://{a}/");

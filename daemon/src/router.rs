@@ -8,19 +8,24 @@ use hyper::{Method, Request, Response};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::handlers::{login, pages};
+use crate::handlers::{accounts, login, pages, recovery, settings};
 use crate::http::{self, Body, Ctx};
 
 pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let is_api = path.starts_with("/api/");
     let result = dispatch(&app, ctx, req, &path).await;
-    match result {
+    let r = match result {
         Ok(r) => r,
         Err(e) if !is_api && matches!(e, Error::NotFound) => {
             http::response(e.status(), "text/plain; charset=utf-8", "Not found.\n")
         }
         Err(e) => http::error_response(&e),
+    };
+    if path == "/api/v1/reset" {
+        recovery::reset_response(r)
+    } else {
+        r
     }
 }
 
@@ -30,24 +35,49 @@ async fn dispatch(
     req: Request<Incoming>,
     path: &str,
 ) -> Result<Response<Body>, Error> {
-    let get = req.method() == Method::GET || req.method() == Method::HEAD;
-    let post = req.method() == Method::POST;
+    let m = req.method().clone();
+    let get = m == Method::GET || m == Method::HEAD;
+    let (post, put, delete) = (m == Method::POST, m == Method::PUT, m == Method::DELETE);
+    if let Some(name) = path.strip_prefix("/api/v1/accounts/") {
+        return match () {
+            _ if delete => accounts::delete(app, req, name).await,
+            _ => Err(Error::MethodNotAllowed { allow: "DELETE" }),
+        };
+    }
     match path {
         "/healthz" if get => Ok(pages::healthz(app)),
-        "/" | "/login" | "/profile" if get => Ok(pages::page(app, &req, path)),
+        "/" | "/login" | "/profile" | "/settings/email" if get => Ok(pages::page(app, &req, path)),
+        "/forgot" if get => Ok(recovery::forgot_page()),
+        "/reset" if get => Ok(recovery::reset_page(app, ctx)),
         "/static/app.js" | "/static/style.css" if get => pages::asset(path).ok_or(Error::NotFound),
         "/api/v1/login" if post => login::login_handler(app, ctx, req).await,
         "/api/v1/logout" if post => login::logout_handler(app, ctx, &req),
         "/api/v1/session" if get => login::session_handler(app, &req),
         "/api/v1/password" if post => login::password_handler(app, ctx, req).await,
-        "/api/v1/recovery" if get => pages::recovery(app),
-        "/healthz" | "/" | "/login" | "/profile" | "/static/app.js" | "/static/style.css"
-        | "/api/v1/session" | "/api/v1/recovery" => {
+        "/api/v1/recovery" if get => recovery::status(app, &req),
+        "/api/v1/forgot" if post => recovery::forgot(app, ctx, req).await,
+        "/api/v1/reset" if post => recovery::reset(app, ctx, req).await,
+        "/api/v1/settings/smtp" if get => settings::smtp_get(app, &req),
+        "/api/v1/settings/smtp" if put => settings::smtp_put(app, req).await,
+        "/api/v1/settings/smtp/test" if post => settings::smtp_test(app, req).await,
+        "/api/v1/profile" if get => settings::profile_get(app, &req),
+        "/api/v1/profile" if put => settings::profile_put(app, req).await,
+        "/api/v1/accounts" if get => accounts::list(app, &req),
+        "/api/v1/accounts" if post => accounts::create(app, req).await,
+        "/healthz" | "/" | "/login" | "/profile" | "/settings/email" | "/forgot" | "/reset"
+        | "/static/app.js" | "/static/style.css" | "/api/v1/session" | "/api/v1/recovery" => {
             Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
         }
-        "/api/v1/login" | "/api/v1/logout" | "/api/v1/password" => {
-            Err(Error::MethodNotAllowed { allow: "POST" })
+        "/api/v1/login"
+        | "/api/v1/logout"
+        | "/api/v1/password"
+        | "/api/v1/forgot"
+        | "/api/v1/reset"
+        | "/api/v1/settings/smtp/test" => Err(Error::MethodNotAllowed { allow: "POST" }),
+        "/api/v1/settings/smtp" | "/api/v1/profile" => {
+            Err(Error::MethodNotAllowed { allow: "GET, PUT" })
         }
+        "/api/v1/accounts" => Err(Error::MethodNotAllowed { allow: "GET, POST" }),
         _ => Err(Error::NotFound),
     }
 }

@@ -3,7 +3,8 @@
 //! - [`BoardDb`]: factory data written once by `provision`, read-only at run time, never
 //!   erased. Tree `board`: `model`, `serial`, `mac`, `initial_password_hash`, `hw`.
 //! - [`DataDb`]: user data, erased by a factory reset. Trees `accounts` (username → JSON
-//!   [`Account`]) and `meta`.
+//!   [`Account`]), `settings` (name → JSON, e.g. `smtp`), `tokens` (SHA-256 of a reset
+//!   token → JSON [`ResetToken`]; the token itself is never stored).
 //!
 //! Every write that changes a credential or a setting is flushed (fsync) before it
 //! returns, so a response is only sent for a write that survives a power cut.
@@ -225,6 +226,27 @@ pub struct DataDb {
     path: PathBuf,
     db: sled::Db,
     accounts: sled::Tree,
+    settings: sled::Tree,
+    tokens: sled::Tree,
+}
+
+/// A password-reset token as stored: only its hash is the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetToken {
+    pub username: String,
+    /// Unix seconds after which the token is refused.
+    pub expires_at: u64,
+    pub issued_ip: String,
+    pub issued_at: u64,
+}
+
+/// Outcome of consuming a reset token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Consumed {
+    /// The token was valid: the account now has the new hash and the token is gone.
+    Done(Account),
+    /// Unknown, already used, or expired: one answer for all three.
+    Invalid,
 }
 
 impl DataDb {
@@ -254,13 +276,17 @@ impl DataDb {
 
     fn open_inner(path: &Path, cache_capacity: u64) -> Result<DataDb, StoreError> {
         let db = open_sled(path, cache_capacity)?;
-        let accounts = db
-            .open_tree("accounts")
-            .map_err(|e| StoreError::from_sled(path, e))?;
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| StoreError::from_sled(path, e))
+        };
+        let (accounts, settings, tokens) = (tree("accounts")?, tree("settings")?, tree("tokens")?);
         let this = DataDb {
             path: path.to_path_buf(),
             db,
             accounts,
+            settings,
+            tokens,
         };
         // Read every account once: a damaged record is found now, at start, not at login.
         this.accounts()?;
@@ -314,6 +340,144 @@ impl DataDb {
             .insert(account.username.as_bytes(), bytes)
             .map_err(|e| self.err(e))?;
         self.flush()
+    }
+
+    /// Deletes an account and its reset tokens, flushed. Returns false if it did not exist.
+    pub fn delete_account(&self, username: &str) -> Result<bool, StoreError> {
+        let existed = self
+            .accounts
+            .remove(username)
+            .map_err(|e| self.err(e))?
+            .is_some();
+        self.remove_tokens_of(username)?;
+        self.flush()?;
+        Ok(existed)
+    }
+
+    /// A JSON setting, if set.
+    pub fn setting<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let v = self.settings.get(name).map_err(|e| self.err(e))?;
+        v.map(|b| {
+            serde_json::from_slice(&b).map_err(|e| StoreError::Decode {
+                key: format!("settings/{name}"),
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a JSON setting and flushes it before returning.
+    pub fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Decode {
+            key: format!("settings/{name}"),
+            detail: e.to_string(),
+        })?;
+        self.settings.insert(name, bytes).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    fn remove_tokens_of(&self, username: &str) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for kv in self.tokens.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let stale = match serde_json::from_slice::<ResetToken>(&v) {
+                Ok(t) => t.username == username,
+                Err(_) => true, // an undecodable token can never be used: drop it
+            };
+            if stale {
+                self.tokens.remove(k).map_err(|e| self.err(e))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Stores a new reset token (by its digest) and removes the account's older ones and
+    /// every expired one; flushed before returning.
+    pub fn issue_token(
+        &self,
+        digest: [u8; 32],
+        token: &ResetToken,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.remove_tokens_of(&token.username)?;
+        for kv in self.tokens.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            if serde_json::from_slice::<ResetToken>(&v).map_or(true, |t| t.expires_at <= now) {
+                self.tokens.remove(k).map_err(|e| self.err(e))?;
+            }
+        }
+        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Decode {
+            key: "token".into(),
+            detail: e.to_string(),
+        })?;
+        self.tokens.insert(digest, bytes).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Whether a token digest is currently valid (for the reset page), without using it.
+    pub fn token_valid(
+        &self,
+        digest: &[u8; 32],
+        now: u64,
+    ) -> Result<Option<ResetToken>, StoreError> {
+        let v = self.tokens.get(digest).map_err(|e| self.err(e))?;
+        Ok(
+            v.and_then(|b| serde_json::from_slice::<ResetToken>(&b).ok())
+                .filter(|t| t.expires_at > now),
+        )
+    }
+
+    /// Atomically: checks the token, sets the account's new password hash, clears the
+    /// forced change, and removes the token — so a token works exactly once even when two
+    /// requests race. Flushed before returning.
+    pub fn consume_token(
+        &self,
+        digest: &[u8; 32],
+        now: u64,
+        new_hash: &str,
+    ) -> Result<Consumed, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        let abort = |key: &str, e: serde_json::Error| {
+            ConflictableTransactionError::Abort(StoreError::Decode {
+                key: key.into(),
+                detail: e.to_string(),
+            })
+        };
+        let result = (&self.tokens, &self.accounts).transaction(|(tokens, accounts)| {
+            let Some(raw) = tokens.remove(&digest[..])? else {
+                return Ok(Consumed::Invalid);
+            };
+            let token: ResetToken = serde_json::from_slice(&raw).map_err(|e| abort("token", e))?;
+            if token.expires_at <= now {
+                return Ok(Consumed::Invalid);
+            }
+            let Some(raw) = accounts.get(token.username.as_bytes())? else {
+                return Ok(Consumed::Invalid);
+            };
+            let mut account: Account =
+                serde_json::from_slice(&raw).map_err(|e| abort(&token.username, e))?;
+            account.password_hash = new_hash.to_string();
+            account.must_change_password = false;
+            account.password_changed_at = now;
+            let bytes = serde_json::to_vec(&account).map_err(|e| abort(&token.username, e))?;
+            accounts.insert(account.username.as_bytes(), bytes)?;
+            Ok(Consumed::Done(account))
+        });
+        let consumed = match result {
+            Ok(c) => c,
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(self.err(e)),
+        };
+        if let Consumed::Done(a) = &consumed {
+            // Any other token of the account dies with this one.
+            self.remove_tokens_of(&a.username)?;
+        }
+        self.flush()?;
+        Ok(consumed)
     }
 
     /// First boot: creates `admin` from the label password's hash, with a forced change.
@@ -444,6 +608,90 @@ mod tests {
             matches!(r, Err(StoreError::Corrupt { .. })),
             "{:?}",
             r.err()
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    fn token(user: &str, expires_at: u64) -> ResetToken {
+        ResetToken {
+            username: user.into(),
+            expires_at,
+            issued_ip: "127.0.0.1".into(),
+            issued_at: 0,
+        }
+    }
+
+    #[test]
+    fn reset_token_works_once_and_a_newer_one_replaces_it() {
+        let d = tmp("tokens");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+        db.ensure_admin("OLD", 1).expect("admin");
+        db.issue_token([1; 32], &token(ADMIN, 100), 10)
+            .expect("issue");
+        db.issue_token([2; 32], &token(ADMIN, 100), 11)
+            .expect("issue newer");
+        assert_eq!(
+            db.consume_token(&[1; 32], 20, "NEW").expect("use"),
+            Consumed::Invalid,
+            "replaced"
+        );
+        assert!(db.token_valid(&[2; 32], 20).expect("read").is_some());
+        match db.consume_token(&[2; 32], 20, "NEW").expect("use") {
+            Consumed::Done(a) => assert_eq!(a.password_hash, "NEW"),
+            Consumed::Invalid => panic!("valid token refused"),
+        }
+        assert_eq!(
+            db.account(ADMIN)
+                .expect("read")
+                .expect("admin")
+                .password_hash,
+            "NEW"
+        );
+        assert!(
+            !db.account(ADMIN)
+                .expect("read")
+                .expect("admin")
+                .must_change_password
+        );
+        assert_eq!(
+            db.consume_token(&[2; 32], 21, "AGAIN").expect("use"),
+            Consumed::Invalid,
+            "used"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn expired_token_is_refused_and_changes_nothing() {
+        let d = tmp("expired");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+        db.ensure_admin("OLD", 1).expect("admin");
+        db.issue_token([3; 32], &token(ADMIN, 100), 10)
+            .expect("issue");
+        assert!(db.token_valid(&[3; 32], 100).expect("read").is_none());
+        assert_eq!(
+            db.consume_token(&[3; 32], 100, "NEW").expect("use"),
+            Consumed::Invalid
+        );
+        assert_eq!(
+            db.account(ADMIN)
+                .expect("read")
+                .expect("admin")
+                .password_hash,
+            "OLD"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let d = tmp("settings");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+        assert_eq!(db.setting::<String>("smtp").expect("read"), None);
+        db.put_setting("smtp", &"x".to_string()).expect("write");
+        assert_eq!(
+            db.setting::<String>("smtp").expect("read").as_deref(),
+            Some("x")
         );
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -49,7 +49,7 @@ pub struct Limiter {
 }
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6.
-fn key(ip: IpAddr) -> IpAddr {
+pub fn addr_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -87,7 +87,7 @@ impl Limiter {
     pub fn check_addr(&self, ip: IpAddr) -> Result<(), Duration> {
         let now = self.clock.mono();
         let mut st = self.lock();
-        let Some(a) = st.addrs.get_mut(&key(ip)) else {
+        let Some(a) = st.addrs.get_mut(&addr_key(ip)) else {
             return Ok(());
         };
         match a.blocked_until {
@@ -128,7 +128,7 @@ impl Limiter {
         let n = st.accounts.entry(username.to_string()).or_insert(0);
         *n = n.saturating_add(1);
 
-        let k = key(ip);
+        let k = addr_key(ip);
         if !st.addrs.contains_key(&k) && st.addrs.len() >= MAX_ADDRESSES {
             let window = p.lockout_window;
             st.addrs.retain(|_, a| {
@@ -168,7 +168,7 @@ impl Limiter {
     /// A correct password: the address's failures and the account's streak are forgiven.
     pub fn record_success(&self, ip: IpAddr, username: &str) {
         let mut st = self.lock();
-        st.addrs.remove(&key(ip));
+        st.addrs.remove(&addr_key(ip));
         st.accounts.remove(username);
     }
 }

@@ -176,6 +176,10 @@ const COMMON_EXACT: &[&str] = &[
     "baseball1",
 ];
 
+/// The reason given when the label's initial password is chosen again.
+pub const LABEL_REUSED: &str =
+    "The password printed on the device label must not be reused; choose your own.";
+
 /// Why a password is refused, as sentences for the form; empty when it is acceptable.
 pub fn check(password: &str, username: &str, policy: &Policy) -> Vec<String> {
     let mut reasons = Vec::new();

@@ -137,10 +137,7 @@ pub async fn change_password(
                 .await
                 .map_err(|_| Error::Busy)?;
             if is_initial {
-                reasons.push(
-                    "The password printed on the device label must not be reused; choose your own."
-                        .into(),
-                );
+                reasons.push(policy::LABEL_REUSED.into());
             }
         }
     }

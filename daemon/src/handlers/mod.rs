@@ -2,8 +2,11 @@
 //! `Result<T, Error>`; the `*_handler` wrappers only decode, call and encode.
 //! Shared here: finding the caller's session and checking the CSRF header.
 
+pub mod accounts;
 pub mod login;
 pub mod pages;
+pub mod recovery;
+pub mod settings;
 
 use hyper::header::HeaderMap;
 
@@ -41,4 +44,45 @@ pub fn authed_csrf(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
         return Err(Error::Csrf);
     }
     Ok(a)
+}
+
+/// Like [`authed_csrf`], and the account has replaced its initial password: everything
+/// but the password change itself waits for that.
+pub fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+    let a = authed_csrf(app, headers)?;
+    if a.session.must_change_password {
+        return Err(Error::PasswordChangeRequired);
+    }
+    Ok(a)
+}
+
+/// [`authed_full`] for an administrator.
+pub fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+    let a = authed_full(app, headers)?;
+    if a.session.role != crate::store::Role::Admin {
+        return Err(Error::Forbidden);
+    }
+    Ok(a)
+}
+
+/// Admin reads (GET): a session without the forced change pending, no CSRF header.
+pub fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+    let a = authed(app, headers)?;
+    if a.session.role != crate::store::Role::Admin {
+        return Err(Error::Forbidden);
+    }
+    if a.session.must_change_password {
+        return Err(Error::PasswordChangeRequired);
+    }
+    Ok(a)
+}
+
+/// Runs a blocking store call off the async runtime.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)
 }

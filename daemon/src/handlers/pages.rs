@@ -5,12 +5,13 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::{App, Health};
-use crate::error::Error;
 use crate::http::{self, Body};
+use crate::store::Role;
 
 const LOGIN: &str = include_str!("../web/login.html");
 const DASHBOARD: &str = include_str!("../web/index.html");
 const PROFILE: &str = include_str!("../web/profile.html");
+const SETTINGS_EMAIL: &str = include_str!("../web/settings-email.html");
 const DEGRADED: &str = include_str!("../web/degraded.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const STYLE_CSS: &str = include_str!("../web/style.css");
@@ -48,18 +49,11 @@ pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
                 http::redirect("/profile")
             }
             Ok(_) if path == "/profile" => http::html(StatusCode::OK, PROFILE),
+            Ok(a) if path == "/settings/email" && a.session.role != Role::Admin => {
+                http::redirect("/")
+            }
+            Ok(_) if path == "/settings/email" => http::html(StatusCode::OK, SETTINGS_EMAIL),
             Ok(_) => http::html(StatusCode::OK, DASHBOARD),
         },
     }
-}
-
-/// `GET /api/v1/recovery`: whether a forgotten password can be recovered by email.
-/// Email recovery needs SMTP settings and a bound admin address; this firmware does not
-/// have them configured, so the only way back in is the factory reset.
-pub fn recovery(app: &App) -> Result<Response<Body>, Error> {
-    app.data()?;
-    Ok(http::json(
-        StatusCode::OK,
-        &serde_json::json!({ "available": false }),
-    ))
 }

@@ -17,8 +17,8 @@ async function api(method, path, body) {
   return { status: r.status, data };
 }
 
-function showError(text, list) {
-  const e = $("error");
+function showError(text, list, id) {
+  const e = $(id || "error");
   e.textContent = text;
   if (list && list.length) {
     const ul = document.createElement("ul");
@@ -28,7 +28,9 @@ function showError(text, list) {
   e.hidden = false;
 }
 
-function clearError() { const e = $("error"); if (e) { e.hidden = true; e.textContent = ""; } }
+function clearError(id) { const e = $(id || "error"); if (e) { e.hidden = true; e.textContent = ""; } }
+
+function notice(text, id) { const n = $(id || "notice"); n.textContent = text; n.hidden = !text; }
 
 function minutes(s) { return Math.max(1, Math.ceil(s / 60)); }
 
@@ -95,6 +97,18 @@ const pages = {
     wireLogout();
     $("pw-username").value = s.username;
     $("first-change").hidden = !s.must_change_password;
+    if (!s.must_change_password) {
+      const p = await api("GET", "/profile");
+      if (p.status === 200) { $("email").value = p.data.email || ""; $("email-section").hidden = false; }
+      $("email-form").addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        clearError("email-error");
+        notice("", "email-notice");
+        const r = await api("PUT", "/profile", { email: $("email").value });
+        if (r.status === 200) notice(r.data.email ? "Recovery email saved: " + r.data.email : "Recovery email removed.", "email-notice");
+        else showError(explain(r), null, "email-error");
+      });
+    }
     $("password-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
@@ -121,11 +135,101 @@ const pages = {
     const s = await loadSession();
     if (!s) return;
     wireLogout();
+    $("settings-link").hidden = s.role !== "admin";
     const r = await fetch("/api/v1/recovery", { headers: { "X-PBX-Poll": "1" }, credentials: "same-origin" });
     if (r.ok) {
       const d = await r.json();
       $("recovery-banner").hidden = !!d.available;
+      $("recovery-ok").hidden = !d.available;
+      const missing = [];
+      if (d.smtp_configured === false && !d.outbox) missing.push("the email (SMTP) settings are not saved");
+      if (d.email_bound === false) missing.push("no email address is bound to the admin account");
+      if (d.last_test && !d.last_test.ok) missing.push("the last test mail failed at the " + d.last_test.stage + " stage");
+      $("recovery-missing").textContent = missing.length ? "Missing: " + missing.join("; ") + "." : "";
     }
+  },
+
+  async forgot() {
+    $("forgot-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      notice("");
+      const r = await api("POST", "/forgot", { username: $("username").value, email: $("email").value });
+      if (r.status === 202) {
+        notice("If the username and email match an account, a mail with the subject \"Find Password\" is on its way. Open its link from a computer on the PBX's local network.");
+      } else if (r.status === 409) {
+        $("forgot-form").hidden = true;
+        $("not-configured").hidden = false;
+      } else {
+        showError(explain(r));
+      }
+    });
+  },
+
+  async reset() {
+    const token = new URLSearchParams(location.search).get("token") || "";
+    // Keep the token out of the address bar and history once the page has it.
+    history.replaceState(null, "", "/reset");
+    $("reset-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      const np = $("new_password").value;
+      if (np !== $("confirm_password").value) {
+        showError("The two new passwords do not match.");
+        $("confirm_password").focus();
+        return;
+      }
+      const r = await api("POST", "/reset", { token, new_password: np });
+      if (r.status === 204) {
+        $("reset-form").hidden = true;
+        $("done").hidden = false;
+        return;
+      }
+      if (r.data.error === "weak_password") showError(r.data.message, r.data.reasons);
+      else showError(explain(r));
+    });
+  },
+
+  async "settings-email"() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    const g = await api("GET", "/settings/smtp");
+    if (g.status === 200 && g.data.configured) {
+      for (const k of ["host", "port", "security", "from", "timeout_s"]) $(k).value = g.data[k];
+      $("smtp-username").value = g.data.username;
+      $("pw-kept").hidden = !g.data.password_set;
+    }
+    const form = () => {
+      const f = {
+        host: $("host").value, port: Number($("port").value), security: $("security").value,
+        username: $("smtp-username").value, from: $("from").value, timeout_s: Number($("timeout_s").value),
+      };
+      if ($("smtp-password").value) f.password = $("smtp-password").value;
+      return f;
+    };
+    $("test-button").addEventListener("click", async () => {
+      clearError();
+      notice("Sending a test mail…");
+      const f = form();
+      if ($("to").value) f.to = $("to").value;
+      const r = await api("POST", "/settings/smtp/test", f);
+      notice("");
+      if (r.status === 200 && r.data.ok) notice("Test mail sent. Check the inbox, then save the settings.");
+      else if (r.status === 200) showError("The test mail failed at the " + r.data.stage + " stage: " + r.data.message);
+      else showError(explain(r));
+    });
+    $("smtp-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      notice("");
+      const r = await api("PUT", "/settings/smtp", form());
+      if (r.status === 200) {
+        notice("Email settings saved.");
+        $("smtp-password").value = "";
+        $("pw-kept").hidden = !r.data.password_set;
+      } else showError(explain(r));
+    });
   },
 };
 

@@ -1,0 +1,124 @@
+//! Extension accounts (`/api/v1/accounts`): the admin lists, creates and deletes them, so
+//! that "username or extension number" on the Forgot Password page means something.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::auth::{policy, Secret};
+use crate::error::Error;
+use crate::http::{self, Body};
+use crate::recovery::mailer;
+use crate::store::{Account, Role, ADMIN};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub username: String,
+    pub role: Role,
+    pub password: Secret,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+fn view(a: &Account) -> serde_json::Value {
+    serde_json::json!({
+        "username": a.username,
+        "role": a.role.as_str(),
+        "email": a.email,
+        "must_change_password": a.must_change_password,
+    })
+}
+
+/// Extension numbers and simple names: 1–32 of `a-z A-Z 0-9 . _ -`.
+fn valid_username(u: &str) -> bool {
+    (1..=32).contains(&u.len())
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+pub fn list(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    super::admin_read(app, req.headers())?;
+    let accounts = app.data()?.accounts()?;
+    let list: Vec<_> = accounts.iter().map(view).collect();
+    Ok(http::json(StatusCode::OK, &list))
+}
+
+pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let a = super::admin(app, req.headers())?;
+    let body: NewAccount = http::read_json(req).await?;
+    if !valid_username(&body.username) {
+        return Err(Error::InvalidRequest(
+            "The username must be 1-32 letters, digits, dots, dashes or underscores (an extension number such as 1001).".into(),
+        ));
+    }
+    let email = match body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        None => None,
+        Some(e) => Some(
+            mailer::parse_address(e)
+                .filter(|m| m.name.is_none())
+                .ok_or_else(|| Error::InvalidRequest("That is not a valid email address.".into()))?
+                .email
+                .to_string(),
+        ),
+    };
+    let data = app.data()?;
+    if data.account(&body.username)?.is_some() {
+        return Err(Error::Conflict(format!(
+            "The account {:?} already exists.",
+            body.username
+        )));
+    }
+    let reasons = policy::check(body.password.expose(), &body.username, &app.config().policy);
+    if !reasons.is_empty() {
+        return Err(Error::WeakPassword { reasons });
+    }
+    let now = app.clock.unix();
+    let account = Account {
+        username: body.username,
+        role: body.role,
+        password_hash: app
+            .hasher
+            .hash(body.password)
+            .await
+            .map_err(|_| Error::Busy)?,
+        email,
+        // The admin chose this password; its owner replaces it at first sign-in.
+        must_change_password: true,
+        created_at: now,
+        password_changed_at: now,
+    };
+    let store = data.clone();
+    let saved = account.clone();
+    super::blocking(move || store.put_account(&saved)).await?;
+    tracing::info!(by = %a.session.username, user = %account.username, "account created");
+    Ok(http::json(StatusCode::CREATED, &view(&account)))
+}
+
+pub async fn delete(
+    app: &App,
+    req: Request<Incoming>,
+    username: &str,
+) -> Result<Response<Body>, Error> {
+    let a = super::admin(app, req.headers())?;
+    if username == ADMIN {
+        return Err(Error::InvalidRequest(
+            "The admin account cannot be deleted.".into(),
+        ));
+    }
+    let data = app.data()?;
+    let name = username.to_string();
+    let existed = super::blocking(move || data.delete_account(&name)).await?;
+    if !existed {
+        return Err(Error::NotFound);
+    }
+    app.sessions.remove_user(username);
+    tracing::info!(by = %a.session.username, user = %username, "account deleted");
+    Ok(http::no_content())
+}

@@ -1,0 +1,76 @@
+//! Forgot Password, the reset link (page and API), and the readiness view.
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+
+use crate::app::App;
+use crate::error::Error;
+use crate::http::{self, Body, Ctx};
+use crate::recovery::{self, ForgotRequest, ResetRequest};
+
+const FORGOT: &str = include_str!("../web/forgot.html");
+const RESET: &str = include_str!("../web/reset.html");
+const NOT_LOCAL: &str = include_str!("../web/not-local.html");
+
+/// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
+pub fn status(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let role = super::authed(app, req.headers())
+        .ok()
+        .map(|a| a.session.role);
+    Ok(http::json(
+        StatusCode::OK,
+        &recovery::readiness_for(app, role)?,
+    ))
+}
+
+pub async fn forgot(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let body: ForgotRequest = http::read_json(req).await?;
+    recovery::forgot(app, ctx.peer.ip(), body)?;
+    Ok(http::json(StatusCode::ACCEPTED, &serde_json::json!({})))
+}
+
+fn no_referrer(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+pub async fn reset(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let body: ResetRequest = http::read_json(req).await?;
+    recovery::reset(app, ctx.peer.ip(), body).await?;
+    let mut r = http::no_content();
+    http::clear_session_cookie(&mut r, ctx.https);
+    Ok(no_referrer(r))
+}
+
+/// Wraps any API answer of the reset call in `Referrer-Policy: no-referrer`.
+pub fn reset_response(r: Response<Body>) -> Response<Body> {
+    no_referrer(r)
+}
+
+/// `GET /reset?token=…`: the form, or a page naming the allowed networks.
+pub fn reset_page(app: &App, ctx: Ctx) -> Response<Body> {
+    let r = match recovery::check_local(app, ctx.peer.ip()) {
+        Ok(()) => http::html(StatusCode::OK, RESET),
+        Err(Error::NotLocal { subnets }) => {
+            let list = if subnets.is_empty() {
+                "the PBX's own network".to_string()
+            } else {
+                subnets.join(", ")
+            };
+            http::html_owned(
+                StatusCode::FORBIDDEN,
+                NOT_LOCAL.replace("{{subnets}}", &http::escape(&list)),
+            )
+        }
+        Err(e) => http::error_response(&e),
+    };
+    no_referrer(r)
+}
+
+pub fn forgot_page() -> Response<Body> {
+    http::html(StatusCode::OK, FORGOT)
+}

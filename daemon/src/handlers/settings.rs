@@ -1,0 +1,258 @@
+//! SMTP settings (with the test mail) and the profile's recovery email.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::error::Error;
+use crate::http::{self, Body};
+use crate::recovery::mailer::{self, Security, SmtpSettings};
+use crate::recovery::{mail, LastTest, LAST_TEST_KEY, SMTP_KEY};
+use crate::store::ADMIN;
+
+/// SMTP settings as the form sends them; `password` absent = keep the stored one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpForm {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<crate::auth::Secret>,
+    pub from: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_s: u64,
+    /// Test mail only: recipient (default: the admin's bound email).
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+/// What `GET /settings/smtp` shows: never the password.
+#[derive(Serialize)]
+pub struct SmtpView {
+    pub configured: bool,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+    pub password_set: bool,
+    pub from: String,
+    pub timeout_s: u64,
+}
+
+impl SmtpView {
+    fn of(s: Option<&SmtpSettings>) -> SmtpView {
+        match s {
+            Some(s) => SmtpView {
+                configured: true,
+                host: s.host.clone(),
+                port: s.port,
+                security: s.security,
+                username: s.username.clone(),
+                password_set: !s.password.is_empty(),
+                from: s.from.clone(),
+                timeout_s: s.timeout_s,
+            },
+            None => SmtpView {
+                configured: false,
+                host: String::new(),
+                port: 587,
+                security: Security::Starttls,
+                username: String::new(),
+                password_set: false,
+                from: String::new(),
+                timeout_s: 10,
+            },
+        }
+    }
+}
+
+/// Validates the form into settings, taking the stored password when none was sent.
+fn validate(form: SmtpForm, stored: Option<&SmtpSettings>) -> Result<SmtpSettings, Error> {
+    let host = form.host.trim().to_string();
+    if host.is_empty() || host.len() > 253 || host.contains(|c: char| c.is_whitespace() || c == '/')
+    {
+        return Err(Error::InvalidRequest(
+            "Enter the SMTP server's name or address, e.g. smtp.example.com.".into(),
+        ));
+    }
+    if form.port == 0 {
+        return Err(Error::InvalidRequest(
+            "The port must be between 1 and 65535 (usually 587 for STARTTLS, 465 for TLS).".into(),
+        ));
+    }
+    if !(1..=60).contains(&form.timeout_s) {
+        return Err(Error::InvalidRequest(
+            "The timeout must be between 1 and 60 seconds.".into(),
+        ));
+    }
+    if mailer::parse_address(&form.from).is_none() {
+        return Err(Error::InvalidRequest(
+            "The sender address is not a valid email address, e.g. pbx@example.com.".into(),
+        ));
+    }
+    if form.username.len() > 256
+        || form
+            .password
+            .as_ref()
+            .is_some_and(|p| p.expose().len() > 256)
+    {
+        return Err(Error::InvalidRequest(
+            "The username or password is too long.".into(),
+        ));
+    }
+    let password = match form.password {
+        Some(p) => p.expose().to_string(),
+        None => stored.map(|s| s.password.clone()).unwrap_or_default(),
+    };
+    Ok(SmtpSettings {
+        host,
+        port: form.port,
+        security: form.security,
+        username: form.username.trim().to_string(),
+        password,
+        from: form.from.trim().to_string(),
+        timeout_s: form.timeout_s,
+    })
+}
+
+pub fn smtp_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    super::admin_read(app, req.headers())?;
+    let stored = app.data()?.setting::<SmtpSettings>(SMTP_KEY)?;
+    Ok(http::json(StatusCode::OK, &SmtpView::of(stored.as_ref())))
+}
+
+pub async fn smtp_put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let a = super::admin(app, req.headers())?;
+    let form: SmtpForm = http::read_json(req).await?;
+    let data = app.data()?;
+    let stored = data.setting::<SmtpSettings>(SMTP_KEY)?;
+    let settings = validate(form, stored.as_ref())?;
+    let view = SmtpView::of(Some(&settings));
+    let store = data.clone();
+    super::blocking(move || store.put_setting(SMTP_KEY, &settings)).await?;
+    tracing::info!(user = %a.session.username, "SMTP settings saved");
+    Ok(http::json(StatusCode::OK, &view))
+}
+
+/// `POST /settings/smtp/test`: sends a test mail with the form's (unsaved) values.
+pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    super::admin(app, req.headers())?;
+    let form: SmtpForm = http::read_json(req).await?;
+    let data = app.data()?;
+    let to_text = match form.to.clone().filter(|t| !t.trim().is_empty()) {
+        Some(t) => t,
+        None => data.account(ADMIN)?.and_then(|a| a.email).ok_or_else(|| {
+            Error::InvalidRequest(
+                "Enter a recipient, or bind an email address to the admin account on the Profile page first.".into(),
+            )
+        })?,
+    };
+    let to = mailer::parse_address(&to_text).ok_or_else(|| {
+        Error::InvalidRequest("The recipient is not a valid email address.".into())
+    })?;
+    let stored = data.setting::<SmtpSettings>(SMTP_KEY)?;
+    let settings = validate(form, stored.as_ref())?;
+    let from = mailer::parse_address(&settings.from)
+        .ok_or_else(|| Error::InvalidRequest("The sender address is not valid.".into()))?;
+    let msg = mail::build(
+        &from,
+        &to,
+        mail::TEST_SUBJECT,
+        format!(
+            "This is a test mail from the PBX, sent at {}.\nIf you can read it, the PBX can send password-recovery mail.\n",
+            mail::format_utc(app.clock.unix())
+        ),
+    )
+    .map_err(|e| Error::InvalidRequest(format!("Cannot build the test mail: {e}")))?;
+    let result = mailer::send_smtp(&settings, msg).await;
+    let at = app.clock.unix();
+    let (body, record) = match &result {
+        Ok(()) => (
+            serde_json::json!({ "ok": true }),
+            LastTest {
+                ok: true,
+                at,
+                stage: None,
+            },
+        ),
+        Err(e) => (
+            serde_json::json!({ "ok": false, "stage": e.stage, "message": e.message }),
+            LastTest {
+                ok: false,
+                at,
+                stage: Some(e.stage),
+            },
+        ),
+    };
+    match &result {
+        Ok(()) => tracing::info!(host = %settings.host, "test mail sent"),
+        Err(e) => {
+            tracing::warn!(host = %settings.host, stage = ?e.stage, "test mail failed: {}", e.message)
+        }
+    }
+    let store = data.clone();
+    super::blocking(move || store.put_setting(LAST_TEST_KEY, &record)).await?;
+    Ok(http::json(StatusCode::OK, &body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileForm {
+    /// The recovery email; empty or null unbinds it.
+    pub email: Option<String>,
+}
+
+pub fn profile_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let a = super::authed(app, req.headers())?;
+    let account = app
+        .data()?
+        .account(&a.session.username)?
+        .ok_or(Error::Unauthenticated)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "username": account.username, "email": account.email }),
+    ))
+}
+
+pub async fn profile_put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let a = super::authed_full(app, req.headers())?;
+    let form: ProfileForm = http::read_json(req).await?;
+    let email = match form
+        .email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+    {
+        None => None,
+        Some(e) => {
+            let parsed = mailer::parse_address(&e)
+                .filter(|m| m.name.is_none())
+                .ok_or_else(|| {
+                    Error::InvalidRequest(
+                        "That is not a valid email address, e.g. admin@example.com.".into(),
+                    )
+                })?;
+            Some(parsed.email.to_string())
+        }
+    };
+    let data = app.data()?;
+    let mut account = data
+        .account(&a.session.username)?
+        .ok_or(Error::Unauthenticated)?;
+    account.email = email.clone();
+    let store = data.clone();
+    let saved = account.clone();
+    super::blocking(move || store.put_account(&saved)).await?;
+    tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "username": account.username, "email": email }),
+    ))
+}

@@ -1,0 +1,154 @@
+//! The texts of the recovery mails: subject `Find Password` with the reset link, and the
+//! "Your password was changed" notice.
+
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
+use lettre::Message;
+
+/// What the "Find Password" mail says.
+pub struct FindPassword<'a> {
+    pub username: &'a str,
+    pub device: &'a str,
+    pub link: &'a str,
+    pub expires_at: u64,
+    pub ttl_min: u64,
+    pub requested_from: &'a str,
+    /// Cloud PBX: the link opens from anywhere, so no local-network note.
+    pub cloud: bool,
+}
+
+pub const FIND_PASSWORD_SUBJECT: &str = "Find Password";
+pub const CHANGED_SUBJECT: &str = "Your password was changed";
+pub const TEST_SUBJECT: &str = "PBX test mail";
+
+pub fn build(from: &Mailbox, to: &Mailbox, subject: &str, text: String) -> Result<Message, String> {
+    // 7bit keeps the reset link byte-for-byte in the mail; quoted-printable would turn
+    // `token=` into `token=3D` and break a long link across lines. lettre only picks 7bit
+    // for lines of at most 76 characters, a link on a LAN address is longer; RFC 5322
+    // allows 998, so the body is pre-encoded here when it is ASCII within that limit.
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let body = if crlf.is_ascii() && crlf.split("\r\n").all(|l| l.len() <= 998) {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(text)
+    };
+    Message::builder()
+        .from(from.clone())
+        .to(to.clone())
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| e.to_string())
+}
+
+pub fn find_password(
+    from: &Mailbox,
+    to: &Mailbox,
+    m: &FindPassword<'_>,
+) -> Result<Message, String> {
+    let local = if m.cloud {
+        String::new()
+    } else {
+        "The link only opens from a computer on the PBX's local network (the office LAN \
+         the PBX is connected to), not from outside.\n\n"
+            .to_string()
+    };
+    let body = format!(
+        "Hello {user},\n\n\
+         someone asked to reset the password of the account \"{user}\" on {device}.\n\n\
+         To choose a new password, open this link:\n\n{link}\n\n\
+         The link works once and expires at {expiry} ({ttl} minutes after the request).\n\
+         {local}\
+         The request came from the address {ip}.\n\
+         If you did not ask for this, ignore this mail: your password stays unchanged.\n",
+        user = m.username,
+        device = m.device,
+        link = m.link,
+        expiry = format_utc(m.expires_at),
+        ttl = m.ttl_min,
+        ip = m.requested_from,
+    );
+    build(from, to, FIND_PASSWORD_SUBJECT, body)
+}
+
+pub fn password_changed(
+    from: &Mailbox,
+    to: &Mailbox,
+    username: &str,
+    device: &str,
+    at: u64,
+    ip: &str,
+) -> Result<Message, String> {
+    let body = format!(
+        "Hello {username},\n\n\
+         the password of the account \"{username}\" on {device} was changed at {when} \
+         with a password-reset link, from the address {ip}. All sessions of the account \
+         were signed out.\n\n\
+         If this was not you, someone else has set a new password for your account: \
+         contact your PBX administrator at once.\n",
+        when = format_utc(at),
+    );
+    build(from, to, CHANGED_SUBJECT, body)
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for Unix seconds (civil-from-days, proleptic Gregorian).
+pub fn format_utc(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_utc(1_795_717_800), "2026-11-26 18:30 UTC");
+    }
+
+    #[test]
+    fn find_password_mail_has_subject_link_expiry_and_local_note() {
+        let from: Mailbox = "PBX <pbx@example.com>".parse().expect("from");
+        let to: Mailbox = "admin@example.com".parse().expect("to");
+        let m = FindPassword {
+            username: "admin",
+            device: "PBX S50 (serial S50-1)",
+            link: "https://pbx.example.com/reset?token=abc",
+            expires_at: 1_795_717_800,
+            ttl_min: 30,
+            requested_from: "192.168.1.20",
+            cloud: false,
+        };
+        let text = String::from_utf8(find_password(&from, &to, &m).expect("mail").formatted())
+            .expect("utf-8");
+        assert!(text.contains("Subject: Find Password\r\n"), "{text}");
+        assert!(
+            text.contains("https://pbx.example.com/reset?token=abc"),
+            "{text}"
+        );
+        assert!(text.contains("2026-11-26 18:30 UTC"));
+        assert!(text.contains("Content-Transfer-Encoding: 7bit"), "{text}");
+        assert!(text.contains("local network"));
+        assert!(text.contains("192.168.1.20"));
+        let cloud = FindPassword { cloud: true, ..m };
+        let text = String::from_utf8(find_password(&from, &to, &cloud).expect("mail").formatted())
+            .expect("utf-8");
+        assert!(!text.contains("local network"));
+    }
+}
