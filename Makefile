@@ -12,7 +12,8 @@ TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-li
 GLIBC_FLOOR_armv7-unknown-linux-gnueabihf := .2.17
 MAX_BYTES := 3145728
 
-APT_PACKAGES := qemu-user-static libc6-armhf-cross chromium chromium-driver curl binutils
+APT_PACKAGES := qemu-user-static libc6-armhf-cross chromium chromium-driver curl binutils \
+  python3-aiosmtpd iproute2 util-linux
 PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -74,3 +74,106 @@ async fn first_login_forced_change_confirmation_and_new_login() {
     }
     b.quit().await;
 }
+
+/// The whole recovery story in the browser, against a real SMTP server: settings page →
+/// test mail → profile email → sign out → Forgot Password → the mailed link → new
+/// password → sign in.
+#[tokio::test]
+async fn email_recovery_end_to_end_in_the_browser() {
+    use pbx_e2e::smtp::{self, SmtpServer};
+    use pbx_e2e::{Daemon, Opts, TempDir};
+    use std::time::Duration;
+
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("browser-recovery");
+    let d = Daemon::start_opts(
+        &dir.path().join("state"),
+        &Opts {
+            config: None,
+            env: vec![("SSL_CERT_FILE".into(), smtp.ca.display().to_string())],
+        },
+    );
+    crate::change_initial(&d, "amber tram over the bridge").await;
+    let base = format!("http://{}", d.http);
+    let mut b = Browser::start().await;
+
+    b.goto(&format!("{base}/login")).await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", "amber tram over the bridge").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("#recovery-banner", "not set up").await;
+    b.wait_for_text("#recovery-missing", "no email address is bound")
+        .await;
+
+    // Email settings: test first, then save.
+    b.click("#settings-link a").await;
+    b.wait_for_path("/settings/email").await;
+    b.type_into("#host", "127.0.0.1").await;
+    b.type_into("#port", &smtp.starttls.to_string()).await;
+    b.click("#security option[value=starttls]").await;
+    b.type_into("#smtp-username", smtp::USER).await;
+    b.type_into("#smtp-password", "wrong-password").await;
+    b.type_into("#from", "pbx@pbx.test").await;
+    b.type_into("#to", "admin@pbx.test").await;
+    b.click("#test-button").await;
+    b.wait_for_text("#error", "auth stage").await;
+    b.type_into("#smtp-password", smtp::PASSWORD).await;
+    b.click("#test-button").await;
+    b.wait_for_text("#notice", "Test mail sent").await;
+    let mails = smtp.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(mails[0].subject(), "PBX test mail");
+    b.click("#smtp-form button[type=submit]").await;
+    b.wait_for_text("#notice", "Email settings saved").await;
+
+    // Bind the recovery email on the profile page.
+    b.goto(&format!("{base}/profile")).await;
+    b.type_into("#email", "admin@pbx.test").await;
+    b.click("#email-form button[type=submit]").await;
+    b.wait_for_text("#email-notice", "Recovery email saved")
+        .await;
+    b.goto(&format!("{base}/")).await;
+    b.wait_for_text("#recovery-ok", "set up").await;
+
+    // Sign out, forget, recover.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.click("a[href='/forgot']").await;
+    b.wait_for_path("/forgot").await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#email", "admin@pbx.test").await;
+    b.click("#forgot-form button[type=submit]").await;
+    b.wait_for_text("#notice", "Find Password").await;
+    let mails = smtp.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(mails[1].subject(), "Find Password");
+    let link = mails[1].reset_link().expect("link");
+    assert!(
+        link.starts_with(&format!("https://{}/reset?token=", d.https)),
+        "{link}"
+    );
+
+    b.goto(&link).await;
+    b.type_into("#new_password", "seven swans over the lake")
+        .await;
+    b.type_into("#confirm_password", "seven swans over the lake")
+        .await;
+    b.click("#reset-form button[type=submit]").await;
+    b.wait_for_text("#done", "Password changed").await;
+    // The token is no longer in the address bar.
+    assert!(!b.url().await.contains("token="));
+    b.click("#done a").await;
+    b.wait_for_path("/login").await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", "seven swans over the lake").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("#who", "Signed in as admin").await;
+    b.screenshot(&dir.path().join("recovered.png")).await;
+    if let Some(out) = std::env::var_os("PBX_E2E_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            dir.path().join("recovered.png"),
+            std::path::Path::new(&out).join("recovered.png"),
+        );
+    }
+    b.quit().await;
+}

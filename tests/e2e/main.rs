@@ -6,6 +6,7 @@ mod cli;
 mod http_input;
 mod login;
 mod password;
+mod recovery;
 mod storage;
 mod tls;
 

@@ -194,6 +194,17 @@ impl Client {
             .await
     }
 
+    /// Any method with a JSON body and the CSRF header (PUT, DELETE, ...).
+    pub async fn send_json(&mut self, method: &str, path: &str, body: &serde_json::Value) -> Resp {
+        let csrf = self.csrf.clone();
+        let mut h = vec![("content-type", "application/json")];
+        if let Some(t) = csrf.as_deref() {
+            h.push(("x-csrf-token", t));
+        }
+        self.send(method, path, &h, Some(body.to_string().into_bytes()))
+            .await
+    }
+
     /// Logs in; on 200 keeps the cookie and CSRF token.
     pub async fn login(&mut self, username: &str, password: &str) -> Resp {
         let r = self

@@ -42,24 +42,41 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
+/// How to start the daemon beyond the defaults.
+#[derive(Default, Clone)]
+pub struct Opts {
+    /// TOML laid over the embedded dev config (`--dev --config FILE`).
+    pub config: Option<String>,
+    /// Extra environment, e.g. `SSL_CERT_FILE` to trust the test SMTP server.
+    pub env: Vec<(String, String)>,
+}
+
 impl Daemon {
     /// Starts `pbx-authd --dev` on 127.0.0.1 port 0 with `state_dir`.
     pub fn start(state_dir: &Path) -> Daemon {
-        Daemon::start_with(state_dir, "127.0.0.1:0", "127.0.0.1:0")
+        Daemon::start_opts(state_dir, &Opts::default())
     }
 
-    pub fn start_with(state_dir: &Path, http: &str, https: &str) -> Daemon {
+    pub fn start_opts(state_dir: &Path, opts: &Opts) -> Daemon {
         std::fs::create_dir_all(state_dir).expect("state dir");
+        let (http, https) = ("127.0.0.1:0", "127.0.0.1:0");
         let log = state_dir.join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         ));
-        let mut child = Command::new(binary())
-            .args(["--dev", "--state-dir"])
+        let mut cmd = Command::new(binary());
+        cmd.args(["--dev", "--state-dir"])
             .arg(state_dir)
-            .args(["--http", http, "--https", https])
+            .args(["--http", http, "--https", https]);
+        if let Some(text) = &opts.config {
+            let path = state_dir.with_extension("overrides.toml");
+            std::fs::write(&path, text).expect("write overrides");
+            cmd.arg("--config").arg(path);
+        }
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"))

@@ -5,10 +5,12 @@
 
 pub mod client;
 pub mod daemon;
+pub mod smtp;
 pub mod webdriver;
 
 pub use client::{Client, Resp};
-pub use daemon::Daemon;
+pub use daemon::{Daemon, Opts};
+pub use smtp::SmtpServer;
 
 /// A fresh, empty directory under the system temp dir, removed on drop.
 pub struct TempDir(pub std::path::PathBuf);

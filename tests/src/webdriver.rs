@@ -73,6 +73,8 @@ impl Browser {
         let profile = TempDir::new("chromium-profile");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // The box's HTTPS certificate is self-signed; an admin accepts it once.
+            "acceptInsecureCerts": true,
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": [

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The local-network rule end to end, run inside `unshare --net` (a private network
+# namespace made for this test: nothing here can reach any other host).
+#   v0 (veth) 10.99.0.1/24  the box's own LAN segment, seen by the daemon via getifaddrs
+#   lo        10.99.0.7/32  a computer on that segment
+#   lo        10.99.1.5/32  a computer elsewhere (routed in, not on the segment)
+# Prints one line per check: "<who> <what> <status> <detail>".
+# Usage: netns-localnet.sh PBX_AUTHD_BINARY WORKDIR
+set -euo pipefail
+bin=$1 dir=$2
+
+ip link set lo up
+ip link add v0 type veth peer name v1
+ip addr add 10.99.0.1/24 dev v0
+ip link set v0 up
+ip link set v1 up
+ip addr add 10.99.0.7/32 dev lo
+ip addr add 10.99.1.5/32 dev lo
+
+pid=
+start() {
+  "$bin" --dev --state-dir "$dir/state" --http 0.0.0.0:8080 --https 127.0.0.1:8443 "$@" \
+    >"$dir/out" 2>>"$dir/err" &
+  pid=$!
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "daemon did not start" >&2; cat "$dir/err" >&2; exit 1
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; }
+trap '[[ -n $pid ]] && kill -9 $pid 2>/dev/null || true' EXIT
+
+api() { # SOURCE → "<status> <error code>"
+  local body code
+  body=$(mktemp)
+  code=$(curl -s -o "$body" -w '%{http_code}' --interface "$1" -H 'content-type: application/json' \
+    -d '{"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","new_password":"another calm evening"}' \
+    http://10.99.0.1:8080/api/v1/reset)
+  echo "$code $(grep -o '"error":"[a-z_]*"' "$body" | cut -d'"' -f4)"
+}
+
+start
+code=$(curl -s -o "$dir/page" -w '%{http_code}' --interface 10.99.1.5 'http://10.99.0.1:8080/reset?token=x')
+grep -q '10.99.0.0/24' "$dir/page" && named=names-subnet || named=no-subnet
+echo "outsider page $code $named"
+echo "outsider api $(api 10.99.1.5)"
+echo "same-segment api $(api 10.99.0.7)"
+echo "loopback api $(api 127.0.0.1)"
+stop
+
+printf '[server]\ncloud = true\n' >"$dir/cloud.toml"
+start --config "$dir/cloud.toml"
+echo "cloud outsider api $(api 10.99.1.5)"
+stop
