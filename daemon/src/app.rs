@@ -3,6 +3,7 @@
 //! flash cannot be trusted — never to a default password, never into a crash loop.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use pbx_board::Board;
@@ -39,6 +40,10 @@ pub struct App {
     /// The bound listener addresses (ports resolved), for reset links.
     pub http_addr: Option<SocketAddr>,
     pub https_addr: Option<SocketAddr>,
+    /// A factory reset is under way: the button and new requests to erase are ignored.
+    pub resetting: AtomicBool,
+    /// When the daemon started (for `ctl status`).
+    pub started_at: u64,
 }
 
 /// What to tell the admin when the data DB cannot be used.
@@ -69,6 +74,8 @@ impl App {
             recovery: Recovery::default(),
             http_addr: None,
             https_addr: None,
+            resetting: AtomicBool::new(false),
+            started_at: clock.unix(),
             config: RwLock::new(Arc::new(config)),
             clock,
             board,
@@ -96,6 +103,27 @@ impl App {
             .set_limits(new.policy.session_idle, new.policy.session_absolute);
         self.limiter.set_policy(new.policy.clone());
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    }
+
+    /// Records an audit event; best effort (a full flash must not block a login).
+    pub fn audit(
+        &self,
+        event: &str,
+        username: Option<&str>,
+        ip: Option<std::net::IpAddr>,
+        detail: Option<&str>,
+    ) {
+        let Some(data) = &self.data else { return };
+        let ev = crate::store::AuditEvent {
+            at: self.clock.unix(),
+            event: event.into(),
+            username: username.map(str::to_string),
+            ip: ip.map(|i| i.to_string()),
+            detail: detail.map(str::to_string),
+        };
+        if let Err(e) = data.audit(&ev) {
+            tracing::warn!("audit event {event} not recorded: {e}");
+        }
     }
 
     /// The data DB, or the degraded reason as an error.

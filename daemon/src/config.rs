@@ -58,7 +58,16 @@ pub struct ConfigFile {
     pub network: NetworkFile,
     pub policy: PolicyFile,
     pub control: ControlFile,
+    pub reset: ResetFile,
     pub log: LogFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResetFile {
+    /// Files or directories of user data removed by a factory reset (besides the data DB
+    /// and the partitions named in the board profile).
+    pub erase_paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,6 +262,7 @@ pub struct Config {
     pub lan_subnets: Vec<Subnet>,
     pub policy: Policy,
     pub control_socket: PathBuf,
+    pub erase_paths: Vec<PathBuf>,
     pub log_level: tracing::Level,
     /// Simulated board (`--dev`).
     pub dev: bool,
@@ -329,6 +339,12 @@ impl Config {
         storage.insert("state_dir".into(), path(state_dir.to_path_buf()));
         let mut control = toml::Table::new();
         control.insert("socket".into(), path(state_dir.join("ctl.sock")));
+        let mut reset = toml::Table::new();
+        reset.insert(
+            "erase_paths".into(),
+            toml::Value::Array(vec![path(state_dir.join("userfiles"))]),
+        );
+        base.insert("reset".into(), reset.into());
         base.insert("server".into(), server.into());
         base.insert("storage".into(), storage.into());
         base.insert("control".into(), control.into());
@@ -466,6 +482,19 @@ impl Config {
                 ),
             );
         }
+        for (i, p) in file.reset.erase_paths.iter().enumerate() {
+            if !p.is_absolute() {
+                bad(
+                    &format!("reset.erase_paths[{i}]"),
+                    format!("{} must be an absolute path", p.display()),
+                );
+            } else if p == &st.board_db || st.board_db.starts_with(p) {
+                bad(
+                    &format!("reset.erase_paths[{i}]"),
+                    "must not contain the board DB: factory data survives a reset".into(),
+                );
+            }
+        }
         let mut lan_subnets = Vec::new();
         for (i, n) in file.network.lan_subnets.iter().enumerate() {
             match n.parse::<Subnet>() {
@@ -507,6 +536,7 @@ impl Config {
             lan_subnets,
             policy,
             control_socket: file.control.socket.clone(),
+            erase_paths: file.reset.erase_paths.clone(),
             log_level,
             dev,
         })

@@ -14,15 +14,20 @@
 //! - [`recovery`]: email recovery: SMTP/outbox mailer, Forgot Password, reset tokens,
 //!   the local-network rule, the mail worker.
 //! - [`provision`]: factory step that writes the board DB and the label password.
+//! - [`factory_reset`]: marker → erase → reboot; resumed at start if interrupted.
+//! - [`button`]: what a reset-button press does; [`control`]: the Unix control socket.
 //! - [`error`]: the error enum and its one status mapping.
 //! - [`clock`]: injectable time.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod auth;
+pub mod button;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod error;
+pub mod factory_reset;
 pub mod fsutil;
 pub mod handlers;
 pub mod http;
@@ -52,6 +57,14 @@ pub async fn run(
     if let Some(rx) = app.recovery.take_worker_queue() {
         tokio::spawn(recovery::mail_worker(Arc::clone(&app), rx));
     }
+    let socket = app.config().control_socket.clone();
+    match control::bind(&socket) {
+        Ok(l) => {
+            tokio::spawn(control::serve(Arc::clone(&app), l));
+        }
+        Err(e) => tracing::error!(socket = %socket.display(), "control socket unavailable: {e}"),
+    }
+    button::spawn_watcher(&app);
     server::serve(app, tls, listeners, shutdown).await;
 }
 

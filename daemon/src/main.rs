@@ -60,6 +60,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Talk to the running daemon over its control socket; prints JSON, exit 0 on success.
+    Ctl {
+        /// Control socket of the daemon (`DIR/ctl.sock` in --dev mode).
+        #[arg(long, value_name = "PATH", default_value = "/run/pbx-authd.sock")]
+        socket: PathBuf,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
     /// Validate a config file and print every problem with its key; exit 0 or 1.
     CheckConfig {
         /// Config file.
@@ -86,9 +94,53 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum CtlCommand {
+    /// State of the daemon (ok or degraded, with the reason), model, recovery readiness.
+    Status,
+    /// Erase all user data and reboot (what the reset button does when held 10-30 s).
+    FactoryReset {
+        /// Confirm: all user data is erased.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Report a reset-button press of this length (for rc.button handlers).
+    Button {
+        /// How long the button was held, in milliseconds.
+        #[arg(long, value_name = "N")]
+        held_ms: u64,
+    },
+    /// Mail a password-reset link to the admin's bound address now.
+    RecoveryMail,
+}
+
+fn ctl(socket: &Path, command: CtlCommand) -> ExitCode {
+    let request = match command {
+        CtlCommand::Status => serde_json::json!({"cmd": "status"}),
+        CtlCommand::FactoryReset { yes } => serde_json::json!({"cmd": "factory-reset", "yes": yes}),
+        CtlCommand::Button { held_ms } => serde_json::json!({"cmd": "button", "held_ms": held_ms}),
+        CtlCommand::RecoveryMail => serde_json::json!({"cmd": "recovery-mail"}),
+    };
+    match pbx_authd::control::client(socket, &request) {
+        Ok((answer, ok)) => {
+            println!("{answer}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("pbx-authd ctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Ctl { socket, command }) => ctl(&socket, command),
         Some(Command::CheckConfig { config }) => check_config(&config),
         Some(Command::Provision {
             board_db,
@@ -145,7 +197,8 @@ fn provision_cmd(
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            BoardProfile::from_toml(&text).with_context(|| format!("in {}", p.display()))?
+            BoardProfile::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("in {}: {e}", p.display()))?
         }
     };
     let db = BoardDb::open(board_db, config::MAX_CACHE_CAPACITY)?;
@@ -184,26 +237,43 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
         (config, Arc::new(LinuxBoard), Some(path))
     };
     init_logging(config.log_level);
+    // Startup lines for people and test harnesses; a closed stdout must not stop the
+    // daemon (after a simulated reboot the reader may be gone).
     let mut out = std::io::stdout().lock();
     // Opened once (each sled open costs RAM that is never returned), read, and closed:
     // the board DB is read-only at run time.
     let board_db = BoardDb::open(&config.board_db, config.cache_capacity);
     if config.dev {
-        writeln!(
+        let _ = writeln!(
             out,
             "pbx-authd --dev: simulated board, state in {}",
             config.state_dir.display()
-        )?;
+        );
         let db = board_db.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
         if !db.is_provisioned()? {
-            let pw = provision::provision(
-                db,
-                "SIM",
-                "SIM-0001",
-                "02:00:00:00:00:01",
-                BoardProfile::sim(),
-            )?;
-            writeln!(out, "initial admin password: {}", pw.expose())?;
+            let profile = BoardProfile::sim();
+            let pw =
+                provision::provision(db, "SIM", "SIM-0001", "02:00:00:00:00:01", profile.clone())?;
+            // The simulated box leaves the factory with user data to erase.
+            SimBoard::new(&config.state_dir).prepare(&profile)?;
+            for p in &config.erase_paths {
+                std::fs::create_dir_all(p)?;
+                std::fs::write(p.join("greeting.txt"), "simulated voicemail greeting\n")?;
+            }
+            let _ = writeln!(out, "initial admin password: {}", pw.expose());
+        }
+    }
+    let board_info = board_db.and_then(|db| db.read());
+    let profile = board_info.as_ref().ok().map(|b| b.hw.clone());
+    // An interrupted factory reset is finished before anything is opened or served.
+    if pbx_authd::factory_reset::resume_if_pending(&config, board.as_ref(), profile.as_ref())
+        .context("finishing an interrupted factory reset")?
+    {
+        let _ = writeln!(out, "factory reset completed");
+    }
+    if let Some(p) = &profile {
+        for warning in board.missing_hardware(p) {
+            tracing::warn!("{warning}");
         }
     }
 
@@ -231,20 +301,19 @@ fn daemon(cli: Cli) -> anyhow::Result<()> {
         .context("HTTPS certificate")?,
     );
     let (http, https) = listeners.local_addrs();
-    let board_info = board_db.and_then(|db| db.read());
     let mut app = App::start(config, board_info, board, Arc::new(SystemClock::default()));
     app.http_addr = http.first().copied();
     app.https_addr = https.first().copied();
     let app = Arc::new(app);
     for a in &http {
-        writeln!(out, "listening: http://{a}/")?;
+        let _ = writeln!(out, "listening: http://{a}/");
         tracing::info!("listening on http://{a}/");
     }
     for a in &https {
-        writeln!(out, "listening: https://{a}/")?;
+        let _ = writeln!(out, "listening: https://{a}/");
         tracing::info!("listening on https://{a}/");
     }
-    out.flush()?;
+    let _ = out.flush();
     drop(out);
 
     rt.block_on(async {

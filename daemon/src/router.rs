@@ -8,7 +8,7 @@ use hyper::{Method, Request, Response};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::handlers::{accounts, login, pages, recovery, settings};
+use crate::handlers::{accounts, device, login, pages, recovery, settings};
 use crate::http::{self, Body, Ctx};
 
 pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
@@ -30,7 +30,7 @@ pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<
 }
 
 async fn dispatch(
-    app: &App,
+    app: &Arc<App>,
     ctx: Ctx,
     req: Request<Incoming>,
     path: &str,
@@ -46,7 +46,9 @@ async fn dispatch(
     }
     match path {
         "/healthz" if get => Ok(pages::healthz(app)),
-        "/" | "/login" | "/profile" | "/settings/email" if get => Ok(pages::page(app, &req, path)),
+        "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset" if get => {
+            Ok(pages::page(app, &req, path))
+        }
         "/forgot" if get => Ok(recovery::forgot_page()),
         "/reset" if get => Ok(recovery::reset_page(app, ctx)),
         "/static/app.js" | "/static/style.css" if get => pages::asset(path).ok_or(Error::NotFound),
@@ -64,8 +66,11 @@ async fn dispatch(
         "/api/v1/profile" if put => settings::profile_put(app, req).await,
         "/api/v1/accounts" if get => accounts::list(app, &req),
         "/api/v1/accounts" if post => accounts::create(app, req).await,
-        "/healthz" | "/" | "/login" | "/profile" | "/settings/email" | "/forgot" | "/reset"
-        | "/static/app.js" | "/static/style.css" | "/api/v1/session" | "/api/v1/recovery" => {
+        "/api/v1/audit" if get => device::audit(app, &req),
+        "/api/v1/factory-reset" if post => device::factory_reset(app, req).await,
+        "/healthz" | "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset"
+        | "/forgot" | "/reset" | "/static/app.js" | "/static/style.css" | "/api/v1/session"
+        | "/api/v1/recovery" | "/api/v1/audit" => {
             Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
         }
         "/api/v1/login"
@@ -73,7 +78,8 @@ async fn dispatch(
         | "/api/v1/password"
         | "/api/v1/forgot"
         | "/api/v1/reset"
-        | "/api/v1/settings/smtp/test" => Err(Error::MethodNotAllowed { allow: "POST" }),
+        | "/api/v1/settings/smtp/test"
+        | "/api/v1/factory-reset" => Err(Error::MethodNotAllowed { allow: "POST" }),
         "/api/v1/settings/smtp" | "/api/v1/profile" => {
             Err(Error::MethodNotAllowed { allow: "GET, PUT" })
         }

@@ -228,6 +228,23 @@ pub struct DataDb {
     accounts: sled::Tree,
     settings: sled::Tree,
     tokens: sled::Tree,
+    audit: sled::Tree,
+}
+
+/// Most audit events kept; the oldest go first.
+pub const AUDIT_MAX: usize = 1000;
+
+/// One audit event (`GET /api/v1/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: u64,
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A password-reset token as stored: only its hash is the key.
@@ -280,13 +297,19 @@ impl DataDb {
             db.open_tree(name)
                 .map_err(|e| StoreError::from_sled(path, e))
         };
-        let (accounts, settings, tokens) = (tree("accounts")?, tree("settings")?, tree("tokens")?);
+        let (accounts, settings, tokens, audit) = (
+            tree("accounts")?,
+            tree("settings")?,
+            tree("tokens")?,
+            tree("audit")?,
+        );
         let this = DataDb {
             path: path.to_path_buf(),
             db,
             accounts,
             settings,
             tokens,
+            audit,
         };
         // Read every account once: a damaged record is found now, at start, not at login.
         this.accounts()?;
@@ -478,6 +501,44 @@ impl DataDb {
         }
         self.flush()?;
         Ok(consumed)
+    }
+
+    /// Appends an audit event to the bounded ring. Not flushed on its own: sled's
+    /// background flush (1 s) batches them, so a flood of failed logins does not turn
+    /// into one flash write each.
+    pub fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let next = match self.audit.last().map_err(|e| self.err(e))? {
+            Some((k, _)) => k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0) + 1,
+            None => 0,
+        };
+        let bytes = serde_json::to_vec(event).map_err(|e| StoreError::Decode {
+            key: "audit".into(),
+            detail: e.to_string(),
+        })?;
+        self.audit
+            .insert(next.to_be_bytes(), bytes)
+            .map_err(|e| self.err(e))?;
+        while self.audit.len() > AUDIT_MAX {
+            self.audit.pop_min().map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Audit events, newest first.
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.audit.iter().rev() {
+            let (_, v) = kv.map_err(|e| self.err(e))?;
+            if let Ok(ev) = serde_json::from_slice(&v) {
+                out.push(ev);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flushes everything written so far (audit events before a reboot).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.flush()
     }
 
     /// First boot: creates `admin` from the label password's hash, with a forced change.
@@ -680,6 +741,27 @@ mod tests {
                 .password_hash,
             "OLD"
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn audit_ring_keeps_the_newest_1000() {
+        let d = tmp("audit");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+        for i in 0..(AUDIT_MAX as u64 + 5) {
+            let ev = AuditEvent {
+                at: i,
+                event: "login_failed".into(),
+                username: None,
+                ip: None,
+                detail: None,
+            };
+            db.audit(&ev).expect("audit");
+        }
+        let all = db.audit_events().expect("read");
+        assert_eq!(all.len(), AUDIT_MAX);
+        assert_eq!(all[0].at, AUDIT_MAX as u64 + 4, "newest first");
+        assert_eq!(all[AUDIT_MAX - 1].at, 5, "oldest dropped");
         let _ = std::fs::remove_dir_all(&d);
     }
 

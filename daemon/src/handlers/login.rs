@@ -53,11 +53,20 @@ impl<'a> From<&'a Session> for SessionBody<'a> {
 
 fn failed(app: &App, ip: IpAddr, username: &str) -> Error {
     match app.limiter.record_failure(ip, username) {
-        Failure::AttemptsLeft(n) => Error::InvalidCredentials {
-            attempts_left: Some(n),
-        },
+        Failure::AttemptsLeft(n) => {
+            app.audit("login_failed", Some(username), Some(ip), None);
+            Error::InvalidCredentials {
+                attempts_left: Some(n),
+            }
+        }
         Failure::Locked(d) => {
             tracing::warn!(%ip, "address blocked after repeated failed logins");
+            app.audit(
+                "login_locked",
+                Some(username),
+                Some(ip),
+                Some("address blocked"),
+            );
             Error::Locked { retry_after: d }
         }
     }
@@ -95,6 +104,7 @@ pub async fn login(app: &App, ip: IpAddr, req: LoginRequest) -> Result<NewSessio
     };
     app.limiter.record_success(ip, &username);
     tracing::info!(%ip, user = %account.username, "login");
+    app.audit("login", Some(&account.username), Some(ip), None);
     Ok(app.sessions.create(
         &account.username,
         account.role,
@@ -156,6 +166,7 @@ pub async fn change_password(
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
     let ended = app.sessions.remove_user(&session.username);
+    app.audit("password_changed", Some(&session.username), Some(ip), None);
     tracing::info!(%ip, user = %session.username, ended, "password changed; sessions ended");
     Ok(ended)
 }

@@ -3,6 +3,7 @@
 //! Shared here: finding the caller's session and checking the CSRF header.
 
 pub mod accounts;
+pub mod device;
 pub mod login;
 pub mod pages;
 pub mod recovery;

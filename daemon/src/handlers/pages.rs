@@ -12,6 +12,7 @@ const LOGIN: &str = include_str!("../web/login.html");
 const DASHBOARD: &str = include_str!("../web/index.html");
 const PROFILE: &str = include_str!("../web/profile.html");
 const SETTINGS_EMAIL: &str = include_str!("../web/settings-email.html");
+const FACTORY_RESET: &str = include_str!("../web/factory-reset.html");
 const DEGRADED: &str = include_str!("../web/degraded.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const STYLE_CSS: &str = include_str!("../web/style.css");
@@ -49,10 +50,9 @@ pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
                 http::redirect("/profile")
             }
             Ok(_) if path == "/profile" => http::html(StatusCode::OK, PROFILE),
-            Ok(a) if path == "/settings/email" && a.session.role != Role::Admin => {
-                http::redirect("/")
-            }
+            Ok(a) if path != "/" && a.session.role != Role::Admin => http::redirect("/"),
             Ok(_) if path == "/settings/email" => http::html(StatusCode::OK, SETTINGS_EMAIL),
+            Ok(_) if path == "/factory-reset" => http::html(StatusCode::OK, FACTORY_RESET),
             Ok(_) => http::html(StatusCode::OK, DASHBOARD),
         },
     }

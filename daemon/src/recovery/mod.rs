@@ -202,6 +202,7 @@ pub fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
         });
     }
     tracing::info!(%ip, "forgot-password request queued");
+    app.audit("forgot_request", None, Some(ip), None);
     Ok(())
 }
 
@@ -473,6 +474,12 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
         Consumed::Invalid => return Err(Error::TokenInvalid),
     };
     let ended = app.sessions.remove_user(&account.username);
+    app.audit(
+        "password_reset",
+        Some(&account.username),
+        Some(peer),
+        Some("reset link"),
+    );
     tracing::info!(user = %account.username, %peer, ended, "password reset with a mailed link");
     app.recovery.enqueue(MailJob::PasswordChanged {
         username: account.username,

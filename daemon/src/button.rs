@@ -1,0 +1,137 @@
+//! What a reset-button press does (spec §6), whoever reports it: the daemon's own
+//! watcher of the input device, or `pbx-authd ctl button --held-ms N` from an
+//! OpenWrt-style `rc.button` handler. The classification itself is the board profile's
+//! pure function; this module acts on it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pbx_board::profile::IgnoredPress;
+use pbx_board::{Pattern, Press};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::recovery;
+use crate::store::ADMIN;
+
+fn led(app: &App, pattern: Pattern) {
+    if let Some(name) = app
+        .board_info
+        .as_ref()
+        .and_then(|b| b.hw.status_led.as_deref())
+    {
+        if let Err(e) = app.board.set_led(name, pattern) {
+            tracing::warn!("status LED {name:?}: {e}");
+        }
+    }
+}
+
+/// Handles a press held for `held`; returns what happened (the `ctl` answer).
+pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
+    let ms = u64::try_from(held.as_millis()).unwrap_or(u64::MAX);
+    if app.resetting.load(Ordering::SeqCst) {
+        tracing::info!(ms, "button press ignored: factory reset in progress");
+        return json!({"ok": true, "action": "ignored", "reason": "a factory reset is in progress"});
+    }
+    let windows = app
+        .board_info
+        .as_ref()
+        .map(|b| b.hw.button)
+        .unwrap_or_default();
+    match windows.classify(ms) {
+        Press::Recovery => recovery_press(app, source).await,
+        Press::FactoryReset => {
+            let started =
+                crate::factory_reset::start(app, &format!("reset button held {ms} ms ({source})"));
+            json!({"ok": true, "action": "factory-reset", "started": started})
+        }
+        Press::Ignored(why) => {
+            let reason = match why {
+                IgnoredPress::TooShort => "too short",
+                IgnoredPress::BetweenWindows => "between the recovery and the reset windows",
+                IgnoredPress::Stuck => "held too long: a stuck button",
+            };
+            tracing::info!(ms, reason, "button press ignored");
+            json!({"ok": true, "action": "ignored", "reason": reason})
+        }
+    }
+}
+
+/// Recovery press: mail a reset link to the admin's bound address if recovery is set
+/// up; otherwise only show "not configured" on the LED. Audited either way.
+pub async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
+    let ready = recovery::readiness(app)
+        .map(|r| r.available)
+        .unwrap_or(false);
+    let email = app
+        .data()
+        .ok()
+        .and_then(|d| d.account(ADMIN).ok().flatten())
+        .and_then(|a| a.email);
+    let (Some(email), true) = (email, ready) else {
+        led(app, Pattern::RecoveryNotConfigured);
+        app.audit(
+            "recovery_press",
+            Some(ADMIN),
+            None,
+            Some("recovery not configured"),
+        );
+        tracing::warn!(source, "recovery press: email recovery is not configured");
+        return json!({"ok": true, "action": "recovery-mail", "sent": false,
+                      "reason": "email recovery is not configured"});
+    };
+    match recovery::send_reset_link(app, ADMIN, &email, "the reset button of the PBX").await {
+        Ok(()) => {
+            led(app, Pattern::RecoveryMailSent);
+            app.audit(
+                "recovery_press",
+                Some(ADMIN),
+                None,
+                Some("reset link mailed"),
+            );
+            tracing::info!(source, "recovery press: reset link mailed to the admin");
+            json!({"ok": true, "action": "recovery-mail", "sent": true})
+        }
+        Err(e) => {
+            led(app, Pattern::RecoveryNotConfigured);
+            app.audit("recovery_press", Some(ADMIN), None, Some("mail failed"));
+            tracing::error!(source, stage = ?e.stage, "recovery press: mail failed: {}", e.message);
+            json!({"ok": false, "error": "mail_failed", "stage": e.stage, "message": e.message})
+        }
+    }
+}
+
+/// Watches the board's button input device on a thread of its own, if the profile names
+/// one and it exists; presses go to [`press`] on the runtime.
+pub fn spawn_watcher(app: &Arc<App>) {
+    let Some(input) = app
+        .board_info
+        .as_ref()
+        .and_then(|b| b.hw.button_input.clone())
+    else {
+        return;
+    };
+    let Some(dev) = app.board.button_device(&input) else {
+        tracing::warn!(
+            input,
+            "reset button input device not found; presses come only via `ctl button`"
+        );
+        return;
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Duration>(8);
+    std::thread::spawn(move || {
+        let r = pbx_board::button::watch(&dev, |held| {
+            let _ = tx.blocking_send(held);
+        });
+        if let Err(e) = r {
+            tracing::error!(device = %dev.display(), "reset button watcher stopped: {e}");
+        }
+    });
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        while let Some(held) = rx.recv().await {
+            press(&app, held, "input device").await;
+        }
+    });
+}
