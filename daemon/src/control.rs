@@ -176,12 +176,17 @@ pub fn client(socket: &Path, request: &Value) -> Result<(Value, bool), String> {
     })?;
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(|e| e.to_string())?;
-    s.write_all((request.to_string() + "\n").as_bytes())
-        .map_err(|e| format!("cannot send: {e}"))?;
+    // A refused peer gets its answer and the connection closes at once, possibly before
+    // the request is written: read the answer even when the write fails.
+    let sent = s.write_all((request.to_string() + "\n").as_bytes());
     let mut line = String::new();
-    BufReader::new(&s)
-        .read_line(&mut line)
-        .map_err(|e| format!("no answer: {e}"))?;
+    let read = BufReader::new(&s).read_line(&mut line);
+    match (sent, read) {
+        (_, Ok(n)) if n > 0 => {}
+        (Err(e), _) => return Err(format!("cannot send: {e}")),
+        (Ok(()), Err(e)) => return Err(format!("no answer: {e}")),
+        (Ok(()), Ok(_)) => return Err("the daemon closed the connection without an answer".into()),
+    }
     let v: Value =
         serde_json::from_str(line.trim()).map_err(|e| format!("bad answer ({e}): {line}"))?;
     let ok = v["ok"] == json!(true);

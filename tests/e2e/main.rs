@@ -3,8 +3,10 @@
 
 mod browser;
 mod cli;
+mod device;
 mod http_input;
 mod login;
+mod overlay;
 mod password;
 mod recovery;
 mod storage;

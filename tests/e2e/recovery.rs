@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 
 use crate::initial;
 
-const ADMIN_PW: &str = "amber tram over the bridge";
-const ADMIN_MAIL: &str = "admin@pbx.test";
+pub const ADMIN_PW: &str = "amber tram over the bridge";
+pub const ADMIN_MAIL: &str = "admin@pbx.test";
 
 /// A daemon that trusts the test SMTP server's certificate.
-fn daemon_with(dir: &TempDir, smtp: &SmtpServer, config: Option<&str>) -> Daemon {
+pub fn daemon_with(dir: &TempDir, smtp: &SmtpServer, config: Option<&str>) -> Daemon {
     let opts = Opts {
         config: config.map(str::to_string),
         env: vec![("SSL_CERT_FILE".into(), smtp.ca.display().to_string())],
@@ -23,7 +23,7 @@ fn daemon_with(dir: &TempDir, smtp: &SmtpServer, config: Option<&str>) -> Daemon
 }
 
 /// Replaces the label password, signs in, binds the admin email. Returns the client.
-async fn admin_ready(d: &Daemon) -> Client {
+pub async fn admin_ready(d: &Daemon) -> Client {
     let mut c = crate::change_initial(d, ADMIN_PW).await;
     assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
     let r = c
@@ -34,7 +34,7 @@ async fn admin_ready(d: &Daemon) -> Client {
     c
 }
 
-fn settings(host: &str, port: u16, security: &str, password: &str, timeout_s: u64) -> Value {
+pub fn settings(host: &str, port: u16, security: &str, password: &str, timeout_s: u64) -> Value {
     json!({
         "host": host, "port": port, "security": security,
         "username": smtp::USER, "password": password,

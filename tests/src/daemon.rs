@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -40,6 +40,8 @@ pub struct Daemon {
     /// Printed only on the first start of a state dir.
     pub initial_password: Option<String>,
     pub log: PathBuf,
+    lines: Arc<Mutex<Vec<String>>>,
+    starts_seen: usize,
 }
 
 /// How to start the daemon beyond the defaults.
@@ -83,13 +85,14 @@ impl Daemon {
             .spawn()
             .expect("pbx-authd must start");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&lines);
+        // Reads for the life of the process: a simulated reboot re-executes the daemon,
+        // which prints its (new) listeners again on the same pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
         let mut d = Daemon {
@@ -99,29 +102,84 @@ impl Daemon {
             https: "0.0.0.0:0".parse().expect("addr"),
             initial_password: None,
             log,
+            lines,
+            starts_seen: 0,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let (mut got_http, mut got_https) = (false, false);
-        while !(got_http && got_https) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(l) => l,
-                Err(_) => panic!(
-                    "daemon did not report its listeners in time; log:\n{}",
-                    d.log_text()
-                ),
-            };
-            if let Some(p) = line.strip_prefix("initial admin password: ") {
-                d.initial_password = Some(p.to_string());
-            } else if let Some(a) = line.strip_prefix("listening: http://") {
-                d.http = a.trim_end_matches('/').parse().expect("http addr");
-                got_http = true;
-            } else if let Some(a) = line.strip_prefix("listening: https://") {
-                d.https = a.trim_end_matches('/').parse().expect("https addr");
-                got_https = true;
-            }
-        }
+        d.wait_for_start();
         d
+    }
+
+    /// Waits until the daemon reports its listeners for the next (re)start and takes the
+    /// addresses and the initial password from that start's lines.
+    pub fn wait_for_start(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                let starts: Vec<usize> = lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.starts_with("listening: https://"))
+                    .map(|(i, _)| i)
+                    .collect();
+                if starts.len() > self.starts_seen {
+                    let end = starts[self.starts_seen];
+                    let begin = if self.starts_seen == 0 {
+                        0
+                    } else {
+                        starts[self.starts_seen - 1] + 1
+                    };
+                    for l in &lines[begin..=end] {
+                        if let Some(p) = l.strip_prefix("initial admin password: ") {
+                            self.initial_password = Some(p.to_string());
+                        } else if let Some(a) = l.strip_prefix("listening: http://") {
+                            self.http = a.trim_end_matches('/').parse().expect("http addr");
+                        } else if let Some(a) = l.strip_prefix("listening: https://") {
+                            self.https = a.trim_end_matches('/').parse().expect("https addr");
+                        }
+                    }
+                    self.starts_seen += 1;
+                    return;
+                }
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("daemon exited ({st}); log:\n{}", self.log_text());
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not report its listeners in time; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the daemon printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Socket of the control channel (`ctl`).
+    pub fn ctl_socket(&self) -> PathBuf {
+        self.state_dir.join("ctl.sock")
+    }
+
+    /// Runs `pbx-authd ctl --socket … ARGS`; returns (exit code, parsed JSON answer).
+    pub fn ctl(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let out = Command::new(binary())
+            .arg("ctl")
+            .arg("--socket")
+            .arg(self.ctl_socket())
+            .args(args)
+            .output()
+            .expect("run pbx-authd ctl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v = serde_json::from_str(text.trim()).unwrap_or_else(
+            |_| serde_json::json!({ "stderr": String::from_utf8_lossy(&out.stderr) }),
+        );
+        (out.status.code().unwrap_or(-1), v)
     }
 
     pub fn pid(&self) -> Pid {
