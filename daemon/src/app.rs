@@ -105,6 +105,34 @@ impl App {
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     }
 
+    /// The password rules for a new password of `username` (spec §5), including "not the
+    /// label's initial password", which costs one hash and is checked last.
+    pub async fn check_new_password(
+        &self,
+        password: &crate::auth::Secret,
+        username: &str,
+    ) -> Result<(), Error> {
+        let mut reasons =
+            crate::auth::policy::check(password.expose(), username, &self.config().policy);
+        if reasons.is_empty() {
+            if let Some(board) = &self.board_info {
+                let is_initial = self
+                    .hasher
+                    .verify(password.clone(), Some(board.initial_password_hash.clone()))
+                    .await
+                    .map_err(|_| Error::Busy)?;
+                if is_initial {
+                    reasons.push(crate::auth::policy::LABEL_REUSED.into());
+                }
+            }
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::WeakPassword { reasons })
+        }
+    }
+
     /// Records an audit event; best effort (a full flash must not block a login).
     pub fn audit(
         &self,

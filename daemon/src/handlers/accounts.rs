@@ -6,7 +6,7 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::auth::{policy, Secret};
+use crate::auth::Secret;
 use crate::error::Error;
 use crate::http::{self, Body};
 use crate::recovery::mailer;
@@ -75,10 +75,8 @@ pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
             body.username
         )));
     }
-    let reasons = policy::check(body.password.expose(), &body.username, &app.config().policy);
-    if !reasons.is_empty() {
-        return Err(Error::WeakPassword { reasons });
-    }
+    app.check_new_password(&body.password, &body.username)
+        .await?;
     let now = app.clock.unix();
     let account = Account {
         username: body.username,

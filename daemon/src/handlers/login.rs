@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::auth::lockout::Failure;
 use crate::auth::sessions::{NewSession, Session};
-use crate::auth::{policy, Secret};
+use crate::auth::Secret;
 use crate::error::Error;
 use crate::http::{self, Body, Ctx};
 
@@ -134,26 +134,8 @@ pub async fn change_password(
     if !ok {
         return Err(failed(app, ip, &account.username));
     }
-    let config = app.config();
-    let mut reasons = policy::check(req.new_password.expose(), &account.username, &config.policy);
-    if reasons.is_empty() {
-        if let Some(board) = &app.board_info {
-            let is_initial = app
-                .hasher
-                .verify(
-                    req.new_password.clone(),
-                    Some(board.initial_password_hash.clone()),
-                )
-                .await
-                .map_err(|_| Error::Busy)?;
-            if is_initial {
-                reasons.push(policy::LABEL_REUSED.into());
-            }
-        }
-    }
-    if !reasons.is_empty() {
-        return Err(Error::WeakPassword { reasons });
-    }
+    app.check_new_password(&req.new_password, &account.username)
+        .await?;
     account.password_hash = app
         .hasher
         .hash(req.new_password)

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::auth::{policy, token_digest, Secret};
+use crate::auth::{token_digest, Secret};
 use crate::error::Error;
 use crate::store::{Consumed, DataDb, ResetToken, Role, ADMIN};
 use mailer::{MailError, SmtpSettings, Stage, Transport};
@@ -440,26 +440,8 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
     let digest = token_digest(req.token.expose());
     let now = app.clock.unix();
     let token = data.token_valid(&digest, now)?.ok_or(Error::TokenInvalid)?;
-    let config = app.config();
-    let mut reasons = policy::check(req.new_password.expose(), &token.username, &config.policy);
-    if reasons.is_empty() {
-        if let Some(board) = &app.board_info {
-            let is_initial = app
-                .hasher
-                .verify(
-                    req.new_password.clone(),
-                    Some(board.initial_password_hash.clone()),
-                )
-                .await
-                .map_err(|_| Error::Busy)?;
-            if is_initial {
-                reasons.push(policy::LABEL_REUSED.into());
-            }
-        }
-    }
-    if !reasons.is_empty() {
-        return Err(Error::WeakPassword { reasons });
-    }
+    app.check_new_password(&req.new_password, &token.username)
+        .await?;
     let hash = app
         .hasher
         .hash(req.new_password)
