@@ -181,7 +181,7 @@ pub struct ControlFile {
 impl Default for ControlFile {
     fn default() -> Self {
         ControlFile {
-            socket: "/run/pbx-authd.sock".into(),
+            socket: crate::cli::DEFAULT_SOCKET.into(),
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,9 +191,4 @@ pub fn client(socket: &Path, request: &Value) -> Result<(Value, bool), String> {
         serde_json::from_str(line.trim()).map_err(|e| format!("bad answer ({e}): {line}"))?;
     let ok = v["ok"] == json!(true);
     Ok((v, ok))
-}
-
-/// Default socket path of the appliance.
-pub fn default_socket() -> PathBuf {
-    PathBuf::from("/run/pbx-authd.sock")
 }

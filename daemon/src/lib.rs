@@ -3,6 +3,7 @@
 //! and is the only way back into a box whose admin password is lost.
 //!
 //! Module map:
+//! - [`cli`]: the command line, parsed by hand.
 //! - [`config`]: TOML file → validated [`config::Config`]; every problem with its key.
 //! - [`app`]: shared state; opens the stores, first boot, the degraded state.
 //! - [`server`]: accept loops, TLS handshake and header timeouts, graceful drain.
@@ -23,6 +24,7 @@
 pub mod app;
 pub mod auth;
 pub mod button;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;

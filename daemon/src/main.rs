@@ -9,110 +9,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use pbx_authd::cli::{self, Command, CtlCommand, DevOpts};
 use pbx_authd::clock::SystemClock;
 use pbx_authd::config::{self, Config};
 use pbx_authd::store::BoardDb;
 use pbx_authd::{provision, server, App, Listeners, Tls};
 use pbx_board::{Board, BoardProfile, LinuxBoard, SimBoard};
-
-#[derive(Parser)]
-#[command(
-    name = "pbx-authd",
-    version,
-    about = "Web login and password recovery daemon of the PBX",
-    args_conflicts_with_subcommands = true
-)]
-struct Cli {
-    /// Config file; with --dev, keys laid over the embedded dev config.
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Run on a simulated board with an embedded config (for development and tests).
-    #[arg(long)]
-    dev: bool,
-    /// State directory of the simulated board.
-    #[arg(
-        long,
-        value_name = "DIR",
-        requires = "dev",
-        default_value = "./.pbx-dev"
-    )]
-    state_dir: PathBuf,
-    /// HTTP listen address in --dev mode.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        requires = "dev",
-        default_value = "127.0.0.1:8080"
-    )]
-    http: SocketAddr,
-    /// HTTPS listen address in --dev mode.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        requires = "dev",
-        default_value = "127.0.0.1:8443"
-    )]
-    https: SocketAddr,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Talk to the running daemon over its control socket; prints JSON, exit 0 on success.
-    Ctl {
-        /// Control socket of the daemon (`DIR/ctl.sock` in --dev mode).
-        #[arg(long, value_name = "PATH", default_value = "/run/pbx-authd.sock")]
-        socket: PathBuf,
-        #[command(subcommand)]
-        command: CtlCommand,
-    },
-    /// Validate a config file and print every problem with its key; exit 0 or 1.
-    CheckConfig {
-        /// Config file.
-        #[arg(long, value_name = "PATH", default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
-    /// Factory step: write the board DB with a new random initial password and print it once.
-    Provision {
-        /// Board DB to create (must not be provisioned yet).
-        #[arg(long, value_name = "PATH")]
-        board_db: PathBuf,
-        /// Model name, e.g. S50.
-        #[arg(long, value_name = "M")]
-        model: String,
-        /// Serial number.
-        #[arg(long, value_name = "S")]
-        serial: String,
-        /// MAC address, e.g. 02:00:00:00:00:01.
-        #[arg(long, value_name = "MAC")]
-        mac: String,
-        /// Board profile file (TOML); the simulated board's profile when omitted.
-        #[arg(long, value_name = "FILE")]
-        profile: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum CtlCommand {
-    /// State of the daemon (ok or degraded, with the reason), model, recovery readiness.
-    Status,
-    /// Erase all user data and reboot (what the reset button does when held 10-30 s).
-    FactoryReset {
-        /// Confirm: all user data is erased.
-        #[arg(long)]
-        yes: bool,
-    },
-    /// Report a reset-button press of this length (for rc.button handlers).
-    Button {
-        /// How long the button was held, in milliseconds.
-        #[arg(long, value_name = "N")]
-        held_ms: u64,
-    },
-    /// Mail a password-reset link to the admin's bound address now.
-    RecoveryMail,
-}
 
 fn ctl(socket: &Path, command: CtlCommand) -> ExitCode {
     let request = match command {
@@ -138,24 +40,38 @@ fn ctl(socket: &Path, command: CtlCommand) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Ctl { socket, command }) => ctl(&socket, command),
-        Some(Command::CheckConfig { config }) => check_config(&config),
-        Some(Command::Provision {
+    let command = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pbx-authd: {e}\n\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("pbx-authd {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Ctl { socket, command } => ctl(&socket, command),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Provision {
             board_db,
             model,
             serial,
             mac,
             profile,
-        }) => report(provision_cmd(
+        } => report(provision_cmd(
             &board_db,
             &model,
             &serial,
             &mac,
             profile.as_deref(),
         )),
-        None => report(daemon(cli)),
+        Command::Run { config, dev } => report(daemon(config, dev)),
     }
 }
 
@@ -217,21 +133,23 @@ fn init_logging(level: tracing::Level) {
         .init();
 }
 
-fn daemon(cli: Cli) -> anyhow::Result<()> {
-    let (config, board, config_path): (Config, Arc<dyn Board>, Option<PathBuf>) = if cli.dev {
-        let dir = &cli.state_dir;
+fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<()> {
+    let (config, board, config_path): (Config, Arc<dyn Board>, Option<PathBuf>) = if let Some(dev) =
+        dev
+    {
+        let dir = &dev.state_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let overrides = match &cli.config {
+        let overrides = match &config_file {
             Some(p) => Some(
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
             ),
             None => None,
         };
-        let config = Config::dev(dir, cli.http, cli.https, overrides.as_deref())
+        let config = Config::dev(dir, dev.http, dev.https, overrides.as_deref())
             .map_err(|p| anyhow::anyhow!("invalid dev config:\n{p}"))?;
         (config, Arc::new(SimBoard::new(dir)), None)
     } else {
-        let path = cli.config.unwrap_or_else(|| config::DEFAULT_PATH.into());
+        let path = config_file.unwrap_or_else(|| config::DEFAULT_PATH.into());
         let config = Config::load(&path)
             .map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", path.display()))?;
         (config, Arc::new(LinuxBoard), Some(path))

@@ -229,6 +229,9 @@ pub struct DataDb {
     settings: sled::Tree,
     tokens: sled::Tree,
     audit: sled::Tree,
+    /// Key of the next audit event. Kept in memory because finding the last key would
+    /// need a backward scan, and sled's backward iteration links a 1 MiB constant.
+    audit_next: std::sync::atomic::AtomicU64,
 }
 
 /// Most audit events kept; the oldest go first.
@@ -309,8 +312,17 @@ impl DataDb {
             accounts,
             settings,
             tokens,
+            audit_next: std::sync::atomic::AtomicU64::new(0),
             audit,
         };
+        let mut next = 0;
+        for k in this.audit.iter().keys() {
+            let k = k.map_err(|e| this.err(e))?;
+            let seq = k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            next = next.max(seq + 1);
+        }
+        this.audit_next
+            .store(next, std::sync::atomic::Ordering::SeqCst);
         // Read every account once: a damaged record is found now, at start, not at login.
         this.accounts()?;
         // sled reads some kinds of overwritten files as an *empty* database. If this DB
@@ -507,10 +519,9 @@ impl DataDb {
     /// background flush (1 s) batches them, so a flood of failed logins does not turn
     /// into one flash write each.
     pub fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let next = match self.audit.last().map_err(|e| self.err(e))? {
-            Some((k, _)) => k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0) + 1,
-            None => 0,
-        };
+        let next = self
+            .audit_next
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let bytes = serde_json::to_vec(event).map_err(|e| StoreError::Decode {
             key: "audit".into(),
             detail: e.to_string(),
@@ -527,12 +538,13 @@ impl DataDb {
     /// Audit events, newest first.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.audit.iter().rev() {
+        for kv in self.audit.iter() {
             let (_, v) = kv.map_err(|e| self.err(e))?;
             if let Ok(ev) = serde_json::from_slice(&v) {
                 out.push(ev);
             }
         }
+        out.reverse();
         Ok(out)
     }
 
@@ -762,6 +774,19 @@ mod tests {
         assert_eq!(all.len(), AUDIT_MAX);
         assert_eq!(all[0].at, AUDIT_MAX as u64 + 4, "newest first");
         assert_eq!(all[AUDIT_MAX - 1].at, 5, "oldest dropped");
+        drop(db);
+        // After a restart the sequence continues: the new event is the newest.
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("reopen");
+        let ev = AuditEvent {
+            at: 9999,
+            event: "login".into(),
+            username: None,
+            ip: None,
+            detail: None,
+        };
+        db.audit(&ev).expect("audit");
+        let all = db.audit_events().expect("read");
+        assert_eq!((all.len(), all[0].at), (AUDIT_MAX, 9999));
         let _ = std::fs::remove_dir_all(&d);
     }
 
