@@ -24,7 +24,7 @@ PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross run
+.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross run fuzz
 
 test: deps lint unit cross
 	@# One closing line: cargo's test counts plus one per qemu smoke-run target.
@@ -77,3 +77,15 @@ cross: deps-pip deps-rustup
 
 run:
 	cargo run -- --dev
+
+# Fuzz every decoder of untrusted input for FUZZ_SECONDS each (nightly + cargo-fuzz;
+# not part of make test). New crashes land in tests/fuzz/artifacts/<target>/: fix them,
+# then copy the input to tests/fuzz/regressions/<target>/ so cargo test replays it.
+FUZZ_TARGETS := json_bodies cookie_csrf config control
+FUZZ_SECONDS ?= 300
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p tests/fuzz/corpus/$$t && cp -n tests/fuzz/regressions/$$t/* tests/fuzz/corpus/$$t/; \
+	  cargo +nightly fuzz run --fuzz-dir tests/fuzz -O $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 || exit 1; \
+	done

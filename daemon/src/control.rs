@@ -108,12 +108,9 @@ async fn connection(app: Arc<App>, stream: UnixStream) {
             let _ = write.write_all((a.to_string() + "\n").as_bytes()).await;
             return;
         } else {
-            match serde_json::from_str::<Request>(buf.trim()) {
+            match parse_line(&buf) {
                 Ok(req) => handle(&app, req).await,
-                Err(e) => error(
-                    "bad_request",
-                    format!("{e}; expected e.g. {{\"cmd\":\"status\"}}"),
-                ),
+                Err(message) => error("bad_request", message),
             }
         };
         if write
@@ -124,6 +121,12 @@ async fn connection(app: Arc<App>, stream: UnixStream) {
             return;
         }
     }
+}
+
+/// Decodes one request line of the control protocol.
+pub fn parse_line(line: &str) -> Result<Request, String> {
+    serde_json::from_str::<Request>(line.trim())
+        .map_err(|e| format!("{e}; expected e.g. {{\"cmd\":\"status\"}}"))
 }
 
 pub async fn handle(app: &Arc<App>, req: Request) -> Value {

@@ -31,15 +31,22 @@ pub struct Ctx {
     pub https: bool,
 }
 
-/// Reads and decodes a JSON request body.
-pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Error> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
+/// Whether a Content-Type header says JSON (`application/json`, any parameters).
+pub fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Decodes a request body already read and size-checked.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson(e.to_string()))
+}
+
+/// Reads and decodes a JSON request body.
+pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Error> {
+    if !is_json(req.headers().get(header::CONTENT_TYPE)) {
         return Err(Error::UnsupportedMediaType);
     }
     let declared = req
@@ -68,7 +75,7 @@ pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T,
             ))
         }
     };
-    serde_json::from_slice(&bytes).map_err(|e| Error::InvalidJson(e.to_string()))
+    decode_json(&bytes)
 }
 
 fn base_headers(h: &mut HeaderMap) {

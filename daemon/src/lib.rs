@@ -31,6 +31,7 @@ pub mod control;
 pub mod error;
 pub mod factory_reset;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod handlers;
 pub mod http;
 pub mod provision;
