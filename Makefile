@@ -24,7 +24,7 @@ PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross run fuzz
+.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross firmware-x86_64 run fuzz bench soak
 
 test: deps lint unit cross
 	@# One closing line: cargo's test counts plus one per qemu smoke-run target.
@@ -34,8 +34,10 @@ test: deps lint unit cross
 
 deps: deps-apt deps-pip deps-rustup
 
-deps-apt:
-	@missing=""; for p in $(APT_PACKAGES); do \
+# apt_install: installs the listed Debian packages that are missing (apt-get update
+# only when something is).
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -43,6 +45,10 @@ deps-apt:
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps-apt:
+	$(call apt_install,$(APT_PACKAGES))
 
 deps-pip:
 	@python3 -c 'import ziglang' 2>/dev/null && [ -x "$(ZIGBUILD)" ] || \
@@ -77,6 +83,29 @@ cross: deps-pip deps-rustup
 
 run:
 	cargo run -- --dev
+
+# The shipped x86_64 binary alone (for make bench).
+firmware-x86_64: deps-pip deps-rustup
+	$(ZIGBUILD) zigbuild --release -p pbx-authd --target x86_64-unknown-linux-musl
+	@mkdir -p target/firmware/x86_64-unknown-linux-musl
+	objcopy $(FIRMWARE_OBJCOPY) target/x86_64-unknown-linux-musl/release/pbx-authd \
+	  target/firmware/x86_64-unknown-linux-musl/pbx-authd
+
+# Reliability under SIGKILL, slow clients and brute force (tests/bench/soak.py);
+# loopback only, bounded in time; not part of make test.
+soak:
+	cargo build --release -p pbx-authd
+	python3 tests/bench/soak.py target/release/pbx-authd $(or $(SOAK_CYCLES),200)
+
+# Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of
+# make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8).
+bench: firmware-x86_64
+	$(call apt_install,nginx-light wrk)
+	@# Debian starts the packaged nginx on port 80; the benchmark runs its own.
+	@$(SUDO) service nginx stop >/dev/null 2>&1 || true
+	cargo build --release -p pbx-e2e --bin argon2-raw
+	python3 tests/bench/bench.py target/firmware/x86_64-unknown-linux-musl/pbx-authd \
+	  target/release/argon2-raw target/firmware
 
 # Fuzz every decoder of untrusted input for FUZZ_SECONDS each (nightly + cargo-fuzz;
 # not part of make test). New crashes land in tests/fuzz/artifacts/<target>/: fix them,
