@@ -69,7 +69,8 @@ mod tests {
         let mut replayed = 0;
         for (name, run) in targets {
             let dir = root.join(name);
-            let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            let entries =
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             for e in entries.flatten() {
                 let bytes = std::fs::read(e.path()).expect("input");
                 run(&bytes);

@@ -32,6 +32,17 @@ function clearError(id) { const e = $(id || "error"); if (e) { e.hidden = true; 
 
 function notice(text, id) { const n = $(id || "notice"); n.textContent = text; n.hidden = !text; }
 
+// The new password if both fields match; otherwise says so next to the form.
+function confirmedNewPassword() {
+  const np = $("new_password").value;
+  if (np !== $("confirm_password").value) {
+    showError("The two new passwords do not match.");
+    $("confirm_password").focus();
+    return null;
+  }
+  return np;
+}
+
 function minutes(s) { return Math.max(1, Math.ceil(s / 60)); }
 
 function explain(res) {
@@ -112,12 +123,8 @@ const pages = {
     $("password-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
-      const np = $("new_password").value;
-      if (np !== $("confirm_password").value) {
-        showError("The two new passwords do not match.");
-        $("confirm_password").focus();
-        return;
-      }
+      const np = confirmedNewPassword();
+      if (np === null) return;
       const r = await api("POST", "/password", { current_password: $("current_password").value, new_password: np });
       if (r.status === 204) {
         // Every session of the account ended, this one included.
@@ -173,12 +180,8 @@ const pages = {
     $("reset-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
-      const np = $("new_password").value;
-      if (np !== $("confirm_password").value) {
-        showError("The two new passwords do not match.");
-        $("confirm_password").focus();
-        return;
-      }
+      const np = confirmedNewPassword();
+      if (np === null) return;
       const r = await api("POST", "/reset", { token, new_password: np });
       if (r.status === 204) {
         $("reset-form").hidden = true;

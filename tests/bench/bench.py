@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""make bench: pbx-authd against its peers, side by side in one run, on loopback only.
+
+Every throughput figure is a ratio against a peer measured the same way in the same
+run: nginx (1 worker) serving the same bytes, pinned to the same core as the daemon,
+with wrk on the other core; login throughput against raw argon2id hashing with the same
+parameters on the same cores. Memory and start time are absolute. Writes
+target/bench/report.md and prints the table.
+
+Usage: bench.py DAEMON_BINARY ARGON2_RAW_BINARY FIRMWARE_DIR
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+DAEMON, ARGON2_RAW, FIRMWARE = sys.argv[1:4]
+OUT = os.path.join("target", "bench")
+DURATION = os.environ.get("BENCH_SECONDS", "8")
+SERVER_CPU, CLIENT_CPU = "0", "1"
+WORK = tempfile.mkdtemp(prefix="pbx-bench-")
+rows = []  # (figure, value, peer, ratio/target text, met)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_port(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.005)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def wrk(url, connections=64, headers=(), script=None, threads=1):
+    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", f"-t{threads}", f"-c{connections}",
+           f"-d{DURATION}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        if not m:
+            return float("nan")
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "raw": out}
+
+
+def row(figure, value, peer, ratio_text, met):
+    rows.append((figure, value, peer, ratio_text, "met" if met else "NOT met"))
+
+
+def http(method, port, path, body=None, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+# --- the daemon -------------------------------------------------------------------------
+state = os.path.join(WORK, "state")
+hp, sp = free_port(), free_port()
+daemon_cmd = ["taskset", "-c", SERVER_CPU, DAEMON, "--dev", "--state-dir", state,
+              "--http", f"127.0.0.1:{hp}", "--https", f"127.0.0.1:{sp}"]
+first = subprocess.Popen(daemon_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+password = None
+for line in first.stdout:
+    if line.startswith("initial admin password: "):
+        password = line.split(": ", 1)[1].strip()
+    if line.startswith("listening: https://"):
+        break
+NEW_PW = "bench harbour lantern"
+st, h, body = http("POST", hp, "/api/v1/login", json.dumps({"username": "admin", "password": password}).encode(),
+                   {"Content-Type": "application/json"})
+cookie = h["Set-Cookie"].split(";")[0]
+csrf = json.loads(body)["csrf_token"]
+st, _, _ = http("POST", hp, "/api/v1/password",
+                json.dumps({"current_password": password, "new_password": NEW_PW}).encode(),
+                {"Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": csrf})
+assert st == 204, st
+first.terminate()
+first.wait()
+
+# Start time: exec to first accepted connection, existing store, median of 10.
+starts = []
+for _ in range(10):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(daemon_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(hp)
+    starts.append((time.perf_counter() - t0) * 1000)
+    p.terminate()
+    p.wait()
+start_ms = statistics.median(starts)
+
+daemon = subprocess.Popen(daemon_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_port(hp)
+time.sleep(1.0)
+idle_rss = rss_kib(daemon.pid)
+st, h, body = http("POST", hp, "/api/v1/login", json.dumps({"username": "admin", "password": NEW_PW}).encode(),
+                   {"Content-Type": "application/json"})
+assert st == 200, (st, body)
+cookie = h["Set-Cookie"].split(";")[0]
+login_page = http("GET", hp, "/login")[2]
+
+# --- nginx, same bytes, same core, 1 worker ---------------------------------------------
+root = os.path.join(WORK, "www")
+os.makedirs(root)
+with open(os.path.join(root, "login"), "wb") as f:
+    f.write(login_page)
+np, nsp = free_port(), free_port()
+conf = os.path.join(WORK, "nginx.conf")
+with open(conf, "w") as f:
+    f.write(f"""
+worker_processes 1;
+daemon off;
+pid {WORK}/nginx.pid;
+error_log {WORK}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    default_type text/html;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{np};
+        listen 127.0.0.1:{nsp} ssl;
+        ssl_certificate {state}/tls/cert.pem;
+        ssl_certificate_key {state}/tls/key.pem;
+        root {root};
+    }}
+}}
+""")
+nginx = subprocess.Popen(["taskset", "-c", SERVER_CPU, "nginx", "-c", conf, "-p", WORK],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_port(np)
+
+try:
+    d_page = wrk(f"http://127.0.0.1:{hp}/login")
+    n_page = wrk(f"http://127.0.0.1:{np}/login")
+    ratio = d_page["rps"] / n_page["rps"]
+    row("login page GET, req/s (p50/p99 ms)",
+        f"{d_page['rps']:.0f} ({d_page['p50']:.2f}/{d_page['p99']:.2f})",
+        f"nginx {n_page['rps']:.0f} ({n_page['p50']:.2f}/{n_page['p99']:.2f})",
+        f"{ratio:.2f}x, target >= 1.5x", ratio >= 1.5)
+
+    d_api = wrk(f"http://127.0.0.1:{hp}/api/v1/session", headers=[f"Cookie: {cookie}"])
+    assert d_api["non2xx"] == 0, d_api["raw"]
+    ratio = d_api["rps"] / n_page["rps"]
+    row("GET /api/v1/session (session checked), req/s (p50/p99 ms)",
+        f"{d_api['rps']:.0f} ({d_api['p50']:.2f}/{d_api['p99']:.2f})",
+        f"nginx page {n_page['rps']:.0f}", f"{ratio:.2f}x, target >= 1.2x", ratio >= 1.2)
+
+    d_tls = wrk(f"https://127.0.0.1:{sp}/healthz", connections=16, headers=["Connection: close"])
+    n_tls = wrk(f"https://127.0.0.1:{nsp}/login", connections=16, headers=["Connection: close"])
+    ratio = d_tls["rps"] / n_tls["rps"]
+    row("HTTPS full handshakes/s (ECDSA P-256)", f"{d_tls['rps']:.0f}", f"nginx {n_tls['rps']:.0f}",
+        f"{ratio:.2f}x (no target)", True)
+
+    # Login throughput vs the raw hash rate on the same cores (the physical limit).
+    lua = os.path.join(WORK, "login.lua")
+    with open(lua, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.body = \'{{"username":"admin","password":"{NEW_PW}"}}\'\n')
+    cmd = ["taskset", "-c", "0,1", "wrk", "-t1", "-c4", f"-d{DURATION}s", "-s", lua,
+           f"http://127.0.0.1:{hp}/api/v1/login"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    login_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    raw = subprocess.run(["taskset", "-c", "0,1", ARGON2_RAW, "2", DURATION], capture_output=True,
+                         text=True, check=True).stdout.split()
+    raw_rate = int(raw[0]) / float(raw[1])
+    ratio = login_rps / raw_rate
+    row("logins/s (correct password, 2 cores)", f"{login_rps:.1f}", f"raw argon2id {raw_rate:.1f}/s",
+        f"{ratio:.2f}x, target >= 0.9x", ratio >= 0.9)
+
+    row("idle RSS, existing store", f"{idle_rss / 1024:.1f} MiB", "-", "target <= 4 MiB", idle_rss <= 4096)
+
+    # 256 idle keep-alive connections.
+    conns = []
+    for _ in range(256):
+        s = socket.create_connection(("127.0.0.1", hp))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(4096)
+        conns.append(s)
+    time.sleep(0.5)
+    rss_256 = rss_kib(daemon.pid)
+    for s in conns:
+        s.close()
+    row("RSS with 256 idle keep-alive connections", f"{rss_256 / 1024:.1f} MiB",
+        f"idle {idle_rss / 1024:.1f} MiB", f"+{(rss_256 - idle_rss) / 1024:.1f} MiB (no target)", True)
+
+    # Wrong-password flood from 500 connections, /healthz latency meanwhile.
+    flood_lua = os.path.join(WORK, "flood.lua")
+    with open(flood_lua, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                'wrk.body = \'{"username":"admin","password":"wrong wrong wrong"}\'\n')
+    flood = subprocess.Popen(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", "-c500", f"-d{DURATION}s", "-s",
+                              flood_lua, f"http://127.0.0.1:{hp}/api/v1/login"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lat, peak = [], 0
+    time.sleep(0.5)
+    end = time.time() + float(DURATION) - 1.5
+    while time.time() < end:
+        t0 = time.perf_counter()
+        http("GET", hp, "/healthz")
+        lat.append((time.perf_counter() - t0) * 1000)
+        peak = max(peak, rss_kib(daemon.pid))
+        time.sleep(0.01)
+    flood.wait()
+    hwm = rss_kib(daemon.pid, "VmHWM")
+    lat.sort()
+    p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+    permits = os.cpu_count() or 2
+    limit = idle_rss + permits * 20 * 1024 + 16 * 1024
+    row("peak RSS, 500-connection wrong-password flood", f"{max(peak, hwm) / 1024:.1f} MiB",
+        f"limit idle + {permits} x 20 + 16 = {limit / 1024:.1f} MiB", "target <= limit", max(peak, hwm) <= limit)
+    row("/healthz p99 during the flood", f"{p99:.1f} ms", f"{len(lat)} samples", "target <= 50 ms", p99 <= 50)
+
+    row("start: exec to first accepted connection (median of 10)", f"{start_ms:.1f} ms", "-",
+        "target <= 100 ms", start_ms <= 100)
+finally:
+    nginx.terminate()
+    daemon.terminate()
+    nginx.wait()
+    daemon.wait()
+
+for t in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "armv7-unknown-linux-gnueabihf"]:
+    p = os.path.join(FIRMWARE, t, "pbx-authd")
+    if os.path.exists(p):
+        size = os.path.getsize(p)
+        row(f"binary size {t}", f"{size / 1048576:.2f} MiB", "-", "target <= 3 MiB", size <= 3 * 1048576)
+    else:
+        row(f"binary size {t}", "not built (run make cross)", "-", "target <= 3 MiB", False)
+
+os.makedirs(OUT, exist_ok=True)
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                     capture_output=True, text=True).stdout.strip()
+lines = ["# pbx-authd benchmark", "",
+         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({cpu}); "
+         f"server pinned to CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}, {DURATION} s per run, loopback only.", "",
+         "| figure | pbx-authd | peer | ratio / target | |", "|---|---|---|---|---|"]
+lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+report = "\n".join(lines) + "\n"
+with open(os.path.join(OUT, "report.md"), "w") as f:
+    f.write(report)
+print(report)
+shutil.rmtree(WORK, ignore_errors=True)
