@@ -60,7 +60,8 @@ mod tests {
     #[test]
     fn saved_fuzz_inputs_still_pass() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fuzz/regressions");
-        let targets: [(&str, fn(&[u8])); 4] = [
+        type Target = (&'static str, fn(&[u8]));
+        let targets: [Target; 4] = [
             ("json_bodies", super::json_bodies),
             ("cookie_csrf", super::cookie_csrf),
             ("config", super::config),
