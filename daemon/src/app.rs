@@ -166,6 +166,11 @@ impl App {
     }
 }
 
+/// The file counting starts that died while opening the data DB (see [`DataDb::open`]).
+pub fn open_guard_path(config: &Config) -> std::path::PathBuf {
+    config.state_dir.join("data-db.opening")
+}
+
 fn open_stores(
     config: &Config,
     board_info: Result<BoardInfo, StoreError>,
@@ -190,7 +195,7 @@ fn open_stores(
             )
         }
     };
-    let guard = config.state_dir.join("data-db.opening");
+    let guard = open_guard_path(config);
     let data = match DataDb::open(&config.data_db, config.cache_capacity, &guard) {
         Ok(d) => d,
         Err(e) => {

@@ -66,6 +66,9 @@ pub fn erase(
         remove_all(&config.data_db),
     );
     sync_parent(&config.data_db);
+    // The failed-open counter belongs to the erased DB: a reset is the way out of it.
+    let guard = crate::app::open_guard_path(config);
+    step(guard.display().to_string(), remove_all(&guard));
     for p in &config.erase_paths {
         step(p.display().to_string(), remove_all(p));
         sync_parent(p);
@@ -144,6 +147,7 @@ mod tests {
         let profile = BoardProfile::sim();
         board.prepare(&profile).expect("prepare");
         std::fs::create_dir_all(config.data_db.join("x")).expect("data");
+        std::fs::write(crate::app::open_guard_path(&config), "3\n").expect("guard");
         std::fs::create_dir_all(&config.erase_paths[0]).expect("userfiles");
         std::fs::write(config.erase_paths[0].join("greeting.wav"), b"RIFF").expect("file");
         std::fs::create_dir_all(&config.board_db).expect("board db");
@@ -153,6 +157,10 @@ mod tests {
             let failures = erase(&config, &board, Some(&profile)).expect("erase");
             assert!(failures.is_empty(), "{failures:?}");
             assert!(!config.data_db.exists());
+            assert!(
+                !crate::app::open_guard_path(&config).exists(),
+                "degraded-by-guard cleared"
+            );
             assert!(!config.erase_paths[0].exists());
             assert!(!marker_path(&config).exists());
             for m in &profile.mtd_erase {

@@ -201,6 +201,7 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
         .build()
         .context("starting the async runtime")?;
     let _guard = rt.enter();
+    let stop = StopSignals::install().context("installing the SIGTERM/SIGINT handlers")?;
 
     let bind_all = |list: &[SocketAddr]| -> anyhow::Result<Vec<tokio::net::TcpListener>> {
         list.iter()
@@ -240,25 +241,35 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
             Arc::clone(&tls),
             config_path,
         ));
-        pbx_authd::run(app, tls, listeners, stop_signal()).await;
+        pbx_authd::run(app, tls, listeners, stop.wait()).await;
     });
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
+/// SIGTERM/SIGINT handlers, installed before the stores are opened: a stop requested
+/// while the data DB is being opened waits for the open to finish and then stops
+/// gracefully, instead of killing the process in the middle of it.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on SIGTERM or SIGINT (including one that arrived before this was polled).
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM"),
+            _ = self.int.recv() => tracing::info!("SIGINT"),
+        }
     }
 }
 

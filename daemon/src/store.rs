@@ -222,6 +222,9 @@ impl fmt::Debug for Account {
 
 pub const ADMIN: &str = "admin";
 
+/// Starts in a row that may die inside the data DB's open before it counts as damaged.
+pub const OPEN_ATTEMPTS: u32 = 3;
+
 pub struct DataDb {
     path: PathBuf,
     db: sled::Db,
@@ -270,16 +273,22 @@ pub enum Consumed {
 }
 
 impl DataDb {
-    /// Opens the data DB. `guard` is a file written before the open and removed after it:
-    /// if a previous start died inside the open (a panic or a crash in the storage
-    /// engine on damaged flash), the guard is still there and we report the DB as
-    /// damaged instead of crashing again — no crash loop.
+    /// Opens the data DB. `guard` counts the starts that began opening it and did not
+    /// finish: it is written before the open and removed after it. A crash inside the
+    /// storage engine on damaged flash (a panic aborts) leaves it behind; after
+    /// [`OPEN_ATTEMPTS`] such starts in a row the DB is reported as damaged instead of
+    /// crashing again — no crash loop. A single power cut or kill during the open is not
+    /// taken for damage.
     pub fn open(path: &Path, cache_capacity: u64, guard: &Path) -> Result<DataDb, StoreError> {
-        if guard.exists() {
+        let attempts = std::fs::read_to_string(guard)
+            .ok()
+            .map(|t| t.trim().parse::<u32>().unwrap_or(OPEN_ATTEMPTS))
+            .unwrap_or(0);
+        if attempts >= OPEN_ATTEMPTS {
             return Err(StoreError::Corrupt {
                 path: path.to_path_buf(),
                 detail: format!(
-                    "a previous start stopped while opening it (guard file {} is present)",
+                    "{attempts} starts in a row stopped while opening it (guard file {})",
                     guard.display()
                 ),
             });
@@ -287,7 +296,8 @@ impl DataDb {
         if let Some(parent) = guard.parent() {
             std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
         }
-        crate::fsutil::write_atomic(guard, b"opening data DB\n", 0o600).map_err(StoreError::Io)?;
+        crate::fsutil::write_atomic(guard, format!("{}\n", attempts + 1).as_bytes(), 0o600)
+            .map_err(StoreError::Io)?;
         let opened = Self::open_inner(path, cache_capacity);
         // The open returned (well or badly): it did not crash, so the guard goes.
         std::fs::remove_file(guard).map_err(StoreError::Io)?;
@@ -635,13 +645,25 @@ mod tests {
     }
 
     #[test]
-    fn a_leftover_guard_means_damaged_not_a_second_crash() {
+    fn one_interrupted_open_is_forgiven_three_in_a_row_mean_damage() {
         let d = tmp("guard");
         std::fs::create_dir_all(&d).expect("mkdir");
         let g = d.join("guard");
-        std::fs::write(&g, "x").expect("write");
+        // A start killed (or a power cut) inside the open: the next start retries.
+        std::fs::write(&g, "1\n").expect("write");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("second try opens");
+        assert!(!g.exists(), "guard removed after a good open");
+        drop(db);
+        // Three starts in a row died inside the open: damaged, no fourth crash.
+        std::fs::write(&g, "3\n").expect("write");
         let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
         assert!(matches!(r, Err(StoreError::Corrupt { .. })));
+        assert!(g.exists(), "stays degraded until a factory reset");
+        std::fs::write(&g, "garbage").expect("write");
+        assert!(
+            DataDb::open(&d.join("data.db"), 1 << 20, &g).is_err(),
+            "unreadable counter counts as exhausted"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

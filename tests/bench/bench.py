@@ -86,9 +86,9 @@ def http(method, port, path, body=None, headers=None):
                                  data=body, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 # --- the daemon -------------------------------------------------------------------------
@@ -106,7 +106,7 @@ for line in first.stdout:
 NEW_PW = "bench harbour lantern"
 st, h, body = http("POST", hp, "/api/v1/login", json.dumps({"username": "admin", "password": password}).encode(),
                    {"Content-Type": "application/json"})
-cookie = h["Set-Cookie"].split(";")[0]
+cookie = h["set-cookie"].split(";")[0]
 csrf = json.loads(body)["csrf_token"]
 st, _, _ = http("POST", hp, "/api/v1/password",
                 json.dumps({"current_password": password, "new_password": NEW_PW}).encode(),
@@ -115,12 +115,30 @@ assert st == 204, st
 first.terminate()
 first.wait()
 
-# Start time: exec to first accepted connection, existing store, median of 10.
+# Start time: exec to the first answered request (/healthz 200; stricter than the first
+# accepted connection, which the kernel completes as soon as the port listens), with an
+# existing store, median of 10.
+def first_answer(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            c = socket.create_connection(("127.0.0.1", port), 0.5)
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if c.recv(16).startswith(b"HTTP/1.1 200"):
+                c.close()
+                return
+            c.close()
+        except OSError:
+            pass
+        time.sleep(0.001)
+    raise SystemExit("no answer from the daemon")
+
+
 starts = []
 for _ in range(10):
     t0 = time.perf_counter()
     p = subprocess.Popen(daemon_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(hp)
+    first_answer(hp)
     starts.append((time.perf_counter() - t0) * 1000)
     p.terminate()
     p.wait()
@@ -133,7 +151,7 @@ idle_rss = rss_kib(daemon.pid)
 st, h, body = http("POST", hp, "/api/v1/login", json.dumps({"username": "admin", "password": NEW_PW}).encode(),
                    {"Content-Type": "application/json"})
 assert st == 200, (st, body)
-cookie = h["Set-Cookie"].split(";")[0]
+cookie = h["set-cookie"].split(";")[0]
 login_page = http("GET", hp, "/login")[2]
 
 # --- nginx, same bytes, same core, 1 worker ---------------------------------------------
@@ -248,7 +266,7 @@ try:
         f"limit idle + {permits} x 20 + 16 = {limit / 1024:.1f} MiB", "target <= limit", max(peak, hwm) <= limit)
     row("/healthz p99 during the flood", f"{p99:.1f} ms", f"{len(lat)} samples", "target <= 50 ms", p99 <= 50)
 
-    row("start: exec to first accepted connection (median of 10)", f"{start_ms:.1f} ms", "-",
+    row("start: exec to first answered /healthz, existing store (median of 10)", f"{start_ms:.1f} ms", "-",
         "target <= 100 ms", start_ms <= 100)
 finally:
     nginx.terminate()

@@ -84,3 +84,45 @@ async fn sigterm_drains_and_exits_zero() {
     let log = std::fs::read_to_string(log_path).expect("log");
     assert!(log.contains("SIGTERM") && log.contains("stopped"), "{log}");
 }
+
+/// A stop request that arrives while the data DB is being opened (an init script's
+/// `start; stop`, a supervisor's timeout) must not leave the box degraded: found by the
+/// benchmark's start-time loop, which stopped the daemon as soon as its port accepted.
+#[tokio::test]
+async fn sigterm_during_startup_never_degrades_the_box() {
+    use nix::sys::signal::{kill, Signal};
+    use std::process::{Command, Stdio};
+    let (dir, d) = fresh("early-stop");
+    let label = initial(&d);
+    drop(d);
+    let port = |_: ()| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port()
+    };
+    let (http, https) = (port(()), port(()));
+    for _ in 0..20 {
+        let mut child = Command::new(pbx_e2e::daemon::binary())
+            .args(["--dev", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .args(["--http", &format!("127.0.0.1:{http}"), "--https", &format!("127.0.0.1:{https}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "never listened");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        kill(pid, Signal::SIGTERM).expect("SIGTERM");
+        let status = child.wait().expect("exit");
+        assert_eq!(status.code(), Some(0), "a stop during start-up is a clean stop");
+    }
+    let d = Daemon::start(&dir.path().join("state"));
+    let r = d.client().get("/healthz").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"), "not degraded");
+    assert_eq!(d.client().login("admin", &label).await.status, 200);
+}
