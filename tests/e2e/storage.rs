@@ -106,7 +106,12 @@ async fn sigterm_during_startup_never_degrades_the_box() {
         let mut child = Command::new(pbx_e2e::daemon::binary())
             .args(["--dev", "--state-dir"])
             .arg(dir.path().join("state"))
-            .args(["--http", &format!("127.0.0.1:{http}"), "--https", &format!("127.0.0.1:{https}")])
+            .args([
+                "--http",
+                &format!("127.0.0.1:{http}"),
+                "--https",
+                &format!("127.0.0.1:{https}"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -119,7 +124,11 @@ async fn sigterm_during_startup_never_degrades_the_box() {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
         kill(pid, Signal::SIGTERM).expect("SIGTERM");
         let status = child.wait().expect("exit");
-        assert_eq!(status.code(), Some(0), "a stop during start-up is a clean stop");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "a stop during start-up is a clean stop"
+        );
     }
     let d = Daemon::start(&dir.path().join("state"));
     let r = d.client().get("/healthz").await;
