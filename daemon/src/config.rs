@@ -82,6 +82,7 @@ pub struct ServerFile {
     pub header_timeout_s: u64,
     pub tls_handshake_timeout_s: u64,
     pub max_connections: u64,
+    pub max_connections_per_address: u64,
 }
 
 impl Default for ServerFile {
@@ -96,6 +97,7 @@ impl Default for ServerFile {
             header_timeout_s: 10,
             tls_handshake_timeout_s: 10,
             max_connections: 256,
+            max_connections_per_address: 64,
         }
     }
 }
@@ -255,6 +257,9 @@ pub struct Config {
     pub header_timeout: Duration,
     pub tls_handshake_timeout: Duration,
     pub max_connections: usize,
+    /// Connections one address (IPv6: one /64) may hold, so that one machine cannot
+    /// take the whole pool.
+    pub max_connections_per_address: usize,
     pub board_db: PathBuf,
     pub data_db: PathBuf,
     pub state_dir: PathBuf,
@@ -450,6 +455,15 @@ impl Config {
             1,
             120,
         );
+        if s.max_connections_per_address == 0 || s.max_connections_per_address > s.max_connections {
+            bad(
+                "server.max_connections_per_address",
+                format!(
+                    "{} is out of range 1..=server.max_connections",
+                    s.max_connections_per_address
+                ),
+            );
+        }
         if !(1..=65_536).contains(&s.max_connections) {
             bad(
                 "server.max_connections",
@@ -529,6 +543,8 @@ impl Config {
             header_timeout,
             tls_handshake_timeout,
             max_connections: usize::try_from(s.max_connections).unwrap_or(256),
+            max_connections_per_address: usize::try_from(s.max_connections_per_address)
+                .unwrap_or(64),
             board_db: st.board_db.clone(),
             data_db: st.data_db.clone(),
             state_dir: st.state_dir.clone(),

@@ -1,10 +1,12 @@
 //! The accept loops: plain HTTP and HTTPS listeners, a connection limit, a TLS handshake
 //! timeout, hyper's header-read timeout, and a graceful drain (at most 10 s) on shutdown.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -43,8 +45,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let config = app.config();
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let graceful = Arc::new(GracefulShutdown::new());
+    let shared = Arc::new(Shared {
+        slots: Arc::new(Semaphore::new(config.max_connections)),
+        per_address: Arc::new(PerAddress::default()),
+        per_address_max: config.max_connections_per_address,
+        refusals: AtomicU64::new(0),
+        app,
+        tls,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut loops = Vec::new();
     for (list, https) in [(listeners.http, false), (listeners.https, true)] {
@@ -52,9 +61,7 @@ pub async fn serve(
             loops.push(tokio::spawn(accept_loop(
                 l,
                 https,
-                Arc::clone(&app),
-                Arc::clone(&tls),
-                Arc::clone(&slots),
+                Arc::clone(&shared),
                 Arc::clone(&graceful),
                 stop_rx.clone(),
             )));
@@ -79,15 +86,33 @@ pub async fn serve(
     }
 }
 
+/// What every accept loop shares.
+struct Shared {
+    app: Arc<App>,
+    tls: Arc<Tls>,
+    /// The global connection limit.
+    slots: Arc<Semaphore>,
+    per_address: Arc<PerAddress>,
+    per_address_max: usize,
+    refusals: AtomicU64,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     https: bool,
-    app: Arc<App>,
-    tls: Arc<Tls>,
-    slots: Arc<Semaphore>,
+    shared: Arc<Shared>,
     graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Shared {
+        app,
+        tls,
+        slots,
+        per_address,
+        per_address_max,
+        refusals,
+    } = &*shared;
+    let per_address_max = *per_address_max;
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
@@ -102,14 +127,21 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; closing new connection");
+        let Some(addr_slot) = per_address.try_take(peer.ip(), per_address_max) else {
+            refused(
+                refusals,
+                "this address already holds its share of connections",
+            );
+            continue;
+        };
+        let Ok(permit) = Arc::clone(slots).try_acquire_owned() else {
+            refused(refusals, "connection limit reached");
             continue;
         };
         let _ = stream.set_nodelay(true);
         let ctx = Ctx { peer, https };
         let watcher = graceful.watcher();
-        let app = Arc::clone(&app);
+        let app = Arc::clone(app);
         let acceptor = https.then(|| tls.acceptor());
         tokio::spawn(async move {
             let config = app.config();
@@ -146,7 +178,57 @@ async fn accept_loop(
                 }
             }
             drop(permit);
+            drop(addr_slot);
         });
+    }
+}
+
+/// Open connections per address (IPv6: per /64, like the login limits).
+#[derive(Default)]
+struct PerAddress {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's share of its address's count; returned on drop.
+struct AddrSlot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl PerAddress {
+    fn try_take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddrSlot> {
+        let key = crate::auth::lockout::addr_key(ip);
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddrSlot {
+            table: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+impl Drop for AddrSlot {
+    fn drop(&mut self) {
+        let mut counts = self.table.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Counts a refused connection; logs at most one line per 1000 refusals, so a flood
+/// does not turn into a flood of log lines.
+fn refused(count: &AtomicU64, why: &str) {
+    let n = count.fetch_add(1, Ordering::Relaxed);
+    if n % 1000 == 0 {
+        tracing::warn!(refused_so_far = n + 1, "closing new connections: {why}");
     }
 }
 
@@ -164,6 +246,31 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    #[test]
+    fn per_address_share_is_enforced_and_returned() {
+        let t = Arc::new(super::PerAddress::default());
+        let a = "192.0.2.1".parse().expect("ip");
+        let held: Vec<_> = (0..3)
+            .map(|_| t.try_take(a, 3).expect("within share"))
+            .collect();
+        assert!(t.try_take(a, 3).is_none(), "fourth refused");
+        assert!(
+            t.try_take("192.0.2.2".parse().expect("ip"), 3).is_some(),
+            "other address unaffected"
+        );
+        let v6 = t.try_take("2001:db8::1".parse().expect("ip"), 1);
+        assert!(v6.is_some());
+        assert!(
+            t.try_take("2001:db8::2".parse().expect("ip"), 1).is_none(),
+            "same /64"
+        );
+        drop(v6);
+        drop(held);
+        assert!(t.try_take(a, 3).is_some(), "returned on drop");
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn bind_port_zero_gives_a_real_port() {
         let l = super::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");

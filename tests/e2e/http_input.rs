@@ -1,5 +1,7 @@
 //! Bad input gets a specific error: size, content type, JSON, routes.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::{fresh, initial};
@@ -103,4 +105,43 @@ async fn unknown_routes_and_methods() {
     assert_eq!(r.status, 405);
     let r = c.get("/healthz").await;
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+}
+
+/// One machine cannot take the whole connection pool: past its share (64) its new
+/// connections are closed, while another address is still served.
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, d) = fresh("per-address");
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let mut s = tokio::net::TcpStream::connect(d.http)
+            .await
+            .expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).await.expect("answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    let mut extra = tokio::net::TcpStream::connect(d.http)
+        .await
+        .expect("connect");
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+        .await
+        .expect("closed promptly")
+        .unwrap_or(0);
+    assert_eq!(
+        n, 0,
+        "the 65th connection from one address is closed unanswered"
+    );
+    let r = d.client_from("127.0.0.2").get("/healthz").await;
+    assert_eq!(r.status, 200, "another computer is still served");
+    drop(held);
 }
