@@ -12,9 +12,12 @@ use crate::handlers::{accounts, device, login, pages, recovery, settings};
 use crate::http::{self, Body, Ctx};
 
 pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_string();
+    // The path is borrowed from the request, which the handler consumes: keep the
+    // (already parsed, shared) URI instead of copying the path into a String.
+    let uri = req.uri().clone();
+    let path = uri.path();
     let is_api = path.starts_with("/api/");
-    let result = dispatch(&app, ctx, req, &path).await;
+    let result = dispatch(&app, ctx, req, path).await;
     let r = match result {
         Ok(r) => r,
         Err(e) if !is_api && matches!(e, Error::NotFound) => {

@@ -235,6 +235,8 @@ pub struct DataDb {
     /// Key of the next audit event. Kept in memory because finding the last key would
     /// need a backward scan, and sled's backward iteration links a 1 MiB constant.
     audit_next: std::sync::atomic::AtomicU64,
+    /// Events in the ring; sled's `len()` would scan the whole tree on every login.
+    audit_len: std::sync::atomic::AtomicUsize,
 }
 
 /// Most audit events kept; the oldest go first.
@@ -323,16 +325,20 @@ impl DataDb {
             settings,
             tokens,
             audit_next: std::sync::atomic::AtomicU64::new(0),
+            audit_len: std::sync::atomic::AtomicUsize::new(0),
             audit,
         };
-        let mut next = 0;
+        let (mut next, mut len) = (0, 0);
         for k in this.audit.iter().keys() {
             let k = k.map_err(|e| this.err(e))?;
             let seq = k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
             next = next.max(seq + 1);
+            len += 1;
         }
         this.audit_next
             .store(next, std::sync::atomic::Ordering::SeqCst);
+        this.audit_len
+            .store(len, std::sync::atomic::Ordering::SeqCst);
         // Read every account once: a damaged record is found now, at start, not at login.
         this.accounts()?;
         // sled reads some kinds of overwritten files as an *empty* database. If this DB
@@ -539,8 +545,11 @@ impl DataDb {
         self.audit
             .insert(next.to_be_bytes(), bytes)
             .map_err(|e| self.err(e))?;
-        while self.audit.len() > AUDIT_MAX {
-            self.audit.pop_min().map_err(|e| self.err(e))?;
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.audit_len.fetch_add(1, SeqCst) >= AUDIT_MAX
+            && self.audit.pop_min().map_err(|e| self.err(e))?.is_some()
+        {
+            self.audit_len.fetch_sub(1, SeqCst);
         }
         Ok(())
     }

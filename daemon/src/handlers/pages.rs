@@ -1,6 +1,7 @@
 //! The embedded web UI (plain HTML/CSS/JS, no build step), `/healthz`, and the
 //! recovery-readiness view the dashboard banner reads.
 
+use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
@@ -34,7 +35,11 @@ pub fn asset(path: &str) -> Option<Response<Body>> {
         "/static/style.css" => ("text/css; charset=utf-8", STYLE_CSS),
         _ => return None,
     };
-    Some(http::response(StatusCode::OK, ct, body))
+    Some(http::response(
+        StatusCode::OK,
+        ct,
+        Bytes::from_static(body.as_bytes()),
+    ))
 }
 
 /// A page that needs a signed-in user; without one, the login page.
