@@ -393,6 +393,58 @@ impl DataDb {
         self.flush()
     }
 
+    /// Changes an account in place and flushes it: `change` is applied to the record as
+    /// it is at write time (compare-and-swap, retried if another write got in between), so
+    /// a slow flow — a password change that hashed for 50 ms — cannot put back fields that
+    /// changed meanwhile. `None` if the account does not exist.
+    pub fn update_account(
+        &self,
+        username: &str,
+        change: impl Fn(&mut Account),
+    ) -> Result<Option<Account>, StoreError> {
+        loop {
+            let Some(old) = self.accounts.get(username).map_err(|e| self.err(e))? else {
+                return Ok(None);
+            };
+            let mut account = decode(username, &old)?;
+            change(&mut account);
+            let new = serde_json::to_vec(&account).map_err(|e| StoreError::Decode {
+                key: username.into(),
+                detail: e.to_string(),
+            })?;
+            let swapped = self
+                .accounts
+                .compare_and_swap(username, Some(old), Some(new))
+                .map_err(|e| self.err(e))?;
+            if swapped.is_ok() {
+                self.flush()?;
+                return Ok(Some(account));
+            }
+        }
+    }
+
+    /// Creates an account unless one with that name exists (checked and written in one
+    /// step); flushed. False if it existed.
+    pub fn insert_new_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let bytes = serde_json::to_vec(account).map_err(|e| StoreError::Decode {
+            key: account.username.clone(),
+            detail: e.to_string(),
+        })?;
+        let swapped = self
+            .accounts
+            .compare_and_swap(
+                account.username.as_bytes(),
+                None as Option<&[u8]>,
+                Some(bytes),
+            )
+            .map_err(|e| self.err(e))?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
     /// Deletes an account and its reset tokens, flushed. Returns false if it did not exist.
     pub fn delete_account(&self, username: &str) -> Result<bool, StoreError> {
         let existed = self
@@ -818,6 +870,34 @@ mod tests {
         db.audit(&ev).expect("audit");
         let all = db.audit_events().expect("read");
         assert_eq!((all.len(), all[0].at), (AUDIT_MAX, 9999));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn updates_apply_to_the_record_as_it_is_at_write_time() {
+        let d = tmp("update");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+        db.ensure_admin("OLD", 1).expect("admin");
+        // A slow flow read the account earlier; meanwhile the email was bound.
+        let stale = db.account(ADMIN).expect("read").expect("admin");
+        db.update_account(ADMIN, |a| a.email = Some("a@pbx.test".into()))
+            .expect("email");
+        db.update_account(ADMIN, |a| a.password_hash = "NEW".into())
+            .expect("password");
+        let a = db.account(ADMIN).expect("read").expect("admin");
+        assert_eq!(
+            (a.password_hash.as_str(), a.email.as_deref()),
+            ("NEW", Some("a@pbx.test"))
+        );
+        assert_eq!(stale.email, None);
+        assert_eq!(db.update_account("nobody", |_| {}).expect("read"), None);
+        let mut ext = a.clone();
+        ext.username = "1001".into();
+        assert!(db.insert_new_account(&ext).expect("create"));
+        assert!(
+            !db.insert_new_account(&ext).expect("exists"),
+            "no overwrite"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

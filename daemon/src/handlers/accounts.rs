@@ -94,7 +94,13 @@ pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
     };
     let store = data.clone();
     let saved = account.clone();
-    super::blocking(move || store.put_account(&saved)).await?;
+    // Checked again in the same step as the write: two creations cannot both win.
+    if !super::blocking(move || store.insert_new_account(&saved)).await? {
+        return Err(Error::Conflict(format!(
+            "The account {:?} already exists.",
+            account.username
+        )));
+    }
     tracing::info!(by = %a.session.username, user = %account.username, "account created");
     Ok(http::json(StatusCode::CREATED, &view(&account)))
 }

@@ -123,7 +123,7 @@ pub async fn change_password(
     app.limiter
         .check_addr(ip)
         .map_err(|d| Error::Locked { retry_after: d })?;
-    let mut account = data
+    let account = data
         .account(&session.username)?
         .ok_or(Error::Unauthenticated)?;
     let ok = app
@@ -136,17 +136,26 @@ pub async fn change_password(
     }
     app.check_new_password(&req.new_password, &account.username)
         .await?;
-    account.password_hash = app
+    let hash = app
         .hasher
         .hash(req.new_password)
         .await
         .map_err(|_| Error::Busy)?;
-    account.must_change_password = false;
-    account.password_changed_at = app.clock.unix();
+    let now = app.clock.unix();
     let store = data.clone();
-    tokio::task::spawn_blocking(move || store.put_account(&account))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let username = account.username.clone();
+    // Applied to the record as it is now: the email may have changed while we hashed.
+    let updated = super::blocking(move || {
+        store.update_account(&username, |a| {
+            a.password_hash = hash.clone();
+            a.must_change_password = false;
+            a.password_changed_at = now;
+        })
+    })
+    .await?;
+    if updated.is_none() {
+        return Err(Error::Unauthenticated);
+    }
     let ended = app.sessions.remove_user(&session.username);
     app.audit("password_changed", Some(&session.username), Some(ip), None);
     tracing::info!(%ip, user = %session.username, ended, "password changed; sessions ended");

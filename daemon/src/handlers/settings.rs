@@ -243,13 +243,13 @@ pub async fn profile_put(app: &App, req: Request<Incoming>) -> Result<Response<B
         }
     };
     let data = app.data()?;
-    let mut account = data
-        .account(&a.session.username)?
-        .ok_or(Error::Unauthenticated)?;
-    account.email = email.clone();
-    let store = data.clone();
-    let saved = account.clone();
-    super::blocking(move || store.put_account(&saved)).await?;
+    let username = a.session.username.clone();
+    let new_email = email.clone();
+    let account = super::blocking(move || {
+        data.update_account(&username, |acc| acc.email = new_email.clone())
+    })
+    .await?
+    .ok_or(Error::Unauthenticated)?;
     tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
     Ok(http::json(
         StatusCode::OK,
