@@ -137,8 +137,12 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     let (config, board, config_path): (Config, Arc<dyn Board>, Option<PathBuf>) = if let Some(dev) =
         dev
     {
-        let dir = &dev.state_dir;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(&dev.state_dir)
+            .with_context(|| format!("creating {}", dev.state_dir.display()))?;
+        // Absolute from here on: paths derived from it (erase paths, the socket) must not
+        // depend on the working directory, and the config requires absolute erase paths.
+        let dir = &std::path::absolute(&dev.state_dir)
+            .with_context(|| format!("resolving {}", dev.state_dir.display()))?;
         let overrides = match &config_file {
             Some(p) => Some(
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,

@@ -125,3 +125,58 @@ fn every_command_has_help() {
         "{out}"
     );
 }
+
+/// The README's first command: `--dev` with the default, relative state dir.
+#[test]
+fn dev_mode_with_the_default_state_dir_serves_the_login_page() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = TempDir::new("default-state-dir");
+    let mut child = Command::new(binary())
+        .current_dir(dir.path())
+        .args(["--dev", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut http = None;
+    let mut lines = Vec::new();
+    for line in stdout.lines() {
+        let line = line.expect("line");
+        if let Some(a) = line.strip_prefix("listening: http://") {
+            http = Some(a.trim_end_matches('/').to_string());
+            break;
+        }
+        lines.push(line);
+    }
+    let Some(http) = http else {
+        let mut err = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err);
+        panic!("did not start: {lines:?}\n{err}");
+    };
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("initial admin password: ")),
+        "{lines:?}"
+    );
+    let mut s = std::net::TcpStream::connect(&http).expect("connect");
+    s.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        dir.path().join(".pbx-dev/board.db").exists(),
+        "state in ./.pbx-dev"
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    assert_eq!(child.wait().expect("exit").code(), Some(0));
+}
