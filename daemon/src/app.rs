@@ -107,7 +107,7 @@ impl App {
 
     /// The password rules for a new password of `username` (spec §5), including "not the
     /// label's initial password", which costs one hash and is checked last.
-    pub async fn check_new_password(
+    async fn check_new_password(
         &self,
         password: &crate::auth::Secret,
         username: &str,
@@ -131,6 +131,16 @@ impl App {
         } else {
             Err(Error::WeakPassword { reasons })
         }
+    }
+
+    /// Checks a new password against the rules and hashes it (off the runtime).
+    pub async fn hash_new_password(
+        &self,
+        password: crate::auth::Secret,
+        username: &str,
+    ) -> Result<String, Error> {
+        self.check_new_password(&password, username).await?;
+        self.hasher.hash(password).await.map_err(|_| Error::Busy)
     }
 
     /// Records an audit event; best effort (a full flash must not block a login).

@@ -75,17 +75,12 @@ pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
             body.username
         )));
     }
-    app.check_new_password(&body.password, &body.username)
-        .await?;
+    let password_hash = app.hash_new_password(body.password, &body.username).await?;
     let now = app.clock.unix();
     let account = Account {
         username: body.username,
         role: body.role,
-        password_hash: app
-            .hasher
-            .hash(body.password)
-            .await
-            .map_err(|_| Error::Busy)?,
+        password_hash,
         email,
         // The admin chose this password; its owner replaces it at first sign-in.
         must_change_password: true,

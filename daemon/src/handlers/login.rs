@@ -134,13 +134,9 @@ pub async fn change_password(
     if !ok {
         return Err(failed(app, ip, &account.username));
     }
-    app.check_new_password(&req.new_password, &account.username)
-        .await?;
     let hash = app
-        .hasher
-        .hash(req.new_password)
-        .await
-        .map_err(|_| Error::Busy)?;
+        .hash_new_password(req.new_password, &account.username)
+        .await?;
     let now = app.clock.unix();
     let store = data.clone();
     let username = account.username.clone();

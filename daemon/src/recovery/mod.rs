@@ -440,17 +440,12 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
     let digest = token_digest(req.token.expose());
     let now = app.clock.unix();
     let token = data.token_valid(&digest, now)?.ok_or(Error::TokenInvalid)?;
-    app.check_new_password(&req.new_password, &token.username)
-        .await?;
     let hash = app
-        .hasher
-        .hash(req.new_password)
-        .await
-        .map_err(|_| Error::Busy)?;
+        .hash_new_password(req.new_password, &token.username)
+        .await?;
     let store = Arc::clone(&data);
-    let consumed = tokio::task::spawn_blocking(move || store.consume_token(&digest, now, &hash))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let consumed =
+        crate::handlers::blocking(move || store.consume_token(&digest, now, &hash)).await?;
     let account = match consumed {
         Consumed::Done(a) => a,
         Consumed::Invalid => return Err(Error::TokenInvalid),
