@@ -1,8 +1,9 @@
-//! Small file-system helpers for flash: atomic replacement of whole files.
+//! Small file-system helpers for flash: atomic replacement of whole files, and a private
+//! copy of a directory tree.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Writes `bytes` to `path` so that a power cut leaves either the old file or the new one:
@@ -37,6 +38,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Copies the directory tree `from` to a new directory `to` (mode 0700: the copies
+/// may hold password hashes). Regular files and directories only.
+pub fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().mode(0o700).create(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +71,29 @@ mod tests {
         let mode = fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(!d.join(".key.pem.tmp").exists());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn copies_a_tree_privately() {
+        let d = std::env::temp_dir().join(format!("pbx-fsutil-copy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("a/sub")).expect("mkdir");
+        fs::write(d.join("a/db"), b"records").expect("write");
+        fs::write(d.join("a/sub/snap"), b"snapshot").expect("write");
+        copy_dir(&d.join("a"), &d.join("b")).expect("copy");
+        assert_eq!(fs::read(d.join("b/db")).expect("read"), b"records");
+        assert_eq!(fs::read(d.join("b/sub/snap")).expect("read"), b"snapshot");
+        let mode = fs::metadata(d.join("b"))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(
+            copy_dir(&d.join("a"), &d.join("b")).is_err(),
+            "never into an existing dir"
+        );
         let _ = fs::remove_dir_all(&d);
     }
 }

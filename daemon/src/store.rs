@@ -12,6 +12,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{PoisonError, RwLock};
 
 use pbx_board::BoardProfile;
 use serde::{Deserialize, Serialize};
@@ -35,7 +37,8 @@ pub enum StoreError {
 impl StoreError {
     fn from_sled(path: &Path, e: sled::Error) -> StoreError {
         match e {
-            sled::Error::Io(io) if io.raw_os_error() == Some(28) => StoreError::Full,
+            // sled hands out copies of a stopped log writer's error: kind kept, errno not.
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => StoreError::Full,
             sled::Error::Io(io) => StoreError::Io(io),
             sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::Corrupt {
                 path: path.to_path_buf(),
@@ -227,20 +230,44 @@ pub const OPEN_ATTEMPTS: u32 = 3;
 
 pub struct DataDb {
     path: PathBuf,
+    cache_capacity: u64,
+    /// The open database. After a write fault (flash full, I/O error) it is replaced by
+    /// a fresh open from flash, see [`DataDb::with`]; `None` only while that reopen
+    /// keeps failing.
+    open: RwLock<Option<Trees>>,
+    /// Key of the next audit event. Kept in memory because finding the last key would
+    /// need a backward scan, and sled's backward iteration links a 1 MiB constant.
+    audit_next: AtomicU64,
+    /// Events in the ring; sled's `len()` would scan the whole tree on every login.
+    audit_len: AtomicUsize,
+}
+
+/// One open instance of the data DB.
+struct Trees {
+    /// Set while the flash copy cannot be opened after a write fault: this instance is
+    /// a copy in RAM (temp dir) of what is on flash, for reads only.
+    ram_copy: Option<PathBuf>,
     db: sled::Db,
     accounts: sled::Tree,
     settings: sled::Tree,
     tokens: sled::Tree,
     audit: sled::Tree,
-    /// Key of the next audit event. Kept in memory because finding the last key would
-    /// need a backward scan, and sled's backward iteration links a 1 MiB constant.
-    audit_next: std::sync::atomic::AtomicU64,
-    /// Events in the ring; sled's `len()` would scan the whole tree on every login.
-    audit_len: std::sync::atomic::AtomicUsize,
 }
 
 /// Most audit events kept; the oldest go first.
 pub const AUDIT_MAX: usize = 1000;
+
+/// File in the data DB directory written once `admin` exists.
+const INITIALISED: &str = "pbx-initialised";
+
+/// What a [`DataDb::with`] call does: reads may use the RAM copy kept during a flash
+/// fault; writes need flash; audit events are best effort and never wait for a reopen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+    Audit,
+}
 
 /// One audit event (`GET /api/v1/audit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,81 +327,186 @@ impl DataDb {
         }
         crate::fsutil::write_atomic(guard, format!("{}\n", attempts + 1).as_bytes(), 0o600)
             .map_err(StoreError::Io)?;
-        let opened = Self::open_inner(path, cache_capacity);
-        // The open returned (well or badly): it did not crash, so the guard goes.
-        std::fs::remove_file(guard).map_err(StoreError::Io)?;
-        opened
-    }
-
-    fn open_inner(path: &Path, cache_capacity: u64) -> Result<DataDb, StoreError> {
-        let db = open_sled(path, cache_capacity)?;
-        let tree = |name: &str| {
-            db.open_tree(name)
-                .map_err(|e| StoreError::from_sled(path, e))
-        };
-        let (accounts, settings, tokens, audit) = (
-            tree("accounts")?,
-            tree("settings")?,
-            tree("tokens")?,
-            tree("audit")?,
-        );
         let this = DataDb {
             path: path.to_path_buf(),
+            cache_capacity,
+            open: RwLock::new(None),
+            audit_next: AtomicU64::new(0),
+            audit_len: AtomicUsize::new(0),
+        };
+        let opened = this.load(path, None, &mut this.slot_mut());
+        // The open returned (well or badly): it did not crash, so the guard goes.
+        std::fs::remove_file(guard).map_err(StoreError::Io)?;
+        opened.map(|()| this)
+    }
+
+    fn slot_mut(&self) -> std::sync::RwLockWriteGuard<'_, Option<Trees>> {
+        self.open.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens the DB from `dir` (the flash copy, or a RAM copy of it) into `slot`,
+    /// recounts the audit ring and checks the accounts.
+    fn load(
+        &self,
+        dir: &Path,
+        ram_copy: Option<PathBuf>,
+        slot: &mut Option<Trees>,
+    ) -> Result<(), StoreError> {
+        let db = open_sled(dir, self.cache_capacity)?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| self.err(e));
+        let t = Trees {
+            ram_copy,
+            accounts: tree("accounts")?,
+            settings: tree("settings")?,
+            tokens: tree("tokens")?,
+            audit: tree("audit")?,
             db,
-            accounts,
-            settings,
-            tokens,
-            audit_next: std::sync::atomic::AtomicU64::new(0),
-            audit_len: std::sync::atomic::AtomicUsize::new(0),
-            audit,
         };
         let (mut next, mut len) = (0, 0);
-        for k in this.audit.iter().keys() {
-            let k = k.map_err(|e| this.err(e))?;
+        for k in t.audit.iter().keys() {
+            let k = k.map_err(|e| self.err(e))?;
             let seq = k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
             next = next.max(seq + 1);
             len += 1;
         }
-        this.audit_next
-            .store(next, std::sync::atomic::Ordering::SeqCst);
-        this.audit_len
-            .store(len, std::sync::atomic::Ordering::SeqCst);
+        self.audit_next.store(next, SeqCst);
+        self.audit_len.store(len, SeqCst);
         // Read every account once: a damaged record is found now, at start, not at login.
-        this.accounts()?;
+        self.accounts_in(&t)?;
         // sled reads some kinds of overwritten files as an *empty* database. If this DB
         // was initialised before and `admin` is gone, the data was lost: report damage
         // rather than silently starting over from the label password.
-        if this.initialised_marker().exists() && this.account(ADMIN)?.is_none() {
+        let admin = t.accounts.get(ADMIN).map_err(|e| self.err(e))?;
+        if dir.join(INITIALISED).exists() && admin.is_none() {
             return Err(StoreError::Corrupt {
-                path: path.to_path_buf(),
+                path: self.path.clone(),
                 detail: "the admin account is missing from an initialised database".into(),
             });
         }
-        Ok(this)
+        *slot = Some(t);
+        Ok(())
+    }
+
+    /// Runs `f` on the open DB.
+    ///
+    /// A write fault (flash full, I/O error) stops sled's log writer for good, while its
+    /// memory may still hold the write that failed — a change the client was told did
+    /// not happen. So after one, the DB is closed and opened again from flash: what was
+    /// acknowledged is there, the failed write is not, and the next write works again
+    /// once the fault has cleared. sled's open writes too, so while the fault lasts it
+    /// fails: reads then go to a copy in RAM of what is on flash (the admin can still
+    /// sign in to a box whose flash is full), and every write tries flash again first.
+    fn with<R>(
+        &self,
+        access: Access,
+        f: impl FnOnce(&Trees) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let usable = |slot: &Option<Trees>| match slot {
+            Some(t) if t.db.io_error().is_ok() => t.ram_copy.is_none() || access == Access::Read,
+            _ => false,
+        };
+        let mut slot = self.open.read().unwrap_or_else(PoisonError::into_inner);
+        if !usable(&slot) {
+            drop(slot);
+            if access == Access::Audit {
+                // Best effort: an audit event never waits for a reopen.
+                return Err(StoreError::Io(std::io::Error::other(
+                    "the data DB is recovering from a flash fault",
+                )));
+            }
+            let reopened = self.reopen();
+            slot = self.open.read().unwrap_or_else(PoisonError::into_inner);
+            if !usable(&slot) {
+                return Err(reopened.err().unwrap_or_else(|| {
+                    StoreError::Io(std::io::Error::other(
+                        "the data DB failed again right after it was reopened",
+                    ))
+                }));
+            }
+        }
+        let Some(t) = slot.as_ref() else {
+            unreachable!("usable() holds only for an open DB")
+        };
+        let r = f(t);
+        if matches!(r, Err(StoreError::Full | StoreError::Io(_))) && t.db.io_error().is_err() {
+            drop(slot);
+            let _ = self.reopen();
+        }
+        r
+    }
+
+    /// Replaces a DB whose log writer stopped (or a RAM copy) by a fresh open from
+    /// flash; if that fails, by a RAM copy of the flash files for reads, and returns the
+    /// flash error.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self.slot_mut();
+        if let Some(t) = slot.as_ref() {
+            match t.db.io_error() {
+                Ok(()) if t.ram_copy.is_none() => return Ok(()), // another request did it
+                Ok(()) => {}
+                Err(e) => tracing::warn!(
+                    "data DB {}: a write to flash failed ({}); reopening it from flash",
+                    self.path.display(),
+                    self.err(e)
+                ),
+            }
+        }
+        // The old instance goes first: sled holds a lock on its files.
+        if let Some(old_copy) = slot.take().and_then(|t| t.ram_copy.clone()) {
+            let _ = std::fs::remove_dir_all(old_copy);
+        }
+        let flash = self.load(&self.path, None, &mut slot);
+        match &flash {
+            Ok(()) => tracing::info!("data DB {}: reopened from flash", self.path.display()),
+            Err(e) => {
+                tracing::warn!(
+                    "data DB {}: cannot reopen it from flash ({e}); reads go to a RAM copy, \
+                     writes fail until flash works again",
+                    self.path.display()
+                );
+                let dir = std::env::temp_dir()
+                    .join(format!("pbx-authd-{}-data-readonly", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                let copied = crate::fsutil::copy_dir(&self.path, &dir)
+                    .map_err(StoreError::Io)
+                    .and_then(|()| self.load(&dir, Some(dir.clone()), &mut slot));
+                if let Err(c) = copied {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    tracing::warn!("data DB {}: no RAM copy either: {c}", self.path.display());
+                }
+            }
+        }
+        flash
     }
 
     /// Written once `admin` exists; lives inside the DB directory, so erasing the data DB
     /// erases it too.
     fn initialised_marker(&self) -> PathBuf {
-        self.path.join("pbx-initialised")
+        self.path.join(INITIALISED)
     }
 
     fn err(&self, e: sled::Error) -> StoreError {
         StoreError::from_sled(&self.path, e)
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    fn flush(&self, t: &Trees) -> Result<(), StoreError> {
+        t.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 
     pub fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
-        let v = self.accounts.get(username).map_err(|e| self.err(e))?;
-        v.map(|b| decode(username, &b)).transpose()
+        self.with(Access::Read, |t| {
+            let v = t.accounts.get(username).map_err(|e| self.err(e))?;
+            v.map(|b| decode(username, &b)).transpose()
+        })
     }
 
     pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.with(Access::Read, |t| self.accounts_in(t))
+    }
+
+    fn accounts_in(&self, t: &Trees) -> Result<Vec<Account>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.accounts.iter() {
+        for kv in t.accounts.iter() {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             out.push(decode(&String::from_utf8_lossy(&k), &v)?);
         }
@@ -383,14 +515,13 @@ impl DataDb {
 
     /// Creates or replaces an account and flushes it to flash before returning.
     pub fn put_account(&self, account: &Account) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(account).map_err(|e| StoreError::Decode {
-            key: account.username.clone(),
-            detail: e.to_string(),
-        })?;
-        self.accounts
-            .insert(account.username.as_bytes(), bytes)
-            .map_err(|e| self.err(e))?;
-        self.flush()
+        let bytes = encode(&account.username, account)?;
+        self.with(Access::Write, |t| {
+            t.accounts
+                .insert(account.username.as_bytes(), bytes)
+                .map_err(|e| self.err(e))?;
+            self.flush(t)
+        })
     }
 
     /// Changes an account in place and flushes it: `change` is applied to the record as
@@ -402,59 +533,57 @@ impl DataDb {
         username: &str,
         change: impl Fn(&mut Account),
     ) -> Result<Option<Account>, StoreError> {
-        loop {
-            let Some(old) = self.accounts.get(username).map_err(|e| self.err(e))? else {
+        self.with(Access::Write, |t| loop {
+            let Some(old) = t.accounts.get(username).map_err(|e| self.err(e))? else {
                 return Ok(None);
             };
             let mut account = decode(username, &old)?;
             change(&mut account);
-            let new = serde_json::to_vec(&account).map_err(|e| StoreError::Decode {
-                key: username.into(),
-                detail: e.to_string(),
-            })?;
-            let swapped = self
+            let new = encode(username, &account)?;
+            let swapped = t
                 .accounts
                 .compare_and_swap(username, Some(old), Some(new))
                 .map_err(|e| self.err(e))?;
             if swapped.is_ok() {
-                self.flush()?;
+                self.flush(t)?;
                 return Ok(Some(account));
             }
-        }
+        })
     }
 
     /// Creates an account unless one with that name exists (checked and written in one
     /// step); flushed. False if it existed.
     pub fn insert_new_account(&self, account: &Account) -> Result<bool, StoreError> {
-        let bytes = serde_json::to_vec(account).map_err(|e| StoreError::Decode {
-            key: account.username.clone(),
-            detail: e.to_string(),
-        })?;
-        let swapped = self
-            .accounts
-            .compare_and_swap(
-                account.username.as_bytes(),
-                None as Option<&[u8]>,
-                Some(bytes),
-            )
-            .map_err(|e| self.err(e))?;
-        if swapped.is_err() {
-            return Ok(false);
-        }
-        self.flush()?;
-        Ok(true)
+        let bytes = encode(&account.username, account)?;
+        self.with(Access::Write, |t| {
+            let swapped = t
+                .accounts
+                .compare_and_swap(
+                    account.username.as_bytes(),
+                    None as Option<&[u8]>,
+                    Some(bytes),
+                )
+                .map_err(|e| self.err(e))?;
+            if swapped.is_err() {
+                return Ok(false);
+            }
+            self.flush(t)?;
+            Ok(true)
+        })
     }
 
     /// Deletes an account and its reset tokens, flushed. Returns false if it did not exist.
     pub fn delete_account(&self, username: &str) -> Result<bool, StoreError> {
-        let existed = self
-            .accounts
-            .remove(username)
-            .map_err(|e| self.err(e))?
-            .is_some();
-        self.remove_tokens_of(username)?;
-        self.flush()?;
-        Ok(existed)
+        self.with(Access::Write, |t| {
+            let existed = t
+                .accounts
+                .remove(username)
+                .map_err(|e| self.err(e))?
+                .is_some();
+            self.remove_tokens_of(t, username)?;
+            self.flush(t)?;
+            Ok(existed)
+        })
     }
 
     /// A JSON setting, if set.
@@ -462,7 +591,9 @@ impl DataDb {
         &self,
         name: &str,
     ) -> Result<Option<T>, StoreError> {
-        let v = self.settings.get(name).map_err(|e| self.err(e))?;
+        let v = self.with(Access::Read, |t| {
+            t.settings.get(name).map_err(|e| self.err(e))
+        })?;
         v.map(|b| {
             serde_json::from_slice(&b).map_err(|e| StoreError::Decode {
                 key: format!("settings/{name}"),
@@ -474,24 +605,23 @@ impl DataDb {
 
     /// Stores a JSON setting and flushes it before returning.
     pub fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Decode {
-            key: format!("settings/{name}"),
-            detail: e.to_string(),
-        })?;
-        self.settings.insert(name, bytes).map_err(|e| self.err(e))?;
-        self.flush()
+        let bytes = encode(&format!("settings/{name}"), value)?;
+        self.with(Access::Write, |t| {
+            t.settings.insert(name, bytes).map_err(|e| self.err(e))?;
+            self.flush(t)
+        })
     }
 
-    fn remove_tokens_of(&self, username: &str) -> Result<usize, StoreError> {
+    fn remove_tokens_of(&self, t: &Trees, username: &str) -> Result<usize, StoreError> {
         let mut n = 0;
-        for kv in self.tokens.iter() {
+        for kv in t.tokens.iter() {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let stale = match serde_json::from_slice::<ResetToken>(&v) {
                 Ok(t) => t.username == username,
                 Err(_) => true, // an undecodable token can never be used: drop it
             };
             if stale {
-                self.tokens.remove(k).map_err(|e| self.err(e))?;
+                t.tokens.remove(k).map_err(|e| self.err(e))?;
                 n += 1;
             }
         }
@@ -506,19 +636,18 @@ impl DataDb {
         token: &ResetToken,
         now: u64,
     ) -> Result<(), StoreError> {
-        self.remove_tokens_of(&token.username)?;
-        for kv in self.tokens.iter() {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            if serde_json::from_slice::<ResetToken>(&v).map_or(true, |t| t.expires_at <= now) {
-                self.tokens.remove(k).map_err(|e| self.err(e))?;
+        let bytes = encode("token", token)?;
+        self.with(Access::Write, |t| {
+            self.remove_tokens_of(t, &token.username)?;
+            for kv in t.tokens.iter() {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                if serde_json::from_slice::<ResetToken>(&v).map_or(true, |t| t.expires_at <= now) {
+                    t.tokens.remove(k).map_err(|e| self.err(e))?;
+                }
             }
-        }
-        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Decode {
-            key: "token".into(),
-            detail: e.to_string(),
-        })?;
-        self.tokens.insert(digest, bytes).map_err(|e| self.err(e))?;
-        self.flush()
+            t.tokens.insert(digest, bytes).map_err(|e| self.err(e))?;
+            self.flush(t)
+        })
     }
 
     /// Whether a token digest is currently valid (for the reset page), without using it.
@@ -527,7 +656,9 @@ impl DataDb {
         digest: &[u8; 32],
         now: u64,
     ) -> Result<Option<ResetToken>, StoreError> {
-        let v = self.tokens.get(digest).map_err(|e| self.err(e))?;
+        let v = self.with(Access::Read, |t| {
+            t.tokens.get(digest).map_err(|e| self.err(e))
+        })?;
         Ok(
             v.and_then(|b| serde_json::from_slice::<ResetToken>(&b).ok())
                 .filter(|t| t.expires_at > now),
@@ -550,95 +681,94 @@ impl DataDb {
                 detail: e.to_string(),
             })
         };
-        let result = (&self.tokens, &self.accounts).transaction(|(tokens, accounts)| {
-            let Some(raw) = tokens.remove(&digest[..])? else {
-                return Ok(Consumed::Invalid);
+        self.with(Access::Write, |t| {
+            let result = (&t.tokens, &t.accounts).transaction(|(tokens, accounts)| {
+                let Some(raw) = tokens.remove(&digest[..])? else {
+                    return Ok(Consumed::Invalid);
+                };
+                let token: ResetToken =
+                    serde_json::from_slice(&raw).map_err(|e| abort("token", e))?;
+                if token.expires_at <= now {
+                    return Ok(Consumed::Invalid);
+                }
+                let Some(raw) = accounts.get(token.username.as_bytes())? else {
+                    return Ok(Consumed::Invalid);
+                };
+                let mut account: Account =
+                    serde_json::from_slice(&raw).map_err(|e| abort(&token.username, e))?;
+                account.password_hash = new_hash.to_string();
+                account.must_change_password = false;
+                account.password_changed_at = now;
+                let bytes = serde_json::to_vec(&account).map_err(|e| abort(&token.username, e))?;
+                accounts.insert(account.username.as_bytes(), bytes)?;
+                Ok(Consumed::Done(account))
+            });
+            let consumed = match result {
+                Ok(c) => c,
+                Err(TransactionError::Abort(e)) => return Err(e),
+                Err(TransactionError::Storage(e)) => return Err(self.err(e)),
             };
-            let token: ResetToken = serde_json::from_slice(&raw).map_err(|e| abort("token", e))?;
-            if token.expires_at <= now {
-                return Ok(Consumed::Invalid);
+            if let Consumed::Done(a) = &consumed {
+                // Any other token of the account dies with this one.
+                self.remove_tokens_of(t, &a.username)?;
             }
-            let Some(raw) = accounts.get(token.username.as_bytes())? else {
-                return Ok(Consumed::Invalid);
-            };
-            let mut account: Account =
-                serde_json::from_slice(&raw).map_err(|e| abort(&token.username, e))?;
-            account.password_hash = new_hash.to_string();
-            account.must_change_password = false;
-            account.password_changed_at = now;
-            let bytes = serde_json::to_vec(&account).map_err(|e| abort(&token.username, e))?;
-            accounts.insert(account.username.as_bytes(), bytes)?;
-            Ok(Consumed::Done(account))
-        });
-        let consumed = match result {
-            Ok(c) => c,
-            Err(TransactionError::Abort(e)) => return Err(e),
-            Err(TransactionError::Storage(e)) => return Err(self.err(e)),
-        };
-        if let Consumed::Done(a) = &consumed {
-            // Any other token of the account dies with this one.
-            self.remove_tokens_of(&a.username)?;
-        }
-        self.flush()?;
-        Ok(consumed)
+            self.flush(t)?;
+            Ok(consumed)
+        })
     }
 
     /// Appends an audit event to the bounded ring. Not flushed on its own: sled's
     /// background flush (1 s) batches them, so a flood of failed logins does not turn
     /// into one flash write each.
     pub fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let next = self
-            .audit_next
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let bytes = serde_json::to_vec(event).map_err(|e| StoreError::Decode {
-            key: "audit".into(),
-            detail: e.to_string(),
-        })?;
-        self.audit
-            .insert(next.to_be_bytes(), bytes)
-            .map_err(|e| self.err(e))?;
-        use std::sync::atomic::Ordering::SeqCst;
-        if self.audit_len.fetch_add(1, SeqCst) >= AUDIT_MAX
-            && self.audit.pop_min().map_err(|e| self.err(e))?.is_some()
-        {
-            self.audit_len.fetch_sub(1, SeqCst);
-        }
-        Ok(())
+        let bytes = encode("audit", event)?;
+        self.with(Access::Audit, |t| {
+            let next = self.audit_next.fetch_add(1, SeqCst);
+            t.audit
+                .insert(next.to_be_bytes(), bytes)
+                .map_err(|e| self.err(e))?;
+            if self.audit_len.fetch_add(1, SeqCst) >= AUDIT_MAX
+                && t.audit.pop_min().map_err(|e| self.err(e))?.is_some()
+            {
+                self.audit_len.fetch_sub(1, SeqCst);
+            }
+            Ok(())
+        })
     }
 
     /// Audit events, newest first.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.audit.iter() {
-            let (_, v) = kv.map_err(|e| self.err(e))?;
-            if let Ok(ev) = serde_json::from_slice(&v) {
-                out.push(ev);
+        self.with(Access::Read, |t| {
+            for kv in t.audit.iter() {
+                let (_, v) = kv.map_err(|e| self.err(e))?;
+                if let Ok(ev) = serde_json::from_slice(&v) {
+                    out.push(ev);
+                }
             }
-        }
+            Ok(())
+        })?;
         out.reverse();
         Ok(out)
     }
 
     /// Flushes everything written so far (audit events before a reboot).
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.flush()
+        self.with(Access::Write, |t| self.flush(t))
     }
 
     /// First boot: creates `admin` from the label password's hash, with a forced change.
     /// Returns true when it created the account.
     pub fn ensure_admin(&self, initial_password_hash: &str, now: u64) -> Result<bool, StoreError> {
-        let created = self.account(ADMIN)?.is_none();
-        if created {
-            self.put_account(&Account {
-                username: ADMIN.into(),
-                role: Role::Admin,
-                password_hash: initial_password_hash.into(),
-                email: None,
-                must_change_password: true,
-                created_at: now,
-                password_changed_at: now,
-            })?;
-        }
+        let created = self.insert_new_account(&Account {
+            username: ADMIN.into(),
+            role: Role::Admin,
+            password_hash: initial_password_hash.into(),
+            email: None,
+            must_change_password: true,
+            created_at: now,
+            password_changed_at: now,
+        })?;
         let marker = self.initialised_marker();
         if !marker.exists() {
             crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600)
@@ -646,6 +776,22 @@ impl DataDb {
         }
         Ok(created)
     }
+}
+
+impl Drop for DataDb {
+    fn drop(&mut self) {
+        let slot = self.open.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(copy) = slot.take().and_then(|t| t.ram_copy.clone()) {
+            let _ = std::fs::remove_dir_all(copy);
+        }
+    }
+}
+
+fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Decode {
+        key: key.into(),
+        detail: e.to_string(),
+    })
 }
 
 fn decode(key: &str, bytes: &[u8]) -> Result<Account, StoreError> {

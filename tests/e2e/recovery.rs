@@ -398,7 +398,7 @@ async fn forgot_answers_match_and_mismatch_identically() {
         miss.push(t2);
     }
     let (mh, mm) = (median(hit), median(miss));
-    let diff = if mh > mm { mh - mm } else { mm - mh };
+    let diff = mh.abs_diff(mm);
     println!("forgot median: match {mh:?}, mismatch {mm:?}, difference {diff:?}");
     assert!(
         diff < Duration::from_millis(5),

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use pbx_e2e::Daemon;
 
+use pbx_e2e::TempDir;
+
 use crate::{change_initial, fresh, initial};
 
 #[tokio::test]
@@ -134,4 +136,178 @@ async fn sigterm_during_startup_never_degrades_the_box() {
     let r = d.client().get("/healthz").await;
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"), "not degraded");
     assert_eq!(d.client().login("admin", &label).await.status, 200);
+}
+
+/// A tmpfs of `size` mounted on `at` for one test (the data DB's own small "flash");
+/// unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).expect("mount point");
+        let st = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .expect("mount runs (root is needed to mount a tmpfs)");
+        assert!(st.success(), "mount -t tmpfs on {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` with one file; returns its path.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let p = dir.join("filler");
+    let mut f = std::fs::File::create(&p).expect("filler");
+    let block = [0u8; 4096];
+    loop {
+        if let Err(e) = f.write_all(&block) {
+            assert_eq!(e.raw_os_error(), Some(28), "ENOSPC: {e}");
+            return p;
+        }
+    }
+}
+
+#[tokio::test]
+async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
+    const PW: &str = "violet lantern by the river";
+    let dir = TempDir::new("faults");
+    let state = dir.path().join("state");
+    // The data DB on its own small tmpfs: a real file system that really fills up.
+    let flash = Tmpfs::mount(&state.join("data.db"), "4m");
+    let d = Daemon::start(&state);
+    change_initial(&d, PW).await;
+    let mut c = d.client();
+    assert_eq!(c.login("admin", PW).await.status, 200);
+    let profile = |mail: &str| serde_json::json!({ "email": mail });
+    let mut acked = "before@pbx.test".to_string();
+    assert_eq!(
+        c.send_json("PUT", "/api/v1/profile", &profile(&acked))
+            .await
+            .status,
+        200
+    );
+
+    // Full flash: writes go on into log space sled allocated earlier; the first one
+    // that needs new space is refused, whole.
+    let filler = fill(&flash.0);
+    let mut refused = None;
+    for n in 0..20_000 {
+        let mail = format!("fill{n}@pbx.test");
+        let r = c.send_json("PUT", "/api/v1/profile", &profile(&mail)).await;
+        if r.status != 200 {
+            refused = Some((r, mail));
+            break;
+        }
+        acked = mail;
+    }
+    let (r, refused_mail) = refused.expect("a write on a full flash is refused");
+    assert_eq!(r.status, 507, "{}", r.text());
+    assert_eq!(r.json()["error"], "storage_full");
+    assert!(
+        r.json()["message"].as_str().unwrap_or("").contains("full"),
+        "{}",
+        r.text()
+    );
+    let r = c
+        .post_json(
+            "/api/v1/password",
+            &serde_json::json!({"current_password": PW, "new_password": "a refused new password"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (507, "storage_full".into())
+    );
+    // Reads and sign-in go on (the admin can reach the box to free space).
+    let r = c.get("/api/v1/profile").await;
+    assert_eq!(
+        (r.status, r.json()["email"].clone()),
+        (200, acked.clone().into())
+    );
+    let mut other = d.client_from("127.0.0.9");
+    assert_eq!(other.login("admin", PW).await.status, 200);
+    assert_eq!(
+        d.client_from("127.0.0.10")
+            .login("admin", "a refused new password")
+            .await
+            .status,
+        401
+    );
+    // Space freed: the next write works.
+    std::fs::remove_file(filler).expect("free space");
+    acked = "after-full@pbx.test".into();
+    assert_eq!(
+        c.send_json("PUT", "/api/v1/profile", &profile(&acked))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        c.get("/api/v1/profile").await.json()["email"],
+        acked.as_str()
+    );
+
+    // One failing write (EIO) injected into the running daemon.
+    tokio::time::sleep(Duration::from_millis(1500)).await; // sled's 1 s flush is idle
+    let mut tracer = std::process::Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", "trace=pwrite64"])
+        .args(["-e", "inject=pwrite64:error=EIO:when=1", "-p"])
+        .arg(d.pid().to_string())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("strace runs");
+    let mut attached = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(tracer.stderr.as_mut().expect("stderr")),
+        &mut attached,
+    )
+    .expect("strace reports the attach");
+    assert!(attached.contains("attached"), "{attached}");
+    let r = c
+        .send_json("PUT", "/api/v1/profile", &profile("eio@pbx.test"))
+        .await;
+    let _ = tracer.kill();
+    let _ = tracer.wait();
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["error"], "storage_error");
+    let r = c.get("/api/v1/profile").await;
+    assert_eq!(
+        r.json()["email"],
+        acked.as_str(),
+        "the failed write is nowhere"
+    );
+    acked = "after-eio@pbx.test".into();
+    assert_eq!(
+        c.send_json("PUT", "/api/v1/profile", &profile(&acked))
+            .await
+            .status,
+        200
+    );
+
+    // After a restart: everything acknowledged, nothing refused.
+    assert_eq!(d.stop(), Some(0));
+    let d = Daemon::start(&state);
+    let mut c = d.client();
+    assert_eq!(c.login("admin", PW).await.status, 200);
+    let email = c.get("/api/v1/profile").await.json()["email"].clone();
+    assert_eq!(email, acked.as_str());
+    assert_ne!(email, refused_mail.as_str());
+    assert_eq!(d.stop(), Some(0));
 }

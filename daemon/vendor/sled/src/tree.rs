@@ -95,6 +95,16 @@ pub struct TreeInner {
     pub(crate) merge_operator: RwLock<Option<Box<dyn MergeOperator>>>,
 }
 
+impl TreeInner {
+    /// pbx-authd patch: the error that stopped this database's log writer, if any.
+    /// After a failed write or flush (ENOSPC, EIO) sled refuses every later write with
+    /// it, while its memory may still hold the write that never reached flash; the
+    /// caller reopens the database from flash to drop both.
+    pub fn io_error(&self) -> Result<()> {
+        self.context.global_error()
+    }
+}
+
 impl Drop for TreeInner {
     fn drop(&mut self) {
         // Flush the underlying system in a loop until we
