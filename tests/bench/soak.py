@@ -4,13 +4,19 @@ in time, loopback only. Prints one line per check and exits 1 if any fails.
 
   crash     200 cycles of concurrent password changes and settings writes, SIGKILL at a
             random moment; after each restart every acknowledged write is present
-  slowloris 100 connections sending one header byte per second: /healthz p99 stays
-            <= 50 ms, and the slow connections are closed after the header timeout
+  slowloris 100 connections sending one header byte per second, and a stream of
+            oversized bodies: /healthz p99 stays <= 50 ms, every oversized body gets 413,
+            and the slow connections are closed after the header timeout
+  faults    ENOSPC from a real full file system (the state dir on a small tmpfs, filled
+            up) and EIO injected with strace on the store's writes: a clear 5xx, the
+            failed change nowhere, reads and sign-in go on, the next write after the
+            fault clears succeeds, everything acknowledged survives a restart
   brute     10,000 login attempts from 20 loopback addresses: 0 successes, every 429
             carries Retry-After, the real admin logs in from a fresh address meanwhile
 
-Usage: soak.py DAEMON_BINARY [CYCLES]
+Runs as root (mount, strace -p). Usage: soak.py DAEMON_BINARY [CYCLES]
 """
+import errno
 import json
 import os
 import random
@@ -182,6 +188,119 @@ def crash():
         report("crash", True, f"{checked} SIGKILL cycles, every acknowledged password and email present, store opened each time")
 
 
+# --- flash faults -----------------------------------------------------------------------
+def faults():
+    mnt = os.path.join(WORK, "flash")
+    os.makedirs(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", mnt], check=True)
+    try:
+        faults_on(mnt)
+    finally:
+        for p in STARTED:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        subprocess.run(["umount", mnt], check=False)
+
+
+def faults_on(mnt):
+    state = os.path.join(mnt, "state")
+    p, label = start(state)
+    s = login(label)
+    pw = "fault password 0"
+    assert request("POST", "/api/v1/password", {"current_password": label, "new_password": pw}, s)[0] == 204
+    s = login(pw)
+    acked_mail = "before@pbx.test"
+    assert request("PUT", "/api/v1/profile", {"email": acked_mail}, s)[0] == 200
+    problems, seen, sync_outcome = [], [], None
+
+    def expect(what, got, want):
+        seen.append(f"{what}: {got}")
+        if got != want:
+            problems.append(f"{what}: got {got}, want {want}")
+
+    def error_of(st, body):
+        try:
+            return st, json.loads(body).get("error")
+        except ValueError:
+            return st, body[:60]
+
+    def email(session):
+        st, _, body = request("GET", "/api/v1/profile", headers=session)
+        return json.loads(body)["email"] if st == 200 else f"HTTP {st}"
+
+    # ENOSPC: fill the file system the state lives on, as a voicemail archive would.
+    filler = os.path.join(mnt, "filler")
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as e:
+        assert e.errno == errno.ENOSPC, e
+    finally:
+        os.close(fd)
+    # sled writes into log space it allocated earlier until it needs more: the first
+    # write that does must fail cleanly.
+    st, writes = 200, 0
+    while st == 200 and writes < 20000:
+        writes += 1
+        mail = f"fill{writes}@pbx.test"
+        st, _, body = request("PUT", "/api/v1/profile", {"email": mail}, s)
+        if st == 200:
+            acked_mail = mail
+    expect("ENOSPC: PUT /profile once the log needs new space", error_of(st, body), (507, "storage_full"))
+    st, _, body = request("POST", "/api/v1/password", {"current_password": pw, "new_password": "fault password 1"}, s)
+    expect("ENOSPC: POST /password", error_of(st, body), (507, "storage_full"))
+    expect("ENOSPC: email read back", email(s), acked_mail)
+    expect("ENOSPC: sign in with the current password", login(pw, source="127.0.4.1") is not None, True)
+    expect("ENOSPC: sign in with the refused one", login("fault password 1", source="127.0.4.2") is None, True)
+    os.remove(filler)  # the fault clears
+    acked_mail = "after-enospc@pbx.test"
+    expect("ENOSPC cleared: PUT /profile", request("PUT", "/api/v1/profile", {"email": acked_mail}, s)[0], 200)
+    expect("ENOSPC cleared: email", email(s), acked_mail)
+
+    # EIO: one failing write system call of the store, injected into the running daemon.
+    for n, syscall in enumerate(("pwrite64", "sync_file_range")):
+        time.sleep(1.5)  # sled's 1 s background flush has nothing left to write
+        tracer = subprocess.Popen(["strace", "-f", "-p", str(p.pid), "-o", "/dev/null",
+                                   "-e", "trace=pwrite64,sync_file_range", "-e", f"inject={syscall}:error=EIO:when=1"],
+                                  stderr=subprocess.PIPE, text=True)
+        tracer.stderr.readline()  # "Process N attached with M threads"
+        time.sleep(0.3)
+        before, failed = acked_mail, f"eio-{syscall}@pbx.test"
+        st, _, body = request("PUT", "/api/v1/profile", {"email": failed}, s)
+        expect(f"EIO on {syscall}: PUT /profile", error_of(st, body), (500, "storage_error"))
+        tracer.terminate()
+        tracer.wait()
+        got = email(s)
+        if syscall == "pwrite64":
+            # Never reached the file: the failed change is nowhere.
+            expect(f"EIO on {syscall}: email read back", got, before)
+        else:
+            # The bytes reached the file, only the sync failed: as with any database
+            # (PostgreSQL's fsync rule), the record is then the old or the new one, whole.
+            expect(f"EIO on {syscall}: email read back is old or new", got in (before, failed), True)
+            sync_outcome = "old" if got == before else "new"
+        acked_mail = f"after-eio-{n}@pbx.test"
+        expect(f"EIO on {syscall} cleared: PUT /profile",
+               request("PUT", "/api/v1/profile", {"email": acked_mail}, s)[0], 200)
+
+    # Everything acknowledged survives a restart, and the store opens.
+    p.terminate()
+    p.wait()
+    p, _ = start(state)
+    s = login(pw)
+    expect("after restart: sign in", s is not None, True)
+    expect("after restart: email", email(s) if s else None, acked_mail)
+    ok = not problems
+    report("faults", ok, "; ".join(problems) if problems else
+           f"ENOSPC (full tmpfs): write {writes} after the disk filled needed new log space: PUT /profile and "
+           "POST /password 507 storage_full, reads and sign-in went on, "
+           "the failed changes nowhere, next write 200 once space was freed; EIO injected on the store's "
+           f"pwrite64 and sync_file_range (its flush): 500 storage_error, the record whole (after the failed sync: the "
+           f"{sync_outcome} one), next write 200; all acknowledged writes there after a restart")
+
+
 # --- slowloris --------------------------------------------------------------------------
 def slowloris():
     state = os.path.join(WORK, "slow")
@@ -194,6 +313,34 @@ def slowloris():
     header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
     lat = []
     stop = time.time() + 14
+    big = {}
+
+    def oversized():
+        # Meanwhile a fourth machine keeps sending bodies over the 16 KiB limit: a huge
+        # declared length (refused unread), 900 KiB (read and dropped, then refused) and
+        # chunked without a length (refused at 16 KiB; the close may reset).
+        n = 0
+        while time.time() < stop:
+            kind = ("20 MiB declared", "900 KiB sent", "chunked")[n % 3]
+            n += 1
+            c = socket.create_connection(("127.0.0.1", HP), source_address=("127.0.3.80", 0), timeout=10)
+            head = "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            try:
+                if kind == "20 MiB declared":
+                    c.sendall(f"{head}Content-Length: 20971520\r\n\r\n".encode() + b"{" * 1024)
+                elif kind == "900 KiB sent":
+                    c.sendall(f"{head}Content-Length: 921600\r\n\r\n".encode() + b"{" * 921600)
+                else:
+                    c.sendall(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode()
+                              + b"5000\r\n" + b"{" * 0x5000 + b"\r\n")
+                status = c.recv(64).split(b" ")[1].decode()
+            except (OSError, IndexError) as e:
+                status = "reset" if kind == "chunked" else f"{type(e).__name__}"
+            c.close()
+            big[(kind, status)] = big.get((kind, status), 0) + 1
+
+    bodies = threading.Thread(target=oversized)
+    bodies.start()
     i = 0
     while time.time() < stop:
         for n, s in enumerate(slow):
@@ -216,13 +363,16 @@ def slowloris():
             st, _, _ = request("GET", "/healthz", source="127.0.3.99")
             lat.append((time.perf_counter() - t0) * 1000)
             time.sleep(0.04)
+    bodies.join()
     lat.sort()
     p99 = lat[int(len(lat) * 0.99) - 1]
     closed = sorted(closed_at.values())
-    ok = p99 <= 50 and len(closed) == 100 and closed[0] >= 9
+    refused = all(st in ("413", "reset") for _, st in big)
+    ok = p99 <= 50 and len(closed) == 100 and closed[0] >= 9 and refused
     report("slowloris", ok, f"/healthz p99 {p99:.1f} ms over {len(lat)} requests; "
            f"{len(closed)}/100 slow connections closed, after {closed[0] if closed else 0:.1f}-"
-           f"{closed[-1] if closed else 0:.1f} s")
+           f"{closed[-1] if closed else 0:.1f} s; oversized bodies meanwhile: "
+           + ", ".join(f"{kind} {n} x {st}" for (kind, st), n in sorted(big.items())))
     for s in slow:
         s.close()
     p.terminate()
@@ -283,7 +433,7 @@ def brute():
 
 t_start = time.time()
 try:
-    for check in (brute, slowloris, crash):
+    for check in (faults, brute, slowloris, crash):
         try:
             check()
         except Exception as e:  # a crashed check is a failed check, with its reason
