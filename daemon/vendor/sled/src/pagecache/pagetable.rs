@@ -20,7 +20,8 @@ use crate::{
 #[doc(hidden)]
 pub const PAGETABLE_NODE_SZ: usize = size_of::<Node1>();
 
-const NODE2_FAN_FACTOR: usize = 18;
+// pbx-authd patch: 13 (was 18), half of MAX_PID_BITS: 64 KiB per level on 64-bit.
+const NODE2_FAN_FACTOR: usize = 13;
 const NODE1_FAN_OUT: usize = 1 << (MAX_PID_BITS - NODE2_FAN_FACTOR);
 const NODE2_FAN_OUT: usize = 1 << NODE2_FAN_FACTOR;
 const FAN_MASK: u64 = (NODE2_FAN_OUT - 1) as u64;
