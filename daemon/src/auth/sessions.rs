@@ -14,12 +14,14 @@ const MAX_SESSIONS: usize = 1024;
 /// Most sessions of one account; its oldest is dropped beyond this.
 const MAX_PER_ACCOUNT: usize = 16;
 
+/// What a request carries away from a session lookup: shared strings, so a lookup
+/// copies no text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub username: String,
+    pub username: Arc<str>,
     pub role: Role,
     pub must_change_password: bool,
-    pub csrf_token: String,
+    pub csrf_token: Arc<str>,
     created: Duration,
     last_active: Duration,
 }
@@ -29,8 +31,18 @@ pub struct Sessions {
     clock: Arc<dyn Clock>,
 }
 
+/// A session's key in the map: the SHA-256 of its cookie value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionKey([u8; 32]);
+
+impl SessionKey {
+    pub fn of(id: &str) -> SessionKey {
+        SessionKey(super::token_digest(id))
+    }
+}
+
 struct Inner {
-    map: HashMap<[u8; 32], Session>,
+    map: HashMap<SessionKey, Session>,
     idle: Duration,
     absolute: Duration,
 }
@@ -83,7 +95,7 @@ impl Sessions {
             username: username.into(),
             role,
             must_change_password,
-            csrf_token: super::random_token(),
+            csrf_token: super::random_token().into(),
             created: now,
             last_active: now,
         };
@@ -94,9 +106,9 @@ impl Sessions {
             absolute,
         } = &mut *inner;
         map.retain(|_, s| live(s, now, *idle, *absolute));
-        let mut mine: Vec<([u8; 32], Duration)> = map
+        let mut mine: Vec<(SessionKey, Duration)> = map
             .iter()
-            .filter(|(_, s)| s.username == username)
+            .filter(|(_, s)| &*s.username == username)
             .map(|(k, s)| (*k, s.created))
             .collect();
         if mine.len() >= MAX_PER_ACCOUNT {
@@ -112,15 +124,20 @@ impl Sessions {
                 map.remove(&oldest);
             }
         }
-        map.insert(super::token_digest(&id), session.clone());
+        map.insert(SessionKey::of(&id), session.clone());
         NewSession { id, session }
     }
 
     /// The live session for a cookie value. `touch` = false for background polling,
     /// which must not keep an unattended session alive.
     pub fn get(&self, id: &str, touch: bool) -> Option<Session> {
+        self.get_key(&SessionKey::of(id), touch)
+    }
+
+    /// [`Sessions::get`] by the digest of the cookie value.
+    pub fn get_key(&self, key: &SessionKey, touch: bool) -> Option<Session> {
+        let key = *key;
         let now = self.clock.mono();
-        let key = super::token_digest(id);
         let mut inner = self.lock();
         let live = inner.map.get(&key).map(|s| inner.live(s, now))?;
         if !live {
@@ -134,15 +151,15 @@ impl Sessions {
         Some(s.clone())
     }
 
-    pub fn remove(&self, id: &str) -> bool {
-        self.lock().map.remove(&super::token_digest(id)).is_some()
+    pub fn remove_key(&self, key: &SessionKey) -> bool {
+        self.lock().map.remove(key).is_some()
     }
 
     /// Ends every session of an account; returns how many there were.
     pub fn remove_user(&self, username: &str) -> usize {
         let map = &mut self.lock().map;
         let before = map.len();
-        map.retain(|_, s| s.username != username);
+        map.retain(|_, s| &*s.username != username);
         before - map.len()
     }
 

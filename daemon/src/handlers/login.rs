@@ -179,7 +179,7 @@ pub fn logout_handler(
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
     let a = super::authed_csrf(app, req.headers())?;
-    app.sessions.remove(&a.id);
+    app.sessions.remove_key(&a.key);
     let mut r = http::no_content();
     http::clear_session_cookie(&mut r, ctx.https);
     Ok(r)

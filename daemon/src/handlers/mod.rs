@@ -12,7 +12,7 @@ pub mod settings;
 use hyper::header::HeaderMap;
 
 use crate::app::App;
-use crate::auth::sessions::Session;
+use crate::auth::sessions::{Session, SessionKey};
 use crate::error::Error;
 use crate::http;
 
@@ -23,15 +23,20 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A caller with a live session.
 pub struct Authed {
-    pub id: String,
+    /// The session's key (digest of the cookie value).
+    pub key: SessionKey,
     pub session: Session,
 }
 
 pub fn authed(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let id = http::session_cookie(headers).ok_or(Error::Unauthenticated)?;
+    let key = SessionKey::of(id);
     let touch = !headers.contains_key(POLL_HEADER);
-    let session = app.sessions.get(&id, touch).ok_or(Error::Unauthenticated)?;
-    Ok(Authed { id, session })
+    let session = app
+        .sessions
+        .get_key(&key, touch)
+        .ok_or(Error::Unauthenticated)?;
+    Ok(Authed { key, session })
 }
 
 /// A state-changing request: live session plus the session's CSRF token in the header.
