@@ -104,8 +104,9 @@ bench: firmware-x86_64
 	@# Debian starts the packaged nginx on port 80; the benchmark runs its own.
 	@$(SUDO) service nginx stop >/dev/null 2>&1 || true
 	cargo build --release -p pbx-e2e --bin argon2-raw
+	$(ZIGBUILD) zigbuild --release -p pbx-e2e --bin bare-hyper --target x86_64-unknown-linux-musl
 	python3 tests/bench/bench.py target/firmware/x86_64-unknown-linux-musl/pbx-authd \
-	  target/release/argon2-raw target/firmware
+	  target/release/argon2-raw target/firmware target/x86_64-unknown-linux-musl/release/bare-hyper
 
 # Fuzz every decoder of untrusted input for FUZZ_SECONDS each (nightly + cargo-fuzz;
 # not part of make test). New crashes land in tests/fuzz/artifacts/<target>/: fix them,

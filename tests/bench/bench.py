@@ -7,7 +7,7 @@ with wrk on the other core; login throughput against raw argon2id hashing with t
 parameters on the same cores. Memory and start time are absolute. Writes
 target/bench/report.md and prints the table.
 
-Usage: bench.py DAEMON_BINARY ARGON2_RAW_BINARY FIRMWARE_DIR
+Usage: bench.py DAEMON_BINARY ARGON2_RAW_BINARY FIRMWARE_DIR BARE_HYPER_BINARY
 """
 import json
 import os
@@ -23,7 +23,7 @@ import time
 import urllib.request
 import http.client as http_client
 
-DAEMON, ARGON2_RAW, FIRMWARE = sys.argv[1:4]
+DAEMON, ARGON2_RAW, FIRMWARE, BARE_HYPER = sys.argv[1:5]
 OUT = os.path.join("target", "bench")
 DURATION = os.environ.get("BENCH_SECONDS", "8")
 SERVER_CPU, CLIENT_CPU = "0", "1"
@@ -190,6 +190,11 @@ http {{
 nginx = subprocess.Popen(["taskset", "-c", SERVER_CPU, "nginx", "-c", conf, "-p", WORK],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_port(np)
+# The floor: a bare hyper server (built like the daemon) answering with the same bytes.
+bp = free_port()
+bare = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE_HYPER, str(bp), os.path.join(root, "login")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_port(bp)
 
 try:
     d_page = wrk(f"http://127.0.0.1:{hp}/login")
@@ -199,6 +204,13 @@ try:
         f"{d_page['rps']:.0f} ({d_page['p50']:.2f}/{d_page['p99']:.2f})",
         f"nginx {n_page['rps']:.0f} ({n_page['p50']:.2f}/{n_page['p99']:.2f})",
         f"{ratio:.2f}x, target >= 1.5x", ratio >= 1.5)
+
+    b_page = wrk(f"http://127.0.0.1:{bp}/login")
+    bare.terminate()
+    ratio = d_page["rps"] / b_page["rps"]
+    row("login page GET vs a bare hyper server (same bytes, no headers of its own)",
+        f"{d_page['rps']:.0f}", f"bare hyper {b_page['rps']:.0f} ({b_page['rps'] / n_page['rps']:.2f}x nginx)",
+        f"{ratio:.2f}x (no target: the daemon's own cost)", True)
 
     d_api = wrk(f"http://127.0.0.1:{hp}/api/v1/session", headers=[f"Cookie: {cookie}"])
     assert d_api["non2xx"] == 0, d_api["raw"]
@@ -284,6 +296,7 @@ try:
         "target <= 100 ms", start_ms <= 100)
 finally:
     nginx.terminate()
+    bare.kill()
     daemon.terminate()
     nginx.wait()
     daemon.wait()
