@@ -94,6 +94,15 @@ pub struct Busy;
 /// output (that would be a 256-bit preimage). A constant saves a hash at every start.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$2Idamfd2Sxl515uaWuYp2A$n7VBi9THC8ZXfV2pGdDGk/F8B9davLoDJ5jovckiBbA";
 
+/// One place in the hash queue, given back when dropped.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 pub struct Hasher {
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
@@ -124,8 +133,11 @@ impl Hasher {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                     return Err(Busy);
                 }
+                // Counted out on drop: a client that hangs up while queued drops this
+                // future mid-wait, and must not hold its place in the queue forever.
+                let queued = Queued(&self.waiting);
                 let p = Arc::clone(&self.slots).acquire_owned().await;
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                drop(queued);
                 // The semaphore is never closed.
                 p.map_err(|_| Busy)?
             }
@@ -269,6 +281,29 @@ mod tests {
             "{} buffers left after the burst",
             pool.len()
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_caller_that_hangs_up_while_queued_gives_its_place_back() {
+        let h = Arc::new(Hasher::new(1, 1));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let h1 = Arc::clone(&h);
+        let first = tokio::spawn(async move { h1.run(move || rx.recv().is_ok()).await });
+        tokio::task::yield_now().await;
+        // Queued, then gone (the connection closed): its future is dropped mid-wait.
+        let h2 = Arc::clone(&h);
+        let gone = tokio::spawn(async move { h2.run(|| 2).await });
+        tokio::task::yield_now().await;
+        gone.abort();
+        assert!(gone.await.is_err(), "aborted");
+        assert_eq!(h.waiting.load(Ordering::SeqCst), 0);
+        // The queue has room again.
+        let h3 = Arc::clone(&h);
+        let third = tokio::spawn(async move { h3.run(|| 3).await });
+        tokio::task::yield_now().await;
+        tx.send(()).expect("release");
+        assert_eq!(first.await.expect("join"), Ok(true));
+        assert_eq!(third.await.expect("join"), Ok(3));
     }
 
     #[tokio::test(flavor = "current_thread")]
