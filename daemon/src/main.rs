@@ -201,7 +201,8 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(config.policy.hash_concurrency + 4)
+        // Flash writes and the mailer; hashing has its own threads (auth::password).
+        .max_blocking_threads(4)
         .build()
         .context("starting the async runtime")?;
     let _guard = rt.enter();

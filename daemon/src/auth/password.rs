@@ -3,12 +3,13 @@
 //! most `queue` more wait; beyond that callers get [`Busy`] and answer 503 + Retry-After,
 //! so a flood of logins cannot exhaust the box's memory or starve the PBX.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::Semaphore;
 
 use super::Secret;
 
@@ -94,65 +95,162 @@ pub struct Busy;
 /// output (that would be a 256-bit preimage). A constant saves a hash at every start.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$2Idamfd2Sxl515uaWuYp2A$n7VBi9THC8ZXfV2pGdDGk/F8B9davLoDJ5jovckiBbA";
 
-/// One place in the hash queue, given back when dropped.
-struct Queued<'a>(&'a AtomicUsize);
+/// Hashing runs on its own threads, started on demand, at most `concurrency`, each
+/// gone after [`WORKER_IDLE`] without work. A worker that finishes takes the next queued
+/// job itself: the hash slots never wait for the async runtime to hand out work (with
+/// two workers on two cores the runtime thread often does not get a core for a while,
+/// and under spawn_blocking every such gap left a slot idle).
+pub struct Hasher {
+    shared: Arc<Shared>,
+}
 
-impl Drop for Queued<'_> {
+/// How long an idle worker stays (with its thread) before it exits.
+const WORKER_IDLE: Duration = Duration::from_secs(10);
+
+struct Shared {
+    state: Mutex<State>,
+    work: Condvar,
+    concurrency: usize,
+    queue: usize,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// Workers alive, and how many of them wait for work.
+    workers: usize,
+    idle: usize,
+    running: usize,
+    stop: bool,
+    /// argon2 blocks (1 KiB each) kept by workers between jobs.
+    held_blocks: usize,
+}
+
+struct Job {
+    /// Set when the caller is gone (its connection closed): the job is dropped unrun.
+    abandoned: Arc<AtomicBool>,
+    run: JobFn,
+}
+
+/// A job: runs with the worker's argon2 memory.
+type JobFn = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Marks a job abandoned when the waiting caller's future is dropped.
+struct Abandon(Arc<AtomicBool>);
+
+impl Drop for Abandon {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
-pub struct Hasher {
-    slots: Arc<Semaphore>,
-    waiting: Arc<AtomicUsize>,
-    queue: usize,
-    /// Working memory of finished checks, kept for the next one only while checks are
-    /// queued (a burst of logins): never more buffers than slots, none once it is over.
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn worker(shared: &Shared) {
+    // argon2's working memory, kept while jobs are queued (a burst of logins: no
+    // 19 MiB mapping to fault in per hash), freed as soon as the queue is empty.
+    let mut memory: Vec<Block> = Vec::new();
+    let mut held = 0;
+    let mut st = shared.lock();
+    loop {
+        if st.stop {
+            break;
+        }
+        let Some(job) = st.jobs.pop_front() else {
+            // Nothing queued: the burst is over, the memory goes back to the system.
+            memory = Vec::new();
+            st.held_blocks -= held;
+            held = 0;
+            st.idle += 1;
+            let (next, timeout) = shared
+                .work
+                .wait_timeout(st, WORKER_IDLE)
+                .unwrap_or_else(PoisonError::into_inner);
+            st = next;
+            st.idle -= 1;
+            if timeout.timed_out() && st.jobs.is_empty() {
+                break;
+            }
+            continue;
+        };
+        if job.abandoned.load(Ordering::SeqCst) {
+            continue;
+        }
+        st.running += 1;
+        drop(st);
+        (job.run)(&mut memory);
+        st = shared.lock();
+        st.running -= 1;
+        st.held_blocks = st.held_blocks - held + memory.len();
+        held = memory.len();
+    }
+    st.workers -= 1;
 }
 
 impl Hasher {
     pub fn new(concurrency: usize, queue: usize) -> Hasher {
         Hasher {
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
-            waiting: Arc::new(AtomicUsize::new(0)),
-            queue,
-            memory: Arc::default(),
+            shared: Arc::new(Shared {
+                state: Mutex::default(),
+                work: Condvar::new(),
+                concurrency: concurrency.max(1),
+                queue,
+            }),
         }
+    }
+
+    /// Queues `job`; at most `concurrency` run and `queue` more wait, beyond that Busy.
+    fn submit(&self, job: Job) -> Result<(), Busy> {
+        let mut st = self.shared.lock();
+        st.jobs.retain(|j| !j.abandoned.load(Ordering::SeqCst));
+        if st.running + st.jobs.len() >= self.shared.concurrency + self.shared.queue {
+            return Err(Busy);
+        }
+        st.jobs.push_back(job);
+        if st.idle > 0 {
+            self.shared.work.notify_one();
+        } else if st.workers < self.shared.concurrency {
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("argon2".into())
+                .spawn(move || worker(&shared));
+            match spawned {
+                Ok(_) => st.workers += 1,
+                Err(e) => {
+                    tracing::warn!("cannot start a hashing thread: {e}");
+                    if st.workers == 0 {
+                        st.jobs.pop_back();
+                        return Err(Busy);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> T + Send + 'static,
+        job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        let permit = match Arc::clone(&self.slots).try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Err(Busy);
-                }
-                // Counted out on drop: a client that hangs up while queued drops this
-                // future mid-wait, and must not hold its place in the queue forever.
-                let queued = Queued(&self.waiting);
-                let p = Arc::clone(&self.slots).acquire_owned().await;
-                drop(queued);
-                // The semaphore is never closed.
-                p.map_err(|_| Busy)?
-            }
-        };
-        tokio::task::spawn_blocking(move || {
-            let out = job();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|_| Busy)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        // A caller that hangs up while queued (its future dropped) gives its place back.
+        let _abandon = Abandon(Arc::clone(&abandoned));
+        self.submit(Job {
+            abandoned,
+            run: Box::new(move |memory| {
+                let _ = tx.send(job(memory));
+            }),
+        })?;
+        rx.await.map_err(|_| Busy)
     }
 
     pub async fn hash(&self, password: Secret) -> Result<String, Busy> {
-        self.run(move || hash_blocking(password.expose())).await
+        self.run(move |_| hash_blocking(password.expose())).await
     }
 
     /// Verifies `password` against `phc`, or against a dummy hash when `phc` is `None`
@@ -160,23 +258,17 @@ impl Hasher {
     pub async fn verify(&self, password: Secret, phc: Option<String>) -> Result<bool, Busy> {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| DUMMY_HASH.to_string());
-        let (pool, waiting) = (Arc::clone(&self.memory), Arc::clone(&self.waiting));
         let ok = self
-            .run(move || {
-                let taken = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
-                let mut memory = taken.unwrap_or_default();
-                let ok = verify_in(password.expose().as_bytes(), &phc, &mut memory);
-                let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
-                if waiting.load(Ordering::SeqCst) > 0 {
-                    pool.push(memory);
-                } else {
-                    // Nobody waits: give it all back to the system, here, off the runtime.
-                    pool.clear();
-                }
-                ok
-            })
+            .run(move |memory| verify_in(password.expose().as_bytes(), &phc, memory))
             .await?;
         Ok(ok && known)
+    }
+}
+
+impl Drop for Hasher {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.work.notify_all();
     }
 }
 
@@ -256,8 +348,8 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_burst_reuses_memory_and_keeps_none_afterwards() {
-        let h = Arc::new(Hasher::new(1, 16));
+    async fn a_burst_is_checked_right_and_keeps_no_memory_afterwards() {
+        let h = Arc::new(Hasher::new(2, 16));
         let stored = hash_blocking("correct horse battery");
         let checks: Vec<_> = (0..6)
             .map(|i| {
@@ -275,12 +367,19 @@ mod tests {
             results.push(c.await.expect("join").expect("not busy"));
         }
         assert_eq!(results, [true, false, true, false, true, false]);
-        let pool = h.memory.lock().expect("pool");
-        assert!(
-            pool.is_empty(),
-            "{} buffers left after the burst",
-            pool.len()
-        );
+        // The workers give their memory back once the queue is empty.
+        for _ in 0..200 {
+            let (running, held, workers) = {
+                let st = h.shared.lock();
+                (st.running, st.held_blocks, st.workers)
+            };
+            assert!(workers <= 2, "never more threads than slots");
+            if running == 0 && held == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("memory still held after the burst");
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -288,22 +387,24 @@ mod tests {
         let h = Arc::new(Hasher::new(1, 1));
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let h1 = Arc::clone(&h);
-        let first = tokio::spawn(async move { h1.run(move || rx.recv().is_ok()).await });
+        let first = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
         tokio::task::yield_now().await;
         // Queued, then gone (the connection closed): its future is dropped mid-wait.
-        let h2 = Arc::clone(&h);
-        let gone = tokio::spawn(async move { h2.run(|| 2).await });
+        let ran = Arc::new(AtomicBool::new(false));
+        let (h2, ran2) = (Arc::clone(&h), Arc::clone(&ran));
+        let gone =
+            tokio::spawn(async move { h2.run(move |_| ran2.store(true, Ordering::SeqCst)).await });
         tokio::task::yield_now().await;
         gone.abort();
         assert!(gone.await.is_err(), "aborted");
-        assert_eq!(h.waiting.load(Ordering::SeqCst), 0);
         // The queue has room again.
         let h3 = Arc::clone(&h);
-        let third = tokio::spawn(async move { h3.run(|| 3).await });
+        let third = tokio::spawn(async move { h3.run(|_| 3).await });
         tokio::task::yield_now().await;
         tx.send(()).expect("release");
         assert_eq!(first.await.expect("join"), Ok(true));
         assert_eq!(third.await.expect("join"), Ok(3));
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job never ran");
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -321,14 +422,14 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         // Occupy the only slot until we say so.
         let h1 = Arc::clone(&h);
-        let first = tokio::spawn(async move { h1.run(move || rx.recv().is_ok()).await });
+        let first = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
         tokio::task::yield_now().await;
         // One waiter fits in the queue ...
         let h2 = Arc::clone(&h);
-        let second = tokio::spawn(async move { h2.run(|| 2).await });
+        let second = tokio::spawn(async move { h2.run(|_| 2).await });
         tokio::task::yield_now().await;
         // ... the next does not.
-        assert_eq!(h.run(|| 3).await, Err(Busy));
+        assert_eq!(h.run(|_| 3).await, Err(Busy));
         tx.send(()).expect("release");
         assert_eq!(first.await.expect("join"), Ok(true));
         assert_eq!(second.await.expect("join"), Ok(2));
