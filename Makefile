@@ -98,7 +98,8 @@ soak:
 	python3 tests/bench/soak.py target/release/pbx-authd $(or $(SOAK_CYCLES),200)
 
 # Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of
-# make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8).
+# make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8),
+# BENCH_ROUNDS interleaved rounds of the page and API runs (default 3).
 bench: firmware-x86_64
 	$(call apt_install,nginx-light wrk)
 	@# Debian starts the packaged nginx on port 80; the benchmark runs its own.

@@ -3,6 +3,7 @@
 //! the session cookie.
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -93,22 +94,30 @@ static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 static TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// A response with the headers every answer carries. `extra` is how many more the
-/// caller adds (the map is sized once).
-fn with_base_headers(
-    status: StatusCode,
-    content_type: &HeaderValue,
-    body: Bytes,
-    extra: usize,
-) -> Response<Body> {
+/// The headers every answer carries, for one content type.
+fn base_headers(content_type: &HeaderValue, extra: usize) -> HeaderMap {
     let mut h = HeaderMap::with_capacity(4 + extra);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF.clone());
     h.insert(header::X_FRAME_OPTIONS, DENY.clone());
     h.insert(header::CACHE_CONTROL, NO_STORE.clone());
     h.insert(header::CONTENT_TYPE, content_type.clone());
+    h
+}
+
+// Built once, cloned per response: a clone copies the entries without hashing a name.
+static JSON_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| base_headers(&JSON, 1));
+static TEXT_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| base_headers(&TEXT, 1));
+static PAGE_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+    let mut h = base_headers(&HTML, 2);
+    h.insert(header::CONTENT_SECURITY_POLICY, PAGE_CSP.clone());
+    h.insert(header::REFERRER_POLICY, SAME_ORIGIN.clone());
+    h
+});
+
+fn with_headers(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Body> {
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;
-    *r.headers_mut() = h;
+    *r.headers_mut() = headers;
     r
 }
 
@@ -117,24 +126,28 @@ pub fn response(
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    let ct = match content_type {
-        "text/html; charset=utf-8" => HTML.clone(),
-        "application/json" => JSON.clone(),
-        "text/plain; charset=utf-8" => TEXT.clone(),
-        other => HeaderValue::from_static(other),
+    let headers = match content_type {
+        "application/json" => JSON_HEADERS.clone(),
+        "text/plain; charset=utf-8" => TEXT_HEADERS.clone(),
+        other => base_headers(&HeaderValue::from_static(other), 0),
     };
-    with_base_headers(status, &ct, body.into(), 0)
+    with_headers(status, headers, body.into())
+}
+
+/// A JSON body encoded earlier (e.g. a session's view).
+pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
+    with_headers(status, JSON_HEADERS.clone(), body)
 }
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
-        Ok(bytes) => with_base_headers(status, &JSON, bytes.into(), 1),
+        Ok(bytes) => json_bytes(status, bytes.into()),
         Err(e) => error_response(&Error::Internal(e.to_string())),
     }
 }
 
 pub fn no_content() -> Response<Body> {
-    let mut r = with_base_headers(StatusCode::NO_CONTENT, &JSON, Bytes::new(), 1);
+    let mut r = json_bytes(StatusCode::NO_CONTENT, Bytes::new());
     r.headers_mut().remove(header::CONTENT_TYPE);
     r
 }
@@ -179,11 +192,7 @@ pub fn html_owned(status: StatusCode, page: String) -> Response<Body> {
 }
 
 fn html_bytes(status: StatusCode, page: Bytes) -> Response<Body> {
-    let mut r = with_base_headers(status, &HTML, page, 2);
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, PAGE_CSP.clone());
-    h.insert(header::REFERRER_POLICY, SAME_ORIGIN.clone());
-    r
+    with_headers(status, PAGE_HEADERS.clone(), page)
 }
 
 pub fn redirect(to: &'static str) -> Response<Body> {
@@ -214,15 +223,19 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The session cookie value from the request, if any.
+/// Bytes, not `to_str`: that would first check every byte of every cookie the browser
+/// sends; only the session's own value has to be text.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.trim())
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .filter_map(|kv| {
+            let eq = kv.iter().position(|&b| b == b'=')?;
+            Some((kv[..eq].trim_ascii(), &kv[eq + 1..]))
+        })
+        .find(|(k, _)| *k == SESSION_COOKIE.as_bytes())
+        .and_then(|(_, v)| std::str::from_utf8(v.trim_ascii()).ok())
 }
 
 pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {
@@ -256,6 +269,23 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("pbx_sessionx=1"));
         assert_eq!(session_cookie(&h), None);
+        // Spaces around, a second Cookie header, bytes that are not text elsewhere.
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"x=\xff\xfe; y").expect("opaque bytes"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static(" pbx_session = abc "),
+        );
+        assert_eq!(session_cookie(&h), Some("abc"));
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"pbx_session=\xff").expect("opaque bytes"),
+        );
+        assert_eq!(session_cookie(&h), None, "not text: no session");
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! kept and lookups do not compare secrets byte by byte.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use hyper::body::Bytes;
+use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::store::Role;
@@ -16,12 +20,15 @@ const MAX_PER_ACCOUNT: usize = 16;
 
 /// What a request carries away from a session lookup: shared strings, so a lookup
 /// copies no text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Session {
     pub username: Arc<str>,
     pub role: Role,
     pub must_change_password: bool,
     pub csrf_token: Arc<str>,
+    /// The session as the API shows it (login answer, `GET /api/v1/session`), encoded
+    /// once: none of it changes while the session lives.
+    pub view: Bytes,
     created: Duration,
     last_active: Duration,
 }
@@ -29,6 +36,24 @@ pub struct Session {
 pub struct Sessions {
     inner: Mutex<Inner>,
     clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("must_change_password", &self.must_change_password)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    username: &'a str,
+    role: &'static str,
+    must_change_password: bool,
+    csrf_token: &'a str,
 }
 
 /// A session's key in the map: the SHA-256 of its cookie value.
@@ -91,11 +116,20 @@ impl Sessions {
     pub fn create(&self, username: &str, role: Role, must_change_password: bool) -> NewSession {
         let now = self.clock.mono();
         let id = super::random_token();
+        let csrf_token = super::random_token();
+        let view = serde_json::to_vec(&View {
+            username,
+            role: role.as_str(),
+            must_change_password,
+            csrf_token: &csrf_token,
+        })
+        .unwrap_or_default();
         let session = Session {
             username: username.into(),
             role,
             must_change_password,
-            csrf_token: super::random_token().into(),
+            csrf_token: csrf_token.into(),
+            view: view.into(),
             created: now,
             last_active: now,
         };
@@ -181,6 +215,28 @@ mod tests {
             Duration::from_secs(12 * 3600),
         );
         (clock, s)
+    }
+
+    #[test]
+    fn the_api_view_is_the_sessions_own_and_debug_hides_the_token() {
+        let (_clock, s) = setup();
+        let n = s.create("1001", Role::User, true);
+        let v: serde_json::Value = serde_json::from_slice(&n.session.view).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "username": "1001",
+                "role": "user",
+                "must_change_password": true,
+                "csrf_token": &*n.session.csrf_token,
+            })
+        );
+        assert_eq!(
+            s.get_key(&SessionKey::of(&n.id), true).map(|g| g.view),
+            Some(n.session.view.clone())
+        );
+        let debug = format!("{:?}", n.session);
+        assert!(!debug.contains(&*n.session.csrf_token), "{debug}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::lockout::Failure;
@@ -30,25 +30,6 @@ pub struct LoginRequest {
 pub struct PasswordRequest {
     pub current_password: Secret,
     pub new_password: Secret,
-}
-
-#[derive(Serialize)]
-pub struct SessionBody<'a> {
-    pub username: &'a str,
-    pub role: &'static str,
-    pub must_change_password: bool,
-    pub csrf_token: &'a str,
-}
-
-impl<'a> From<&'a Session> for SessionBody<'a> {
-    fn from(s: &'a Session) -> Self {
-        SessionBody {
-            username: &s.username,
-            role: s.role.as_str(),
-            must_change_password: s.must_change_password,
-            csrf_token: &s.csrf_token,
-        }
-    }
 }
 
 fn failed(app: &App, ip: IpAddr, username: &str) -> Error {
@@ -168,7 +149,7 @@ pub async fn login_handler(
 ) -> Result<Response<Body>, Error> {
     let body: LoginRequest = http::read_json(req).await?;
     let new = login(app, ctx.peer.ip(), body).await?;
-    let mut r = http::json(StatusCode::OK, &SessionBody::from(&new.session));
+    let mut r = http::json_bytes(StatusCode::OK, new.session.view.clone());
     http::set_session_cookie(&mut r, &new.id, ctx.https);
     Ok(r)
 }
@@ -187,7 +168,7 @@ pub fn logout_handler(
 
 pub fn session_handler(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
     let a = super::authed(app, req.headers())?;
-    Ok(http::json(StatusCode::OK, &SessionBody::from(&a.session)))
+    Ok(http::json_bytes(StatusCode::OK, a.session.view.clone()))
 }
 
 pub async fn password_handler(
