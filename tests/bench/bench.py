@@ -159,7 +159,7 @@ st, h, body = http("POST", hp, "/api/v1/login", json.dumps({"username": "admin",
                    {"Content-Type": "application/json"})
 assert st == 200, (st, body)
 cookie = h["set-cookie"].split(";")[0]
-login_page = http("GET", hp, "/login")[2]
+_, page_headers, login_page = http("GET", hp, "/login")
 
 # --- nginx, same bytes, same core, 1 worker ---------------------------------------------
 root = os.path.join(WORK, "www")
@@ -196,6 +196,13 @@ bp = free_port()
 bare = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE_HYPER, str(bp), os.path.join(root, "login")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_port(bp)
+# ... and the same with the daemon's own page headers (CSP and the rest): what those
+# bytes cost, apart from the daemon's code.
+bhp = free_port()
+own = [f"{k}: {v}" for k, v in page_headers.items() if k not in ("date", "content-length")]
+bare_h = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE_HYPER, str(bhp), os.path.join(root, "login")] + own,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_port(bhp)
 
 try:
     # This VM's speed drifts by 10-15 % from minute to minute: the peers run
@@ -203,11 +210,12 @@ try:
     rounds = []
     for _ in range(ROUNDS):
         r = {"d_page": wrk(f"http://127.0.0.1:{hp}/login"), "n_page": wrk(f"http://127.0.0.1:{np}/login"),
-             "b_page": wrk(f"http://127.0.0.1:{bp}/login"),
+             "b_page": wrk(f"http://127.0.0.1:{bp}/login"), "bh_page": wrk(f"http://127.0.0.1:{bhp}/login"),
              "d_api": wrk(f"http://127.0.0.1:{hp}/api/v1/session", headers=[f"Cookie: {cookie}"])}
         assert r["d_api"]["non2xx"] == 0, r["d_api"]["raw"]
         rounds.append(r)
     bare.terminate()
+    bare_h.terminate()
 
     def median_round(num, den):
         return sorted(rounds, key=lambda r: r[num]["rps"] / r[den]["rps"])[len(rounds) // 2]
@@ -230,6 +238,13 @@ try:
         f"{m['d_page']['rps']:.0f}",
         f"bare hyper {m['b_page']['rps']:.0f} ({m['b_page']['rps'] / m['n_page']['rps']:.2f}x nginx)",
         f"{ratio:.2f}x ({spread('d_page', 'b_page')}; no target: the daemon's own cost)", True)
+
+    m = median_round("d_page", "bh_page")
+    ratio = m["d_page"]["rps"] / m["bh_page"]["rps"]
+    row("login page GET vs that bare server sending the daemon's own page headers",
+        f"{m['d_page']['rps']:.0f}",
+        f"bare hyper + headers {m['bh_page']['rps']:.0f} ({m['bh_page']['rps'] / m['n_page']['rps']:.2f}x nginx)",
+        f"{ratio:.2f}x ({spread('d_page', 'bh_page')}; no target: the daemon's code alone)", True)
 
     m = median_round("d_api", "n_page")
     d_api = m["d_api"]
@@ -317,6 +332,7 @@ try:
 finally:
     nginx.terminate()
     bare.kill()
+    bare_h.kill()
     daemon.terminate()
     nginx.wait()
     daemon.wait()

@@ -1,8 +1,10 @@
 //! The floor for serving a page with hyper: a bare current_thread hyper 1 server that
 //! answers every request with the same bytes (the file given), and nothing else — no
 //! routing, sessions, limits or timeouts. `make bench` runs it beside the daemon, built
-//! the same way, to show what the daemon's own work costs.
-//! Usage: bare-hyper PORT FILE
+//! the same way, to show what the daemon's own work costs. Extra `NAME: VALUE`
+//! arguments are sent as headers too (the bench passes the daemon's own page headers,
+//! to tell the cost of those bytes from the cost of the daemon's code).
+//! Usage: bare-hyper PORT FILE [NAME: VALUE]...
 
 use std::convert::Infallible;
 
@@ -22,6 +24,14 @@ fn main() {
     let body = Bytes::from(
         std::fs::read(args.next().expect("usage: bare-hyper PORT FILE")).expect("page file"),
     );
+    let mut extra = hyper::HeaderMap::new();
+    for h in args {
+        let (name, value) = h.split_once(':').expect("headers as NAME: VALUE");
+        extra.insert(
+            hyper::header::HeaderName::from_bytes(name.trim().as_bytes()).expect("header name"),
+            hyper::header::HeaderValue::from_str(value.trim()).expect("header value"),
+        );
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -35,12 +45,13 @@ fn main() {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let body = body.clone();
+            let (body, extra) = (body.clone(), extra.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |_req| {
-                    let body = body.clone();
+                    let (body, extra) = (body.clone(), extra.clone());
                     async move {
                         let mut r = Response::new(Full::new(body));
+                        *r.headers_mut() = extra;
                         r.headers_mut().insert(
                             hyper::header::CONTENT_TYPE,
                             hyper::header::HeaderValue::from_static("text/html; charset=utf-8"),
