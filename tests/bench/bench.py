@@ -199,7 +199,8 @@ wait_port(bp)
 # ... and the same with the daemon's own page headers (CSP and the rest): what those
 # bytes cost, apart from the daemon's code.
 bhp = free_port()
-own = [f"{k}: {v}" for k, v in page_headers.items() if k not in ("date", "content-length")]
+# (urllib asked for "Connection: close"; that answer header is not the page's own)
+own = [f"{k}: {v}" for k, v in page_headers.items() if k not in ("date", "content-length", "connection")]
 bare_h = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE_HYPER, str(bhp), os.path.join(root, "login")] + own,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_port(bhp)
