@@ -213,7 +213,10 @@ impl Hasher {
         st.jobs.push_back(job);
         if st.idle > 0 {
             self.shared.work.notify_one();
-        } else if st.workers < self.shared.concurrency {
+        }
+        // More queued than idle workers to take them (a woken worker counts as idle
+        // until it takes its job): another worker, up to `concurrency`.
+        if st.jobs.len() > st.idle && st.workers < self.shared.concurrency {
             let shared = Arc::clone(&self.shared);
             let spawned = std::thread::Builder::new()
                 .name("argon2".into())
