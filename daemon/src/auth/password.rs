@@ -161,10 +161,17 @@ fn worker(shared: &Shared) {
             break;
         }
         let Some(job) = st.jobs.pop_front() else {
-            // Nothing queued: the burst is over, the memory goes back to the system.
-            memory = Vec::new();
-            st.held_blocks -= held;
-            held = 0;
+            if memory.capacity() > 0 {
+                // Nothing queued: the burst is over, the memory goes back to the system
+                // (outside the lock: unmapping 19 MiB takes a while).
+                st.held_blocks -= held;
+                held = 0;
+                let freed = std::mem::take(&mut memory);
+                drop(st);
+                drop(freed);
+                st = shared.lock();
+                continue;
+            }
             st.idle += 1;
             let (next, timeout) = shared
                 .work
