@@ -181,6 +181,15 @@ pub fn open_guard_path(config: &Config) -> std::path::PathBuf {
     config.state_dir.join("data-db.opening")
 }
 
+/// The degraded reason when the flash is too full to open the user data at all.
+pub const FULL_FLASH: &str = "the flash is full, so the user data cannot be opened; free \
+space on it (old recordings, logs), then restart pbx-authd";
+
+/// Nothing is damaged, and a factory reset would be the wrong advice.
+fn full_flash() -> Health {
+    Health::Degraded(FULL_FLASH.into())
+}
+
 fn open_stores(
     config: &Config,
     board_info: Result<BoardInfo, StoreError>,
@@ -208,6 +217,7 @@ fn open_stores(
     let guard = open_guard_path(config);
     let data = match DataDb::open(&config.data_db, config.cache_capacity, &guard) {
         Ok(d) => d,
+        Err(StoreError::Full) => return (Some(board_info), None, full_flash()),
         Err(e) => {
             return (
                 Some(board_info),
@@ -219,6 +229,7 @@ fn open_stores(
     match data.ensure_admin(&board_info.initial_password_hash, clock.unix()) {
         Ok(true) => tracing::info!("first boot: admin account created from the label password"),
         Ok(false) => {}
+        Err(StoreError::Full) => return (Some(board_info), None, full_flash()),
         Err(e) => {
             return (
                 Some(board_info),

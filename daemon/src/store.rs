@@ -70,6 +70,51 @@ fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
         .map_err(|e| StoreError::from_sled(path, e))
 }
 
+/// A private copy in RAM (the temp dir: tmpfs on the boxes) of a database directory,
+/// opened when the flash copy cannot be: sled's open writes, so on a full flash it
+/// fails even for reading. Removed when dropped.
+struct RamCopy(PathBuf);
+
+impl RamCopy {
+    /// Copies `src` to `pbx-authd-<pid>-<name>-readonly` in the temp dir, and removes
+    /// such copies left by processes that are gone (a crash during a flash fault).
+    fn of(src: &Path, name: &str) -> std::io::Result<RamCopy> {
+        let tmp = std::env::temp_dir();
+        let suffix = format!("-{name}-readonly");
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for e in entries.flatten() {
+                let file_name = e.file_name();
+                let Some(pid) = file_name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("pbx-authd-"))
+                    .and_then(|n| n.strip_suffix(suffix.as_str()))
+                else {
+                    continue;
+                };
+                let alive = pid.parse::<u32>().is_ok_and(|pid| {
+                    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+                });
+                if !alive {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = tmp.join(format!("pbx-authd-{}{suffix}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = crate::fsutil::copy_dir(src, &dir) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(RamCopy(dir))
+    }
+}
+
+impl Drop for RamCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 
 /// Factory data of the board.
@@ -97,17 +142,32 @@ impl fmt::Debug for BoardInfo {
 pub struct BoardDb {
     path: PathBuf,
     tree: sled::Tree,
+    /// Set when the flash copy could not be opened because the flash is full: the factory
+    /// data is read from a RAM copy (and cannot be written).
+    ram_copy: Option<RamCopy>,
 }
 
 impl BoardDb {
     pub fn open(path: &Path, cache_capacity: u64) -> Result<BoardDb, StoreError> {
-        let db = open_sled(path, cache_capacity)?;
+        let (db, ram_copy) = match open_sled(path, cache_capacity) {
+            Ok(db) => (db, None),
+            Err(StoreError::Full) if path.exists() => {
+                tracing::warn!(
+                    "board DB {}: the flash is full; reading the factory data from a copy in RAM",
+                    path.display()
+                );
+                let copy = RamCopy::of(path, "board").map_err(|_| StoreError::Full)?;
+                (open_sled(&copy.0, cache_capacity)?, Some(copy))
+            }
+            Err(e) => return Err(e),
+        };
         let tree = db
             .open_tree("board")
             .map_err(|e| StoreError::from_sled(path, e))?;
         Ok(BoardDb {
             path: path.to_path_buf(),
             tree,
+            ram_copy,
         })
     }
 
@@ -156,6 +216,9 @@ impl BoardDb {
     /// Writes the factory data once and flushes it. Refuses to overwrite: the label
     /// printed for this box must stay true.
     pub fn provision(&self, info: &BoardInfo) -> Result<(), StoreError> {
+        if self.ram_copy.is_some() {
+            return Err(StoreError::Full);
+        }
         if self.is_provisioned()? {
             return Err(StoreError::AlreadyProvisioned(self.path.clone()));
         }
@@ -244,14 +307,15 @@ pub struct DataDb {
 
 /// One open instance of the data DB.
 struct Trees {
-    /// Set while the flash copy cannot be opened after a write fault: this instance is
-    /// a copy in RAM (temp dir) of what is on flash, for reads only.
-    ram_copy: Option<PathBuf>,
     db: sled::Db,
     accounts: sled::Tree,
     settings: sled::Tree,
     tokens: sled::Tree,
     audit: sled::Tree,
+    /// Set while the flash copy cannot be opened (a write fault, a full flash): this
+    /// instance is a copy in RAM of what is on flash, for reads only. Last, so that sled
+    /// lets go of the files before the copy is removed.
+    ram_copy: Option<RamCopy>,
 }
 
 /// Most audit events kept; the oldest go first.
@@ -325,8 +389,20 @@ impl DataDb {
         if let Some(parent) = guard.parent() {
             std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
         }
-        crate::fsutil::write_atomic(guard, format!("{}\n", attempts + 1).as_bytes(), 0o600)
-            .map_err(StoreError::Io)?;
+        let guarded = match crate::fsutil::write_atomic(
+            guard,
+            format!("{}\n", attempts + 1).as_bytes(),
+            0o600,
+        ) {
+            Ok(()) => true,
+            // A full flash has no room for the guard either; the open goes on without
+            // it (the admin must be able to sign in to free space).
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                tracing::warn!("the flash is full: opening the data DB without its guard file");
+                false
+            }
+            Err(e) => return Err(StoreError::Io(e)),
+        };
         let this = DataDb {
             path: path.to_path_buf(),
             cache_capacity,
@@ -334,9 +410,31 @@ impl DataDb {
             audit_next: AtomicU64::new(0),
             audit_len: AtomicUsize::new(0),
         };
-        let opened = this.load(path, None, &mut this.slot_mut());
+        let opened = {
+            let mut slot = this.slot_mut();
+            match this.load(path, None, &mut slot) {
+                // sled's open writes: on a full flash it fails even for reading. Start
+                // on a RAM copy (sign-in works, writes answer 507 and try flash again).
+                Err(StoreError::Full) if path.exists() => {
+                    tracing::warn!(
+                        "data DB {}: the flash is full; reading from a copy in RAM until \
+                         writes work again",
+                        path.display()
+                    );
+                    this.load_ram_copy(&mut slot);
+                    if slot.is_some() {
+                        Ok(())
+                    } else {
+                        Err(StoreError::Full)
+                    }
+                }
+                other => other,
+            }
+        };
         // The open returned (well or badly): it did not crash, so the guard goes.
-        std::fs::remove_file(guard).map_err(StoreError::Io)?;
+        if guarded {
+            std::fs::remove_file(guard).map_err(StoreError::Io)?;
+        }
         opened.map(|()| this)
     }
 
@@ -349,7 +447,7 @@ impl DataDb {
     fn load(
         &self,
         dir: &Path,
-        ram_copy: Option<PathBuf>,
+        ram_copy: Option<RamCopy>,
         slot: &mut Option<Trees>,
     ) -> Result<(), StoreError> {
         let db = open_sled(dir, self.cache_capacity)?;
@@ -452,9 +550,7 @@ impl DataDb {
             }
         }
         // The old instance goes first: sled holds a lock on its files.
-        if let Some(old_copy) = slot.take().and_then(|t| t.ram_copy.clone()) {
-            let _ = std::fs::remove_dir_all(old_copy);
-        }
+        *slot = None;
         let flash = self.load(&self.path, None, &mut slot);
         match &flash {
             Ok(()) => tracing::info!("data DB {}: reopened from flash", self.path.display()),
@@ -464,19 +560,22 @@ impl DataDb {
                      writes fail until flash works again",
                     self.path.display()
                 );
-                let dir = std::env::temp_dir()
-                    .join(format!("pbx-authd-{}-data-readonly", std::process::id()));
-                let _ = std::fs::remove_dir_all(&dir);
-                let copied = crate::fsutil::copy_dir(&self.path, &dir)
-                    .map_err(StoreError::Io)
-                    .and_then(|()| self.load(&dir, Some(dir.clone()), &mut slot));
-                if let Err(c) = copied {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    tracing::warn!("data DB {}: no RAM copy either: {c}", self.path.display());
-                }
+                self.load_ram_copy(&mut slot);
             }
         }
         flash
+    }
+
+    /// Opens a RAM copy of the flash files into `slot` (reads only); logs if it cannot.
+    fn load_ram_copy(&self, slot: &mut Option<Trees>) {
+        let copied = RamCopy::of(&self.path, "data").map_err(StoreError::Io);
+        let loaded = copied.and_then(|copy| {
+            let dir = copy.0.clone();
+            self.load(&dir, Some(copy), slot)
+        });
+        if let Err(e) = loaded {
+            tracing::warn!("data DB {}: no RAM copy either: {e}", self.path.display());
+        }
     }
 
     /// Written once `admin` exists; lives inside the DB directory, so erasing the data DB
@@ -760,6 +859,10 @@ impl DataDb {
     /// First boot: creates `admin` from the label password's hash, with a forced change.
     /// Returns true when it created the account.
     pub fn ensure_admin(&self, initial_password_hash: &str, now: u64) -> Result<bool, StoreError> {
+        // A read first: at a start on a full flash (a RAM copy) a write would fail.
+        if self.account(ADMIN)?.is_some() && self.initialised_marker().exists() {
+            return Ok(false);
+        }
         let created = self.insert_new_account(&Account {
             username: ADMIN.into(),
             role: Role::Admin,
@@ -775,15 +878,6 @@ impl DataDb {
                 .map_err(StoreError::Io)?;
         }
         Ok(created)
-    }
-}
-
-impl Drop for DataDb {
-    fn drop(&mut self) {
-        let slot = self.open.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(copy) = slot.take().and_then(|t| t.ram_copy.clone()) {
-            let _ = std::fs::remove_dir_all(copy);
-        }
     }
 }
 

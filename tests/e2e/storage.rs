@@ -311,3 +311,91 @@ async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
     assert_ne!(email, refused_mail.as_str());
     assert_eq!(d.stop(), Some(0));
 }
+
+/// A box that boots with its flash full (a voicemail archive filled it): sled's open
+/// writes, so nothing could be opened and the admin was locked out. Now the factory data
+/// and the user data are read from RAM copies: sign-in works, writes answer 507, and
+/// once space is freed the next write works without a restart.
+#[tokio::test]
+async fn a_box_that_starts_with_a_full_flash_lets_the_admin_in() {
+    const PW: &str = "violet lantern by the river";
+    let dir = TempDir::new("fullstart");
+    let state = dir.path().join("state");
+    let data = Tmpfs::mount(&state.join("data.db"), "4m");
+    let board = Tmpfs::mount(&state.join("board.db"), "4m");
+    let d = Daemon::start(&state);
+    change_initial(&d, PW).await;
+    let mut c = d.client();
+    assert_eq!(c.login("admin", PW).await.status, 200);
+    let mail = serde_json::json!({ "email": "before@pbx.test" });
+    assert_eq!(
+        c.send_json("PUT", "/api/v1/profile", &mail).await.status,
+        200
+    );
+    assert_eq!(d.stop(), Some(0));
+    let fillers = [fill(&data.0), fill(&board.0)];
+
+    let d = Daemon::start(&state);
+    let mut c = d.client();
+    assert_eq!(c.get("/healthz").await.status, 200);
+    let r = c.login("admin", PW).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["must_change_password"], false);
+    assert_eq!(
+        c.get("/api/v1/profile").await.json()["email"],
+        "before@pbx.test"
+    );
+    let after = serde_json::json!({ "email": "after@pbx.test" });
+    let r = c.send_json("PUT", "/api/v1/profile", &after).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (507, "storage_full".into())
+    );
+    for f in fillers {
+        std::fs::remove_file(f).expect("free space");
+    }
+    assert_eq!(
+        c.send_json("PUT", "/api/v1/profile", &after).await.status,
+        200,
+        "flash again, without a restart"
+    );
+    assert_eq!(d.stop(), Some(0));
+    let d = Daemon::start(&state);
+    let mut c = d.client();
+    assert_eq!(c.login("admin", PW).await.status, 200);
+    assert_eq!(
+        c.get("/api/v1/profile").await.json()["email"],
+        "after@pbx.test"
+    );
+    assert_eq!(d.stop(), Some(0));
+}
+
+/// First boot on a full flash: nothing to read yet, so sign-in cannot work; the box says
+/// why and does not advise a factory reset, which would not help.
+#[tokio::test]
+async fn first_boot_on_a_full_flash_says_so_and_does_not_advise_a_reset() {
+    let dir = TempDir::new("fullfirst");
+    let state = dir.path().join("state");
+    let data = Tmpfs::mount(&state.join("data.db"), "1m");
+    let filler = fill(&data.0);
+    let d = Daemon::start(&state);
+    let mut c = d.client();
+    let r = c.get("/healthz").await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("the flash is full"), "{}", r.text());
+    let r = c.get("/login").await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("storage is full"), "{}", r.text());
+    assert!(!r.text().contains("hold the reset button"), "{}", r.text());
+    let r = c.login("admin", &initial(&d)).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (503, "degraded".into())
+    );
+    // Space freed, service restarted: first boot completes.
+    std::fs::remove_file(filler).expect("free space");
+    assert_eq!(d.stop(), Some(0));
+    let d = Daemon::start(&state);
+    assert_eq!(d.client().get("/healthz").await.status, 200);
+    assert_eq!(d.stop(), Some(0));
+}

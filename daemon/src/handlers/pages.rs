@@ -15,6 +15,7 @@ const PROFILE: &str = include_str!("../web/profile.html");
 const SETTINGS_EMAIL: &str = include_str!("../web/settings-email.html");
 const FACTORY_RESET: &str = include_str!("../web/factory-reset.html");
 const DEGRADED: &str = include_str!("../web/degraded.html");
+const DEGRADED_FULL: &str = include_str!("../web/degraded-full.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const STYLE_CSS: &str = include_str!("../web/style.css");
 
@@ -44,8 +45,12 @@ pub fn asset(path: &str) -> Option<Response<Body>> {
 
 /// A page that needs a signed-in user; without one, the login page.
 pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
-    if matches!(app.health, Health::Degraded(_)) {
-        return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED);
+    match &app.health {
+        Health::Degraded(why) if why == crate::app::FULL_FLASH => {
+            return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED_FULL)
+        }
+        Health::Degraded(_) => return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED),
+        Health::Ok => {}
     }
     match path {
         "/login" => http::html(StatusCode::OK, LOGIN),
