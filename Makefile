@@ -91,9 +91,11 @@ firmware-x86_64: deps-pip deps-rustup
 	objcopy $(FIRMWARE_OBJCOPY) target/x86_64-unknown-linux-musl/release/pbx-authd \
 	  target/firmware/x86_64-unknown-linux-musl/pbx-authd
 
-# Reliability under SIGKILL, slow clients and brute force (tests/bench/soak.py);
-# loopback only, bounded in time; not part of make test.
+# Reliability under SIGKILL, flash faults, slow clients and brute force
+# (tests/bench/soak.py); loopback only, bounded in time, root (mount, strace -p);
+# not part of make test.
 soak:
+	$(call apt_install,strace util-linux)
 	cargo build --release -p pbx-authd
 	python3 tests/bench/soak.py target/release/pbx-authd $(or $(SOAK_CYCLES),200)
 
