@@ -95,8 +95,8 @@ static JSON: HeaderValue = HeaderValue::from_static("application/json");
 static TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
 /// The headers every answer carries, for one content type.
-fn base_headers(content_type: &HeaderValue, extra: usize) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(4 + extra);
+fn base_headers(content_type: &HeaderValue) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(6);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF.clone());
     h.insert(header::X_FRAME_OPTIONS, DENY.clone());
     h.insert(header::CACHE_CONTROL, NO_STORE.clone());
@@ -105,10 +105,10 @@ fn base_headers(content_type: &HeaderValue, extra: usize) -> HeaderMap {
 }
 
 // Built once, cloned per response: a clone copies the entries without hashing a name.
-static JSON_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| base_headers(&JSON, 1));
-static TEXT_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| base_headers(&TEXT, 1));
+static JSON_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| base_headers(&JSON));
+static TEXT_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| base_headers(&TEXT));
 static PAGE_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
-    let mut h = base_headers(&HTML, 2);
+    let mut h = base_headers(&HTML);
     h.insert(header::CONTENT_SECURITY_POLICY, PAGE_CSP.clone());
     h.insert(header::REFERRER_POLICY, SAME_ORIGIN.clone());
     h
@@ -129,7 +129,7 @@ pub fn response(
     let headers = match content_type {
         "application/json" => JSON_HEADERS.clone(),
         "text/plain; charset=utf-8" => TEXT_HEADERS.clone(),
-        other => base_headers(&HeaderValue::from_static(other), 0),
+        other => base_headers(&HeaderValue::from_static(other)),
     };
     with_headers(status, headers, body.into())
 }

@@ -233,19 +233,16 @@ try:
         f"nginx {n_page['rps']:.0f} ({n_page['p50']:.2f}/{n_page['p99']:.2f})",
         f"{ratio:.2f}x ({spread('d_page', 'n_page')}), target >= 1.5x", ratio >= 1.5)
 
-    m = median_round("d_page", "b_page")
-    ratio = m["d_page"]["rps"] / m["b_page"]["rps"]
-    row("login page GET vs a bare hyper server (same bytes, no headers of its own)",
-        f"{m['d_page']['rps']:.0f}",
-        f"bare hyper {m['b_page']['rps']:.0f} ({m['b_page']['rps'] / m['n_page']['rps']:.2f}x nginx)",
-        f"{ratio:.2f}x ({spread('d_page', 'b_page')}; no target: the daemon's own cost)", True)
-
-    m = median_round("d_page", "bh_page")
-    ratio = m["d_page"]["rps"] / m["bh_page"]["rps"]
-    row("login page GET vs that bare server sending the daemon's own page headers",
-        f"{m['d_page']['rps']:.0f}",
-        f"bare hyper + headers {m['bh_page']['rps']:.0f} ({m['bh_page']['rps'] / m['n_page']['rps']:.2f}x nginx)",
-        f"{ratio:.2f}x ({spread('d_page', 'bh_page')}; no target: the daemon's code alone)", True)
+    for peer, figure, name, why in (
+            ("b_page", "a bare hyper server (same bytes, no headers of its own)", "bare hyper",
+             "the daemon's own cost"),
+            ("bh_page", "that bare server sending the daemon's own page headers", "bare hyper + headers",
+             "the daemon's code alone")):
+        m = median_round("d_page", peer)
+        ratio = m["d_page"]["rps"] / m[peer]["rps"]
+        row(f"login page GET vs {figure}", f"{m['d_page']['rps']:.0f}",
+            f"{name} {m[peer]['rps']:.0f} ({m[peer]['rps'] / m['n_page']['rps']:.2f}x nginx)",
+            f"{ratio:.2f}x ({spread('d_page', peer)}; no target: {why})", True)
 
     m = median_round("d_api", "n_page")
     d_api = m["d_api"]

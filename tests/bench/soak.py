@@ -212,10 +212,9 @@ def faults_on(mnt):
     s = login(pw)
     acked_mail = "before@pbx.test"
     assert request("PUT", "/api/v1/profile", {"email": acked_mail}, s)[0] == 200
-    problems, seen, sync_outcome = [], [], None
+    problems, sync_outcome = [], None
 
     def expect(what, got, want):
-        seen.append(f"{what}: {got}")
         if got != want:
             problems.append(f"{what}: got {got}, want {want}")
 

@@ -162,13 +162,14 @@ impl Sessions {
         NewSession { id, session }
     }
 
-    /// The live session for a cookie value. `touch` = false for background polling,
-    /// which must not keep an unattended session alive.
+    /// [`Sessions::get_key`] by the cookie value itself.
+    #[cfg(test)]
     pub fn get(&self, id: &str, touch: bool) -> Option<Session> {
         self.get_key(&SessionKey::of(id), touch)
     }
 
-    /// [`Sessions::get`] by the digest of the cookie value.
+    /// The live session for the digest of a cookie value. `touch` = false for
+    /// background polling, which must not keep an unattended session alive.
     pub fn get_key(&self, key: &SessionKey, touch: bool) -> Option<Session> {
         let key = *key;
         let now = self.clock.mono();
