@@ -12,6 +12,8 @@ pub enum Pattern {
     RecoveryNotConfigured,
     /// Factory reset in progress (solid on).
     Erasing,
+    /// A factory reset could not erase the user data (double blink: needs service).
+    ResetFailed,
     Off,
 }
 
@@ -21,6 +23,7 @@ impl Pattern {
             Pattern::RecoveryMailSent => "recovery-mail-sent",
             Pattern::RecoveryNotConfigured => "recovery-not-configured",
             Pattern::Erasing => "erasing",
+            Pattern::ResetFailed => "error",
             Pattern::Off => "off",
         }
     }
@@ -31,6 +34,7 @@ impl Pattern {
             Pattern::RecoveryMailSent => ("timer", "1", Some(1000), Some(1000)),
             Pattern::RecoveryNotConfigured => ("timer", "1", Some(100), Some(100)),
             Pattern::Erasing => ("none", "1", None, None),
+            Pattern::ResetFailed => ("timer", "1", Some(250), Some(750)),
             Pattern::Off => ("none", "0", None, None),
         }
     }
@@ -60,6 +64,7 @@ mod tests {
             Pattern::RecoveryMailSent,
             Pattern::RecoveryNotConfigured,
             Pattern::Erasing,
+            Pattern::ResetFailed,
             Pattern::Off,
         ];
         for (i, a) in all.iter().enumerate() {

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use pbx_board::Board;
 
+use crate::auth::device::DeviceKey;
 use crate::auth::lockout::Limiter;
 use crate::auth::password::Hasher;
 use crate::auth::sessions::Sessions;
@@ -32,7 +33,14 @@ pub struct App {
     /// Factory data, when readable.
     pub board_info: Option<BoardInfo>,
     data: Option<Arc<DataDb>>,
-    pub health: Health,
+    /// Signs device cookies; its secret lives in the data DB (none while that is
+    /// unwritable at a first start).
+    device_key: Option<DeviceKey>,
+    /// How the stores opened.
+    opened: Health,
+    /// Why a factory reset could not erase the user data, if one failed (the marker is
+    /// kept; sign-in stays off until the erase succeeds).
+    reset_failure: std::sync::Mutex<Option<String>>,
     pub hasher: Hasher,
     pub sessions: Sessions,
     pub limiter: Limiter,
@@ -44,6 +52,8 @@ pub struct App {
     pub resetting: AtomicBool,
     /// When the daemon started (for `ctl status`).
     pub started_at: u64,
+    /// The device's hostname, read at start (a Host header may name it).
+    hostname: String,
 }
 
 /// What to tell the admin when the data DB cannot be used.
@@ -66,8 +76,10 @@ impl App {
             Health::Ok => tracing::info!(board = board.kind(), "stores open"),
             Health::Degraded(why) => tracing::error!("degraded: {why}"),
         }
+        let device_key = data.as_deref().and_then(device_key);
         let p = config.policy.clone();
         App {
+            device_key,
             hasher: Hasher::new(p.hash_concurrency, p.hash_queue),
             sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
             limiter: Limiter::new(Arc::clone(&clock), p),
@@ -76,12 +88,16 @@ impl App {
             https_addr: None,
             resetting: AtomicBool::new(false),
             started_at: clock.unix(),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_ascii_lowercase())
+                .unwrap_or_default(),
             config: RwLock::new(Arc::new(config)),
             clock,
             board,
             board_info,
             data,
-            health,
+            opened: health,
+            reset_failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -164,9 +180,33 @@ impl App {
         }
     }
 
+    /// The device's hostname (lower case; empty if unknown).
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// The key of device cookies, when the data DB holds one.
+    pub fn device_key(&self) -> Option<&DeviceKey> {
+        self.device_key.as_ref()
+    }
+
+    /// Whether the daemon can sign people in, and if not, why.
+    pub fn health(&self) -> Health {
+        match &*self.reset_failure.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(why) => Health::Degraded(why.clone()),
+            None => self.opened.clone(),
+        }
+    }
+
+    /// A factory reset could not erase the user data: sign-in stops (the old password
+    /// must not keep working behind a reset reported as done) and every status says why.
+    pub fn set_reset_failure(&self, why: String) {
+        *self.reset_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
     /// The data DB, or the degraded reason as an error.
     pub fn data(&self) -> Result<Arc<DataDb>, Error> {
-        match (&self.data, &self.health) {
+        match (&self.data, &self.health()) {
             (Some(d), Health::Ok) => Ok(Arc::clone(d)),
             (_, Health::Degraded(why)) => Err(Error::Degraded(format!(
                 "The device is in a degraded state: {why}."
@@ -174,6 +214,32 @@ impl App {
             (None, Health::Ok) => Err(Error::Internal("data DB missing".into())),
         }
     }
+}
+
+/// The device-cookie key from the data DB, made on first use (erased with the data DB,
+/// so a factory reset voids every device cookie).
+fn device_key(data: &DataDb) -> Option<DeviceKey> {
+    const KEY: &str = "device_cookie_key";
+    use base64ct::{Base64, Encoding};
+    let stored = match data.setting::<String>(KEY) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("device cookies off: cannot read their key: {e}");
+            return None;
+        }
+    };
+    let secret = match stored.and_then(|s| Base64::decode_vec(&s).ok()) {
+        Some(s) if s.len() == 32 => s,
+        _ => {
+            let s = crate::auth::random_bytes::<32>();
+            if let Err(e) = data.put_setting(KEY, &Base64::encode_string(&s)) {
+                tracing::warn!("device cookies off: cannot store their key: {e}");
+                return None;
+            }
+            s.to_vec()
+        }
+    };
+    Some(DeviceKey::new(&secret))
 }
 
 /// The file counting starts that died while opening the data DB (see [`DataDb::open`]).

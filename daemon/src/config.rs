@@ -80,9 +80,13 @@ pub struct ServerFile {
     pub public_url: Option<String>,
     pub cloud: bool,
     pub header_timeout_s: u64,
+    pub body_timeout_s: u64,
     pub tls_handshake_timeout_s: u64,
     pub max_connections: u64,
     pub max_connections_per_address: u64,
+    /// Host names (besides IP literals, `localhost`, the device's hostname and the host
+    /// of `public_url`) that requests may be addressed to.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerFile {
@@ -95,9 +99,11 @@ impl Default for ServerFile {
             public_url: None,
             cloud: false,
             header_timeout_s: 10,
+            body_timeout_s: 10,
             tls_handshake_timeout_s: 10,
             max_connections: 256,
             max_connections_per_address: 64,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -126,6 +132,9 @@ impl Default for StorageFile {
 #[serde(default)]
 pub struct NetworkFile {
     pub lan_subnets: Vec<String>,
+    /// Interfaces whose subnets are the PBX's own network (a trailing `*` matches any
+    /// rest); unset: all but `ppp*`, `wg*`, `tun*`, `docker*`.
+    pub lan_interfaces: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,7 +264,11 @@ pub struct Config {
     pub public_url: Option<String>,
     pub cloud: bool,
     pub header_timeout: Duration,
+    /// A request's body must have arrived this long after its headers (408 otherwise).
+    pub body_timeout: Duration,
     pub tls_handshake_timeout: Duration,
+    /// Extra names the Host header may carry (lower case, no port).
+    pub allowed_hosts: Vec<String>,
     pub max_connections: usize,
     /// Connections one address (IPv6: one /64) may hold, so that one machine cannot
     /// take the whole pool.
@@ -265,6 +278,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub cache_capacity: u64,
     pub lan_subnets: Vec<Subnet>,
+    pub lan_interfaces: Option<Vec<String>>,
     pub policy: Policy,
     pub control_socket: PathBuf,
     pub erase_paths: Vec<PathBuf>,
@@ -286,6 +300,17 @@ impl Config {
             }])
         })?;
         Config::parse(&text)
+    }
+
+    /// The host part of `public_url` (no scheme, port or brackets), lower case.
+    pub fn public_host(&self) -> Option<String> {
+        let rest = self.public_url.as_deref()?.split("://").nth(1)?;
+        let host = if let Some(v6) = rest.strip_prefix('[') {
+            v6.split(']').next()?
+        } else {
+            rest.split(':').next()?
+        };
+        (!host.is_empty()).then(|| host.to_ascii_lowercase())
     }
 
     /// Parses and validates config text, collecting every problem found.
@@ -449,6 +474,7 @@ impl Config {
             Duration::from_secs(v.clamp(lo, hi))
         };
         let header_timeout = secs("server.header_timeout_s", s.header_timeout_s, 1, 120);
+        let body_timeout = secs("server.body_timeout_s", s.body_timeout_s, 1, 120);
         let tls_handshake_timeout = secs(
             "server.tls_handshake_timeout_s",
             s.tls_handshake_timeout_s,
@@ -481,12 +507,6 @@ impl Config {
                 bad(key, "must not be empty".into());
             }
         }
-        if st.board_db == st.data_db {
-            bad(
-                "storage.data_db",
-                "must differ from storage.board_db: a factory reset erases the data DB but never the board DB".into(),
-            );
-        }
         if !(64 * 1024..=MAX_CACHE_CAPACITY).contains(&st.cache_capacity) {
             bad(
                 "storage.cache_capacity",
@@ -496,22 +516,61 @@ impl Config {
                 ),
             );
         }
+        // What a factory reset erases, with symlinks and `..` resolved: never the board
+        // DB, a system directory or the binary's own directory.
+        let keep = crate::fsutil::kept_paths(&st.board_db);
+        let mut targets = vec![("storage.data_db".to_string(), &st.data_db)];
         for (i, p) in file.reset.erase_paths.iter().enumerate() {
-            if !p.is_absolute() {
+            let key = format!("reset.erase_paths[{i}]");
+            if p.is_absolute() {
+                targets.push((key, p));
+            } else {
+                bad(&key, format!("{} must be an absolute path", p.display()));
+            }
+        }
+        for (key, p) in targets {
+            match crate::fsutil::resolve(p) {
+                Err(e) => bad(&key, format!("{}: {e}", p.display())),
+                Ok(real) => {
+                    if let Some(why) = crate::fsutil::forbidden_target(&real, &keep) {
+                        bad(
+                            &key,
+                            format!(
+                                "{} (resolved: {}) must not be erased by a factory reset: {why}",
+                                p.display(),
+                                real.display()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let mut allowed_hosts = Vec::new();
+        for (i, h) in s.allowed_hosts.iter().enumerate() {
+            let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if valid {
+                allowed_hosts.push(name);
+            } else {
                 bad(
-                    &format!("reset.erase_paths[{i}]"),
-                    format!("{} must be an absolute path", p.display()),
-                );
-            } else if p == &st.board_db || st.board_db.starts_with(p) {
-                bad(
-                    &format!("reset.erase_paths[{i}]"),
-                    "must not contain the board DB: factory data survives a reset".into(),
+                    &format!("server.allowed_hosts[{i}]"),
+                    format!("{h:?} is not a host name (letters, digits, '-' and '.', no port)"),
                 );
             }
         }
         let mut lan_subnets = Vec::new();
         for (i, n) in file.network.lan_subnets.iter().enumerate() {
             match n.parse::<Subnet>() {
+                Ok(sn) if sn.prefix() == 0 => bad(
+                    &format!("network.lan_subnets[{i}]"),
+                    format!("{n:?} would make every address local; name the LAN's own subnet"),
+                ),
                 Ok(sn) => lan_subnets.push(sn),
                 Err(e) => bad(&format!("network.lan_subnets[{i}]"), format!("{n:?}: {e}")),
             }
@@ -541,7 +600,9 @@ impl Config {
             public_url,
             cloud: s.cloud,
             header_timeout,
+            body_timeout,
             tls_handshake_timeout,
+            allowed_hosts,
             max_connections: usize::try_from(s.max_connections).unwrap_or(256),
             max_connections_per_address: usize::try_from(s.max_connections_per_address)
                 .unwrap_or(64),
@@ -550,6 +611,7 @@ impl Config {
             state_dir: st.state_dir.clone(),
             cache_capacity: st.cache_capacity,
             lan_subnets,
+            lan_interfaces: file.network.lan_interfaces.clone(),
             policy,
             control_socket: file.control.socket.clone(),
             erase_paths: file.reset.erase_paths.clone(),
@@ -795,6 +857,43 @@ level = "chatty"
         );
         let err = Config::dev(dir, h, s, Some("[server]\nbogus = 1\n")).expect_err("unknown");
         assert_eq!(err.0[0].key, "server.bogus");
+    }
+
+    #[test]
+    fn erase_targets_are_checked_with_symlinks_and_dotdot_resolved() {
+        let d = std::env::temp_dir().join(format!("pbx-config-erase-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("factory/board.db")).expect("mkdir");
+        std::fs::create_dir_all(d.join("data")).expect("mkdir");
+        std::os::unix::fs::symlink("/etc", d.join("data/cfg")).expect("symlink");
+        std::os::unix::fs::symlink(d.join("factory"), d.join("data/fac")).expect("symlink");
+        let cfg = |data_db: &str, erase: &str| {
+            format!(
+                "[storage]\nboard_db = \"{0}/factory/board.db\"\ndata_db = \"{0}/{data_db}\"\n\
+                 [reset]\nerase_paths = [\"{0}/{erase}\"]\n",
+                d.display()
+            )
+        };
+        Config::parse(&cfg("data/data.db", "data/voicemail")).expect("plain targets");
+        for (data_db, erase, key) in [
+            ("data/data.db", "data/../factory", "reset.erase_paths[0]"),
+            ("data/data.db", "data/cfg/pbx", "reset.erase_paths[0]"),
+            ("data/data.db", "data/fac", "reset.erase_paths[0]"),
+            (
+                "factory/board.db/data.db",
+                "data/voicemail",
+                "storage.data_db",
+            ),
+            ("data/fac/board.db/x", "data/voicemail", "storage.data_db"),
+            ("data/data.db", "..", "reset.erase_paths[0]"),
+        ] {
+            let err = Config::parse(&cfg(data_db, erase)).expect_err(erase);
+            assert!(
+                err.0.iter().any(|p| p.key == key),
+                "{data_db} {erase}: {err}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

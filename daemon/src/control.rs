@@ -148,7 +148,7 @@ pub async fn handle(app: &Arc<App>, req: Request) -> Value {
 }
 
 fn status(app: &Arc<App>) -> Value {
-    let (state, reason) = match &app.health {
+    let (state, reason) = match &app.health() {
         Health::Ok => ("ok", None),
         Health::Degraded(why) => ("degraded", Some(why.clone())),
     };
@@ -165,6 +165,7 @@ fn status(app: &Arc<App>) -> Value {
         "recovery_available": recovery.map(|r| r.available),
         "reset_in_progress": app.resetting.load(Ordering::SeqCst),
         "sessions": app.sessions.count(),
+        "password_checks": app.hasher.checks(),
     })
 }
 

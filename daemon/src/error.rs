@@ -19,6 +19,14 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("The request body is larger than 16 KiB.")]
     BodyTooLarge,
+    #[error("The request body did not arrive in time; the connection is closed.")]
+    RequestTimeout,
+    #[error("This address is not one this PBX answers to; open it by its IP address or its configured name.")]
+    Misdirected,
+    #[error("Enter the SMTP password: the stored one is only sent to the server, user name and security it was saved for.")]
+    PasswordRequired,
+    #[error("A factory reset is in progress; the device restarts when it is done.")]
+    ResetInProgress,
     #[error("Wrong username or password.")]
     InvalidCredentials { attempts_left: Option<u32> },
     #[error("Too many attempts — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
@@ -60,9 +68,13 @@ pub enum Error {
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::InvalidJson(_) | Error::InvalidRequest(_) | Error::WeakPassword { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::InvalidJson(_)
+            | Error::InvalidRequest(_)
+            | Error::WeakPassword { .. }
+            | Error::PasswordRequired => StatusCode::BAD_REQUEST,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            Error::ResetInProgress => StatusCode::SERVICE_UNAVAILABLE,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::InvalidCredentials { .. } | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -92,6 +104,10 @@ impl Error {
             Error::InvalidRequest(_) => "invalid_request",
             Error::UnsupportedMediaType => "unsupported_media_type",
             Error::BodyTooLarge => "body_too_large",
+            Error::RequestTimeout => "request_timeout",
+            Error::Misdirected => "misdirected",
+            Error::PasswordRequired => "password_required",
+            Error::ResetInProgress => "factory_reset_in_progress",
             Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::Locked { .. } => "locked",
             Error::RateLimited { .. } => "rate_limited",
@@ -141,6 +157,7 @@ impl Error {
                 Some(retry_secs(*retry_after))
             }
             Error::Busy => Some(1),
+            Error::ResetInProgress => Some(60),
             _ => None,
         }
     }

@@ -22,13 +22,45 @@ pub fn marker_path(config: &Config) -> PathBuf {
     config.state_dir.join(MARKER)
 }
 
-fn remove_all(path: &Path) -> io::Result<()> {
+fn remove_tree(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(m) if m.is_dir() => {
+            // Contents first: a target that is a mount point (its own flash volume)
+            // cannot itself be removed, but emptying it is the erase.
+            for entry in std::fs::read_dir(path)? {
+                remove_tree(&entry?.path())?;
+            }
+            match std::fs::remove_dir(path) {
+                Err(e) if e.raw_os_error() == Some(nix::libc::EBUSY) => Ok(()),
+                other => other,
+            }
+        }
+        // Files, and symlinks *inside* a target: unlinked, never followed.
         Ok(_) => std::fs::remove_file(path),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Erases one configured target: what it resolves to (a symlinked target's data is the
+/// data to erase), then the link itself. A target that resolves into the board DB, a
+/// system directory or the binary's directory is refused (validation refuses it too; a
+/// link changed since then is caught here).
+fn remove_target(path: &Path, keep: &[(&str, PathBuf)]) -> io::Result<()> {
+    let real = crate::fsutil::resolve(path)?;
+    if let Some(why) = crate::fsutil::forbidden_target(&real, keep) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("not erased: it resolves to {}, and {why}", real.display()),
+        ));
+    }
+    remove_tree(&real)?;
+    sync_parent(&real);
+    if real != path && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+        std::fs::remove_file(path)?;
+        sync_parent(path);
+    }
+    Ok(())
 }
 
 fn sync_parent(path: &Path) {
@@ -39,19 +71,55 @@ fn sync_parent(path: &Path) {
     }
 }
 
+fn write_marker(marker: &Path) -> io::Result<()> {
+    crate::fsutil::write_atomic(marker, b"factory reset in progress\n", 0o600)
+}
+
 /// Runs the whole erase. Errors on single targets are logged and the erase goes on: a
-/// half-dead partition must not keep the box in a reset loop. Returns the failures.
+/// half-dead partition must not keep the box in a reset loop. Returns the failures of
+/// those; `Err` when the data DB — the accounts and their passwords — could not be
+/// erased: the marker then stays, so the erase is tried again at the next start, and the
+/// caller must not reboot into the old password as if the reset were done.
 pub fn erase(
     config: &Config,
     board: &dyn Board,
     profile: Option<&BoardProfile>,
-) -> io::Result<Vec<String>> {
+) -> Result<Vec<String>, String> {
     let marker = marker_path(config);
-    std::fs::create_dir_all(&config.state_dir)?;
-    crate::fsutil::write_atomic(&marker, b"factory reset in progress\n", 0o600)?;
-    tracing::warn!("factory reset: erasing all user data");
+    let keep = crate::fsutil::kept_paths(&config.board_db);
     if let Some(led) = profile.and_then(|p| p.status_led.as_deref()) {
         let _ = board.set_led(led, Pattern::Erasing);
+    }
+    tracing::warn!("factory reset: erasing all user data");
+    let erase_data_db = || {
+        let r = remove_target(&config.data_db, &keep);
+        sync_parent(&config.data_db);
+        r
+    };
+    // The marker first, so a power cut mid-erase is finished at the next start. On a
+    // full flash — exactly when the button may be the only way back — it cannot be
+    // written: the data DB goes first then (which frees space), and the marker after.
+    let mut data_db = None;
+    let _ = std::fs::create_dir_all(&config.state_dir);
+    if let Err(e) = write_marker(&marker) {
+        tracing::warn!(
+            "factory reset: cannot write the marker ({e}); erasing the data DB first to make room"
+        );
+        let r = erase_data_db();
+        if let Err(e) = &r {
+            let why = format!(
+                "the user data at {} could not be erased ({e})",
+                config.data_db.display()
+            );
+            tracing::error!("factory reset: {why}; nothing else was touched");
+            return Err(why);
+        }
+        data_db = Some(r);
+        if let Err(e) = write_marker(&marker) {
+            tracing::warn!(
+                "factory reset: still cannot write the marker ({e}); going on without it"
+            );
+        }
     }
     let mut failures = Vec::new();
     let mut step = |what: String, r: io::Result<()>| match r {
@@ -61,17 +129,14 @@ pub fn erase(
             failures.push(format!("{what}: {e}"));
         }
     };
-    step(
-        format!("data DB {}", config.data_db.display()),
-        remove_all(&config.data_db),
-    );
-    sync_parent(&config.data_db);
+    let data_db = data_db.unwrap_or_else(erase_data_db);
+    let data_db_error = data_db.as_ref().err().map(|e| e.to_string());
+    step(format!("data DB {}", config.data_db.display()), data_db);
     // The failed-open counter belongs to the erased DB: a reset is the way out of it.
     let guard = crate::app::open_guard_path(config);
-    step(guard.display().to_string(), remove_all(&guard));
+    step(guard.display().to_string(), remove_tree(&guard));
     for p in &config.erase_paths {
-        step(p.display().to_string(), remove_all(p));
-        sync_parent(p);
+        step(p.display().to_string(), remove_target(p, &keep));
     }
     if let Some(profile) = profile {
         for m in &profile.mtd_erase {
@@ -85,29 +150,55 @@ pub fn erase(
         }
     }
     nix::unistd::sync();
-    std::fs::remove_file(&marker)?;
-    sync_parent(&marker);
+    if let Some(e) = data_db_error {
+        // The old password would survive a reset reported as done: keep the marker.
+        let why = format!(
+            "the factory reset could not erase the user data at {} ({e})",
+            config.data_db.display()
+        );
+        tracing::error!("{why}; the reset is tried again at the next start");
+        return Err(why);
+    }
+    match std::fs::remove_file(&marker) {
+        Ok(()) => sync_parent(&marker),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("factory reset: cannot remove the marker: {e}"),
+    }
     tracing::warn!("factory reset: erase complete");
     Ok(failures)
 }
 
-/// At start-up, before anything is served: finishes an interrupted erase. True if one
-/// was pending.
+/// At start-up, before anything is served: finishes an interrupted erase. `Ok(true)` if
+/// one was pending and is done; `Err(why)` if the user data could not be erased (the
+/// daemon then starts degraded with that reason, instead of exiting into a respawn loop).
 pub fn resume_if_pending(
     config: &Config,
     board: &dyn Board,
     profile: Option<&BoardProfile>,
-) -> io::Result<bool> {
+) -> Result<bool, String> {
     if !marker_path(config).exists() {
         return Ok(false);
     }
     tracing::warn!("a factory reset was interrupted; finishing it before serving");
-    erase(config, board, profile)?;
-    Ok(true)
+    erase(config, board, profile).map(|_| true)
+}
+
+/// What the box says when an erase failed: LED, status (health), audit.
+pub fn report_failure(app: &App, why: String) {
+    if let Some(led) = app
+        .board_info
+        .as_ref()
+        .and_then(|b| b.hw.status_led.clone())
+    {
+        let _ = app.board.set_led(&led, Pattern::ResetFailed);
+    }
+    app.audit("factory_reset_failed", None, None, Some(&why));
+    app.set_reset_failure(why);
 }
 
 /// Starts a factory reset from a running daemon (button, control socket, API): the
-/// erase runs off the runtime, then the box reboots. Later presses are ignored.
+/// erase runs off the runtime, then the box reboots. Later presses are ignored. From
+/// now on sign-in and the API answer 503 `factory_reset_in_progress`.
 pub fn start(app: &Arc<App>, source: &str) -> bool {
     if app.resetting.swap(true, Ordering::SeqCst) {
         return false;
@@ -122,11 +213,18 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
     std::thread::spawn(move || {
         let config = app.config();
         let profile = app.board_info.as_ref().map(|b| b.hw.clone());
-        if let Err(e) = erase(&config, app.board.as_ref(), profile.as_ref()) {
-            tracing::error!("factory reset could not finish ({e}); it resumes at the next start");
+        match erase(&config, app.board.as_ref(), profile.as_ref()) {
+            Ok(_) => {
+                let e = app.board.reboot();
+                tracing::error!("reboot failed: {e}");
+            }
+            Err(why) => {
+                // No reboot: nothing that matters was erased, and a restart would only
+                // find the same fault. The box says so and a new reset may be tried.
+                report_failure(&app, why);
+                app.resetting.store(false, Ordering::SeqCst);
+            }
         }
-        let e = app.board.reboot();
-        tracing::error!("reboot failed: {e}");
     });
     true
 }

@@ -45,8 +45,25 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::InvalidJson(e.to_string()))
 }
 
+/// When the body of a request must have arrived: set by the server from
+/// `server.body_timeout_s` as the headers are read. A body that stalls (a declared
+/// length never sent) is answered 408 and its connection closed, so slow clients cannot
+/// hold connections — the pool of the whole web UI — for ever.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub tokio::time::Instant);
+
 /// Reads and decodes a JSON request body.
 pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Error> {
+    let deadline = req.extensions().get::<BodyDeadline>().copied();
+    match deadline {
+        Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read_json_inner(req))
+            .await
+            .map_err(|_| Error::RequestTimeout)?,
+        None => read_json_inner(req).await,
+    }
+}
+
+async fn read_json_inner<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Error> {
     if !is_json(req.headers().get(header::CONTENT_TYPE)) {
         return Err(Error::UnsupportedMediaType);
     }
@@ -177,6 +194,11 @@ pub fn error_response(e: &Error) -> Response<Body> {
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
+    if matches!(e, Error::RequestTimeout) {
+        // The rest of that body may still come: the connection cannot be reused.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     r
 }
 
@@ -206,6 +228,35 @@ pub fn redirect(to: &'static str) -> Response<Body> {
     r
 }
 
+/// Whether a Host header value (`name[:port]`, `a.b.c.d[:port]`, `[v6][:port]`) names
+/// this box: an IP literal, `localhost`, or one of `names` (any case, trailing dot).
+pub fn host_is_ours<'a>(host: &str, names: impl IntoIterator<Item = &'a str>) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        return port_ok && v6.parse::<std::net::Ipv6Addr>().is_ok();
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
+        || names
+            .into_iter()
+            .any(|n| !n.is_empty() && n.eq_ignore_ascii_case(name))
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -223,9 +274,14 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The session cookie value from the request, if any.
-/// Bytes, not `to_str`: that would first check every byte of every cookie the browser
-/// sends; only the session's own value has to be text.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `name` from the request, if any.
+/// Bytes, not `to_str`: that would first check every byte of every cookie the browser
+/// sends; only the wanted value has to be text.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -234,13 +290,26 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
             let eq = kv.iter().position(|&b| b == b'=')?;
             Some((kv[..eq].trim_ascii(), &kv[eq + 1..]))
         })
-        .find(|(k, _)| *k == SESSION_COOKIE.as_bytes())
+        .find(|(k, _)| *k == name.as_bytes())
         .and_then(|(_, v)| std::str::from_utf8(v.trim_ascii()).ok())
 }
 
 pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {
     let secure = if https { "; Secure" } else { "" };
     let v = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The device cookie of a successful sign-in: long-lived, bound to the username.
+pub fn set_device_cookie(r: &mut Response<Body>, value: &str, https: bool) {
+    let secure = if https { "; Secure" } else { "" };
+    let v = format!(
+        "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        crate::auth::device::COOKIE,
+        crate::auth::device::MAX_AGE_S
+    );
     if let Ok(v) = HeaderValue::from_str(&v) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -286,6 +355,41 @@ mod tests {
             HeaderValue::from_bytes(b"pbx_session=\xff").expect("opaque bytes"),
         );
         assert_eq!(session_cookie(&h), None, "not text: no session");
+    }
+
+    #[test]
+    fn only_names_of_this_box_pass_the_host_check() {
+        let names = ["pbx-1", "pbx.example.com"];
+        for ok in [
+            "192.168.1.10",
+            "192.168.1.10:8443",
+            "[::1]",
+            "[fe80::1]:443",
+            "localhost",
+            "LOCALHOST:80",
+            "pbx-1",
+            "PBX.example.com.",
+            "pbx.example.com:443",
+        ] {
+            assert!(host_is_ours(ok, names), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:80",
+            "192.168.1.10.evil.example",
+            "localhost.evil.example",
+            "[::1",
+            "[not-v6]",
+            "pbx-1:x",
+            "",
+            "pbx.example.com.evil",
+        ] {
+            assert!(!host_is_ours(bad, names), "{bad}");
+        }
+        assert!(
+            !host_is_ours("", [""]),
+            "an empty configured name matches nothing"
+        );
     }
 
     #[test]

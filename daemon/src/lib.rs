@@ -78,20 +78,7 @@ pub fn certificate_names(config: &Config, board: &dyn pbx_board::Board) -> Vec<S
     if let Ok(ifs) = board.interfaces() {
         names.extend(ifs.iter().map(|i| i.addr.to_string()));
     }
-    if let Some(url) = &config.public_url {
-        let host = url.split("://").nth(1).unwrap_or_default();
-        let host = if host.starts_with('[') {
-            host.trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or_default()
-        } else {
-            host.split(':').next().unwrap_or_default()
-        };
-        if !host.is_empty() {
-            names.push(host.to_string());
-        }
-    }
+    names.extend(config.public_host());
     names.dedup();
     names
 }

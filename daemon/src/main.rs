@@ -40,6 +40,10 @@ fn ctl(socket: &Path, command: CtlCommand) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Every file and directory this process makes is its own alone: the data DB holds
+    // the SMTP password and the password hashes, and Asterisk and every other process
+    // on the box run as other users (0700 directories, 0600 files).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(e) => {
@@ -159,6 +163,10 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
         (config, Arc::new(LinuxBoard), Some(path))
     };
     init_logging(config.log_level);
+    // Boxes upgraded from firmware that made these 0755/0644: private from now on.
+    for p in [&config.state_dir, &config.data_db, &config.board_db] {
+        pbx_authd::fsutil::make_private(p);
+    }
     // Startup lines for people and test harnesses; a closed stdout must not stop the
     // daemon (after a simulated reboot the reader may be gone).
     let mut out = std::io::stdout().lock();
@@ -188,11 +196,20 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     let board_info = board_db.and_then(|db| db.read());
     let profile = board_info.as_ref().ok().map(|b| b.hw.clone());
     // An interrupted factory reset is finished before anything is opened or served.
-    if pbx_authd::factory_reset::resume_if_pending(&config, board.as_ref(), profile.as_ref())
-        .context("finishing an interrupted factory reset")?
-    {
-        let _ = writeln!(out, "factory reset completed");
-    }
+    // If the user data cannot be erased, the daemon starts degraded with the reason
+    // (an exit would only make init respawn it into the same fault, in a loop).
+    let reset_failure = match pbx_authd::factory_reset::resume_if_pending(
+        &config,
+        board.as_ref(),
+        profile.as_ref(),
+    ) {
+        Ok(true) => {
+            let _ = writeln!(out, "factory reset completed");
+            None
+        }
+        Ok(false) => None,
+        Err(why) => Some(why),
+    };
     if let Some(p) = &profile {
         for warning in board.missing_hardware(p) {
             tracing::warn!("{warning}");
@@ -228,6 +245,9 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     let mut app = App::start(config, board_info, board, Arc::new(SystemClock::default()));
     app.http_addr = http.first().copied();
     app.https_addr = https.first().copied();
+    if let Some(why) = reset_failure {
+        pbx_authd::factory_reset::report_failure(&app, why);
+    }
     let app = Arc::new(app);
     for a in &http {
         let _ = writeln!(out, "listening: http://{a}/");

@@ -17,12 +17,22 @@ pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<
     let uri = req.uri().clone();
     let path = uri.path();
     let is_api = path.starts_with("/api/");
-    let result = dispatch(&app, ctx, req, path).await;
+    let result = if path != "/healthz" && !host_allowed(&app, req.headers()) {
+        Err(Error::Misdirected)
+    } else if is_api && app.resetting.load(std::sync::atomic::Ordering::Relaxed) {
+        // From the moment an erase starts until the reboot, nothing is signed in or
+        // changed: whatever was written now would be erased, or half of it.
+        Err(Error::ResetInProgress)
+    } else {
+        dispatch(&app, ctx, req, path).await
+    };
     let r = match result {
         Ok(r) => r,
-        Err(e) if !is_api && matches!(e, Error::NotFound) => {
-            http::response(e.status(), "text/plain; charset=utf-8", "Not found.\n")
-        }
+        Err(e) if !is_api && matches!(e, Error::NotFound | Error::Misdirected) => http::response(
+            e.status(),
+            "text/plain; charset=utf-8",
+            format!("{}\n", e.message()),
+        ),
         Err(e) => http::error_response(&e),
     };
     if path == "/api/v1/reset" {
@@ -30,6 +40,28 @@ pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<
     } else {
         r
     }
+}
+
+/// The DNS-rebinding defence (spec §4): a page of another site whose name was rebound
+/// to this box's address makes the browser send that site's name as Host. Only names
+/// this box answers to pass: IP literals, `localhost`, the device's hostname, the host
+/// of `public_url` and `server.allowed_hosts`. A request without Host (HTTP/1.0 tools)
+/// cannot come from such a page and passes.
+fn host_allowed(app: &App, headers: &hyper::HeaderMap) -> bool {
+    let Some(host) = headers.get(hyper::header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let config = app.config();
+    let public = config.public_host();
+    crate::http::host_is_ours(
+        host,
+        [app.hostname(), public.as_deref().unwrap_or_default()]
+            .into_iter()
+            .chain(config.allowed_hosts.iter().map(String::as_str)),
+    )
 }
 
 /// The handlers that await (flash, hashing, mail) are boxed: their futures are large,
@@ -69,11 +101,11 @@ async fn dispatch(
         "/api/v1/settings/smtp" if put => Box::pin(settings::smtp_put(app, req)).await,
         "/api/v1/settings/smtp/test" if post => Box::pin(settings::smtp_test(app, req)).await,
         "/api/v1/profile" if get => settings::profile_get(app, &req),
-        "/api/v1/profile" if put => Box::pin(settings::profile_put(app, req)).await,
+        "/api/v1/profile" if put => Box::pin(settings::profile_put(app, ctx, req)).await,
         "/api/v1/accounts" if get => accounts::list(app, &req),
         "/api/v1/accounts" if post => Box::pin(accounts::create(app, req)).await,
         "/api/v1/audit" if get => device::audit(app, &req),
-        "/api/v1/factory-reset" if post => Box::pin(device::factory_reset(app, req)).await,
+        "/api/v1/factory-reset" if post => Box::pin(device::factory_reset(app, ctx, req)).await,
         "/healthz" | "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset"
         | "/forgot" | "/reset" | "/static/app.js" | "/static/style.css" | "/api/v1/session"
         | "/api/v1/recovery" | "/api/v1/audit" => {

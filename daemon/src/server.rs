@@ -1,5 +1,7 @@
-//! The accept loops: plain HTTP and HTTPS listeners, a connection limit, a TLS handshake
-//! timeout, hyper's header-read timeout, and a graceful drain (at most 10 s) on shutdown.
+//! The accept loops: plain HTTP and HTTPS listeners, a connection limit (per address,
+//! and a reserve for light users), a TLS handshake timeout, hyper's header-read timeout,
+//! the body deadline (see [`crate::http::BodyDeadline`]), and a graceful drain (at most
+//! 10 s) on shutdown.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,6 +24,9 @@ use crate::tls::Tls;
 
 /// How long in-flight requests may take to finish after a stop is requested.
 pub const DRAIN: Duration = Duration::from_secs(10);
+/// An address holding this many connections or more is a heavy user: it does not get
+/// the pool's reserve (the last quarter), which stays for the others.
+const LIGHT_USER: usize = 4;
 
 /// Bound sockets, injected so tests and `--dev` can listen on port 0.
 #[derive(Default)]
@@ -50,6 +55,7 @@ pub async fn serve(
         slots: Arc::new(Semaphore::new(config.max_connections)),
         per_address: Arc::new(PerAddress::default()),
         per_address_max: config.max_connections_per_address,
+        reserve: config.max_connections / 4,
         refusals: AtomicU64::new(0),
         app,
         tls,
@@ -94,6 +100,8 @@ struct Shared {
     slots: Arc<Semaphore>,
     per_address: Arc<PerAddress>,
     per_address_max: usize,
+    /// Slots only addresses with fewer than [`LIGHT_USER`] connections may take.
+    reserve: usize,
     refusals: AtomicU64,
 }
 
@@ -110,6 +118,7 @@ async fn accept_loop(
         slots,
         per_address,
         per_address_max,
+        reserve,
         refusals,
     } = &*shared;
     let per_address_max = *per_address_max;
@@ -127,13 +136,21 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Some(addr_slot) = per_address.try_take(peer.ip(), per_address_max) else {
+        let Some((addr_slot, held)) = per_address.try_take(peer.ip(), per_address_max) else {
             refused(
                 refusals,
                 "this address already holds its share of connections",
             );
             continue;
         };
+        // The last quarter of the pool is for addresses that hold only a few
+        // connections: a handful of machines cannot take every slot (each within its
+        // per-address share), so another computer on the LAN still gets in.
+        if held >= LIGHT_USER && slots.available_permits() <= *reserve {
+            drop(addr_slot);
+            refused(refusals, "the pool's reserve is kept for other addresses");
+            continue;
+        }
         let Ok(permit) = Arc::clone(slots).try_acquire_owned() else {
             refused(refusals, "connection limit reached");
             continue;
@@ -150,8 +167,13 @@ async fn accept_loop(
                 .timer(TokioTimer::new())
                 .header_read_timeout(config.header_timeout)
                 .max_buf_size(32 * 1024);
-            let service = service_fn(move |req| {
+            let body_timeout = config.body_timeout;
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let app = Arc::clone(&app);
+                // The headers are in: the body's clock starts now.
+                req.extensions_mut().insert(crate::http::BodyDeadline(
+                    tokio::time::Instant::now() + body_timeout,
+                ));
                 async move { Ok::<_, Infallible>(crate::router::route(app, ctx, req).await) }
             });
             match acceptor {
@@ -196,18 +218,23 @@ struct AddrSlot {
 }
 
 impl PerAddress {
-    fn try_take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddrSlot> {
+    /// A slot for `ip`, and how many it held before this one.
+    fn try_take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<(AddrSlot, usize)> {
         let key = crate::auth::lockout::addr_key(ip);
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let n = counts.entry(key).or_insert(0);
         if *n >= max {
             return None;
         }
+        let held = *n;
         *n += 1;
-        Some(AddrSlot {
-            table: Arc::clone(self),
-            key,
-        })
+        Some((
+            AddrSlot {
+                table: Arc::clone(self),
+                key,
+            },
+            held,
+        ))
     }
 }
 
@@ -253,7 +280,7 @@ mod tests {
         let t = Arc::new(super::PerAddress::default());
         let a = "192.0.2.1".parse().expect("ip");
         let held: Vec<_> = (0..3)
-            .map(|_| t.try_take(a, 3).expect("within share"))
+            .map(|_| t.try_take(a, 3).expect("within share").0)
             .collect();
         assert!(t.try_take(a, 3).is_none(), "fourth refused");
         assert!(

@@ -632,7 +632,38 @@ impl DataDb {
         username: &str,
         change: impl Fn(&mut Account),
     ) -> Result<Option<Account>, StoreError> {
-        self.with(Access::Write, |t| loop {
+        self.with(Access::Write, |t| {
+            let updated = self.update_in(t, username, &change)?;
+            if updated.is_some() {
+                self.flush(t)?;
+            }
+            Ok(updated)
+        })
+    }
+
+    /// [`Self::update_account`] for a change of password or recovery address: every
+    /// reset token of the account goes in the same flushed write — removed first, so a
+    /// power cut between the two can only have removed tokens, never kept one alive.
+    pub fn update_account_revoking_tokens(
+        &self,
+        username: &str,
+        change: impl Fn(&mut Account),
+    ) -> Result<Option<Account>, StoreError> {
+        self.with(Access::Write, |t| {
+            self.remove_tokens_of(t, username)?;
+            let updated = self.update_in(t, username, &change)?;
+            self.flush(t)?;
+            Ok(updated)
+        })
+    }
+
+    fn update_in(
+        &self,
+        t: &Trees,
+        username: &str,
+        change: &impl Fn(&mut Account),
+    ) -> Result<Option<Account>, StoreError> {
+        loop {
             let Some(old) = t.accounts.get(username).map_err(|e| self.err(e))? else {
                 return Ok(None);
             };
@@ -644,10 +675,9 @@ impl DataDb {
                 .compare_and_swap(username, Some(old), Some(new))
                 .map_err(|e| self.err(e))?;
             if swapped.is_ok() {
-                self.flush(t)?;
                 return Ok(Some(account));
             }
-        })
+        }
     }
 
     /// Creates an account unless one with that name exists (checked and written in one
@@ -760,7 +790,7 @@ impl DataDb {
         })?;
         Ok(
             v.and_then(|b| serde_json::from_slice::<ResetToken>(&b).ok())
-                .filter(|t| t.expires_at > now),
+                .filter(|t| t.expires_at > now && t.issued_at <= now),
         )
     }
 
@@ -787,7 +817,9 @@ impl DataDb {
                 };
                 let token: ResetToken =
                     serde_json::from_slice(&raw).map_err(|e| abort("token", e))?;
-                if token.expires_at <= now {
+                // Expired, or issued "after now" (a board without RTC whose clock
+                // jumped back): one answer.
+                if token.expires_at <= now || now < token.issued_at {
                     return Ok(Consumed::Invalid);
                 }
                 let Some(raw) = accounts.get(token.username.as_bytes())? else {
@@ -1076,6 +1108,47 @@ mod tests {
                 .password_hash,
             "OLD"
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A board without an RTC whose clock jumped back: a token "from the future" is
+    /// not valid (its expiry would be meaningless).
+    #[test]
+    fn a_token_issued_after_now_is_refused() {
+        let d = tmp("clock-back");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+        db.ensure_admin("OLD", 1).expect("admin");
+        let t = ResetToken {
+            issued_at: 5000,
+            ..token(ADMIN, 6800)
+        };
+        db.issue_token([4; 32], &t, 5000).expect("issue");
+        assert!(db.token_valid(&[4; 32], 5000).expect("read").is_some());
+        assert!(db.token_valid(&[4; 32], 4999).expect("read").is_none());
+        assert_eq!(
+            db.consume_token(&[4; 32], 100, "NEW").expect("use"),
+            Consumed::Invalid
+        );
+        assert_eq!(
+            db.account(ADMIN)
+                .expect("read")
+                .expect("admin")
+                .password_hash,
+            "OLD"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn revoking_update_removes_the_accounts_tokens_in_the_same_write() {
+        let d = tmp("revoke");
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+        db.ensure_admin("OLD", 1).expect("admin");
+        db.issue_token([5; 32], &token(ADMIN, 100), 10)
+            .expect("issue");
+        db.update_account_revoking_tokens(ADMIN, |a| a.password_hash = "NEW".into())
+            .expect("update");
+        assert!(db.token_valid(&[5; 32], 20).expect("read").is_none());
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -129,6 +129,8 @@ async fn email_recovery_end_to_end_in_the_browser() {
     // Bind the recovery email on the profile page.
     b.goto(&format!("{base}/profile")).await;
     b.type_into("#email", "admin@pbx.test").await;
+    b.type_into("#email_password", "amber tram over the bridge")
+        .await;
     b.click("#email-form button[type=submit]").await;
     b.wait_for_text("#email-notice", "Recovery email saved")
         .await;

@@ -165,7 +165,7 @@ fn dev_mode_with_the_default_state_dir_serves_the_login_page() {
         "{lines:?}"
     );
     let mut s = std::net::TcpStream::connect(&http).expect("connect");
-    s.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .expect("write");
     let mut answer = String::new();
     s.read_to_string(&mut answer).expect("read");

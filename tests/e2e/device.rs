@@ -195,8 +195,14 @@ async fn control_socket_is_root_only_and_survives_bad_input() {
         String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
         "{out:?}"
     );
-    // Even with the file opened up, the daemon checks the peer's credentials itself.
+    // Even with the file (and its private directory) opened up, the daemon checks the
+    // peer's credentials itself.
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    std::fs::set_permissions(
+        dir.path().join("state"),
+        std::fs::Permissions::from_mode(0o711),
+    )
+    .expect("chmod");
     let out = as_nobody();
     assert_eq!(out.status.code(), Some(1));
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON answer");

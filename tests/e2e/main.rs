@@ -9,6 +9,7 @@ mod login;
 mod overlay;
 mod password;
 mod recovery;
+mod security;
 mod storage;
 mod tls;
 

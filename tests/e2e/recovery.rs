@@ -27,7 +27,11 @@ pub async fn admin_ready(d: &Daemon) -> Client {
     let mut c = crate::change_initial(d, ADMIN_PW).await;
     assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
     let r = c
-        .send_json("PUT", "/api/v1/profile", &json!({ "email": ADMIN_MAIL }))
+        .send_json(
+            "PUT",
+            "/api/v1/profile",
+            &json!({ "email": ADMIN_MAIL, "current_password": ADMIN_PW }),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["email"], ADMIN_MAIL);
@@ -144,7 +148,9 @@ async fn forgot_password_full_flow_over_smtp() {
     let d = daemon_with(
         &dir,
         &smtp,
-        Some("[server]\npublic_url = \"https://pbx.example.test:8443\"\n"),
+        // `evil.example` is a name the box answers to (say, an old DNS alias): the
+        // link must still come from public_url, never from the Host header.
+        Some("[server]\npublic_url = \"https://pbx.example.test:8443\"\nallowed_hosts = [\"evil.example\"]\n"),
     );
     let label = initial(&d);
 
@@ -202,7 +208,7 @@ async fn forgot_password_full_flow_over_smtp() {
     assert_eq!(ready["available"], true, "{ready}");
     assert_eq!(c.post_json("/api/v1/logout", &json!({})).await.status, 204);
 
-    // Forgot, with a hostile Host header: the link must not use it.
+    // Forgot, with another Host header: the link must not use it.
     let body = json!({"username": "admin", "email": "ADMIN@pbx.test"}).to_string();
     let r = anon
         .send(

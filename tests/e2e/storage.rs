@@ -1,7 +1,7 @@
 //! Flash: acknowledged writes survive SIGKILL; a damaged data DB gives the degraded
 //! state, never a crash and never a default password.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pbx_e2e::Daemon;
 
@@ -118,9 +118,9 @@ async fn sigterm_during_startup_never_degrades_the_box() {
             .stderr(Stdio::null())
             .spawn()
             .expect("start");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "never listened");
+            assert!(Instant::now() < deadline, "never listened");
             std::thread::sleep(Duration::from_millis(1));
         }
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
@@ -195,7 +195,13 @@ async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
     change_initial(&d, PW).await;
     let mut c = d.client();
     assert_eq!(c.login("admin", PW).await.status, 200);
-    let profile = |mail: &str| serde_json::json!({ "email": mail });
+    let profile = |mail: &str| serde_json::json!({ "email": mail, "current_password": PW });
+    // The fill loop writes SMTP settings: no password check per write, so thousands of
+    // writes stay quick.
+    let smtp = |from: &str| {
+        serde_json::json!({"host": "mail.pbx.test", "port": 587, "security": "starttls",
+            "username": "", "password": "", "from": from, "timeout_s": 5})
+    };
     let mut acked = "before@pbx.test".to_string();
     assert_eq!(
         c.send_json("PUT", "/api/v1/profile", &profile(&acked))
@@ -208,16 +214,19 @@ async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
     // that needs new space is refused, whole.
     let filler = fill(&flash.0);
     let mut refused = None;
+    let mut acked_from = String::new();
     for n in 0..20_000 {
-        let mail = format!("fill{n}@pbx.test");
-        let r = c.send_json("PUT", "/api/v1/profile", &profile(&mail)).await;
+        let from = format!("fill{n}@pbx.test");
+        let r = c
+            .send_json("PUT", "/api/v1/settings/smtp", &smtp(&from))
+            .await;
         if r.status != 200 {
-            refused = Some((r, mail));
+            refused = Some((r, from));
             break;
         }
-        acked = mail;
+        acked_from = from;
     }
-    let (r, refused_mail) = refused.expect("a write on a full flash is refused");
+    let (r, refused_from) = refused.expect("a write on a full flash is refused");
     assert_eq!(r.status, 507, "{}", r.text());
     assert_eq!(r.json()["error"], "storage_full");
     assert!(
@@ -235,7 +244,18 @@ async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
         (r.status, r.json()["error"].clone()),
         (507, "storage_full".into())
     );
+    let r = c
+        .send_json("PUT", "/api/v1/profile", &profile("refused@pbx.test"))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (507, "storage_full".into())
+    );
     // Reads and sign-in go on (the admin can reach the box to free space).
+    assert_eq!(
+        c.get("/api/v1/settings/smtp").await.json()["from"],
+        acked_from.as_str()
+    );
     let r = c.get("/api/v1/profile").await;
     assert_eq!(
         (r.status, r.json()["email"].clone()),
@@ -308,7 +328,9 @@ async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
     assert_eq!(c.login("admin", PW).await.status, 200);
     let email = c.get("/api/v1/profile").await.json()["email"].clone();
     assert_eq!(email, acked.as_str());
-    assert_ne!(email, refused_mail.as_str());
+    let from = c.get("/api/v1/settings/smtp").await.json()["from"].clone();
+    assert_eq!(from, acked_from.as_str());
+    assert_ne!(from, refused_from.as_str());
     assert_eq!(d.stop(), Some(0));
 }
 
@@ -327,7 +349,7 @@ async fn a_box_that_starts_with_a_full_flash_lets_the_admin_in() {
     change_initial(&d, PW).await;
     let mut c = d.client();
     assert_eq!(c.login("admin", PW).await.status, 200);
-    let mail = serde_json::json!({ "email": "before@pbx.test" });
+    let mail = serde_json::json!({ "email": "before@pbx.test", "current_password": PW });
     assert_eq!(
         c.send_json("PUT", "/api/v1/profile", &mail).await.status,
         200
@@ -341,11 +363,19 @@ async fn a_box_that_starts_with_a_full_flash_lets_the_admin_in() {
     let r = c.login("admin", PW).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["must_change_password"], false);
+    // The RAM copy of the password hashes is as private as the flash.
+    let copy = std::env::temp_dir().join(format!("pbx-authd-{}-data-readonly", d.pid()));
+    assert!(
+        copy.is_dir(),
+        "{} exists while the flash is full",
+        copy.display()
+    );
+    crate::security::assert_private(&copy);
     assert_eq!(
         c.get("/api/v1/profile").await.json()["email"],
         "before@pbx.test"
     );
-    let after = serde_json::json!({ "email": "after@pbx.test" });
+    let after = serde_json::json!({ "email": "after@pbx.test", "current_password": PW });
     let r = c.send_json("PUT", "/api/v1/profile", &after).await;
     assert_eq!(
         (r.status, r.json()["error"].clone()),
@@ -398,4 +428,122 @@ async fn first_boot_on_a_full_flash_says_so_and_does_not_advise_a_reset() {
     let d = Daemon::start(&state);
     assert_eq!(d.client().get("/healthz").await.status, 200);
     assert_eq!(d.stop(), Some(0));
+}
+
+/// A reset asked for on a full flash (the moment the button is the only way back):
+/// the data DB goes first to make room for the marker, and the box comes back fresh.
+#[tokio::test]
+async fn factory_reset_on_a_full_flash_erases_and_comes_back() {
+    const PW: &str = "violet lantern by the river";
+    let dir = TempDir::new("reset-full");
+    let state = dir.path().join("state");
+    let _flash = Tmpfs::mount(&state, "8m");
+    let mut d = Daemon::start(&state);
+    let label = d.initial_password.clone().expect("first start");
+    change_initial(&d, PW).await;
+    // Voicemail (an erase path) filled the flash.
+    let filler = fill(&state.join("userfiles"));
+    let (code, answer) = d.ctl(&["factory-reset", "--yes"]);
+    assert_eq!(code, 0, "{answer}");
+    d.wait_for_start();
+    let mut c = d.client();
+    assert_eq!(
+        c.login("admin", PW).await.status,
+        401,
+        "old password erased"
+    );
+    let r = c.login("admin", &label).await;
+    assert_eq!(
+        r.status,
+        200,
+        "label password after the reset: {}",
+        r.text()
+    );
+    assert_eq!(r.json()["must_change_password"], true);
+    assert!(!state.join("reset-pending").exists());
+    assert!(
+        !filler.exists(),
+        "the voicemail that filled the flash is erased"
+    );
+    assert_eq!(d.stop(), Some(0));
+}
+
+/// The data DB cannot be removed (here: one of its files is immutable): the marker stays, the
+/// box does not reboot into the old password, it says why; at the next start the same.
+#[tokio::test]
+async fn a_reset_that_cannot_erase_the_data_db_keeps_the_marker_and_says_so() {
+    const PW: &str = "violet lantern by the river";
+    let dir = TempDir::new("reset-ro");
+    let state = dir.path().join("state");
+    let d = Daemon::start(&state);
+    let label = d.initial_password.clone().expect("first start");
+    change_initial(&d, PW).await;
+    // One file of the data DB that cannot be removed (ext4 immutable flag).
+    let conf = state.join("data.db/conf");
+    let ro = Immutable::set(&conf);
+    let pid = d.pid();
+    let (code, answer) = d.ctl(&["factory-reset", "--yes"]);
+    assert_eq!(code, 0, "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let (_, s) = d.ctl(&["status"]);
+        if s["state"] == "degraded" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no failed-reset report: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(d.pid(), pid, "no reboot when nothing was erased");
+    let reason = status["reason"].as_str().unwrap_or_default().to_string();
+    assert!(reason.contains("factory reset could not"), "{status}");
+    assert!(state.join("reset-pending").exists(), "marker kept");
+    assert_eq!(
+        std::fs::read_to_string(state.join("leds/status")).unwrap_or_default(),
+        "error"
+    );
+    let r = d.client().login("admin", PW).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let h = d.client().get("/healthz").await;
+    assert_eq!(h.status, 503);
+    assert!(h.text().contains("factory reset could not"), "{}", h.text());
+    assert_eq!(d.stop(), Some(0));
+
+    // The next start finds the marker, cannot erase either: degraded, not a crash loop.
+    let d = Daemon::start(&state);
+    let h = d.client().get("/healthz").await;
+    assert_eq!(h.status, 503, "{}", h.text());
+    assert!(h.text().contains("factory reset could not"), "{}", h.text());
+    assert_eq!(d.stop(), Some(0));
+
+    // Once the flash can be written, the interrupted reset finishes at start.
+    drop(ro);
+    let d = Daemon::start(&state);
+    let r = d.client().login("admin", &label).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["must_change_password"], true);
+    assert!(!state.join("reset-pending").exists());
+}
+
+/// `chattr +i` on a file for one test; cleared on drop.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(p: &std::path::Path) -> Immutable {
+        let st = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(p)
+            .status()
+            .expect("chattr runs (e2fsprogs; root)");
+        assert!(st.success(), "chattr +i {}", p.display());
+        Immutable(p.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
 }

@@ -6,7 +6,8 @@ Three listeners, all with AUTH (PLAIN/LOGIN) for USER/PASSWORD:
   starttls  STARTTLS required before MAIL/AUTH
   tls       implicit TLS from the first byte (the classic port 465)
 Every accepted message is written to OUTDIR as <n>.eml (RFC 5322 bytes, with an
-X-Envelope-Rcpt header). Prints one JSON line with the ports, then serves until
+X-Envelope-Rcpt header); every AUTH attempt is appended to OUTDIR/../auth.jsonl as
+{"login": ..., "password": ...} (a test asserts where the daemon sends its SMTP secret). Prints one JSON line with the ports, then serves until
 stdin closes (so it never outlives the test process).
 
 Usage: smtp_server.py CERT KEY OUTDIR USER PASSWORD
@@ -42,7 +43,14 @@ class Store:
         return "250 OK stored"
 
 
+auth_log = os.path.join(os.path.dirname(os.path.abspath(outdir)), "auth.jsonl")
+
+
 def authenticator(server, session, envelope, mechanism, auth_data):
+    if isinstance(auth_data, LoginPassword):
+        with lock, open(auth_log, "a") as f:
+            f.write(json.dumps({"login": auth_data.login.decode(errors="replace"),
+                                "password": auth_data.password.decode(errors="replace")}) + "\n")
     ok = (
         isinstance(auth_data, LoginPassword)
         and auth_data.login == user.encode()

@@ -1,6 +1,6 @@
 //! A small HTTP/1.1 client for the tests: one connection per request, an optional
 //! loopback source address (to act as another computer on the LAN), HTTPS that trusts
-//! exactly the daemon's own certificate, and a cookie jar of one session cookie.
+//! exactly the daemon's own certificate, and a cookie jar of the session and device cookies.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -22,6 +22,8 @@ pub struct Client {
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     /// `pbx_session=...` once a response set it.
     pub cookie: Option<String>,
+    /// `pbx_device=...` (the device cookie of a successful sign-in), kept like a browser.
+    pub device_cookie: Option<String>,
     pub csrf: Option<String>,
 }
 
@@ -78,6 +80,7 @@ impl Client {
             source: None,
             tls: None,
             cookie: None,
+            device_cookie: None,
             csrf: None,
         }
     }
@@ -117,12 +120,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Resp {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost");
-        if let Some(c) = &self.cookie {
-            b = b.header("cookie", c.as_str());
+        let mut b = Request::builder().method(method).uri(path);
+        // `localhost` unless the test sends a Host of its own.
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            b = b.header("host", "localhost");
+        }
+        let jar: Vec<&str> = [&self.cookie, &self.device_cookie]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if !jar.is_empty() {
+            b = b.header("cookie", jar.join("; "));
         }
         for (k, v) in headers {
             b = b.header(*k, *v);
@@ -173,6 +182,8 @@ impl Client {
                     } else {
                         Some(v.to_string())
                     };
+                } else if v.starts_with("pbx_device=") {
+                    self.device_cookie = (v != "pbx_device=").then(|| v.to_string());
                 }
             }
         }

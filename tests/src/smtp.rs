@@ -121,6 +121,20 @@ impl SmtpServer {
             .collect()
     }
 
+    /// Every AUTH attempt so far: (login, password), in arrival order.
+    pub fn auth_attempts(&self) -> Vec<(String, String)> {
+        let log = self.outdir.with_file_name("auth.jsonl");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                (s("login"), s("password"))
+            })
+            .collect()
+    }
+
     /// Waits until `n` mails have arrived (up to `within`).
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Mail> {
         let deadline = Instant::now() + within;

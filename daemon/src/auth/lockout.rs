@@ -1,13 +1,25 @@
 //! Brute-force limits (spec §5), in RAM:
-//! - per address: `lockout_failures` failed logins within `lockout_window` block that
+//! - per address: `lockout_failures` failed attempts within `lockout_window` block that
 //!   address for `lockout_block` (429 with the seconds left). IPv6 peers are counted per
 //!   /64, since one host usually owns a whole /64 and could otherwise rotate addresses.
+//!   An attempt counts from the moment it starts ([`Limiter::begin`]), before its hash:
+//!   parallel guesses from one address get `lockout_failures` hashes, not one each.
+//!   A success clears only that username's own failures from that address, so a valid
+//!   extension login does not forgive guesses at the admin.
 //! - per account: after `account_slowdown_after` consecutive failures from anywhere, each
 //!   attempt on that account waits one more `account_slowdown_step`, capped at
-//!   `account_slowdown_max`. Never a hard lock: an attacker must not be able to lock the
+//!   `account_slowdown_max`, and the waits are served one after another
+//!   ([`Limiter::wait_turn`]). Never a hard lock: an attacker must not be able to lock the
 //!   real admin out of the box.
+//! - per device cookie (OWASP "device cookies", [`super::device`]): an attempt carrying a
+//!   valid cookie for the username it tries skips the address block and the account
+//!   slow-down and has a small lockout of its own: [`DEVICE_FAILURES`] failures void
+//!   the cookie (until the next restart; the table is in RAM).
+//!
+//! Usernames are kept only as keyed 64-bit hashes ([`UserKey`]), never raw.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,37 +27,66 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::Policy;
 
-/// Addresses tracked at once; beyond this the entry idle longest is dropped.
+/// Addresses tracked at once; beyond this the idle entries go, never an active block.
 const MAX_ADDRESSES: usize = 16_384;
 /// Accounts (including non-existent usernames) tracked at once.
 const MAX_ACCOUNTS: usize = 4096;
+/// Device cookies tracked at once (those with failures or attempts in progress).
+const MAX_DEVICES: usize = 4096;
+/// Failures with one device cookie after which it no longer exempts anything.
+pub const DEVICE_FAILURES: u32 = 5;
+/// The wait told to a client whose address has every attempt slot in progress: those
+/// attempts end within a hash or two.
+const IN_PROGRESS_WAIT: Duration = Duration::from_secs(1);
 
 /// What a failed attempt leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// Attempts left before this address is blocked.
+    /// Attempts left before this address (or device cookie) is blocked.
     AttemptsLeft(u32),
     /// This failure blocked the address for this long.
     Locked(Duration),
 }
 
+/// A username as the limiter keeps it: a keyed hash, so a 16 KiB "username" costs
+/// 8 bytes and no name is ever stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserKey(u64);
+
+/// The random nonce of a valid device cookie (see [`super::device`]).
+pub type DeviceId = [u8; 16];
+
 #[derive(Default)]
 struct AddrState {
-    failures: VecDeque<Duration>,
+    /// When each failure happened, and on which username.
+    failures: VecDeque<(Duration, UserKey)>,
+    /// Attempts started and not yet decided.
+    pending: u32,
     blocked_until: Option<Duration>,
     last_seen: Duration,
 }
 
 #[derive(Default)]
+struct DeviceState {
+    failures: u32,
+    pending: u32,
+}
+
+#[derive(Default)]
 struct State {
     addrs: HashMap<IpAddr, AddrState>,
-    accounts: HashMap<String, u32>,
+    accounts: HashMap<UserKey, u32>,
+    devices: HashMap<DeviceId, DeviceState>,
 }
 
 pub struct Limiter {
     state: Mutex<State>,
     clock: Arc<dyn Clock>,
     policy: Mutex<Policy>,
+    keys: RandomState,
+    /// One gate per account whose attempts are being slowed down: the delays are served
+    /// in turn, not all at once.
+    gates: Mutex<HashMap<UserKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6.
@@ -59,12 +100,57 @@ pub fn addr_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Which limit an attempt is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Track {
+    Address(IpAddr),
+    Device(DeviceId),
+}
+
+/// One sign-in attempt in progress. Decide it with [`Attempt::failed`] or
+/// [`Attempt::succeeded`]; dropped undecided (busy hasher, client gone), it gives its
+/// slot back without counting.
+#[must_use]
+pub struct Attempt<'a> {
+    limiter: &'a Limiter,
+    track: Track,
+    user: UserKey,
+    decided: bool,
+}
+
+impl Attempt<'_> {
+    /// Whether a device cookie carries this attempt (no account slow-down applies).
+    pub fn by_device(&self) -> bool {
+        matches!(self.track, Track::Device(_))
+    }
+
+    pub fn failed(mut self) -> Failure {
+        self.decided = true;
+        self.limiter.fail(self.track, self.user)
+    }
+
+    pub fn succeeded(mut self) {
+        self.decided = true;
+        self.limiter.succeed(self.track, self.user);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.decided {
+            self.limiter.release(self.track);
+        }
+    }
+}
+
 impl Limiter {
     pub fn new(clock: Arc<dyn Clock>, policy: Policy) -> Limiter {
         Limiter {
             state: Mutex::new(State::default()),
             clock,
             policy: Mutex::new(policy),
+            keys: RandomState::new(),
+            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -83,99 +169,234 @@ impl Limiter {
         *self.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
-    /// `Err(remaining)` while the address is blocked.
-    pub fn check_addr(&self, ip: IpAddr) -> Result<(), Duration> {
-        let now = self.clock.mono();
+    pub fn user_key(&self, username: &str) -> UserKey {
+        UserKey(self.keys.hash_one(username))
+    }
+
+    /// Starts an attempt on `username` from `ip`, counted before any hash is computed.
+    /// `device`: the id of a valid device cookie for this username, if the request
+    /// carried one. `Err(wait)` when the address is blocked or has all its attempts in
+    /// progress.
+    pub fn begin(
+        &self,
+        ip: IpAddr,
+        username: &str,
+        device: Option<DeviceId>,
+    ) -> Result<Attempt<'_>, Duration> {
+        let user = self.user_key(username);
         let mut st = self.lock();
-        let Some(a) = st.addrs.get_mut(&addr_key(ip)) else {
-            return Ok(());
-        };
-        match a.blocked_until {
-            Some(until) if until > now => Err(until - now),
-            Some(_) => {
-                a.blocked_until = None;
-                Ok(())
+        if let Some(id) = device {
+            if !st.devices.contains_key(&id) && st.devices.len() >= MAX_DEVICES {
+                // Forget cookies without failures first; a voided one only as a last resort.
+                let drop = st
+                    .devices
+                    .iter()
+                    .filter(|(_, d)| d.pending == 0)
+                    .min_by_key(|(_, d)| d.failures)
+                    .map(|(k, _)| *k);
+                if let Some(k) = drop {
+                    st.devices.remove(&k);
+                }
             }
-            None => Ok(()),
+            if st.devices.len() < MAX_DEVICES || st.devices.contains_key(&id) {
+                let d = st.devices.entry(id).or_default();
+                if d.failures + d.pending < DEVICE_FAILURES {
+                    d.pending += 1;
+                    return Ok(Attempt {
+                        limiter: self,
+                        track: Track::Device(id),
+                        user,
+                        decided: false,
+                    });
+                }
+            }
+            // A voided (or busy) cookie: the address rules apply.
+        }
+        let p = self.policy();
+        let now = self.clock.mono();
+        let k = addr_key(ip);
+        if !st.addrs.contains_key(&k) && st.addrs.len() >= MAX_ADDRESSES {
+            Self::evict_addresses(&mut st, now, p.lockout_window);
+            if st.addrs.len() >= MAX_ADDRESSES {
+                // Every entry is an active block or in use: a new address waits rather
+                // than one of those being forgotten.
+                return Err(p.lockout_block);
+            }
+        }
+        let a = st.addrs.entry(k).or_default();
+        a.last_seen = now;
+        match a.blocked_until {
+            Some(until) if until > now => return Err(until - now),
+            Some(_) => a.blocked_until = None,
+            None => {}
+        }
+        while a
+            .failures
+            .front()
+            .is_some_and(|(t, _)| now.saturating_sub(*t) >= p.lockout_window)
+        {
+            a.failures.pop_front();
+        }
+        let used = u32::try_from(a.failures.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(a.pending);
+        if used >= p.lockout_failures {
+            return Err(IN_PROGRESS_WAIT);
+        }
+        a.pending += 1;
+        Ok(Attempt {
+            limiter: self,
+            track: Track::Address(k),
+            user,
+            decided: false,
+        })
+    }
+
+    /// Drops idle entries (no block, nothing pending, last seen a window ago), then, if
+    /// still full, the idle entry seen longest ago — never an active block.
+    fn evict_addresses(st: &mut State, now: Duration, window: Duration) {
+        let active = |a: &AddrState| a.blocked_until.is_some_and(|u| u > now) || a.pending > 0;
+        st.addrs
+            .retain(|_, a| active(a) || now.saturating_sub(a.last_seen) < window);
+        if st.addrs.len() >= MAX_ADDRESSES {
+            if let Some(old) = st
+                .addrs
+                .iter()
+                .filter(|(_, a)| !active(a))
+                .min_by_key(|(_, a)| a.last_seen)
+                .map(|(k, _)| *k)
+            {
+                st.addrs.remove(&old);
+            }
         }
     }
 
     /// How long an attempt on `username` must wait before it is checked.
     pub fn account_delay(&self, username: &str) -> Duration {
         let p = self.policy();
-        let fails = self.lock().accounts.get(username).copied().unwrap_or(0);
+        let user = self.user_key(username);
+        let fails = self.lock().accounts.get(&user).copied().unwrap_or(0);
         let over = fails.saturating_sub(p.account_slowdown_after);
         p.account_slowdown_step
             .saturating_mul(over)
             .min(p.account_slowdown_max)
     }
 
-    pub fn record_failure(&self, ip: IpAddr, username: &str) -> Failure {
-        let p = self.policy();
-        let now = self.clock.mono();
-        let mut st = self.lock();
-        if !st.accounts.contains_key(username) && st.accounts.len() >= MAX_ACCOUNTS {
-            // Forget the least-failed entry: the ones worth remembering are under attack.
-            if let Some(k) = st
-                .accounts
-                .iter()
-                .min_by_key(|(_, n)| **n)
-                .map(|(k, _)| k.clone())
-            {
-                st.accounts.remove(&k);
-            }
+    /// Serves the account's slow-down: attempts on one account wait one after another,
+    /// so N parallel guesses take N delays, not one.
+    pub async fn wait_turn(&self, username: &str) {
+        if self.account_delay(username).is_zero() {
+            return;
         }
-        let n = st.accounts.entry(username.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-
-        let k = addr_key(ip);
-        if !st.addrs.contains_key(&k) && st.addrs.len() >= MAX_ADDRESSES {
-            let window = p.lockout_window;
-            st.addrs.retain(|_, a| {
-                a.blocked_until.is_some_and(|u| u > now) || now.saturating_sub(a.last_seen) < window
-            });
-            if st.addrs.len() >= MAX_ADDRESSES {
-                if let Some(old) = st
-                    .addrs
-                    .iter()
-                    .min_by_key(|(_, a)| a.last_seen)
-                    .map(|(k, _)| *k)
-                {
-                    st.addrs.remove(&old);
-                }
-            }
-        }
-        let a = st.addrs.entry(k).or_default();
-        a.last_seen = now;
-        while a
-            .failures
-            .front()
-            .is_some_and(|t| now.saturating_sub(*t) >= p.lockout_window)
+        let user = self.user_key(username);
+        let gate = Arc::clone(
+            self.gates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(user)
+                .or_default(),
+        );
         {
-            a.failures.pop_front();
+            let _turn = gate.lock().await;
+            // The delay as it is now: attempts before this one may have added to it.
+            let delay = self.account_delay(username);
+            tokio::time::sleep(delay).await;
         }
-        a.failures.push_back(now);
-        let count = u32::try_from(a.failures.len()).unwrap_or(u32::MAX);
-        if count >= p.lockout_failures {
-            a.failures.clear();
-            a.blocked_until = Some(now + p.lockout_block);
-            Failure::Locked(p.lockout_block)
-        } else {
-            Failure::AttemptsLeft(p.lockout_failures - count)
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the map and this caller hold it: nobody waits, the gate can go.
+        if Arc::strong_count(&gate) == 2 {
+            gates.remove(&user);
         }
     }
 
-    /// A correct password: the address's failures and the account's streak are forgiven.
-    pub fn record_success(&self, ip: IpAddr, username: &str) {
+    fn count_account_failure(&self, st: &mut State, user: UserKey) {
+        if !st.accounts.contains_key(&user) && st.accounts.len() >= MAX_ACCOUNTS {
+            // Forget the least-failed entry: the ones worth remembering are under attack.
+            if let Some(k) = st.accounts.iter().min_by_key(|(_, n)| **n).map(|(k, _)| *k) {
+                st.accounts.remove(&k);
+            }
+        }
+        let n = st.accounts.entry(user).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    fn fail(&self, track: Track, user: UserKey) -> Failure {
+        let p = self.policy();
+        let now = self.clock.mono();
         let mut st = self.lock();
-        st.addrs.remove(&addr_key(ip));
-        st.accounts.remove(username);
+        self.count_account_failure(&mut st, user);
+        match track {
+            Track::Device(id) => {
+                let d = st.devices.entry(id).or_default();
+                d.pending = d.pending.saturating_sub(1);
+                d.failures = d.failures.saturating_add(1);
+                Failure::AttemptsLeft(DEVICE_FAILURES.saturating_sub(d.failures))
+            }
+            Track::Address(k) => {
+                let a = st.addrs.entry(k).or_default();
+                a.pending = a.pending.saturating_sub(1);
+                a.last_seen = now;
+                a.failures.push_back((now, user));
+                let count = u32::try_from(a.failures.len()).unwrap_or(u32::MAX);
+                if count >= p.lockout_failures {
+                    a.failures.clear();
+                    a.blocked_until = Some(now + p.lockout_block);
+                    Failure::Locked(p.lockout_block)
+                } else {
+                    Failure::AttemptsLeft(p.lockout_failures - count)
+                }
+            }
+        }
+    }
+
+    /// A correct password: this username's failures from this address (or with this
+    /// device cookie) and the account's streak are forgiven; nobody else's.
+    fn succeed(&self, track: Track, user: UserKey) {
+        let mut st = self.lock();
+        st.accounts.remove(&user);
+        match track {
+            Track::Device(id) => {
+                st.devices.remove(&id);
+            }
+            Track::Address(k) => {
+                if let Some(a) = st.addrs.get_mut(&k) {
+                    a.pending = a.pending.saturating_sub(1);
+                    a.failures.retain(|(_, u)| *u != user);
+                }
+            }
+        }
+    }
+
+    fn release(&self, track: Track) {
+        let mut st = self.lock();
+        match track {
+            Track::Device(id) => {
+                if let Some(d) = st.devices.get_mut(&id) {
+                    d.pending = d.pending.saturating_sub(1);
+                }
+            }
+            Track::Address(k) => {
+                if let Some(a) = st.addrs.get_mut(&k) {
+                    a.pending = a.pending.saturating_sub(1);
+                }
+            }
+        }
     }
 }
 
 /// Whole seconds to tell a client to wait, rounded up so it never retries too early.
 pub fn retry_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// A username as logs and the audit trail may show it: names over 64 bytes (never a
+/// real account) are cut to 32 characters with a marker saying how long they were.
+pub fn shown_username(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= 64 {
+        return name.into();
+    }
+    let cut: String = name.chars().take(32).collect();
+    format!("{cut}…({} bytes)", name.len()).into()
 }
 
 #[cfg(test)]
@@ -192,29 +413,38 @@ mod tests {
         (clock.clone(), Limiter::new(clock, Policy::default()))
     }
 
+    fn fail(l: &Limiter, a: IpAddr, user: &str) -> Failure {
+        l.begin(a, user, None).expect("not blocked").failed()
+    }
+
     #[test]
     fn five_failures_in_ten_minutes_block_the_address_for_ten_minutes() {
         let (clock, l) = setup();
         let a = ip("192.0.2.7");
         for left in [4, 3, 2, 1] {
-            assert_eq!(l.record_failure(a, "admin"), Failure::AttemptsLeft(left));
+            assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(left));
             clock.advance(Duration::from_secs(60));
         }
         assert_eq!(
-            l.record_failure(a, "admin"),
+            fail(&l, a, "admin"),
             Failure::Locked(Duration::from_secs(600))
         );
-        assert_eq!(l.check_addr(a), Err(Duration::from_secs(600)));
+        assert_eq!(
+            l.begin(a, "admin", None).err(),
+            Some(Duration::from_secs(600))
+        );
         clock.advance(Duration::from_secs(599));
-        assert_eq!(l.check_addr(a), Err(Duration::from_secs(1)));
+        assert_eq!(
+            l.begin(a, "admin", None).err(),
+            Some(Duration::from_secs(1))
+        );
         assert!(
-            l.check_addr(ip("192.0.2.8")).is_ok(),
+            l.begin(ip("192.0.2.8"), "admin", None).is_ok(),
             "other addresses unaffected"
         );
         clock.advance(Duration::from_secs(1));
-        assert!(l.check_addr(a).is_ok(), "block lifted after 10 min");
         assert_eq!(
-            l.record_failure(a, "admin"),
+            fail(&l, a, "admin"),
             Failure::AttemptsLeft(4),
             "fresh count"
         );
@@ -225,31 +455,55 @@ mod tests {
         let (clock, l) = setup();
         let a = ip("192.0.2.7");
         for _ in 0..4 {
-            l.record_failure(a, "admin");
+            fail(&l, a, "admin");
         }
         clock.advance(Duration::from_secs(600));
-        assert_eq!(l.record_failure(a, "admin"), Failure::AttemptsLeft(4));
+        assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(4));
     }
 
     #[test]
-    fn success_forgives_the_address() {
+    fn success_forgives_only_that_usernames_failures() {
         let (_c, l) = setup();
         let a = ip("192.0.2.7");
-        for _ in 0..4 {
-            l.record_failure(a, "admin");
+        for _ in 0..2 {
+            fail(&l, a, "admin");
         }
-        l.record_success(a, "admin");
-        assert_eq!(l.record_failure(a, "admin"), Failure::AttemptsLeft(4));
+        fail(&l, a, "1001");
+        // A valid extension login does not forgive the guesses at admin.
+        l.begin(a, "1001", None).expect("slot").succeeded();
+        assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(2));
+        l.begin(a, "admin", None).expect("slot").succeeded();
+        assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(4));
+    }
+
+    #[test]
+    fn attempts_in_progress_count_before_their_hash() {
+        let (_c, l) = setup();
+        let a = ip("192.0.2.9");
+        let running: Vec<_> = (0..5)
+            .map(|_| l.begin(a, "admin", None).expect("five slots"))
+            .collect();
+        assert_eq!(
+            l.begin(a, "admin", None).err(),
+            Some(IN_PROGRESS_WAIT),
+            "the sixth waits"
+        );
+        // One gives up undecided (busy hasher): its slot comes back uncounted.
+        let mut running = running.into_iter();
+        drop(running.next());
+        let again = l.begin(a, "admin", None).expect("slot returned");
+        let outcomes: Vec<_> = running.chain([again]).map(Attempt::failed).collect();
+        assert_eq!(outcomes[4], Failure::Locked(Duration::from_secs(600)));
     }
 
     #[test]
     fn ipv6_addresses_in_one_64_share_a_counter() {
         let (_c, l) = setup();
         for i in 1..=5u8 {
-            l.record_failure(ip(&format!("2001:db8::{i}")), "admin");
+            fail(&l, ip(&format!("2001:db8::{i}")), "admin");
         }
-        assert!(l.check_addr(ip("2001:db8::ffff")).is_err());
-        assert!(l.check_addr(ip("2001:db8:0:1::1")).is_ok());
+        assert!(l.begin(ip("2001:db8::ffff"), "admin", None).is_err());
+        assert!(l.begin(ip("2001:db8:0:1::1"), "admin", None).is_ok());
     }
 
     #[test]
@@ -257,23 +511,127 @@ mod tests {
         let (clock, l) = setup();
         for i in 0..20u32 {
             // Spread over many addresses, as a distributed attack would be.
-            l.record_failure(ip(&format!("10.0.{}.{}", i / 200, i % 200 + 1)), "admin");
+            fail(
+                &l,
+                ip(&format!("10.0.{}.{}", i / 200, i % 200 + 1)),
+                "admin",
+            );
         }
         assert_eq!(l.account_delay("admin"), Duration::ZERO);
-        l.record_failure(ip("10.1.0.1"), "admin");
+        fail(&l, ip("10.1.0.1"), "admin");
         assert_eq!(l.account_delay("admin"), Duration::from_secs(1));
-        l.record_failure(ip("10.1.0.2"), "admin");
+        fail(&l, ip("10.1.0.2"), "admin");
         assert_eq!(l.account_delay("admin"), Duration::from_secs(2));
         for i in 0..100u32 {
-            l.record_failure(ip(&format!("10.2.{}.{}", i / 200, i % 200 + 1)), "admin");
+            fail(
+                &l,
+                ip(&format!("10.2.{}.{}", i / 200, i % 200 + 1)),
+                "admin",
+            );
         }
         assert_eq!(l.account_delay("admin"), Duration::from_secs(30), "capped");
         clock.advance(Duration::from_secs(3600));
         assert_eq!(l.account_delay("other"), Duration::ZERO);
         // The real admin from a clean address still gets in and resets the streak.
-        assert!(l.check_addr(ip("192.0.2.1")).is_ok());
-        l.record_success(ip("192.0.2.1"), "admin");
+        l.begin(ip("192.0.2.1"), "admin", None)
+            .expect("clean address")
+            .succeeded();
         assert_eq!(l.account_delay("admin"), Duration::ZERO);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn the_slowdown_is_served_one_attempt_after_another() {
+        let (_c, l) = setup();
+        let l = Arc::new(l);
+        for i in 0..21u32 {
+            fail(&l, ip(&format!("10.0.0.{}", i + 1)), "admin");
+        }
+        assert_eq!(l.account_delay("admin"), Duration::from_secs(1));
+        let start = tokio::time::Instant::now();
+        let waits: Vec<_> = (0..3)
+            .map(|_| {
+                let l = Arc::clone(&l);
+                tokio::spawn(async move { l.wait_turn("admin").await })
+            })
+            .collect();
+        for w in waits {
+            w.await.expect("wait");
+        }
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(3),
+            "three delays in turn"
+        );
+        assert!(l.gates.lock().expect("gates").is_empty(), "gate removed");
+    }
+
+    #[test]
+    fn a_device_cookie_skips_the_address_block_and_has_its_own_five() {
+        let (_c, l) = setup();
+        let a = ip("192.0.2.20");
+        for _ in 0..5 {
+            fail(&l, a, "admin");
+        }
+        assert!(l.begin(a, "admin", None).is_err(), "address blocked");
+        let id = [7u8; 16];
+        let t = l
+            .begin(a, "admin", Some(id))
+            .expect("device cookie exempts");
+        assert!(t.by_device());
+        assert_eq!(t.failed(), Failure::AttemptsLeft(4));
+        for left in [3, 2, 1, 0] {
+            assert_eq!(
+                l.begin(a, "admin", Some(id)).expect("cookie").failed(),
+                Failure::AttemptsLeft(left)
+            );
+        }
+        assert!(
+            l.begin(a, "admin", Some(id)).is_err(),
+            "voided: the address block applies again"
+        );
+        // A success with a cookie clears that cookie's count.
+        let other = [8u8; 16];
+        l.begin(a, "admin", Some(other)).expect("c").failed();
+        l.begin(a, "admin", Some(other)).expect("c").succeeded();
+        for _ in 0..4 {
+            l.begin(a, "admin", Some(other)).expect("c").failed();
+        }
+        assert!(l.begin(a, "admin", Some(other)).is_ok());
+    }
+
+    #[test]
+    fn long_usernames_cost_a_key_not_their_bytes() {
+        let (_c, l) = setup();
+        let long = "x".repeat(16 * 1024);
+        fail(&l, ip("192.0.2.30"), &long);
+        assert_eq!(l.lock().accounts.len(), 1);
+        let shown = shown_username(&long);
+        assert!(shown.len() < 64, "{shown}");
+        assert!(shown.ends_with("(16384 bytes)"), "{shown}");
+        assert_eq!(shown_username("admin"), "admin");
+    }
+
+    #[test]
+    fn a_full_table_never_forgets_an_active_block() {
+        let (clock, l) = setup();
+        let first = ip("10.0.0.1");
+        for _ in 0..5 {
+            fail(&l, first, "admin");
+        }
+        for i in 1..MAX_ADDRESSES as u32 {
+            let a = IpAddr::V4((0x0B00_0000 + i).into());
+            for _ in 0..5 {
+                fail(&l, a, "admin");
+            }
+        }
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(l.lock().addrs.len(), MAX_ADDRESSES);
+        // A new address cannot push out a block: it waits instead.
+        assert!(l.begin(ip("192.0.2.99"), "admin", None).is_err());
+        assert!(l.begin(first, "admin", None).is_err(), "still blocked");
+        // Once the blocks have run out, new addresses are tracked again.
+        clock.advance(Duration::from_secs(600));
+        assert!(l.begin(ip("192.0.2.99"), "admin", None).is_ok());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Authentication: password hashing ([`password`]), the password rules ([`policy`]),
-//! sessions in RAM ([`sessions`]) and brute-force limits ([`lockout`]).
+//! sessions in RAM ([`sessions`]), brute-force limits ([`lockout`]) and the device
+//! cookies that let a known browser past them ([`device`]).
 
+pub mod device;
 pub mod lockout;
 pub mod password;
 pub mod policy;

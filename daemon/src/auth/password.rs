@@ -102,6 +102,9 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$2Idamfd2Sxl515uaWuYp2A$
 /// and under spawn_blocking every such gap left a slot idle).
 pub struct Hasher {
     shared: Arc<Shared>,
+    /// Password checks run so far (for `ctl status`: the lockout's promise is counted
+    /// in hashes, not in answers).
+    checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long an idle worker stays (with its thread) before it exits.
@@ -207,7 +210,13 @@ impl Hasher {
                 concurrency: concurrency.max(1),
                 queue,
             }),
+            checks: Arc::default(),
         }
+    }
+
+    /// Password checks (argon2 verifications) computed since start.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
     }
 
     /// Queues `job`; at most `concurrency` run and `queue` more wait, beyond that Busy.
@@ -268,8 +277,12 @@ impl Hasher {
     pub async fn verify(&self, password: Secret, phc: Option<String>) -> Result<bool, Busy> {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let checks = Arc::clone(&self.checks);
         let ok = self
-            .run(move |memory| verify_in(password.expose().as_bytes(), &phc, memory))
+            .run(move |memory| {
+                checks.fetch_add(1, Ordering::Relaxed);
+                verify_in(password.expose().as_bytes(), &phc, memory)
+            })
             .await?;
         Ok(ok && known)
     }

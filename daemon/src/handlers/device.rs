@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
-use crate::http::{self, Body};
+use crate::http::{self, Body, Ctx};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +28,7 @@ pub fn audit(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error
 /// the erase runs; the box reboots when it is done.
 pub async fn factory_reset(
     app: &Arc<App>,
+    ctx: Ctx,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
     let a = super::admin(app, req.headers())?;
@@ -37,20 +38,9 @@ pub async fn factory_reset(
             "Type ERASE (in capitals) to confirm that all settings and data will be erased.".into(),
         ));
     }
-    let account = app
-        .data()?
-        .account(&a.session.username)?
-        .ok_or(Error::Unauthenticated)?;
-    let ok = app
-        .hasher
-        .verify(body.password, Some(account.password_hash))
-        .await
-        .map_err(|_| Error::Busy)?;
-    if !ok {
-        return Err(Error::InvalidCredentials {
-            attempts_left: None,
-        });
-    }
+    // A wrong password here counts like a failed sign-in.
+    super::login::verify_password(app, ctx.peer.ip(), &a.session.username, body.password, None)
+        .await?;
     let started = crate::factory_reset::start(app, &format!("web UI by {}", a.session.username));
     Ok(http::json(
         StatusCode::ACCEPTED,

@@ -1,5 +1,6 @@
 //! Sign-in flows: login, logout, the session view, and password change (which ends every
-//! session of the account). Brute-force limits and the slow-down are applied here.
+//! session of the account). Brute-force limits, the slow-down and device cookies are
+//! applied here, in [`verify_password`], for every path that checks a password.
 
 use std::net::IpAddr;
 
@@ -9,11 +10,13 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::auth::lockout::Failure;
+use crate::auth::device;
+use crate::auth::lockout::{shown_username, DeviceId, Failure};
 use crate::auth::sessions::{NewSession, Session};
 use crate::auth::Secret;
 use crate::error::Error;
 use crate::http::{self, Body, Ctx};
+use crate::store::Account;
 
 /// Longest username accepted (extension numbers and `admin` are far shorter).
 const MAX_USERNAME: usize = 64;
@@ -32,10 +35,11 @@ pub struct PasswordRequest {
     pub new_password: Secret,
 }
 
-fn failed(app: &App, ip: IpAddr, username: &str) -> Error {
-    match app.limiter.record_failure(ip, username) {
+fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) -> Error {
+    let shown = shown_username(username);
+    match failure {
         Failure::AttemptsLeft(n) => {
-            app.audit("login_failed", Some(username), Some(ip), None);
+            app.audit("login_failed", Some(&shown), Some(ip), None);
             Error::InvalidCredentials {
                 attempts_left: Some(n),
             }
@@ -44,7 +48,7 @@ fn failed(app: &App, ip: IpAddr, username: &str) -> Error {
             tracing::warn!(%ip, "address blocked after repeated failed logins");
             app.audit(
                 "login_locked",
-                Some(username),
+                Some(&shown),
                 Some(ip),
                 Some("address blocked"),
             );
@@ -53,44 +57,76 @@ fn failed(app: &App, ip: IpAddr, username: &str) -> Error {
     }
 }
 
-pub async fn login(app: &App, ip: IpAddr, req: LoginRequest) -> Result<NewSession, Error> {
+/// Checks `username`'s password under the brute-force limits: the attempt counts from
+/// before its hash, waits its turn in the account's slow-down (unless a device cookie
+/// carries it), and a failure counts for the address. Every path that checks a
+/// password — sign-in, password change, email change, factory reset — goes through here.
+pub async fn verify_password(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    password: Secret,
+    device: Option<DeviceId>,
+) -> Result<Account, Error> {
     let data = app.data()?;
-    app.limiter
-        .check_addr(ip)
+    let attempt = app
+        .limiter
+        .begin(ip, username, device)
         .map_err(|d| Error::Locked { retry_after: d })?;
-    let username = req.username;
-    let delay = app.limiter.account_delay(&username);
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    if !attempt.by_device() {
+        app.limiter.wait_turn(username).await;
     }
+    // Longer names are never accounts: no lookup, the same hash as an unknown user.
     let account = if username.len() <= MAX_USERNAME {
-        data.account(&username)?
+        data.account(username)?
     } else {
         None
     };
     let ok = app
         .hasher
-        .verify(
-            req.password,
-            account.as_ref().map(|a| a.password_hash.clone()),
-        )
+        .verify(password, account.as_ref().map(|a| a.password_hash.clone()))
         .await
         .map_err(|_| Error::Busy)?;
-    let account = match account {
-        Some(a) if ok => a,
-        _ => {
-            tracing::info!(%ip, "login failed");
-            return Err(failed(app, ip, &username));
+    match account {
+        Some(a) if ok => {
+            attempt.succeeded();
+            Ok(a)
         }
-    };
-    app.limiter.record_success(ip, &username);
-    tracing::info!(%ip, user = %account.username, "login");
+        _ => {
+            tracing::info!(%ip, "password check failed");
+            Err(failed(app, ip, username, attempt.failed()))
+        }
+    }
+}
+
+/// A successful sign-in: the session, and a new device cookie for this browser.
+pub struct SignedIn {
+    pub new: NewSession,
+    pub device_cookie: Option<String>,
+}
+
+/// `device_cookie`: the `pbx_device` cookie the request carried, if any.
+pub async fn login(
+    app: &App,
+    ip: IpAddr,
+    req: LoginRequest,
+    device_cookie: Option<&str>,
+) -> Result<SignedIn, Error> {
+    let device = app
+        .device_key()
+        .zip(device_cookie)
+        .and_then(|(k, c)| k.verify(c, &req.username));
+    let account = verify_password(app, ip, &req.username, req.password, device).await?;
+    tracing::info!(%ip, user = %account.username, known_device = device.is_some(), "login");
     app.audit("login", Some(&account.username), Some(ip), None);
-    Ok(app.sessions.create(
-        &account.username,
-        account.role,
-        account.must_change_password,
-    ))
+    Ok(SignedIn {
+        new: app.sessions.create(
+            &account.username,
+            account.role,
+            account.must_change_password,
+        ),
+        device_cookie: app.device_key().map(|k| k.issue(&account.username)),
+    })
 }
 
 /// Changes the caller's password; returns how many sessions of the account ended.
@@ -101,20 +137,7 @@ pub async fn change_password(
     req: PasswordRequest,
 ) -> Result<usize, Error> {
     let data = app.data()?;
-    app.limiter
-        .check_addr(ip)
-        .map_err(|d| Error::Locked { retry_after: d })?;
-    let account = data
-        .account(&session.username)?
-        .ok_or(Error::Unauthenticated)?;
-    let ok = app
-        .hasher
-        .verify(req.current_password, Some(account.password_hash.clone()))
-        .await
-        .map_err(|_| Error::Busy)?;
-    if !ok {
-        return Err(failed(app, ip, &account.username));
-    }
+    let account = verify_password(app, ip, &session.username, req.current_password, None).await?;
     let hash = app
         .hash_new_password(req.new_password, &account.username)
         .await?;
@@ -122,8 +145,9 @@ pub async fn change_password(
     let store = data.clone();
     let username = account.username.clone();
     // Applied to the record as it is now: the email may have changed while we hashed.
+    // Outstanding reset links die with the old password.
     let updated = super::blocking(move || {
-        store.update_account(&username, |a| {
+        store.update_account_revoking_tokens(&username, |a| {
             a.password_hash = hash.clone();
             a.must_change_password = false;
             a.password_changed_at = now;
@@ -147,10 +171,14 @@ pub async fn login_handler(
     ctx: Ctx,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
+    let device = http::cookie(req.headers(), device::COOKIE).map(str::to_string);
     let body: LoginRequest = http::read_json(req).await?;
-    let new = login(app, ctx.peer.ip(), body).await?;
-    let mut r = http::json_bytes(StatusCode::OK, new.session.view.clone());
-    http::set_session_cookie(&mut r, &new.id, ctx.https);
+    let done = login(app, ctx.peer.ip(), body, device.as_deref()).await?;
+    let mut r = http::json_bytes(StatusCode::OK, done.new.session.view.clone());
+    http::set_session_cookie(&mut r, &done.new.id, ctx.https);
+    if let Some(c) = done.device_cookie {
+        http::set_device_cookie(&mut r, &c, ctx.https);
+    }
     Ok(r)
 }
 

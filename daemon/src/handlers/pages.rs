@@ -20,7 +20,7 @@ const APP_JS: &str = include_str!("../web/app.js");
 const STYLE_CSS: &str = include_str!("../web/style.css");
 
 pub fn healthz(app: &App) -> Response<Body> {
-    match &app.health {
+    match &app.health() {
         Health::Ok => http::response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
         Health::Degraded(why) => http::response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -45,7 +45,7 @@ pub fn asset(path: &str) -> Option<Response<Body>> {
 
 /// A page that needs a signed-in user; without one, the login page.
 pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
-    match &app.health {
+    match &app.health() {
         Health::Degraded(why) if why == crate::app::FULL_FLASH => {
             return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED_FULL)
         }

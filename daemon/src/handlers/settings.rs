@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::http::{self, Body};
+use crate::http::{self, Body, Ctx};
 use crate::recovery::mailer::{self, Security, SmtpSettings};
-use crate::recovery::{mail, LastTest, LAST_TEST_KEY, SMTP_KEY};
+use crate::recovery::{mail, LastTest, MailJob, LAST_TEST_KEY, SMTP_KEY};
 use crate::store::ADMIN;
 
 /// SMTP settings as the form sends them; `password` absent = keep the stored one.
@@ -108,15 +108,30 @@ fn validate(form: SmtpForm, stored: Option<&SmtpSettings>) -> Result<SmtpSetting
             "The username or password is too long.".into(),
         ));
     }
-    let password = match form.password {
-        Some(p) => p.expose().to_string(),
-        None => stored.map(|s| s.password.clone()).unwrap_or_default(),
+    let username = form.username.trim().to_string();
+    // The write-only password goes only where it was saved for: the same server, port,
+    // user and security. Otherwise a caller could have it sent (in clear, with
+    // security "none") to a host of their choosing.
+    let password = match (form.password, stored) {
+        (Some(p), _) => p.expose().to_string(),
+        (None, _) if username.is_empty() => String::new(),
+        (None, None) => String::new(),
+        (None, Some(s)) if s.password.is_empty() => String::new(),
+        (None, Some(s))
+            if s.host.eq_ignore_ascii_case(&host)
+                && s.port == form.port
+                && s.username == username
+                && s.security == form.security =>
+        {
+            s.password.clone()
+        }
+        (None, Some(_)) => return Err(Error::PasswordRequired),
     };
     Ok(SmtpSettings {
         host,
         port: form.port,
         security: form.security,
-        username: form.username.trim().to_string(),
+        username,
         password,
         from: form.from.trim().to_string(),
         timeout_s: form.timeout_s,
@@ -208,6 +223,9 @@ pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Bod
 pub struct ProfileForm {
     /// The recovery email; empty or null unbinds it.
     pub email: Option<String>,
+    /// Changing where reset links go needs the password again: a stolen session must
+    /// not be able to redirect the way back in.
+    pub current_password: crate::auth::Secret,
 }
 
 pub fn profile_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
@@ -222,7 +240,11 @@ pub fn profile_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>,
     ))
 }
 
-pub async fn profile_put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn profile_put(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
     let a = super::authed_full(app, req.headers())?;
     let form: ProfileForm = http::read_json(req).await?;
     let email = match form
@@ -242,15 +264,34 @@ pub async fn profile_put(app: &App, req: Request<Incoming>) -> Result<Response<B
             Some(parsed.email.to_string())
         }
     };
+    let ip = ctx.peer.ip();
+    let before =
+        super::login::verify_password(app, ip, &a.session.username, form.current_password, None)
+            .await?;
     let data = app.data()?;
     let username = a.session.username.clone();
     let new_email = email.clone();
+    // Reset links mailed to the old address die with the change.
     let account = super::blocking(move || {
-        data.update_account(&username, |acc| acc.email = new_email.clone())
+        data.update_account_revoking_tokens(&username, |acc| acc.email = new_email.clone())
     })
     .await?
     .ok_or(Error::Unauthenticated)?;
     tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
+    app.audit(
+        "recovery_email_changed",
+        Some(&account.username),
+        Some(ip),
+        None,
+    );
+    if let Some(old) = before.email.filter(|old| Some(old) != email.as_ref()) {
+        app.recovery.enqueue(MailJob::EmailChanged {
+            username: account.username.clone(),
+            old,
+            new: email.clone(),
+            ip,
+        });
+    }
     Ok(http::json(
         StatusCode::OK,
         &serde_json::json!({ "username": account.username, "email": email }),

@@ -16,7 +16,30 @@ pub fn allowed(peer: IpAddr, own: &[Subnet], lan: &[Subnet], cloud: bool) -> boo
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
         v4 => v4,
     };
-    peer.is_loopback() || own.iter().chain(lan).any(|s| s.contains(peer))
+    // A /0 (a default route's "subnet", a careless lan_subnets entry) would make every
+    // address on the internet local: such entries do not count.
+    peer.is_loopback()
+        || own
+            .iter()
+            .chain(lan)
+            .any(|s| s.prefix() > 0 && s.contains(peer))
+}
+
+/// Interfaces that are never the PBX's own segment unless named in
+/// `network.lan_interfaces`: dial-up, VPN tunnels, container bridges.
+pub const NOT_LAN: [&str; 4] = ["ppp*", "wg*", "tun*", "docker*"];
+
+/// Whether interface `name` is part of the PBX's own network: one of `lan_interfaces`
+/// when configured (a trailing `*` matches any rest), else any but [`NOT_LAN`].
+pub fn interface_is_lan(name: &str, lan_interfaces: Option<&[String]>) -> bool {
+    let matches = |p: &str| {
+        p.strip_suffix('*')
+            .map_or(name == p, |pre| name.starts_with(pre))
+    };
+    match lan_interfaces {
+        Some(list) => list.iter().any(|p| matches(p)),
+        None => !NOT_LAN.iter().any(|p| matches(p)),
+    }
 }
 
 #[cfg(test)]
@@ -43,6 +66,31 @@ mod tests {
         assert!(allowed(ip("192.168.1.77"), &own, &[], false));
         assert!(allowed(ip("::ffff:192.168.1.77"), &own, &[], false));
         assert!(allowed(ip("fd00:1::abcd"), &own, &[], false));
+    }
+
+    #[test]
+    fn a_prefix_0_subnet_makes_nothing_local() {
+        let any4 = nets(&["0.0.0.0/0"]);
+        let any6 = nets(&["::/0"]);
+        assert!(!allowed(ip("203.0.113.7"), &any4, &[], false));
+        assert!(!allowed(ip("203.0.113.7"), &[], &any4, false));
+        assert!(!allowed(ip("2001:db8::1"), &any6, &any6, false));
+        assert!(allowed(ip("127.0.0.1"), &any4, &[], false));
+    }
+
+    #[test]
+    fn tunnels_and_bridges_are_not_the_lan_unless_named() {
+        for name in ["eth0", "br-lan", "wlan0", "lan1"] {
+            assert!(interface_is_lan(name, None), "{name}");
+        }
+        for name in ["ppp0", "wg0", "tun3", "docker0"] {
+            assert!(!interface_is_lan(name, None), "{name}");
+        }
+        let only = vec!["eth1".to_string(), "br-*".to_string()];
+        assert!(interface_is_lan("eth1", Some(&only)));
+        assert!(interface_is_lan("br-lan", Some(&only)));
+        assert!(!interface_is_lan("eth0", Some(&only)));
+        assert!(!interface_is_lan("wg0", Some(&only)));
     }
 
     #[test]

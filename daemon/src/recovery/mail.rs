@@ -20,6 +20,7 @@ pub struct FindPassword<'a> {
 pub const FIND_PASSWORD_SUBJECT: &str = "Find Password";
 pub const CHANGED_SUBJECT: &str = "Your password was changed";
 pub const TEST_SUBJECT: &str = "PBX test mail";
+pub const EMAIL_CHANGED_SUBJECT: &str = "Recovery email changed";
 
 pub fn build(from: &Mailbox, to: &Mailbox, subject: &str, text: String) -> Result<Message, String> {
     // 7bit keeps the reset link byte-for-byte in the mail; quoted-printable would turn
@@ -89,6 +90,32 @@ pub fn password_changed(
         when = format_utc(at),
     );
     build(from, to, CHANGED_SUBJECT, body)
+}
+
+/// The notice to the *old* recovery address when it is changed or removed.
+pub fn email_changed(
+    from: &Mailbox,
+    to: &Mailbox,
+    username: &str,
+    device: &str,
+    new: Option<&str>,
+    at: u64,
+    ip: &str,
+) -> Result<Message, String> {
+    let what = match new {
+        Some(n) => format!("changed from this address to {n}"),
+        None => "removed (no address is bound now)".to_string(),
+    };
+    let body = format!(
+        "Hello {username},\n\n\
+         the recovery email of the account \"{username}\" on {device} was {what} at \
+         {when}, from the address {ip}. Password-reset links now go to the new address \
+         only; links sent here before no longer work.\n\n\
+         If this was not you, someone else has signed in to your account: contact your \
+         PBX administrator at once.\n",
+        when = format_utc(at),
+    );
+    build(from, to, EMAIL_CHANGED_SUBJECT, body)
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for Unix seconds (civil-from-days, proleptic Gregorian).

@@ -82,6 +82,14 @@ fn fail(stage: Stage, message: impl Into<String>) -> MailError {
     }
 }
 
+/// A failure whose cause is text the peer sent (a banner, a server response): the
+/// caller — possibly probing an internal port — gets a fixed hint; the peer's words go
+/// to the log only.
+fn fail_quoting(stage: Stage, hint: String, peer_said: &str) -> MailError {
+    tracing::warn!(?stage, "SMTP peer said: {}", peer_said.trim());
+    fail(stage, hint)
+}
+
 /// Where mail goes.
 #[derive(Debug, Clone)]
 pub enum Transport {
@@ -191,9 +199,13 @@ pub async fn send_smtp(s: &SmtpSettings, msg: Message) -> Result<(), MailError> 
             ))
         }
         (Security::Starttls | Security::None, Some(g)) if !g.starts_with("220") => {
-            return Err(fail(
+            return Err(fail_quoting(
                 Stage::Connect,
-                format!("the server refused the connection: {}", g.trim()),
+                format!(
+                    "the server on port {} did not greet as an SMTP server; check the server name and the port",
+                    s.port
+                ),
+                g,
             ))
         }
         _ => {}
@@ -229,14 +241,16 @@ fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> MailError {
     if let Some(code) = e.status() {
         let code = code.to_string();
         return if ["530", "534", "535", "538", "454"].contains(&code.as_str()) {
-            fail(
+            fail_quoting(
                 Stage::Auth,
-                format!("the server refused the login ({code}); check the username and password: {text}"),
+                format!("the server refused the login ({code}); check the username and password"),
+                &text,
             )
         } else {
-            fail(
+            fail_quoting(
                 Stage::Send,
-                format!("the server refused the message ({code}): {text}"),
+                format!("the server refused the message ({code}); check the sender address and that the server relays for this login"),
+                &text,
             )
         };
     }
@@ -248,24 +262,27 @@ fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> MailError {
     }
     let lower = text.to_lowercase();
     if lower.contains("authentication") || lower.contains("mechanism") {
-        return fail(
+        return fail_quoting(
             Stage::Auth,
-            format!("cannot log in: {text}; the server may only allow login after STARTTLS or TLS"),
+            "cannot log in; the server may only allow login after STARTTLS or TLS".into(),
+            &text,
         );
     }
     if lower.contains("starttls") || lower.contains("tls") {
-        return fail(
+        return fail_quoting(
             Stage::Tls,
-            format!(
-                "{text}; the server may not offer STARTTLS on port {}",
-                s.port
-            ),
+            format!("the server may not offer STARTTLS on port {}", s.port),
+            &text,
         );
     }
     if e.is_timeout() {
-        return fail(Stage::Send, format!("the server stopped answering: {text}"));
+        return fail_quoting(Stage::Send, "the server stopped answering".into(), &text);
     }
-    fail(Stage::Send, text)
+    fail_quoting(
+        Stage::Send,
+        "the conversation with the server failed; see the PBX log for its answer".into(),
+        &text,
+    )
 }
 
 /// Parses an email address as lettre will use it.

@@ -26,6 +26,7 @@ use crate::app::App;
 use crate::auth::{token_digest, Secret};
 use crate::error::Error;
 use crate::store::{Consumed, DataDb, ResetToken, Role, ADMIN};
+use lettre::message::Mailbox;
 use mailer::{MailError, SmtpSettings, Stage, Transport};
 
 /// Mail jobs waiting for the worker; beyond this, new ones are dropped (and logged).
@@ -54,6 +55,13 @@ pub enum MailJob {
     },
     PasswordChanged {
         username: String,
+        ip: IpAddr,
+    },
+    /// Tells the old recovery address that it no longer is one.
+    EmailChanged {
+        username: String,
+        old: String,
+        new: Option<String>,
         ip: IpAddr,
     },
 }
@@ -340,12 +348,16 @@ async fn handle_forgot(app: &App, username: &str, email: &str, ip: IpAddr) {
     }
 }
 
-async fn handle_changed(app: &App, username: &str, ip: IpAddr) {
+/// Sends a notice to `to` if mail works; `what` names it in the log.
+async fn send_notice(
+    app: &App,
+    username: &str,
+    to: &str,
+    what: &str,
+    build: impl FnOnce(&Mailbox, &Mailbox) -> Result<lettre::Message, String>,
+) {
     let Ok(data) = app.data() else { return };
-    let Ok(Some(account)) = data.account(username) else {
-        return;
-    };
-    let Some(to) = account.email.as_deref().and_then(mailer::parse_address) else {
+    let Some(to) = mailer::parse_address(to) else {
         return;
     };
     let Ok(Some(transport)) = transport(app, &data) else {
@@ -354,26 +366,34 @@ async fn handle_changed(app: &App, username: &str, ip: IpAddr) {
     let Some(from) = mailer::parse_address(&transport.from_address()) else {
         return;
     };
-    let msg = match mail::password_changed(
-        &from,
-        &to,
-        username,
-        &device_name(app),
-        app.clock.unix(),
-        &ip.to_string(),
-    ) {
+    let msg = match build(&from, &to) {
         Ok(m) => m,
         Err(e) => {
-            tracing::error!("cannot build the change notice: {e}");
+            tracing::error!("cannot build the {what}: {e}");
             return;
         }
     };
     match transport.send(msg).await {
-        Ok(()) => tracing::info!(user = %username, "password-change notice sent"),
+        Ok(()) => tracing::info!(user = %username, "{what} sent"),
         Err(e) => {
-            tracing::error!(user = %username, stage = ?e.stage, "change notice failed: {}", e.message)
+            tracing::error!(user = %username, stage = ?e.stage, "{what} failed: {}", e.message)
         }
     }
+}
+
+async fn handle_changed(app: &App, username: &str, ip: IpAddr) {
+    let Ok(Some(account)) = app
+        .data()
+        .and_then(|d| d.account(username).map_err(Error::from))
+    else {
+        return;
+    };
+    let Some(to) = account.email else { return };
+    let (device, at) = (device_name(app), app.clock.unix());
+    send_notice(app, username, &to, "password-change notice", |from, to| {
+        mail::password_changed(from, to, username, &device, at, &ip.to_string())
+    })
+    .await;
 }
 
 /// Sends queued mail one at a time, off the request path.
@@ -386,6 +406,26 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 ip,
             } => handle_forgot(&app, &username, &email, ip).await,
             MailJob::PasswordChanged { username, ip } => handle_changed(&app, &username, ip).await,
+            MailJob::EmailChanged {
+                username,
+                old,
+                new,
+                ip,
+            } => {
+                let (device, at) = (device_name(&app), app.clock.unix());
+                send_notice(&app, &username, &old, "email-change notice", |from, to| {
+                    mail::email_changed(
+                        from,
+                        to,
+                        &username,
+                        &device,
+                        new.as_deref(),
+                        at,
+                        &ip.to_string(),
+                    )
+                })
+                .await;
+            }
         }
     }
 }
@@ -393,29 +433,39 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
 /// The subnets a reset link opens from, for the refusal message.
 pub fn allowed_subnets(app: &App) -> Vec<String> {
     let config = app.config();
-    let mut list: Vec<String> = app
-        .board
-        .interfaces()
-        .unwrap_or_default()
+    let mut list: Vec<String> = own_subnets(app, &config)
         .iter()
-        .map(|i| i.subnet.to_string())
+        .map(|s| s.to_string())
         .collect();
-    list.extend(config.lan_subnets.iter().map(|s| s.to_string()));
+    list.extend(
+        config
+            .lan_subnets
+            .iter()
+            .filter(|s| s.prefix() > 0)
+            .map(|s| s.to_string()),
+    );
     list.sort();
     list.dedup();
     list
 }
 
-/// The local-network rule for this peer, with this box's interfaces.
-pub fn check_local(app: &App, peer: IpAddr) -> Result<(), Error> {
-    let config = app.config();
-    let own: Vec<pbx_board::Subnet> = app
-        .board
+/// The subnets of the interfaces that make up the PBX's own network
+/// (`network.lan_interfaces`; prefix-0 ones never count).
+fn own_subnets(app: &App, config: &crate::config::Config) -> Vec<pbx_board::Subnet> {
+    app.board
         .interfaces()
         .unwrap_or_default()
         .iter()
+        .filter(|i| localnet::interface_is_lan(&i.name, config.lan_interfaces.as_deref()))
+        .filter(|i| i.subnet.prefix() > 0)
         .map(|i| i.subnet)
-        .collect();
+        .collect()
+}
+
+/// The local-network rule for this peer, with this box's interfaces.
+pub fn check_local(app: &App, peer: IpAddr) -> Result<(), Error> {
+    let config = app.config();
+    let own = own_subnets(app, &config);
     if localnet::allowed(peer, &own, &config.lan_subnets, config.cloud) {
         Ok(())
     } else {
@@ -498,6 +548,23 @@ mod tests {
         assert!(
             w.hit(&"a", Duration::from_secs(900), 5, win).is_ok(),
             "first one slid out"
+        );
+    }
+
+    /// A full table limits new addresses only: those already tracked keep their count.
+    #[test]
+    fn a_full_table_limits_new_keys_not_everyone() {
+        let mut w = Windows::new();
+        let win = Duration::from_secs(900);
+        let now = Duration::from_secs(1);
+        for k in 0..MAX_TRACKED as u32 {
+            assert!(w.hit(&k, now, 5, win).is_ok());
+        }
+        assert!(w.hit(&u32::MAX, now, 5, win).is_err(), "new key limited");
+        assert!(w.hit(&7, now, 5, win).is_ok(), "known key goes on");
+        assert!(
+            w.hit(&u32::MAX, now + win, 5, win).is_ok(),
+            "room again once the window passed"
         );
     }
 }

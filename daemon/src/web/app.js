@@ -115,8 +115,10 @@ const pages = {
         ev.preventDefault();
         clearError("email-error");
         notice("", "email-notice");
-        const r = await api("PUT", "/profile", { email: $("email").value });
+        const r = await api("PUT", "/profile", { email: $("email").value, current_password: $("email_password").value });
+        $("email_password").value = "";
         if (r.status === 200) notice(r.data.email ? "Recovery email saved: " + r.data.email : "Recovery email removed.", "email-notice");
+        else if (r.data.error === "invalid_credentials") showError("Your password is wrong; the recovery email was not changed.", null, "email-error");
         else showError(explain(r), null, "email-error");
       });
     }
