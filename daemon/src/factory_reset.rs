@@ -231,6 +231,50 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// A symlinked target's data is erased (and the link); links *inside* a target are
+    /// unlinked, not followed; a target whose link was turned to the board DB after
+    /// validation is refused at erase time and nothing behind it is touched.
+    #[test]
+    fn symlinked_targets_are_erased_behind_the_link_and_nothing_outside() {
+        let d = std::env::temp_dir().join(format!("pbx-reset-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let mk = |p: &str, content: &[u8]| {
+            let p = d.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, content).expect("write");
+        };
+        mk("flash/voicemail/msg1.wav", b"RIFF");
+        mk("outside/keep.txt", b"not user data");
+        mk("factory/board.db/db", b"factory");
+        std::os::unix::fs::symlink(d.join("outside"), d.join("flash/voicemail/escape"))
+            .expect("link inside");
+        std::os::unix::fs::symlink(d.join("flash/voicemail"), d.join("vm")).expect("link");
+        std::os::unix::fs::symlink(d.join("factory/board.db"), d.join("trap")).expect("link");
+        let keep = vec![("the board DB", d.join("factory/board.db"))];
+
+        remove_target(&d.join("vm"), &keep).expect("erase through the link");
+        assert!(
+            !d.join("flash/voicemail").exists(),
+            "data behind the link erased"
+        );
+        assert!(
+            std::fs::symlink_metadata(d.join("vm")).is_err(),
+            "link removed"
+        );
+        assert_eq!(
+            std::fs::read(d.join("outside/keep.txt")).expect("kept"),
+            b"not user data",
+            "a link inside the target was not followed"
+        );
+        let e = remove_target(&d.join("trap"), &keep).expect_err("board DB refused");
+        assert!(e.to_string().contains("board DB"), "{e}");
+        assert_eq!(
+            std::fs::read(d.join("factory/board.db/db")).expect("kept"),
+            b"factory"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     use super::*;
     use pbx_board::SimBoard;
     use std::net::SocketAddr;

@@ -4,15 +4,17 @@ in time, loopback only. Prints one line per check and exits 1 if any fails.
 
   crash     200 cycles of concurrent password changes and settings writes, SIGKILL at a
             random moment; after each restart every acknowledged write is present
-  slowloris 100 connections sending one header byte per second, and a stream of
-            oversized bodies: /healthz p99 stays <= 50 ms, every oversized body gets 413,
-            and the slow connections are closed after the header timeout
+  slowloris 100 connections sending one header byte per second, 100 whose body stalls
+            (16000 bytes declared, 6 sent), and a stream of oversized bodies: /healthz p99
+            stays <= 50 ms, every oversized body gets 413, the slow headers are closed
+            after the header timeout and the stalled bodies with 408 after the body one
   faults    ENOSPC from a real full file system (the state dir on a small tmpfs, filled
             up) and EIO injected with strace on the store's writes: a clear 5xx, the
             failed change nowhere, reads and sign-in go on, the next write after the
             fault clears succeeds, everything acknowledged survives a restart
   brute     10,000 login attempts from 20 loopback addresses: 0 successes, every 429
-            carries Retry-After, the real admin logs in from a fresh address meanwhile
+            carries Retry-After, the real admin logs in meanwhile from a known browser
+            (device cookie) and from a fresh address
 
 Runs as root (mount, strace -p). Usage: soak.py DAEMON_BINARY [CYCLES]
 """
@@ -69,19 +71,28 @@ def request(method, path, body=None, headers=None, source="127.0.0.1", timeout=3
     if body is not None:
         data = json.dumps(body).encode()
         h["Content-Type"] = "application/json"
-    c.request(method, path, body=data, headers=h)
+    c.request(method, path, body=data, headers={k: v for k, v in h.items() if k != "device"})
     r = c.getresponse()
-    out = (r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    h = {k.lower(): v for k, v in r.getheaders()}
+    # Several Set-Cookie headers (session, device): keep them all.
+    h["set-cookie"] = [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
+    out = (r.status, h, r.read())
     c.close()
     return out
 
 
-def login(password, source="127.0.0.1"):
+def cookie(h, name):
+    return next((c.split(";")[0] for c in h["set-cookie"] if c.startswith(name + "=")), None)
+
+
+def login(password, source="127.0.0.1", device=None):
+    """Session headers, or None. `device`: a pbx_device cookie to send (a known browser)."""
     st, h, body = request("POST", "/api/v1/login", {"username": "admin", "password": password}, source=source,
-                          timeout=60)
+                          timeout=60, headers={"Cookie": device} if device else None)
     if st != 200:
         return None
-    return {"Cookie": h["set-cookie"].split(";")[0], "X-CSRF-Token": json.loads(body)["csrf_token"]}
+    return {"Cookie": cookie(h, "pbx_session"), "X-CSRF-Token": json.loads(body)["csrf_token"],
+            "device": cookie(h, "pbx_device")}
 
 
 def report(name, ok, detail):
@@ -136,8 +147,9 @@ def crash():
                 mail = f"admin{cycle}x{n}@pbx.test"
                 with state_lock:
                     inflight["mail"] = mail
+                    cur = acked_pw
                 try:
-                    st, _, _ = request("PUT", "/api/v1/profile", {"email": mail}, s2)
+                    st, _, _ = request("PUT", "/api/v1/profile", {"email": mail, "current_password": cur}, s2)
                 except OSError:
                     return
                 if st != 200:
@@ -211,7 +223,7 @@ def faults_on(mnt):
     assert request("POST", "/api/v1/password", {"current_password": label, "new_password": pw}, s)[0] == 204
     s = login(pw)
     acked_mail = "before@pbx.test"
-    assert request("PUT", "/api/v1/profile", {"email": acked_mail}, s)[0] == 200
+    assert request("PUT", "/api/v1/profile", {"email": acked_mail, "current_password": pw}, s)[0] == 200
     problems, sync_outcome = [], None
 
     def expect(what, got, want):
@@ -244,7 +256,7 @@ def faults_on(mnt):
     while st == 200 and writes < 20000:
         writes += 1
         mail = f"fill{writes}@pbx.test"
-        st, _, body = request("PUT", "/api/v1/profile", {"email": mail}, s)
+        st, _, body = request("PUT", "/api/v1/profile", {"email": mail, "current_password": pw}, s)
         if st == 200:
             acked_mail = mail
     expect("ENOSPC: PUT /profile once the log needs new space", error_of(st, body), (507, "storage_full"))
@@ -255,7 +267,7 @@ def faults_on(mnt):
     expect("ENOSPC: sign in with the refused one", login("fault password 1", source="127.0.4.2") is None, True)
     os.remove(filler)  # the fault clears
     acked_mail = "after-enospc@pbx.test"
-    expect("ENOSPC cleared: PUT /profile", request("PUT", "/api/v1/profile", {"email": acked_mail}, s)[0], 200)
+    expect("ENOSPC cleared: PUT /profile", request("PUT", "/api/v1/profile", {"email": acked_mail, "current_password": pw}, s)[0], 200)
     expect("ENOSPC cleared: email", email(s), acked_mail)
 
     # EIO: one failing write system call of the store, injected into the running daemon.
@@ -267,7 +279,7 @@ def faults_on(mnt):
         tracer.stderr.readline()  # "Process N attached with M threads"
         time.sleep(0.3)
         before, failed = acked_mail, f"eio-{syscall}@pbx.test"
-        st, _, body = request("PUT", "/api/v1/profile", {"email": failed}, s)
+        st, _, body = request("PUT", "/api/v1/profile", {"email": failed, "current_password": pw}, s)
         expect(f"EIO on {syscall}: PUT /profile", error_of(st, body), (500, "storage_error"))
         tracer.terminate()
         tracer.wait()
@@ -282,7 +294,7 @@ def faults_on(mnt):
             sync_outcome = "old" if got == before else "new"
         acked_mail = f"after-eio-{n}@pbx.test"
         expect(f"EIO on {syscall} cleared: PUT /profile",
-               request("PUT", "/api/v1/profile", {"email": acked_mail}, s)[0], 200)
+               request("PUT", "/api/v1/profile", {"email": acked_mail, "current_password": pw}, s)[0], 200)
 
     # Everything acknowledged survives a restart, and the store opens.
     p.terminate()
@@ -323,7 +335,7 @@ def slowloris():
             kind = ("20 MiB declared", "900 KiB sent", "chunked")[n % 3]
             n += 1
             c = socket.create_connection(("127.0.0.1", HP), source_address=("127.0.3.80", 0), timeout=10)
-            head = "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            head = "POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             try:
                 if kind == "20 MiB declared":
                     c.sendall(f"{head}Content-Length: 20971520\r\n\r\n".encode() + b"{" * 1024)
@@ -338,8 +350,31 @@ def slowloris():
             c.close()
             big[(kind, status)] = big.get((kind, status), 0) + 1
 
+    # And a fifth whose bodies stall: 16000 bytes declared, 6 sent.
+    stalled = []
+    for n in range(100):
+        c = socket.create_connection(("127.0.0.1", HP), source_address=(f"127.0.3.{60 + n // 50}", 0))
+        c.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 16000\r\n\r\n{\"user")
+        stalled.append(c)
+    stalled_at = time.time()
+    stall_results = []
+
+    def watch_stalled():
+        for c in stalled:
+            c.settimeout(max(0.1, stalled_at + 30 - time.time()))
+            try:
+                answer = c.recv(64)
+                while c.recv(4096):
+                    pass
+            except OSError:
+                answer = b"open"
+            stall_results.append((answer.split(b" ")[1:2] == [b"408"], time.time() - stalled_at))
+
     bodies = threading.Thread(target=oversized)
     bodies.start()
+    watcher = threading.Thread(target=watch_stalled)
+    watcher.start()
     i = 0
     while time.time() < stop:
         for n, s in enumerate(slow):
@@ -363,14 +398,19 @@ def slowloris():
             lat.append((time.perf_counter() - t0) * 1000)
             time.sleep(0.04)
     bodies.join()
+    watcher.join()
     lat.sort()
     p99 = lat[int(len(lat) * 0.99) - 1]
     closed = sorted(closed_at.values())
     refused = all(st in ("413", "reset") for _, st in big)
-    ok = p99 <= 50 and len(closed) == 100 and closed[0] >= 9 and refused
+    got_408 = sum(1 for ok408, _ in stall_results if ok408)
+    stall_times = sorted(t for _, t in stall_results)
+    ok = (p99 <= 50 and len(closed) == 100 and closed[0] >= 9 and refused
+          and got_408 == 100 and stall_times[-1] <= 12)
     report("slowloris", ok, f"/healthz p99 {p99:.1f} ms over {len(lat)} requests; "
            f"{len(closed)}/100 slow connections closed, after {closed[0] if closed else 0:.1f}-"
-           f"{closed[-1] if closed else 0:.1f} s; oversized bodies meanwhile: "
+           f"{closed[-1] if closed else 0:.1f} s; stalled bodies: {got_408}/100 answered 408 and closed after "
+           f"{stall_times[0]:.1f}-{stall_times[-1]:.1f} s; oversized bodies meanwhile: "
            + ", ".join(f"{kind} {n} x {st}" for (kind, st), n in sorted(big.items())))
     for s in slow:
         s.close()
@@ -385,6 +425,8 @@ def brute():
     real = "the real admin password"
     s = login(label)
     request("POST", "/api/v1/password", {"current_password": label, "new_password": real}, s)
+    # The admin's own browser: signed in once before the attack, it keeps its device cookie.
+    device = login(real, source="127.0.201.1")["device"]
     counts = {"success": 0, "429_without_retry_after": 0, "busy_without_retry_after": 0}
     statuses = {}
     lock = threading.Lock()
@@ -410,6 +452,10 @@ def brute():
     for t in threads:
         t.start()
     time.sleep(1)
+    # From the known browser, at an address the attack shares (127.0.50.1 is blocked).
+    t1 = time.perf_counter()
+    known_ok = login(real, source="127.0.50.1", device=device) is not None
+    known_ms = (time.perf_counter() - t1) * 1000
     t1 = time.perf_counter()
     admin_ok = login(real, source="127.0.200.1") is not None  # may wait out the 30 s slow-down
     admin_ms = (time.perf_counter() - t1) * 1000
@@ -419,13 +465,15 @@ def brute():
     total = sum(statuses.values())
     allowed = {401, 429, 503}  # wrong password, address blocked, hash queue full
     ok = (counts["success"] == 0 and counts["429_without_retry_after"] == 0
-          and counts["busy_without_retry_after"] == 0 and admin_ok and total == 10000
+          and counts["busy_without_retry_after"] == 0 and admin_ok and known_ok and known_ms < 1000
+          and total == 10000
           and set(statuses) <= allowed)
     by_status = ", ".join(f"{n} x {st}" for st, n in sorted(statuses.items()))
     report("brute", ok, f"{total} attempts from 20 addresses in {took:.0f} s: {counts['success']} successes; "
            f"{by_status} (every 429 and 503 with Retry-After: "
            f"{counts['429_without_retry_after'] + counts['busy_without_retry_after'] == 0}); "
-           f"admin from a fresh address logged in during the attack: {admin_ok} (after {admin_ms:.0f} ms)")
+           f"admin during the attack: from the known browser {known_ok} (after {known_ms:.0f} ms), "
+           f"from a fresh address {admin_ok} (after {admin_ms:.0f} ms)")
     p.terminate()
     p.wait()
 

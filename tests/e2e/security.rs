@@ -664,3 +664,28 @@ async fn a_wrong_password_on_the_web_factory_reset_counts_for_the_lockout() {
     assert_eq!(r.status, 429, "{}", r.text());
     assert!(!dir.path().join("state/reset-pending").exists());
 }
+
+#[tokio::test]
+async fn while_a_factory_reset_runs_the_api_answers_503() {
+    let dir = TempDir::new("reset-503");
+    let mut d = daemon(&dir, "");
+    change_initial(&d, ADMIN_PW).await;
+    // Enough voicemail that the erase takes a moment.
+    let vm = dir.path().join("state/userfiles/archive");
+    std::fs::create_dir_all(&vm).expect("mkdir");
+    for i in 0..30_000 {
+        std::fs::write(vm.join(format!("{i}.wav")), b"RIFF").expect("file");
+    }
+    let (code, answer) = d.ctl(&["factory-reset", "--yes"]);
+    assert_eq!(code, 0, "{answer}");
+    let r = d.client().login("admin", ADMIN_PW).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"], "factory_reset_in_progress");
+    assert!(r.header("retry-after").is_some());
+    d.wait_for_start();
+    assert_eq!(
+        d.client().login("admin", ADMIN_PW).await.status,
+        401,
+        "erased"
+    );
+}
