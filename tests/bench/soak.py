@@ -456,8 +456,15 @@ def brute():
     t1 = time.perf_counter()
     known_ok = login(real, source="127.0.50.1", device=device) is not None
     known_ms = (time.perf_counter() - t1) * 1000
+    # From a fresh address the account's slow-down applies (served in turn, at most 60 s
+    # of queue; beyond that 429): the admin tries again every 2 s, as a person would.
     t1 = time.perf_counter()
-    admin_ok = login(real, source="127.0.200.1") is not None  # may wait out the 30 s slow-down
+    admin_ok, admin_tries = False, 0
+    while not admin_ok and time.perf_counter() - t1 < 300:
+        admin_tries += 1
+        admin_ok = login(real, source="127.0.200.1") is not None
+        if not admin_ok:
+            time.sleep(2)
     admin_ms = (time.perf_counter() - t1) * 1000
     for t in threads:
         t.join()
@@ -473,7 +480,7 @@ def brute():
            f"{by_status} (every 429 and 503 with Retry-After: "
            f"{counts['429_without_retry_after'] + counts['busy_without_retry_after'] == 0}); "
            f"admin during the attack: from the known browser {known_ok} (after {known_ms:.0f} ms), "
-           f"from a fresh address {admin_ok} (after {admin_ms:.0f} ms)")
+           f"from a fresh address {admin_ok} (after {admin_ms:.0f} ms, {admin_tries} tries)")
     p.terminate()
     p.wait()
 

@@ -38,6 +38,16 @@ pub const DEVICE_FAILURES: u32 = 5;
 /// The wait told to a client whose address has every attempt slot in progress: those
 /// attempts end within a hash or two.
 const IN_PROGRESS_WAIT: Duration = Duration::from_secs(1);
+/// The longest an attempt queues in its account's slow-down: beyond this it is told to
+/// come back later (429) instead of holding its connection for many minutes.
+pub const MAX_TURN_WAIT: Duration = Duration::from_secs(60);
+
+/// One account's queue of slowed-down attempts.
+#[derive(Default)]
+struct Gate {
+    turn: tokio::sync::Mutex<()>,
+    waiting: std::sync::atomic::AtomicU32,
+}
 
 /// What a failed attempt leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +96,7 @@ pub struct Limiter {
     keys: RandomState,
     /// One gate per account whose attempts are being slowed down: the delays are served
     /// in turn, not all at once.
-    gates: Mutex<HashMap<UserKey, Arc<tokio::sync::Mutex<()>>>>,
+    gates: Mutex<HashMap<UserKey, Arc<Gate>>>,
 }
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6.
@@ -283,10 +293,13 @@ impl Limiter {
     }
 
     /// Serves the account's slow-down: attempts on one account wait one after another,
-    /// so N parallel guesses take N delays, not one.
-    pub async fn wait_turn(&self, username: &str) {
-        if self.account_delay(username).is_zero() {
-            return;
+    /// so N parallel guesses take N delays, not one. `Err(wait)` when the queue ahead is
+    /// longer than [`MAX_TURN_WAIT`]: the attempt is refused (429) rather than held.
+    pub async fn wait_turn(&self, username: &str) -> Result<(), Duration> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let delay = self.account_delay(username);
+        if delay.is_zero() {
+            return Ok(());
         }
         let user = self.user_key(username);
         let gate = Arc::clone(
@@ -296,17 +309,22 @@ impl Limiter {
                 .entry(user)
                 .or_default(),
         );
-        {
-            let _turn = gate.lock().await;
+        let ahead = gate.waiting.fetch_add(1, SeqCst);
+        let result = if delay.saturating_mul(ahead.saturating_add(1)) > MAX_TURN_WAIT {
+            Err(delay.saturating_mul(ahead.saturating_add(1)))
+        } else {
+            let _turn = gate.turn.lock().await;
             // The delay as it is now: attempts before this one may have added to it.
-            let delay = self.account_delay(username);
-            tokio::time::sleep(delay).await;
-        }
+            tokio::time::sleep(self.account_delay(username)).await;
+            Ok(())
+        };
+        gate.waiting.fetch_sub(1, SeqCst);
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
         // Only the map and this caller hold it: nobody waits, the gate can go.
         if Arc::strong_count(&gate) == 2 {
             gates.remove(&user);
         }
+        result
     }
 
     fn count_account_failure(&self, st: &mut State, user: UserKey) {
@@ -555,7 +573,7 @@ mod tests {
             })
             .collect();
         for w in waits {
-            w.await.expect("wait");
+            assert_eq!(w.await.expect("wait"), Ok(()));
         }
         assert_eq!(
             start.elapsed(),
@@ -563,6 +581,32 @@ mod tests {
             "three delays in turn"
         );
         assert!(l.gates.lock().expect("gates").is_empty(), "gate removed");
+        // At 30 s each, the third in the queue would wait 90 s: it is told to come back.
+        for i in 0..40u32 {
+            fail(&l, ip(&format!("10.0.1.{}", i + 1)), "admin");
+        }
+        assert_eq!(l.account_delay("admin"), Duration::from_secs(30));
+        let start = tokio::time::Instant::now();
+        let waits: Vec<_> = (0..3)
+            .map(|_| {
+                let l = Arc::clone(&l);
+                tokio::spawn(async move { l.wait_turn("admin").await })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for w in waits {
+            outcomes.push(w.await.expect("wait"));
+        }
+        assert_eq!(
+            outcomes.iter().filter(|o| o.is_ok()).count(),
+            2,
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(60),
+            "two served in turn"
+        );
     }
 
     #[test]

@@ -74,7 +74,10 @@ pub async fn verify_password(
         .begin(ip, username, device)
         .map_err(|d| Error::Locked { retry_after: d })?;
     if !attempt.by_device() {
-        app.limiter.wait_turn(username).await;
+        app.limiter
+            .wait_turn(username)
+            .await
+            .map_err(|d| Error::Locked { retry_after: d })?;
     }
     // Longer names are never accounts: no lookup, the same hash as an unknown user.
     let account = if username.len() <= MAX_USERNAME {
