@@ -363,13 +363,20 @@ def slowloris():
     def watch_stalled():
         for c in stalled:
             c.settimeout(max(0.1, stalled_at + 30 - time.time()))
+            answer = b""
             try:
                 answer = c.recv(64)
                 while c.recv(4096):
                     pass
+            except ConnectionResetError:
+                pass  # closed with the request unread (at accept, or after the 408): a reset
             except OSError:
                 answer = b"open"
-            stall_results.append((answer.split(b" ")[1:2] == [b"408"], time.time() - stalled_at))
+            # 408 at the deadline, or closed at once unanswered (the pool's last quarter is
+            # kept for addresses holding few connections: these two hold 50 each).
+            status = answer.split(b" ")[1:2]
+            stall_results.append(("408" if status == [b"408"] else "refused" if answer == b"" else repr(answer),
+                                  time.time() - stalled_at))
 
     bodies = threading.Thread(target=oversized)
     bodies.start()
@@ -403,14 +410,16 @@ def slowloris():
     p99 = lat[int(len(lat) * 0.99) - 1]
     closed = sorted(closed_at.values())
     refused = all(st in ("413", "reset") for _, st in big)
-    got_408 = sum(1 for ok408, _ in stall_results if ok408)
+    got_408 = sum(1 for st, _ in stall_results if st == "408")
+    unanswered = sum(1 for st, _ in stall_results if st == "refused")
     stall_times = sorted(t for _, t in stall_results)
     ok = (p99 <= 50 and len(closed) == 100 and closed[0] >= 9 and refused
-          and got_408 == 100 and stall_times[-1] <= 12)
+          and got_408 + unanswered == 100 and got_408 >= 50 and stall_times[-1] <= 12)
     report("slowloris", ok, f"/healthz p99 {p99:.1f} ms over {len(lat)} requests; "
            f"{len(closed)}/100 slow connections closed, after {closed[0] if closed else 0:.1f}-"
-           f"{closed[-1] if closed else 0:.1f} s; stalled bodies: {got_408}/100 answered 408 and closed after "
-           f"{stall_times[0]:.1f}-{stall_times[-1]:.1f} s; oversized bodies meanwhile: "
+           f"{closed[-1] if closed else 0:.1f} s; stalled bodies: {got_408}/100 answered 408 by the deadline, "
+           f"{unanswered} refused at accept (pool reserve), all closed by {stall_times[-1]:.1f} s; "
+           f"oversized bodies meanwhile: "
            + ", ".join(f"{kind} {n} x {st}" for (kind, st), n in sorted(big.items())))
     for s in slow:
         s.close()
@@ -487,7 +496,8 @@ def brute():
 
 t_start = time.time()
 try:
-    for check in (faults, brute, slowloris, crash):
+    chosen = os.environ.get("SOAK_CHECKS", "faults brute slowloris crash").split()
+    for check in [c for c in (faults, brute, slowloris, crash) if c.__name__ in chosen]:
         try:
             check()
         except Exception as e:  # a crashed check is a failed check, with its reason
