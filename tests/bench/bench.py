@@ -86,11 +86,17 @@ def row(figure, value, peer, ratio_text, met):
 def http(method, port, path, body=None, headers=None):
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                  data=body, headers=headers or {})
+    def headers_of(msg):
+        h = {k.lower(): v for k, v in msg.items()}
+        # The session cookie among several Set-Cookie headers (session, device).
+        h["set-cookie"] = next((c for c in msg.get_all("Set-Cookie") or [] if c.startswith("pbx_session=")),
+                               h.get("set-cookie", ""))
+        return h
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+            return r.status, headers_of(r.headers), r.read()
     except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+        return e.code, headers_of(e.headers), e.read()
 
 
 # --- the daemon -------------------------------------------------------------------------
