@@ -15,8 +15,9 @@ use crate::auth::sessions::Sessions;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::model::BoardInfo;
 use crate::recovery::Recovery;
-use crate::store::{BoardInfo, DataDb, StoreError};
+use crate::store::{DataDb, StoreError};
 
 /// Whether the daemon can sign people in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +169,7 @@ impl App {
         detail: Option<&str>,
     ) {
         let Some(data) = &self.data else { return };
-        let ev = crate::store::AuditEvent {
+        let ev = crate::model::AuditEvent {
             at: self.clock.unix(),
             event: event.into(),
             username: username.map(str::to_string),

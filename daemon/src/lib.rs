@@ -11,7 +11,9 @@
 //! - [`router`]: (method, path) → handler. [`handlers`]: one file per flow.
 //! - [`http`]: JSON bodies, responses, security headers, the session cookie.
 //! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout.
-//! - [`store`]: typed sled wrapper (board DB, data DB), flush on credential writes.
+//! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
+//! - [`store`]: typed sled wrapper (board DB, data DB; one file per tree), flush on
+//!   credential writes.
 //! - [`recovery`]: email recovery: SMTP/outbox mailer, Forgot Password, reset tokens,
 //!   the local-network rule, the mail worker.
 //! - [`provision`]: factory step that writes the board DB and the label password.
@@ -34,6 +36,7 @@ pub mod fsutil;
 pub mod fuzzing;
 pub mod handlers;
 pub mod http;
+pub mod model;
 pub mod provision;
 pub mod recovery;
 pub mod router;

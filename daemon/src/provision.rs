@@ -6,7 +6,8 @@ use pbx_board::BoardProfile;
 
 use crate::auth::password;
 use crate::auth::Secret;
-use crate::store::{BoardDb, BoardInfo, StoreError};
+use crate::model::BoardInfo;
+use crate::store::{BoardDb, StoreError};
 
 /// Letters and digits that cannot be confused on a printed label (no 0/o, 1/l/i).
 const LABEL_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";

@@ -11,7 +11,7 @@ use hyper::body::Bytes;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::store::Role;
+use crate::model::Role;
 
 /// Most sessions kept at once; the oldest is dropped beyond this.
 const MAX_SESSIONS: usize = 1024;

@@ -9,8 +9,8 @@ use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
 use crate::http::{self, Body};
+use crate::model::{Account, Role, ADMIN};
 use crate::recovery::mailer;
-use crate::store::{Account, Role, ADMIN};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

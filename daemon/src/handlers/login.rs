@@ -16,7 +16,7 @@ use crate::auth::sessions::{NewSession, Session};
 use crate::auth::Secret;
 use crate::error::Error;
 use crate::http::{self, Body, Ctx};
-use crate::store::Account;
+use crate::model::Account;
 
 /// Longest username accepted (extension numbers and `admin` are far shorter).
 const MAX_USERNAME: usize = 64;
@@ -150,11 +150,7 @@ pub async fn change_password(
     // Applied to the record as it is now: the email may have changed while we hashed.
     // Outstanding reset links die with the old password.
     let updated = super::blocking(move || {
-        store.update_account_revoking_tokens(&username, |a| {
-            a.password_hash = hash.clone();
-            a.must_change_password = false;
-            a.password_changed_at = now;
-        })
+        store.update_account_revoking_tokens(&username, |a| a.apply_new_password(&hash, now))
     })
     .await?;
     if updated.is_none() {

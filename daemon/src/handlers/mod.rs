@@ -65,7 +65,7 @@ pub fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 /// [`authed_full`] for an administrator.
 pub fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let a = authed_full(app, headers)?;
-    if a.session.role != crate::store::Role::Admin {
+    if a.session.role != crate::model::Role::Admin {
         return Err(Error::Forbidden);
     }
     Ok(a)
@@ -74,7 +74,7 @@ pub fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 /// Admin reads (GET): a session without the forced change pending, no CSRF header.
 pub fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let a = authed(app, headers)?;
-    if a.session.role != crate::store::Role::Admin {
+    if a.session.role != crate::model::Role::Admin {
         return Err(Error::Forbidden);
     }
     if a.session.must_change_password {

@@ -7,7 +7,7 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::app::{App, Health};
 use crate::http::{self, Body};
-use crate::store::Role;
+use crate::model::Role;
 
 const LOGIN: &str = include_str!("../web/login.html");
 const DASHBOARD: &str = include_str!("../web/index.html");

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::{self, Body, Ctx};
+use crate::model::ADMIN;
 use crate::recovery::mailer::{self, Security, SmtpSettings};
 use crate::recovery::{mail, LastTest, MailJob, LAST_TEST_KEY, SMTP_KEY};
-use crate::store::ADMIN;
 
 /// SMTP settings as the form sends them; `password` absent = keep the stored one.
 #[derive(Deserialize)]

@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 use crate::app::App;
 use crate::auth::{token_digest, Secret};
 use crate::error::Error;
-use crate::store::{Consumed, DataDb, ResetToken, Role, ADMIN};
+use crate::model::{ResetToken, Role, ADMIN};
+use crate::store::{Consumed, DataDb};
 use lettre::message::Mailbox;
 use mailer::{MailError, SmtpSettings, Stage, Transport};
 

@@ -1,0 +1,102 @@
+//! The domain: what an account, a reset token, an audit event and the factory data are.
+//! Plain data with their invariants; stored by [`crate::store`], shown by the API.
+
+use std::fmt;
+
+use pbx_board::BoardProfile;
+use serde::{Deserialize, Serialize};
+
+/// Factory data of the board.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BoardInfo {
+    pub model: String,
+    pub serial: String,
+    pub mac: String,
+    /// Argon2id PHC string of the password printed on the label.
+    pub initial_password_hash: String,
+    pub hw: BoardProfile,
+}
+
+impl fmt::Debug for BoardInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoardInfo")
+            .field("model", &self.model)
+            .field("serial", &self.serial)
+            .field("mac", &self.mac)
+            .field("hw", &self.hw)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub username: String,
+    pub role: Role,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub must_change_password: bool,
+    pub created_at: u64,
+    pub password_changed_at: u64,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("must_change_password", &self.must_change_password)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const ADMIN: &str = "admin";
+
+/// One audit event (`GET /api/v1/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: u64,
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A password-reset token as stored: only its hash is the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetToken {
+    pub username: String,
+    /// Unix seconds after which the token is refused.
+    pub expires_at: u64,
+    pub issued_ip: String,
+    pub issued_at: u64,
+}
+
+impl Account {
+    /// A new password is in force: its hash, no forced change, the time it was set.
+    /// The one place these three fields change together (password change, reset link).
+    pub fn apply_new_password(&mut self, hash: &str, now: u64) {
+        self.password_hash = hash.to_string();
+        self.must_change_password = false;
+        self.password_changed_at = now;
+    }
+}

@@ -1,0 +1,129 @@
+//! The `accounts` tree: username → JSON [`Account`]. Every change is flushed.
+
+use super::{decode, encode, Access, DataDb, StoreError, Trees};
+use crate::model::Account;
+
+impl DataDb {
+    pub fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        self.with(Access::Read, |t| {
+            let v = t.accounts.get(username).map_err(|e| self.err(e))?;
+            v.map(|b| decode(username, &b)).transpose()
+        })
+    }
+
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.with(Access::Read, |t| self.accounts_in(t))
+    }
+
+    pub(super) fn accounts_in(&self, t: &Trees) -> Result<Vec<Account>, StoreError> {
+        let mut out = Vec::new();
+        for kv in t.accounts.iter() {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Creates or replaces an account and flushes it to flash before returning.
+    pub fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let bytes = encode(&account.username, account)?;
+        self.with(Access::Write, |t| {
+            t.accounts
+                .insert(account.username.as_bytes(), bytes)
+                .map_err(|e| self.err(e))?;
+            self.flush(t)
+        })
+    }
+
+    /// Changes an account in place and flushes it: `change` is applied to the record as
+    /// it is at write time (compare-and-swap, retried if another write got in between), so
+    /// a slow flow — a password change that hashed for 50 ms — cannot put back fields that
+    /// changed meanwhile. `None` if the account does not exist.
+    pub fn update_account(
+        &self,
+        username: &str,
+        change: impl Fn(&mut Account),
+    ) -> Result<Option<Account>, StoreError> {
+        self.with(Access::Write, |t| {
+            let updated = self.update_in(t, username, &change)?;
+            if updated.is_some() {
+                self.flush(t)?;
+            }
+            Ok(updated)
+        })
+    }
+
+    /// [`Self::update_account`] for a change of password or recovery address: every
+    /// reset token of the account goes in the same flushed write — removed first, so a
+    /// power cut between the two can only have removed tokens, never kept one alive.
+    pub fn update_account_revoking_tokens(
+        &self,
+        username: &str,
+        change: impl Fn(&mut Account),
+    ) -> Result<Option<Account>, StoreError> {
+        self.with(Access::Write, |t| {
+            self.remove_tokens_of(t, username)?;
+            let updated = self.update_in(t, username, &change)?;
+            self.flush(t)?;
+            Ok(updated)
+        })
+    }
+
+    fn update_in(
+        &self,
+        t: &Trees,
+        username: &str,
+        change: &impl Fn(&mut Account),
+    ) -> Result<Option<Account>, StoreError> {
+        loop {
+            let Some(old) = t.accounts.get(username).map_err(|e| self.err(e))? else {
+                return Ok(None);
+            };
+            let mut account = decode(username, &old)?;
+            change(&mut account);
+            let new = encode(username, &account)?;
+            let swapped = t
+                .accounts
+                .compare_and_swap(username, Some(old), Some(new))
+                .map_err(|e| self.err(e))?;
+            if swapped.is_ok() {
+                return Ok(Some(account));
+            }
+        }
+    }
+
+    /// Creates an account unless one with that name exists (checked and written in one
+    /// step); flushed. False if it existed.
+    pub fn insert_new_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let bytes = encode(&account.username, account)?;
+        self.with(Access::Write, |t| {
+            let swapped = t
+                .accounts
+                .compare_and_swap(
+                    account.username.as_bytes(),
+                    None as Option<&[u8]>,
+                    Some(bytes),
+                )
+                .map_err(|e| self.err(e))?;
+            if swapped.is_err() {
+                return Ok(false);
+            }
+            self.flush(t)?;
+            Ok(true)
+        })
+    }
+
+    /// Deletes an account and its reset tokens, flushed. Returns false if it did not exist.
+    pub fn delete_account(&self, username: &str) -> Result<bool, StoreError> {
+        self.with(Access::Write, |t| {
+            let existed = t
+                .accounts
+                .remove(username)
+                .map_err(|e| self.err(e))?
+                .is_some();
+            self.remove_tokens_of(t, username)?;
+            self.flush(t)?;
+            Ok(existed)
+        })
+    }
+}

@@ -1,0 +1,365 @@
+//! Typed wrapper over the two sled databases on flash (spec §3).
+//!
+//! - [`BoardDb`] ([`board`]): factory data written once by `provision`, read-only at
+//!   run time, never erased.
+//! - [`DataDb`]: user data, erased by a factory reset. This file opens it (with the
+//!   crash-loop guard), runs every access through [`DataDb::with`] (a write fault
+//!   reopens it from flash; meanwhile reads use a [`ramcopy`]), and flushes. One file
+//!   per tree: [`accounts`], [`settings`], [`tokens`], [`audit`].
+//!
+//! Every write that changes a credential or a setting is flushed (fsync) before it
+//! returns, so a response is only sent for a write that survives a power cut.
+//! Callers run these blocking methods off the async runtime.
+
+mod accounts;
+mod audit;
+mod board;
+mod error;
+mod ramcopy;
+mod settings;
+#[cfg(test)]
+mod tests;
+mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{PoisonError, RwLock};
+
+use serde::Serialize;
+
+use crate::model::{Account, Role, ADMIN};
+
+pub use board::BoardDb;
+pub use error::StoreError;
+use ramcopy::RamCopy;
+pub use tokens::Consumed;
+
+pub(super) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
+    }
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_capacity)
+        // We flush explicitly after every credential write; the background flusher
+        // only bounds how much of the rest (audit, timestamps) a power cut can lose.
+        .flush_every_ms(Some(1000))
+        .open()
+        .map_err(|e| StoreError::from_sled(path, e))
+}
+
+/// Starts in a row that may die inside the data DB's open before it counts as damaged.
+pub const OPEN_ATTEMPTS: u32 = 3;
+
+pub struct DataDb {
+    path: PathBuf,
+    cache_capacity: u64,
+    /// The open database. After a write fault (flash full, I/O error) it is replaced by
+    /// a fresh open from flash, see [`DataDb::with`]; `None` only while that reopen
+    /// keeps failing.
+    open: RwLock<Option<Trees>>,
+    /// Key of the next audit event. Kept in memory because finding the last key would
+    /// need a backward scan, and sled's backward iteration links a 1 MiB constant.
+    audit_next: AtomicU64,
+    /// Events in the ring; sled's `len()` would scan the whole tree on every login.
+    audit_len: AtomicUsize,
+}
+
+/// One open instance of the data DB.
+pub(super) struct Trees {
+    db: sled::Db,
+    accounts: sled::Tree,
+    settings: sled::Tree,
+    tokens: sled::Tree,
+    audit: sled::Tree,
+    /// Set while the flash copy cannot be opened (a write fault, a full flash): this
+    /// instance is a copy in RAM of what is on flash, for reads only. Last, so that sled
+    /// lets go of the files before the copy is removed.
+    ram_copy: Option<RamCopy>,
+}
+
+/// Most audit events kept; the oldest go first.
+pub const AUDIT_MAX: usize = 1000;
+
+/// File in the data DB directory written once `admin` exists.
+const INITIALISED: &str = "pbx-initialised";
+
+/// What a [`DataDb::with`] call does: reads may use the RAM copy kept during a flash
+/// fault; writes need flash; audit events are best effort and never wait for a reopen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Read,
+    Write,
+    Audit,
+}
+
+impl DataDb {
+    /// Opens the data DB. `guard` counts the starts that began opening it and did not
+    /// finish: it is written before the open and removed after it. A crash inside the
+    /// storage engine on damaged flash (a panic aborts) leaves it behind; after
+    /// [`OPEN_ATTEMPTS`] such starts in a row the DB is reported as damaged instead of
+    /// crashing again — no crash loop. A single power cut or kill during the open is not
+    /// taken for damage.
+    pub fn open(path: &Path, cache_capacity: u64, guard: &Path) -> Result<DataDb, StoreError> {
+        let attempts = std::fs::read_to_string(guard)
+            .ok()
+            .map(|t| t.trim().parse::<u32>().unwrap_or(OPEN_ATTEMPTS))
+            .unwrap_or(0);
+        if attempts >= OPEN_ATTEMPTS {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "{attempts} starts in a row stopped while opening it (guard file {})",
+                    guard.display()
+                ),
+            });
+        }
+        if let Some(parent) = guard.parent() {
+            std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
+        }
+        let guarded = match crate::fsutil::write_atomic(
+            guard,
+            format!("{}\n", attempts + 1).as_bytes(),
+            0o600,
+        ) {
+            Ok(()) => true,
+            // A full flash has no room for the guard either; the open goes on without
+            // it (the admin must be able to sign in to free space).
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                tracing::warn!("the flash is full: opening the data DB without its guard file");
+                false
+            }
+            Err(e) => return Err(StoreError::Io(e)),
+        };
+        let this = DataDb {
+            path: path.to_path_buf(),
+            cache_capacity,
+            open: RwLock::new(None),
+            audit_next: AtomicU64::new(0),
+            audit_len: AtomicUsize::new(0),
+        };
+        let opened = {
+            let mut slot = this.slot_mut();
+            match this.load(path, None, &mut slot) {
+                // sled's open writes: on a full flash it fails even for reading. Start
+                // on a RAM copy (sign-in works, writes answer 507 and try flash again).
+                Err(StoreError::Full) if path.exists() => {
+                    tracing::warn!(
+                        "data DB {}: the flash is full; reading from a copy in RAM until \
+                         writes work again",
+                        path.display()
+                    );
+                    this.load_ram_copy(&mut slot);
+                    if slot.is_some() {
+                        Ok(())
+                    } else {
+                        Err(StoreError::Full)
+                    }
+                }
+                other => other,
+            }
+        };
+        // The open returned (well or badly): it did not crash, so the guard goes.
+        if guarded {
+            std::fs::remove_file(guard).map_err(StoreError::Io)?;
+        }
+        opened.map(|()| this)
+    }
+
+    fn slot_mut(&self) -> std::sync::RwLockWriteGuard<'_, Option<Trees>> {
+        self.open.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens the DB from `dir` (the flash copy, or a RAM copy of it) into `slot`,
+    /// recounts the audit ring and checks the accounts.
+    fn load(
+        &self,
+        dir: &Path,
+        ram_copy: Option<RamCopy>,
+        slot: &mut Option<Trees>,
+    ) -> Result<(), StoreError> {
+        let db = open_sled(dir, self.cache_capacity)?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| self.err(e));
+        let t = Trees {
+            ram_copy,
+            accounts: tree("accounts")?,
+            settings: tree("settings")?,
+            tokens: tree("tokens")?,
+            audit: tree("audit")?,
+            db,
+        };
+        let (mut next, mut len) = (0, 0);
+        for k in t.audit.iter().keys() {
+            let k = k.map_err(|e| self.err(e))?;
+            let seq = k.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            next = next.max(seq + 1);
+            len += 1;
+        }
+        self.audit_next.store(next, SeqCst);
+        self.audit_len.store(len, SeqCst);
+        // Read every account once: a damaged record is found now, at start, not at login.
+        self.accounts_in(&t)?;
+        // sled reads some kinds of overwritten files as an *empty* database. If this DB
+        // was initialised before and `admin` is gone, the data was lost: report damage
+        // rather than silently starting over from the label password.
+        let admin = t.accounts.get(ADMIN).map_err(|e| self.err(e))?;
+        if dir.join(INITIALISED).exists() && admin.is_none() {
+            return Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: "the admin account is missing from an initialised database".into(),
+            });
+        }
+        *slot = Some(t);
+        Ok(())
+    }
+
+    /// Runs `f` on the open DB.
+    ///
+    /// A write fault (flash full, I/O error) stops sled's log writer for good, while its
+    /// memory may still hold the write that failed — a change the client was told did
+    /// not happen. So after one, the DB is closed and opened again from flash: what was
+    /// acknowledged is there, the failed write is not, and the next write works again
+    /// once the fault has cleared. sled's open writes too, so while the fault lasts it
+    /// fails: reads then go to a copy in RAM of what is on flash (the admin can still
+    /// sign in to a box whose flash is full), and every write tries flash again first.
+    fn with<R>(
+        &self,
+        access: Access,
+        f: impl FnOnce(&Trees) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let usable = |slot: &Option<Trees>| match slot {
+            Some(t) if t.db.io_error().is_ok() => t.ram_copy.is_none() || access == Access::Read,
+            _ => false,
+        };
+        let mut slot = self.open.read().unwrap_or_else(PoisonError::into_inner);
+        if !usable(&slot) {
+            drop(slot);
+            if access == Access::Audit {
+                // Best effort: an audit event never waits for a reopen.
+                return Err(StoreError::Io(std::io::Error::other(
+                    "the data DB is recovering from a flash fault",
+                )));
+            }
+            let reopened = self.reopen();
+            slot = self.open.read().unwrap_or_else(PoisonError::into_inner);
+            if !usable(&slot) {
+                return Err(reopened.err().unwrap_or_else(|| {
+                    StoreError::Io(std::io::Error::other(
+                        "the data DB failed again right after it was reopened",
+                    ))
+                }));
+            }
+        }
+        let Some(t) = slot.as_ref() else {
+            unreachable!("usable() holds only for an open DB")
+        };
+        let r = f(t);
+        if matches!(r, Err(StoreError::Full | StoreError::Io(_))) && t.db.io_error().is_err() {
+            drop(slot);
+            let _ = self.reopen();
+        }
+        r
+    }
+
+    /// Replaces a DB whose log writer stopped (or a RAM copy) by a fresh open from
+    /// flash; if that fails, by a RAM copy of the flash files for reads, and returns the
+    /// flash error.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self.slot_mut();
+        if let Some(t) = slot.as_ref() {
+            match t.db.io_error() {
+                Ok(()) if t.ram_copy.is_none() => return Ok(()), // another request did it
+                Ok(()) => {}
+                Err(e) => tracing::warn!(
+                    "data DB {}: a write to flash failed ({}); reopening it from flash",
+                    self.path.display(),
+                    self.err(e)
+                ),
+            }
+        }
+        // The old instance goes first: sled holds a lock on its files.
+        *slot = None;
+        let flash = self.load(&self.path, None, &mut slot);
+        match &flash {
+            Ok(()) => tracing::info!("data DB {}: reopened from flash", self.path.display()),
+            Err(e) => {
+                tracing::warn!(
+                    "data DB {}: cannot reopen it from flash ({e}); reads go to a RAM copy, \
+                     writes fail until flash works again",
+                    self.path.display()
+                );
+                self.load_ram_copy(&mut slot);
+            }
+        }
+        flash
+    }
+
+    /// Opens a RAM copy of the flash files into `slot` (reads only); logs if it cannot.
+    fn load_ram_copy(&self, slot: &mut Option<Trees>) {
+        let copied = RamCopy::of(&self.path, "data").map_err(StoreError::Io);
+        let loaded = copied.and_then(|copy| {
+            let dir = copy.0.clone();
+            self.load(&dir, Some(copy), slot)
+        });
+        if let Err(e) = loaded {
+            tracing::warn!("data DB {}: no RAM copy either: {e}", self.path.display());
+        }
+    }
+
+    /// Written once `admin` exists; lives inside the DB directory, so erasing the data DB
+    /// erases it too.
+    fn initialised_marker(&self) -> PathBuf {
+        self.path.join(INITIALISED)
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        StoreError::from_sled(&self.path, e)
+    }
+
+    fn flush(&self, t: &Trees) -> Result<(), StoreError> {
+        t.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Flushes everything written so far (audit events before a reboot).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.with(Access::Write, |t| self.flush(t))
+    }
+
+    /// First boot: creates `admin` from the label password's hash, with a forced change.
+    /// Returns true when it created the account.
+    pub fn ensure_admin(&self, initial_password_hash: &str, now: u64) -> Result<bool, StoreError> {
+        // A read first: at a start on a full flash (a RAM copy) a write would fail.
+        if self.account(ADMIN)?.is_some() && self.initialised_marker().exists() {
+            return Ok(false);
+        }
+        let created = self.insert_new_account(&Account {
+            username: ADMIN.into(),
+            role: Role::Admin,
+            password_hash: initial_password_hash.into(),
+            email: None,
+            must_change_password: true,
+            created_at: now,
+            password_changed_at: now,
+        })?;
+        let marker = self.initialised_marker();
+        if !marker.exists() {
+            crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600)
+                .map_err(StoreError::Io)?;
+        }
+        Ok(created)
+    }
+}
+
+pub(super) fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Decode {
+        key: key.into(),
+        detail: e.to_string(),
+    })
+}
+
+pub(super) fn decode(key: &str, bytes: &[u8]) -> Result<Account, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
+        key: key.into(),
+        detail: e.to_string(),
+    })
+}

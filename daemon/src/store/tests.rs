@@ -1,0 +1,307 @@
+//! Tests of the store: a temporary sled per test.
+
+use super::*;
+use crate::model::{AuditEvent, BoardInfo, ResetToken};
+use pbx_board::BoardProfile;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pbx-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn info() -> BoardInfo {
+    BoardInfo {
+        model: "S50".into(),
+        serial: "S50-0001".into(),
+        mac: "02:00:00:00:00:01".into(),
+        initial_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        hw: BoardProfile::sim(),
+    }
+}
+
+#[test]
+fn board_db_is_written_once_and_reads_back() {
+    let d = tmp("board");
+    let b = BoardDb::open(&d.join("board.db"), 1 << 20).expect("open");
+    assert!(!b.is_provisioned().expect("read"));
+    assert!(matches!(b.read(), Err(StoreError::NotProvisioned(_))));
+    b.provision(&info()).expect("provision");
+    assert_eq!(b.read().expect("read"), info());
+    assert!(matches!(
+        b.provision(&info()),
+        Err(StoreError::AlreadyProvisioned(_))
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn first_boot_creates_admin_with_forced_change_once() {
+    let d = tmp("admin");
+    let g = d.join("guard");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("open");
+    assert!(!g.exists(), "guard removed after a good open");
+    assert!(db.ensure_admin("HASH", 5).expect("create"));
+    assert!(!db.ensure_admin("OTHER", 6).expect("exists"));
+    let a = db.account(ADMIN).expect("read").expect("present");
+    assert_eq!(a.password_hash, "HASH");
+    assert!(a.must_change_password);
+    assert_eq!(a.role, Role::Admin);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn one_interrupted_open_is_forgiven_three_in_a_row_mean_damage() {
+    let d = tmp("guard");
+    std::fs::create_dir_all(&d).expect("mkdir");
+    let g = d.join("guard");
+    // A start killed (or a power cut) inside the open: the next start retries.
+    std::fs::write(&g, "1\n").expect("write");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("second try opens");
+    assert!(!g.exists(), "guard removed after a good open");
+    drop(db);
+    // Three starts in a row died inside the open: damaged, no fourth crash.
+    std::fs::write(&g, "3\n").expect("write");
+    let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
+    assert!(matches!(r, Err(StoreError::Corrupt { .. })));
+    assert!(g.exists(), "stays degraded until a factory reset");
+    std::fs::write(&g, "garbage").expect("write");
+    assert!(
+        DataDb::open(&d.join("data.db"), 1 << 20, &g).is_err(),
+        "unreadable counter counts as exhausted"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn garbage_in_the_db_file_is_reported_as_corrupt() {
+    let d = tmp("garbage");
+    let g = d.join("guard");
+    {
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("open");
+        db.ensure_admin("HASH", 1).expect("create");
+    }
+    std::fs::write(d.join("data.db/db"), vec![0x5a; 4096]).expect("garbage");
+    let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
+    assert!(
+        matches!(r, Err(StoreError::Corrupt { .. })),
+        "{:?}",
+        r.err()
+    );
+    assert!(!g.exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_db_that_reads_back_empty_after_init_is_damaged() {
+    let d = tmp("emptied");
+    let g = d.join("guard");
+    {
+        let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("open");
+        db.ensure_admin("HASH", 1).expect("create");
+    }
+    // Remove sled's files but not the marker: the records are gone.
+    for f in ["db", "conf"] {
+        std::fs::remove_file(d.join("data.db").join(f)).expect("rm");
+    }
+    let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
+    assert!(
+        matches!(r, Err(StoreError::Corrupt { .. })),
+        "{:?}",
+        r.err()
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+fn token(user: &str, expires_at: u64) -> ResetToken {
+    ResetToken {
+        username: user.into(),
+        expires_at,
+        issued_ip: "127.0.0.1".into(),
+        issued_at: 0,
+    }
+}
+
+#[test]
+fn reset_token_works_once_and_a_newer_one_replaces_it() {
+    let d = tmp("tokens");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    db.ensure_admin("OLD", 1).expect("admin");
+    db.issue_token([1; 32], &token(ADMIN, 100), 10)
+        .expect("issue");
+    db.issue_token([2; 32], &token(ADMIN, 100), 11)
+        .expect("issue newer");
+    assert_eq!(
+        db.consume_token(&[1; 32], 20, "NEW").expect("use"),
+        Consumed::Invalid,
+        "replaced"
+    );
+    assert!(db.token_valid(&[2; 32], 20).expect("read").is_some());
+    match db.consume_token(&[2; 32], 20, "NEW").expect("use") {
+        Consumed::Done(a) => assert_eq!(a.password_hash, "NEW"),
+        Consumed::Invalid => panic!("valid token refused"),
+    }
+    assert_eq!(
+        db.account(ADMIN)
+            .expect("read")
+            .expect("admin")
+            .password_hash,
+        "NEW"
+    );
+    assert!(
+        !db.account(ADMIN)
+            .expect("read")
+            .expect("admin")
+            .must_change_password
+    );
+    assert_eq!(
+        db.consume_token(&[2; 32], 21, "AGAIN").expect("use"),
+        Consumed::Invalid,
+        "used"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn expired_token_is_refused_and_changes_nothing() {
+    let d = tmp("expired");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    db.ensure_admin("OLD", 1).expect("admin");
+    db.issue_token([3; 32], &token(ADMIN, 100), 10)
+        .expect("issue");
+    assert!(db.token_valid(&[3; 32], 100).expect("read").is_none());
+    assert_eq!(
+        db.consume_token(&[3; 32], 100, "NEW").expect("use"),
+        Consumed::Invalid
+    );
+    assert_eq!(
+        db.account(ADMIN)
+            .expect("read")
+            .expect("admin")
+            .password_hash,
+        "OLD"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A board without an RTC whose clock jumped back: a token "from the future" is
+/// not valid (its expiry would be meaningless).
+#[test]
+fn a_token_issued_after_now_is_refused() {
+    let d = tmp("clock-back");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    db.ensure_admin("OLD", 1).expect("admin");
+    let t = ResetToken {
+        issued_at: 5000,
+        ..token(ADMIN, 6800)
+    };
+    db.issue_token([4; 32], &t, 5000).expect("issue");
+    assert!(db.token_valid(&[4; 32], 5000).expect("read").is_some());
+    assert!(db.token_valid(&[4; 32], 4999).expect("read").is_none());
+    assert_eq!(
+        db.consume_token(&[4; 32], 100, "NEW").expect("use"),
+        Consumed::Invalid
+    );
+    assert_eq!(
+        db.account(ADMIN)
+            .expect("read")
+            .expect("admin")
+            .password_hash,
+        "OLD"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn revoking_update_removes_the_accounts_tokens_in_the_same_write() {
+    let d = tmp("revoke");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    db.ensure_admin("OLD", 1).expect("admin");
+    db.issue_token([5; 32], &token(ADMIN, 100), 10)
+        .expect("issue");
+    db.update_account_revoking_tokens(ADMIN, |a| a.password_hash = "NEW".into())
+        .expect("update");
+    assert!(db.token_valid(&[5; 32], 20).expect("read").is_none());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn audit_ring_keeps_the_newest_1000() {
+    let d = tmp("audit");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    for i in 0..(AUDIT_MAX as u64 + 5) {
+        let ev = AuditEvent {
+            at: i,
+            event: "login_failed".into(),
+            username: None,
+            ip: None,
+            detail: None,
+        };
+        db.audit(&ev).expect("audit");
+    }
+    let all = db.audit_events().expect("read");
+    assert_eq!(all.len(), AUDIT_MAX);
+    assert_eq!(all[0].at, AUDIT_MAX as u64 + 4, "newest first");
+    assert_eq!(all[AUDIT_MAX - 1].at, 5, "oldest dropped");
+    drop(db);
+    // After a restart the sequence continues: the new event is the newest.
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("reopen");
+    let ev = AuditEvent {
+        at: 9999,
+        event: "login".into(),
+        username: None,
+        ip: None,
+        detail: None,
+    };
+    db.audit(&ev).expect("audit");
+    let all = db.audit_events().expect("read");
+    assert_eq!((all.len(), all[0].at), (AUDIT_MAX, 9999));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn updates_apply_to_the_record_as_it_is_at_write_time() {
+    let d = tmp("update");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    db.ensure_admin("OLD", 1).expect("admin");
+    // A slow flow read the account earlier; meanwhile the email was bound.
+    let stale = db.account(ADMIN).expect("read").expect("admin");
+    db.update_account(ADMIN, |a| a.email = Some("a@pbx.test".into()))
+        .expect("email");
+    db.update_account(ADMIN, |a| a.password_hash = "NEW".into())
+        .expect("password");
+    let a = db.account(ADMIN).expect("read").expect("admin");
+    assert_eq!(
+        (a.password_hash.as_str(), a.email.as_deref()),
+        ("NEW", Some("a@pbx.test"))
+    );
+    assert_eq!(stale.email, None);
+    assert_eq!(db.update_account("nobody", |_| {}).expect("read"), None);
+    let mut ext = a.clone();
+    ext.username = "1001".into();
+    assert!(db.insert_new_account(&ext).expect("create"));
+    assert!(
+        !db.insert_new_account(&ext).expect("exists"),
+        "no overwrite"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn settings_round_trip() {
+    let d = tmp("settings");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    assert_eq!(db.setting::<String>("smtp").expect("read"), None);
+    db.put_setting("smtp", &"x".to_string()).expect("write");
+    assert_eq!(
+        db.setting::<String>("smtp").expect("read").as_deref(),
+        Some("x")
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn debug_output_hides_hashes() {
+    let s = format!("{:?}", info());
+    assert!(!s.contains("argon2id"), "{s}");
+}
