@@ -110,10 +110,12 @@ impl App {
     /// restart; everything else takes effect now.
     pub fn reload(&self, new: Config) {
         let old = self.config();
-        if old.http != new.http || old.https != new.https {
+        if old.server.http != new.server.http || old.server.https != new.server.https {
             tracing::warn!("listener addresses changed: they take effect at the next restart");
         }
-        if old.data_db != new.data_db || old.board_db != new.board_db {
+        if old.storage.data_db != new.storage.data_db
+            || old.storage.board_db != new.storage.board_db
+        {
             tracing::warn!("storage paths changed: they take effect at the next restart");
         }
         self.sessions
@@ -245,7 +247,7 @@ fn device_key(data: &DataDb) -> Option<DeviceKey> {
 
 /// The file counting starts that died while opening the data DB (see [`DataDb::open`]).
 pub fn open_guard_path(config: &Config) -> std::path::PathBuf {
-    config.state_dir.join("data-db.opening")
+    config.storage.state_dir.join("data-db.opening")
 }
 
 /// The degraded reason when the flash is too full to open the user data at all.
@@ -282,7 +284,11 @@ fn open_stores(
         }
     };
     let guard = open_guard_path(config);
-    let data = match DataDb::open(&config.data_db, config.cache_capacity, &guard) {
+    let data = match DataDb::open(
+        &config.storage.data_db,
+        config.storage.cache_capacity,
+        &guard,
+    ) {
         Ok(d) => d,
         Err(StoreError::Full) => return (Some(board_info), None, full_flash()),
         Err(e) => {

@@ -19,7 +19,7 @@ use crate::config::Config;
 pub const MARKER: &str = "reset-pending";
 
 pub fn marker_path(config: &Config) -> PathBuf {
-    config.state_dir.join(MARKER)
+    config.storage.state_dir.join(MARKER)
 }
 
 fn remove_tree(path: &Path) -> io::Result<()> {
@@ -86,21 +86,21 @@ pub fn erase(
     profile: Option<&BoardProfile>,
 ) -> Result<Vec<String>, String> {
     let marker = marker_path(config);
-    let keep = crate::fsutil::kept_paths(&config.board_db);
+    let keep = crate::fsutil::kept_paths(&config.storage.board_db);
     if let Some(led) = profile.and_then(|p| p.status_led.as_deref()) {
         let _ = board.set_led(led, Pattern::Erasing);
     }
     tracing::warn!("factory reset: erasing all user data");
     let erase_data_db = || {
-        let r = remove_target(&config.data_db, &keep);
-        sync_parent(&config.data_db);
+        let r = remove_target(&config.storage.data_db, &keep);
+        sync_parent(&config.storage.data_db);
         r
     };
     // The marker first, so a power cut mid-erase is finished at the next start. On a
     // full flash — exactly when the button may be the only way back — it cannot be
     // written: the data DB goes first then (which frees space), and the marker after.
     let mut data_db = None;
-    let _ = std::fs::create_dir_all(&config.state_dir);
+    let _ = std::fs::create_dir_all(&config.storage.state_dir);
     if let Err(e) = write_marker(&marker) {
         tracing::warn!(
             "factory reset: cannot write the marker ({e}); erasing the data DB first to make room"
@@ -109,7 +109,7 @@ pub fn erase(
         if let Err(e) = &r {
             let why = format!(
                 "the user data at {} could not be erased ({e})",
-                config.data_db.display()
+                config.storage.data_db.display()
             );
             tracing::error!("factory reset: {why}; nothing else was touched");
             return Err(why);
@@ -131,11 +131,14 @@ pub fn erase(
     };
     let data_db = data_db.unwrap_or_else(erase_data_db);
     let data_db_error = data_db.as_ref().err().map(|e| e.to_string());
-    step(format!("data DB {}", config.data_db.display()), data_db);
+    step(
+        format!("data DB {}", config.storage.data_db.display()),
+        data_db,
+    );
     // The failed-open counter belongs to the erased DB: a reset is the way out of it.
     let guard = crate::app::open_guard_path(config);
     step(guard.display().to_string(), remove_tree(&guard));
-    for p in &config.erase_paths {
+    for p in &config.reset.erase_paths {
         step(p.display().to_string(), remove_target(p, &keep));
     }
     if let Some(profile) = profile {
@@ -154,7 +157,7 @@ pub fn erase(
         // The old password would survive a reset reported as done: keep the marker.
         let why = format!(
             "the factory reset could not erase the user data at {} ({e})",
-            config.data_db.display()
+            config.storage.data_db.display()
         );
         tracing::error!("{why}; the reset is tried again at the next start");
         return Err(why);
@@ -288,29 +291,29 @@ mod tests {
         let board = SimBoard::new(&d);
         let profile = BoardProfile::sim();
         board.prepare(&profile).expect("prepare");
-        std::fs::create_dir_all(config.data_db.join("x")).expect("data");
+        std::fs::create_dir_all(config.storage.data_db.join("x")).expect("data");
         std::fs::write(crate::app::open_guard_path(&config), "3\n").expect("guard");
-        std::fs::create_dir_all(&config.erase_paths[0]).expect("userfiles");
-        std::fs::write(config.erase_paths[0].join("greeting.wav"), b"RIFF").expect("file");
-        std::fs::create_dir_all(&config.board_db).expect("board db");
-        std::fs::write(config.board_db.join("db"), b"factory").expect("board");
+        std::fs::create_dir_all(&config.reset.erase_paths[0]).expect("userfiles");
+        std::fs::write(config.reset.erase_paths[0].join("greeting.wav"), b"RIFF").expect("file");
+        std::fs::create_dir_all(&config.storage.board_db).expect("board db");
+        std::fs::write(config.storage.board_db.join("db"), b"factory").expect("board");
 
         for _ in 0..2 {
             let failures = erase(&config, &board, Some(&profile)).expect("erase");
             assert!(failures.is_empty(), "{failures:?}");
-            assert!(!config.data_db.exists());
+            assert!(!config.storage.data_db.exists());
             assert!(
                 !crate::app::open_guard_path(&config).exists(),
                 "degraded-by-guard cleared"
             );
-            assert!(!config.erase_paths[0].exists());
+            assert!(!config.reset.erase_paths[0].exists());
             assert!(!marker_path(&config).exists());
             for m in &profile.mtd_erase {
                 let bytes = std::fs::read(board.partition_path(m)).expect("partition");
                 assert!(bytes.iter().all(|&b| b == 0xFF), "{m} erased");
             }
             assert_eq!(
-                std::fs::read(config.board_db.join("db")).expect("board"),
+                std::fs::read(config.storage.board_db.join("db")).expect("board"),
                 b"factory"
             );
         }

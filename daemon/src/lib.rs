@@ -63,7 +63,7 @@ pub async fn run(
     if let Some(rx) = app.recovery.take_worker_queue() {
         tokio::spawn(recovery::mail_worker(Arc::clone(&app), rx));
     }
-    let socket = app.config().control_socket.clone();
+    let socket = app.config().control.socket.clone();
     match control::bind(&socket) {
         Ok(l) => {
             tokio::spawn(control::serve(Arc::clone(&app), l));

@@ -164,7 +164,11 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     };
     init_logging(config.log_level);
     // Boxes upgraded from firmware that made these 0755/0644: private from now on.
-    for p in [&config.state_dir, &config.data_db, &config.board_db] {
+    for p in [
+        &config.storage.state_dir,
+        &config.storage.data_db,
+        &config.storage.board_db,
+    ] {
         pbx_authd::fsutil::make_private(p);
     }
     // Startup lines for people and test harnesses; a closed stdout must not stop the
@@ -172,12 +176,12 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     let mut out = std::io::stdout().lock();
     // Opened once (each sled open costs RAM that is never returned), read, and closed:
     // the board DB is read-only at run time.
-    let board_db = BoardDb::open(&config.board_db, config.cache_capacity);
+    let board_db = BoardDb::open(&config.storage.board_db, config.storage.cache_capacity);
     if config.dev {
         let _ = writeln!(
             out,
             "pbx-authd --dev: simulated board, state in {}",
-            config.state_dir.display()
+            config.storage.state_dir.display()
         );
         let db = board_db.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
         if !db.is_provisioned()? {
@@ -185,8 +189,8 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
             let pw =
                 provision::provision(db, "SIM", "SIM-0001", "02:00:00:00:00:01", profile.clone())?;
             // The simulated box leaves the factory with user data to erase.
-            SimBoard::new(&config.state_dir).prepare(&profile)?;
-            for p in &config.erase_paths {
+            SimBoard::new(&config.storage.state_dir).prepare(&profile)?;
+            for p in &config.reset.erase_paths {
                 std::fs::create_dir_all(p)?;
                 std::fs::write(p.join("greeting.txt"), "simulated voicemail greeting\n")?;
             }
@@ -231,8 +235,8 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
             .collect()
     };
     let listeners = Listeners {
-        http: bind_all(&config.http)?,
-        https: bind_all(&config.https)?,
+        http: bind_all(&config.server.http)?,
+        https: bind_all(&config.server.https)?,
     };
     let tls = Arc::new(
         Tls::new(

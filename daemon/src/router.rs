@@ -60,7 +60,7 @@ fn host_allowed(app: &App, headers: &hyper::HeaderMap) -> bool {
         host,
         [app.hostname(), public.as_deref().unwrap_or_default()]
             .into_iter()
-            .chain(config.allowed_hosts.iter().map(String::as_str)),
+            .chain(config.server.allowed_hosts.iter().map(String::as_str)),
     )
 }
 

@@ -52,10 +52,10 @@ pub async fn serve(
     let config = app.config();
     let graceful = Arc::new(GracefulShutdown::new());
     let shared = Arc::new(Shared {
-        slots: Arc::new(Semaphore::new(config.max_connections)),
+        slots: Arc::new(Semaphore::new(config.server.max_connections)),
         per_address: Arc::new(PerAddress::default()),
-        per_address_max: config.max_connections_per_address,
-        reserve: config.max_connections / 4,
+        per_address_max: config.server.max_connections_per_address,
+        reserve: config.server.max_connections / 4,
         refusals: AtomicU64::new(0),
         app,
         tls,
@@ -165,9 +165,9 @@ async fn accept_loop(
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(config.header_timeout)
+                .header_read_timeout(config.server.header_timeout)
                 .max_buf_size(32 * 1024);
-            let body_timeout = config.body_timeout;
+            let body_timeout = config.server.body_timeout;
             let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let app = Arc::clone(&app);
                 // The headers are in: the body's clock starts now.
@@ -182,8 +182,10 @@ async fn accept_loop(
                     let _ = watcher.watch(conn).await;
                 }
                 Some(acceptor) => {
-                    let hs =
-                        tokio::time::timeout(config.tls_handshake_timeout, acceptor.accept(stream));
+                    let hs = tokio::time::timeout(
+                        config.server.tls_handshake_timeout,
+                        acceptor.accept(stream),
+                    );
                     let tls_stream = match hs.await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {

@@ -161,7 +161,7 @@ pub fn transport(app: &App, data: &DataDb) -> Result<Option<Transport>, Error> {
     let config = app.config();
     Ok(config
         .dev
-        .then(|| Transport::Outbox(config.state_dir.join("outbox"))))
+        .then(|| Transport::Outbox(config.storage.state_dir.join("outbox"))))
 }
 
 pub fn readiness(app: &App) -> Result<Readiness, Error> {
@@ -219,7 +219,7 @@ pub fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
 /// LAN IPv4 when it listens on all addresses). Never the request's Host header.
 pub fn link_base(app: &App) -> String {
     let config = app.config();
-    if let Some(u) = &config.public_url {
+    if let Some(u) = &config.server.public_url {
         return u.clone();
     }
     let (scheme, addr) = match (app.https_addr, app.http_addr) {
@@ -293,7 +293,7 @@ pub async fn send_reset_link(
             expires_at: now + ttl,
             ttl_min: ttl / 60,
             requested_from: ip,
-            cloud: config.cloud,
+            cloud: config.server.cloud,
         },
     )
     .map_err(internal)?;
@@ -440,6 +440,7 @@ pub fn allowed_subnets(app: &App) -> Vec<String> {
         .collect();
     list.extend(
         config
+            .network
             .lan_subnets
             .iter()
             .filter(|s| s.prefix() > 0)
@@ -457,7 +458,7 @@ fn own_subnets(app: &App, config: &crate::config::Config) -> Vec<pbx_board::Subn
         .interfaces()
         .unwrap_or_default()
         .iter()
-        .filter(|i| localnet::interface_is_lan(&i.name, config.lan_interfaces.as_deref()))
+        .filter(|i| localnet::interface_is_lan(&i.name, config.network.lan_interfaces.as_deref()))
         .filter(|i| i.subnet.prefix() > 0)
         .map(|i| i.subnet)
         .collect()
@@ -467,7 +468,7 @@ fn own_subnets(app: &App, config: &crate::config::Config) -> Vec<pbx_board::Subn
 pub fn check_local(app: &App, peer: IpAddr) -> Result<(), Error> {
     let config = app.config();
     let own = own_subnets(app, &config);
-    if localnet::allowed(peer, &own, &config.lan_subnets, config.cloud) {
+    if localnet::allowed(peer, &own, &config.network.lan_subnets, config.server.cloud) {
         Ok(())
     } else {
         tracing::warn!(%peer, "reset link opened from outside the local network");

@@ -1,0 +1,168 @@
+//! The config file as people write it: every key optional, with its default. Unknown
+//! keys are collected by [`super::Config::parse`] (serde_ignored), so that all of them
+//! are reported at once.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfigFile {
+    pub server: ServerFile,
+    pub storage: StorageFile,
+    pub network: NetworkFile,
+    pub policy: PolicyFile,
+    pub control: ControlFile,
+    pub reset: ResetFile,
+    pub log: LogFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ResetFile {
+    /// Files or directories of user data removed by a factory reset (besides the data DB
+    /// and the partitions named in the board profile).
+    pub erase_paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct ServerFile {
+    pub http: Vec<String>,
+    pub https: Vec<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub cloud: bool,
+    pub header_timeout_s: u64,
+    pub body_timeout_s: u64,
+    pub tls_handshake_timeout_s: u64,
+    pub max_connections: u64,
+    pub max_connections_per_address: u64,
+    /// Host names (besides IP literals, `localhost`, the device's hostname and the host
+    /// of `public_url`) that requests may be addressed to.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        ServerFile {
+            http: vec!["0.0.0.0:80".into()],
+            https: vec!["0.0.0.0:443".into()],
+            tls_cert: None,
+            tls_key: None,
+            public_url: None,
+            cloud: false,
+            header_timeout_s: 10,
+            body_timeout_s: 10,
+            tls_handshake_timeout_s: 10,
+            max_connections: 256,
+            max_connections_per_address: 64,
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct StorageFile {
+    pub board_db: PathBuf,
+    pub data_db: PathBuf,
+    pub state_dir: PathBuf,
+    pub cache_capacity: u64,
+}
+
+impl Default for StorageFile {
+    fn default() -> Self {
+        StorageFile {
+            board_db: "/factory/pbx-authd/board.db".into(),
+            data_db: "/var/lib/pbx-authd/data.db".into(),
+            state_dir: "/var/lib/pbx-authd".into(),
+            cache_capacity: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NetworkFile {
+    pub lan_subnets: Vec<String>,
+    /// Interfaces whose subnets are the PBX's own network (a trailing `*` matches any
+    /// rest); unset: all but `ppp*`, `wg*`, `tun*`, `docker*`.
+    pub lan_interfaces: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct PolicyFile {
+    pub lockout_failures: u64,
+    pub lockout_window_s: u64,
+    pub lockout_block_s: u64,
+    pub account_slowdown_after: u64,
+    pub account_slowdown_step_ms: u64,
+    pub account_slowdown_max_ms: u64,
+    pub password_min_len: u64,
+    pub password_max_len: u64,
+    pub session_idle_s: u64,
+    pub session_absolute_s: u64,
+    pub hash_concurrency: u64,
+    pub hash_queue: u64,
+    pub reset_token_ttl_min: u64,
+    pub forgot_per_address: u64,
+    pub forgot_address_window_s: u64,
+    pub forgot_mails_per_account: u64,
+    pub forgot_account_window_s: u64,
+}
+
+impl Default for PolicyFile {
+    fn default() -> Self {
+        PolicyFile {
+            lockout_failures: 5,
+            lockout_window_s: 600,
+            lockout_block_s: 600,
+            account_slowdown_after: 20,
+            account_slowdown_step_ms: 1000,
+            account_slowdown_max_ms: 30_000,
+            password_min_len: 10,
+            password_max_len: 128,
+            session_idle_s: 30 * 60,
+            session_absolute_s: 12 * 3600,
+            hash_concurrency: 0,
+            hash_queue: 16,
+            reset_token_ttl_min: 30,
+            forgot_per_address: 5,
+            forgot_address_window_s: 15 * 60,
+            forgot_mails_per_account: 3,
+            forgot_account_window_s: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct ControlFile {
+    pub socket: PathBuf,
+}
+
+impl Default for ControlFile {
+    fn default() -> Self {
+        ControlFile {
+            socket: crate::cli::DEFAULT_SOCKET.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct LogFile {
+    pub level: String,
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        LogFile {
+            level: "info".into(),
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Configuration: the TOML file as written by people ([`file::ConfigFile`]) and the
+//! validated runtime [`Config`] that the rest of the daemon uses and that cannot hold a
+//! bad value, in sections as the file has them.
+//!
+//! - [`file`]: the file's structure, every key with its default.
+//! - [`validate`]: file → `Config`, one function per section.
+//! - [`dev`]: the embedded config of `--dev`.
+//!
+//! Unknown keys are errors, like `deny_unknown_fields`, but they are collected with
+//! `serde_ignored` so that `check-config` lists every unknown key at once instead of
+//! stopping at the first. Every value problem is reported with its key path.
+
+mod dev;
+pub mod file;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pbx_board::Subnet;
+
+use file::{ConfigFile, PolicyFile};
+
+/// Default config path of the appliance.
+pub const DEFAULT_PATH: &str = "/etc/pbx-authd/pbx-authd.toml";
+
+/// One thing wrong with a config file, tied to the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found in a config, in file order where known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Where the HTTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// True when no certificate was configured: a self-signed one is generated at these paths.
+    pub generate: bool,
+}
+
+/// `[server]`: listeners, timeouts, connection limits, the names the box answers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub http: Vec<SocketAddr>,
+    pub https: Vec<SocketAddr>,
+    /// Base of reset links, without trailing slash; never taken from a request's Host header.
+    pub public_url: Option<String>,
+    pub cloud: bool,
+    pub header_timeout: Duration,
+    /// A request's body must have arrived this long after its headers (408 otherwise).
+    pub body_timeout: Duration,
+    pub tls_handshake_timeout: Duration,
+    /// Extra names the Host header may carry (lower case, no port).
+    pub allowed_hosts: Vec<String>,
+    pub max_connections: usize,
+    /// Connections one address (IPv6: one /64) may hold, so that one machine cannot
+    /// take the whole pool.
+    pub max_connections_per_address: usize,
+}
+
+/// `[storage]`: where the two databases and the daemon's state live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub board_db: PathBuf,
+    pub data_db: PathBuf,
+    pub state_dir: PathBuf,
+    pub cache_capacity: u64,
+}
+
+/// `[network]`: what counts as the PBX's own network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub lan_subnets: Vec<Subnet>,
+    pub lan_interfaces: Option<Vec<String>>,
+}
+
+/// `[control]`: the Unix control socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    pub socket: PathBuf,
+}
+
+/// `[reset]`: what a factory reset erases besides the data DB and the profile's partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reset {
+    pub erase_paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub lockout_failures: u32,
+    pub lockout_window: Duration,
+    pub lockout_block: Duration,
+    pub account_slowdown_after: u32,
+    pub account_slowdown_step: Duration,
+    pub account_slowdown_max: Duration,
+    pub password_min_len: usize,
+    pub password_max_len: usize,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    /// Argon2 hashes computed at once (the number of cores when the file says 0).
+    pub hash_concurrency: usize,
+    /// Hash requests allowed to wait for a slot; beyond this: 503 + Retry-After.
+    pub hash_queue: usize,
+    pub reset_token_ttl: Duration,
+    /// Forgot-password requests per address per window; beyond: 429.
+    pub forgot_per_address: u32,
+    pub forgot_address_window: Duration,
+    /// Recovery mails per account per window; further requests still answer 202.
+    pub forgot_mails_per_account: u32,
+    pub forgot_account_window: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        validate::policy(&PolicyFile::default(), &mut validate::Report::default())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub server: Server,
+    pub tls: TlsFiles,
+    pub storage: Storage,
+    pub network: Network,
+    pub policy: Policy,
+    pub control: Control,
+    pub reset: Reset,
+    pub log_level: tracing::Level,
+    /// Simulated board (`--dev`).
+    pub dev: bool,
+}
+
+/// Largest sled page cache allowed: the boxes have 256 MiB of RAM shared with the PBX.
+pub const MAX_CACHE_CAPACITY: u64 = 2 * 1024 * 1024;
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems(vec![Problem {
+                key: path.display().to_string(),
+                message: format!("cannot read config file: {e}"),
+            }])
+        })?;
+        Config::parse(&text)
+    }
+
+    /// The host part of `public_url` (no scheme, port or brackets), lower case.
+    pub fn public_host(&self) -> Option<String> {
+        let rest = self.server.public_url.as_deref()?.split("://").nth(1)?;
+        let host = if let Some(v6) = rest.strip_prefix('[') {
+            v6.split(']').next()?
+        } else {
+            rest.split(':').next()?
+        };
+        (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    }
+
+    /// Parses and validates config text, collecting every problem found.
+    pub fn parse(text: &str) -> Result<Config, Problems> {
+        let mut problems = Vec::new();
+        let de = toml::Deserializer::new(text);
+        let file: ConfigFile = match serde_ignored::deserialize(de, |path| {
+            problems.push(Problem {
+                key: path.to_string(),
+                message: "unknown key".into(),
+            })
+        }) {
+            Ok(f) => f,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                problems.push(Problem {
+                    key: key_at(text, e.span()).unwrap_or_else(|| "(file)".into()),
+                    message: e.message().to_string(),
+                });
+                return Err(Problems(problems));
+            }
+        };
+        match validate::validate(&file) {
+            Ok(c) if problems.is_empty() => Ok(c),
+            Ok(_) => Err(Problems(problems)),
+            Err(Problems(more)) => {
+                problems.extend(more);
+                Err(Problems(problems))
+            }
+        }
+    }
+}
+
+pub(crate) fn key_at(text: &str, span: Option<std::ops::Range<usize>>) -> Option<String> {
+    let start = span?.start.min(text.len());
+    let mut table = String::new();
+    let mut key = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if offset > start {
+            break;
+        }
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = name.trim_matches(['[', ' ']).to_string();
+            key = None;
+        } else if let Some((k, _)) = t.split_once('=') {
+            key = Some(k.trim().to_string());
+        }
+        offset += line.len();
+    }
+    let line = text[..start].lines().count().max(1);
+    Some(match key {
+        Some(k) if table.is_empty() => format!("{k} (line {line})"),
+        Some(k) => format!("{table}.{k} (line {line})"),
+        None => format!("line {line}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let c = Config::parse("").expect("defaults are valid");
+        assert_eq!(c.policy.lockout_failures, 5);
+        assert_eq!(c.policy.lockout_window, Duration::from_secs(600));
+        assert_eq!(c.policy.session_idle, Duration::from_secs(1800));
+        assert_eq!(c.policy.session_absolute, Duration::from_secs(12 * 3600));
+        assert_eq!(c.policy.reset_token_ttl, Duration::from_secs(30 * 60));
+        assert!(c.tls.generate);
+        assert!(c.storage.cache_capacity <= MAX_CACHE_CAPACITY);
+    }
+
+    #[test]
+    fn every_unknown_key_and_bad_value_is_reported_with_its_path() {
+        let text = r#"
+[server]
+http = ["nonsense"]
+colour = "blue"
+[storage]
+cache_capacity = 99999999
+[policy]
+reset_token_ttl_min = 2
+lockout_windw_s = 5
+[log]
+level = "chatty"
+"#;
+        let err = Config::parse(text).expect_err("invalid");
+        let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"server.colour"), "{keys:?}");
+        assert!(keys.contains(&"policy.lockout_windw_s"), "{keys:?}");
+        assert!(keys.contains(&"server.http[0]"), "{keys:?}");
+        assert!(keys.contains(&"storage.cache_capacity"), "{keys:?}");
+        assert!(keys.contains(&"policy.reset_token_ttl_min"), "{keys:?}");
+        assert!(keys.contains(&"log.level"), "{keys:?}");
+        assert_eq!(err.0.len(), 6, "{err}");
+    }
+
+    #[test]
+    fn type_error_names_the_key_and_line() {
+        let err = Config::parse("[server]\ncloud = \"yes\"\n").expect_err("invalid");
+        assert_eq!(err.0.len(), 1);
+        assert!(err.0[0].key.starts_with("server.cloud (line 2)"), "{err}");
+    }
+
+    #[test]
+    fn public_url_must_be_scheme_and_host_only() {
+        assert!(Config::parse("[server]\npublic_url = \"https://pbx.example.com/\"\n").is_ok());
+        let err = Config::parse("[server]\npublic_url = \"pbx.example.com\"\n").expect_err("bad");
+        assert_eq!(err.0[0].key, "server.public_url");
+        let err =
+            Config::parse("[server]\npublic_url = \"https://a.example/x?y\"\n").expect_err("bad");
+        assert_eq!(err.0[0].key, "server.public_url");
+    }
+
+    #[test]
+    fn half_configured_certificate_is_an_error() {
+        let err = Config::parse("[server]\ntls_cert = \"/c.pem\"\n").expect_err("bad");
+        assert_eq!(err.0[0].key, "server.tls_key");
+    }
+
+    #[test]
+    fn dev_config_takes_overrides_and_still_reports_unknown_keys() {
+        let dir = Path::new("/tmp/pbx-dev-x");
+        let (h, s) = (
+            "127.0.0.1:0".parse().expect("a"),
+            "127.0.0.1:0".parse().expect("a"),
+        );
+        let c = Config::dev(dir, h, s, None).expect("dev");
+        assert!(c.dev);
+        assert_eq!(c.storage.data_db, dir.join("data.db"));
+        assert_eq!(c.control.socket, dir.join("ctl.sock"));
+        let c = Config::dev(
+            dir,
+            h,
+            s,
+            Some("[server]\npublic_url = \"https://pbx.test\"\ncloud = true\n"),
+        )
+        .expect("dev with overrides");
+        assert_eq!(c.server.public_url.as_deref(), Some("https://pbx.test"));
+        assert!(c.server.cloud);
+        assert_eq!(
+            c.storage.data_db,
+            dir.join("data.db"),
+            "untouched keys keep the dev values"
+        );
+        let err = Config::dev(dir, h, s, Some("[server]\nbogus = 1\n")).expect_err("unknown");
+        assert_eq!(err.0[0].key, "server.bogus");
+    }
+
+    #[test]
+    fn erase_targets_are_checked_with_symlinks_and_dotdot_resolved() {
+        let d = std::env::temp_dir().join(format!("pbx-config-erase-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("factory/board.db")).expect("mkdir");
+        std::fs::create_dir_all(d.join("data")).expect("mkdir");
+        std::os::unix::fs::symlink("/etc", d.join("data/cfg")).expect("symlink");
+        std::os::unix::fs::symlink(d.join("factory"), d.join("data/fac")).expect("symlink");
+        let cfg = |data_db: &str, erase: &str| {
+            format!(
+                "[storage]\nboard_db = \"{0}/factory/board.db\"\ndata_db = \"{0}/{data_db}\"\n\
+                 [reset]\nerase_paths = [\"{0}/{erase}\"]\n",
+                d.display()
+            )
+        };
+        Config::parse(&cfg("data/data.db", "data/voicemail")).expect("plain targets");
+        for (data_db, erase, key) in [
+            ("data/data.db", "data/../factory", "reset.erase_paths[0]"),
+            ("data/data.db", "data/cfg/pbx", "reset.erase_paths[0]"),
+            ("data/data.db", "data/fac", "reset.erase_paths[0]"),
+            (
+                "factory/board.db/data.db",
+                "data/voicemail",
+                "storage.data_db",
+            ),
+            ("data/fac/board.db/x", "data/voicemail", "storage.data_db"),
+            ("data/data.db", "..", "reset.erase_paths[0]"),
+        ] {
+            let err = Config::parse(&cfg(data_db, erase)).expect_err(erase);
+            assert!(
+                err.0.iter().any(|p| p.key == key),
+                "{data_db} {erase}: {err}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_shipped_default_config_is_valid() {
+        let text = include_str!("../../../rootfs-overlay/etc/pbx-authd/pbx-authd.toml");
+        Config::parse(text).expect("shipped config must validate");
+    }
+}

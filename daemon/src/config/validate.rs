@@ -1,0 +1,395 @@
+//! From the file as written ([`ConfigFile`]) to the runtime [`Config`], one function per
+//! section; every problem is collected with its key path, none stops the others.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pbx_board::Subnet;
+
+use super::file::{
+    ConfigFile, LogFile, NetworkFile, PolicyFile, ResetFile, ServerFile, StorageFile,
+};
+use super::{
+    Config, Control, Network, Policy, Problem, Problems, Reset, Server, Storage, TlsFiles,
+    MAX_CACHE_CAPACITY,
+};
+
+/// The problems found so far.
+#[derive(Default)]
+pub(super) struct Report(Vec<Problem>);
+
+impl Report {
+    fn bad(&mut self, key: &str, message: String) {
+        self.0.push(Problem {
+            key: key.into(),
+            message,
+        });
+    }
+
+    /// `v` within `lo..=hi`, or a problem (and the value clamped, so later checks work).
+    fn range(&mut self, key: &str, v: u64, lo: u64, hi: u64) -> u64 {
+        if v < lo || v > hi {
+            self.bad(key, format!("{v} is out of range {lo}..={hi}"));
+        }
+        v.clamp(lo, hi)
+    }
+
+    fn secs(&mut self, key: &str, v: u64, lo: u64, hi: u64) -> Duration {
+        Duration::from_secs(self.range(key, v, lo, hi))
+    }
+}
+
+/// Turns a parsed file into a runtime config, or lists every problem with its key.
+pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
+    let mut r = Report::default();
+    let server = server(&file.server, &mut r);
+    let tls = tls(&file.server, &file.storage, &mut r);
+    let storage = storage(&file.storage, &mut r);
+    let reset = reset(&file.storage, &file.reset, &mut r);
+    let network = network(&file.network, &mut r);
+    let control = control(file, &mut r);
+    let log_level = log(&file.log, &mut r);
+    let policy = policy(&file.policy, &mut r);
+    if !r.0.is_empty() {
+        return Err(Problems(r.0));
+    }
+    Ok(Config {
+        server,
+        tls,
+        storage,
+        network,
+        policy,
+        control,
+        reset,
+        log_level,
+        dev: false,
+    })
+}
+
+fn server(s: &ServerFile, r: &mut Report) -> Server {
+    let mut addrs = |key: &str, list: &[String]| -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for (i, a) in list.iter().enumerate() {
+            match a.parse::<SocketAddr>() {
+                Ok(sa) => out.push(sa),
+                Err(_) => r.bad(
+                    &format!("{key}[{i}]"),
+                    format!("{a:?} is not ADDRESS:PORT (e.g. \"0.0.0.0:443\" or \"[::]:443\")"),
+                ),
+            }
+        }
+        out
+    };
+    let http = addrs("server.http", &s.http);
+    let https = addrs("server.https", &s.https);
+    if s.http.is_empty() && s.https.is_empty() {
+        r.bad(
+            "server.https",
+            "no listener configured: set server.http and/or server.https".into(),
+        );
+    }
+    let public_url = match &s.public_url {
+        None => None,
+        Some(u) => match check_public_url(u) {
+            Ok(u) => Some(u),
+            Err(m) => {
+                r.bad("server.public_url", m);
+                None
+            }
+        },
+    };
+    let header_timeout = r.secs("server.header_timeout_s", s.header_timeout_s, 1, 120);
+    let body_timeout = r.secs("server.body_timeout_s", s.body_timeout_s, 1, 120);
+    let tls_handshake_timeout = r.secs(
+        "server.tls_handshake_timeout_s",
+        s.tls_handshake_timeout_s,
+        1,
+        120,
+    );
+    if s.max_connections_per_address == 0 || s.max_connections_per_address > s.max_connections {
+        r.bad(
+            "server.max_connections_per_address",
+            format!(
+                "{} is out of range 1..=server.max_connections",
+                s.max_connections_per_address
+            ),
+        );
+    }
+    if !(1..=65_536).contains(&s.max_connections) {
+        r.bad(
+            "server.max_connections",
+            format!("{} is out of range 1..=65536", s.max_connections),
+        );
+    }
+    let mut allowed_hosts = Vec::new();
+    for (i, h) in s.allowed_hosts.iter().enumerate() {
+        let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if valid {
+            allowed_hosts.push(name);
+        } else {
+            r.bad(
+                &format!("server.allowed_hosts[{i}]"),
+                format!("{h:?} is not a host name (letters, digits, '-' and '.', no port)"),
+            );
+        }
+    }
+    Server {
+        http,
+        https,
+        public_url,
+        cloud: s.cloud,
+        header_timeout,
+        body_timeout,
+        tls_handshake_timeout,
+        allowed_hosts,
+        max_connections: usize::try_from(s.max_connections).unwrap_or(256),
+        max_connections_per_address: usize::try_from(s.max_connections_per_address).unwrap_or(64),
+    }
+}
+
+fn tls(s: &ServerFile, st: &StorageFile, r: &mut Report) -> TlsFiles {
+    let none = TlsFiles {
+        cert: PathBuf::new(),
+        key: PathBuf::new(),
+        generate: false,
+    };
+    match (&s.tls_cert, &s.tls_key) {
+        (Some(cert), Some(key)) => TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            generate: false,
+        },
+        (None, None) => TlsFiles {
+            cert: st.state_dir.join("tls/cert.pem"),
+            key: st.state_dir.join("tls/key.pem"),
+            generate: true,
+        },
+        (Some(_), None) => {
+            r.bad(
+                "server.tls_key",
+                "tls_cert is set, so tls_key must be set too".into(),
+            );
+            none
+        }
+        (None, Some(_)) => {
+            r.bad(
+                "server.tls_cert",
+                "tls_key is set, so tls_cert must be set too".into(),
+            );
+            none
+        }
+    }
+}
+
+fn storage(st: &StorageFile, r: &mut Report) -> Storage {
+    for (key, path) in [
+        ("storage.board_db", &st.board_db),
+        ("storage.data_db", &st.data_db),
+        ("storage.state_dir", &st.state_dir),
+    ] {
+        if path.as_os_str().is_empty() {
+            r.bad(key, "must not be empty".into());
+        }
+    }
+    if !(64 * 1024..=MAX_CACHE_CAPACITY).contains(&st.cache_capacity) {
+        r.bad(
+            "storage.cache_capacity",
+            format!(
+                "{} bytes is out of range 65536..={MAX_CACHE_CAPACITY} (2 MiB)",
+                st.cache_capacity
+            ),
+        );
+    }
+    Storage {
+        board_db: st.board_db.clone(),
+        data_db: st.data_db.clone(),
+        state_dir: st.state_dir.clone(),
+        cache_capacity: st.cache_capacity,
+    }
+}
+
+/// What a factory reset erases, with symlinks and `..` resolved: never the board DB, a
+/// system directory or the binary's own directory (the data DB is checked here too).
+fn reset(st: &StorageFile, f: &ResetFile, r: &mut Report) -> Reset {
+    let keep = crate::fsutil::kept_paths(&st.board_db);
+    let mut targets = vec![("storage.data_db".to_string(), &st.data_db)];
+    for (i, p) in f.erase_paths.iter().enumerate() {
+        let key = format!("reset.erase_paths[{i}]");
+        if p.is_absolute() {
+            targets.push((key, p));
+        } else {
+            r.bad(&key, format!("{} must be an absolute path", p.display()));
+        }
+    }
+    for (key, p) in targets {
+        match crate::fsutil::resolve(p) {
+            Err(e) => r.bad(&key, format!("{}: {e}", p.display())),
+            Ok(real) => {
+                if let Some(why) = crate::fsutil::forbidden_target(&real, &keep) {
+                    r.bad(
+                        &key,
+                        format!(
+                            "{} (resolved: {}) must not be erased by a factory reset: {why}",
+                            p.display(),
+                            real.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    Reset {
+        erase_paths: f.erase_paths.clone(),
+    }
+}
+
+fn network(f: &NetworkFile, r: &mut Report) -> Network {
+    let mut lan_subnets = Vec::new();
+    for (i, n) in f.lan_subnets.iter().enumerate() {
+        match n.parse::<Subnet>() {
+            Ok(sn) if sn.prefix() == 0 => r.bad(
+                &format!("network.lan_subnets[{i}]"),
+                format!("{n:?} would make every address local; name the LAN's own subnet"),
+            ),
+            Ok(sn) => lan_subnets.push(sn),
+            Err(e) => r.bad(&format!("network.lan_subnets[{i}]"), format!("{n:?}: {e}")),
+        }
+    }
+    Network {
+        lan_subnets,
+        lan_interfaces: f.lan_interfaces.clone(),
+    }
+}
+
+fn control(f: &ConfigFile, r: &mut Report) -> Control {
+    if f.control.socket.as_os_str().is_empty() {
+        r.bad("control.socket", "must not be empty".into());
+    }
+    Control {
+        socket: f.control.socket.clone(),
+    }
+}
+
+fn log(f: &LogFile, r: &mut Report) -> tracing::Level {
+    match f.level.as_str() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        other => {
+            r.bad(
+                "log.level",
+                format!("{other:?} is not one of error, warn, info, debug, trace"),
+            );
+            tracing::Level::INFO
+        }
+    }
+}
+
+pub(super) fn policy(f: &PolicyFile, r: &mut Report) -> Policy {
+    let mut num =
+        |key: &str, v: u64, lo: u64, hi: u64| r.range(&format!("policy.{key}"), v, lo, hi);
+    let secs = Duration::from_secs;
+    let ms = Duration::from_millis;
+    // The clamps keep every value far below u32/usize limits.
+    let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let policy = Policy {
+        lockout_failures: small(num("lockout_failures", f.lockout_failures, 1, 100)),
+        lockout_window: secs(num("lockout_window_s", f.lockout_window_s, 10, 86_400)),
+        lockout_block: secs(num("lockout_block_s", f.lockout_block_s, 10, 86_400)),
+        account_slowdown_after: small(num(
+            "account_slowdown_after",
+            f.account_slowdown_after,
+            1,
+            10_000,
+        )),
+        account_slowdown_step: ms(num(
+            "account_slowdown_step_ms",
+            f.account_slowdown_step_ms,
+            0,
+            60_000,
+        )),
+        account_slowdown_max: ms(num(
+            "account_slowdown_max_ms",
+            f.account_slowdown_max_ms,
+            0,
+            60_000,
+        )),
+        password_min_len: size(num("password_min_len", f.password_min_len, 8, 128)),
+        password_max_len: size(num("password_max_len", f.password_max_len, 16, 1024)),
+        session_idle: secs(num("session_idle_s", f.session_idle_s, 60, 86_400)),
+        session_absolute: secs(num(
+            "session_absolute_s",
+            f.session_absolute_s,
+            60,
+            7 * 86_400,
+        )),
+        hash_concurrency: size(num("hash_concurrency", f.hash_concurrency, 0, 64)),
+        hash_queue: size(num("hash_queue", f.hash_queue, 0, 1024)),
+        reset_token_ttl: secs(60 * num("reset_token_ttl_min", f.reset_token_ttl_min, 5, 1440)),
+        forgot_per_address: small(num("forgot_per_address", f.forgot_per_address, 1, 1000)),
+        forgot_address_window: secs(num(
+            "forgot_address_window_s",
+            f.forgot_address_window_s,
+            10,
+            86_400,
+        )),
+        forgot_mails_per_account: small(num(
+            "forgot_mails_per_account",
+            f.forgot_mails_per_account,
+            1,
+            100,
+        )),
+        forgot_account_window: secs(num(
+            "forgot_account_window_s",
+            f.forgot_account_window_s,
+            60,
+            86_400,
+        )),
+    };
+    if policy.password_min_len > policy.password_max_len {
+        r.bad(
+            "policy.password_min_len",
+            "must not exceed policy.password_max_len".into(),
+        );
+    }
+    if policy.session_idle > policy.session_absolute {
+        r.bad(
+            "policy.session_idle_s",
+            "must not exceed policy.session_absolute_s".into(),
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Policy {
+        hash_concurrency: if policy.hash_concurrency == 0 {
+            cores
+        } else {
+            policy.hash_concurrency
+        },
+        ..policy
+    }
+}
+
+fn check_public_url(u: &str) -> Result<String, String> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| format!("{u:?} must start with https:// or http://"))?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', '?', '#', ' ', '@']) {
+        return Err(format!(
+            "{u:?} must be a scheme and host[:port] only, e.g. \"https://pbx.example.com\""
+        ));
+    }
+    Ok(u.trim_end_matches('/').to_string())
+}
