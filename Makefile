@@ -60,6 +60,9 @@ deps-rustup:
 	done
 
 lint:
+	@# The layers: flows/ holds the rules and never knows HTTP.
+	@if grep -rnE '\bhyper(::|;)' daemon/src/flows; then \
+	  echo "daemon/src/flows must not use hyper: decode and encode in daemon/src/api"; exit 1; fi
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

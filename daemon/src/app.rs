@@ -42,6 +42,8 @@ pub struct App {
     /// Why a factory reset could not erase the user data, if one failed (the marker is
     /// kept; sign-in stays off until the erase succeeds).
     reset_failure: std::sync::Mutex<Option<String>>,
+    /// Set with `reset_failure`: every page checks health, and this spares it the lock.
+    reset_failed: AtomicBool,
     pub hasher: Hasher,
     pub sessions: Sessions,
     pub limiter: Limiter,
@@ -99,6 +101,7 @@ impl App {
             data,
             opened: health,
             reset_failure: std::sync::Mutex::new(None),
+            reset_failed: AtomicBool::new(false),
         }
     }
 
@@ -195,6 +198,9 @@ impl App {
 
     /// Whether the daemon can sign people in, and if not, why.
     pub fn health(&self) -> Health {
+        if !self.reset_failed.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.opened.clone();
+        }
         match &*self.reset_failure.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(why) => Health::Degraded(why.clone()),
             None => self.opened.clone(),
@@ -205,6 +211,8 @@ impl App {
     /// must not keep working behind a reset reported as done) and every status says why.
     pub fn set_reset_failure(&self, why: String) {
         *self.reset_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        self.reset_failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The data DB, or the degraded reason as an error.

@@ -5,20 +5,20 @@
 
 use hyper::header::{HeaderMap, HeaderValue, COOKIE};
 
-use crate::handlers::login;
+use crate::flows::login;
 
 /// JSON request bodies of every API call that takes one.
 pub fn json_bodies(data: &[u8]) {
-    let _ = crate::http::decode_json::<login::LoginRequest>(data);
-    let _ = crate::http::decode_json::<login::PasswordRequest>(data);
-    let _ = crate::http::decode_json::<crate::recovery::ForgotRequest>(data);
-    let _ = crate::http::decode_json::<crate::recovery::ResetRequest>(data);
-    let _ = crate::http::decode_json::<crate::handlers::settings::SmtpForm>(data);
-    let _ = crate::http::decode_json::<crate::handlers::settings::ProfileForm>(data);
-    let _ = crate::http::decode_json::<crate::handlers::accounts::NewAccount>(data);
-    let _ = crate::http::decode_json::<crate::handlers::device::FactoryResetRequest>(data);
+    let _ = crate::api::http::decode_json::<login::LoginRequest>(data);
+    let _ = crate::api::http::decode_json::<login::PasswordRequest>(data);
+    let _ = crate::api::http::decode_json::<crate::recovery::ForgotRequest>(data);
+    let _ = crate::api::http::decode_json::<crate::recovery::ResetRequest>(data);
+    let _ = crate::api::http::decode_json::<crate::flows::smtp::SmtpForm>(data);
+    let _ = crate::api::http::decode_json::<crate::flows::profile::ProfileForm>(data);
+    let _ = crate::api::http::decode_json::<crate::flows::accounts::NewAccount>(data);
+    let _ = crate::api::http::decode_json::<crate::flows::device::FactoryResetRequest>(data);
     if let Ok(v) = HeaderValue::from_bytes(data) {
-        let _ = crate::http::is_json(Some(&v));
+        let _ = crate::api::http::is_json(Some(&v));
     }
 }
 
@@ -30,7 +30,7 @@ pub fn cookie_csrf(data: &[u8]) {
         h.append(COOKIE, v.clone());
         h.append(COOKIE, v);
     }
-    if let Some(id) = crate::http::session_cookie(&h) {
+    if let Some(id) = crate::api::http::session_cookie(&h) {
         let _ = crate::auth::token_digest(id);
         let _ = crate::auth::ct_eq(id.as_bytes(), csrf);
     }

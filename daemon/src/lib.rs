@@ -2,14 +2,21 @@
 //! It serves the on-box web login over HTTP and HTTPS, keeps accounts on flash (sled),
 //! and is the only way back into a box whose admin password is lost.
 //!
+//! A request walks one way: [`server`] → [`api::route`] → `api::<flow>` (decode, guard)
+//! → `flows::<flow>` (the rules) → [`store`] / mail / [`auth`] → back up as a value →
+//! `api::<flow>` encodes. Nothing below `api` builds a response.
+//!
 //! Module map:
 //! - [`cli`]: the command line, parsed by hand.
 //! - [`config`]: TOML file → validated [`config::Config`]; every problem with its key.
 //! - [`app`]: shared state; opens the stores, first boot, the degraded state.
 //! - [`server`]: accept loops, TLS handshake and header timeouts, graceful drain.
 //! - [`tls`]: certificate from PEM or a generated self-signed ECDSA P-256 one.
-//! - [`router`]: (method, path) → handler. [`handlers`]: one file per flow.
-//! - [`http`]: JSON bodies, responses, security headers, the session cookie.
+//! - [`api`]: the only layer that knows HTTP: the router (Host check, method and path),
+//!   bodies, cookies, the session/CSRF guard; one file per flow decodes, calls the flow
+//!   and encodes what it returns.
+//! - [`flows`]: the rules, without HTTP: sign-in and the password check under the
+//!   limits, accounts, profile, SMTP, the device's audit and factory reset.
 //! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout.
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
 //! - [`store`]: typed sled wrapper (board DB, data DB; one file per tree), flush on
@@ -23,6 +30,7 @@
 //! - [`clock`]: injectable time.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod button;
@@ -32,14 +40,12 @@ pub mod config;
 pub mod control;
 pub mod error;
 pub mod factory_reset;
+pub mod flows;
 pub mod fsutil;
 pub mod fuzzing;
-pub mod handlers;
-pub mod http;
 pub mod model;
 pub mod provision;
 pub mod recovery;
-pub mod router;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -1,6 +1,6 @@
 //! The accept loops: plain HTTP and HTTPS listeners, a connection limit (per address,
 //! and a reserve for light users), a TLS handshake timeout, hyper's header-read timeout,
-//! the body deadline (see [`crate::http::BodyDeadline`]), and a graceful drain (at most
+//! the body deadline (see [`crate::api::http::BodyDeadline`]), and a graceful drain (at most
 //! 10 s) on shutdown.
 
 use std::collections::HashMap;
@@ -18,8 +18,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use crate::api::http::Ctx;
 use crate::app::App;
-use crate::http::Ctx;
 use crate::tls::Tls;
 
 /// How long in-flight requests may take to finish after a stop is requested.
@@ -170,11 +170,15 @@ async fn accept_loop(
             let body_timeout = config.server.body_timeout;
             let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let app = Arc::clone(&app);
-                // The headers are in: the body's clock starts now.
-                req.extensions_mut().insert(crate::http::BodyDeadline(
-                    tokio::time::Instant::now() + body_timeout,
-                ));
-                async move { Ok::<_, Infallible>(crate::router::route(app, ctx, req).await) }
+                // The headers are in: the body's clock starts now. Only methods whose
+                // handlers read a body get one (the first extension allocates; pages
+                // and session checks are GETs and never read one).
+                if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+                    req.extensions_mut().insert(crate::api::http::BodyDeadline(
+                        tokio::time::Instant::now() + body_timeout,
+                    ));
+                }
+                async move { Ok::<_, Infallible>(crate::api::route(app, ctx, req).await) }
             });
             match acceptor {
                 None => {

@@ -496,8 +496,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
         .hash_new_password(req.new_password, &token.username)
         .await?;
     let store = Arc::clone(&data);
-    let consumed =
-        crate::handlers::blocking(move || store.consume_token(&digest, now, &hash)).await?;
+    let consumed = crate::flows::blocking(move || store.consume_token(&digest, now, &hash)).await?;
     let account = match consumed {
         Consumed::Done(a) => a,
         Consumed::Invalid => return Err(Error::TokenInvalid),

@@ -5,8 +5,8 @@ use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
+use super::http::{self, Body};
 use crate::app::{App, Health};
-use crate::http::{self, Body};
 use crate::model::Role;
 
 const LOGIN: &str = include_str!("../web/login.html");
@@ -54,7 +54,7 @@ pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
     }
     match path {
         "/login" => http::html(StatusCode::OK, LOGIN),
-        _ => match super::authed(app, req.headers()) {
+        _ => match super::guard::authed(app, req.headers()) {
             Err(_) => http::redirect("/login"),
             Ok(a) if a.session.must_change_password && path != "/profile" => {
                 http::redirect("/profile")

@@ -1,5 +1,22 @@
-//! One match from (method, path) to a handler. Unknown paths are 404, known paths with
-//! the wrong method 405 with `Allow`.
+//! The only layer that knows HTTP. A request walks one way: [`route`] (Host check, one
+//! match from method and path) → the flow's file here, which decodes the body and checks
+//! the caller ([`guard`]) → `crate::flows::<flow>` (the rules) → back as a value, which
+//! the file here encodes ([`http`]). Unknown paths are 404, known paths with the wrong
+//! method 405 with `Allow`.
+//!
+//! - [`http`]: bodies (content type, size, deadline), responses, security headers, cookies.
+//! - [`guard`]: session, CSRF, forced change, admin.
+//! - [`login`], [`accounts`], [`settings`] (SMTP, profile), [`recovery`], [`device`],
+//!   [`pages`] (the embedded web UI and `/healthz`).
+
+pub mod accounts;
+pub mod device;
+pub mod guard;
+pub mod http;
+pub mod login;
+pub mod pages;
+pub mod recovery;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -8,8 +25,7 @@ use hyper::{Method, Request, Response};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::handlers::{accounts, device, login, pages, recovery, settings};
-use crate::http::{self, Body, Ctx};
+use http::{Body, Ctx};
 
 pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
     // The path is borrowed from the request, which the handler consumes: keep the
@@ -54,9 +70,13 @@ fn host_allowed(app: &App, headers: &hyper::HeaderMap) -> bool {
     let Ok(host) = host.to_str() else {
         return false;
     };
+    // IP literals and localhost first: no config to look at (the page path's common case).
+    if http::host_is_ours(host, []) {
+        return true;
+    }
     let config = app.config();
     let public = config.public_host();
-    crate::http::host_is_ours(
+    http::host_is_ours(
         host,
         [app.hostname(), public.as_deref().unwrap_or_default()]
             .into_iter()
@@ -90,10 +110,10 @@ async fn dispatch(
         "/forgot" if get => Ok(recovery::forgot_page()),
         "/reset" if get => Ok(recovery::reset_page(app, ctx)),
         "/static/app.js" | "/static/style.css" if get => pages::asset(path).ok_or(Error::NotFound),
-        "/api/v1/login" if post => Box::pin(login::login_handler(app, ctx, req)).await,
-        "/api/v1/logout" if post => login::logout_handler(app, ctx, &req),
-        "/api/v1/session" if get => login::session_handler(app, &req),
-        "/api/v1/password" if post => Box::pin(login::password_handler(app, ctx, req)).await,
+        "/api/v1/login" if post => Box::pin(login::post_login(app, ctx, req)).await,
+        "/api/v1/logout" if post => login::post_logout(app, ctx, &req),
+        "/api/v1/session" if get => login::get_session(app, &req),
+        "/api/v1/password" if post => Box::pin(login::post_password(app, ctx, req)).await,
         "/api/v1/recovery" if get => recovery::status(app, &req),
         "/api/v1/forgot" if post => Box::pin(recovery::forgot(app, ctx, req)).await,
         "/api/v1/reset" if post => Box::pin(recovery::reset(app, ctx, req)).await,
@@ -133,7 +153,7 @@ mod tests {
     #[test]
     fn the_request_future_stays_small() {
         use crate::app::App;
-        use crate::http::Ctx;
+        use crate::api::http::Ctx;
         use hyper::body::Incoming;
         use hyper::Request;
         use std::sync::Arc;

@@ -1,17 +1,15 @@
-//! SMTP settings (with the test mail) and the profile's recovery email.
+//! SMTP settings: validated from the form, saved (the password write-only, reused only
+//! for the server it was saved for), and tried with a test mail whose outcome the
+//! readiness view remembers.
 
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::http::{self, Body, Ctx};
 use crate::model::ADMIN;
 use crate::recovery::mailer::{self, Security, SmtpSettings};
-use crate::recovery::{mail, LastTest, MailJob, LAST_TEST_KEY, SMTP_KEY};
+use crate::recovery::{mail, LastTest, LAST_TEST_KEY, SMTP_KEY};
 
-/// SMTP settings as the form sends them; `password` absent = keep the stored one.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpForm {
@@ -138,29 +136,36 @@ fn validate(form: SmtpForm, stored: Option<&SmtpSettings>) -> Result<SmtpSetting
     })
 }
 
-pub fn smtp_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    super::admin_read(app, req.headers())?;
+/// The stored settings as the form shows them.
+pub fn get(app: &App) -> Result<SmtpView, Error> {
     let stored = app.data()?.setting::<SmtpSettings>(SMTP_KEY)?;
-    Ok(http::json(StatusCode::OK, &SmtpView::of(stored.as_ref())))
+    Ok(SmtpView::of(stored.as_ref()))
 }
 
-pub async fn smtp_put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = super::admin(app, req.headers())?;
-    let form: SmtpForm = http::read_json(req).await?;
+/// Validates and saves the form (flushed).
+pub async fn save(app: &App, by: &str, form: SmtpForm) -> Result<SmtpView, Error> {
     let data = app.data()?;
     let stored = data.setting::<SmtpSettings>(SMTP_KEY)?;
     let settings = validate(form, stored.as_ref())?;
     let view = SmtpView::of(Some(&settings));
     let store = data.clone();
     super::blocking(move || store.put_setting(SMTP_KEY, &settings)).await?;
-    tracing::info!(user = %a.session.username, "SMTP settings saved");
-    Ok(http::json(StatusCode::OK, &view))
+    tracing::info!(user = %by, "SMTP settings saved");
+    Ok(view)
 }
 
-/// `POST /settings/smtp/test`: sends a test mail with the form's (unsaved) values.
-pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    super::admin(app, req.headers())?;
-    let form: SmtpForm = http::read_json(req).await?;
+/// The outcome of a test mail: `{ok: true}` or `{ok: false, stage, message}`.
+#[derive(Debug, Serialize)]
+pub struct TestOutcome {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<mailer::Stage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Sends a test mail with the form's (unsaved) values, within `timeout_s` + 1 s.
+pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
     let data = app.data()?;
     let to_text = match form.to.clone().filter(|t| !t.trim().is_empty()) {
         Some(t) => t,
@@ -189,9 +194,13 @@ pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Bod
     .map_err(|e| Error::InvalidRequest(format!("Cannot build the test mail: {e}")))?;
     let result = mailer::send_smtp(&settings, msg).await;
     let at = app.clock.unix();
-    let (body, record) = match &result {
+    let (outcome, record) = match &result {
         Ok(()) => (
-            serde_json::json!({ "ok": true }),
+            TestOutcome {
+                ok: true,
+                stage: None,
+                message: None,
+            },
             LastTest {
                 ok: true,
                 at,
@@ -199,7 +208,11 @@ pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Bod
             },
         ),
         Err(e) => (
-            serde_json::json!({ "ok": false, "stage": e.stage, "message": e.message }),
+            TestOutcome {
+                ok: false,
+                stage: Some(e.stage),
+                message: Some(e.message.clone()),
+            },
             LastTest {
                 ok: false,
                 at,
@@ -215,85 +228,5 @@ pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Bod
     }
     let store = data.clone();
     super::blocking(move || store.put_setting(LAST_TEST_KEY, &record)).await?;
-    Ok(http::json(StatusCode::OK, &body))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileForm {
-    /// The recovery email; empty or null unbinds it.
-    pub email: Option<String>,
-    /// Changing where reset links go needs the password again: a stolen session must
-    /// not be able to redirect the way back in.
-    pub current_password: crate::auth::Secret,
-}
-
-pub fn profile_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = super::authed(app, req.headers())?;
-    let account = app
-        .data()?
-        .account(&a.session.username)?
-        .ok_or(Error::Unauthenticated)?;
-    Ok(http::json(
-        StatusCode::OK,
-        &serde_json::json!({ "username": account.username, "email": account.email }),
-    ))
-}
-
-pub async fn profile_put(
-    app: &App,
-    ctx: Ctx,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Error> {
-    let a = super::authed_full(app, req.headers())?;
-    let form: ProfileForm = http::read_json(req).await?;
-    let email = match form
-        .email
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty())
-    {
-        None => None,
-        Some(e) => {
-            let parsed = mailer::parse_address(&e)
-                .filter(|m| m.name.is_none())
-                .ok_or_else(|| {
-                    Error::InvalidRequest(
-                        "That is not a valid email address, e.g. admin@example.com.".into(),
-                    )
-                })?;
-            Some(parsed.email.to_string())
-        }
-    };
-    let ip = ctx.peer.ip();
-    let before =
-        super::login::verify_password(app, ip, &a.session.username, form.current_password, None)
-            .await?;
-    let data = app.data()?;
-    let username = a.session.username.clone();
-    let new_email = email.clone();
-    // Reset links mailed to the old address die with the change.
-    let account = super::blocking(move || {
-        data.update_account_revoking_tokens(&username, |acc| acc.email = new_email.clone())
-    })
-    .await?
-    .ok_or(Error::Unauthenticated)?;
-    tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
-    app.audit(
-        "recovery_email_changed",
-        Some(&account.username),
-        Some(ip),
-        None,
-    );
-    if let Some(old) = before.email.filter(|old| Some(old) != email.as_ref()) {
-        app.recovery.enqueue(MailJob::EmailChanged {
-            username: account.username.clone(),
-            old,
-            new: email.clone(),
-            ip,
-        });
-    }
-    Ok(http::json(
-        StatusCode::OK,
-        &serde_json::json!({ "username": account.username, "email": email }),
-    ))
+    Ok(outcome)
 }

@@ -4,9 +4,9 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
+use super::http::{self, Body, Ctx};
 use crate::app::App;
 use crate::error::Error;
-use crate::http::{self, Body, Ctx};
 use crate::recovery::{self, ForgotRequest, ResetRequest};
 
 const FORGOT: &str = include_str!("../web/forgot.html");
@@ -15,7 +15,7 @@ const NOT_LOCAL: &str = include_str!("../web/not-local.html");
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
 pub fn status(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let role = super::authed(app, req.headers())
+    let role = super::guard::authed(app, req.headers())
         .ok()
         .map(|a| a.session.role);
     Ok(http::json(

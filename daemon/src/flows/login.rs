@@ -4,18 +4,13 @@
 
 use std::net::IpAddr;
 
-use hyper::body::Incoming;
-use hyper::header::HeaderValue;
-use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::auth::device;
 use crate::auth::lockout::{shown_username, DeviceId, Failure};
 use crate::auth::sessions::{NewSession, Session};
 use crate::auth::Secret;
 use crate::error::Error;
-use crate::http::{self, Body, Ctx};
 use crate::model::Account;
 
 /// Longest username accepted (extension numbers and `admin` are far shorter).
@@ -160,56 +155,4 @@ pub async fn change_password(
     app.audit("password_changed", Some(&session.username), Some(ip), None);
     tracing::info!(%ip, user = %session.username, ended, "password changed; sessions ended");
     Ok(ended)
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP wrappers.
-
-pub async fn login_handler(
-    app: &App,
-    ctx: Ctx,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Error> {
-    let device = http::cookie(req.headers(), device::COOKIE).map(str::to_string);
-    let body: LoginRequest = http::read_json(req).await?;
-    let done = login(app, ctx.peer.ip(), body, device.as_deref()).await?;
-    let mut r = http::json_bytes(StatusCode::OK, done.new.session.view.clone());
-    http::set_session_cookie(&mut r, &done.new.id, ctx.https);
-    if let Some(c) = done.device_cookie {
-        http::set_device_cookie(&mut r, &c, ctx.https);
-    }
-    Ok(r)
-}
-
-pub fn logout_handler(
-    app: &App,
-    ctx: Ctx,
-    req: &Request<Incoming>,
-) -> Result<Response<Body>, Error> {
-    let a = super::authed_csrf(app, req.headers())?;
-    app.sessions.remove_key(&a.key);
-    let mut r = http::no_content();
-    http::clear_session_cookie(&mut r, ctx.https);
-    Ok(r)
-}
-
-pub fn session_handler(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = super::authed(app, req.headers())?;
-    Ok(http::json_bytes(StatusCode::OK, a.session.view.clone()))
-}
-
-pub async fn password_handler(
-    app: &App,
-    ctx: Ctx,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Error> {
-    let a = super::authed_csrf(app, req.headers())?;
-    let body: PasswordRequest = http::read_json(req).await?;
-    let ended = change_password(app, ctx.peer.ip(), &a.session, body).await?;
-    let mut r = http::no_content();
-    // 204 has no body: the headers tell the UI that this session is gone too.
-    r.headers_mut()
-        .insert("x-pbx-sessions-ended", HeaderValue::from(ended));
-    http::clear_session_cookie(&mut r, ctx.https);
-    Ok(r)
 }

@@ -1,20 +1,12 @@
-//! Request handlers, one file per flow. Each flow is a plain function returning
-//! `Result<T, Error>`; the `*_handler` wrappers only decode, call and encode.
-//! Shared here: finding the caller's session and checking the CSRF header.
-
-pub mod accounts;
-pub mod device;
-pub mod login;
-pub mod pages;
-pub mod recovery;
-pub mod settings;
+//! Who is asking: the caller's session from its cookie, the CSRF header of
+//! state-changing requests, the forced password change, the admin role.
 
 use hyper::header::HeaderMap;
 
+use super::http;
 use crate::app::App;
 use crate::auth::sessions::{Session, SessionKey};
 use crate::error::Error;
-use crate::http;
 
 /// Requests from background polling send this header so they do not keep an
 /// unattended session alive (spec §5).
@@ -81,14 +73,4 @@ pub fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
         return Err(Error::PasswordChangeRequired);
     }
     Ok(a)
-}
-
-/// Runs a blocking store call off the async runtime.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)
 }

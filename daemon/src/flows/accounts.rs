@@ -1,14 +1,11 @@
-//! Extension accounts (`/api/v1/accounts`): the admin lists, creates and deletes them, so
-//! that "username or extension number" on the Forgot Password page means something.
+//! Extension accounts: the admin lists, creates and deletes them, so that "username or
+//! extension number" on the Forgot Password page means something.
 
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
-use crate::http::{self, Body};
 use crate::model::{Account, Role, ADMIN};
 use crate::recovery::mailer;
 
@@ -22,15 +19,6 @@ pub struct NewAccount {
     pub email: Option<String>,
 }
 
-fn view(a: &Account) -> serde_json::Value {
-    serde_json::json!({
-        "username": a.username,
-        "role": a.role.as_str(),
-        "email": a.email,
-        "must_change_password": a.must_change_password,
-    })
-}
-
 /// Extension numbers and simple names: 1–32 of `a-z A-Z 0-9 . _ -`.
 fn valid_username(u: &str) -> bool {
     (1..=32).contains(&u.len())
@@ -38,16 +26,13 @@ fn valid_username(u: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-pub fn list(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    super::admin_read(app, req.headers())?;
-    let accounts = app.data()?.accounts()?;
-    let list: Vec<_> = accounts.iter().map(view).collect();
-    Ok(http::json(StatusCode::OK, &list))
+pub fn list(app: &App) -> Result<Vec<Account>, Error> {
+    Ok(app.data()?.accounts()?)
 }
 
-pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = super::admin(app, req.headers())?;
-    let body: NewAccount = http::read_json(req).await?;
+/// Creates an extension account with a temporary password (must change at first
+/// sign-in). `by`: the admin who asked, for the log.
+pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Error> {
     if !valid_username(&body.username) {
         return Err(Error::InvalidRequest(
             "The username must be 1-32 letters, digits, dots, dashes or underscores (an extension number such as 1001).".into(),
@@ -96,16 +81,12 @@ pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
             account.username
         )));
     }
-    tracing::info!(by = %a.session.username, user = %account.username, "account created");
-    Ok(http::json(StatusCode::CREATED, &view(&account)))
+    tracing::info!(by = %by, user = %account.username, "account created");
+    Ok(account)
 }
 
-pub async fn delete(
-    app: &App,
-    req: Request<Incoming>,
-    username: &str,
-) -> Result<Response<Body>, Error> {
-    let a = super::admin(app, req.headers())?;
+/// Deletes an extension account: its reset tokens go with it, its sessions end.
+pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
     if username == ADMIN {
         return Err(Error::InvalidRequest(
             "The admin account cannot be deleted.".into(),
@@ -118,6 +99,6 @@ pub async fn delete(
         return Err(Error::NotFound);
     }
     app.sessions.remove_user(username);
-    tracing::info!(by = %a.session.username, user = %username, "account deleted");
-    Ok(http::no_content())
+    tracing::info!(by = %by, user = %username, "account deleted");
+    Ok(())
 }

@@ -1,0 +1,32 @@
+//! `GET /audit` and `POST /factory-reset`.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use super::guard;
+use super::http::{self, Body, Ctx};
+use crate::app::App;
+use crate::error::Error;
+use crate::flows::device::{self, FactoryResetRequest};
+
+pub fn audit(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    guard::admin_read(app, req.headers())?;
+    Ok(http::json(StatusCode::OK, &device::audit(app)?))
+}
+
+/// 202 and the erase runs; the box reboots when it is done.
+pub async fn factory_reset(
+    app: &Arc<App>,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = guard::admin(app, req.headers())?;
+    let body: FactoryResetRequest = http::read_json(req).await?;
+    let started = device::factory_reset(app, ctx.peer.ip(), &a.session.username, body).await?;
+    Ok(http::json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "erasing": true, "started": started }),
+    ))
+}

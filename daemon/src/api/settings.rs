@@ -1,0 +1,52 @@
+//! `/api/v1/settings/smtp` (+ `/test`) and `/api/v1/profile`.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use super::guard;
+use super::http::{self, Body, Ctx};
+use crate::app::App;
+use crate::error::Error;
+use crate::flows::profile::{self, ProfileForm};
+use crate::flows::smtp::{self, SmtpForm};
+
+pub fn smtp_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    guard::admin_read(app, req.headers())?;
+    Ok(http::json(StatusCode::OK, &smtp::get(app)?))
+}
+
+pub async fn smtp_put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let a = guard::admin(app, req.headers())?;
+    let form: SmtpForm = http::read_json(req).await?;
+    let view = smtp::save(app, &a.session.username, form).await?;
+    Ok(http::json(StatusCode::OK, &view))
+}
+
+pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    guard::admin(app, req.headers())?;
+    let form: SmtpForm = http::read_json(req).await?;
+    Ok(http::json(StatusCode::OK, &smtp::test(app, form).await?))
+}
+
+pub fn profile_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
+    let a = guard::authed(app, req.headers())?;
+    let (username, email) = profile::get(app, &a.session.username)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "username": username, "email": email }),
+    ))
+}
+
+pub async fn profile_put(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = guard::authed_full(app, req.headers())?;
+    let form: ProfileForm = http::read_json(req).await?;
+    let email = profile::set_email(app, ctx.peer.ip(), &a.session.username, form).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "username": &*a.session.username, "email": email }),
+    ))
+}

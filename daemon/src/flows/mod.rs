@@ -1,0 +1,31 @@
+//! The rules, without HTTP: each flow is a plain function over the [`App`] that takes
+//! decoded input and returns a value or an [`Error`]; `api/` decodes before and encodes
+//! after, `control.rs` does the same for the control socket. Nothing here imports hyper
+//! (`make test` checks).
+//!
+//! - [`login`]: sign-in, the password check under the brute-force limits (every path
+//!   that checks a password uses it), password change.
+//! - [`accounts`]: extension accounts. [`profile`]: the recovery email.
+//! - [`smtp`]: SMTP settings and the test mail.
+//! - [`device`]: the audit trail, the factory reset from the web.
+//!
+//! [`App`]: crate::app::App
+//! [`Error`]: crate::error::Error
+
+pub mod accounts;
+pub mod device;
+pub mod login;
+pub mod profile;
+pub mod smtp;
+
+use crate::error::Error;
+
+/// Runs a blocking store call off the async runtime.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::from)
+}

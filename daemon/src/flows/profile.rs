@@ -1,0 +1,83 @@
+//! The account's own profile: its recovery email.
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::error::Error;
+use crate::recovery::{mailer, MailJob};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileForm {
+    /// The recovery email; empty or null unbinds it.
+    pub email: Option<String>,
+    /// Changing where reset links go needs the password again: a stolen session must
+    /// not be able to redirect the way back in.
+    pub current_password: crate::auth::Secret,
+}
+
+/// `(username, email)` of the signed-in account.
+pub fn get(app: &App, username: &str) -> Result<(String, Option<String>), Error> {
+    let account = app
+        .data()?
+        .account(username)?
+        .ok_or(Error::Unauthenticated)?;
+    Ok((account.username, account.email))
+}
+
+/// Binds, changes or removes `username`'s recovery email: the current password again
+/// (counted like a sign-in), the account's reset tokens revoked in the same write, and
+/// a notice to the old address. Returns the address now bound.
+pub async fn set_email(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    form: ProfileForm,
+) -> Result<Option<String>, Error> {
+    let email = match form
+        .email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+    {
+        None => None,
+        Some(e) => {
+            let parsed = mailer::parse_address(&e)
+                .filter(|m| m.name.is_none())
+                .ok_or_else(|| {
+                    Error::InvalidRequest(
+                        "That is not a valid email address, e.g. admin@example.com.".into(),
+                    )
+                })?;
+            Some(parsed.email.to_string())
+        }
+    };
+    let before =
+        super::login::verify_password(app, ip, username, form.current_password, None).await?;
+    let data = app.data()?;
+    let username = username.to_string();
+    let new_email = email.clone();
+    // Reset links mailed to the old address die with the change.
+    let account = super::blocking(move || {
+        data.update_account_revoking_tokens(&username, |acc| acc.email = new_email.clone())
+    })
+    .await?
+    .ok_or(Error::Unauthenticated)?;
+    tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
+    app.audit(
+        "recovery_email_changed",
+        Some(&account.username),
+        Some(ip),
+        None,
+    );
+    if let Some(old) = before.email.filter(|old| Some(old) != email.as_ref()) {
+        app.recovery.enqueue(MailJob::EmailChanged {
+            username: account.username.clone(),
+            old,
+            new: email.clone(),
+            ip,
+        });
+    }
+    Ok(email)
+}
