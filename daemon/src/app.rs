@@ -15,8 +15,8 @@ use crate::auth::sessions::Sessions;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
+use crate::flows::recovery::Recovery;
 use crate::model::BoardInfo;
-use crate::recovery::Recovery;
 use crate::store::{DataDb, StoreError};
 
 /// Whether the daemon can sign people in.

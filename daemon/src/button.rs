@@ -12,8 +12,8 @@ use pbx_board::{Pattern, Press};
 use serde_json::{json, Value};
 
 use crate::app::App;
+use crate::flows::recovery;
 use crate::model::ADMIN;
-use crate::recovery;
 
 fn led(app: &App, pattern: Pattern) {
     if let Some(name) = app

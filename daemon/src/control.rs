@@ -152,7 +152,7 @@ fn status(app: &Arc<App>) -> Value {
         Health::Ok => ("ok", None),
         Health::Degraded(why) => ("degraded", Some(why.clone())),
     };
-    let recovery = crate::recovery::readiness(app).ok();
+    let recovery = crate::flows::recovery::readiness(app).ok();
     json!({
         "ok": true,
         "state": state,

@@ -11,8 +11,8 @@ use crate::flows::login;
 pub fn json_bodies(data: &[u8]) {
     let _ = crate::api::http::decode_json::<login::LoginRequest>(data);
     let _ = crate::api::http::decode_json::<login::PasswordRequest>(data);
-    let _ = crate::api::http::decode_json::<crate::recovery::ForgotRequest>(data);
-    let _ = crate::api::http::decode_json::<crate::recovery::ResetRequest>(data);
+    let _ = crate::api::http::decode_json::<crate::flows::recovery::ForgotRequest>(data);
+    let _ = crate::api::http::decode_json::<crate::flows::recovery::ResetRequest>(data);
     let _ = crate::api::http::decode_json::<crate::flows::smtp::SmtpForm>(data);
     let _ = crate::api::http::decode_json::<crate::flows::profile::ProfileForm>(data);
     let _ = crate::api::http::decode_json::<crate::flows::accounts::NewAccount>(data);

@@ -16,13 +16,14 @@
 //!   bodies, cookies, the session/CSRF guard; one file per flow decodes, calls the flow
 //!   and encodes what it returns.
 //! - [`flows`]: the rules, without HTTP: sign-in and the password check under the
-//!   limits, accounts, profile, SMTP, the device's audit and factory reset.
+//!   limits, accounts, profile, SMTP, the device's audit and factory reset, and
+//!   [`flows::recovery`] (readiness, Forgot Password, the reset link and its
+//!   local-network rule, the mail worker).
 //! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout.
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
 //! - [`store`]: typed sled wrapper (board DB, data DB; one file per tree), flush on
 //!   credential writes.
-//! - [`recovery`]: email recovery: SMTP/outbox mailer, Forgot Password, reset tokens,
-//!   the local-network rule, the mail worker.
+//! - [`mail`]: the mail texts and the transport (SMTP through lettre, or the dev outbox).
 //! - [`provision`]: factory step that writes the board DB and the label password.
 //! - [`factory_reset`]: marker → erase → reboot; resumed at start if interrupted.
 //! - [`button`]: what a reset-button press does; [`control`]: the Unix control socket.
@@ -43,9 +44,9 @@ pub mod factory_reset;
 pub mod flows;
 pub mod fsutil;
 pub mod fuzzing;
+pub mod mail;
 pub mod model;
 pub mod provision;
-pub mod recovery;
 pub mod server;
 pub mod store;
 pub mod tls;
@@ -67,7 +68,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     if let Some(rx) = app.recovery.take_worker_queue() {
-        tokio::spawn(recovery::mail_worker(Arc::clone(&app), rx));
+        tokio::spawn(flows::recovery::mail_worker(Arc::clone(&app), rx));
     }
     let socket = app.config().control.socket.clone();
     match control::bind(&socket) {

@@ -152,8 +152,8 @@ mod tests {
     /// awaiting handler would make it 3 KiB for every page and session check.
     #[test]
     fn the_request_future_stays_small() {
-        use crate::app::App;
         use crate::api::http::Ctx;
+        use crate::app::App;
         use hyper::body::Incoming;
         use hyper::Request;
         use std::sync::Arc;

@@ -7,7 +7,7 @@ use hyper::{Request, Response, StatusCode};
 use super::http::{self, Body, Ctx};
 use crate::app::App;
 use crate::error::Error;
-use crate::recovery::{self, ForgotRequest, ResetRequest};
+use crate::flows::recovery::{self, ForgotRequest, ResetRequest};
 
 const FORGOT: &str = include_str!("../web/forgot.html");
 const RESET: &str = include_str!("../web/reset.html");

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
+use crate::mail::transport as mailer;
 use crate::model::{Account, Role, ADMIN};
-use crate::recovery::mailer;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

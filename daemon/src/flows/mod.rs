@@ -8,6 +8,7 @@
 //! - [`accounts`]: extension accounts. [`profile`]: the recovery email.
 //! - [`smtp`]: SMTP settings and the test mail.
 //! - [`device`]: the audit trail, the factory reset from the web.
+//! - [`recovery`]: email recovery (readiness, Forgot Password, the reset link, the worker).
 //!
 //! [`App`]: crate::app::App
 //! [`Error`]: crate::error::Error
@@ -16,6 +17,7 @@ pub mod accounts;
 pub mod device;
 pub mod login;
 pub mod profile;
+pub mod recovery;
 pub mod smtp;
 
 use crate::error::Error;

@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use crate::app::App;
 use crate::error::Error;
-use crate::recovery::{mailer, MailJob};
+use crate::flows::recovery::MailJob;
+use crate::mail::transport as mailer;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

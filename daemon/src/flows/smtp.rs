@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Error;
+use crate::flows::recovery::{LastTest, LAST_TEST_KEY, SMTP_KEY};
+use crate::mail::message as mail;
+use crate::mail::transport::{self as mailer, Security, SmtpSettings};
 use crate::model::ADMIN;
-use crate::recovery::mailer::{self, Security, SmtpSettings};
-use crate::recovery::{mail, LastTest, LAST_TEST_KEY, SMTP_KEY};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

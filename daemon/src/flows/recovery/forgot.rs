@@ -1,0 +1,180 @@
+//! Forgot Password: the rate limit and readiness on the request path, then the queue;
+//! in the worker the lookup, the token and the `Find Password` mail. Also the reset
+//! link's base and the link mail the reset button's recovery press sends.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{device_name, readiness, transport, MailJob};
+use crate::app::App;
+use crate::auth::token_digest;
+use crate::error::Error;
+use crate::mail::message as mail;
+use crate::mail::transport::{self as mailer, MailError, Stage};
+use crate::model::ResetToken;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotRequest {
+    pub username: String,
+    pub email: String,
+}
+
+/// `POST /forgot`: rate limit, readiness, then queue — never a lookup on the request path.
+pub fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
+    let p = app.config().policy.clone();
+    let now = app.clock.mono();
+    app.recovery
+        .forgot_by_addr
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .hit(
+            &crate::auth::lockout::addr_key(ip),
+            now,
+            p.forgot_per_address,
+            p.forgot_address_window,
+        )
+        .map_err(|d| Error::RateLimited { retry_after: d })?;
+    if !readiness(app)?.available {
+        return Err(Error::RecoveryNotConfigured);
+    }
+    if req.username.len() <= 64 && req.email.len() <= 254 {
+        app.recovery.enqueue(MailJob::Forgot {
+            username: req.username,
+            email: req.email,
+            ip,
+        });
+    }
+    tracing::info!(%ip, "forgot-password request queued");
+    app.audit("forgot_request", None, Some(ip), None);
+    Ok(())
+}
+
+/// The base of reset links: `public_url`, else the HTTPS listener's address (the first
+/// LAN IPv4 when it listens on all addresses). Never the request's Host header.
+pub fn link_base(app: &App) -> String {
+    let config = app.config();
+    if let Some(u) = &config.server.public_url {
+        return u.clone();
+    }
+    let (scheme, addr) = match (app.https_addr, app.http_addr) {
+        (Some(a), _) => ("https", a),
+        (None, Some(a)) => ("http", a),
+        (None, None) => return "https://127.0.0.1".into(),
+    };
+    let ip = if addr.ip().is_unspecified() {
+        app.board
+            .interfaces()
+            .ok()
+            .and_then(|l| l.into_iter().find(|i| i.addr.is_ipv4()).map(|i| i.addr))
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    } else {
+        addr.ip()
+    };
+    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// Issues a token for `username` and mails the link to `to`. Shared by Forgot Password
+/// and the recovery press of the reset button.
+pub async fn send_reset_link(
+    app: &App,
+    username: &str,
+    to: &str,
+    ip: &str,
+) -> Result<(), MailError> {
+    let internal = |m: String| MailError {
+        stage: Stage::Send,
+        message: m,
+    };
+    let data = app.data().map_err(|e| internal(e.to_string()))?;
+    let transport = transport(app, &data)
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| internal("no mail transport configured".into()))?;
+    let config = app.config();
+    let token = crate::auth::random_token();
+    let now = app.clock.unix();
+    let ttl = config.policy.reset_token_ttl.as_secs();
+    let record = ResetToken {
+        username: username.to_string(),
+        expires_at: now + ttl,
+        issued_ip: ip.to_string(),
+        issued_at: now,
+    };
+    let digest = token_digest(&token);
+    let store = Arc::clone(&data);
+    tokio::task::spawn_blocking(move || store.issue_token(digest, &record, now))
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .map_err(|e| internal(e.to_string()))?;
+    let link = format!("{}/reset?token={token}", link_base(app));
+    let from = mailer::parse_address(&transport.from_address())
+        .ok_or_else(|| internal("the sender address is invalid".into()))?;
+    let to = mailer::parse_address(to)
+        .ok_or_else(|| internal("the recipient address is invalid".into()))?;
+    let msg = mail::find_password(
+        &from,
+        &to,
+        &mail::FindPassword {
+            username,
+            device: &device_name(app),
+            link: &link,
+            expires_at: now + ttl,
+            ttl_min: ttl / 60,
+            requested_from: ip,
+            cloud: config.server.cloud,
+        },
+    )
+    .map_err(internal)?;
+    transport.send(msg).await
+}
+
+pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: IpAddr) {
+    let account = match app
+        .data()
+        .and_then(|d| d.account(username).map_err(Error::from))
+    {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            tracing::info!(%ip, "forgot-password request matched no account");
+            return;
+        }
+        Err(e) => {
+            tracing::error!("forgot-password: {e}");
+            return;
+        }
+    };
+    let matches = account
+        .email
+        .as_deref()
+        .is_some_and(|bound| bound.trim().eq_ignore_ascii_case(email.trim()));
+    if !matches {
+        tracing::info!(%ip, "forgot-password request matched no account");
+        return;
+    }
+    let p = app.config().policy.clone();
+    let limited = app
+        .recovery
+        .mails_by_account
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .hit(
+            &account.username,
+            app.clock.mono(),
+            p.forgot_mails_per_account,
+            p.forgot_account_window,
+        )
+        .is_err();
+    if limited {
+        tracing::warn!(user = %account.username, "recovery mail limit reached; request ignored");
+        return;
+    }
+    let to = account.email.clone().unwrap_or_default();
+    match send_reset_link(app, &account.username, &to, &ip.to_string()).await {
+        Ok(()) => tracing::info!(user = %account.username, %ip, "recovery mail sent"),
+        Err(e) => {
+            tracing::error!(user = %account.username, stage = ?e.stage, "recovery mail failed: {}", e.message)
+        }
+    }
+}

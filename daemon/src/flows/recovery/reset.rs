@@ -1,0 +1,98 @@
+//! The reset link: only from the PBX's own network (unless cloud), a valid single-use
+//! token, the password rules, then the token and the new hash in one transaction.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{localnet, MailJob};
+use crate::app::App;
+use crate::auth::{token_digest, Secret};
+use crate::error::Error;
+use crate::store::Consumed;
+
+/// The subnets a reset link opens from, for the refusal message.
+pub fn allowed_subnets(app: &App) -> Vec<String> {
+    let config = app.config();
+    let mut list: Vec<String> = own_subnets(app, &config)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    list.extend(
+        config
+            .network
+            .lan_subnets
+            .iter()
+            .filter(|s| s.prefix() > 0)
+            .map(|s| s.to_string()),
+    );
+    list.sort();
+    list.dedup();
+    list
+}
+
+/// The subnets of the interfaces that make up the PBX's own network
+/// (`network.lan_interfaces`; prefix-0 ones never count).
+fn own_subnets(app: &App, config: &crate::config::Config) -> Vec<pbx_board::Subnet> {
+    app.board
+        .interfaces()
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| localnet::interface_is_lan(&i.name, config.network.lan_interfaces.as_deref()))
+        .filter(|i| i.subnet.prefix() > 0)
+        .map(|i| i.subnet)
+        .collect()
+}
+
+/// The local-network rule for this peer, with this box's interfaces.
+pub fn check_local(app: &App, peer: IpAddr) -> Result<(), Error> {
+    let config = app.config();
+    let own = own_subnets(app, &config);
+    if localnet::allowed(peer, &own, &config.network.lan_subnets, config.server.cloud) {
+        Ok(())
+    } else {
+        tracing::warn!(%peer, "reset link opened from outside the local network");
+        Err(Error::NotLocal {
+            subnets: allowed_subnets(app),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    pub token: Secret,
+    pub new_password: Secret,
+}
+
+/// `POST /reset`: local rule, token, password rules, then the atomic swap.
+pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Error> {
+    check_local(app, peer)?;
+    let data = app.data()?;
+    let digest = token_digest(req.token.expose());
+    let now = app.clock.unix();
+    let token = data.token_valid(&digest, now)?.ok_or(Error::TokenInvalid)?;
+    let hash = app
+        .hash_new_password(req.new_password, &token.username)
+        .await?;
+    let store = Arc::clone(&data);
+    let consumed = crate::flows::blocking(move || store.consume_token(&digest, now, &hash)).await?;
+    let account = match consumed {
+        Consumed::Done(a) => a,
+        Consumed::Invalid => return Err(Error::TokenInvalid),
+    };
+    let ended = app.sessions.remove_user(&account.username);
+    app.audit(
+        "password_reset",
+        Some(&account.username),
+        Some(peer),
+        Some("reset link"),
+    );
+    tracing::info!(user = %account.username, %peer, ended, "password reset with a mailed link");
+    app.recovery.enqueue(MailJob::PasswordChanged {
+        username: account.username,
+        ip: peer,
+    });
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The mail worker: sends queued mail one at a time, off the request path — reset links
+//! (from [`super::forgot`]) and the notices of a changed password or recovery address.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
+use tokio::sync::mpsc;
+
+use super::{device_name, transport, MailJob};
+use crate::app::App;
+use crate::error::Error;
+use crate::mail::message as mail;
+use crate::mail::transport as mailer;
+
+/// Sends a notice to `to` if mail works; `what` names it in the log.
+async fn send_notice(
+    app: &App,
+    username: &str,
+    to: &str,
+    what: &str,
+    build: impl FnOnce(&Mailbox, &Mailbox) -> Result<lettre::Message, String>,
+) {
+    let Ok(data) = app.data() else { return };
+    let Some(to) = mailer::parse_address(to) else {
+        return;
+    };
+    let Ok(Some(transport)) = transport(app, &data) else {
+        return;
+    };
+    let Some(from) = mailer::parse_address(&transport.from_address()) else {
+        return;
+    };
+    let msg = match build(&from, &to) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("cannot build the {what}: {e}");
+            return;
+        }
+    };
+    match transport.send(msg).await {
+        Ok(()) => tracing::info!(user = %username, "{what} sent"),
+        Err(e) => {
+            tracing::error!(user = %username, stage = ?e.stage, "{what} failed: {}", e.message)
+        }
+    }
+}
+
+async fn handle_changed(app: &App, username: &str, ip: IpAddr) {
+    let Ok(Some(account)) = app
+        .data()
+        .and_then(|d| d.account(username).map_err(Error::from))
+    else {
+        return;
+    };
+    let Some(to) = account.email else { return };
+    let (device, at) = (device_name(app), app.clock.unix());
+    send_notice(app, username, &to, "password-change notice", |from, to| {
+        mail::password_changed(from, to, username, &device, at, &ip.to_string())
+    })
+    .await;
+}
+
+/// Sends queued mail one at a time, off the request path.
+pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
+    while let Some(job) = rx.recv().await {
+        match job {
+            MailJob::Forgot {
+                username,
+                email,
+                ip,
+            } => super::forgot::handle_forgot(&app, &username, &email, ip).await,
+            MailJob::PasswordChanged { username, ip } => handle_changed(&app, &username, ip).await,
+            MailJob::EmailChanged {
+                username,
+                old,
+                new,
+                ip,
+            } => {
+                let (device, at) = (device_name(&app), app.clock.unix());
+                send_notice(&app, &username, &old, "email-change notice", |from, to| {
+                    mail::email_changed(
+                        from,
+                        to,
+                        &username,
+                        &device,
+                        new.as_deref(),
+                        at,
+                        &ip.to_string(),
+                    )
+                })
+                .await;
+            }
+        }
+    }
+}
