@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub const DEFAULT_CONFIG: &str = crate::config::DEFAULT_PATH;
-pub const DEFAULT_SOCKET: &str = "/run/pbx-authd.sock";
+pub use crate::config::DEFAULT_SOCKET;
 
 pub const HELP: &str = "\
 Web login and password recovery daemon of the PBX

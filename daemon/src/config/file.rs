@@ -148,7 +148,7 @@ pub struct ControlFile {
 impl Default for ControlFile {
     fn default() -> Self {
         ControlFile {
-            socket: crate::cli::DEFAULT_SOCKET.into(),
+            socket: super::DEFAULT_SOCKET.into(),
         }
     }
 }

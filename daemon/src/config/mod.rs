@@ -25,6 +25,8 @@ use file::{ConfigFile, PolicyFile};
 
 /// Default config path of the appliance.
 pub const DEFAULT_PATH: &str = "/etc/pbx-authd/pbx-authd.toml";
+/// Default control socket (`control.socket`, and `ctl --socket`).
+pub const DEFAULT_SOCKET: &str = "/run/pbx-authd.sock";
 
 /// One thing wrong with a config file, tied to the key it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
