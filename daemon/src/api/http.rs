@@ -228,6 +228,58 @@ pub fn redirect(to: &'static str) -> Response<Body> {
     r
 }
 
+/// Whether a Host header value is `a.b.c.d` or `a.b.c.d:port` (each part 0-255), from
+/// its bytes: no text check, no parser.
+pub fn is_ipv4_host(host: &[u8]) -> bool {
+    let addr = match host.iter().position(|&b| b == b':') {
+        Some(i) => {
+            let port = &host[i + 1..];
+            if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+                return false;
+            }
+            &host[..i]
+        }
+        None => host,
+    };
+    let mut parts = 0;
+    for part in addr.split(|&b| b == b'.') {
+        parts += 1;
+        let ok = (1..=3).contains(&part.len())
+            && part.iter().all(u8::is_ascii_digit)
+            && (part.len() < 3 || part <= b"255".as_slice())
+            && (part.len() == 1 || part[0] != b'0');
+        if !ok || parts > 4 {
+            return false;
+        }
+    }
+    parts == 4
+}
+
+#[test]
+fn ipv4_hosts_are_told_from_their_bytes() {
+    for ok in [
+        "127.0.0.1",
+        "192.168.1.10:8443",
+        "0.0.0.0",
+        "255.255.255.255:1",
+    ] {
+        assert!(is_ipv4_host(ok.as_bytes()), "{ok}");
+    }
+    for bad in [
+        "256.1.1.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "01.2.3.4",
+        "1.2.3.4:",
+        "1.2.3.4:123456",
+        "a.b.c.d",
+        "",
+        "1..2.3",
+    ] {
+        assert!(!is_ipv4_host(bad.as_bytes()), "{bad}");
+    }
+}
+
 /// Whether a Host header value (`name[:port]`, `a.b.c.d[:port]`, `[v6][:port]`) names
 /// this box: an IP literal, `localhost`, or one of `names` (any case, trailing dot).
 pub fn host_is_ours<'a>(host: &str, names: impl IntoIterator<Item = &'a str>) -> bool {

@@ -33,15 +33,7 @@ pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<
     let uri = req.uri().clone();
     let path = uri.path();
     let is_api = path.starts_with("/api/");
-    let result = if path != "/healthz" && !host_allowed(&app, req.headers()) {
-        Err(Error::Misdirected)
-    } else if is_api && app.resetting.load(std::sync::atomic::Ordering::Relaxed) {
-        // From the moment an erase starts until the reboot, nothing is signed in or
-        // changed: whatever was written now would be erased, or half of it.
-        Err(Error::ResetInProgress)
-    } else {
-        dispatch(&app, ctx, req, path).await
-    };
+    let result = dispatch(&app, ctx, req, path).await;
     let r = match result {
         Ok(r) => r,
         Err(e) if !is_api && matches!(e, Error::NotFound | Error::Misdirected) => http::response(
@@ -67,13 +59,20 @@ fn host_allowed(app: &App, headers: &hyper::HeaderMap) -> bool {
     let Some(host) = headers.get(hyper::header::HOST) else {
         return true;
     };
+    // An IPv4 literal (the page path's common case) is told from its bytes alone.
+    if http::is_ipv4_host(host.as_bytes()) {
+        return true;
+    }
     let Ok(host) = host.to_str() else {
         return false;
     };
-    // IP literals and localhost first: no config to look at (the page path's common case).
-    if http::host_is_ours(host, []) {
-        return true;
-    }
+    http::host_is_ours(host, []) || host_is_configured(app, host)
+}
+
+/// The names from the config and the device: the rare case, kept out of line.
+#[cold]
+#[inline(never)]
+fn host_is_configured(app: &App, host: &str) -> bool {
     let config = app.config();
     let public = config.public_host();
     http::host_is_ours(
@@ -93,6 +92,16 @@ async fn dispatch(
     req: Request<Incoming>,
     path: &str,
 ) -> Result<Response<Body>, Error> {
+    // Before anything else, and here rather than in `route`: there, these checks made
+    // the page path 10 % slower (measured A/B; the request's future changed shape).
+    if path != "/healthz" && !host_allowed(app, req.headers()) {
+        return Err(Error::Misdirected);
+    }
+    if path.starts_with("/api/") && app.resetting.load(std::sync::atomic::Ordering::Relaxed) {
+        // From the moment an erase starts until the reboot, nothing is signed in or
+        // changed: whatever was written now would be erased, or half of it.
+        return Err(Error::ResetInProgress);
+    }
     let m = req.method().clone();
     let get = m == Method::GET || m == Method::HEAD;
     let (post, put, delete) = (m == Method::POST, m == Method::PUT, m == Method::DELETE);
