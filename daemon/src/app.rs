@@ -16,16 +16,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::flows::recovery::state::Recovery;
-use crate::model::BoardInfo;
+use crate::model::{BoardInfo, Health, Reason};
 use crate::store::{DataDb, StoreError};
-
-/// Whether the daemon can sign people in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    Ok,
-    /// Why not, in words for the admin (shown by /healthz, the UI and `ctl status`).
-    Degraded(String),
-}
 
 pub struct App {
     config: RwLock<Arc<Config>>,
@@ -58,11 +50,6 @@ pub struct App {
     /// The device's hostname, read at start (a Host header may name it).
     hostname: String,
 }
-
-/// What to tell the admin when the data DB cannot be used.
-const DATA_DAMAGED_HINT: &str = "sign-in is disabled to protect the device; a factory reset \
-(hold the reset button 10-30 s) erases the damaged user data and restores access with the \
-password on the device label";
 
 impl App {
     /// Opens the data DB and prepares the state, given what reading the board DB gave
@@ -202,7 +189,7 @@ impl App {
             return self.opened.clone();
         }
         match &*self.reset_failure.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(why) => Health::Degraded(why.clone()),
+            Some(why) => Health::Degraded(Reason::ResetFailed(why.clone())),
             None => self.opened.clone(),
         }
     }
@@ -258,13 +245,9 @@ pub fn open_guard_path(config: &Config) -> std::path::PathBuf {
     config.storage.state_dir.join("data-db.opening")
 }
 
-/// The degraded reason when the flash is too full to open the user data at all.
-pub const FULL_FLASH: &str = "the flash is full, so the user data cannot be opened; free \
-space on it (old recordings, logs), then restart pbx-authd";
-
 /// Nothing is damaged, and a factory reset would be the wrong advice.
 fn full_flash() -> Health {
-    Health::Degraded(FULL_FLASH.into())
+    Health::Degraded(Reason::FlashFull)
 }
 
 fn open_stores(
@@ -278,16 +261,14 @@ fn open_stores(
             return (
                 None,
                 None,
-                Health::Degraded(format!("{e}; run `pbx-authd provision` at the factory")),
+                Health::Degraded(Reason::NotProvisioned(e.to_string())),
             )
         }
         Err(e) => {
             return (
                 None,
                 None,
-                Health::Degraded(format!(
-                    "factory data unreadable ({e}); the device needs service"
-                )),
+                Health::Degraded(Reason::FactoryDataUnreadable(e.to_string())),
             )
         }
     };
@@ -303,7 +284,7 @@ fn open_stores(
             return (
                 Some(board_info),
                 None,
-                Health::Degraded(format!("user data unreadable ({e}); {DATA_DAMAGED_HINT}")),
+                Health::Degraded(Reason::DataUnreadable(e.to_string())),
             )
         }
     };
@@ -315,9 +296,7 @@ fn open_stores(
             return (
                 Some(board_info),
                 None,
-                Health::Degraded(format!(
-                    "cannot create the admin account ({e}); {DATA_DAMAGED_HINT}"
-                )),
+                Health::Degraded(Reason::AdminNotCreated(e.to_string())),
             )
         }
     }

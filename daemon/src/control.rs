@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::app::{App, Health};
+use crate::app::App;
+use crate::model::Health;
 
 /// Longest request line accepted.
 const MAX_LINE: usize = 4096;
@@ -150,7 +151,7 @@ pub async fn handle(app: &Arc<App>, req: Request) -> Value {
 fn status(app: &Arc<App>) -> Value {
     let (state, reason) = match &app.health() {
         Health::Ok => ("ok", None),
-        Health::Degraded(why) => ("degraded", Some(why.clone())),
+        Health::Degraded(why) => ("degraded", Some(why.to_string())),
     };
     let recovery = crate::flows::recovery::readiness(app).ok();
     json!({

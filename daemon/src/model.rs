@@ -100,3 +100,58 @@ impl Account {
         self.password_changed_at = now;
     }
 }
+
+/// Whether the daemon can sign people in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    Degraded(Reason),
+}
+
+/// Why the daemon cannot sign people in. Each says what to do, in words for the admin
+/// (shown by `/healthz`, the UI and `ctl status`); code tells them apart by variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// No factory data: the box never went through `provision`.
+    NotProvisioned(String),
+    /// The factory data cannot be read.
+    FactoryDataUnreadable(String),
+    /// The user data cannot be read (damaged flash): a factory reset restores access.
+    DataUnreadable(String),
+    /// The first boot could not create the admin account.
+    AdminNotCreated(String),
+    /// The flash is too full to open the user data: free space (a reset would not help).
+    FlashFull,
+    /// A factory reset could not erase the user data (the marker stays).
+    ResetFailed(String),
+}
+
+/// What to tell the admin when the data DB cannot be used.
+const DATA_DAMAGED_HINT: &str = "sign-in is disabled to protect the device; a factory reset \
+(hold the reset button 10-30 s) erases the damaged user data and restores access with the \
+password on the device label";
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotProvisioned(e) => write!(f, "{e}; run `pbx-authd provision` at the factory"),
+            Reason::FactoryDataUnreadable(e) => {
+                write!(f, "factory data unreadable ({e}); the device needs service")
+            }
+            Reason::DataUnreadable(e) => {
+                write!(f, "user data unreadable ({e}); {DATA_DAMAGED_HINT}")
+            }
+            Reason::AdminNotCreated(e) => {
+                write!(
+                    f,
+                    "cannot create the admin account ({e}); {DATA_DAMAGED_HINT}"
+                )
+            }
+            Reason::FlashFull => f.write_str(
+                "the flash is full, so the user data cannot be opened; free space on it (old \
+                 recordings, logs), then restart pbx-authd",
+            ),
+            Reason::ResetFailed(why) => f.write_str(why),
+        }
+    }
+}

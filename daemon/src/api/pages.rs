@@ -6,8 +6,9 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::http::{self, Body};
-use crate::app::{App, Health};
+use crate::app::App;
 use crate::model::Role;
+use crate::model::{Health, Reason};
 
 const LOGIN: &str = include_str!("../web/login.html");
 const DASHBOARD: &str = include_str!("../web/index.html");
@@ -46,7 +47,7 @@ pub fn asset(path: &str) -> Option<Response<Body>> {
 /// A page that needs a signed-in user; without one, the login page.
 pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
     match &app.health() {
-        Health::Degraded(why) if why == crate::app::FULL_FLASH => {
+        Health::Degraded(Reason::FlashFull) => {
             return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED_FULL)
         }
         Health::Degraded(_) => return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED),
