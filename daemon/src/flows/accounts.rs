@@ -102,3 +102,58 @@ pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
     tracing::info!(by = %by, user = %username, "account deleted");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{secret, TestApp};
+
+    fn new(name: &str, password: &str) -> NewAccount {
+        NewAccount {
+            username: name.into(),
+            role: Role::User,
+            password: secret(password),
+            email: Some("ext@pbx.test".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn extensions_are_created_once_with_a_temporary_password_and_deleted() {
+        let t = TestApp::ready("flow-accounts").await;
+        let app = &t.app;
+        assert!(matches!(
+            create(app, "admin", new("1001", "short")).await,
+            Err(Error::WeakPassword { .. })
+        ));
+        assert!(matches!(
+            create(app, "admin", new("10 01", "desk phone by the window")).await,
+            Err(Error::InvalidRequest(_))
+        ));
+        let a = create(app, "admin", new("1001", "desk phone by the window"))
+            .await
+            .expect("created");
+        assert!(
+            a.must_change_password,
+            "the owner replaces it at first sign-in"
+        );
+        assert!(matches!(
+            create(app, "admin", new("1001", "desk phone by the window")).await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            delete(app, "admin", ADMIN).await,
+            Err(Error::InvalidRequest(_))
+        ));
+        app.sessions.create("1001", Role::User, true);
+        delete(app, "admin", "1001").await.expect("deleted");
+        assert_eq!(app.sessions.count(), 0, "its sessions ended");
+        assert!(list(app)
+            .expect("list")
+            .iter()
+            .all(|a| a.username != "1001"));
+        assert!(matches!(
+            delete(app, "admin", "1001").await,
+            Err(Error::NotFound)
+        ));
+    }
+}

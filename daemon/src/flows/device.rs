@@ -43,3 +43,38 @@ pub async fn factory_reset(
         &format!("web UI by {username}"),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{ip, secret, TestApp};
+
+    /// (The correct password would start a real erase and reboot the simulated board:
+    /// the e2e suite covers that path with the daemon binary.)
+    #[tokio::test]
+    async fn the_web_reset_wants_erase_and_counts_wrong_passwords_like_sign_ins() {
+        let t = TestApp::ready("flow-device").await;
+        let a = ip("192.0.2.11");
+        let ask = |confirm: &str, password: &str| FactoryResetRequest {
+            password: secret(password),
+            confirm: confirm.into(),
+        };
+        assert!(matches!(
+            factory_reset(&t.app, a, "admin", ask("erase", "whatever")).await,
+            Err(Error::InvalidRequest(_))
+        ));
+        for _ in 0..4 {
+            assert!(matches!(
+                factory_reset(&t.app, a, "admin", ask("ERASE", "guess-guess")).await,
+                Err(Error::InvalidCredentials { .. })
+            ));
+        }
+        assert!(matches!(
+            factory_reset(&t.app, a, "admin", ask("ERASE", "guess-guess")).await,
+            Err(Error::Locked { .. })
+        ));
+        assert!(!t.app.resetting.load(std::sync::atomic::Ordering::SeqCst));
+        let events = audit(&t.app).expect("audit");
+        assert_eq!(events[0].event, "login_locked", "newest first");
+    }
+}

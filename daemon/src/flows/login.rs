@@ -156,3 +156,82 @@ pub async fn change_password(
     tracing::info!(%ip, user = %session.username, ended, "password changed; sessions ended");
     Ok(ended)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{ip, secret, TestApp, ADMIN_PW, LABEL};
+    use crate::model::{ResetToken, Role, ADMIN};
+
+    fn req(password: &str) -> LoginRequest {
+        LoginRequest {
+            username: ADMIN.into(),
+            password: secret(password),
+        }
+    }
+
+    #[tokio::test]
+    async fn five_failures_lock_the_address_and_the_known_browser_still_gets_in() {
+        let t = TestApp::ready("flow-login").await;
+        let (app, a) = (&t.app, ip("192.0.2.5"));
+        let first = login(app, a, req(ADMIN_PW), None).await.expect("login");
+        let cookie = first
+            .device_cookie
+            .expect("a device cookie for the browser");
+        for left in [4, 3, 2, 1] {
+            match verify_password(app, a, ADMIN, secret("wrong wrong wrong"), None).await {
+                Err(Error::InvalidCredentials {
+                    attempts_left: Some(n),
+                }) => assert_eq!(n, left),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            verify_password(app, a, ADMIN, secret("wrong wrong wrong"), None).await,
+            Err(Error::Locked { .. })
+        ));
+        assert!(matches!(
+            login(app, a, req(ADMIN_PW), None).await,
+            Err(Error::Locked { .. })
+        ));
+        let again = login(app, a, req(ADMIN_PW), Some(&cookie)).await;
+        assert!(again.is_ok(), "the device cookie exempts from the block");
+        // The label password no longer works; unknown users get the same answer.
+        assert!(matches!(
+            login(app, ip("192.0.2.6"), req(LABEL), None).await,
+            Err(Error::InvalidCredentials { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_password_change_ends_the_sessions_and_kills_the_reset_links() {
+        let t = TestApp::ready("flow-change").await;
+        let app = &t.app;
+        let data = app.data().expect("data");
+        let now = app.clock.unix();
+        let token = ResetToken {
+            username: ADMIN.into(),
+            expires_at: now + 600,
+            issued_ip: "127.0.0.1".into(),
+            issued_at: now,
+        };
+        data.issue_token([9; 32], &token, now).expect("token");
+        let s = app.sessions.create(ADMIN, Role::Admin, false);
+        app.sessions.create(ADMIN, Role::Admin, false);
+        let change = |current: &str| PasswordRequest {
+            current_password: secret(current),
+            new_password: secret("a brand new passphrase"),
+        };
+        assert!(matches!(
+            change_password(app, ip("192.0.2.7"), &s.session, change("wrong wrong")).await,
+            Err(Error::InvalidCredentials { .. })
+        ));
+        let ended = change_password(app, ip("192.0.2.7"), &s.session, change(ADMIN_PW))
+            .await
+            .expect("changed");
+        assert_eq!(ended, 2);
+        assert!(data.token_valid(&[9; 32], now).expect("read").is_none());
+        let a = data.account(ADMIN).expect("read").expect("admin");
+        assert!(!a.must_change_password);
+    }
+}

@@ -19,6 +19,8 @@ pub mod login;
 pub mod profile;
 pub mod recovery;
 pub mod smtp;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 use crate::error::Error;
 

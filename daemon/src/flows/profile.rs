@@ -82,3 +82,64 @@ pub async fn set_email(
     }
     Ok(email)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{ip, secret, TestApp, ADMIN_PW};
+    use crate::model::{ResetToken, ADMIN};
+
+    fn form(email: &str, password: &str) -> ProfileForm {
+        ProfileForm {
+            email: Some(email.into()),
+            current_password: secret(password),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_recovery_address_needs_the_password_and_tells_the_old_one() {
+        let t = TestApp::ready("flow-profile").await;
+        let app = &t.app;
+        let mut queue = app.recovery.take_worker_queue().expect("queue");
+        let a = ip("192.0.2.9");
+        set_email(app, a, ADMIN, form("old@pbx.test", ADMIN_PW))
+            .await
+            .expect("bound");
+        let data = app.data().expect("data");
+        let now = app.clock.unix();
+        let token = ResetToken {
+            username: ADMIN.into(),
+            expires_at: now + 600,
+            issued_ip: "127.0.0.1".into(),
+            issued_at: now,
+        };
+        data.issue_token([7; 32], &token, now).expect("token");
+        assert!(matches!(
+            set_email(app, a, ADMIN, form("thief@evil.test", "not the password")).await,
+            Err(Error::InvalidCredentials { .. })
+        ));
+        assert_eq!(
+            get(app, ADMIN).expect("read").1.as_deref(),
+            Some("old@pbx.test")
+        );
+        assert!(matches!(
+            set_email(app, a, ADMIN, form("not an address", ADMIN_PW)).await,
+            Err(Error::InvalidRequest(_))
+        ));
+        let now_bound = set_email(app, a, ADMIN, form("new@pbx.test", ADMIN_PW))
+            .await
+            .expect("changed");
+        assert_eq!(now_bound.as_deref(), Some("new@pbx.test"));
+        assert!(
+            data.token_valid(&[7; 32], now).expect("read").is_none(),
+            "link revoked"
+        );
+        match queue.try_recv() {
+            Ok(MailJob::EmailChanged { old, new, .. }) => {
+                assert_eq!(old, "old@pbx.test");
+                assert_eq!(new.as_deref(), Some("new@pbx.test"));
+            }
+            other => panic!("no notice to the old address: {other:?}"),
+        }
+    }
+}

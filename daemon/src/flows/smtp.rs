@@ -231,3 +231,59 @@ pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
     super::blocking(move || store.put_setting(LAST_TEST_KEY, &record)).await?;
     Ok(outcome)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{secret, TestApp};
+
+    fn form(host: &str, port: u16, password: Option<&str>) -> SmtpForm {
+        SmtpForm {
+            host: host.into(),
+            port,
+            security: Security::Starttls,
+            username: "pbx".into(),
+            password: password.map(secret),
+            from: "pbx@pbx.test".into(),
+            timeout_s: 5,
+            to: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_stored_password_is_reused_only_for_its_own_server() {
+        let t = TestApp::ready("flow-smtp").await;
+        let app = &t.app;
+        let view = save(
+            app,
+            "admin",
+            form("mail.pbx.test", 587, Some("smtp-secret-1")),
+        )
+        .await
+        .expect("saved");
+        assert!(view.password_set);
+        // Same server, user and security: kept.
+        save(app, "admin", form("MAIL.pbx.test", 587, None))
+            .await
+            .expect("kept");
+        let stored = app
+            .data()
+            .expect("data")
+            .setting::<SmtpSettings>(SMTP_KEY)
+            .expect("read")
+            .expect("set");
+        assert_eq!(stored.password, "smtp-secret-1");
+        // Another host or port: the password must be typed again.
+        for f in [
+            form("evil.example", 587, None),
+            form("mail.pbx.test", 25, None),
+        ] {
+            assert!(matches!(
+                save(app, "admin", f).await,
+                Err(Error::PasswordRequired)
+            ));
+        }
+        let shown = serde_json::to_string(&get(app).expect("view")).expect("json");
+        assert!(!shown.contains("smtp-secret-1"), "{shown}");
+    }
+}

@@ -178,3 +178,54 @@ pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: Ip
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{ip, TestApp, ADMIN_PW};
+    use crate::model::ADMIN;
+
+    fn req(email: &str) -> ForgotRequest {
+        ForgotRequest {
+            username: ADMIN.into(),
+            email: email.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn forgot_is_queued_without_a_lookup_and_limited_per_address() {
+        let t = TestApp::ready("flow-forgot").await;
+        let app = &t.app;
+        let mut queue = app.recovery.take_worker_queue().expect("queue");
+        let a = ip("192.0.2.21");
+        assert!(matches!(
+            forgot(app, a, req("admin@pbx.test")),
+            Err(Error::RecoveryNotConfigured)
+        ));
+        let form = crate::flows::profile::ProfileForm {
+            email: Some("admin@pbx.test".into()),
+            current_password: crate::flows::testkit::secret(ADMIN_PW),
+        };
+        crate::flows::profile::set_email(app, a, ADMIN, form)
+            .await
+            .expect("bound");
+        // A matching and a non-matching pair are the same on the request path.
+        for email in ["admin@pbx.test", "nobody@pbx.test"] {
+            forgot(app, ip("192.0.2.22"), req(email)).expect("202");
+        }
+        let mut jobs = 0;
+        while let Ok(job) = queue.try_recv() {
+            if matches!(job, MailJob::Forgot { .. }) {
+                jobs += 1;
+            }
+        }
+        assert_eq!(jobs, 2, "both queued; the worker compares");
+        for _ in 0..3 {
+            forgot(app, ip("192.0.2.22"), req("x@pbx.test")).expect("202");
+        }
+        assert!(matches!(
+            forgot(app, ip("192.0.2.22"), req("x@pbx.test")),
+            Err(Error::RateLimited { .. })
+        ));
+    }
+}

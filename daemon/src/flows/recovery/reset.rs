@@ -96,3 +96,83 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{ip, secret, TestApp, ADMIN_PW};
+    use crate::model::{ResetToken, ADMIN};
+
+    fn req(token: &str, password: &str) -> ResetRequest {
+        ResetRequest {
+            token: secret(token),
+            new_password: secret(password),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_works_once_from_the_local_network() {
+        let t = TestApp::ready("flow-reset").await;
+        let app = &t.app;
+        let mut queue = app.recovery.take_worker_queue().expect("queue");
+        let now = app.clock.unix();
+        let token = ResetToken {
+            username: ADMIN.into(),
+            expires_at: now + 600,
+            issued_ip: "127.0.0.1".into(),
+            issued_at: now,
+        };
+        let data = app.data().expect("data");
+        data.issue_token(token_digest("the-token"), &token, now)
+            .expect("issued");
+        assert!(matches!(
+            reset(
+                app,
+                ip("203.0.113.7"),
+                req("the-token", "a brand new passphrase")
+            )
+            .await,
+            Err(Error::NotLocal { .. })
+        ));
+        assert!(matches!(
+            reset(
+                app,
+                ip("127.0.0.1"),
+                req("other-token", "a brand new passphrase")
+            )
+            .await,
+            Err(Error::TokenInvalid)
+        ));
+        assert!(matches!(
+            reset(app, ip("127.0.0.1"), req("the-token", "short")).await,
+            Err(Error::WeakPassword { .. })
+        ));
+        app.sessions.create(ADMIN, crate::model::Role::Admin, false);
+        reset(
+            app,
+            ip("127.0.0.1"),
+            req("the-token", "a brand new passphrase"),
+        )
+        .await
+        .expect("reset");
+        assert_eq!(app.sessions.count(), 0, "every session ended");
+        assert!(matches!(
+            reset(
+                app,
+                ip("127.0.0.1"),
+                req("the-token", "another new passphrase")
+            )
+            .await,
+            Err(Error::TokenInvalid)
+        ));
+        let verify = |pw: &str| {
+            crate::flows::login::verify_password(app, ip("192.0.2.30"), ADMIN, secret(pw), None)
+        };
+        assert!(verify("a brand new passphrase").await.is_ok());
+        assert!(verify(ADMIN_PW).await.is_err());
+        assert!(matches!(
+            queue.try_recv(),
+            Ok(MailJob::PasswordChanged { .. })
+        ));
+    }
+}
