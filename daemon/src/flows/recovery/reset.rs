@@ -174,5 +174,24 @@ mod tests {
             queue.try_recv(),
             Ok(MailJob::PasswordChanged { .. })
         ));
+        // A link older than its lifetime is refused with the same answer.
+        let now = app.clock.unix();
+        let later = ResetToken {
+            expires_at: now + 600,
+            issued_at: now,
+            ..token
+        };
+        data.issue_token(token_digest("late-token"), &later, now)
+            .expect("issued");
+        t.clock.advance(std::time::Duration::from_secs(601));
+        assert!(matches!(
+            reset(
+                app,
+                ip("127.0.0.1"),
+                req("late-token", "yet another passphrase")
+            )
+            .await,
+            Err(Error::TokenInvalid)
+        ));
     }
 }
