@@ -61,14 +61,16 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
 /// Recovery press: mail a reset link to the admin's bound address if recovery is set
 /// up; otherwise only show "not configured" on the LED. Audited either way.
 pub async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
-    let ready = recovery::readiness(app)
-        .map(|r| r.available)
-        .unwrap_or(false);
-    let email = app
-        .data()
-        .ok()
-        .and_then(|d| d.account(ADMIN).ok().flatten())
-        .and_then(|a| a.email);
+    let ready = recovery::readiness(app).await.is_ok_and(|r| r.available);
+    let email = match app.data() {
+        Ok(d) => d
+            .run(|d| d.account(ADMIN))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|a| a.email),
+        Err(_) => None,
+    };
     let (Some(email), true) = (email, ready) else {
         led(app, Pattern::RecoveryNotConfigured);
         app.audit(

@@ -132,7 +132,7 @@ pub fn parse_line(line: &str) -> Result<Request, String> {
 
 pub async fn handle(app: &Arc<App>, req: Request) -> Value {
     match req {
-        Request::Status => status(app),
+        Request::Status => status(app).await,
         Request::FactoryReset { yes: false } => error(
             "confirm",
             "a factory reset erases all user data; confirm with --yes",
@@ -148,12 +148,12 @@ pub async fn handle(app: &Arc<App>, req: Request) -> Value {
     }
 }
 
-fn status(app: &Arc<App>) -> Value {
+async fn status(app: &Arc<App>) -> Value {
     let (state, reason) = match &app.health() {
         Health::Ok => ("ok", None),
         Health::Degraded(why) => ("degraded", Some(why.to_string())),
     };
-    let recovery = crate::flows::recovery::readiness(app).ok();
+    let recovery = crate::flows::recovery::readiness(app).await.ok();
     json!({
         "ok": true,
         "state": state,

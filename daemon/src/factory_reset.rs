@@ -207,13 +207,14 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
         return false;
     }
     app.audit("factory_reset", None, None, Some(source));
-    if let Ok(data) = app.data() {
-        // The audit ring is erased too, but the line reaches the log first.
-        let _ = data.sync();
-    }
     tracing::warn!(source, "factory reset requested");
     let app = Arc::clone(app);
+    // Off the runtime: the flush and the erase are flash I/O.
     std::thread::spawn(move || {
+        if let Ok(data) = app.data() {
+            // The audit ring is erased too, but the event reaches the flash first.
+            let _ = data.sync();
+        }
         let config = app.config();
         let profile = app.board_info.as_ref().map(|b| b.hw.clone());
         match erase(&config, app.board.as_ref(), profile.as_ref()) {

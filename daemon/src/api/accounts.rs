@@ -1,6 +1,7 @@
 //! `/api/v1/accounts`: list, create and delete extension accounts (admin only).
 
 use hyper::body::Incoming;
+use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
 use super::guard;
@@ -19,9 +20,9 @@ fn view(a: &Account) -> serde_json::Value {
     })
 }
 
-pub fn list(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, req.headers())?;
-    let list: Vec<_> = accounts::list(app)?.iter().map(view).collect();
+pub async fn list(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
+    guard::admin_read(app, headers)?;
+    let list: Vec<_> = accounts::list(app).await?.iter().map(view).collect();
     Ok(http::json(StatusCode::OK, &list))
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
+use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
 use super::guard;
@@ -11,9 +12,9 @@ use crate::app::App;
 use crate::error::Error;
 use crate::flows::device::{self, FactoryResetRequest};
 
-pub fn audit(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, req.headers())?;
-    Ok(http::json(StatusCode::OK, &device::audit(app)?))
+pub async fn audit(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
+    guard::admin_read(app, headers)?;
+    Ok(http::json(StatusCode::OK, &device::audit(app).await?))
 }
 
 /// 202 and the erase runs; the box reboots when it is done.

@@ -2,6 +2,7 @@
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
+use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
 use super::http::{self, Body, Ctx};
@@ -14,19 +15,19 @@ const RESET: &str = include_str!("../web/reset.html");
 const NOT_LOCAL: &str = include_str!("../web/not-local.html");
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
-pub fn status(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let role = super::guard::authed(app, req.headers())
+pub async fn status(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
+    let role = super::guard::authed(app, headers)
         .ok()
         .map(|a| a.session.role);
     Ok(http::json(
         StatusCode::OK,
-        &recovery::readiness_for(app, role)?,
+        &recovery::readiness_for(app, role).await?,
     ))
 }
 
 pub async fn forgot(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let body: ForgotRequest = http::read_json(req).await?;
-    recovery::forgot(app, ctx.peer.ip(), body)?;
+    recovery::forgot(app, ctx.peer.ip(), body).await?;
     Ok(http::json(StatusCode::ACCEPTED, &serde_json::json!({})))
 }
 

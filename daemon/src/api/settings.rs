@@ -1,6 +1,7 @@
 //! `/api/v1/settings/smtp` (+ `/test`) and `/api/v1/profile`.
 
 use hyper::body::Incoming;
+use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
 use super::guard;
@@ -10,9 +11,9 @@ use crate::error::Error;
 use crate::flows::profile::{self, ProfileForm};
 use crate::flows::smtp::{self, SmtpForm};
 
-pub fn smtp_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, req.headers())?;
-    Ok(http::json(StatusCode::OK, &smtp::get(app)?))
+pub async fn smtp_get(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
+    guard::admin_read(app, headers)?;
+    Ok(http::json(StatusCode::OK, &smtp::get(app).await?))
 }
 
 pub async fn smtp_put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
@@ -28,9 +29,9 @@ pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Bod
     Ok(http::json(StatusCode::OK, &smtp::test(app, form).await?))
 }
 
-pub fn profile_get(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = guard::authed(app, req.headers())?;
-    let (username, email) = profile::get(app, &a.session.username)?;
+pub async fn profile_get(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
+    let a = guard::authed(app, headers)?;
+    let (username, email) = profile::get(app, &a.session.username).await?;
     Ok(http::json(
         StatusCode::OK,
         &serde_json::json!({ "username": username, "email": email }),

@@ -26,8 +26,8 @@ fn valid_username(u: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-pub fn list(app: &App) -> Result<Vec<Account>, Error> {
-    Ok(app.data()?.accounts()?)
+pub async fn list(app: &App) -> Result<Vec<Account>, Error> {
+    Ok(app.data()?.run(|d| d.accounts()).await?)
 }
 
 /// Creates an extension account with a temporary password (must change at first
@@ -54,7 +54,8 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         ),
     };
     let data = app.data()?;
-    if data.account(&body.username)?.is_some() {
+    let name = body.username.clone();
+    if data.run(move |d| d.account(&name)).await?.is_some() {
         return Err(Error::Conflict(format!(
             "The account {:?} already exists.",
             body.username
@@ -75,7 +76,7 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
     let store = data.clone();
     let saved = account.clone();
     // Checked again in the same step as the write: two creations cannot both win.
-    if !super::blocking(move || store.insert_new_account(&saved)).await? {
+    if !store.run(move |d| d.insert_new_account(&saved)).await? {
         return Err(Error::Conflict(format!(
             "The account {:?} already exists.",
             account.username
@@ -94,7 +95,7 @@ pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
     }
     let data = app.data()?;
     let name = username.to_string();
-    let existed = super::blocking(move || data.delete_account(&name)).await?;
+    let existed = data.run(move |d| d.delete_account(&name)).await?;
     if !existed {
         return Err(Error::NotFound);
     }
@@ -148,6 +149,7 @@ mod tests {
         delete(app, "admin", "1001").await.expect("deleted");
         assert_eq!(app.sessions.count(), 0, "its sessions ended");
         assert!(list(app)
+            .await
             .expect("list")
             .iter()
             .all(|a| a.username != "1001"));

@@ -19,8 +19,8 @@ pub struct FactoryResetRequest {
 }
 
 /// Audit events, newest first.
-pub fn audit(app: &App) -> Result<Vec<AuditEvent>, Error> {
-    Ok(app.data()?.audit_events()?)
+pub async fn audit(app: &App) -> Result<Vec<AuditEvent>, Error> {
+    Ok(app.data()?.run(|d| d.audit_events()).await?)
 }
 
 /// Checks the request, then starts the erase (the box reboots when it is done).
@@ -74,7 +74,7 @@ mod tests {
             Err(Error::Locked { .. })
         ));
         assert!(!t.app.resetting.load(std::sync::atomic::Ordering::SeqCst));
-        let events = audit(&t.app).expect("audit");
+        let events = audit(&t.app).await.expect("audit");
         assert_eq!(events[0].event, "login_locked", "newest first");
     }
 }

@@ -76,7 +76,8 @@ pub async fn verify_password(
     }
     // Longer names are never accounts: no lookup, the same hash as an unknown user.
     let account = if username.len() <= MAX_USERNAME {
-        data.account(username)?
+        let name = username.to_string();
+        data.run(move |d| d.account(&name)).await?
     } else {
         None
     };
@@ -144,10 +145,11 @@ pub async fn change_password(
     let username = account.username.clone();
     // Applied to the record as it is now: the email may have changed while we hashed.
     // Outstanding reset links die with the old password.
-    let updated = super::blocking(move || {
-        store.update_account_revoking_tokens(&username, |a| a.apply_new_password(&hash, now))
-    })
-    .await?;
+    let updated = store
+        .run(move |store| {
+            store.update_account_revoking_tokens(&username, |a| a.apply_new_password(&hash, now))
+        })
+        .await?;
     if updated.is_none() {
         return Err(Error::Unauthenticated);
     }

@@ -21,15 +21,3 @@ pub mod recovery;
 pub mod smtp;
 #[cfg(test)]
 pub(crate) mod testkit;
-
-use crate::error::Error;
-
-/// Runs a blocking store call off the async runtime.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::from)
-}

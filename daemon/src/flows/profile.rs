@@ -20,10 +20,12 @@ pub struct ProfileForm {
 }
 
 /// `(username, email)` of the signed-in account.
-pub fn get(app: &App, username: &str) -> Result<(String, Option<String>), Error> {
+pub async fn get(app: &App, username: &str) -> Result<(String, Option<String>), Error> {
+    let name = username.to_string();
     let account = app
         .data()?
-        .account(username)?
+        .run(move |d| d.account(&name))
+        .await?
         .ok_or(Error::Unauthenticated)?;
     Ok((account.username, account.email))
 }
@@ -60,11 +62,12 @@ pub async fn set_email(
     let username = username.to_string();
     let new_email = email.clone();
     // Reset links mailed to the old address die with the change.
-    let account = super::blocking(move || {
-        data.update_account_revoking_tokens(&username, |acc| acc.email = new_email.clone())
-    })
-    .await?
-    .ok_or(Error::Unauthenticated)?;
+    let account = data
+        .run(move |d| {
+            d.update_account_revoking_tokens(&username, |acc| acc.email = new_email.clone())
+        })
+        .await?
+        .ok_or(Error::Unauthenticated)?;
     tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
     app.audit(
         "recovery_email_changed",
@@ -119,7 +122,7 @@ mod tests {
             Err(Error::InvalidCredentials { .. })
         ));
         assert_eq!(
-            get(app, ADMIN).expect("read").1.as_deref(),
+            get(app, ADMIN).await.expect("read").1.as_deref(),
             Some("old@pbx.test")
         );
         assert!(matches!(

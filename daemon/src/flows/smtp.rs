@@ -138,19 +138,24 @@ fn validate(form: SmtpForm, stored: Option<&SmtpSettings>) -> Result<SmtpSetting
 }
 
 /// The stored settings as the form shows them.
-pub fn get(app: &App) -> Result<SmtpView, Error> {
-    let stored = app.data()?.setting::<SmtpSettings>(SMTP_KEY)?;
-    Ok(SmtpView::of(stored.as_ref()))
+pub async fn get(app: &App) -> Result<SmtpView, Error> {
+    Ok(SmtpView::of(stored(app).await?.as_ref()))
+}
+
+async fn stored(app: &App) -> Result<Option<SmtpSettings>, Error> {
+    Ok(app
+        .data()?
+        .run(|d| d.setting::<SmtpSettings>(SMTP_KEY))
+        .await?)
 }
 
 /// Validates and saves the form (flushed).
 pub async fn save(app: &App, by: &str, form: SmtpForm) -> Result<SmtpView, Error> {
-    let data = app.data()?;
-    let stored = data.setting::<SmtpSettings>(SMTP_KEY)?;
-    let settings = validate(form, stored.as_ref())?;
+    let settings = validate(form, stored(app).await?.as_ref())?;
     let view = SmtpView::of(Some(&settings));
-    let store = data.clone();
-    super::blocking(move || store.put_setting(SMTP_KEY, &settings)).await?;
+    app.data()?
+        .run(move |d| d.put_setting(SMTP_KEY, &settings))
+        .await?;
     tracing::info!(user = %by, "SMTP settings saved");
     Ok(view)
 }
@@ -170,7 +175,7 @@ pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
     let data = app.data()?;
     let to_text = match form.to.clone().filter(|t| !t.trim().is_empty()) {
         Some(t) => t,
-        None => data.account(ADMIN)?.and_then(|a| a.email).ok_or_else(|| {
+        None => data.run(|d| d.account(ADMIN)).await?.and_then(|a| a.email).ok_or_else(|| {
             Error::InvalidRequest(
                 "Enter a recipient, or bind an email address to the admin account on the Profile page first.".into(),
             )
@@ -179,8 +184,7 @@ pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
     let to = mailer::parse_address(&to_text).ok_or_else(|| {
         Error::InvalidRequest("The recipient is not a valid email address.".into())
     })?;
-    let stored = data.setting::<SmtpSettings>(SMTP_KEY)?;
-    let settings = validate(form, stored.as_ref())?;
+    let settings = validate(form, stored(app).await?.as_ref())?;
     let from = mailer::parse_address(&settings.from)
         .ok_or_else(|| Error::InvalidRequest("The sender address is not valid.".into()))?;
     let msg = mail::build(
@@ -227,8 +231,8 @@ pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
             tracing::warn!(host = %settings.host, stage = ?e.stage, "test mail failed: {}", e.message)
         }
     }
-    let store = data.clone();
-    super::blocking(move || store.put_setting(LAST_TEST_KEY, &record)).await?;
+    data.run(move |d| d.put_setting(LAST_TEST_KEY, &record))
+        .await?;
     Ok(outcome)
 }
 
@@ -283,7 +287,7 @@ mod tests {
                 Err(Error::PasswordRequired)
             ));
         }
-        let shown = serde_json::to_string(&get(app).expect("view")).expect("json");
+        let shown = serde_json::to_string(&get(app).await.expect("view")).expect("json");
         assert!(!shown.contains("smtp-secret-1"), "{shown}");
     }
 }

@@ -320,6 +320,19 @@ impl DataDb {
         t.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 
+    /// Runs `f` with this DB on a blocking thread and waits for it: how async code uses
+    /// the store, so that flash I/O — and a reopen or a RAM copy after a fault — never
+    /// runs on a runtime thread.
+    pub async fn run<T: Send + 'static>(
+        self: &std::sync::Arc<Self>,
+        f: impl FnOnce(&DataDb) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let me = std::sync::Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+    }
+
     /// Flushes everything written so far (audit events before a reboot).
     pub fn sync(&self) -> Result<(), StoreError> {
         self.with(Access::Write, |t| self.flush(t))

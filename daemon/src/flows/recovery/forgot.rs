@@ -3,7 +3,6 @@
 //! link's base and the link mail the reset button's recovery press sends.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -23,7 +22,7 @@ pub struct ForgotRequest {
 }
 
 /// `POST /forgot`: rate limit, readiness, then queue — never a lookup on the request path.
-pub fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
+pub async fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
     let p = app.config().policy.clone();
     let now = app.clock.mono();
     app.recovery
@@ -37,7 +36,7 @@ pub fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
             p.forgot_address_window,
         )
         .map_err(|d| Error::RateLimited { retry_after: d })?;
-    if !readiness(app)?.available {
+    if !readiness(app).await?.available {
         return Err(Error::RecoveryNotConfigured);
     }
     if req.username.len() <= 64 && req.email.len() <= 254 {
@@ -90,6 +89,7 @@ pub async fn send_reset_link(
     };
     let data = app.data().map_err(|e| internal(e.to_string()))?;
     let transport = transport(app, &data)
+        .await
         .map_err(|e| internal(e.to_string()))?
         .ok_or_else(|| internal("no mail transport configured".into()))?;
     let config = app.config();
@@ -103,10 +103,8 @@ pub async fn send_reset_link(
         issued_at: now,
     };
     let digest = token_digest(&token);
-    let store = Arc::clone(&data);
-    tokio::task::spawn_blocking(move || store.issue_token(digest, &record, now))
+    data.run(move |d| d.issue_token(digest, &record, now))
         .await
-        .map_err(|e| internal(e.to_string()))?
         .map_err(|e| internal(e.to_string()))?;
     let link = format!("{}/reset?token={token}", link_base(app));
     let from = mailer::parse_address(&transport.from_address())
@@ -131,10 +129,7 @@ pub async fn send_reset_link(
 }
 
 pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: IpAddr) {
-    let account = match app
-        .data()
-        .and_then(|d| d.account(username).map_err(Error::from))
-    {
+    let account = match super::account(app, username).await {
         Ok(Some(a)) => a,
         Ok(None) => {
             tracing::info!(%ip, "forgot-password request matched no account");
@@ -199,7 +194,7 @@ mod tests {
         let mut queue = app.recovery.take_worker_queue().expect("queue");
         let a = ip("192.0.2.21");
         assert!(matches!(
-            forgot(app, a, req("admin@pbx.test")),
+            forgot(app, a, req("admin@pbx.test")).await,
             Err(Error::RecoveryNotConfigured)
         ));
         let form = crate::flows::profile::ProfileForm {
@@ -211,7 +206,9 @@ mod tests {
             .expect("bound");
         // A matching and a non-matching pair are the same on the request path.
         for email in ["admin@pbx.test", "nobody@pbx.test"] {
-            forgot(app, ip("192.0.2.22"), req(email)).expect("202");
+            forgot(app, ip("192.0.2.22"), req(email))
+                .await
+                .expect("202");
         }
         let mut jobs = 0;
         while let Ok(job) = queue.try_recv() {
@@ -221,10 +218,12 @@ mod tests {
         }
         assert_eq!(jobs, 2, "both queued; the worker compares");
         for _ in 0..3 {
-            forgot(app, ip("192.0.2.22"), req("x@pbx.test")).expect("202");
+            forgot(app, ip("192.0.2.22"), req("x@pbx.test"))
+                .await
+                .expect("202");
         }
         assert!(matches!(
-            forgot(app, ip("192.0.2.22"), req("x@pbx.test")),
+            forgot(app, ip("192.0.2.22"), req("x@pbx.test")).await,
             Err(Error::RateLimited { .. })
         ));
     }

@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::Error;
 use crate::mail::transport::{SmtpSettings, Stage, Transport};
-use crate::model::{Role, ADMIN};
+use crate::model::{Account, Role, ADMIN};
 use crate::store::DataDb;
+use std::sync::Arc;
 
 pub const SMTP_KEY: &str = "smtp";
 pub const LAST_TEST_KEY: &str = "smtp_last_test";
@@ -53,8 +54,8 @@ pub struct Readiness {
 }
 
 /// Where mail goes now: saved SMTP settings, else the dev outbox, else nowhere.
-pub fn transport(app: &App, data: &DataDb) -> Result<Option<Transport>, Error> {
-    if let Some(s) = data.setting::<SmtpSettings>(SMTP_KEY)? {
+pub async fn transport(app: &App, data: &Arc<DataDb>) -> Result<Option<Transport>, Error> {
+    if let Some(s) = data.run(|d| d.setting::<SmtpSettings>(SMTP_KEY)).await? {
         return Ok(Some(Transport::Smtp(s)));
     }
     let config = app.config();
@@ -63,18 +64,31 @@ pub fn transport(app: &App, data: &DataDb) -> Result<Option<Transport>, Error> {
         .then(|| Transport::Outbox(config.storage.state_dir.join("outbox"))))
 }
 
-pub fn readiness(app: &App) -> Result<Readiness, Error> {
-    let data = app.data()?;
-    let smtp = data.setting::<SmtpSettings>(SMTP_KEY)?.is_some();
+pub async fn readiness(app: &App) -> Result<Readiness, Error> {
+    let (smtp, email_bound, last_test) = app
+        .data()?
+        .run(|d| {
+            Ok((
+                d.setting::<SmtpSettings>(SMTP_KEY)?.is_some(),
+                d.account(ADMIN)?.is_some_and(|a| a.email.is_some()),
+                d.setting::<LastTest>(LAST_TEST_KEY)?,
+            ))
+        })
+        .await?;
     let outbox = !smtp && app.config().dev;
-    let email_bound = data.account(ADMIN)?.is_some_and(|a| a.email.is_some());
     Ok(Readiness {
         available: (smtp || outbox) && email_bound,
         smtp_configured: smtp,
         outbox,
         email_bound,
-        last_test: data.setting::<LastTest>(LAST_TEST_KEY)?,
+        last_test,
     })
+}
+
+/// An account by name, read off the runtime.
+pub(super) async fn account(app: &App, username: &str) -> Result<Option<Account>, Error> {
+    let name = username.to_string();
+    Ok(app.data()?.run(move |d| d.account(&name)).await?)
 }
 
 pub(super) fn device_name(app: &App) -> String {
@@ -85,8 +99,8 @@ pub(super) fn device_name(app: &App) -> String {
 }
 
 /// Admins see the full readiness; everyone else only whether recovery is available.
-pub fn readiness_for(app: &App, role: Option<Role>) -> Result<serde_json::Value, Error> {
-    let r = readiness(app)?;
+pub async fn readiness_for(app: &App, role: Option<Role>) -> Result<serde_json::Value, Error> {
+    let r = readiness(app).await?;
     Ok(match role {
         Some(Role::Admin) => {
             serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?

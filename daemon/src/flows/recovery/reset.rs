@@ -2,7 +2,6 @@
 //! token, the password rules, then the token and the new hash in one transaction.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -72,12 +71,16 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
     let data = app.data()?;
     let digest = token_digest(req.token.expose());
     let now = app.clock.unix();
-    let token = data.token_valid(&digest, now)?.ok_or(Error::TokenInvalid)?;
+    let token = data
+        .run(move |d| d.token_valid(&digest, now))
+        .await?
+        .ok_or(Error::TokenInvalid)?;
     let hash = app
         .hash_new_password(req.new_password, &token.username)
         .await?;
-    let store = Arc::clone(&data);
-    let consumed = crate::flows::blocking(move || store.consume_token(&digest, now, &hash)).await?;
+    let consumed = data
+        .run(move |d| d.consume_token(&digest, now, &hash))
+        .await?;
     let account = match consumed {
         Consumed::Done(a) => a,
         Consumed::Invalid => return Err(Error::TokenInvalid),

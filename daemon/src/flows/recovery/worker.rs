@@ -9,7 +9,6 @@ use tokio::sync::mpsc;
 
 use super::{device_name, transport, MailJob};
 use crate::app::App;
-use crate::error::Error;
 use crate::mail::message as mail;
 use crate::mail::transport as mailer;
 
@@ -25,7 +24,7 @@ async fn send_notice(
     let Some(to) = mailer::parse_address(to) else {
         return;
     };
-    let Ok(Some(transport)) = transport(app, &data) else {
+    let Ok(Some(transport)) = transport(app, &data).await else {
         return;
     };
     let Some(from) = mailer::parse_address(&transport.from_address()) else {
@@ -47,10 +46,7 @@ async fn send_notice(
 }
 
 async fn handle_changed(app: &App, username: &str, ip: IpAddr) {
-    let Ok(Some(account)) = app
-        .data()
-        .and_then(|d| d.account(username).map_err(Error::from))
-    else {
+    let Ok(Some(account)) = super::account(app, username).await else {
         return;
     };
     let Some(to) = account.email else { return };
