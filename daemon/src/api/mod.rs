@@ -34,7 +34,7 @@ pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<
     let path = uri.path();
     let is_api = path.starts_with("/api/");
     let result = dispatch(&app, ctx, req, path).await;
-    let r = match result {
+    match result {
         Ok(r) => r,
         Err(e) if !is_api && matches!(e, Error::NotFound | Error::Misdirected) => http::response(
             e.status(),
@@ -42,11 +42,6 @@ pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<
             format!("{}\n", e.message()),
         ),
         Err(e) => http::error_response(&e),
-    };
-    if path == "/api/v1/reset" {
-        recovery::reset_response(r)
-    } else {
-        r
     }
 }
 

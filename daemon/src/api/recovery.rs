@@ -39,17 +39,21 @@ fn no_referrer(mut r: Response<Body>) -> Response<Body> {
     r
 }
 
+/// `POST /reset`: every answer, the errors too, carries `Referrer-Policy: no-referrer`.
 pub async fn reset(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let r = match reset_inner(app, ctx, req).await {
+        Ok(r) => r,
+        Err(e) => http::error_response(&e),
+    };
+    Ok(no_referrer(r))
+}
+
+async fn reset_inner(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let body: ResetRequest = http::read_json(req).await?;
     recovery::reset(app, ctx.peer.ip(), body).await?;
     let mut r = http::no_content();
     http::clear_session_cookie(&mut r, ctx.https);
-    Ok(no_referrer(r))
-}
-
-/// Wraps any API answer of the reset call in `Referrer-Policy: no-referrer`.
-pub fn reset_response(r: Response<Body>) -> Response<Body> {
-    no_referrer(r)
+    Ok(r)
 }
 
 /// `GET /reset?token=…`: the form, or a page naming the allowed networks.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
-use crate::mail::transport as mailer;
+use crate::mail::address::Email;
 use crate::model::{Account, Role, ADMIN};
 
 #[derive(Deserialize)]
@@ -38,21 +38,7 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
             "The username must be 1-32 letters, digits, dots, dashes or underscores (an extension number such as 1001).".into(),
         ));
     }
-    let email = match body
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
-        None => None,
-        Some(e) => Some(
-            mailer::parse_address(e)
-                .filter(|m| m.name.is_none())
-                .ok_or_else(|| Error::InvalidRequest("That is not a valid email address.".into()))?
-                .email
-                .to_string(),
-        ),
-    };
+    let email = Email::parse_optional(body.email.as_deref())?.map(Email::into_string);
     let data = app.data()?;
     let name = body.username.clone();
     if data.run(move |d| d.account(&name)).await?.is_some() {

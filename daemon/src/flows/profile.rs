@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::MailJob;
-use crate::mail::transport as mailer;
+use crate::mail::address::Email;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,23 +39,7 @@ pub async fn set_email(
     username: &str,
     form: ProfileForm,
 ) -> Result<Option<String>, Error> {
-    let email = match form
-        .email
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty())
-    {
-        None => None,
-        Some(e) => {
-            let parsed = mailer::parse_address(&e)
-                .filter(|m| m.name.is_none())
-                .ok_or_else(|| {
-                    Error::InvalidRequest(
-                        "That is not a valid email address, e.g. admin@example.com.".into(),
-                    )
-                })?;
-            Some(parsed.email.to_string())
-        }
-    };
+    let email = Email::parse_optional(form.email.as_deref())?.map(Email::into_string);
     let before =
         super::login::verify_password(app, ip, username, form.current_password, None).await?;
     let data = app.data()?;

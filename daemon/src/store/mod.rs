@@ -9,7 +9,7 @@
 //!
 //! Every write that changes a credential or a setting is flushed (fsync) before it
 //! returns, so a response is only sent for a write that survives a power cut.
-//! Callers run these blocking methods off the async runtime.
+//! These methods block on flash; async code calls them through [`DataDb::run`].
 
 mod accounts;
 mod audit;
