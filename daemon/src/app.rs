@@ -21,10 +21,10 @@ use crate::store::{DataDb, StoreError};
 
 pub struct App {
     config: RwLock<Arc<Config>>,
-    pub clock: Arc<dyn Clock>,
-    pub board: Arc<dyn Board>,
+    clock: Arc<dyn Clock>,
+    board: Arc<dyn Board>,
     /// Factory data, when readable.
-    pub board_info: Option<BoardInfo>,
+    board_info: Option<BoardInfo>,
     data: Option<Arc<DataDb>>,
     /// Signs device cookies; its secret lives in the data DB (none while that is
     /// unwritable at a first start).
@@ -36,17 +36,17 @@ pub struct App {
     reset_failure: std::sync::Mutex<Option<String>>,
     /// Set with `reset_failure`: every page checks health, and this spares it the lock.
     reset_failed: AtomicBool,
-    pub hasher: Hasher,
-    pub sessions: Sessions,
-    pub limiter: Limiter,
-    pub recovery: Recovery,
+    hasher: Hasher,
+    sessions: Sessions,
+    limiter: Limiter,
+    recovery: Recovery,
     /// The bound listener addresses (ports resolved), for reset links.
-    pub http_addr: Option<SocketAddr>,
-    pub https_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    https_addr: Option<SocketAddr>,
     /// A factory reset is under way: the button and new requests to erase are ignored.
-    pub resetting: AtomicBool,
+    resetting: AtomicBool,
     /// When the daemon started (for `ctl status`).
-    pub started_at: u64,
+    started_at: u64,
     /// The device's hostname, read at start (a Host header may name it).
     hostname: String,
 }
@@ -171,6 +171,72 @@ impl App {
         if let Err(e) = data.audit(&ev) {
             tracing::warn!("audit event {event} not recorded: {e}");
         }
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn board(&self) -> &dyn Board {
+        self.board.as_ref()
+    }
+
+    /// Factory data, when readable.
+    pub fn board_info(&self) -> Option<&BoardInfo> {
+        self.board_info.as_ref()
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Records the bound listener addresses (ports resolved), for reset links.
+    pub fn set_listen_addrs(&mut self, http: Option<SocketAddr>, https: Option<SocketAddr>) {
+        self.http_addr = http;
+        self.https_addr = https;
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    /// When the daemon started (Unix seconds, for `ctl status`).
+    pub fn started_at(&self) -> u64 {
+        self.started_at
+    }
+
+    /// Marks a factory reset as under way; false if one already is (later presses and
+    /// requests are ignored, and the API answers 503 until the reboot).
+    pub fn begin_reset(&self) -> bool {
+        !self
+            .resetting
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The erase failed and nothing rebooted: a new reset may be tried.
+    pub fn end_reset_attempt(&self) {
+        self.resetting
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_resetting(&self) -> bool {
+        self.resetting.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The device's hostname (lower case; empty if unknown).

@@ -3,7 +3,6 @@
 //! OpenWrt-style `rc.button` handler. The classification itself is the board profile's
 //! pure function; this module acts on it.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +16,11 @@ use crate::model::ADMIN;
 
 fn led(app: &App, pattern: Pattern) {
     if let Some(name) = app
-        .board_info
+        .board_info()
         .as_ref()
         .and_then(|b| b.hw.status_led.as_deref())
     {
-        if let Err(e) = app.board.set_led(name, pattern) {
+        if let Err(e) = app.board().set_led(name, pattern) {
             tracing::warn!("status LED {name:?}: {e}");
         }
     }
@@ -30,12 +29,12 @@ fn led(app: &App, pattern: Pattern) {
 /// Handles a press held for `held`; returns what happened (the `ctl` answer).
 pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
     let ms = u64::try_from(held.as_millis()).unwrap_or(u64::MAX);
-    if app.resetting.load(Ordering::SeqCst) {
+    if app.is_resetting() {
         tracing::info!(ms, "button press ignored: factory reset in progress");
         return json!({"ok": true, "action": "ignored", "reason": "a factory reset is in progress"});
     }
     let windows = app
-        .board_info
+        .board_info()
         .as_ref()
         .map(|b| b.hw.button)
         .unwrap_or_default();
@@ -108,13 +107,13 @@ pub async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
 /// one and it exists; presses go to [`press`] on the runtime.
 pub fn spawn_watcher(app: &Arc<App>) {
     let Some(input) = app
-        .board_info
+        .board_info()
         .as_ref()
         .and_then(|b| b.hw.button_input.clone())
     else {
         return;
     };
-    let Some(dev) = app.board.button_device(&input) else {
+    let Some(dev) = app.board().button_device(&input) else {
         tracing::warn!(
             input,
             "reset button input device not found; presses come only via `ctl button`"

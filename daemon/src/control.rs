@@ -10,7 +10,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,14 +158,14 @@ async fn status(app: &Arc<App>) -> Value {
         "state": state,
         "reason": reason,
         "version": env!("CARGO_PKG_VERSION"),
-        "board": app.board.kind(),
-        "model": app.board_info.as_ref().map(|b| b.model.clone()),
-        "serial": app.board_info.as_ref().map(|b| b.serial.clone()),
-        "uptime_s": app.clock.unix().saturating_sub(app.started_at),
+        "board": app.board().kind(),
+        "model": app.board_info().map(|b| b.model.clone()),
+        "serial": app.board_info().map(|b| b.serial.clone()),
+        "uptime_s": app.clock().unix().saturating_sub(app.started_at()),
         "recovery_available": recovery.map(|r| r.available),
-        "reset_in_progress": app.resetting.load(Ordering::SeqCst),
-        "sessions": app.sessions.count(),
-        "password_checks": app.hasher.checks(),
+        "reset_in_progress": app.is_resetting(),
+        "sessions": app.sessions().count(),
+        "password_checks": app.hasher().checks(),
     })
 }
 

@@ -8,7 +8,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use pbx_board::{Board, BoardProfile, Pattern};
@@ -189,11 +188,11 @@ pub fn resume_if_pending(
 /// What the box says when an erase failed: LED, status (health), audit.
 pub fn report_failure(app: &App, why: String) {
     if let Some(led) = app
-        .board_info
+        .board_info()
         .as_ref()
         .and_then(|b| b.hw.status_led.clone())
     {
-        let _ = app.board.set_led(&led, Pattern::ResetFailed);
+        let _ = app.board().set_led(&led, Pattern::ResetFailed);
     }
     app.audit("factory_reset_failed", None, None, Some(&why));
     app.set_reset_failure(why);
@@ -203,7 +202,7 @@ pub fn report_failure(app: &App, why: String) {
 /// erase runs off the runtime, then the box reboots. Later presses are ignored. From
 /// now on sign-in and the API answer 503 `factory_reset_in_progress`.
 pub fn start(app: &Arc<App>, source: &str) -> bool {
-    if app.resetting.swap(true, Ordering::SeqCst) {
+    if !app.begin_reset() {
         return false;
     }
     app.audit("factory_reset", None, None, Some(source));
@@ -216,17 +215,17 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
             let _ = data.sync();
         }
         let config = app.config();
-        let profile = app.board_info.as_ref().map(|b| b.hw.clone());
-        match erase(&config, app.board.as_ref(), profile.as_ref()) {
+        let profile = app.board_info().map(|b| b.hw.clone());
+        match erase(&config, app.board(), profile.as_ref()) {
             Ok(_) => {
-                let e = app.board.reboot();
+                let e = app.board().reboot();
                 tracing::error!("reboot failed: {e}");
             }
             Err(why) => {
                 // No reboot: nothing that matters was erased, and a restart would only
                 // find the same fault. The box says so and a new reset may be tried.
                 report_failure(&app, why);
-                app.resetting.store(false, Ordering::SeqCst);
+                app.end_reset_attempt();
             }
         }
     });

@@ -247,8 +247,7 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     );
     let (http, https) = listeners.local_addrs();
     let mut app = App::start(config, board_info, board, Arc::new(SystemClock::default()));
-    app.http_addr = http.first().copied();
-    app.https_addr = https.first().copied();
+    app.set_listen_addrs(http.first().copied(), https.first().copied());
     if let Some(why) = reset_failure {
         pbx_authd::factory_reset::report_failure(&app, why);
     }

@@ -25,7 +25,7 @@ pub fn authed(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let key = SessionKey::of(id);
     let touch = !headers.contains_key(POLL_HEADER);
     let session = app
-        .sessions
+        .sessions()
         .get_key(&key, touch)
         .ok_or(Error::Unauthenticated)?;
     Ok(Authed { key, session })

@@ -29,7 +29,7 @@ pub async fn post_login(
 
 pub fn post_logout(app: &App, ctx: Ctx, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
     let a = super::guard::authed_csrf(app, req.headers())?;
-    app.sessions.remove_key(&a.key);
+    app.sessions().remove_key(&a.key);
     let mut r = http::no_content();
     http::clear_session_cookie(&mut r, ctx.https);
     Ok(r)

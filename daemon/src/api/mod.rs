@@ -92,7 +92,7 @@ async fn dispatch(
     if path != "/healthz" && !host_allowed(app, req.headers()) {
         return Err(Error::Misdirected);
     }
-    if path.starts_with("/api/") && app.resetting.load(std::sync::atomic::Ordering::Relaxed) {
+    if path.starts_with("/api/") && app.is_resetting() {
         // From the moment an erase starts until the reboot, nothing is signed in or
         // changed: whatever was written now would be erased, or half of it.
         return Err(Error::ResetInProgress);

@@ -48,7 +48,7 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         )));
     }
     let password_hash = app.hash_new_password(body.password, &body.username).await?;
-    let now = app.clock.unix();
+    let now = app.clock().unix();
     let account = Account {
         username: body.username,
         role: body.role,
@@ -85,7 +85,7 @@ pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
     if !existed {
         return Err(Error::NotFound);
     }
-    app.sessions.remove_user(username);
+    app.sessions().remove_user(username);
     tracing::info!(by = %by, user = %username, "account deleted");
     Ok(())
 }
@@ -131,9 +131,9 @@ mod tests {
             delete(app, "admin", ADMIN).await,
             Err(Error::InvalidRequest(_))
         ));
-        app.sessions.create("1001", Role::User, true);
+        app.sessions().create("1001", Role::User, true);
         delete(app, "admin", "1001").await.expect("deleted");
-        assert_eq!(app.sessions.count(), 0, "its sessions ended");
+        assert_eq!(app.sessions().count(), 0, "its sessions ended");
         assert!(list(app)
             .await
             .expect("list")

@@ -73,7 +73,7 @@ mod tests {
             factory_reset(&t.app, a, "admin", ask("ERASE", "guess-guess")).await,
             Err(Error::Locked { .. })
         ));
-        assert!(!t.app.resetting.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!t.app.is_resetting());
         let events = audit(&t.app).await.expect("audit");
         assert_eq!(events[0].event, "login_locked", "newest first");
     }

@@ -65,11 +65,11 @@ pub async fn verify_password(
 ) -> Result<Account, Error> {
     let data = app.data()?;
     let attempt = app
-        .limiter
+        .limiter()
         .begin(ip, username, device)
         .map_err(|d| Error::Locked { retry_after: d })?;
     if !attempt.by_device() {
-        app.limiter
+        app.limiter()
             .wait_turn(username)
             .await
             .map_err(|d| Error::Locked { retry_after: d })?;
@@ -82,7 +82,7 @@ pub async fn verify_password(
         None
     };
     let ok = app
-        .hasher
+        .hasher()
         .verify(password, account.as_ref().map(|a| a.password_hash.clone()))
         .await
         .map_err(|_| Error::Busy)?;
@@ -119,7 +119,7 @@ pub async fn login(
     tracing::info!(%ip, user = %account.username, known_device = device.is_some(), "login");
     app.audit("login", Some(&account.username), Some(ip), None);
     Ok(SignedIn {
-        new: app.sessions.create(
+        new: app.sessions().create(
             &account.username,
             account.role,
             account.must_change_password,
@@ -140,7 +140,7 @@ pub async fn change_password(
     let hash = app
         .hash_new_password(req.new_password, &account.username)
         .await?;
-    let now = app.clock.unix();
+    let now = app.clock().unix();
     let store = data.clone();
     let username = account.username.clone();
     // Applied to the record as it is now: the email may have changed while we hashed.
@@ -153,7 +153,7 @@ pub async fn change_password(
     if updated.is_none() {
         return Err(Error::Unauthenticated);
     }
-    let ended = app.sessions.remove_user(&session.username);
+    let ended = app.sessions().remove_user(&session.username);
     app.audit("password_changed", Some(&session.username), Some(ip), None);
     tracing::info!(%ip, user = %session.username, ended, "password changed; sessions ended");
     Ok(ended)
@@ -210,7 +210,7 @@ mod tests {
         let t = TestApp::ready("flow-change").await;
         let app = &t.app;
         let data = app.data().expect("data");
-        let now = app.clock.unix();
+        let now = app.clock().unix();
         let token = ResetToken {
             username: ADMIN.into(),
             expires_at: now + 600,
@@ -218,8 +218,8 @@ mod tests {
             issued_at: now,
         };
         data.issue_token([9; 32], &token, now).expect("token");
-        let s = app.sessions.create(ADMIN, Role::Admin, false);
-        app.sessions.create(ADMIN, Role::Admin, false);
+        let s = app.sessions().create(ADMIN, Role::Admin, false);
+        app.sessions().create(ADMIN, Role::Admin, false);
         let change = |current: &str| PasswordRequest {
             current_password: secret(current),
             new_password: secret("a brand new passphrase"),

@@ -60,7 +60,7 @@ pub async fn set_email(
         None,
     );
     if let Some(old) = before.email.filter(|old| Some(old) != email.as_ref()) {
-        app.recovery.enqueue(MailJob::EmailChanged {
+        app.recovery().enqueue(MailJob::EmailChanged {
             username: account.username.clone(),
             old,
             new: email.clone(),
@@ -87,13 +87,13 @@ mod tests {
     async fn a_new_recovery_address_needs_the_password_and_tells_the_old_one() {
         let t = TestApp::ready("flow-profile").await;
         let app = &t.app;
-        let mut queue = app.recovery.take_worker_queue().expect("queue");
+        let mut queue = app.recovery().take_worker_queue().expect("queue");
         let a = ip("192.0.2.9");
         set_email(app, a, ADMIN, form("old@pbx.test", ADMIN_PW))
             .await
             .expect("bound");
         let data = app.data().expect("data");
-        let now = app.clock.unix();
+        let now = app.clock().unix();
         let token = ResetToken {
             username: ADMIN.into(),
             expires_at: now + 600,

@@ -193,12 +193,12 @@ pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
         mail::TEST_SUBJECT,
         format!(
             "This is a test mail from the PBX, sent at {}.\nIf you can read it, the PBX can send password-recovery mail.\n",
-            mail::format_utc(app.clock.unix())
+            mail::format_utc(app.clock().unix())
         ),
     )
     .map_err(|e| Error::InvalidRequest(format!("Cannot build the test mail: {e}")))?;
     let result = mailer::send_smtp(&settings, msg).await;
-    let at = app.clock.unix();
+    let at = app.clock().unix();
     let (outcome, record) = match &result {
         Ok(()) => (
             TestOutcome {

@@ -77,7 +77,7 @@ impl TestApp {
             .expect("read")
             .expect("admin");
         let hash = crate::auth::password::hash_blocking(ADMIN_PW);
-        let now = t.app.clock.unix();
+        let now = t.app.clock().unix();
         t.app
             .data()
             .expect("data")

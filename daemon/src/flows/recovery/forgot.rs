@@ -24,8 +24,8 @@ pub struct ForgotRequest {
 /// `POST /forgot`: rate limit, readiness, then queue — never a lookup on the request path.
 pub async fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
     let p = app.config().policy.clone();
-    let now = app.clock.mono();
-    app.recovery
+    let now = app.clock().mono();
+    app.recovery()
         .forgot_by_addr
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -40,7 +40,7 @@ pub async fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Err
         return Err(Error::RecoveryNotConfigured);
     }
     if req.username.len() <= 64 && req.email.len() <= 254 {
-        app.recovery.enqueue(MailJob::Forgot {
+        app.recovery().enqueue(MailJob::Forgot {
             username: req.username,
             email: req.email,
             ip,
@@ -58,13 +58,13 @@ pub fn link_base(app: &App) -> String {
     if let Some(u) = &config.server.public_url {
         return u.clone();
     }
-    let (scheme, addr) = match (app.https_addr, app.http_addr) {
+    let (scheme, addr) = match (app.https_addr(), app.http_addr()) {
         (Some(a), _) => ("https", a),
         (None, Some(a)) => ("http", a),
         (None, None) => return "https://127.0.0.1".into(),
     };
     let ip = if addr.ip().is_unspecified() {
-        app.board
+        app.board()
             .interfaces()
             .ok()
             .and_then(|l| l.into_iter().find(|i| i.addr.is_ipv4()).map(|i| i.addr))
@@ -94,7 +94,7 @@ pub async fn send_reset_link(
         .ok_or_else(|| internal("no mail transport configured".into()))?;
     let config = app.config();
     let token = crate::auth::random_token();
-    let now = app.clock.unix();
+    let now = app.clock().unix();
     let ttl = config.policy.reset_token_ttl.as_secs();
     let record = ResetToken {
         username: username.to_string(),
@@ -150,13 +150,13 @@ pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: Ip
     }
     let p = app.config().policy.clone();
     let limited = app
-        .recovery
+        .recovery()
         .mails_by_account
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .hit(
             &account.username,
-            app.clock.mono(),
+            app.clock().mono(),
             p.forgot_mails_per_account,
             p.forgot_account_window,
         )
@@ -191,7 +191,7 @@ mod tests {
     async fn forgot_is_queued_without_a_lookup_and_limited_per_address() {
         let t = TestApp::ready("flow-forgot").await;
         let app = &t.app;
-        let mut queue = app.recovery.take_worker_queue().expect("queue");
+        let mut queue = app.recovery().take_worker_queue().expect("queue");
         let a = ip("192.0.2.21");
         assert!(matches!(
             forgot(app, a, req("admin@pbx.test")).await,

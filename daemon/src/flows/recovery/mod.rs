@@ -92,7 +92,7 @@ pub(super) async fn account(app: &App, username: &str) -> Result<Option<Account>
 }
 
 pub(super) fn device_name(app: &App) -> String {
-    match &app.board_info {
+    match app.board_info() {
         Some(b) => format!("the PBX {} (serial {})", b.model, b.serial),
         None => "the PBX".into(),
     }

@@ -34,7 +34,7 @@ pub fn allowed_subnets(app: &App) -> Vec<String> {
 /// The subnets of the interfaces that make up the PBX's own network
 /// (`network.lan_interfaces`; prefix-0 ones never count).
 fn own_subnets(app: &App, config: &crate::config::Config) -> Vec<pbx_board::Subnet> {
-    app.board
+    app.board()
         .interfaces()
         .unwrap_or_default()
         .iter()
@@ -70,7 +70,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
     check_local(app, peer)?;
     let data = app.data()?;
     let digest = token_digest(req.token.expose());
-    let now = app.clock.unix();
+    let now = app.clock().unix();
     let token = data
         .run(move |d| d.token_valid(&digest, now))
         .await?
@@ -85,7 +85,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
         Consumed::Done(a) => a,
         Consumed::Invalid => return Err(Error::TokenInvalid),
     };
-    let ended = app.sessions.remove_user(&account.username);
+    let ended = app.sessions().remove_user(&account.username);
     app.audit(
         "password_reset",
         Some(&account.username),
@@ -93,7 +93,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
         Some("reset link"),
     );
     tracing::info!(user = %account.username, %peer, ended, "password reset with a mailed link");
-    app.recovery.enqueue(MailJob::PasswordChanged {
+    app.recovery().enqueue(MailJob::PasswordChanged {
         username: account.username,
         ip: peer,
     });
@@ -117,8 +117,8 @@ mod tests {
     async fn a_reset_link_works_once_from_the_local_network() {
         let t = TestApp::ready("flow-reset").await;
         let app = &t.app;
-        let mut queue = app.recovery.take_worker_queue().expect("queue");
-        let now = app.clock.unix();
+        let mut queue = app.recovery().take_worker_queue().expect("queue");
+        let now = app.clock().unix();
         let token = ResetToken {
             username: ADMIN.into(),
             expires_at: now + 600,
@@ -150,7 +150,8 @@ mod tests {
             reset(app, ip("127.0.0.1"), req("the-token", "short")).await,
             Err(Error::WeakPassword { .. })
         ));
-        app.sessions.create(ADMIN, crate::model::Role::Admin, false);
+        app.sessions()
+            .create(ADMIN, crate::model::Role::Admin, false);
         reset(
             app,
             ip("127.0.0.1"),
@@ -158,7 +159,7 @@ mod tests {
         )
         .await
         .expect("reset");
-        assert_eq!(app.sessions.count(), 0, "every session ended");
+        assert_eq!(app.sessions().count(), 0, "every session ended");
         assert!(matches!(
             reset(
                 app,
@@ -178,7 +179,7 @@ mod tests {
             Ok(MailJob::PasswordChanged { .. })
         ));
         // A link older than its lifetime is refused with the same answer.
-        let now = app.clock.unix();
+        let now = app.clock().unix();
         let later = ResetToken {
             expires_at: now + 600,
             issued_at: now,

@@ -50,7 +50,7 @@ async fn handle_changed(app: &App, username: &str, ip: IpAddr) {
         return;
     };
     let Some(to) = account.email else { return };
-    let (device, at) = (device_name(app), app.clock.unix());
+    let (device, at) = (device_name(app), app.clock().unix());
     send_notice(app, username, &to, "password-change notice", |from, to| {
         mail::password_changed(from, to, username, &device, at, &ip.to_string())
     })
@@ -73,7 +73,7 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 new,
                 ip,
             } => {
-                let (device, at) = (device_name(&app), app.clock.unix());
+                let (device, at) = (device_name(&app), app.clock().unix());
                 send_notice(&app, &username, &old, "email-change notice", |from, to| {
                     mail::email_changed(
                         from,
