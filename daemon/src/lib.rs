@@ -28,7 +28,7 @@
 //! - [`factory_reset`]: marker → erase → reboot; resumed at start if interrupted.
 //! - [`button`]: what a reset-button press does; [`control`]: the Unix control socket.
 //! - [`error`]: the error enum and its one status mapping.
-//! - [`clock`]: injectable time.
+//! - [`clock`]: injectable time; [`window`]: the one sliding-window counter.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -50,6 +50,7 @@ pub mod provision;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod window;
 
 use std::future::Future;
 use std::sync::Arc;

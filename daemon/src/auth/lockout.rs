@@ -18,7 +18,7 @@
 //!
 //! Usernames are kept only as keyed 64-bit hashes ([`UserKey`]), never raw.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Policy;
+use crate::window::Window;
 
 /// Addresses tracked at once; beyond this the idle entries go, never an active block.
 const MAX_ADDRESSES: usize = 16_384;
@@ -69,7 +70,7 @@ pub type DeviceId = [u8; 16];
 #[derive(Default)]
 struct AddrState {
     /// When each failure happened, and on which username.
-    failures: VecDeque<(Duration, UserKey)>,
+    failures: Window<UserKey>,
     /// Attempts started and not yet decided.
     pending: u32,
     blocked_until: Option<Duration>,
@@ -240,16 +241,8 @@ impl Limiter {
             Some(_) => a.blocked_until = None,
             None => {}
         }
-        while a
-            .failures
-            .front()
-            .is_some_and(|(t, _)| now.saturating_sub(*t) >= p.lockout_window)
-        {
-            a.failures.pop_front();
-        }
-        let used = u32::try_from(a.failures.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(a.pending);
+        a.failures.slide(now, p.lockout_window);
+        let used = a.failures.count().saturating_add(a.pending);
         if used >= p.lockout_failures {
             return Err(IN_PROGRESS_WAIT);
         }
@@ -354,8 +347,8 @@ impl Limiter {
                 let a = st.addrs.entry(k).or_default();
                 a.pending = a.pending.saturating_sub(1);
                 a.last_seen = now;
-                a.failures.push_back((now, user));
-                let count = u32::try_from(a.failures.len()).unwrap_or(u32::MAX);
+                a.failures.push(now, user);
+                let count = a.failures.count();
                 if count >= p.lockout_failures {
                     a.failures.clear();
                     a.blocked_until = Some(now + p.lockout_block);
@@ -379,7 +372,7 @@ impl Limiter {
             Track::Address(k) => {
                 if let Some(a) = st.addrs.get_mut(&k) {
                     a.pending = a.pending.saturating_sub(1);
-                    a.failures.retain(|(_, u)| *u != user);
+                    a.failures.retain(|u| *u != user);
                 }
             }
         }

@@ -2,13 +2,15 @@
 //! rate limits (sliding windows per address and per account) and the queue of mail for
 //! the worker. Apart from the flows so that the app's state does not import them back.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+
+use crate::window::Window;
 
 /// Mail jobs waiting for the worker; beyond this, new ones are dropped (and logged).
 const QUEUE: usize = 64;
@@ -37,7 +39,7 @@ pub enum MailJob {
 
 /// Sliding-window counters keyed by address or account.
 pub struct Windows<K> {
-    map: HashMap<K, VecDeque<Duration>>,
+    map: HashMap<K, Window>,
 }
 
 impl<K> Default for Windows<K> {
@@ -59,20 +61,17 @@ impl<K: Hash + Eq + Clone> Windows<K> {
     ) -> Result<(), Duration> {
         if !self.map.contains_key(key) && self.map.len() >= MAX_TRACKED {
             self.map
-                .retain(|_, q| q.back().is_some_and(|t| now.saturating_sub(*t) < window));
+                .retain(|_, w| w.last().is_some_and(|t| now.saturating_sub(t) < window));
             if self.map.len() >= MAX_TRACKED {
                 return Err(window);
             }
         }
-        let q = self.map.entry(key.clone()).or_default();
-        while q.front().is_some_and(|t| now.saturating_sub(*t) >= window) {
-            q.pop_front();
+        let w = self.map.entry(key.clone()).or_default();
+        w.slide(now, window);
+        if w.count() >= limit {
+            return Err(w.wait(now, window));
         }
-        if q.len() >= limit as usize {
-            let oldest = q.front().copied().unwrap_or(now);
-            return Err(window.saturating_sub(now.saturating_sub(oldest)));
-        }
-        q.push_back(now);
+        w.push(now, ());
         Ok(())
     }
 }
