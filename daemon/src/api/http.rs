@@ -255,31 +255,6 @@ pub fn is_ipv4_host(host: &[u8]) -> bool {
     parts == 4
 }
 
-#[test]
-fn ipv4_hosts_are_told_from_their_bytes() {
-    for ok in [
-        "127.0.0.1",
-        "192.168.1.10:8443",
-        "0.0.0.0",
-        "255.255.255.255:1",
-    ] {
-        assert!(is_ipv4_host(ok.as_bytes()), "{ok}");
-    }
-    for bad in [
-        "256.1.1.1",
-        "1.2.3",
-        "1.2.3.4.5",
-        "01.2.3.4",
-        "1.2.3.4:",
-        "1.2.3.4:123456",
-        "a.b.c.d",
-        "",
-        "1..2.3",
-    ] {
-        assert!(!is_ipv4_host(bad.as_bytes()), "{bad}");
-    }
-}
-
 /// Whether a Host header value (`name[:port]`, `a.b.c.d[:port]`, `[v6][:port]`) names
 /// this box: an IP literal, `localhost`, or one of `names` (any case, trailing dot).
 pub fn host_is_ours<'a>(host: &str, names: impl IntoIterator<Item = &'a str>) -> bool {
@@ -378,6 +353,31 @@ pub fn clear_session_cookie(r: &mut Response<Body>, https: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_hosts_are_told_from_their_bytes() {
+        for ok in [
+            "127.0.0.1",
+            "192.168.1.10:8443",
+            "0.0.0.0",
+            "255.255.255.255:1",
+        ] {
+            assert!(is_ipv4_host(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.4:",
+            "1.2.3.4:123456",
+            "a.b.c.d",
+            "",
+            "1..2.3",
+        ] {
+            assert!(!is_ipv4_host(bad.as_bytes()), "{bad}");
+        }
+    }
 
     #[test]
     fn finds_the_session_cookie_among_others() {
