@@ -2,6 +2,7 @@
 #   make test    install what the tests need, then fmt, clippy, all tests (incl. headless
 #                Chromium), and the three release targets under qemu-user
 #   make cross   release binaries for the boxes: size check + qemu smoke run each
+#   make system-test  the x86_64 firmware on Debian's own kernel under qemu-system
 #   make deps    only the installs (idempotent; apt-get update at most once)
 
 SHELL := /bin/bash
@@ -24,12 +25,14 @@ PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross firmware-x86_64 run fuzz bench soak
+.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross firmware-x86_64 run fuzz bench soak system-test
 
-test: deps lint unit cross
-	@# One closing line: cargo's test counts plus one per qemu smoke-run target.
+test: deps lint unit cross system-test
+	@# One closing line: cargo's test counts, one per qemu smoke-run target, one per
+	@# system scenario on a real kernel.
 	@awk -v smoke="$$(grep -c '^ok ' target/cross-report.txt)" \
-	  '/^test result:/ {p += $$4; f += $$6} END {print "summary: " p + smoke " passed, " f " failed"}' \
+	  -v sys="$$(grep -c '^ok system' target/system-report.txt)" \
+	  '/^test result:/ {p += $$4; f += $$6} END {print "summary: " p + smoke + sys " passed, " f " failed"}' \
 	  target/test-output.txt
 
 deps: deps-apt deps-pip deps-rustup
@@ -83,6 +86,22 @@ cross: deps-pip deps-rustup
 	  bash tests/scripts/qemu-smoke.sh "$$t" "target/firmware/$$t/pbx-authd" $(MAX_BYTES) | tee -a target/cross-report.txt; \
 	done
 	@cat target/cross-report.txt
+
+# The firmware on Debian's own x86_64 kernel under qemu-system (TCG), busybox init and
+# rootfs-overlay/ as shipped (tests/system/boot.py). The kernel package is downloaded
+# once into target/system/ (never installed); loopback only (qemu user networking).
+SYSTEM_APT := qemu-system-x86 busybox-static cpio kmod mtd-utils
+system-test: firmware-x86_64
+	$(call apt_install,$(SYSTEM_APT))
+	@mkdir -p target/system
+	@ls target/system/linux-image-*-amd64-unsigned_*.deb >/dev/null 2>&1 || { \
+	  ver=$$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); \
+	  if [ -z "$$ver" ]; then $(SUDO) apt-get update -qq; \
+	    ver=$$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); fi; \
+	  cd target/system && apt-get download "linux-image-$$ver-amd64-unsigned" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true; }
+	@ls target/system/linux-image-*-amd64-unsigned_*.deb >/dev/null
+	python3 tests/system/boot.py target/firmware/x86_64-unknown-linux-musl/pbx-authd target/system \
+	  | tee target/system-report.txt
 
 run:
 	cargo run -- --dev
