@@ -40,16 +40,25 @@ pub fn decode(record: &[u8]) -> Option<(u16, u16, i32)> {
     Some((kind, code, value))
 }
 
-/// Turns press/release events into held durations.
-#[derive(Debug, Default)]
+/// Turns press/release events of one key into held durations.
+#[derive(Debug)]
 pub struct HoldTracker {
+    key: u16,
     pressed_at: Option<Instant>,
 }
 
 impl HoldTracker {
+    /// Watches key `key` (`KEY_RESTART` on the boxes; the board profile may name another).
+    pub fn new(key: u16) -> HoldTracker {
+        HoldTracker {
+            key,
+            pressed_at: None,
+        }
+    }
+
     /// Feeds one event seen at `now`; returns the held time on release.
     pub fn feed(&mut self, kind: u16, code: u16, value: i32, now: Instant) -> Option<Duration> {
-        if kind != EV_KEY || code != KEY_RESTART {
+        if kind != EV_KEY || code != self.key {
             return None;
         }
         match value {
@@ -68,9 +77,13 @@ impl HoldTracker {
 
 /// Blocks reading `dev` and calls `on_release` with each held duration. Returns when the
 /// device fails (unplugged, permission); the caller logs and carries on without it.
-pub fn watch(dev: &std::path::Path, mut on_release: impl FnMut(Duration)) -> std::io::Result<()> {
+pub fn watch(
+    dev: &std::path::Path,
+    key: u16,
+    mut on_release: impl FnMut(Duration),
+) -> std::io::Result<()> {
     let mut f = std::fs::File::open(dev)?;
-    let mut tracker = HoldTracker::default();
+    let mut tracker = HoldTracker::new(key);
     let mut buf = [0u8; EVENT_SIZE];
     loop {
         f.read_exact(&mut buf)?;
@@ -134,7 +147,7 @@ mod tests {
     #[test]
     fn press_and_release_give_the_held_time() {
         let t0 = Instant::now();
-        let mut h = HoldTracker::default();
+        let mut h = HoldTracker::new(KEY_RESTART);
         assert_eq!(h.feed(EV_KEY, KEY_RESTART, 1, t0), None);
         assert_eq!(
             h.feed(EV_KEY, KEY_RESTART, 2, t0 + Duration::from_secs(1)),

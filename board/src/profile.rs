@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 pub struct BoardProfile {
     /// Profile name, e.g. `s50` or `sim`.
     pub name: String,
-    /// Name of the Linux input device that carries the reset button (`KEY_RESTART`), as
-    /// in `/proc/bus/input/devices` (e.g. `gpio-keys`).
+    /// Name of the Linux input device that carries the reset button, as in
+    /// `/proc/bus/input/devices` (e.g. `gpio-keys`).
     #[serde(default)]
     pub button_input: Option<String>,
+    /// The key code the button sends (`KEY_RESTART`, 0x198, on the boxes' gpio-keys).
+    #[serde(default = "restart_key")]
+    pub button_key: u16,
     /// The status LED under `/sys/class/leds` used for button feedback.
     #[serde(default)]
     pub status_led: Option<String>,
@@ -29,6 +32,10 @@ pub struct BoardProfile {
     /// Reset-button windows.
     #[serde(default)]
     pub button: ButtonWindows,
+}
+
+fn restart_key() -> u16 {
+    crate::button::KEY_RESTART
 }
 
 /// How long the reset button is held decides what happens (spec §6).
@@ -105,6 +112,7 @@ impl BoardProfile {
             BoardProfile {
                 name: "sim".into(),
                 button_input: None,
+                button_key: restart_key(),
                 status_led: Some("status".into()),
                 mtd_erase: vec!["userdata".into(), "voicemail".into()],
                 ubi_erase: Vec::new(),

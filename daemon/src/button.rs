@@ -106,10 +106,9 @@ pub async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
 /// Watches the board's button input device on a thread of its own, if the profile names
 /// one and it exists; presses go to [`press`] on the runtime.
 pub fn spawn_watcher(app: &Arc<App>) {
-    let Some(input) = app
+    let Some((input, key)) = app
         .board_info()
-        .as_ref()
-        .and_then(|b| b.hw.button_input.clone())
+        .and_then(|b| Some((b.hw.button_input.clone()?, b.hw.button_key)))
     else {
         return;
     };
@@ -122,7 +121,7 @@ pub fn spawn_watcher(app: &Arc<App>) {
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Duration>(8);
     std::thread::spawn(move || {
-        let r = pbx_board::button::watch(&dev, |held| {
+        let r = pbx_board::button::watch(&dev, key, |held| {
             let _ = tx.blocking_send(held);
         });
         if let Err(e) = r {
