@@ -1,6 +1,6 @@
-//! Sign-in flows: login, logout, the session view, and password change (which ends every
-//! session of the account). Brute-force limits, the slow-down and device cookies are
-//! applied here, in [`verify_password`], for every path that checks a password.
+//! Sign-in and password change (which ends every session of the account and revokes its
+//! reset links). The brute-force limits, the account slow-down and device cookies are
+//! applied in [`verify_password`], the one password check of every path.
 
 use std::net::IpAddr;
 
@@ -141,11 +141,10 @@ pub async fn change_password(
         .hash_new_password(req.new_password, &account.username)
         .await?;
     let now = app.clock().unix();
-    let store = data.clone();
     let username = account.username.clone();
     // Applied to the record as it is now: the email may have changed while we hashed.
     // Outstanding reset links die with the old password.
-    let updated = store
+    let updated = data
         .run(move |store| {
             store.update_account_revoking_tokens(&username, |a| a.apply_new_password(&hash, now))
         })
