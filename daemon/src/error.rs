@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 
-use crate::auth::lockout::retry_secs;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -167,9 +166,20 @@ impl Error {
     }
 }
 
+/// Whole seconds to tell a client to wait, rounded up so it never retries too early.
+pub fn retry_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_seconds_round_up() {
+        assert_eq!(retry_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_secs(Duration::from_secs(600)), 600);
+    }
 
     #[test]
     fn server_errors_do_not_echo_internals() {

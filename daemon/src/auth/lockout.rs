@@ -395,21 +395,6 @@ impl Limiter {
     }
 }
 
-/// Whole seconds to tell a client to wait, rounded up so it never retries too early.
-pub fn retry_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-/// A username as logs and the audit trail may show it: names over 64 bytes (never a
-/// real account) are cut to 32 characters with a marker saying how long they were.
-pub fn shown_username(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.len() <= 64 {
-        return name.into();
-    }
-    let cut: String = name.chars().take(32).collect();
-    format!("{cut}…({} bytes)", name.len()).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,10 +617,6 @@ mod tests {
         let long = "x".repeat(16 * 1024);
         fail(&l, ip("192.0.2.30"), &long);
         assert_eq!(l.lock().accounts.len(), 1);
-        let shown = shown_username(&long);
-        assert!(shown.len() < 64, "{shown}");
-        assert!(shown.ends_with("(16384 bytes)"), "{shown}");
-        assert_eq!(shown_username("admin"), "admin");
     }
 
     #[test]
@@ -659,11 +640,5 @@ mod tests {
         // Once the blocks have run out, new addresses are tracked again.
         clock.advance(Duration::from_secs(600));
         assert!(l.begin(ip("192.0.2.99"), "admin", None).is_ok());
-    }
-
-    #[test]
-    fn retry_seconds_round_up() {
-        assert_eq!(retry_secs(Duration::from_millis(1500)), 2);
-        assert_eq!(retry_secs(Duration::from_secs(600)), 600);
     }
 }

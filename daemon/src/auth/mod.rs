@@ -71,6 +71,16 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// A username as logs and the audit trail may show it: names over 64 bytes (never a
+/// real account) are cut to 32 characters with a marker saying how long they were.
+pub fn shown_username(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= 64 {
+        return name.into();
+    }
+    let cut: String = name.chars().take(32).collect();
+    format!("{cut}…({} bytes)", name.len()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +102,15 @@ mod tests {
             format!("{:?}", Secret::new("hunter2hunter2".into())),
             "Secret(..)"
         );
+    }
+
+    #[test]
+    fn long_usernames_are_shown_cut() {
+        let long = "x".repeat(16 * 1024);
+        let shown = shown_username(&long);
+        assert!(shown.len() < 64, "{shown}");
+        assert!(shown.ends_with("(16384 bytes)"), "{shown}");
+        assert_eq!(shown_username("admin"), "admin");
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::auth::lockout::{shown_username, DeviceId, Failure};
+use crate::auth::lockout::{DeviceId, Failure};
 use crate::auth::sessions::{NewSession, Session};
+use crate::auth::shown_username;
 use crate::auth::Secret;
 use crate::error::Error;
 use crate::model::Account;
