@@ -163,7 +163,7 @@ pub async fn change_password(
 mod tests {
     use super::*;
     use crate::flows::testkit::{ip, secret, TestApp, ADMIN_PW, LABEL};
-    use crate::model::{ResetToken, Role, ADMIN};
+    use crate::model::{Role, ADMIN};
 
     fn req(password: &str) -> LoginRequest {
         LoginRequest {
@@ -211,13 +211,7 @@ mod tests {
         let app = &t.app;
         let data = app.data().expect("data");
         let now = app.clock().unix();
-        let token = ResetToken {
-            username: ADMIN.into(),
-            expires_at: now + 600,
-            issued_ip: "127.0.0.1".into(),
-            issued_at: now,
-        };
-        data.issue_token([9; 32], &token, now).expect("token");
+        t.admin_token([9; 32]);
         let s = app.sessions().create(ADMIN, Role::Admin, false);
         app.sessions().create(ADMIN, Role::Admin, false);
         let change = |current: &str| PasswordRequest {

@@ -74,7 +74,7 @@ pub async fn set_email(
 mod tests {
     use super::*;
     use crate::flows::testkit::{ip, secret, TestApp, ADMIN_PW};
-    use crate::model::{ResetToken, ADMIN};
+    use crate::model::ADMIN;
 
     fn form(email: &str, password: &str) -> ProfileForm {
         ProfileForm {
@@ -94,13 +94,7 @@ mod tests {
             .expect("bound");
         let data = app.data().expect("data");
         let now = app.clock().unix();
-        let token = ResetToken {
-            username: ADMIN.into(),
-            expires_at: now + 600,
-            issued_ip: "127.0.0.1".into(),
-            issued_at: now,
-        };
-        data.issue_token([7; 32], &token, now).expect("token");
+        t.admin_token([7; 32]);
         assert!(matches!(
             set_email(app, a, ADMIN, form("thief@evil.test", "not the password")).await,
             Err(Error::InvalidCredentials { .. })

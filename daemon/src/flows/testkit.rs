@@ -87,6 +87,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Stores a reset token for `admin` under `digest`, valid 10 minutes from now.
+    pub fn admin_token(&self, digest: [u8; 32]) {
+        let now = self.app.clock().unix();
+        let token = crate::model::ResetToken {
+            username: crate::model::ADMIN.into(),
+            expires_at: now + 600,
+            issued_ip: "127.0.0.1".into(),
+            issued_at: now,
+        };
+        self.app
+            .data()
+            .expect("data")
+            .issue_token(digest, &token, now)
+            .expect("token issued");
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -104,7 +104,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
 mod tests {
     use super::*;
     use crate::flows::testkit::{ip, secret, TestApp, ADMIN_PW};
-    use crate::model::{ResetToken, ADMIN};
+    use crate::model::ADMIN;
 
     fn req(token: &str, password: &str) -> ResetRequest {
         ResetRequest {
@@ -118,16 +118,7 @@ mod tests {
         let t = TestApp::ready("flow-reset").await;
         let app = &t.app;
         let mut queue = app.recovery().take_worker_queue().expect("queue");
-        let now = app.clock().unix();
-        let token = ResetToken {
-            username: ADMIN.into(),
-            expires_at: now + 600,
-            issued_ip: "127.0.0.1".into(),
-            issued_at: now,
-        };
-        let data = app.data().expect("data");
-        data.issue_token(token_digest("the-token"), &token, now)
-            .expect("issued");
+        t.admin_token(token_digest("the-token"));
         assert!(matches!(
             reset(
                 app,
@@ -179,14 +170,7 @@ mod tests {
             Ok(MailJob::PasswordChanged { .. })
         ));
         // A link older than its lifetime is refused with the same answer.
-        let now = app.clock().unix();
-        let later = ResetToken {
-            expires_at: now + 600,
-            issued_at: now,
-            ..token
-        };
-        data.issue_token(token_digest("late-token"), &later, now)
-            .expect("issued");
+        t.admin_token(token_digest("late-token"));
         t.clock.advance(std::time::Duration::from_secs(601));
         assert!(matches!(
             reset(
