@@ -189,21 +189,25 @@ impl Config {
 
     /// Parses and validates config text, collecting every problem found.
     pub fn parse(text: &str) -> Result<Config, Problems> {
+        let syntax = |e: toml::de::Error| {
+            Problems(vec![Problem {
+                key: key_at(text, e.span()).unwrap_or_else(|| "(file)".into()),
+                message: e.message().to_string(),
+            }])
+        };
         let mut problems = Vec::new();
-        let de = toml::Deserializer::new(text);
-        let file: ConfigFile = match serde_ignored::deserialize(de, |path| {
+        let de = toml::Deserializer::parse(text).map_err(syntax)?;
+        let file: Result<ConfigFile, _> = serde_ignored::deserialize(de, |path| {
             problems.push(Problem {
                 key: path.to_string(),
                 message: "unknown key".into(),
             })
-        }) {
+        });
+        let file = match file {
             Ok(f) => f,
             Err(e) => {
-                let e: toml::de::Error = e;
-                problems.push(Problem {
-                    key: key_at(text, e.span()).unwrap_or_else(|| "(file)".into()),
-                    message: e.message().to_string(),
-                });
+                // The unknown keys met before the error are reported with it.
+                problems.extend(syntax(e).0);
                 return Err(Problems(problems));
             }
         };
