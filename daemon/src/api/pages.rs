@@ -10,13 +10,25 @@ use crate::app::App;
 use crate::model::Role;
 use crate::model::{Health, Reason};
 
-const LOGIN: &str = include_str!("../web/login.html");
-const DASHBOARD: &str = include_str!("../web/index.html");
-const PROFILE: &str = include_str!("../web/profile.html");
-const SETTINGS_EMAIL: &str = include_str!("../web/settings-email.html");
-const FACTORY_RESET: &str = include_str!("../web/factory-reset.html");
-const DEGRADED: &str = include_str!("../web/degraded.html");
-const DEGRADED_FULL: &str = include_str!("../web/degraded-full.html");
+/// A page of the web UI: the head every page shares (`web/head.html`), then the page's
+/// own file from its `<title>` on, joined at compile time.
+macro_rules! web_page {
+    ($file:literal) => {
+        concat!(
+            include_str!("../web/head.html"),
+            include_str!(concat!("../web/", $file))
+        )
+    };
+}
+pub(crate) use web_page;
+
+const LOGIN: &str = web_page!("login.html");
+const DASHBOARD: &str = web_page!("index.html");
+const PROFILE: &str = web_page!("profile.html");
+const SETTINGS_EMAIL: &str = web_page!("settings-email.html");
+const FACTORY_RESET: &str = web_page!("factory-reset.html");
+const DEGRADED: &str = web_page!("degraded.html");
+const DEGRADED_FULL: &str = web_page!("degraded-full.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const STYLE_CSS: &str = include_str!("../web/style.css");
 

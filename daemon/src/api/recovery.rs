@@ -10,9 +10,9 @@ use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::{self, ForgotRequest, ResetRequest};
 
-const FORGOT: &str = include_str!("../web/forgot.html");
-const RESET: &str = include_str!("../web/reset.html");
-const NOT_LOCAL: &str = include_str!("../web/not-local.html");
+const FORGOT: &str = super::pages::web_page!("forgot.html");
+const RESET: &str = super::pages::web_page!("reset.html");
+const NOT_LOCAL: &str = super::pages::web_page!("not-local.html");
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
 pub async fn status(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {

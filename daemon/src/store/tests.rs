@@ -122,6 +122,14 @@ fn token(user: &str, expires_at: u64) -> ResetToken {
     }
 }
 
+/// The stored password hash of the admin account.
+fn admin_hash(db: &DataDb) -> String {
+    db.account(ADMIN)
+        .expect("read")
+        .expect("admin")
+        .password_hash
+}
+
 #[test]
 fn reset_token_works_once_and_a_newer_one_replaces_it() {
     let d = tmp("tokens");
@@ -141,13 +149,7 @@ fn reset_token_works_once_and_a_newer_one_replaces_it() {
         Consumed::Done(a) => assert_eq!(a.password_hash, "NEW"),
         Consumed::Invalid => panic!("valid token refused"),
     }
-    assert_eq!(
-        db.account(ADMIN)
-            .expect("read")
-            .expect("admin")
-            .password_hash,
-        "NEW"
-    );
+    assert_eq!(admin_hash(&db), "NEW");
     assert!(
         !db.account(ADMIN)
             .expect("read")
@@ -174,13 +176,7 @@ fn expired_token_is_refused_and_changes_nothing() {
         db.consume_token(&[3; 32], 100, "NEW").expect("use"),
         Consumed::Invalid
     );
-    assert_eq!(
-        db.account(ADMIN)
-            .expect("read")
-            .expect("admin")
-            .password_hash,
-        "OLD"
-    );
+    assert_eq!(admin_hash(&db), "OLD");
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -202,13 +198,7 @@ fn a_token_issued_after_now_is_refused() {
         db.consume_token(&[4; 32], 100, "NEW").expect("use"),
         Consumed::Invalid
     );
-    assert_eq!(
-        db.account(ADMIN)
-            .expect("read")
-            .expect("admin")
-            .password_hash,
-        "OLD"
-    );
+    assert_eq!(admin_hash(&db), "OLD");
     let _ = std::fs::remove_dir_all(&d);
 }
 
