@@ -15,7 +15,7 @@ use crate::auth::sessions::Sessions;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::flows::recovery::state::Recovery;
+use crate::mail::outbox::Recovery;
 use crate::model::{BoardInfo, Health, Reason};
 use crate::store::{DataDb, StoreError};
 

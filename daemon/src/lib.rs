@@ -23,12 +23,14 @@
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
 //! - [`store`]: typed sled wrapper (board DB, data DB; one file per tree), flush on
 //!   credential writes.
-//! - [`mail`]: the mail texts and the transport (SMTP through lettre, or the dev outbox).
+//! - [`mail`]: the mail texts, the queue for the worker with the Forgot Password limits
+//!   on it (`mail::outbox`), and the transport (SMTP through lettre, or the dev outbox).
 //! - [`provision`]: factory step that writes the board DB and the label password.
 //! - [`factory_reset`]: marker → erase → reboot; resumed at start if interrupted.
 //! - [`button`]: what a reset-button press does; [`control`]: the Unix control socket.
 //! - [`error`]: the error enum and its one status mapping.
-//! - [`clock`]: injectable time; [`window`]: the one sliding-window counter.
+//! - [`clock`]: injectable time; [`window`]: the one sliding-window counter (and its
+//!   keyed table).
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -1,9 +1,14 @@
 //! The one sliding window of the daemon: events of the last `width`, each with a tag
 //! (the username of a failed sign-in; nothing for a Forgot Password request). Used by
-//! the sign-in lockout per address and by the Forgot Password limits.
+//! the sign-in lockout per address and, keyed ([`Windows`]), by the Forgot Password
+//! limits per address and per account.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::Duration;
+
+/// Keys ([`Windows`]) tracked at once.
+const MAX_TRACKED: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct Window<T = ()> {
@@ -61,6 +66,45 @@ impl<T> Window<T> {
     }
 }
 
+/// Sliding windows keyed by address or account, at most 4096 keys.
+pub struct Windows<K> {
+    map: HashMap<K, Window>,
+}
+
+impl<K> Default for Windows<K> {
+    fn default() -> Self {
+        Windows {
+            map: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Windows<K> {
+    /// Counts one event; `Err(wait)` when `limit` events already fell in the window.
+    pub fn hit(
+        &mut self,
+        key: &K,
+        now: Duration,
+        limit: u32,
+        window: Duration,
+    ) -> Result<(), Duration> {
+        if !self.map.contains_key(key) && self.map.len() >= MAX_TRACKED {
+            self.map
+                .retain(|_, w| w.last().is_some_and(|t| now.saturating_sub(t) < window));
+            if self.map.len() >= MAX_TRACKED {
+                return Err(window);
+            }
+        }
+        let w = self.map.entry(key.clone()).or_default();
+        w.slide(now, window);
+        if w.count() >= limit {
+            return Err(w.wait(now, window));
+        }
+        w.push(now, ());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +123,43 @@ mod tests {
         w.retain(|t| *t != "b");
         assert_eq!(w.count(), 0);
         assert_eq!(w.wait(s(600), s(600)), Duration::ZERO);
+    }
+
+    #[test]
+    fn windows_limit_and_slide() {
+        let mut w = Windows::default();
+        let win = Duration::from_secs(900);
+        for i in 0..5u64 {
+            assert!(w.hit(&"a", Duration::from_secs(i), 5, win).is_ok());
+        }
+        assert_eq!(
+            w.hit(&"a", Duration::from_secs(10), 5, win),
+            Err(Duration::from_secs(890))
+        );
+        assert!(
+            w.hit(&"b", Duration::from_secs(10), 5, win).is_ok(),
+            "per key"
+        );
+        assert!(
+            w.hit(&"a", Duration::from_secs(900), 5, win).is_ok(),
+            "first one slid out"
+        );
+    }
+
+    /// A full table limits new addresses only: those already tracked keep their count.
+    #[test]
+    fn a_full_table_limits_new_keys_not_everyone() {
+        let mut w = Windows::default();
+        let win = Duration::from_secs(900);
+        let now = Duration::from_secs(1);
+        for k in 0..MAX_TRACKED as u32 {
+            assert!(w.hit(&k, now, 5, win).is_ok());
+        }
+        assert!(w.hit(&u32::MAX, now, 5, win).is_err(), "new key limited");
+        assert!(w.hit(&7, now, 5, win).is_ok(), "known key goes on");
+        assert!(
+            w.hit(&u32::MAX, now + win, 5, win).is_ok(),
+            "room again once the window passed"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Password recovery by email (spec §1.2, §4, §5), as flows without HTTP:
 //!
-//! - this file: readiness (is a way back in ready?), the rate limits, the mail queue.
+//! - this file: readiness (is a way back in ready?); the rate limits and the mail queue
+//!   it fills are [`crate::mail::outbox`].
 //! - [`forgot`]: Forgot Password — answered 202 before anything is looked up; the
 //!   lookup, the email comparison, the token and the mail happen in the worker, so the
 //!   answer is the same bytes after the same work whether or not the pair matched.
@@ -13,12 +14,11 @@
 pub mod forgot;
 pub mod localnet;
 pub mod reset;
-pub mod state;
 pub mod worker;
 
 pub use forgot::{forgot, send_reset_link, ForgotRequest};
 pub use reset::{check_local, reset, ResetRequest};
-pub use state::{MailJob, Recovery};
+pub use crate::mail::outbox::{MailJob, Recovery};
 pub use worker::mail_worker;
 
 use serde::{Deserialize, Serialize};

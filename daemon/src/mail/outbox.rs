@@ -1,0 +1,68 @@
+//! What recovery holds in RAM, kept by the [`App`](crate::app::App): the mail waiting
+//! for the worker ([`MailJob`], a bounded queue) and the Forgot Password limits (sliding
+//! windows per address and per account) that bound what gets queued.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use tokio::sync::mpsc;
+
+use crate::window::Windows;
+
+/// Mail jobs waiting for the worker; beyond this, new ones are dropped (and logged).
+const QUEUE: usize = 64;
+
+#[derive(Debug)]
+pub enum MailJob {
+    Forgot {
+        username: String,
+        email: String,
+        ip: IpAddr,
+    },
+    PasswordChanged {
+        username: String,
+        ip: IpAddr,
+    },
+    /// Tells the old recovery address that it no longer is one.
+    EmailChanged {
+        username: String,
+        old: String,
+        new: Option<String>,
+        ip: IpAddr,
+    },
+}
+
+pub struct Recovery {
+    pub forgot_by_addr: Mutex<Windows<IpAddr>>,
+    pub mails_by_account: Mutex<Windows<String>>,
+    queue: mpsc::Sender<MailJob>,
+    worker_rx: Mutex<Option<mpsc::Receiver<MailJob>>>,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        Recovery {
+            forgot_by_addr: Mutex::new(Windows::default()),
+            mails_by_account: Mutex::new(Windows::default()),
+            queue: tx,
+            worker_rx: Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl Recovery {
+    /// The worker's end of the queue; taken once by [`crate::run`].
+    pub fn take_worker_queue(&self) -> Option<mpsc::Receiver<MailJob>> {
+        self.worker_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    pub fn enqueue(&self, job: MailJob) {
+        if let Err(e) = self.queue.try_send(job) {
+            tracing::warn!("mail queue full; a mail was dropped: {e}");
+        }
+    }
+}
