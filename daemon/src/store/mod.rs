@@ -24,6 +24,7 @@ mod tokens;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -34,18 +35,32 @@ pub use error::StoreError;
 use ramcopy::RamCopy;
 pub use tokens::Consumed;
 
+/// How long an open waits for sled's lock on the files: the background threads of a
+/// handle just dropped (a reopen after a write fault) can hold them a moment longer.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
 pub(super) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
     }
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(cache_capacity)
-        // We flush explicitly after every credential write; the background flusher
-        // only bounds how much of the rest (audit, timestamps) a power cut can lose.
-        .flush_every_ms(Some(1000))
-        .open()
-        .map_err(|e| StoreError::from_sled(path, e))
+    let started = Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity)
+            // We flush explicitly after every credential write; the background flusher
+            // only bounds how much of the rest (audit, timestamps) a power cut can lose.
+            .flush_every_ms(Some(1000))
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.map_err(|e| StoreError::from_sled(path, e)),
+        }
+    }
 }
 
 /// Starts in a row that may die inside the data DB's open before it counts as damaged.

@@ -16,9 +16,9 @@ pub mod localnet;
 pub mod reset;
 pub mod worker;
 
+pub use crate::mail::outbox::{MailJob, Recovery};
 pub use forgot::{forgot, send_reset_link, ForgotRequest};
 pub use reset::{check_local, reset, ResetRequest};
-pub use crate::mail::outbox::{MailJob, Recovery};
 pub use worker::mail_worker;
 
 use serde::{Deserialize, Serialize};

@@ -596,8 +596,11 @@ impl Config {
             };
 
             if let Err(e) = try_lock {
+                // pbx-authd patch: the lock error keeps its kind (WouldBlock when another
+                // handle, or a background thread of a dropped one, still holds the
+                // files), so that the caller can wait for it.
                 return Err(Error::Io(io::Error::new(
-                    ErrorKind::Other,
+                    e.kind(),
                     format!(
                         "could not acquire lock on {:?}: {:?}",
                         self.db_path().to_string_lossy(),
