@@ -85,11 +85,15 @@ def cookie(h, name):
     return next((c.split(";")[0] for c in h["set-cookie"] if c.startswith(name + "=")), None)
 
 
+last_login_status = [None]  # of the last failed login(), for the report
+
+
 def login(password, source="127.0.0.1", device=None):
     """Session headers, or None. `device`: a pbx_device cookie to send (a known browser)."""
     st, h, body = request("POST", "/api/v1/login", {"username": "admin", "password": password}, source=source,
                           timeout=60, headers={"Cookie": device} if device else None)
     if st != 200:
+        last_login_status[0] = st
         return None
     return {"Cookie": cookie(h, "pbx_session"), "X-CSRF-Token": json.loads(body)["csrf_token"],
             "device": cookie(h, "pbx_device")}
@@ -465,6 +469,7 @@ def brute():
     t1 = time.perf_counter()
     known_ok = login(real, source="127.0.50.1", device=device) is not None
     known_ms = (time.perf_counter() - t1) * 1000
+    known_status = 200 if known_ok else last_login_status[0]
     # From a fresh address the account's slow-down applies (served in turn, at most 60 s
     # of queue; beyond that 429): the admin tries again every 2 s, as a person would.
     t1 = time.perf_counter()
@@ -488,7 +493,7 @@ def brute():
     report("brute", ok, f"{total} attempts from 20 addresses in {took:.0f} s: {counts['success']} successes; "
            f"{by_status} (every 429 and 503 with Retry-After: "
            f"{counts['429_without_retry_after'] + counts['busy_without_retry_after'] == 0}); "
-           f"admin during the attack: from the known browser {known_ok} (after {known_ms:.0f} ms), "
+           f"admin during the attack: from the known browser {known_ok} ({known_status} after {known_ms:.0f} ms), "
            f"from a fresh address {admin_ok} (after {admin_ms:.0f} ms, {admin_tries} tries)")
     p.terminate()
     p.wait()

@@ -84,7 +84,11 @@ pub async fn verify_password(
     };
     let ok = app
         .hasher()
-        .verify(password, account.as_ref().map(|a| a.password_hash.clone()))
+        .verify_from(
+            attempt.by_device(),
+            password,
+            account.as_ref().map(|a| a.password_hash.clone()),
+        )
         .await
         .map_err(|_| Error::Busy)?;
     match account {
