@@ -4,14 +4,24 @@ downloaded and unpacked, never installed) under qemu-system in TCG, with busybox
 and rootfs-overlay/ as shipped. Loopback only: the guest's port 80 is forwarded to
 127.0.0.1:PORT with qemu's user networking.
 
-Scenarios so far (issue 11):
-- first-boot: `pbx-authd provision` (with the qemu-x86 board profile) writes the board
-  DB, busybox init runs etc/init.d/S50pbx-authd from the overlay, /healthz answers
-  through the kernel's network stack, and the label password signs in with a forced
-  change.
+Scenarios so far (issue 11). The flash is two file-backed virtio disks that the
+kernel's block2mtd makes MTD partitions of (128 KiB eraseblocks): "flash" (UBI, with the
+UBIFS volumes "factory" for the board DB and "data" for the data DB) and "userdata" (a
+raw partition the board profile names for the erase). The images live on the host and
+outlive the VM, so the box boots again from the same flash.
+- first-boot: the factory line (UBI volumes made, `pbx-authd provision` writes the
+  board DB on UBIFS), busybox init runs etc/init.d/S50pbx-authd from the overlay,
+  /healthz answers through the kernel's network stack, and the label password signs in
+  with a forced change.
 - button: the daemon's own evdev watcher sees key presses sent through QMP
   input-send-event to a virtio keyboard: a 2 s hold changes nothing; a 12 s hold is a
   factory reset that ends in reboot(2), which makes qemu (-no-reboot) exit.
+- erase: after that reset, the "userdata" partition reads all 0xFF from the host image
+  and from the guest (MEMERASE64 through the kernel), the "data" UBI volume is empty
+  before it is mounted again (UBI_IOCVOLUP on the volume, which the daemon unmounted
+  first: UBI refuses to update a mounted volume), and the box boots again from the same
+  flash into its factory state: the label password signs in with a forced change, SMTP
+  is not configured, the board DB (serial, label password) is intact.
 
 Usage: boot.py FIRMWARE KERNEL_DIR   (KERNEL_DIR: where the linux-image .deb was put)
 Prints one line per check and a closing 'N passed, N failed'.
@@ -74,20 +84,45 @@ INIT = r"""#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mkdir -p /run /var/run /var/log /var/lib/pbx-authd /factory/pbx-authd /tmp
-modprobe virtio_pci
-modprobe virtio_net
-modprobe evdev
-modprobe virtio_input
+mkdir -p /run /var/run /var/log /var/lib/pbx-authd /factory /tmp
+for m in virtio_pci virtio_net evdev virtio_input virtio_blk block2mtd ubi zstd ubifs; do
+  modprobe $m || echo "system: modprobe $m failed"
+done
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 hostname pbx-qemu
-# The factory line: the board DB and the label password (printed on the console here).
-/usr/bin/pbx-authd provision --board-db /factory/pbx-authd/board.db \
-  --model QEMU-X86 --serial QEMU-0001 --mac 52:54:00:12:34:56 \
-  --profile /etc/qemu-x86-profile.toml > /dev/console 2>&1
+# The flash: two virtio disks as MTD partitions (block2mtd names them).
+i=0; while [ ! -b /dev/vdb ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+echo /dev/vda,128KiB,flash > /sys/module/block2mtd/parameters/block2mtd
+echo /dev/vdb,128KiB,userdata > /sys/module/block2mtd/parameters/block2mtd
+cat /proc/mtd
+flash=$(sed -n 's/^mtd\([0-9]*\):.*"flash"$/\1/p' /proc/mtd)
+user=$(sed -n 's/^mtd\([0-9]*\):.*"userdata"$/\1/p' /proc/mtd)
+# What the last boot's erase left, seen through the kernel before anything is mounted.
+head -c $(($(cat /sys/class/mtd/mtd$user/size))) /dev/zero | tr '\0' '\377' > /tmp/ff
+if cmp -s /dev/mtd$user /tmp/ff; then echo "system: userdata all 0xFF"; else echo "system: userdata not erased"; fi
+rm -f /tmp/ff
+ubiattach -m $flash -d 0 >/dev/null || echo "system: ubiattach failed"
+if [ ! -e /dev/ubi0_0 ]; then
+  # The factory line, once: the volumes, then the board DB and the label password.
+  ubimkvol /dev/ubi0 -N factory -s 4MiB >/dev/null
+  ubimkvol /dev/ubi0 -N data -s 16MiB >/dev/null
+  factory=1
+fi
+for v in /sys/class/ubi/ubi0_*; do
+  echo "system: volume $(cat $v/name) data_bytes $(cat $v/data_bytes)"
+done
+# An empty UBI volume is formatted by its first UBIFS mount.
+mount -t ubifs ubi0:factory /factory || echo "system: mount factory failed"
+mount -t ubifs ubi0:data /var/lib/pbx-authd || echo "system: mount data failed"
+mkdir -p /factory/pbx-authd
+if [ -n "$factory" ]; then
+  /usr/bin/pbx-authd provision --board-db /factory/pbx-authd/board.db \
+    --model QEMU-X86 --serial QEMU-0001 --mac 52:54:00:12:34:56 \
+    --profile /etc/qemu-x86-profile.toml > /dev/console 2>&1
+fi
 exec /bin/busybox init
 """
 
@@ -123,7 +158,16 @@ def initramfs(work, mods, version):
         os.chmod(os.path.join(root, name), mode)
     copy_modules(mods, version, root, ["drivers/virtio", "drivers/net/virtio_net.ko",
                                        "drivers/net/net_failover.ko", "net/core/failover.ko",
-                                       "drivers/input/evdev.ko"])
+                                       "drivers/input/evdev.ko", "drivers/block/virtio_blk.ko",
+                                       "drivers/mtd", "fs/ubifs", "crypto", "lib"])
+    # ubiattach/ubimkvol are not busybox applets: mtd-utils' own, with their libraries.
+    for tool in ("ubiattach", "ubimkvol"):
+        path = shutil.which(tool) or sys.exit(f"{tool} missing (mtd-utils)")
+        shutil.copy2(path, os.path.join(root, "sbin", tool))
+        for lib in subprocess.run(["ldd", path], capture_output=True, text=True).stdout.split():
+            if lib.startswith("/") and os.path.exists(lib):
+                os.makedirs(os.path.dirname(root + lib), exist_ok=True)
+                shutil.copy2(lib, root + lib)
     cpio = subprocess.run("find . | cpio -o -H newc --quiet", shell=True, cwd=root, check=True,
                           capture_output=True).stdout
     path = os.path.join(work, "initramfs.gz")
@@ -138,15 +182,33 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http(port, method, path, body=None):
+def http(port, method, path, body=None, session=None):
+    """One request; `session` (cookie, CSRF token) signs it in."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if session:
+        headers["Cookie"], headers["X-CSRF-Token"] = session
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"} if body is not None else {})
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def login(port, password):
+    """(status, answer, session) of an admin sign-in."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/login", method="POST",
+                                 data=json.dumps({"username": "admin", "password": password}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            answer = json.loads(r.read())
+            cookie = "; ".join(c.split(";", 1)[0] for c in r.headers.get_all("Set-Cookie"))
+            return r.status, answer, (cookie, answer.get("csrf_token", ""))
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}"), None
 
 
 class Qmp:
@@ -185,61 +247,112 @@ class Qmp:
         self.key(False)
 
 
-def boot_and_press(vmlinuz, initrd, work):
-    port = free_port()
-    console = os.path.join(work, "console.log")
-    qmp_path = os.path.join(work, "qmp.sock")
-    qemu = subprocess.Popen(
-        ["qemu-system-x86_64", "-m", "512", "-display", "none", "-no-reboot",
-         "-kernel", vmlinuz, "-initrd", initrd,
-         "-append", "console=ttyS0 panic=-1 edd=off quiet",
-         "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{port}-:80",
-         "-device", "virtio-keyboard-pci",
-         "-qmp", f"unix:{qmp_path},server=on,wait=off",
-         "-serial", f"file:{console}"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    started = time.time()
-    label, healthy = None, None
+FLASH_MIB, USERDATA_MIB = 32, 1
 
-    def console_text():
-        return open(console, errors="replace").read() if os.path.exists(console) else ""
-    try:
-        while time.time() - started < 120 and qemu.poll() is None:
-            for line in console_text().splitlines():
-                if line.startswith("initial admin password: "):
-                    label = line.split(": ", 1)[1].strip()
-            if label:
-                try:
-                    if http(port, "GET", "/healthz")[0] == 200:
-                        healthy = time.time() - started
-                        break
-                except OSError:
-                    pass
+
+def flash_images(work):
+    """Blank NAND reads 0xFF: the UBI image starts erased; the user partition holds a
+    pattern (the user's files) that the erase must leave as 0xFF."""
+    flash, user = os.path.join(work, "flash.img"), os.path.join(work, "userdata.img")
+    with open(flash, "wb") as f:
+        f.write(b"\xff" * (FLASH_MIB << 20))
+    with open(user, "wb") as f:
+        f.write((b"voicemail greeting " * 60000)[: USERDATA_MIB << 20])
+    return flash, user
+
+
+class Box:
+    """One boot of the test box from the flash images; the console is a file."""
+
+    def __init__(self, vmlinuz, initrd, work, images, n):
+        self.port = free_port()
+        self.console = os.path.join(work, f"console-{n}.log")
+        self.qmp_path = os.path.join(work, f"qmp-{n}.sock")
+        drives = []
+        for img in images:
+            drives += ["-drive", f"file={img},if=virtio,format=raw,cache=none"]
+        self.qemu = subprocess.Popen(
+            ["qemu-system-x86_64", "-m", "512", "-display", "none", "-no-reboot",
+             "-kernel", vmlinuz, "-initrd", initrd,
+             "-append", "console=ttyS0 panic=-1 edd=off quiet",
+             "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{self.port}-:80",
+             "-device", "virtio-keyboard-pci", *drives,
+             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+             "-serial", f"file:{self.console}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.started = time.time()
+
+    def text(self):
+        return open(self.console, errors="replace").read() if os.path.exists(self.console) else ""
+
+    def healthy(self, limit=120):
+        """Seconds from qemu's start to the first /healthz 200, or None."""
+        while time.time() - self.started < limit and self.qemu.poll() is None:
+            try:
+                if http(self.port, "GET", "/healthz")[0] == 200:
+                    return time.time() - self.started
+            except OSError:
+                pass
             time.sleep(0.5)
-        if healthy is None:
-            report("first-boot", False, f"no /healthz 200 within 120 s; console:\n{console_text()[-3000:]}")
+        return None
+
+    def stop(self):
+        if self.qemu.poll() is None:
+            self.qemu.kill()
+        self.qemu.wait()
+
+
+def label_password(text):
+    for line in text.splitlines():
+        if line.startswith("initial admin password: "):
+            return line.split(": ", 1)[1].strip()
+    return None
+
+
+def scenarios(vmlinuz, initrd, work):
+    images = flash_images(work)
+    box = Box(vmlinuz, initrd, work, images, 1)
+    try:
+        healthy = box.healthy()
+        label = label_password(box.text())
+        if healthy is None or not label:
+            report("first-boot", False, f"no /healthz 200 (or no label password) within 120 s; "
+                   f"console:\n{box.text()[-3000:]}")
             return
-        st, body = http(port, "POST", "/api/v1/login", {"username": "admin", "password": label})
-        answer = json.loads(body or b"{}")
+        st, answer, session = login(box.port, label)
         ok = st == 200 and answer.get("must_change_password") is True
         report("first-boot", ok,
-               f"Debian kernel {os.path.basename(vmlinuz)[8:]}, busybox init + S50pbx-authd from the overlay: "
-               f"/healthz 200 after {healthy:.1f} s from qemu start; label password sign-in {st}, "
-               f"must_change_password {answer.get('must_change_password')}")
+               f"Debian kernel {os.path.basename(vmlinuz)[8:]}, board DB on UBIFS, busybox init + "
+               f"S50pbx-authd from the overlay: /healthz 200 after {healthy:.1f} s from qemu start; "
+               f"label password sign-in {st}, must_change_password {answer.get('must_change_password')}")
+
+        # The owner's data: a new password, SMTP settings, a recovery email.
+        new_pw = "Owner-pass-2026!"
+        changed = http(box.port, "POST", "/api/v1/password",
+                       {"current_password": label, "new_password": new_pw}, session)[0]
+        st, _, session = login(box.port, new_pw)
+        smtp = http(box.port, "PUT", "/api/v1/settings/smtp",
+                    {"host": "10.0.2.2", "port": 2525, "security": "none", "from": "pbx@example.com"},
+                    session)[0]
+        email = http(box.port, "PUT", "/api/v1/profile",
+                     {"email": "owner@example.com", "current_password": new_pw}, session)[0]
+        if (changed, st, smtp, email) != (204, 200, 200, 200):
+            report("owner-data", False, f"password {changed}, sign-in {st}, SMTP {smtp}, email {email}")
+            return
 
         # The button, through the kernel: QMP -> virtio keyboard -> evdev -> the daemon.
-        qmp = Qmp(qmp_path)
+        qmp = Qmp(box.qmp_path)
         qmp.hold(2)
         time.sleep(2)
-        short_ok = qemu.poll() is None and http(port, "GET", "/healthz")[0] == 200
+        short_ok = box.qemu.poll() is None and http(box.port, "GET", "/healthz")[0] == 200
         qmp.hold(12)
         released = time.time()
         try:
-            qemu.wait(timeout=60)
+            box.qemu.wait(timeout=60)
             exited = time.time() - released
         except subprocess.TimeoutExpired:
             exited = None
-        text = console_text()
+        text = box.text()
         # The daemon logs to the console (rcS sets LOGFILE).
         ignored = "button press ignored" in text
         erased = "factory reset: erase complete" in text
@@ -248,11 +361,41 @@ def boot_and_press(vmlinuz, initrd, work):
                f"2 s hold: ignored ({short_ok and ignored}); 12 s hold of the key seen by the daemon's evdev "
                f"watcher: factory reset erase complete ({erased}), reboot(2), qemu exited "
                + (f"{exited:.1f} s after the release" if exited is not None else "NOT within 60 s")
-               + ("" if ok else f"; console:\n{text[-2000:]}"))
+               + ("" if ok else f"; console:\n{text[-2500:]}"))
+        if not ok:
+            return
     finally:
-        if qemu.poll() is None:
-            qemu.kill()
-        qemu.wait()
+        box.stop()
+
+    # The erase, seen from the host: the user partition's image is all 0xFF.
+    with open(images[1], "rb") as f:
+        host_ff = f.read() == b"\xff" * (USERDATA_MIB << 20)
+    box = Box(vmlinuz, initrd, work, images, 2)
+    try:
+        healthy = box.healthy()
+        text = box.text()
+        guest_ff = "system: userdata all 0xFF" in text
+        data_empty = "system: volume data data_bytes 0" in text
+        factory_kept = "system: volume factory data_bytes 0" not in text and label_password(text) is None
+        st, answer, session = login(box.port, label) if healthy else (None, {}, None)
+        smtp = {}
+        if session:
+            # Admin pages need the forced change done first.
+            http(box.port, "POST", "/api/v1/password",
+                 {"current_password": label, "new_password": "Second-owner-2026!"}, session)
+            session = login(box.port, "Second-owner-2026!")[2]
+            smtp = json.loads(http(box.port, "GET", "/api/v1/settings/smtp", None, session)[1] or b"{}")
+        ok = (host_ff and guest_ff and data_empty and factory_kept and st == 200
+              and answer.get("must_change_password") is True and smtp.get("configured") is False)
+        report("erase", ok,
+               f"userdata partition all 0xFF from the host image ({host_ff}) and from the guest "
+               f"({guest_ff}); UBI volume 'data' empty before its mount ({data_empty}); boot again from "
+               f"the same flash: /healthz after {healthy and round(healthy, 1)} s, board DB kept "
+               f"({factory_kept}), label password sign-in {st} with must_change_password "
+               f"{answer.get('must_change_password')}, SMTP configured {smtp.get('configured')}"
+               + ("" if ok else f"; console:\n{text[-3000:]}"))
+    finally:
+        box.stop()
 
 
 def main():
@@ -260,7 +403,7 @@ def main():
     work = tempfile.mkdtemp(prefix="pbx-system-")
     try:
         initrd = initramfs(work, mods, version)
-        boot_and_press(vmlinuz, initrd, work)
+        scenarios(vmlinuz, initrd, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     passed = sum(results)
