@@ -73,7 +73,7 @@ impl Board for LinuxBoard {
         if ubi {
             let dev =
                 mtd::find_ubi_volume(Path::new("/sys/class/ubi"), name).ok_or_else(not_found)?;
-            mtd::empty_ubi_volume(&dev)
+            mtd::empty_ubi_volume(&dev, name)
         } else {
             let proc_mtd = std::fs::read_to_string("/proc/mtd")?;
             let dev = mtd::find_mtd(&proc_mtd, name).ok_or_else(not_found)?;

@@ -117,8 +117,83 @@ pub fn find_ubi_volume(sys_class_ubi: &Path, name: &str) -> Option<PathBuf> {
         })
 }
 
-/// Empties a UBI volume: a volume update of zero bytes leaves it empty.
-pub fn empty_ubi_volume(dev: &Path) -> io::Result<()> {
+/// Where a UBI volume is mounted, from `/proc/self/mounts` text. UBIFS keeps the source
+/// as it was given to mount: `ubi0_1`, `/dev/ubi0_1`, `ubi0:data` or `ubi:data`.
+pub fn ubi_mount_point(mounts: &str, dev: &Path, name: &str) -> Option<PathBuf> {
+    let vol = dev.file_name()?.to_str()?; // ubi0_1
+    let num = vol.strip_prefix("ubi")?.split('_').next()?; // 0
+    let sources = [
+        vol.to_string(),
+        format!("/dev/{vol}"),
+        format!("ubi{num}:{name}"),
+        format!("ubi:{name}"),
+    ];
+    mounts.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (source, target, fstype) = (f.next()?, f.next()?, f.next()?);
+        (fstype == "ubifs" && sources.iter().any(|s| s == source))
+            .then(|| PathBuf::from(unescape_mount_field(target)))
+    })
+}
+
+/// `/proc/mounts` writes space, tab, newline and backslash as octal escapes.
+fn unescape_mount_field(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Unmounts `target`. A filesystem whose last files were closed a moment ago can still
+/// be busy (the kernel, or the background threads of a database just closed): EBUSY is
+/// retried for up to 2 s; after that the error names what keeps it.
+fn unmount(target: &Path) -> io::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match nix::mount::umount2(target, nix::mount::MntFlags::empty()) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EBUSY)
+                if started.elapsed() < std::time::Duration::from_secs(2) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!(
+                        "mounted at {} and cannot be unmounted: {e} (a process still uses it)",
+                        target.display()
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Empties a UBI volume: a volume update of zero bytes leaves it empty. UBI refuses to
+/// update a volume that is open, and a mounted UBIFS keeps its volume open: a mounted
+/// volume is unmounted first (what the box mounts again at the next boot — an empty
+/// volume, which UBIFS formats at that mount).
+pub fn empty_ubi_volume(dev: &Path, name: &str) -> io::Result<()> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts")?;
+    if let Some(target) = ubi_mount_point(&mounts, dev, name) {
+        unmount(&target)?;
+    }
     let f = OpenOptions::new().read(true).write(true).open(dev)?;
     let bytes: i64 = 0;
     // SAFETY: `f` is an open UBI volume device; the kernel reads the i64 length.
@@ -130,6 +205,38 @@ pub fn empty_ubi_volume(dev: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::mem::size_of;
+
+    #[test]
+    fn a_ubi_volume_is_found_mounted_by_any_of_its_names() {
+        let dev = Path::new("/dev/ubi0_1");
+        let mounts = "ubi0:factory /factory ubifs rw,relatime 0 0\n\
+                      ubi0:data /var/lib/pbx\\040authd ubifs rw,relatime 0 0\n";
+        assert_eq!(
+            ubi_mount_point(mounts, dev, "data"),
+            Some(PathBuf::from("/var/lib/pbx authd"))
+        );
+        for source in ["ubi0_1", "/dev/ubi0_1", "ubi:data"] {
+            let m = format!("{source} /mnt/data ubifs rw 0 0\n");
+            assert_eq!(
+                ubi_mount_point(&m, dev, "data"),
+                Some(PathBuf::from("/mnt/data")),
+                "{source}"
+            );
+        }
+        assert_eq!(
+            ubi_mount_point("ubi0_1 /x ext4 rw 0 0\n", dev, "data"),
+            None,
+            "not ubifs"
+        );
+        assert_eq!(
+            ubi_mount_point(
+                "ubi1_1 /x ubifs rw 0 0\nubi0:factory /f ubifs rw 0 0\n",
+                dev,
+                "data"
+            ),
+            None
+        );
+    }
 
     #[test]
     fn struct_layouts_match_the_kernel_abi() {

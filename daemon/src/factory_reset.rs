@@ -210,9 +210,12 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
     let app = Arc::clone(app);
     // Off the runtime: the flush and the erase are flash I/O.
     std::thread::spawn(move || {
-        if let Ok(data) = app.data() {
-            // The audit ring is erased too, but the event reaches the flash first.
-            let _ = data.sync();
+        // The audit ring is erased too, but the event reaches the flash first. Closed,
+        // the DB's files are no longer open: a flash volume that holds them can be
+        // unmounted and emptied as a whole (UBI refuses to update a mounted volume).
+        let data = app.data().ok();
+        if let Some(Err(e)) = data.as_ref().map(|d| d.close()) {
+            tracing::warn!("factory reset: last flush of the data DB failed: {e}");
         }
         let config = app.config();
         let profile = app.board_info().map(|b| b.hw.clone());
@@ -224,6 +227,9 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
             Err(why) => {
                 // No reboot: nothing that matters was erased, and a restart would only
                 // find the same fault. The box says so and a new reset may be tried.
+                if let Some(d) = &data {
+                    d.open_again();
+                }
                 report_failure(&app, why);
                 app.end_reset_attempt();
             }

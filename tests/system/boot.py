@@ -111,9 +111,14 @@ if [ ! -e /dev/ubi0_0 ]; then
   ubimkvol /dev/ubi0 -N data -s 16MiB >/dev/null
   factory=1
 fi
+# A UBI volume reads 0xFF where no eraseblock is mapped: an emptied volume reads all
+# 0xFF; a UBIFS one has its superblock at the start.
 for v in /sys/class/ubi/ubi0_*; do
-  echo "system: volume $(cat $v/name) data_bytes $(cat $v/data_bytes)"
+  head -c $(cat $v/data_bytes) /dev/zero | tr '\0' '\377' > /tmp/ff
+  if cmp -s /dev/${v##*/} /tmp/ff; then state=blank; else state="holds data"; fi
+  echo "system: volume $(cat $v/name) $state"
 done
+rm -f /tmp/ff
 # An empty UBI volume is formatted by its first UBIFS mount.
 mount -t ubifs ubi0:factory /factory || echo "system: mount factory failed"
 mount -t ubifs ubi0:data /var/lib/pbx-authd || echo "system: mount data failed"
@@ -356,12 +361,14 @@ def scenarios(vmlinuz, initrd, work):
         # The daemon logs to the console (rcS sets LOGFILE).
         ignored = "button press ignored" in text
         erased = "factory reset: erase complete" in text
+        reset_log = [l.split("Z ", 1)[-1] for l in text.splitlines() if "factory reset" in l]
         ok = short_ok and ignored and erased and exited is not None
         report("button", ok,
                f"2 s hold: ignored ({short_ok and ignored}); 12 s hold of the key seen by the daemon's evdev "
                f"watcher: factory reset erase complete ({erased}), reboot(2), qemu exited "
                + (f"{exited:.1f} s after the release" if exited is not None else "NOT within 60 s")
                + ("" if ok else f"; console:\n{text[-2500:]}"))
+        print("  the daemon's log of the reset:\n    " + "\n    ".join(reset_log), flush=True)
         if not ok:
             return
     finally:
@@ -375,8 +382,8 @@ def scenarios(vmlinuz, initrd, work):
         healthy = box.healthy()
         text = box.text()
         guest_ff = "system: userdata all 0xFF" in text
-        data_empty = "system: volume data data_bytes 0" in text
-        factory_kept = "system: volume factory data_bytes 0" not in text and label_password(text) is None
+        data_empty = "system: volume data blank" in text
+        factory_kept = "system: volume factory holds data" in text and label_password(text) is None
         st, answer, session = login(box.port, label) if healthy else (None, {}, None)
         smtp = {}
         if session:

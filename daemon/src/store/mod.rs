@@ -22,7 +22,7 @@ mod tests;
 mod tokens;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -78,6 +78,8 @@ pub struct DataDb {
     audit_next: AtomicU64,
     /// Events in the ring; sled's `len()` would scan the whole tree on every login.
     audit_len: AtomicUsize,
+    /// Set by [`DataDb::close`]: a factory reset is erasing the files; never reopened.
+    closed: AtomicBool,
 }
 
 /// One open instance of the data DB.
@@ -152,6 +154,7 @@ impl DataDb {
             open: RwLock::new(None),
             audit_next: AtomicU64::new(0),
             audit_len: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
         };
         let opened = {
             let mut slot = this.slot_mut();
@@ -249,6 +252,11 @@ impl DataDb {
         let mut slot = self.open.read().unwrap_or_else(PoisonError::into_inner);
         if !usable(&slot) {
             drop(slot);
+            if self.closed.load(SeqCst) {
+                return Err(StoreError::Io(std::io::Error::other(
+                    "the data DB is closed: a factory reset is erasing it",
+                )));
+            }
             if access == Access::Audit {
                 // Best effort: an audit event never waits for a reopen.
                 return Err(StoreError::Io(std::io::Error::other(
@@ -351,6 +359,27 @@ impl DataDb {
     /// Flushes everything written so far (audit events before a reboot).
     pub fn sync(&self) -> Result<(), StoreError> {
         self.with(Access::Write, |t| self.flush(t))
+    }
+
+    /// Closes the DB for good before a factory reset erases it: flushes, and lets go of
+    /// sled's handle so that its files are no longer open — their flash volume can then
+    /// be unmounted and emptied as a whole. Every later use fails; nothing reopens it.
+    /// Waits for the calls in progress (they hold the slot).
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.closed.store(true, SeqCst);
+        let mut slot = self.slot_mut();
+        let flushed = match slot.as_ref() {
+            Some(t) => self.flush(t),
+            None => Ok(()),
+        };
+        *slot = None;
+        flushed
+    }
+
+    /// After an erase that failed (the box does not reboot): the next use opens the DB
+    /// from flash again.
+    pub fn open_again(&self) {
+        self.closed.store(false, SeqCst);
     }
 
     /// First boot: creates `admin` from the label password's hash, with a forced change.

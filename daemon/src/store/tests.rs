@@ -325,3 +325,25 @@ fn an_open_waits_a_moment_for_the_files_lock() {
     drop(db);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Before a factory reset erases it, the DB lets go of its files (their flash volume
+/// can then be unmounted) and nothing reopens it behind the erase's back; after an
+/// erase that failed, the next use opens it from flash again.
+#[test]
+fn a_closed_db_lets_go_of_its_files_and_stays_closed_until_asked() {
+    let d = tmp("close");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    db.ensure_admin("HASH", 1).expect("admin");
+    db.close().expect("flushed");
+    let other = open_sled(&d.join("data.db"), 1 << 20).expect("the files are free");
+    assert!(
+        other.open_tree("accounts").expect("tree").len() == 1,
+        "flushed"
+    );
+    drop(other);
+    let e = db.account(ADMIN).expect_err("closed");
+    assert!(e.to_string().contains("factory reset"), "{e}");
+    db.open_again();
+    assert_eq!(admin_hash(&db), "HASH");
+    let _ = std::fs::remove_dir_all(&d);
+}
