@@ -449,8 +449,12 @@ def brute():
         src = f"127.0.{50 + k}.1"
         for n in range(per_thread):
             # The per-account slow-down may hold an attempt for 30 s, plus the hash.
-            st, h, _ = request("POST", "/api/v1/login", {"username": "admin", "password": f"guess-{k}-{n}"},
-                               source=src, timeout=90)
+            try:
+                st, h, _ = request("POST", "/api/v1/login", {"username": "admin", "password": f"guess-{k}-{n}"},
+                                   source=src, timeout=90)
+            except OSError as e:
+                # Counted (and failing the check) instead of ending the thread unseen.
+                st, h = f"{type(e).__name__}", {}
             with lock:
                 statuses[st] = statuses.get(st, 0) + 1
                 if st == 200:
@@ -489,7 +493,7 @@ def brute():
           and counts["busy_without_retry_after"] == 0 and admin_ok and known_ok and known_ms < 1000
           and total == 10000
           and set(statuses) <= allowed)
-    by_status = ", ".join(f"{n} x {st}" for st, n in sorted(statuses.items()))
+    by_status = ", ".join(f"{n} x {st}" for st, n in sorted(statuses.items(), key=lambda i: str(i[0])))
     report("brute", ok, f"{total} attempts from 20 addresses in {took:.0f} s: {counts['success']} successes; "
            f"{by_status} (every 429 and 503 with Retry-After: "
            f"{counts['429_without_retry_after'] + counts['busy_without_retry_after'] == 0}); "
