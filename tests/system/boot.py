@@ -16,6 +16,10 @@ outlive the VM, so the box boots again from the same flash.
 - button: the daemon's own evdev watcher sees key presses sent through QMP
   input-send-event to a virtio keyboard: a 2 s hold changes nothing; a 12 s hold is a
   factory reset that ends in reboot(2), which makes qemu (-no-reboot) exit.
+- recovery-press: a 5 s hold mails the reset link ("Find Password") to the admin's
+  address through the host's real SMTP server (the e2e suite's aiosmtpd, STARTTLS and
+  AUTH, reached from the guest as 10.0.2.2).
+- stuck-button: a 31 s hold does nothing.
 - erase: after that reset, the "userdata" partition reads all 0xFF from the host image
   and from the guest (MEMERASE64 through the kernel), the "data" UBI volume is empty
   before it is mounted again (UBI_IOCVOLUP on the volume, which the daemon unmounted
@@ -30,6 +34,7 @@ import glob
 import gzip
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -85,9 +90,12 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /run /var/run /var/log /var/lib/pbx-authd /factory /tmp
+up() { echo "system: $(cut -d' ' -f1 /proc/uptime) s $1"; }
+up "init"
 for m in virtio_pci virtio_net evdev virtio_input virtio_blk block2mtd ubi zstd ubifs; do
   modprobe $m || echo "system: modprobe $m failed"
 done
+up "modules loaded"
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
@@ -104,7 +112,9 @@ user=$(sed -n 's/^mtd\([0-9]*\):.*"userdata"$/\1/p' /proc/mtd)
 head -c $(($(cat /sys/class/mtd/mtd$user/size))) /dev/zero | tr '\0' '\377' > /tmp/ff
 if cmp -s /dev/mtd$user /tmp/ff; then echo "system: userdata all 0xFF"; else echo "system: userdata not erased"; fi
 rm -f /tmp/ff
+up "flash checked"
 ubiattach -m $flash -d 0 >/dev/null || echo "system: ubiattach failed"
+up "UBI attached"
 if [ ! -e /dev/ubi0_0 ]; then
   # The factory line, once: the volumes, then the board DB and the label password.
   ubimkvol /dev/ubi0 -N factory -s 4MiB >/dev/null
@@ -123,10 +133,12 @@ rm -f /tmp/ff
 mount -t ubifs ubi0:factory /factory || echo "system: mount factory failed"
 mount -t ubifs ubi0:data /var/lib/pbx-authd || echo "system: mount data failed"
 mkdir -p /factory/pbx-authd
+up "UBIFS mounted"
 if [ -n "$factory" ]; then
   /usr/bin/pbx-authd provision --board-db /factory/pbx-authd/board.db \
     --model QEMU-X86 --serial QEMU-0001 --mac 52:54:00:12:34:56 \
     --profile /etc/qemu-x86-profile.toml > /dev/console 2>&1
+  up "provisioned"
 fi
 exec /bin/busybox init
 """
@@ -140,13 +152,16 @@ RCS = """#!/bin/sh
 # The daemon's log straight to the serial console, where the host reads it (the
 # overlay's script takes LOGFILE from the environment).
 export LOGFILE=/dev/console
+# The host's test SMTP server (10.0.2.2 through qemu's user networking) signs with
+# its own certificate; the daemon trusts it the way a box trusts its CA bundle.
+export SSL_CERT_FILE=/etc/ssl/smtp-test.pem
 for s in /etc/init.d/S[0-9]*; do
   [ -x "$s" ] && "$s" start
 done
 """
 
 
-def initramfs(work, mods, version):
+def initramfs(work, mods, version, smtp_cert):
     root = os.path.join(work, "root")
     for d in ("bin", "sbin", "usr/bin", "proc", "sys", "dev", "etc/init.d"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
@@ -156,6 +171,8 @@ def initramfs(work, mods, version):
     shutil.copytree(os.path.join(REPO, "rootfs-overlay"), root, dirs_exist_ok=True)
     shutil.copy2(os.path.join(REPO, "board", "profiles", "qemu-x86.toml"),
                  os.path.join(root, "etc", "qemu-x86-profile.toml"))
+    os.makedirs(os.path.join(root, "etc", "ssl"), exist_ok=True)
+    shutil.copy2(smtp_cert, os.path.join(root, "etc", "ssl", "smtp-test.pem"))
     for name, text, mode in (("init", INIT, 0o755), ("etc/inittab", INITTAB, 0o644),
                              ("etc/init.d/rcS", RCS, 0o755)):
         with open(os.path.join(root, name), "w") as f:
@@ -252,6 +269,47 @@ class Qmp:
         self.key(False)
 
 
+SMTP_USER, SMTP_PASSWORD = "pbx-mailer", "smtp-Secret-4711"
+
+
+class SmtpServer:
+    """The e2e suite's real SMTP server (aiosmtpd: STARTTLS, AUTH) on the host's loopback;
+    the guest reaches it as 10.0.2.2. Its certificate names that address."""
+
+    def __init__(self, work):
+        d = os.path.join(work, "smtp")
+        os.makedirs(d)
+        self.cert, key, self.outdir = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem"), os.path.join(d, "in")
+        # An end-entity certificate (webpki refuses a CA certificate as a server's own).
+        conf = os.path.join(d, "openssl.cnf")
+        with open(conf, "w") as f:
+            f.write("[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n"
+                    "[dn]\nCN = 10.0.2.2\n[ext]\nbasicConstraints = critical,CA:FALSE\n"
+                    "subjectAltName = IP:10.0.2.2\nkeyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n")
+        subprocess.run(["openssl", "req", "-x509", "-config", conf, "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", self.cert, "-days", "2"],
+                       check=True, capture_output=True)
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(REPO, "tests", "scripts", "smtp_server.py"),
+             self.cert, key, self.outdir, SMTP_USER, SMTP_PASSWORD],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(os.path.join(d, "log"), "w"), text=True)
+        self.ports = json.loads(self.proc.stdout.readline())
+
+    def mails(self):
+        names = sorted(os.listdir(self.outdir), key=lambda n: int(n.split(".")[0])) \
+            if os.path.isdir(self.outdir) else []
+        return [open(os.path.join(self.outdir, n), errors="replace").read() for n in names]
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def subject(mail):
+    head = mail.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
+    return next((l[9:] for l in head.split("\n") if l.lower().startswith("subject: ")), None)
+
+
 FLASH_MIB, USERDATA_MIB = 32, 1
 
 
@@ -314,7 +372,7 @@ def label_password(text):
     return None
 
 
-def scenarios(vmlinuz, initrd, work):
+def scenarios(vmlinuz, initrd, work, smtp):
     images = flash_images(work)
     box = Box(vmlinuz, initrd, work, images, 1)
     try:
@@ -326,6 +384,9 @@ def scenarios(vmlinuz, initrd, work):
             return
         st, answer, session = login(box.port, label)
         ok = st == 200 and answer.get("must_change_password") is True
+        phases = ", ".join(m.group(2) + " " + m.group(1) for m in
+                           re.finditer(r"^system: ([0-9.]+ s) (.+)$", box.text(), re.M))
+        print(f"  guest uptime at: {phases}", flush=True)
         report("first-boot", ok,
                f"Debian kernel {os.path.basename(vmlinuz)[8:]}, board DB on UBIFS, busybox init + "
                f"S50pbx-authd from the overlay: /healthz 200 after {healthy:.1f} s from qemu start; "
@@ -336,13 +397,14 @@ def scenarios(vmlinuz, initrd, work):
         changed = http(box.port, "POST", "/api/v1/password",
                        {"current_password": label, "new_password": new_pw}, session)[0]
         st, _, session = login(box.port, new_pw)
-        smtp = http(box.port, "PUT", "/api/v1/settings/smtp",
-                    {"host": "10.0.2.2", "port": 2525, "security": "none", "from": "pbx@example.com"},
-                    session)[0]
+        smtp_st = http(box.port, "PUT", "/api/v1/settings/smtp",
+                       {"host": "10.0.2.2", "port": smtp.ports["starttls"], "security": "starttls",
+                        "username": SMTP_USER, "password": SMTP_PASSWORD, "from": "pbx@example.com"},
+                       session)[0]
         email = http(box.port, "PUT", "/api/v1/profile",
                      {"email": "owner@example.com", "current_password": new_pw}, session)[0]
-        if (changed, st, smtp, email) != (204, 200, 200, 200):
-            report("owner-data", False, f"password {changed}, sign-in {st}, SMTP {smtp}, email {email}")
+        if (changed, st, smtp_st, email) != (204, 200, 200, 200):
+            report("owner-data", False, f"password {changed}, sign-in {st}, SMTP {smtp_st}, email {email}")
             return
 
         # The button, through the kernel: QMP -> virtio keyboard -> evdev -> the daemon.
@@ -350,6 +412,28 @@ def scenarios(vmlinuz, initrd, work):
         qmp.hold(2)
         time.sleep(2)
         short_ok = box.qemu.poll() is None and http(box.port, "GET", "/healthz")[0] == 200
+        # 5 s: the recovery press mails a reset link to the admin's address, through the
+        # guest's network to the host's SMTP server (STARTTLS, AUTH).
+        qmp.hold(5)
+        deadline = time.time() + 30
+        while not smtp.mails() and time.time() < deadline:
+            time.sleep(0.5)
+        mails = smtp.mails()
+        link = re.search(r"https://[^\s/]+/reset\?token=[A-Za-z0-9_-]+", mails[0]) if mails else None
+        mail_ok = len(mails) == 1 and subject(mails[0]) == "Find Password" and link is not None \
+            and "owner@example.com" in mails[0]
+        report("recovery-press", mail_ok,
+               f"5 s hold: {len(mails)} mail(s) at the host's SMTP server over STARTTLS with AUTH, subject "
+               f"{subject(mails[0]) if mails else None!r}, reset link {link.group(0)[:40] + '...' if link else None}"
+               + ("" if mail_ok else "; the daemon said:\n" + "\n".join(
+                   l for l in box.text().splitlines() if "recovery" in l or "mail" in l or "smtp" in l.lower())))
+        # 31 s: a stuck button, nothing happens.
+        qmp.hold(31)
+        time.sleep(2)
+        stuck_ok = box.qemu.poll() is None and len(smtp.mails()) == 1 \
+            and http(box.port, "GET", "/healthz")[0] == 200
+        report("stuck-button", stuck_ok, f"31 s hold: box still up ({box.qemu.poll() is None}), "
+               f"no further mail ({len(smtp.mails())} in all)")
         qmp.hold(12)
         released = time.time()
         try:
@@ -409,8 +493,12 @@ def main():
     vmlinuz, mods, version = kernel()
     work = tempfile.mkdtemp(prefix="pbx-system-")
     try:
-        initrd = initramfs(work, mods, version)
-        scenarios(vmlinuz, initrd, work)
+        smtp = SmtpServer(work)
+        try:
+            initrd = initramfs(work, mods, version, smtp.cert)
+            scenarios(vmlinuz, initrd, work, smtp)
+        finally:
+            smtp.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     passed = sum(results)
