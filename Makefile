@@ -90,7 +90,7 @@ cross: deps-pip deps-rustup
 # The firmware on Debian's own x86_64 kernel under qemu-system (TCG), busybox init and
 # rootfs-overlay/ as shipped (tests/system/boot.py). The kernel package is downloaded
 # once into target/system/ (never installed); loopback only (qemu user networking).
-SYSTEM_APT := qemu-system-x86 busybox-static cpio kmod mtd-utils python3-aiosmtpd openssl
+SYSTEM_APT := qemu-system-x86 busybox-static cpio kmod mtd-utils python3-aiosmtpd openssl e2fsprogs
 system-test: firmware-x86_64
 	$(call apt_install,$(SYSTEM_APT))
 	@mkdir -p target/system
