@@ -275,10 +275,10 @@ def faults_on(mnt):
     expect("ENOSPC cleared: email", email(s), acked_mail)
 
     # EIO: one failing write system call of the store, injected into the running daemon.
-    for n, syscall in enumerate(("pwrite64", "sync_file_range")):
+    for n, syscall in enumerate(("pwrite64", "fdatasync")):
         time.sleep(1.5)  # sled's 1 s background flush has nothing left to write
         tracer = subprocess.Popen(["strace", "-f", "-p", str(p.pid), "-o", "/dev/null",
-                                   "-e", "trace=pwrite64,sync_file_range", "-e", f"inject={syscall}:error=EIO:when=1"],
+                                   "-e", "trace=pwrite64,fdatasync", "-e", f"inject={syscall}:error=EIO:when=1"],
                                   stderr=subprocess.PIPE, text=True)
         tracer.stderr.readline()  # "Process N attached with M threads"
         time.sleep(0.3)
@@ -312,7 +312,7 @@ def faults_on(mnt):
            f"ENOSPC (full tmpfs): write {writes} after the disk filled needed new log space: PUT /profile and "
            "POST /password 507 storage_full, reads and sign-in went on, "
            "the failed changes nowhere, next write 200 once space was freed; EIO injected on the store's "
-           f"pwrite64 and sync_file_range (its flush): 500 storage_error, the record whole (after the failed sync: the "
+           f"pwrite64 and fdatasync (its flush): 500 storage_error, the record whole (after the failed sync: the "
            f"{sync_outcome} one), next write 200; all acknowledged writes there after a restart")
 
 

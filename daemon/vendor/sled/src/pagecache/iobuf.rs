@@ -729,31 +729,14 @@ impl IoBufs {
             let f = &self.config.file;
             pwrite_all(f, data, log_offset)?;
             if !self.config.temporary {
-                #[cfg(target_os = "linux")]
-                {
-                    use std::os::unix::io::AsRawFd;
-                    let ret = unsafe {
-                        libc::sync_file_range(
-                            f.as_raw_fd(),
-                            i64::try_from(log_offset).unwrap(),
-                            i64::try_from(total_len).unwrap(),
-                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                                | libc::SYNC_FILE_RANGE_WRITE
-                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-                        )
-                    };
-                    if ret < 0 {
-                        let err = std::io::Error::last_os_error();
-                        if let Some(libc::ENOSYS) = err.raw_os_error() {
-                            f.sync_all()?;
-                        } else {
-                            return Err(err.into());
-                        }
-                    }
-                }
-
-                #[cfg(not(target_os = "linux"))]
-                f.sync_all()?;
+                // pbx-authd patch: fdatasync instead of sync_file_range on Linux.
+                // sync_file_range writes the range's data pages and nothing else: not
+                // the file size or the extents of a log that grew (ext4 keeps those in
+                // its journal), not the device's write cache. A write acknowledged
+                // after it could vanish with a power cut (make system-test, VM kills on
+                // ext4). fdatasync makes the data and what is needed to read it back
+                // durable, device cache included.
+                f.sync_data()?;
             }
         }
         io_fail!(self, "buffer write post");
