@@ -76,7 +76,11 @@ unit:
 	@mkdir -p target
 	cargo test --workspace --lib --bins --tests 2>&1 | tee target/test-output.txt
 
+# What make cross needs of its own (qemu-user for the smoke runs, the armhf libc for
+# the glibc build, objdump for every architecture), so that it runs on a fresh machine.
+CROSS_APT := qemu-user-static libc6-armhf-cross binutils binutils-multiarch curl
 cross: deps-pip deps-rustup
+	$(call apt_install,$(CROSS_APT))
 	@rm -f target/cross-report.txt
 	@for t in $(TARGETS); do \
 	  case $$t in armv7-unknown-linux-gnueabihf) floor=$(GLIBC_FLOOR_armv7-unknown-linux-gnueabihf) ;; *) floor= ;; esac; \
