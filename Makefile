@@ -94,6 +94,10 @@ cross: deps-pip deps-rustup
 # The firmware on Debian's own x86_64 kernel under qemu-system (TCG), busybox init and
 # rootfs-overlay/ as shipped (tests/system/boot.py). The kernel package is downloaded
 # once into target/system/ (never installed); loopback only (qemu user networking).
+# Which scenarios and how many power cuts (make soak runs ten times as many).
+SYSTEM_SCENARIOS ?= flash nand disk
+SYSTEM_NAND_CUTS ?= 50
+SYSTEM_DISK_CUTS ?= 20
 SYSTEM_APT := qemu-system-x86 busybox-static cpio kmod mtd-utils python3-aiosmtpd openssl e2fsprogs
 system-test: firmware-x86_64
 	$(call apt_install,$(SYSTEM_APT))
@@ -104,7 +108,9 @@ system-test: firmware-x86_64
 	    ver=$$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); fi; \
 	  cd target/system && apt-get download "linux-image-$$ver-amd64-unsigned" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true; }
 	@ls target/system/linux-image-*-amd64-unsigned_*.deb >/dev/null
-	python3 tests/system/boot.py target/firmware/x86_64-unknown-linux-musl/pbx-authd target/system \
+	SYSTEM_SCENARIOS="$(SYSTEM_SCENARIOS)" SYSTEM_NAND_CUTS="$(SYSTEM_NAND_CUTS)" \
+	  SYSTEM_DISK_CUTS="$(SYSTEM_DISK_CUTS)" \
+	  python3 tests/system/boot.py target/firmware/x86_64-unknown-linux-musl/pbx-authd target/system \
 	  | tee target/system-report.txt
 
 run:
@@ -124,6 +130,8 @@ soak:
 	$(call apt_install,strace util-linux)
 	cargo build --release -p pbx-authd
 	python3 tests/bench/soak.py target/release/pbx-authd $(or $(SOAK_CYCLES),200)
+	@# Power cuts on a real kernel, ten times make test's count (issue 11): ~2 h.
+	$(MAKE) system-test SYSTEM_SCENARIOS="nand disk" SYSTEM_NAND_CUTS=500 SYSTEM_DISK_CUTS=200
 
 # Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of
 # make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8),

@@ -20,6 +20,16 @@ outlive the VM, so the box boots again from the same flash.
   address through the host's real SMTP server (the e2e suite's aiosmtpd, STARTTLS and
   AUTH, reached from the guest as 10.0.2.2).
 - stuck-button: a 31 s hold does nothing.
+- power-cut-nand: raw NAND (nandsim) under UBI and UBIFS with UBI's power-cut
+  emulation (debugfs tst_emulate_power_cut: at a chosen header write the power goes,
+  every later flash write is dropped); the daemon is killed, UBI detached and attached
+  again, UBIFS mounted again (their recoveries run), the daemon started: every write
+  acknowledged before the cut is there. SYSTEM_NAND_CUTS cycles (50; make soak 500).
+- power-cut-disk: ext4 on a virtio disk (cache=none), the VM killed (SIGKILL to qemu)
+  at a random moment during writes, booted again: every acknowledged write is there.
+  SYSTEM_DISK_CUTS cycles (20; make soak 200).
+SYSTEM_SCENARIOS (flash nand disk) chooses; SYSTEM_SEED replays the random choices;
+SYSTEM_KEEP keeps the work directory (images, consoles).
 - erase: after that reset, the "userdata" partition reads all 0xFF from the host image
   and from the guest (MEMERASE64 through the kernel), the "data" UBI volume is empty
   before it is mounted again (UBI_IOCVOLUP on the volume, which the daemon unmounted
@@ -114,6 +124,19 @@ provision() {
     --profile /etc/qemu-x86-profile.toml > /dev/console 2>&1
   up "provisioned"
 }
+if grep -q pbx.nand /proc/cmdline; then
+  # Raw NAND (nandsim: 256 MiB, 2 KiB pages, 128 KiB eraseblocks, in RAM) under UBI.
+  modprobe nandsim first_id_byte=0x20 second_id_byte=0xaa third_id_byte=0x00 \
+    fourth_id_byte=0x15 || fatal "nandsim"
+  ubiattach -m 0 -d 0 >/dev/null || fatal "ubiattach failed"
+  ubimkvol /dev/ubi0 -N factory -s 8MiB >/dev/null
+  ubimkvol /dev/ubi0 -N data -s 64MiB >/dev/null
+  mount -t ubifs ubi0:factory /factory || fatal "mount factory failed"
+  mount -t ubifs ubi0:data /var/lib/pbx-authd || fatal "mount data failed"
+  up "UBIFS on NAND mounted"
+  provision
+  exec /bin/busybox init
+fi
 if grep -q pbx.disk /proc/cmdline; then
   # The K2-class box: ext4 on a disk (eMMC); the board DB and the data DB on it.
   i=0; while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
@@ -164,6 +187,7 @@ exec /bin/busybox init
 
 INITTAB = """::sysinit:/etc/init.d/rcS
 ::askfirst:-/bin/sh
+ttyS1::respawn:/bin/sh
 ::shutdown:/etc/init.d/S50pbx-authd stop
 """
 
@@ -203,7 +227,7 @@ def initramfs(work, mods, version, smtp_cert):
                                        "drivers/mtd", "fs/ubifs", "crypto", "lib",
                                        "fs/ext4", "fs/jbd2", "fs/mbcache.ko"])
     # ubiattach/ubimkvol are not busybox applets: mtd-utils' own, with their libraries.
-    for tool in ("ubiattach", "ubimkvol"):
+    for tool in ("ubiattach", "ubidetach", "ubimkvol"):
         path = shutil.which(tool) or sys.exit(f"{tool} missing (mtd-utils)")
         shutil.copy2(path, os.path.join(root, "sbin", tool))
         for lib in subprocess.run(["ldd", path], capture_output=True, text=True).stdout.split():
@@ -347,21 +371,24 @@ def flash_images(work):
 class Box:
     """One boot of the test box from the flash images; the console is a file."""
 
-    def __init__(self, vmlinuz, initrd, work, images, n, append=""):
+    def __init__(self, vmlinuz, initrd, work, images, n, append="", memory=512, shell=False):
         self.port = free_port()
         self.console = os.path.join(work, f"console-{n}.log")
         self.qmp_path = os.path.join(work, f"qmp-{n}.sock")
+        self.shell_path = os.path.join(work, f"shell-{n}.sock")
+        # The second serial port carries a root shell (ttyS1 in the inittab).
+        shell_serial = ["-serial", f"unix:{self.shell_path},server=on,wait=off"] if shell else []
         drives = []
         for img in images:
             drives += ["-drive", f"file={img},if=virtio,format=raw,cache=none"]
         self.qemu = subprocess.Popen(
-            ["qemu-system-x86_64", "-m", "512", "-display", "none", "-no-reboot",
+            ["qemu-system-x86_64", "-m", str(memory), "-display", "none", "-no-reboot",
              "-kernel", vmlinuz, "-initrd", initrd,
              "-append", f"console=ttyS0 panic=-1 edd=off quiet {append}",
              "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{self.port}-:80",
              "-device", "virtio-keyboard-pci", *drives,
              "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-             "-serial", f"file:{self.console}"],
+             "-serial", f"file:{self.console}", *shell_serial],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.started = time.time()
 
@@ -509,21 +536,83 @@ def scenarios(vmlinuz, initrd, work, smtp):
         box.stop()
 
 
-def power_cuts_on_disk(vmlinuz, initrd, work, cycles):
+class Owner:
+    """The owner's writes across power cuts: the password (changed every fifth write)
+    and the SMTP sender (pbx-N@example.com), what was acknowledged (2xx) and what was in
+    flight when the power went."""
+
+    def __init__(self, password_every=5):
+        self.password_every = password_every
+        self.password = self.pending_pw = None
+        self.history = []  # every password the box had, the label first
+        self.smtp_ack = self.pending_n = None
+        self.n = self.acked = 0
+        self.session = None
+
+    def first_change(self, box):
+        label = label_password(box.text())
+        self.history.append(label)
+        self.session = login(box.port, label)[2]
+        self.pending_pw = "Cut-owner-0!"
+        if http(box.port, "POST", "/api/v1/password",
+                {"current_password": label, "new_password": self.pending_pw}, self.session)[0] != 204:
+            return "the first password change failed"
+        self.password, self.acked = self.pending_pw, self.acked + 1
+        self.history.append(self.password)
+        return None
+
+    def check(self, box):
+        """None if every acknowledged write is there (and signs the owner in), else why not."""
+        st, _, self.session = login(box.port, self.password)
+        if st != 200 and self.pending_pw:
+            st, _, self.session = login(box.port, self.pending_pw)
+            if st == 200:
+                self.password = self.pending_pw
+        if st != 200:
+            # Which one does (newest first; the lockout allows 3 more tries).
+            works = next((p for p in reversed(self.history[-3:]) if login(box.port, p)[0] == 200), None)
+            log = [l for l in box.text().splitlines() if "Z " in l and " INFO " not in l]
+            return (f"the acknowledged password {self.password!r} does not sign in ({st}); of the last "
+                    f"three ({self.history[-3:]}) this one does: {works!r}; the daemon's warnings: {log[-8:]}")
+        if self.smtp_ack is not None:
+            got = json.loads(http(box.port, "GET", "/api/v1/settings/smtp", None, self.session)[1] or b"{}")
+            if got.get("from") not in {f"pbx-{self.smtp_ack}@example.com", f"pbx-{self.pending_n}@example.com"}:
+                return f"SMTP sender {got.get('from')!r}, acknowledged pbx-{self.smtp_ack}"
+        return None
+
+    def write(self, box):
+        """One write (and every fifth a password change); False once one is refused."""
+        self.n += 1
+        self.pending_n = self.n
+        st = http(box.port, "PUT", "/api/v1/settings/smtp",
+                  {"host": "10.0.2.2", "port": 25, "security": "none", "from": f"pbx-{self.n}@example.com"},
+                  self.session)[0]
+        if st != 200:
+            return False
+        self.smtp_ack, self.acked = self.n, self.acked + 1
+        if self.n % self.password_every == 0:
+            self.pending_pw = f"Cut-owner-{self.n}!"
+            st = http(box.port, "POST", "/api/v1/password",
+                      {"current_password": self.password, "new_password": self.pending_pw}, self.session)[0]
+            if st != 204:
+                return False
+            self.password, self.acked = self.pending_pw, self.acked + 1
+            self.history.append(self.password)
+            self.session = login(box.port, self.password)[2]
+        return True
+
+
+def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
     """The K2-class box: ext4 on a disk written with cache=none (O_DIRECT on the host),
     the VM killed (SIGKILL to qemu) at a random moment while the owner changes the
     password and the SMTP settings; after each boot every write answered 2xx before the
     kill must be there (the one in flight at the kill may or may not be)."""
-    seed = int(os.environ.get("SYSTEM_SEED", time.time()))
     rnd = random.Random(seed)
     img = os.path.join(work, "disk.img")
     with open(img, "wb") as f:
         f.truncate(64 << 20)
     subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
-    password, pending_pw = None, None
-    history = []  # every password this box had, the label first
-    smtp_ack, pending_n, n = None, None, 0
-    acked, lost, notes, boot_times = 0, [], [], []
+    owner, lost, boot_times = Owner(), [], []
     started = time.time()
     for cycle in range(cycles + 1):
         box = Box(vmlinuz, initrd, work, [img], f"disk-{cycle}", append="pbx.disk")
@@ -533,59 +622,18 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles):
                 lost.append(f"cycle {cycle}: no /healthz 200 (console: {box.text()[-1500:]})")
                 break
             boot_times.append(healthy)
-            if password is None:
-                label = label_password(box.text())
-                history.append(label)
-                st, _, session = login(box.port, label)
-                pending_pw = "Disk-owner-0!"
-                if http(box.port, "POST", "/api/v1/password",
-                        {"current_password": label, "new_password": pending_pw}, session)[0] != 204:
-                    lost.append("the first password change failed")
-                    break
-                password, acked = pending_pw, acked + 1
-                history.append(password)
-            # What survived the kill: the last acknowledged password (or the one in flight).
-            st, _, session = login(box.port, password)
-            if st != 200 and pending_pw:
-                st, _, session = login(box.port, pending_pw)
-                if st == 200:
-                    password = pending_pw
-            if st != 200:
-                # Which one does (newest first; the lockout allows 3 more tries).
-                works = next((p for p in reversed(history[-3:]) if login(box.port, p)[0] == 200), None)
-                log = [l for l in box.text().splitlines() if "Z " in l and " INFO " not in l]
-                lost.append(f"cycle {cycle}: the acknowledged password {password!r} does not sign in ({st}); "
-                            f"of the last three ({history[-3:]}) this one does: {works!r}; the daemon's "
-                            f"warnings: {log[-8:]}")
+            why = owner.first_change(box) if owner.password is None else None
+            why = why or owner.check(box)
+            if why:
+                lost.append(f"cycle {cycle}: {why}")
                 break
-            if smtp_ack is not None:
-                got = json.loads(http(box.port, "GET", "/api/v1/settings/smtp", None, session)[1] or b"{}")
-                want = {f"pbx-{smtp_ack}@example.com", f"pbx-{pending_n}@example.com"}
-                if got.get("from") not in want:
-                    lost.append(f"cycle {cycle}: SMTP sender {got.get('from')!r}, acknowledged pbx-{smtp_ack}")
-                    break
             if cycle == cycles:
                 break
-            # Writes until the cut.
             kill = threading.Timer(rnd.uniform(0.5, 4.0), box.qemu.kill)
             kill.start()
             try:
                 while box.qemu.poll() is None:
-                    n += 1
-                    pending_n = n
-                    st = http(box.port, "PUT", "/api/v1/settings/smtp",
-                              {"host": "10.0.2.2", "port": 25, "security": "none",
-                               "from": f"pbx-{n}@example.com"}, session)[0]
-                    if st == 200:
-                        smtp_ack, acked = n, acked + 1
-                    if n % 5 == 0:
-                        pending_pw = f"Disk-owner-{n}!"
-                        st = http(box.port, "POST", "/api/v1/password",
-                                  {"current_password": password, "new_password": pending_pw}, session)[0]
-                        if st == 204:
-                            password, acked = pending_pw, acked + 1
-                            history.append(password)
-                            session = login(box.port, password)[2]
+                    owner.write(box)
             except Exception:  # noqa: BLE001 — the kill: the request in flight has no answer
                 pass
             kill.join()
@@ -595,9 +643,111 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles):
     took = time.time() - started
     report("power-cut-disk", not lost,
            f"{cycles} VM kills (seed {seed}) during password and SMTP writes on ext4 (virtio, cache=none): "
-           f"{acked} acknowledged writes, lost {len(lost)}; boot to /healthz "
+           f"{owner.acked} acknowledged writes, lost {len(lost)}; boot to /healthz "
            f"{min(boot_times):.1f}-{max(boot_times):.1f} s; {took:.0f} s in all"
            + ("" if not lost else "; " + "; ".join(lost)))
+
+
+class Shell:
+    """A root shell on the guest's second serial port (a Unix socket on the host)."""
+
+    def __init__(self, path):
+        deadline = time.time() + 30
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.s.settimeout(60)
+        self.n = 0
+        # No echo of the commands (the tty would wrap long ones into the output), no
+        # prompt, no CR before each LF; then whatever the shell printed so far is read.
+        self.s.sendall(b"stty -echo -onlcr; PS1=''; export PS1\n")
+        time.sleep(1)
+        self.s.settimeout(0.5)
+        try:
+            while self.s.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.s.settimeout(60)
+
+    def run(self, command, timeout=60):
+        """Output of `command` (stdout and stderr) once it ends."""
+        self.n += 1
+        mark = f"__done_{self.n}__"
+        self.s.sendall(f"{command} 2>&1; echo {mark}\n".encode())
+        out, deadline = b"", time.time() + timeout
+        while f"{mark}\n".encode() not in out and time.time() < deadline:
+            out += self.s.recv(65536)
+        return out.decode(errors="replace").rsplit(f"{mark}\n", 1)[0]
+
+
+NAND_RESTART = ("pid=$(cat /var/run/pbx-authd.pid); kill -9 $pid; "
+                "while kill -0 $pid 2>/dev/null; do sleep 0.05; done; rm -f /var/run/pbx-authd.pid; "
+                "umount /var/lib/pbx-authd; umount /factory; ubidetach -d 0 >/dev/null; "
+                "ubiattach -m 0 -d 0 >/dev/null && mount -t ubifs ubi0:factory /factory "
+                "&& mount -t ubifs ubi0:data /var/lib/pbx-authd && LOGFILE=/dev/console /etc/init.d/S50pbx-authd start; "
+                "dmesg | grep -c 'emulating a power cut'")
+
+
+def power_cuts_on_nand(vmlinuz, initrd, work, cycles, seed):
+    """NAND (nandsim) under UBI and UBIFS, with UBI's power-cut emulation: after a
+    random number of flash writes every further write is dropped, as when power fails.
+    The daemon is killed (-9) then, UBI detached and attached again (its recovery runs),
+    UBIFS mounted again (its recovery runs), the daemon started: every write answered
+    2xx before the cut must be there, and the store must open."""
+    rnd = random.Random(seed)
+    box = Box(vmlinuz, initrd, work, [], "nand", append="pbx.nand", memory=768, shell=True)
+    owner, lost, cuts, restarts = Owner(password_every=25), [], 0, []
+    started = time.time()
+    try:
+        if box.healthy() is None:
+            report("power-cut-nand", False, f"no /healthz 200 (console: {box.text()[-2000:]})")
+            return
+        shell = Shell(box.shell_path)
+        shell.run("mount -t debugfs none /sys/kernel/debug")
+        why = owner.first_change(box)
+        for cycle in range(cycles):
+            if why:
+                lost.append(f"cycle {cycle}: {why}")
+                break
+            # UBI counts its header writes (3 = EC and VID headers: an eraseblock erased or
+            # newly mapped, every ~126 KiB the journal moves on); at the chosen one the
+            # power goes: it and every later flash write are dropped, UBI turns read-only.
+            low = rnd.randint(1, 2)
+            d = "/sys/kernel/debug/ubi/ubi0/tst_emulate_power_cut"
+            shell.run(f"echo {low} > {d}_min; echo {low + rnd.randint(0, 2)} > {d}_max; echo 3 > {d}")
+            until = time.time() + 120
+            while time.time() < until and owner.write(box):
+                pass
+            t = time.time()
+            out = shell.run(NAND_RESTART).strip().splitlines()
+            cuts = int(out[-1]) if out and out[-1].isdigit() else cuts
+            healthy = box.healthy(limit=time.time() - box.started + 60)
+            restarts.append(time.time() - t)
+            if healthy is None:
+                why = f"the daemon did not come back after the cut: {out[-5:]}"
+                continue
+            try:
+                why = owner.check(box)
+            except OSError as e:
+                tail = [l for l in box.text().splitlines()[-12:] if l.strip()]
+                why = f"the daemon stopped answering ({e}); console: {tail}"
+        if why and not lost:
+            lost.append(f"last cycle: {why}")
+    finally:
+        box.stop()
+    took = time.time() - started
+    report("power-cut-nand", not lost and cuts >= cycles,
+           f"{cycles} emulated power cuts (seed {seed}; UBI reported {cuts}) on nandsim + UBI + UBIFS "
+           f"during password and SMTP writes: {owner.acked} acknowledged writes, lost {len(lost)}; "
+           f"kill, detach, attach, mount, start: {min(restarts or [0]):.1f}-{max(restarts or [0]):.1f} s; "
+           f"{took:.0f} s in all" + ("" if not lost else "; " + "; ".join(lost)))
 
 
 def main():
@@ -607,11 +757,14 @@ def main():
         smtp = SmtpServer(work)
         try:
             initrd = initramfs(work, mods, version, smtp.cert)
-            chosen = os.environ.get("SYSTEM_SCENARIOS", "flash disk").split()
+            chosen = os.environ.get("SYSTEM_SCENARIOS", "flash nand disk").split()
             if "flash" in chosen:
                 scenarios(vmlinuz, initrd, work, smtp)
+            seed = int(os.environ.get("SYSTEM_SEED", time.time()))
+            if "nand" in chosen:
+                power_cuts_on_nand(vmlinuz, initrd, work, int(os.environ.get("SYSTEM_NAND_CUTS", "50")), seed)
             if "disk" in chosen:
-                power_cuts_on_disk(vmlinuz, initrd, work, int(os.environ.get("SYSTEM_DISK_CUTS", "20")))
+                power_cuts_on_disk(vmlinuz, initrd, work, int(os.environ.get("SYSTEM_DISK_CUTS", "20")), seed)
         finally:
             smtp.stop()
     finally:
