@@ -1,0 +1,246 @@
+//! Unit tests of `lockout.rs`.
+
+use super::*;
+use crate::clock::ManualClock;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+fn setup() -> (Arc<ManualClock>, Limiter) {
+    let clock = Arc::new(ManualClock::default());
+    (clock.clone(), Limiter::new(clock, Policy::default()))
+}
+
+fn fail(l: &Limiter, a: IpAddr, user: &str) -> Failure {
+    l.begin(a, user, None).expect("not blocked").failed()
+}
+
+#[test]
+fn five_failures_in_ten_minutes_block_the_address_for_ten_minutes() {
+    let (clock, l) = setup();
+    let a = ip("192.0.2.7");
+    for left in [4, 3, 2, 1] {
+        assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(left));
+        clock.advance(Duration::from_secs(60));
+    }
+    assert_eq!(
+        fail(&l, a, "admin"),
+        Failure::Locked(Duration::from_secs(600))
+    );
+    assert_eq!(
+        l.begin(a, "admin", None).err(),
+        Some(Duration::from_secs(600))
+    );
+    clock.advance(Duration::from_secs(599));
+    assert_eq!(
+        l.begin(a, "admin", None).err(),
+        Some(Duration::from_secs(1))
+    );
+    assert!(
+        l.begin(ip("192.0.2.8"), "admin", None).is_ok(),
+        "other addresses unaffected"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        fail(&l, a, "admin"),
+        Failure::AttemptsLeft(4),
+        "fresh count"
+    );
+}
+
+#[test]
+fn failures_older_than_the_window_do_not_count() {
+    let (clock, l) = setup();
+    let a = ip("192.0.2.7");
+    for _ in 0..4 {
+        fail(&l, a, "admin");
+    }
+    clock.advance(Duration::from_secs(600));
+    assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(4));
+}
+
+#[test]
+fn success_forgives_only_that_usernames_failures() {
+    let (_c, l) = setup();
+    let a = ip("192.0.2.7");
+    for _ in 0..2 {
+        fail(&l, a, "admin");
+    }
+    fail(&l, a, "1001");
+    // A valid extension login does not forgive the guesses at admin.
+    l.begin(a, "1001", None).expect("slot").succeeded();
+    assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(2));
+    l.begin(a, "admin", None).expect("slot").succeeded();
+    assert_eq!(fail(&l, a, "admin"), Failure::AttemptsLeft(4));
+}
+
+#[test]
+fn attempts_in_progress_count_before_their_hash() {
+    let (_c, l) = setup();
+    let a = ip("192.0.2.9");
+    let running: Vec<_> = (0..5)
+        .map(|_| l.begin(a, "admin", None).expect("five slots"))
+        .collect();
+    assert_eq!(
+        l.begin(a, "admin", None).err(),
+        Some(IN_PROGRESS_WAIT),
+        "the sixth waits"
+    );
+    // One gives up undecided (busy hasher): its slot comes back uncounted.
+    let mut running = running.into_iter();
+    drop(running.next());
+    let again = l.begin(a, "admin", None).expect("slot returned");
+    let outcomes: Vec<_> = running.chain([again]).map(Attempt::failed).collect();
+    assert_eq!(outcomes[4], Failure::Locked(Duration::from_secs(600)));
+}
+
+#[test]
+fn ipv6_addresses_in_one_64_share_a_counter() {
+    let (_c, l) = setup();
+    for i in 1..=5u8 {
+        fail(&l, ip(&format!("2001:db8::{i}")), "admin");
+    }
+    assert!(l.begin(ip("2001:db8::ffff"), "admin", None).is_err());
+    assert!(l.begin(ip("2001:db8:0:1::1"), "admin", None).is_ok());
+}
+
+#[test]
+fn account_slows_down_after_20_failures_capped_at_30s_never_locked() {
+    let (clock, l) = setup();
+    for i in 0..20u32 {
+        // Spread over many addresses, as a distributed attack would be.
+        fail(
+            &l,
+            ip(&format!("10.0.{}.{}", i / 200, i % 200 + 1)),
+            "admin",
+        );
+    }
+    assert_eq!(l.account_delay("admin"), Duration::ZERO);
+    fail(&l, ip("10.1.0.1"), "admin");
+    assert_eq!(l.account_delay("admin"), Duration::from_secs(1));
+    fail(&l, ip("10.1.0.2"), "admin");
+    assert_eq!(l.account_delay("admin"), Duration::from_secs(2));
+    for i in 0..100u32 {
+        fail(
+            &l,
+            ip(&format!("10.2.{}.{}", i / 200, i % 200 + 1)),
+            "admin",
+        );
+    }
+    assert_eq!(l.account_delay("admin"), Duration::from_secs(30), "capped");
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(l.account_delay("other"), Duration::ZERO);
+    // The real admin from a clean address still gets in and resets the streak.
+    l.begin(ip("192.0.2.1"), "admin", None)
+        .expect("clean address")
+        .succeeded();
+    assert_eq!(l.account_delay("admin"), Duration::ZERO);
+}
+
+/// Three attempts on admin's slow-down at once: their outcomes and the time taken.
+async fn three_turns(l: &Arc<Limiter>) -> (Vec<Result<(), Duration>>, Duration) {
+    let start = tokio::time::Instant::now();
+    let waits: Vec<_> = (0..3)
+        .map(|_| {
+            let l = Arc::clone(l);
+            tokio::spawn(async move { l.wait_turn("admin").await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for w in waits {
+        outcomes.push(w.await.expect("wait"));
+    }
+    (outcomes, start.elapsed())
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_slowdown_is_served_one_attempt_after_another() {
+    let (_c, l) = setup();
+    let l = Arc::new(l);
+    for i in 0..21u32 {
+        fail(&l, ip(&format!("10.0.0.{}", i + 1)), "admin");
+    }
+    assert_eq!(l.account_delay("admin"), Duration::from_secs(1));
+    let (outcomes, took) = three_turns(&l).await;
+    assert_eq!(outcomes, vec![Ok(()); 3]);
+    assert_eq!(took, Duration::from_secs(3), "three delays in turn");
+    assert!(l.gates.lock().expect("gates").is_empty(), "gate removed");
+    // At 30 s each, the third in the queue would wait 90 s: it is told to come back.
+    for i in 0..40u32 {
+        fail(&l, ip(&format!("10.0.1.{}", i + 1)), "admin");
+    }
+    assert_eq!(l.account_delay("admin"), Duration::from_secs(30));
+    let (outcomes, took) = three_turns(&l).await;
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert_eq!(took, Duration::from_secs(60), "two served in turn");
+}
+
+#[test]
+fn a_device_cookie_skips_the_address_block_and_has_its_own_five() {
+    let (_c, l) = setup();
+    let a = ip("192.0.2.20");
+    for _ in 0..5 {
+        fail(&l, a, "admin");
+    }
+    assert!(l.begin(a, "admin", None).is_err(), "address blocked");
+    let id = [7u8; 16];
+    let t = l
+        .begin(a, "admin", Some(id))
+        .expect("device cookie exempts");
+    assert!(t.by_device());
+    assert_eq!(t.failed(), Failure::AttemptsLeft(4));
+    for left in [3, 2, 1, 0] {
+        assert_eq!(
+            l.begin(a, "admin", Some(id)).expect("cookie").failed(),
+            Failure::AttemptsLeft(left)
+        );
+    }
+    assert!(
+        l.begin(a, "admin", Some(id)).is_err(),
+        "voided: the address block applies again"
+    );
+    // A success with a cookie clears that cookie's count.
+    let other = [8u8; 16];
+    l.begin(a, "admin", Some(other)).expect("c").failed();
+    l.begin(a, "admin", Some(other)).expect("c").succeeded();
+    for _ in 0..4 {
+        l.begin(a, "admin", Some(other)).expect("c").failed();
+    }
+    assert!(l.begin(a, "admin", Some(other)).is_ok());
+}
+
+#[test]
+fn long_usernames_cost_a_key_not_their_bytes() {
+    let (_c, l) = setup();
+    let long = "x".repeat(16 * 1024);
+    fail(&l, ip("192.0.2.30"), &long);
+    assert_eq!(l.lock().accounts.len(), 1);
+}
+
+#[test]
+fn a_full_table_never_forgets_an_active_block() {
+    let (clock, l) = setup();
+    let first = ip("10.0.0.1");
+    for _ in 0..5 {
+        fail(&l, first, "admin");
+    }
+    for i in 1..MAX_ADDRESSES as u32 {
+        let a = IpAddr::V4((0x0B00_0000 + i).into());
+        for _ in 0..5 {
+            fail(&l, a, "admin");
+        }
+    }
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(l.lock().addrs.len(), MAX_ADDRESSES);
+    // A new address cannot push out a block: it waits instead.
+    assert!(l.begin(ip("192.0.2.99"), "admin", None).is_err());
+    assert!(l.begin(first, "admin", None).is_err(), "still blocked");
+    // Once the blocks have run out, new addresses are tracked again.
+    clock.advance(Duration::from_secs(600));
+    assert!(l.begin(ip("192.0.2.99"), "admin", None).is_ok());
+}

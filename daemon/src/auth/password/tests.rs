@@ -1,0 +1,191 @@
+//! Unit tests of `password.rs`.
+
+use super::*;
+
+#[test]
+fn hash_uses_spec_parameters_and_verifies() {
+    let h = hash_blocking("correct horse battery");
+    assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+    assert!(verify_blocking("correct horse battery", &h));
+    assert!(!verify_blocking("wrong horse battery", &h));
+    assert!(!verify_blocking("x", "not a hash"));
+}
+
+#[test]
+fn dummy_hash_parses_with_the_real_parameters() {
+    let parsed = PasswordHash::new(DUMMY_HASH).expect("valid PHC");
+    assert_eq!(parsed.algorithm.as_str(), "argon2id");
+    assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(!verify_blocking("", DUMMY_HASH));
+}
+
+/// The reusable-memory check gives argon2's own answer, for other parameters,
+/// variants and output lengths too, with one buffer reused across them all.
+#[test]
+fn verify_in_agrees_with_argon2s_verify_password() {
+    use argon2::password_hash::PasswordVerifier;
+    let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+    let mut hashes = vec![
+        hash_blocking("correct horse battery"),
+        DUMMY_HASH.to_string(),
+    ];
+    for (alg, m, t, p, len) in [
+        (Algorithm::Argon2id, 4096, 1, 2, 32),
+        (Algorithm::Argon2i, 1024, 3, 1, 16),
+        (Algorithm::Argon2d, 2048, 1, 1, 64),
+    ] {
+        let params = Params::new(m, t, p, Some(len)).expect("params");
+        let a = Argon2::new(alg, Version::V0x13, params);
+        let h = a
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash");
+        hashes.push(h.to_string());
+    }
+    let first = hashes[0].clone();
+    hashes.push(first.replace("$v=19$", "$v=16$"));
+    hashes.push(first.replace("m=19456", "m=19457"));
+    hashes.push(first[..first.len() - 2].to_string());
+    hashes.push("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$".into());
+    hashes.push("$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA".into());
+    hashes.push("not a hash".into());
+    let mut memory = Vec::new();
+    for h in &hashes {
+        for pw in ["correct horse battery", "wrong horse battery", ""] {
+            let oracle = PasswordHash::new(h).is_ok_and(|parsed| {
+                parsed.params.get_decimal("m").unwrap_or(0) <= MAX_M_COST_KIB
+                    && Argon2::default()
+                        .verify_password(pw.as_bytes(), &parsed)
+                        .is_ok()
+            });
+            assert_eq!(
+                verify_in(pw.as_bytes(), h, &mut memory),
+                oracle,
+                "{h} / {pw:?}"
+            );
+        }
+    }
+    assert!(verify_in(b"correct horse battery", &hashes[0], &mut memory));
+    assert!(
+        !verify_in(b"x", &hashes[8], &mut memory),
+        "4 GiB is refused"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_burst_is_checked_right_and_keeps_no_memory_afterwards() {
+    let h = Arc::new(Hasher::new(2, 16));
+    let stored = hash_blocking("correct horse battery");
+    let checks: Vec<_> = (0..6)
+        .map(|i| {
+            let (h, stored) = (Arc::clone(&h), stored.clone());
+            let pw = if i % 2 == 0 {
+                "correct horse battery"
+            } else {
+                "wrong"
+            };
+            tokio::spawn(async move { h.verify(Secret::new(pw.into()), Some(stored)).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for c in checks {
+        results.push(c.await.expect("join").expect("not busy"));
+    }
+    assert_eq!(results, [true, false, true, false, true, false]);
+    // The workers give their memory back once the queue is empty.
+    for _ in 0..200 {
+        let (running, held, workers) = {
+            let st = h.shared.lock();
+            (st.running, st.held_blocks, st.workers)
+        };
+        assert!(workers <= 2, "never more threads than slots");
+        if running == 0 && held == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("memory still held after the burst");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_caller_that_hangs_up_while_queued_gives_its_place_back() {
+    let h = Arc::new(Hasher::new(1, 1));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let h1 = Arc::clone(&h);
+    let first = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
+    tokio::task::yield_now().await;
+    // Queued, then gone (the connection closed): its future is dropped mid-wait.
+    let ran = Arc::new(AtomicBool::new(false));
+    let (h2, ran2) = (Arc::clone(&h), Arc::clone(&ran));
+    let gone =
+        tokio::spawn(async move { h2.run(move |_| ran2.store(true, Ordering::SeqCst)).await });
+    tokio::task::yield_now().await;
+    gone.abort();
+    assert!(gone.await.is_err(), "aborted");
+    // The queue has room again.
+    let h3 = Arc::clone(&h);
+    let third = tokio::spawn(async move { h3.run(|_| 3).await });
+    tokio::task::yield_now().await;
+    tx.send(()).expect("release");
+    assert_eq!(first.await.expect("join"), Ok(true));
+    assert_eq!(third.await.expect("join"), Ok(3));
+    assert!(!ran.load(Ordering::SeqCst), "the abandoned job never ran");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn unknown_user_never_verifies() {
+    let h = Hasher::new(1, 4);
+    assert!(!h
+        .verify(Secret::new("anything".into()), None)
+        .await
+        .expect("not busy"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn beyond_the_queue_callers_get_busy() {
+    let h = Arc::new(Hasher::new(1, 1));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    // Occupy the only slot until we say so.
+    let h1 = Arc::clone(&h);
+    let first = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
+    tokio::task::yield_now().await;
+    // One waiter fits in the queue ...
+    let h2 = Arc::clone(&h);
+    let second = tokio::spawn(async move { h2.run(|_| 2).await });
+    tokio::task::yield_now().await;
+    // ... the next does not.
+    assert_eq!(h.run(|_| 3).await, Err(Busy));
+    tx.send(()).expect("release");
+    assert_eq!(first.await.expect("join"), Ok(true));
+    assert_eq!(second.await.expect("join"), Ok(2));
+}
+
+/// The owner's known browser (a valid device cookie) is not turned away by a queue
+/// the attack filled, and goes before the attack's queued checks: `make soak` saw
+/// the known browser get 503 after 1 ms during the 10,000-attempt flood.
+#[tokio::test(flavor = "current_thread")]
+async fn a_known_browser_gets_past_a_full_queue_and_goes_first() {
+    let h = Arc::new(Hasher::new(1, 1));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let h1 = Arc::clone(&h);
+    let first = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
+    tokio::task::yield_now().await;
+    let (h2, o2) = (Arc::clone(&h), Arc::clone(&order));
+    let queued = tokio::spawn(async move {
+        h2.run(move |_| o2.lock().expect("order").push("attack"))
+            .await
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(h.run(|_| ()).await, Err(Busy), "the queue is full");
+    let (h3, o3) = (Arc::clone(&h), Arc::clone(&order));
+    let known = tokio::spawn(async move {
+        h3.run_in(true, move |_| o3.lock().expect("order").push("known"))
+            .await
+    });
+    tokio::task::yield_now().await;
+    tx.send(()).expect("release");
+    assert_eq!(first.await.expect("join"), Ok(true));
+    assert_eq!(known.await.expect("join"), Ok(()));
+    assert_eq!(queued.await.expect("join"), Ok(()));
+    assert_eq!(*order.lock().expect("order"), ["known", "attack"]);
+}
