@@ -4,8 +4,9 @@
 //!   run time, never erased.
 //! - [`DataDb`]: user data, erased by a factory reset. This file opens it (with the
 //!   crash-loop guard), runs every access through [`DataDb::with`] (a write fault
-//!   reopens it from flash; meanwhile reads use a [`ramcopy`]), and flushes. One file
-//!   per tree: [`accounts`], [`settings`], [`tokens`], [`audit`].
+//!   reopens it from flash; meanwhile reads use a [`ramcopy`]), flushes, and closes it
+//!   for a factory reset. One file per tree: [`accounts`], [`settings`], [`tokens`],
+//!   [`audit`]; sled itself (open, record encoding) in [`engine`].
 //!
 //! Every write that changes a credential or a setting is flushed (fsync) before it
 //! returns, so a response is only sent for a write that survives a power cut.
@@ -14,6 +15,7 @@
 mod accounts;
 mod audit;
 mod board;
+mod engine;
 mod error;
 mod ramcopy;
 mod settings;
@@ -24,44 +26,14 @@ mod tokens;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{PoisonError, RwLock};
-use std::time::{Duration, Instant};
-
-use serde::Serialize;
 
 use crate::model::{Account, Role, ADMIN};
 
 pub use board::BoardDb;
+use engine::{decode, encode, open_sled};
 pub use error::StoreError;
 use ramcopy::RamCopy;
 pub use tokens::Consumed;
-
-/// How long an open waits for sled's lock on the files: the background threads of a
-/// handle just dropped (a reopen after a write fault) can hold them a moment longer.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
-
-pub(super) fn open_sled(path: &Path, cache_capacity: u64) -> Result<sled::Db, StoreError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(StoreError::Io)?;
-    }
-    let started = Instant::now();
-    loop {
-        let opened = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity)
-            // We flush explicitly after every credential write; the background flusher
-            // only bounds how much of the rest (audit, timestamps) a power cut can lose.
-            .flush_every_ms(Some(1000))
-            .open();
-        match opened {
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < LOCK_WAIT =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other.map_err(|e| StoreError::from_sled(path, e)),
-        }
-    }
-}
 
 /// Starts in a row that may die inside the data DB's open before it counts as damaged.
 pub const OPEN_ATTEMPTS: u32 = 3;
@@ -405,18 +377,4 @@ impl DataDb {
         }
         Ok(created)
     }
-}
-
-pub(super) fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Decode {
-        key: key.into(),
-        detail: e.to_string(),
-    })
-}
-
-pub(super) fn decode(key: &str, bytes: &[u8]) -> Result<Account, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode {
-        key: key.into(),
-        detail: e.to_string(),
-    })
 }
