@@ -277,20 +277,26 @@ def login(port, password):
         return e.code, json.loads(e.read() or b"{}"), None
 
 
+def connect_unix(path, limit):
+    """A Unix socket that qemu creates once it runs: retried for `limit` seconds."""
+    deadline = time.time() + limit
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class Qmp:
     """qemu's monitor on a Unix socket: keys and power."""
 
     def __init__(self, path):
-        deadline = time.time() + 10
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
+        self.s = connect_unix(path, 10)
         self.f = self.s.makefile("rw")
         self.f.readline()  # greeting
         self.call("qmp_capabilities")
@@ -652,16 +658,7 @@ class Shell:
     """A root shell on the guest's second serial port (a Unix socket on the host)."""
 
     def __init__(self, path):
-        deadline = time.time() + 30
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.2)
+        self.s = connect_unix(path, 30)
         self.s.settimeout(60)
         self.n = 0
         # No echo of the commands (the tty would wrap long ones into the output), no
