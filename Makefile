@@ -25,7 +25,7 @@ PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross firmware-x86_64 run fuzz bench soak system-test
+.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross firmware-x86_64 firmware-aarch64 run fuzz bench soak system-test
 
 test: deps lint unit cross system-test
 	@# One closing line: cargo's test counts, one per qemu smoke-run target, one per
@@ -95,33 +95,46 @@ cross: deps-pip deps-rustup
 # rootfs-overlay/ as shipped (tests/system/boot.py). The kernel package is downloaded
 # once into target/system/ (never installed); loopback only (qemu user networking).
 # Which scenarios and how many power cuts (make soak runs ten times as many).
-SYSTEM_SCENARIOS ?= flash nand disk
+SYSTEM_SCENARIOS ?= flash nand aarch64 disk
 SYSTEM_NAND_CUTS ?= 50
 SYSTEM_DISK_CUTS ?= 20
-SYSTEM_APT := qemu-system-x86 busybox-static cpio kmod mtd-utils python3-aiosmtpd openssl e2fsprogs
-system-test: firmware-x86_64
+SYSTEM_APT := qemu-system-x86 qemu-system-arm busybox-static cpio kmod mtd-utils python3-aiosmtpd openssl e2fsprogs
+system-test: firmware-x86_64 firmware-aarch64
 	$(call apt_install,$(SYSTEM_APT))
 	@mkdir -p target/system
-	@ls target/system/linux-image-*-amd64-unsigned_*.deb >/dev/null 2>&1 || { \
-	  ver=$$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); \
-	  if [ -z "$$ver" ]; then $(SUDO) apt-get update -qq; \
-	    ver=$$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); fi; \
-	  cd target/system && apt-get download "linux-image-$$ver-amd64-unsigned" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true; }
-	@ls target/system/linux-image-*-amd64-unsigned_*.deb >/dev/null
+	@# Debian's own kernels (amd64; arm64 with busybox-static:arm64 for the aarch64 boot),
+	@# downloaded once into target/system/, never installed.
+	@have() { ls target/system/$$1 >/dev/null 2>&1; }; \
+	if ! have 'linux-image-*-amd64-unsigned_*.deb' || ! have 'linux-image-*-arm64-unsigned_*.deb' \
+	   || ! have 'busybox-static_*_arm64.deb'; then \
+	  dpkg --print-foreign-architectures | grep -qx arm64 || $(SUDO) dpkg --add-architecture arm64; \
+	  $(SUDO) apt-get update -qq; \
+	  ver=$$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); \
+	  cd target/system && apt-get download "linux-image-$$ver-amd64-unsigned" \
+	    "linux-image-$$ver-arm64-unsigned:arm64" busybox-static:arm64 2>&1 \
+	    | grep -v '^W: Download is performed unsandboxed' || true; \
+	fi
+	@ls target/system/linux-image-*-amd64-unsigned_*.deb target/system/linux-image-*-arm64-unsigned_*.deb \
+	  target/system/busybox-static_*_arm64.deb >/dev/null
 	SYSTEM_SCENARIOS="$(SYSTEM_SCENARIOS)" SYSTEM_NAND_CUTS="$(SYSTEM_NAND_CUTS)" \
 	  SYSTEM_DISK_CUTS="$(SYSTEM_DISK_CUTS)" \
 	  python3 tests/system/boot.py target/firmware/x86_64-unknown-linux-musl/pbx-authd target/system \
+	    target/firmware/aarch64-unknown-linux-musl/pbx-authd \
 	  | tee target/system-report.txt
 
 run:
 	cargo run -- --dev
 
-# The shipped x86_64 binary alone (for make bench).
+# One shipped binary alone (x86_64 for make bench; both for make system-test).
+define firmware
+	$(ZIGBUILD) zigbuild --release -p pbx-authd --target $(1)
+	@mkdir -p target/firmware/$(1)
+	objcopy $(FIRMWARE_OBJCOPY) target/$(1)/release/pbx-authd target/firmware/$(1)/pbx-authd
+endef
 firmware-x86_64: deps-pip deps-rustup
-	$(ZIGBUILD) zigbuild --release -p pbx-authd --target x86_64-unknown-linux-musl
-	@mkdir -p target/firmware/x86_64-unknown-linux-musl
-	objcopy $(FIRMWARE_OBJCOPY) target/x86_64-unknown-linux-musl/release/pbx-authd \
-	  target/firmware/x86_64-unknown-linux-musl/pbx-authd
+	$(call firmware,x86_64-unknown-linux-musl)
+firmware-aarch64: deps-pip deps-rustup
+	$(call firmware,aarch64-unknown-linux-musl)
 
 # Reliability under SIGKILL, flash faults, slow clients and brute force
 # (tests/bench/soak.py); loopback only, bounded in time, root (mount, strace -p);

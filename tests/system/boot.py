@@ -28,7 +28,11 @@ outlive the VM, so the box boots again from the same flash.
 - power-cut-disk: ext4 on a virtio disk (cache=none), the VM killed (SIGKILL to qemu)
   at a random moment during writes, booted again: every acknowledged write is there.
   SYSTEM_DISK_CUTS cycles (20; make soak 200).
-SYSTEM_SCENARIOS (flash nand disk) chooses; SYSTEM_SEED replays the random choices;
+- aarch64: the aarch64 firmware on Debian's arm64 kernel (qemu-system-aarch64 -M virt,
+  TCG; busybox-static:arm64), data on ext4 on a virtio disk (the arm64 kernel has no
+  nandsim or block2mtd): /healthz over HTTP and HTTPS, a sign-in and a password change,
+  `ctl factory-reset --yes` from the box's shell, reboot(2), up again with the label.
+SYSTEM_SCENARIOS (flash nand aarch64 disk) chooses; SYSTEM_SEED replays the random choices;
 SYSTEM_KEEP keeps the work directory (images, consoles).
 - erase: after that reset, the "userdata" partition reads all 0xFF from the host image
   and from the guest (MEMERASE64 through the kernel), the "data" UBI volume is empty
@@ -37,7 +41,8 @@ SYSTEM_KEEP keeps the work directory (images, consoles).
   flash into its factory state: the label password signs in with a forced change, SMTP
   is not configured, the board DB (serial, label password) is intact.
 
-Usage: boot.py FIRMWARE KERNEL_DIR   (KERNEL_DIR: where the linux-image .deb was put)
+Usage: boot.py FIRMWARE KERNEL_DIR [FIRMWARE_AARCH64]
+  (KERNEL_DIR: where the linux-image and busybox-static .debs were put)
 Prints one line per check and a closing 'N passed, N failed'.
 """
 import glob
@@ -48,6 +53,7 @@ import random
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -56,6 +62,9 @@ import time
 import urllib.request
 
 FIRMWARE, KDIR = sys.argv[1], sys.argv[2]
+# The aarch64 firmware (scenario aarch64), from make cross.
+FIRMWARE_AARCH64 = sys.argv[3] if len(sys.argv) > 3 else None
+DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 results = []
 
@@ -65,16 +74,21 @@ def report(name, ok, detail):
     print(f"{'ok' if ok else 'FAIL'} system {name}: {detail}", flush=True)
 
 
-def kernel():
+def unpacked(deb):
+    """A downloaded package, unpacked once next to it (a newer one gets its own tree)."""
+    root = os.path.join(KDIR, "root-" + os.path.basename(deb)[: -len(".deb")])
+    if not os.path.isdir(root):
+        subprocess.run(["dpkg-deb", "-x", deb, root + ".tmp"], check=True)
+        os.rename(root + ".tmp", root)
+    return root
+
+
+def kernel(arch="x86_64"):
     """Unpacks the downloaded kernel package once; returns (vmlinuz, modules dir, version)."""
-    debs = sorted(glob.glob(os.path.join(KDIR, "linux-image-*-amd64-unsigned_*.deb")))
+    debs = sorted(glob.glob(os.path.join(KDIR, f"linux-image-*-{DEB_ARCH[arch]}-unsigned_*.deb")))
     if not debs:
         sys.exit(f"no linux-image .deb in {KDIR} (make system-test downloads it)")
-    # Unpacked once per package (a newer kernel package gets its own tree).
-    root = os.path.join(KDIR, "root-" + os.path.basename(debs[-1])[: -len(".deb")])
-    if not os.path.isdir(root):
-        subprocess.run(["dpkg-deb", "-x", debs[-1], root + ".tmp"], check=True)
-        os.rename(root + ".tmp", root)
+    root = unpacked(debs[-1])
     vmlinuz = sorted(glob.glob(os.path.join(root, "boot", "vmlinuz-*")))[-1]
     version = os.path.basename(vmlinuz)[len("vmlinuz-"):]
     return vmlinuz, os.path.join(root, "lib", "modules", version), version
@@ -108,7 +122,7 @@ fatal() { echo "system: FATAL $1"; poweroff -f; }
 up "init"
 # The kernel loads modules it asks for (crc32c for ext4, compressors) via /sbin/modprobe.
 ln -s /bin/modprobe /sbin/modprobe
-for m in virtio_pci virtio_net evdev virtio_input virtio_blk block2mtd ubi zstd ubifs crc32c_generic ext4; do
+for m in virtio_pci virtio_net evdev virtio_input virtio_blk virtio_console crc32c_generic ext4 $FLASH_MODULES; do
   modprobe $m || echo "system: modprobe $m failed"
 done
 up "modules loaded"
@@ -185,9 +199,11 @@ up "UBIFS mounted"
 exec /bin/busybox init
 """
 
+# {shell}: the tty of the root shell the harness drives (second serial port on x86,
+# a virtio console on aarch64).
 INITTAB = """::sysinit:/etc/init.d/rcS
 ::askfirst:-/bin/sh
-ttyS1::respawn:/bin/sh
+{shell}::respawn:/bin/sh
 ::shutdown:/etc/init.d/S50pbx-authd stop
 """
 
@@ -204,19 +220,41 @@ done
 """
 
 
-def initramfs(work, mods, version, smtp_cert):
-    root = os.path.join(work, "root")
+ARCHES = {
+    # qemu, console, the shell's tty, modules beyond the common ones, MTD/UBI tools
+    "x86_64": dict(qemu=["qemu-system-x86_64"], console="ttyS0", shell="ttyS1",
+                   modules=["drivers/mtd", "fs/ubifs"], flash_modules="block2mtd ubi zstd ubifs",
+                   tools=("ubiattach", "ubidetach", "ubimkvol")),
+    # Debian's arm64 kernel has no nandsim or block2mtd: a virtio disk there.
+    "aarch64": dict(qemu=["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57"], console="ttyAMA0",
+                    shell="hvc0", modules=[], flash_modules="", tools=()),
+}
+
+
+def busybox(arch):
+    if arch == "x86_64":
+        return "/bin/busybox"
+    debs = sorted(glob.glob(os.path.join(KDIR, f"busybox-static_*_{DEB_ARCH[arch]}.deb")))
+    if not debs:
+        sys.exit(f"no busybox-static {DEB_ARCH[arch]} .deb in {KDIR} (make system-test downloads it)")
+    return os.path.join(unpacked(debs[-1]), "bin", "busybox")
+
+
+def initramfs(work, mods, version, smtp_cert, arch="x86_64", firmware=FIRMWARE):
+    a = ARCHES[arch]
+    root = os.path.join(work, f"root-{arch}")
     for d in ("bin", "sbin", "usr/bin", "proc", "sys", "dev", "etc/init.d"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
-    shutil.copy2("/bin/busybox", os.path.join(root, "bin", "busybox"))
-    shutil.copy2(FIRMWARE, os.path.join(root, "usr", "bin", "pbx-authd"))
+    shutil.copy2(busybox(arch), os.path.join(root, "bin", "busybox"))
+    shutil.copy2(firmware, os.path.join(root, "usr", "bin", "pbx-authd"))
     # The overlay exactly as shipped.
     shutil.copytree(os.path.join(REPO, "rootfs-overlay"), root, dirs_exist_ok=True)
     shutil.copy2(os.path.join(REPO, "board", "profiles", "qemu-x86.toml"),
                  os.path.join(root, "etc", "qemu-x86-profile.toml"))
     os.makedirs(os.path.join(root, "etc", "ssl"), exist_ok=True)
     shutil.copy2(smtp_cert, os.path.join(root, "etc", "ssl", "smtp-test.pem"))
-    for name, text, mode in (("init", INIT, 0o755), ("etc/inittab", INITTAB, 0o644),
+    init = INIT.replace("$FLASH_MODULES", a["flash_modules"])
+    for name, text, mode in (("init", init, 0o755), ("etc/inittab", INITTAB.format(shell=a["shell"]), 0o644),
                              ("etc/init.d/rcS", RCS, 0o755)):
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
@@ -224,10 +262,10 @@ def initramfs(work, mods, version, smtp_cert):
     copy_modules(mods, version, root, ["drivers/virtio", "drivers/net/virtio_net.ko",
                                        "drivers/net/net_failover.ko", "net/core/failover.ko",
                                        "drivers/input/evdev.ko", "drivers/block/virtio_blk.ko",
-                                       "drivers/mtd", "fs/ubifs", "crypto", "lib",
-                                       "fs/ext4", "fs/jbd2", "fs/mbcache.ko"])
+                                       "drivers/char/virtio_console.ko", "crypto", "lib",
+                                       "fs/ext4", "fs/jbd2", "fs/mbcache.ko", *a["modules"]])
     # ubiattach/ubimkvol are not busybox applets: mtd-utils' own, with their libraries.
-    for tool in ("ubiattach", "ubidetach", "ubimkvol"):
+    for tool in a["tools"]:
         path = shutil.which(tool) or sys.exit(f"{tool} missing (mtd-utils)")
         shutil.copy2(path, os.path.join(root, "sbin", tool))
         for lib in subprocess.run(["ldd", path], capture_output=True, text=True).stdout.split():
@@ -236,7 +274,7 @@ def initramfs(work, mods, version, smtp_cert):
                 shutil.copy2(lib, root + lib)
     cpio = subprocess.run("find . | cpio -o -H newc --quiet", shell=True, cwd=root, check=True,
                           capture_output=True).stdout
-    path = os.path.join(work, "initramfs.gz")
+    path = os.path.join(work, f"initramfs-{arch}.gz")
     with gzip.open(path, "wb", compresslevel=1) as f:
         f.write(cpio)
     return path
@@ -377,24 +415,32 @@ def flash_images(work):
 class Box:
     """One boot of the test box from the flash images; the console is a file."""
 
-    def __init__(self, vmlinuz, initrd, work, images, n, append="", memory=512, shell=False):
-        self.port = free_port()
+    def __init__(self, vmlinuz, initrd, work, images, n, append="", memory=512, shell=False, arch="x86_64"):
+        a = ARCHES[arch]
+        self.port, self.https_port = free_port(), free_port()
         self.console = os.path.join(work, f"console-{n}.log")
         self.qmp_path = os.path.join(work, f"qmp-{n}.sock")
         self.shell_path = os.path.join(work, f"shell-{n}.sock")
-        # The second serial port carries a root shell (ttyS1 in the inittab).
-        shell_serial = ["-serial", f"unix:{self.shell_path},server=on,wait=off"] if shell else []
+        # A root shell: the second serial port (x86), a virtio console (aarch64).
+        shell_dev = []
+        if shell and arch == "x86_64":
+            shell_dev = ["-serial", f"unix:{self.shell_path},server=on,wait=off"]
+        elif shell:
+            shell_dev = ["-device", "virtio-serial-pci",
+                         "-chardev", f"socket,id=shell,path={self.shell_path},server=on,wait=off",
+                         "-device", "virtconsole,chardev=shell"]
         drives = []
         for img in images:
             drives += ["-drive", f"file={img},if=virtio,format=raw,cache=none"]
         self.qemu = subprocess.Popen(
-            ["qemu-system-x86_64", "-m", str(memory), "-display", "none", "-no-reboot",
+            [*a["qemu"], "-m", str(memory), "-display", "none", "-no-reboot",
              "-kernel", vmlinuz, "-initrd", initrd,
-             "-append", f"console=ttyS0 panic=-1 edd=off quiet {append}",
-             "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{self.port}-:80",
+             "-append", f"console={a['console']} panic=-1 edd=off quiet {append}",
+             "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{self.port}-:80,"
+                     f"hostfwd=tcp:127.0.0.1:{self.https_port}-:443",
              "-device", "virtio-keyboard-pci", *drives,
              "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-             "-serial", f"file:{self.console}", *shell_serial],
+             "-serial", f"file:{self.console}", *shell_dev],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.started = time.time()
 
@@ -747,6 +793,64 @@ def power_cuts_on_nand(vmlinuz, initrd, work, cycles, seed):
            f"{took:.0f} s in all" + ("" if not lost else "; " + "; ".join(lost)))
 
 
+def aarch64_boot(work, smtp):
+    """The aarch64 firmware on Debian's arm64 kernel (qemu-system-aarch64 -M virt, TCG),
+    busybox-static:arm64 init and the overlay's script, data on ext4 on a virtio disk:
+    /healthz over HTTP and HTTPS, a sign-in, `ctl factory-reset --yes` from the box's
+    own shell, a real reboot(2), the box up again with the label password."""
+    if not FIRMWARE_AARCH64:
+        report("aarch64", False, "no aarch64 firmware given (make system-test passes make cross's)")
+        return
+    vmlinuz, mods, version = kernel("aarch64")
+    initrd = initramfs(work, mods, version, smtp.cert, "aarch64", FIRMWARE_AARCH64)
+    img = os.path.join(work, "arm-disk.img")
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+    box = Box(vmlinuz, initrd, work, [img], "arm-1", append="pbx.disk", shell=True, arch="aarch64")
+    detail, ok = [], False
+    try:
+        healthy = box.healthy(limit=300)
+        label = label_password(box.text())
+        if healthy is None or not label:
+            detail.append("no /healthz 200 within 300 s")
+            return
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the box's own self-signed one
+        with urllib.request.urlopen(f"https://127.0.0.1:{box.https_port}/healthz", context=ctx, timeout=30) as r:
+            https = (r.status, r.read())
+        st, answer, session = login(box.port, label)
+        changed = http(box.port, "POST", "/api/v1/password",
+                       {"current_password": label, "new_password": "Arm-owner-2026!"}, session)[0]
+        detail.append(f"Debian arm64 kernel {version}: /healthz HTTP 200 after {healthy:.1f} s, HTTPS {https}; "
+                      f"label sign-in {st} (must change {answer.get('must_change_password')}), password changed "
+                      f"{changed}")
+        shell = Shell(box.shell_path)
+        out = shell.run("/usr/bin/pbx-authd ctl factory-reset --yes", timeout=30).strip()
+        t = time.time()
+        try:
+            box.qemu.wait(timeout=120)
+            rebooted = time.time() - t
+        except subprocess.TimeoutExpired:
+            rebooted = None
+        detail.append(f"ctl factory-reset --yes: {out[:80]!r}; reboot(2) ended the VM "
+                      + (f"{rebooted:.1f} s later" if rebooted is not None else "NOT within 120 s"))
+        box.stop()
+        if rebooted is None:
+            return
+        box = Box(vmlinuz, initrd, work, [img], "arm-2", append="pbx.disk", arch="aarch64")
+        healthy = box.healthy(limit=300)
+        st2, answer2, _ = login(box.port, label) if healthy else (None, {}, None)
+        old = login(box.port, "Arm-owner-2026!")[0] if healthy else None
+        detail.append(f"booted again ({healthy and round(healthy, 1)} s): label password {st2} with must change "
+                      f"{answer2.get('must_change_password')}, the owner's password {old}")
+        ok = (https == (200, b"ok\n") and st == 200 and changed == 204 and st2 == 200
+              and answer2.get("must_change_password") is True and old == 401)
+    finally:
+        box.stop()
+        report("aarch64", ok, "; ".join(detail) + ("" if ok else f"; console:\n{box.text()[-2500:]}"))
+
+
 def main():
     vmlinuz, mods, version = kernel()
     work = tempfile.mkdtemp(prefix="pbx-system-")
@@ -760,6 +864,8 @@ def main():
             seed = int(os.environ.get("SYSTEM_SEED", time.time()))
             if "nand" in chosen:
                 power_cuts_on_nand(vmlinuz, initrd, work, int(os.environ.get("SYSTEM_NAND_CUTS", "50")), seed)
+            if "aarch64" in chosen:
+                aarch64_boot(work, smtp)
             if "disk" in chosen:
                 power_cuts_on_disk(vmlinuz, initrd, work, int(os.environ.get("SYSTEM_DISK_CUTS", "20")), seed)
         finally:
