@@ -12,6 +12,10 @@ TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-li
 # cargo-zigbuild takes the glibc floor as a target suffix (armv7 boxes: glibc 2.17).
 GLIBC_FLOOR_armv7-unknown-linux-gnueabihf := .2.17
 MAX_BYTES := 3145728
+# Static armv7 (musl): runs whatever the box's libc is (glibc, uClibc, musl). rustup
+# ships no std for it, so std is built from source on a pinned nightly.
+BUILD_STD_TARGETS := armv7-unknown-linux-musleabihf
+NIGHTLY := nightly-2026-10-30
 # Release builds abort on panic, so nothing ever unwinds: the DWARF unwind tables
 # (~13% of the file) only served backtraces. Dropped from the firmware copy, as C
 # firmware does with -fno-asynchronous-unwind-tables. (binutils-multiarch objcopy
@@ -25,7 +29,7 @@ PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup lint unit cross firmware-x86_64 firmware-aarch64 run fuzz bench soak system-test
+.PHONY: test deps deps-apt deps-pip deps-rustup deps-nightly lint unit cross firmware-x86_64 firmware-aarch64 run fuzz bench soak system-test
 
 test: deps lint unit cross system-test
 	@# One closing line: cargo's test counts, one per qemu smoke-run target, one per
@@ -79,12 +83,24 @@ unit:
 # What make cross needs of its own (qemu-user for the smoke runs, the armhf libc for
 # the glibc build, objdump for every architecture), so that it runs on a fresh machine.
 CROSS_APT := qemu-user-static libc6-armhf-cross binutils binutils-multiarch curl
-cross: deps-pip deps-rustup
+deps-nightly:
+	@rustup run $(NIGHTLY) rustc --version >/dev/null 2>&1 && \
+	  [ -d "$$(rustup run $(NIGHTLY) rustc --print sysroot)/lib/rustlib/src/rust/library" ] || \
+	  rustup toolchain install $(NIGHTLY) --profile minimal --component rust-src
+
+cross: deps-pip deps-rustup deps-nightly
 	$(call apt_install,$(CROSS_APT))
 	@rm -f target/cross-report.txt
 	@for t in $(TARGETS); do \
 	  case $$t in armv7-unknown-linux-gnueabihf) floor=$(GLIBC_FLOOR_armv7-unknown-linux-gnueabihf) ;; *) floor= ;; esac; \
 	  $(ZIGBUILD) zigbuild --release -p pbx-authd --target "$$t$$floor"; \
+	  mkdir -p target/firmware/$$t; \
+	  objcopy $(FIRMWARE_OBJCOPY) target/$$t/release/pbx-authd target/firmware/$$t/pbx-authd; \
+	  bash tests/scripts/qemu-smoke.sh "$$t" "target/firmware/$$t/pbx-authd" $(MAX_BYTES) | tee -a target/cross-report.txt; \
+	done
+	@for t in $(BUILD_STD_TARGETS); do \
+	  RUSTFLAGS="-C link-self-contained=no" $(ZIGBUILD) +$(NIGHTLY) zigbuild -Zbuild-std=std,panic_abort \
+	    --release -p pbx-authd --target "$$t"; \
 	  mkdir -p target/firmware/$$t; \
 	  objcopy $(FIRMWARE_OBJCOPY) target/$$t/release/pbx-authd target/firmware/$$t/pbx-authd; \
 	  bash tests/scripts/qemu-smoke.sh "$$t" "target/firmware/$$t/pbx-authd" $(MAX_BYTES) | tee -a target/cross-report.txt; \

@@ -15,6 +15,12 @@ fi
 case $target in
   x86_64-*)  qemu=(qemu-x86_64-static) ;;
   aarch64-*) qemu=(qemu-aarch64-static) ;;
+  armv7-*-musleabihf)
+             qemu=(qemu-arm-static)
+             # Static: no interpreter, no shared library, whatever libc the box has.
+             if readelf -l "$bin" | grep -q INTERP || readelf -d "$bin" 2>/dev/null | grep -q NEEDED; then
+               echo "FAIL $target: not a static binary" >&2; exit 1
+             fi ;;
   armv7-*)   qemu=(qemu-arm-static -L /usr/arm-linux-gnueabihf)
              newest=$(readelf -V --wide "$bin" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n1)
              if [[ "$(printf '%s\n' "$newest" GLIBC_2.17 | sort -V | tail -n1)" != GLIBC_2.17 ]]; then

@@ -588,6 +588,13 @@ def scenarios(vmlinuz, initrd, work, smtp):
         box.stop()
 
 
+def error_code(body):
+    try:
+        return json.loads(body).get("error")
+    except ValueError:
+        return None
+
+
 class Owner:
     """The owner's writes across power cuts: the password (changed every fifth write)
     and the SMTP sender (pbx-N@example.com), what was acknowledged (2xx) and what was in
@@ -600,6 +607,7 @@ class Owner:
         self.smtp_ack = self.pending_n = None
         self.n = self.acked = 0
         self.session = None
+        self.refused = None  # the status of the last write refused
 
     def first_change(self, box):
         label = label_password(box.text())
@@ -611,6 +619,8 @@ class Owner:
             return "the first password change failed"
         self.password, self.acked = self.pending_pw, self.acked + 1
         self.history.append(self.password)
+        # A password change ends the account's sessions, this one included.
+        self.session = login(box.port, self.password)[2]
         return None
 
     def check(self, box):
@@ -636,17 +646,19 @@ class Owner:
         """One write (and every fifth a password change); False once one is refused."""
         self.n += 1
         self.pending_n = self.n
-        st = http(box.port, "PUT", "/api/v1/settings/smtp",
-                  {"host": "10.0.2.2", "port": 25, "security": "none", "from": f"pbx-{self.n}@example.com"},
-                  self.session)[0]
+        st, body = http(box.port, "PUT", "/api/v1/settings/smtp",
+                        {"host": "10.0.2.2", "port": 25, "security": "none", "from": f"pbx-{self.n}@example.com"},
+                        self.session)
         if st != 200:
+            self.refused = f"{st} {error_code(body)}"
             return False
         self.smtp_ack, self.acked = self.n, self.acked + 1
         if self.n % self.password_every == 0:
             self.pending_pw = f"Cut-owner-{self.n}!"
-            st = http(box.port, "POST", "/api/v1/password",
-                      {"current_password": self.password, "new_password": self.pending_pw}, self.session)[0]
+            st, body = http(box.port, "POST", "/api/v1/password",
+                            {"current_password": self.password, "new_password": self.pending_pw}, self.session)
             if st != 204:
+                self.refused = f"{st} {error_code(body)} (password change)"
                 return False
             self.password, self.acked = self.pending_pw, self.acked + 1
             self.history.append(self.password)
@@ -735,7 +747,7 @@ NAND_RESTART = ("pid=$(cat /var/run/pbx-authd.pid); kill -9 $pid; "
                 "umount /var/lib/pbx-authd; umount /factory; ubidetach -d 0 >/dev/null; "
                 "ubiattach -m 0 -d 0 >/dev/null && mount -t ubifs ubi0:factory /factory "
                 "&& mount -t ubifs ubi0:data /var/lib/pbx-authd && LOGFILE=/dev/console /etc/init.d/S50pbx-authd start; "
-                "dmesg | grep -c 'emulating a power cut'")
+                "dmesg -c | grep -c 'emulating a power cut'")
 
 
 def power_cuts_on_nand(vmlinuz, initrd, work, cycles, seed):
@@ -746,7 +758,7 @@ def power_cuts_on_nand(vmlinuz, initrd, work, cycles, seed):
     2xx before the cut must be there, and the store must open."""
     rnd = random.Random(seed)
     box = Box(vmlinuz, initrd, work, [], "nand", append="pbx.nand", memory=768, shell=True)
-    owner, lost, cuts, restarts = Owner(password_every=25), [], 0, []
+    owner, lost, cuts, restarts, refused = Owner(password_every=25), [], 0, [], {}
     started = time.time()
     try:
         if box.healthy() is None:
@@ -766,11 +778,15 @@ def power_cuts_on_nand(vmlinuz, initrd, work, cycles, seed):
             d = "/sys/kernel/debug/ubi/ubi0/tst_emulate_power_cut"
             shell.run(f"echo {low} > {d}_min; echo {low + rnd.randint(0, 2)} > {d}_max; echo 3 > {d}")
             until = time.time() + 120
+            owner.refused = "none in 120 s"
             while time.time() < until and owner.write(box):
                 pass
+            refused[owner.refused] = refused.get(owner.refused, 0) + 1
             t = time.time()
             out = shell.run(NAND_RESTART).strip().splitlines()
-            cuts = int(out[-1]) if out and out[-1].isdigit() else cuts
+            # The kernel's ring buffer is read and cleared each time (each cut's dump is
+            # long: a running count would lose the early ones).
+            cuts += int(out[-1]) if out and out[-1].isdigit() else 0
             healthy = box.healthy(limit=time.time() - box.started + 60)
             restarts.append(time.time() - t)
             if healthy is None:
@@ -789,6 +805,7 @@ def power_cuts_on_nand(vmlinuz, initrd, work, cycles, seed):
     report("power-cut-nand", not lost and cuts >= cycles,
            f"{cycles} emulated power cuts (seed {seed}; UBI reported {cuts}) on nandsim + UBI + UBIFS "
            f"during password and SMTP writes: {owner.acked} acknowledged writes, lost {len(lost)}; "
+           f"the write that met the cut: {refused}; "
            f"kill, detach, attach, mount, start: {min(restarts or [0]):.1f}-{max(restarts or [0]):.1f} s; "
            f"{took:.0f} s in all" + ("" if not lost else "; " + "; ".join(lost)))
 
