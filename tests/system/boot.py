@@ -69,9 +69,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 results = []
 
 
+last_report = [time.time()]
+
+
 def report(name, ok, detail):
+    """One line per scenario, with the seconds it took (since the previous line)."""
     results.append(ok)
-    print(f"{'ok' if ok else 'FAIL'} system {name}: {detail}", flush=True)
+    took, last_report[0] = time.time() - last_report[0], time.time()
+    print(f"{'ok' if ok else 'FAIL'} system {name} [{took:.0f} s]: {detail}", flush=True)
 
 
 def unpacked(deb):
