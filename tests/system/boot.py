@@ -406,6 +406,14 @@ def subject(mail):
 FLASH_MIB, USERDATA_MIB = 32, 1
 
 
+def ext4_image(path):
+    """A 64 MiB disk image with an empty ext4 (the K2-class box's eMMC)."""
+    with open(path, "wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", path], check=True)
+    return path
+
+
 def flash_images(work):
     """Blank NAND reads 0xFF: the UBI image starts erased; the user partition holds a
     pattern (the user's files) that the erase must leave as 0xFF."""
@@ -462,6 +470,15 @@ class Box:
                 pass
             time.sleep(0.5)
         return None
+
+    def exited(self, limit):
+        """Seconds until qemu exits (the guest's reboot(2) under -no-reboot), or None."""
+        t = time.time()
+        try:
+            self.qemu.wait(timeout=limit)
+            return time.time() - t
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self):
         if self.qemu.poll() is None:
@@ -539,12 +556,7 @@ def scenarios(vmlinuz, initrd, work, smtp):
         report("stuck-button", stuck_ok, f"31 s hold: box still up ({box.qemu.poll() is None}), "
                f"no further mail ({len(smtp.mails())} in all)")
         qmp.hold(12)
-        released = time.time()
-        try:
-            box.qemu.wait(timeout=60)
-            exited = time.time() - released
-        except subprocess.TimeoutExpired:
-            exited = None
+        exited = box.exited(60)
         text = box.text()
         # The daemon logs to the console (rcS sets LOGFILE).
         ignored = "button press ignored" in text
@@ -677,10 +689,7 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
     password and the SMTP settings; after each boot every write answered 2xx before the
     kill must be there (the one in flight at the kill may or may not be)."""
     rnd = random.Random(seed)
-    img = os.path.join(work, "disk.img")
-    with open(img, "wb") as f:
-        f.truncate(64 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+    img = ext4_image(os.path.join(work, "disk.img"))
     owner, lost, boot_times = Owner(), [], []
     started = time.time()
     for cycle in range(cycles + 1):
@@ -825,10 +834,7 @@ def aarch64_boot(work, smtp):
         return
     vmlinuz, mods, version = kernel("aarch64")
     initrd = initramfs(work, mods, version, smtp.cert, "aarch64", FIRMWARE_AARCH64)
-    img = os.path.join(work, "arm-disk.img")
-    with open(img, "wb") as f:
-        f.truncate(64 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+    img = ext4_image(os.path.join(work, "arm-disk.img"))
     box = Box(vmlinuz, initrd, work, [img], "arm-1", append="pbx.disk", shell=True, arch="aarch64")
     detail, ok = [], False
     try:
@@ -849,12 +855,7 @@ def aarch64_boot(work, smtp):
                       f"{changed}")
         shell = Shell(box.shell_path)
         out = shell.run("/usr/bin/pbx-authd ctl factory-reset --yes", timeout=30).strip()
-        t = time.time()
-        try:
-            box.qemu.wait(timeout=120)
-            rebooted = time.time() - t
-        except subprocess.TimeoutExpired:
-            rebooted = None
+        rebooted = box.exited(120)
         detail.append(f"ctl factory-reset --yes: {out[:80]!r}; reboot(2) ended the VM "
                       + (f"{rebooted:.1f} s later" if rebooted is not None else "NOT within 120 s"))
         box.stop()
