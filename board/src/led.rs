@@ -10,6 +10,11 @@ pub enum Pattern {
     RecoveryMailSent,
     /// Recovery press, but no email recovery is configured (fast blink).
     RecoveryNotConfigured,
+    /// Recovery press: the admin account is back on the label password, data kept
+    /// (medium blink).
+    CredentialsReset,
+    /// A press confirmed a change of what the recovery press does (long on, short off).
+    ButtonModeConfirmed,
     /// Factory reset in progress (solid on).
     Erasing,
     /// A factory reset could not erase the user data (double blink: needs service).
@@ -22,6 +27,8 @@ impl Pattern {
         match self {
             Pattern::RecoveryMailSent => "recovery-mail-sent",
             Pattern::RecoveryNotConfigured => "recovery-not-configured",
+            Pattern::CredentialsReset => "credentials-reset",
+            Pattern::ButtonModeConfirmed => "button-mode-confirmed",
             Pattern::Erasing => "erasing",
             Pattern::ResetFailed => "error",
             Pattern::Off => "off",
@@ -33,6 +40,8 @@ impl Pattern {
         match self {
             Pattern::RecoveryMailSent => ("timer", "1", Some(1000), Some(1000)),
             Pattern::RecoveryNotConfigured => ("timer", "1", Some(100), Some(100)),
+            Pattern::CredentialsReset => ("timer", "1", Some(500), Some(500)),
+            Pattern::ButtonModeConfirmed => ("timer", "1", Some(1500), Some(250)),
             Pattern::Erasing => ("none", "1", None, None),
             Pattern::ResetFailed => ("timer", "1", Some(250), Some(750)),
             Pattern::Off => ("none", "0", None, None),
@@ -63,6 +72,8 @@ mod tests {
         let all = [
             Pattern::RecoveryMailSent,
             Pattern::RecoveryNotConfigured,
+            Pattern::CredentialsReset,
+            Pattern::ButtonModeConfirmed,
             Pattern::Erasing,
             Pattern::ResetFailed,
             Pattern::Off,

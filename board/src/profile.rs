@@ -66,7 +66,7 @@ impl Default for ButtonWindows {
 /// What a press of a given length means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Press {
-    /// Mail a reset link to the admin, if recovery is configured.
+    /// The recovery press: what it does is the daemon's `recovery.button` (spec §6).
     Recovery,
     /// Erase all user data and reboot.
     FactoryReset,

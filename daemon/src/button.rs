@@ -11,8 +11,8 @@ use pbx_board::{Pattern, Press};
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::flows::recovery;
-use crate::model::ADMIN;
+use crate::flows::recovery::{self, button};
+use crate::model::{ButtonMode, ADMIN};
 
 fn led(app: &App, pattern: Pattern) {
     if let Some(name) = app
@@ -38,6 +38,22 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
         .as_ref()
         .map(|b| b.hw.button)
         .unwrap_or_default();
+    // A change of the mode waits for a 1-8 s press: that press confirms it and does
+    // nothing else.
+    if (button::CONFIRM_MIN_MS..=windows.recovery_max_ms).contains(&ms) {
+        if let Some(done) = button::confirm(app).await {
+            return match done {
+                Ok(mode) => {
+                    led(app, Pattern::ButtonModeConfirmed);
+                    json!({"ok": true, "action": "button-mode-confirmed", "mode": mode})
+                }
+                Err(e) => {
+                    tracing::error!("confirming the button mode: {e}");
+                    json!({"ok": false, "error": e.code(), "message": e.message()})
+                }
+            };
+        }
+    }
     match windows.classify(ms) {
         Press::Recovery => recovery_press(app, source).await,
         Press::FactoryReset => {
@@ -57,9 +73,39 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
     }
 }
 
-/// Recovery press: mail a reset link to the admin's bound address if recovery is set
-/// up; otherwise only show "not configured" on the LED. Audited either way.
-pub async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
+/// The 3-8 s press, by `recovery.button`.
+async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
+    match button::mode(app).await {
+        ButtonMode::Off => {
+            app.audit("recovery_press", Some(ADMIN), None, Some("button mode off"));
+            tracing::info!(source, "recovery press ignored: recovery.button is off");
+            json!({"ok": true, "action": "ignored", "reason": "the recovery press is off (recovery.button)"})
+        }
+        ButtonMode::Mail => mail_press(app, source).await,
+        ButtonMode::Credentials => match button::reset_admin_credentials(app, source).await {
+            Ok(()) => {
+                led(app, Pattern::CredentialsReset);
+                json!({"ok": true, "action": "credentials-reset"})
+            }
+            Err(e) => {
+                led(app, Pattern::ResetFailed);
+                app.audit(
+                    "recovery_press",
+                    Some(ADMIN),
+                    None,
+                    Some("credential reset failed"),
+                );
+                tracing::error!(source, "credential reset failed: {e}");
+                json!({"ok": false, "error": e.code(), "message": e.message()})
+            }
+        },
+    }
+}
+
+/// Mails a reset link to the admin's bound address if recovery by mail is set up;
+/// otherwise only shows "not configured" on the LED. Audited either way. The press in
+/// `mail` mode, and `ctl recovery-mail`.
+pub async fn mail_press(app: &Arc<App>, source: &str) -> Value {
     let ready = recovery::readiness(app).await.is_ok_and(|r| r.available);
     let email = match app.data() {
         Ok(d) => d

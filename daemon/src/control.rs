@@ -143,7 +143,7 @@ pub async fn handle(app: &Arc<App>, req: Request) -> Value {
         Request::Button { held_ms } => {
             crate::button::press(app, Duration::from_millis(held_ms), "ctl button").await
         }
-        Request::RecoveryMail => crate::button::recovery_press(app, "ctl recovery-mail").await,
+        Request::RecoveryMail => crate::button::mail_press(app, "ctl recovery-mail").await,
     }
 }
 

@@ -68,6 +68,48 @@ impl fmt::Debug for Account {
 
 pub const ADMIN: &str = "admin";
 
+/// What a 3-8 s press of the reset button does (`recovery.button`, spec §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ButtonMode {
+    /// The admin account goes back to the label password; all data is kept.
+    Credentials,
+    /// A reset link is mailed to the admin's bound address.
+    Mail,
+    /// Nothing: only the 10-30 s factory reset remains.
+    Off,
+}
+
+impl ButtonMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ButtonMode::Credentials => "credentials",
+            ButtonMode::Mail => "mail",
+            ButtonMode::Off => "off",
+        }
+    }
+}
+
+/// A change of the [`ButtonMode`] that waits for its press at the box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingMode {
+    pub mode: ButtonMode,
+    /// Monotonic time (the app's clock) after which it lapses.
+    pub until: std::time::Duration,
+}
+
+impl std::str::FromStr for ButtonMode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "credentials" => Ok(ButtonMode::Credentials),
+            "mail" => Ok(ButtonMode::Mail),
+            "off" => Ok(ButtonMode::Off),
+            _ => Err(()),
+        }
+    }
+}
+
 /// One audit event (`GET /api/v1/audit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {

@@ -245,7 +245,7 @@ async fn control_socket_is_root_only_and_survives_bad_input() {
 async fn recovery_press_mails_the_admin_or_shows_not_configured() {
     let smtp = SmtpServer::start();
     let dir = TempDir::new("recovery-press");
-    let d = daemon_with(&dir, &smtp, None);
+    let d = daemon_with(&dir, &smtp, Some("[recovery]\nbutton = \"mail\"\n"));
     let label = initial(&d);
 
     // Not configured: LED pattern, nothing erased, nothing mailed.

@@ -120,6 +120,7 @@ async fn dispatch(
         "/api/v1/session" if get => login::get_session(app, &req),
         "/api/v1/password" if post => Box::pin(login::post_password(app, ctx, req)).await,
         "/api/v1/recovery" if get => Box::pin(recovery::status(app, req.headers())).await,
+        "/api/v1/recovery/button" if put => Box::pin(recovery::button_put(app, ctx, req)).await,
         "/api/v1/forgot" if post => Box::pin(recovery::forgot(app, ctx, req)).await,
         "/api/v1/reset" if post => Box::pin(recovery::reset(app, ctx, req)).await,
         "/api/v1/settings/smtp" if get => Box::pin(settings::smtp_get(app, req.headers())).await,
@@ -147,6 +148,7 @@ async fn dispatch(
             Err(Error::MethodNotAllowed { allow: "GET, PUT" })
         }
         "/api/v1/accounts" => Err(Error::MethodNotAllowed { allow: "GET, POST" }),
+        "/api/v1/recovery/button" => Err(Error::MethodNotAllowed { allow: "PUT" }),
         _ => Err(Error::NotFound),
     }
 }

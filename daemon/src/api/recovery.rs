@@ -25,6 +25,35 @@ pub async fn status(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Er
     ))
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ButtonForm {
+    mode: crate::model::ButtonMode,
+    password: crate::auth::Secret,
+}
+
+/// `PUT /recovery/button`: 202 — the change waits for a press at the box.
+pub async fn button_put(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = super::guard::admin(app, req.headers())?;
+    let form: ButtonForm = http::read_json(req).await?;
+    let pending = recovery::button::request_change(
+        app,
+        ctx.peer.ip(),
+        &a.session.username,
+        form.password,
+        form.mode,
+    )
+    .await?;
+    Ok(http::json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "pending": pending }),
+    ))
+}
+
 pub async fn forgot(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let body: ForgotRequest = http::read_json(req).await?;
     recovery::forgot(app, ctx.peer.ip(), body).await?;

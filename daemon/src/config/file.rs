@@ -15,7 +15,26 @@ pub struct ConfigFile {
     pub policy: PolicyFile,
     pub control: ControlFile,
     pub reset: ResetFile,
+    pub recovery: RecoveryFile,
     pub log: LogFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RecoveryFile {
+    /// What a 3-8 s press of the reset button does: `credentials`, `mail` or `off`.
+    pub button: String,
+    /// Days between "Recovery check" mails to the bound admin addresses; 0 = off.
+    pub drill_days: u64,
+}
+
+impl Default for RecoveryFile {
+    fn default() -> Self {
+        RecoveryFile {
+            button: "credentials".into(),
+            drill_days: 30,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use pbx_board::Subnet;
 
+use crate::model::ButtonMode;
+
 use file::{ConfigFile, PolicyFile};
 
 /// Default config path of the appliance.
@@ -147,6 +149,26 @@ impl Default for Policy {
     }
 }
 
+/// `[recovery]`: the ways back in that need no mail server (the button) and the drill
+/// that keeps the email one proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// The button's mode a box starts with (and returns to after a factory reset); a
+    /// change confirmed at the box is stored in the data DB and wins over it.
+    pub button: ButtonMode,
+    /// "Recovery check" mail period; `None` = off.
+    pub drill: Option<Duration>,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        validate::recovery(
+            &file::RecoveryFile::default(),
+            &mut validate::Report::default(),
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub server: Server,
@@ -156,6 +178,7 @@ pub struct Config {
     pub policy: Policy,
     pub control: Control,
     pub reset: Reset,
+    pub recovery: RecoveryConfig,
     pub log_level: tracing::Level,
     /// Simulated board (`--dev`).
     pub dev: bool,

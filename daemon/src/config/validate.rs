@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use pbx_board::Subnet;
 
+use crate::model::ButtonMode;
+
 use super::file::{
-    ConfigFile, LogFile, NetworkFile, PolicyFile, ResetFile, ServerFile, StorageFile,
+    ConfigFile, LogFile, NetworkFile, PolicyFile, RecoveryFile, ResetFile, ServerFile, StorageFile,
 };
 use super::{
-    Config, Control, Network, Policy, Problem, Problems, Reset, Server, Storage, TlsFiles,
-    MAX_CACHE_CAPACITY,
+    Config, Control, Network, Policy, Problem, Problems, RecoveryConfig, Reset, Server, Storage,
+    TlsFiles, MAX_CACHE_CAPACITY,
 };
 
 /// The problems found so far.
@@ -51,6 +53,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
     let control = control(file, &mut r);
     let log_level = log(&file.log, &mut r);
     let policy = policy(&file.policy, &mut r);
+    let recovery = recovery(&file.recovery, &mut r);
     if !r.0.is_empty() {
         return Err(Problems(r.0));
     }
@@ -62,6 +65,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
         policy,
         control,
         reset,
+        recovery,
         log_level,
         dev: false,
     })
@@ -248,6 +252,24 @@ fn reset(st: &StorageFile, f: &ResetFile, r: &mut Report) -> Reset {
     }
     Reset {
         erase_paths: f.erase_paths.clone(),
+    }
+}
+
+pub(super) fn recovery(f: &RecoveryFile, r: &mut Report) -> RecoveryConfig {
+    let button = f.button.parse().unwrap_or_else(|()| {
+        r.bad(
+            "recovery.button",
+            format!(
+                "{:?}: expected \"credentials\", \"mail\" or \"off\"",
+                f.button
+            ),
+        );
+        ButtonMode::Credentials
+    });
+    let days = r.range("recovery.drill_days", f.drill_days, 0, 365);
+    RecoveryConfig {
+        button,
+        drill: (days > 0).then(|| Duration::from_secs(days * 86_400)),
     }
 }
 

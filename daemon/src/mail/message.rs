@@ -21,6 +21,7 @@ pub const FIND_PASSWORD_SUBJECT: &str = "Find Password";
 pub const CHANGED_SUBJECT: &str = "Your password was changed";
 pub const TEST_SUBJECT: &str = "PBX test mail";
 pub const EMAIL_CHANGED_SUBJECT: &str = "Recovery email changed";
+pub const CREDENTIALS_RESET_SUBJECT: &str = "Admin password reset with the reset button";
 
 pub fn build(from: &Mailbox, to: &Mailbox, subject: &str, text: String) -> Result<Message, String> {
     // 7bit keeps the reset link byte-for-byte in the mail; quoted-printable would turn
@@ -116,6 +117,25 @@ pub fn email_changed(
         when = format_utc(at),
     );
     build(from, to, EMAIL_CHANGED_SUBJECT, body)
+}
+
+/// The notice to the admin's address after the button's credential-only reset.
+pub fn credentials_reset(
+    from: &Mailbox,
+    to: &Mailbox,
+    device: &str,
+    at: u64,
+) -> Result<Message, String> {
+    let body = format!(
+        "Hello admin,
+
+         the admin password of {device} was reset with the reset button at {when}.          Data was kept: extensions, settings and recordings are unchanged. The admin          account now signs in with the password printed on the PBX's label and must          choose a new one; every admin session was signed out.
+
+         If this was not you, someone had their hands on the PBX: sign in with the label          password, choose a new password, and check who can reach the device.
+",
+        when = format_utc(at),
+    );
+    build(from, to, CREDENTIALS_RESET_SUBJECT, body)
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for Unix seconds (civil-from-days, proleptic Gregorian).

@@ -1,6 +1,7 @@
 //! What recovery holds in RAM, kept by the [`App`](crate::app::App): the mail waiting
-//! for the worker ([`MailJob`], a bounded queue) and the Forgot Password limits (sliding
-//! windows per address and per account) that bound what gets queued.
+//! for the worker ([`MailJob`], a bounded queue), the Forgot Password limits (sliding
+//! windows per address and per account) that bound what gets queued, and a change of
+//! the button's mode waiting for its press at the box.
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -30,11 +31,17 @@ pub enum MailJob {
         new: Option<String>,
         ip: IpAddr,
     },
+    /// Tells the admin's bound address that the button put the label password back.
+    CredentialsReset {
+        at: u64,
+    },
 }
 
 pub struct Recovery {
     pub forgot_by_addr: Mutex<Windows<IpAddr>>,
     pub mails_by_account: Mutex<Windows<String>>,
+    /// A requested change of the button's mode, taken by its confirming press.
+    pub button_change: Mutex<Option<crate::model::PendingMode>>,
     queue: mpsc::Sender<MailJob>,
     worker_rx: Mutex<Option<mpsc::Receiver<MailJob>>>,
 }
@@ -45,6 +52,7 @@ impl Default for Recovery {
         Recovery {
             forgot_by_addr: Mutex::new(Windows::default()),
             mails_by_account: Mutex::new(Windows::default()),
+            button_change: Mutex::new(None),
             queue: tx,
             worker_rx: Mutex::new(Some(rx)),
         }

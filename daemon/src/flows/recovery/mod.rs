@@ -7,10 +7,13 @@
 //!   answer is the same bytes after the same work whether or not the pair matched.
 //! - [`reset`]: the reset link — the local-network rule ([`localnet`]) and the
 //!   single-use token.
+//! - [`button`]: the recovery press (credential-only reset, mail, off) and the change
+//!   of its mode, confirmed at the box.
 //! - [`worker`]: sends queued mail off the request path (reset links, notices).
 //!
 //! The mail itself (texts, SMTP/outbox) is [`crate::mail`].
 
+pub mod button;
 pub mod forgot;
 pub mod localnet;
 pub mod reset;
@@ -51,6 +54,8 @@ pub struct Readiness {
     pub outbox: bool,
     pub email_bound: bool,
     pub last_test: Option<LastTest>,
+    /// What the recovery press does, and a change waiting for its press.
+    pub button: button::ButtonState,
 }
 
 /// Where mail goes now: saved SMTP settings, else the dev outbox, else nowhere.
@@ -82,6 +87,7 @@ pub async fn readiness(app: &App) -> Result<Readiness, Error> {
         outbox,
         email_bound,
         last_test,
+        button: button::state(app).await,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The mail worker: sends queued mail one at a time, off the request path — reset links
-//! (from [`super::forgot`]) and the notices of a changed password or recovery address.
+//! (from [`super::forgot`]) and the notices of a changed password or recovery address
+//! and of the button's credential reset.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use super::{device_name, transport, MailJob};
 use crate::app::App;
 use crate::mail::message as mail;
 use crate::mail::transport as mailer;
+use crate::model::ADMIN;
 
 /// Sends a notice to `to` if mail works; `what` names it in the log.
 async fn send_notice(
@@ -84,6 +86,17 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                         at,
                         &ip.to_string(),
                     )
+                })
+                .await;
+            }
+            MailJob::CredentialsReset { at } => {
+                let Ok(Some(admin)) = super::account(&app, ADMIN).await else {
+                    continue;
+                };
+                let Some(to) = admin.email else { continue };
+                let device = device_name(&app);
+                send_notice(&app, ADMIN, &to, "credential-reset notice", |from, to| {
+                    mail::credentials_reset(from, to, &device, at)
                 })
                 .await;
             }

@@ -1,0 +1,293 @@
+//! The recovery press and its mode (spec §6): `credentials` puts the admin account back
+//! on the label password and keeps every other byte of data; `mail` mails a reset link;
+//! `off` does nothing. The mode starts as `recovery.button` in the config; the admin may
+//! change it from the web, but only with the password **and** a press at the box within
+//! [`CONFIRM_WINDOW`] — a stolen session can neither close this way back in nor open it.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::MailJob;
+use crate::app::App;
+use crate::auth::Secret;
+use crate::error::Error;
+use crate::model::{ButtonMode, PendingMode, ADMIN};
+
+/// The setting that holds a confirmed change (absent: the config's value).
+pub const BUTTON_KEY: &str = "recovery_button";
+/// How long a requested change waits for its press.
+pub const CONFIRM_WINDOW: Duration = Duration::from_secs(120);
+/// A confirming press is held at least this long (and at most the recovery window's end).
+pub const CONFIRM_MIN_MS: u64 = 1_000;
+
+/// What `GET /recovery` shows an admin about the button.
+#[derive(Debug, Clone, Serialize)]
+pub struct ButtonState {
+    pub mode: ButtonMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingView {
+    pub mode: ButtonMode,
+    pub expires_in_s: u64,
+}
+
+/// The mode in force: a confirmed change, else the config's.
+pub async fn mode(app: &App) -> ButtonMode {
+    let stored = match app.data() {
+        Ok(d) => d
+            .run(|d| d.setting::<ButtonMode>(BUTTON_KEY))
+            .await
+            .map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok(Some(m)) => m,
+        Ok(None) => app.config().recovery.button,
+        Err(e) => {
+            tracing::warn!("reading the button mode: {e}; using the config's");
+            app.config().recovery.button
+        }
+    }
+}
+
+/// The pending change, if it has not lapsed (a lapsed one is dropped here).
+pub fn pending(app: &App) -> Option<PendingMode> {
+    let mut slot = app
+        .recovery()
+        .button_change
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    match *slot {
+        Some(p) if app.clock().mono() < p.until => Some(p),
+        Some(p) => {
+            tracing::info!(
+                mode = p.mode.as_str(),
+                "button mode change lapsed unconfirmed"
+            );
+            *slot = None;
+            None
+        }
+        None => None,
+    }
+}
+
+pub async fn state(app: &App) -> ButtonState {
+    let now = app.clock().mono();
+    ButtonState {
+        mode: mode(app).await,
+        pending: pending(app).map(|p| PendingView {
+            mode: p.mode,
+            expires_in_s: p.until.saturating_sub(now).as_secs(),
+        }),
+    }
+}
+
+/// Asks for a change of the mode: the admin's password now, a press at the box within
+/// [`CONFIRM_WINDOW`]. A newer request replaces a pending one.
+pub async fn request_change(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    password: Secret,
+    new: ButtonMode,
+) -> Result<PendingView, Error> {
+    super::super::login::verify_password(app, ip, username, password, None).await?;
+    let until = app.clock().mono() + CONFIRM_WINDOW;
+    *app.recovery()
+        .button_change
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(PendingMode { mode: new, until });
+    app.audit(
+        "button_mode_requested",
+        Some(username),
+        Some(ip),
+        Some(new.as_str()),
+    );
+    tracing::info!(user = %username, mode = new.as_str(), "button mode change waits for a press");
+    Ok(PendingView {
+        mode: new,
+        expires_in_s: CONFIRM_WINDOW.as_secs(),
+    })
+}
+
+/// A 1-8 s press while a change is pending: stores it (flushed) and does nothing else.
+/// `None` if no change was pending.
+pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
+    let p = pending(app)?;
+    let data = match app.data() {
+        Ok(d) => d,
+        Err(e) => return Some(Err(e)),
+    };
+    let stored = data.run(move |d| d.put_setting(BUTTON_KEY, &p.mode)).await;
+    // Confirmed or failed, the press used it up.
+    *app.recovery()
+        .button_change
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = None;
+    if let Err(e) = stored {
+        return Some(Err(e.into()));
+    }
+    app.audit("button_mode_changed", None, None, Some(p.mode.as_str()));
+    tracing::info!(
+        mode = p.mode.as_str(),
+        "button mode changed, confirmed at the box"
+    );
+    Some(Ok(p.mode))
+}
+
+/// The credential-only reset: the admin's password back to the label's (must change),
+/// its reset tokens revoked in the same flushed write, every admin session ended, all
+/// other data kept; audited, and a notice to the bound address if mail works.
+pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Error> {
+    let label = app
+        .board_info()
+        .map(|b| b.initial_password_hash.clone())
+        .ok_or_else(|| Error::Internal("no factory data: the label password is unknown".into()))?;
+    let now = app.clock().unix();
+    let data = app.data()?;
+    let account = data
+        .run(move |d| {
+            d.update_account_revoking_tokens(ADMIN, |a| {
+                a.password_hash = label.clone();
+                a.must_change_password = true;
+                a.password_changed_at = now;
+            })
+        })
+        .await?;
+    if account.is_none() {
+        return Err(Error::Internal("the admin account is missing".into()));
+    }
+    let ended = app.sessions().remove_user(ADMIN);
+    app.audit(
+        "credentials_reset",
+        Some(ADMIN),
+        None,
+        Some(&format!("reset button ({source}); data kept")),
+    );
+    tracing::warn!(
+        source,
+        sessions_ended = ended,
+        "admin password reset to the label password with the reset button; data kept"
+    );
+    app.recovery()
+        .enqueue(MailJob::CredentialsReset { at: now });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{ip, secret, TestApp, ADMIN_PW, LABEL};
+    use crate::model::Role;
+
+    #[tokio::test]
+    async fn a_change_waits_for_its_press_and_lapses_after_two_minutes() {
+        let t = TestApp::ready("button-mode").await;
+        let app = &t.app;
+        let lan = ip("192.168.1.20");
+        assert_eq!(
+            mode(app).await,
+            ButtonMode::Credentials,
+            "the config's default"
+        );
+        assert!(
+            confirm(app).await.is_none(),
+            "nothing pending: a press confirms nothing"
+        );
+        assert!(matches!(
+            request_change(app, lan, ADMIN, secret("not the password"), ButtonMode::Off).await,
+            Err(Error::InvalidCredentials { .. })
+        ));
+        assert!(pending(app).is_none(), "a wrong password asks for nothing");
+
+        // Without a press the change lapses.
+        request_change(app, lan, ADMIN, secret(ADMIN_PW), ButtonMode::Off)
+            .await
+            .expect("requested");
+        assert_eq!(
+            mode(app).await,
+            ButtonMode::Credentials,
+            "not before the press"
+        );
+        t.clock.advance(CONFIRM_WINDOW - Duration::from_secs(1));
+        assert_eq!(state(app).await.pending.map(|p| p.expires_in_s), Some(1));
+        t.clock.advance(Duration::from_secs(1));
+        assert!(pending(app).is_none(), "lapsed at two minutes");
+        assert!(confirm(app).await.is_none());
+        assert_eq!(mode(app).await, ButtonMode::Credentials);
+
+        // With the press within the window: stored, and used up.
+        request_change(app, lan, ADMIN, secret(ADMIN_PW), ButtonMode::Mail)
+            .await
+            .expect("requested");
+        t.clock.advance(Duration::from_secs(119));
+        assert_eq!(
+            confirm(app).await.expect("pending").expect("stored"),
+            ButtonMode::Mail
+        );
+        assert_eq!(mode(app).await, ButtonMode::Mail);
+        assert!(confirm(app).await.is_none(), "one press, one change");
+        let events = app.data().expect("data").audit_events().expect("audit");
+        assert_eq!(events[0].event, "button_mode_changed");
+        assert_eq!(events[0].detail.as_deref(), Some("mail"));
+    }
+
+    #[tokio::test]
+    async fn the_credential_reset_puts_the_label_back_and_keeps_the_rest() {
+        let t = TestApp::ready("button-credentials").await;
+        let app = &t.app;
+        let data = app.data().expect("data");
+        data.update_account(ADMIN, |a| a.email = Some("owner@pbx.test".into()))
+            .expect("email bound");
+        data.put_setting("smtp_marker", &"kept").expect("setting");
+        let other = crate::model::Account {
+            username: "1001".into(),
+            role: Role::User,
+            password_hash: "x".into(),
+            email: None,
+            must_change_password: false,
+            created_at: 1,
+            password_changed_at: 1,
+        };
+        data.put_account(&other).expect("extension");
+        t.admin_token([7; 32]);
+        app.sessions().create(ADMIN, Role::Admin, false);
+        app.sessions().create("1001", Role::User, false);
+
+        reset_admin_credentials(app, "test").await.expect("reset");
+        let admin = data.account(ADMIN).expect("read").expect("admin");
+        assert!(admin.must_change_password);
+        assert_eq!(admin.email.as_deref(), Some("owner@pbx.test"), "email kept");
+        assert!(crate::auth::password::verify_blocking(
+            LABEL,
+            &admin.password_hash
+        ));
+        assert_eq!(
+            app.sessions().count(),
+            1,
+            "only the extension's session is left"
+        );
+        assert_eq!(data.account("1001").expect("read"), Some(other));
+        assert_eq!(
+            data.setting::<String>("smtp_marker")
+                .expect("read")
+                .as_deref(),
+            Some("kept")
+        );
+        assert!(
+            data.token_valid(&[7; 32], app.clock().unix())
+                .expect("read")
+                .is_none(),
+            "reset links of the admin revoked"
+        );
+        assert_eq!(
+            data.audit_events().expect("audit")[0].event,
+            "credentials_reset"
+        );
+    }
+}

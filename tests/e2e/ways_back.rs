@@ -1,0 +1,235 @@
+//! The ways back in that keep the data (spec §6, §8): the button's credential-only
+//! reset and the change of its mode, confirmed at the box.
+
+use std::time::Duration;
+
+use pbx_e2e::smtp::{self, SmtpServer};
+use pbx_e2e::{Daemon, TempDir};
+use serde_json::json;
+
+use crate::initial;
+use crate::recovery::{admin_ready, daemon_with, settings, ADMIN_MAIL, ADMIN_PW};
+
+const EXT_PW: &str = "desk phone by the window";
+
+fn led(d: &Daemon) -> String {
+    std::fs::read_to_string(d.state_dir.join("leds/status")).unwrap_or_default()
+}
+
+fn mtd(d: &Daemon, name: &str) -> Vec<u8> {
+    std::fs::read(d.state_dir.join(format!("mtd/{name}.img"))).expect("simulated partition")
+}
+
+#[tokio::test]
+async fn a_short_press_puts_the_label_password_back_and_keeps_every_other_byte() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("credentials-press");
+    let d = daemon_with(&dir, &smtp, None);
+    let label = initial(&d);
+    let mut admin = admin_ready(&d).await;
+    let smtp_settings = settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 5);
+    let r = admin
+        .send_json("PUT", "/api/v1/settings/smtp", &smtp_settings)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin
+        .post_json(
+            "/api/v1/accounts",
+            &json!({"username": "1001", "role": "user", "password": EXT_PW}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut ext = d.client();
+    assert_eq!(ext.login("1001", EXT_PW).await.status, 200);
+    let userdata = mtd(&d, "userdata");
+    let greeting = std::fs::read(d.state_dir.join("userfiles/greeting.txt")).expect("user file");
+
+    let (code, a) = d.ctl(&["button", "--held-ms", "5000"]);
+    assert_eq!(
+        (code, a["action"].clone()),
+        (0, json!("credentials-reset")),
+        "{a}"
+    );
+    assert_eq!(led(&d), "credentials-reset");
+
+    // The admin's sessions ended; the extension's did not.
+    assert_eq!(admin.get("/api/v1/session").await.status, 401);
+    assert_eq!(ext.get("/api/v1/session").await.status, 200);
+    // The label password signs in, and must be replaced; the old one is gone.
+    assert_eq!(d.client().login("admin", ADMIN_PW).await.status, 401);
+    let r = admin.login("admin", &label).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["must_change_password"], true);
+    let new_pw = "violet kettle under the stairs";
+    let r = admin
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": label, "new_password": new_pw}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(admin.login("admin", new_pw).await.status, 200);
+
+    // Everything else is as it was.
+    let s = admin.get("/api/v1/settings/smtp").await.json();
+    assert_eq!(
+        (s["host"].clone(), s["password_set"].clone()),
+        (json!("127.0.0.1"), json!(true)),
+        "{s}"
+    );
+    assert_eq!(
+        admin.get("/api/v1/profile").await.json()["email"],
+        ADMIN_MAIL
+    );
+    let accounts = admin.get("/api/v1/accounts").await.json();
+    assert!(
+        accounts
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|a| a["username"] == "1001"),
+        "{accounts}"
+    );
+    assert_eq!(mtd(&d, "userdata"), userdata, "partition untouched");
+    assert_eq!(
+        std::fs::read(d.state_dir.join("userfiles/greeting.txt")).expect("user file kept"),
+        greeting
+    );
+    let audit = admin.get("/api/v1/audit").await.json();
+    assert!(
+        audit
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|e| e["event"] == "credentials_reset"),
+        "{audit}"
+    );
+
+    // The owner hears of it at the bound address.
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    let notice = mails
+        .iter()
+        .find(|m| m.subject() == "Admin password reset with the reset button")
+        .expect("notice mail");
+    assert_eq!(
+        notice.header("X-Envelope-Rcpt").as_deref(),
+        Some(ADMIN_MAIL)
+    );
+    let body = notice.body();
+    assert!(
+        body.contains("SIM") && body.contains("Data was kept"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn with_the_press_off_a_short_press_changes_nothing() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("press-off");
+    let d = daemon_with(&dir, &smtp, Some("[recovery]\nbutton = \"off\"\n"));
+    let mut c = admin_ready(&d).await;
+    let (code, a) = d.ctl(&["button", "--held-ms", "5000"]);
+    assert_eq!((code, a["action"].clone()), (0, json!("ignored")), "{a}");
+    assert!(a["reason"].as_str().expect("reason").contains("off"), "{a}");
+    assert_eq!(led(&d), "off", "the LED as it was at start");
+    assert_eq!(c.get("/api/v1/session").await.status, 200, "session kept");
+    assert_eq!(d.client().login("admin", ADMIN_PW).await.status, 200);
+    let r = c.get("/api/v1/recovery").await.json();
+    assert_eq!(r["button"]["mode"], "off", "{r}");
+    assert!(smtp.mails().is_empty(), "nothing mailed");
+}
+
+#[tokio::test]
+async fn changing_the_press_needs_the_password_and_a_press_at_the_box() {
+    let dir = TempDir::new("press-mode");
+    let state = dir.path().join("state");
+    let d = Daemon::start(&state);
+    let mut c = crate::change_initial(&d, ADMIN_PW).await;
+    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
+    let ask = |mode: &str, pw: &str| json!({"mode": mode, "password": pw});
+
+    let r = c
+        .send_json(
+            "PUT",
+            "/api/v1/recovery/button",
+            &ask("off", "not my password"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    let r = c
+        .send_json(
+            "PUT",
+            "/api/v1/recovery/button",
+            &ask("sometimes", ADMIN_PW),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = c
+        .send_json("PUT", "/api/v1/recovery/button", &ask("off", ADMIN_PW))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(
+        r.json()["pending"],
+        json!({"mode": "off", "expires_in_s": 120})
+    );
+    let status = c.get("/api/v1/recovery").await.json();
+    assert_eq!(status["button"]["mode"], "credentials", "not yet: {status}");
+    assert_eq!(status["button"]["pending"]["mode"], "off", "{status}");
+
+    // A bump shorter than 1 s neither confirms nor resets.
+    let (_, a) = d.ctl(&["button", "--held-ms", "900"]);
+    assert_eq!(a["action"], "ignored", "{a}");
+    // A 5 s press confirms the change and does nothing else: the password stays.
+    let (code, a) = d.ctl(&["button", "--held-ms", "5000"]);
+    assert_eq!(
+        (code, a),
+        (
+            0,
+            json!({"ok": true, "action": "button-mode-confirmed", "mode": "off"})
+        )
+    );
+    assert_eq!(led(&d), "button-mode-confirmed");
+    assert_eq!(c.get("/api/v1/session").await.status, 200, "session kept");
+    let status = c.get("/api/v1/recovery").await.json();
+    assert_eq!(status["button"], json!({"mode": "off"}), "{status}");
+    let (_, a) = d.ctl(&["button", "--held-ms", "5000"]);
+    assert_eq!(a["action"], "ignored", "off now: {a}");
+
+    // Stored: a restart keeps it. A stolen session (no CSRF header) cannot ask at all.
+    let pid = d.pid();
+    assert_eq!(d.stop(), Some(0), "daemon {pid} stopped");
+    let d = Daemon::start(&state);
+    let mut c = d.client();
+    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
+    assert_eq!(
+        c.get("/api/v1/recovery").await.json()["button"]["mode"],
+        "off"
+    );
+    let r = c
+        .send(
+            "PUT",
+            "/api/v1/recovery/button",
+            &[("content-type", "application/json")],
+            Some(ask("credentials", ADMIN_PW).to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["error"].clone()), (403, json!("csrf")));
+    // Back to credentials, confirmed by a 1 s press.
+    let r = c
+        .send_json(
+            "PUT",
+            "/api/v1/recovery/button",
+            &ask("credentials", ADMIN_PW),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let (_, a) = d.ctl(&["button", "--held-ms", "1000"]);
+    assert_eq!(a["action"], "button-mode-confirmed", "{a}");
+    assert_eq!(
+        c.get("/api/v1/recovery").await.json()["button"]["mode"],
+        "credentials"
+    );
+}
