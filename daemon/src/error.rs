@@ -50,7 +50,9 @@ pub enum Error {
     RecoveryNotConfigured,
     #[error("This password-reset link is invalid, expired or already used. Request a new one on the Forgot Password page.")]
     TokenInvalid,
-    #[error("Password-reset links only open from a computer on the PBX's local network ({}). Open the link from a computer on that network.", .subnets.join(", "))]
+    #[error("This recovery code is not valid or was already used. Check the username and the code (each code works once).")]
+    CodeInvalid,
+    #[error("Password-reset links and recovery codes only work from a computer on the PBX's local network ({}). Use a computer on that network.", .subnets.join(", "))]
     NotLocal { subnets: Vec<String> },
     #[error("{0}")]
     Conflict(String),
@@ -79,7 +81,7 @@ impl Error {
             Error::InvalidCredentials { .. } | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Locked { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::RecoveryNotConfigured | Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::TokenInvalid => StatusCode::GONE,
+            Error::TokenInvalid | Error::CodeInvalid => StatusCode::GONE,
             Error::NotLocal { .. } => StatusCode::FORBIDDEN,
             Error::Csrf | Error::Forbidden | Error::PasswordChangeRequired => StatusCode::FORBIDDEN,
             Error::Busy | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +114,7 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::RecoveryNotConfigured => "recovery_not_configured",
             Error::TokenInvalid => "token_invalid",
+            Error::CodeInvalid => "code_invalid",
             Error::NotLocal { .. } => "not_local",
             Error::Conflict(_) => "conflict",
             Error::Unauthenticated => "unauthenticated",

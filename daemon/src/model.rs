@@ -54,6 +54,13 @@ pub struct Account {
     pub must_change_password: bool,
     pub created_at: u64,
     pub password_changed_at: u64,
+    /// SHA-256 (hex) of each unused offline recovery code; never the codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_codes: Vec<String>,
+    /// When the bound email was last proven (its confirmation link opened); `None`:
+    /// unconfirmed. Cleared when the address changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_confirmed_at: Option<u64>,
 }
 
 impl fmt::Debug for Account {

@@ -63,8 +63,13 @@ async fn first_login_forced_change_confirmation_and_new_login() {
     b.click("button[type=submit]").await;
     b.wait_for_path("/").await;
     b.wait_for_text("#who", "Signed in as admin").await;
-    let banner = b.wait_for_text("#recovery-banner", "factory reset").await;
-    assert!(banner.contains("erases all settings and data"), "{banner}");
+    // A fresh box: no email, no codes, but the button's credential reset keeps the
+    // data, so no "only an erase is left" banner.
+    b.wait_for_text("#way-button", "label password, data kept")
+        .await;
+    b.wait_for_text("#way-email", "not set up").await;
+    b.wait_for_text("#way-codes", "none").await;
+    assert_eq!(b.text("#recovery-banner").await, "", "banner hidden");
     b.screenshot(&dir.path().join("dashboard.png")).await;
     if let Some(out) = std::env::var_os("PBX_E2E_SCREENSHOTS") {
         let _ = std::fs::copy(
@@ -102,7 +107,7 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.type_into("#password", "amber tram over the bridge").await;
     b.click("button[type=submit]").await;
     b.wait_for_path("/").await;
-    b.wait_for_text("#recovery-banner", "not set up").await;
+    b.wait_for_text("#way-email", "not set up").await;
     b.wait_for_text("#recovery-missing", "no email address is bound")
         .await;
 
@@ -177,5 +182,117 @@ async fn email_recovery_end_to_end_in_the_browser() {
             std::path::Path::new(&out).join("recovered.png"),
         );
     }
+    b.quit().await;
+}
+
+/// Recovery codes in the browser: with the button's reset off and no email, the
+/// dashboard says only an erase is left; codes are generated and printed (screenshot),
+/// the banner goes; signed out, a code from the Forgot Password page sets a new password.
+#[tokio::test]
+async fn recovery_codes_end_to_end_in_the_browser() {
+    use pbx_e2e::{Daemon, Opts, TempDir};
+
+    let dir = TempDir::new("browser-codes");
+    let d = Daemon::start_opts(
+        &dir.path().join("state"),
+        &Opts {
+            config: Some("[recovery]\nbutton = \"off\"\n".into()),
+            env: Vec::new(),
+        },
+    );
+    crate::change_initial(&d, "amber tram over the bridge").await;
+    let base = format!("http://{}", d.http);
+    let mut b = Browser::start().await;
+    b.goto(&format!("{base}/login")).await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", "amber tram over the bridge").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_path("/").await;
+    let banner = b
+        .wait_for_text("#recovery-banner", "No way back in is ready")
+        .await;
+    assert!(banner.contains("erases all settings and data"), "{banner}");
+    b.wait_for_text("#way-button", "off").await;
+
+    b.click("#ways a[href='/recovery-codes']").await;
+    b.wait_for_path("/recovery-codes").await;
+    b.wait_for_text("#codes-left", "No recovery codes yet")
+        .await;
+    b.type_into("#codes_password", "wrong password here").await;
+    b.click("#codes-form button[type=submit]").await;
+    b.wait_for_text("#error", "Your password is wrong").await;
+    b.type_into("#codes_password", "amber tram over the bridge")
+        .await;
+    b.click("#codes-form button[type=submit]").await;
+    let sheet = b.wait_for_text("#codes-sheet", "SIM-0001").await;
+    assert!(
+        sheet.contains("Recovery codes for admin") && sheet.contains("PBX SIM"),
+        "{sheet}"
+    );
+    let codes: Vec<String> = b
+        .text("#codes-list")
+        .await
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(codes.iter().all(|c| c.len() == 19), "{codes:?}");
+    b.screenshot(&dir.path().join("recovery-codes.png")).await;
+    let pdf = b.print_pdf(&dir.path().join("recovery-codes.pdf")).await;
+    assert!(
+        pdf.starts_with(b"%PDF-") && pdf.len() > 1000,
+        "a printed page"
+    );
+    if let Some(out) = std::env::var_os("PBX_E2E_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            dir.path().join("recovery-codes.png"),
+            std::path::Path::new(&out).join("recovery-codes.png"),
+        );
+    }
+    b.click("#codes-sheet a[href='/']").await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("#way-codes", "10 left").await;
+    assert_eq!(
+        b.text("#recovery-banner").await,
+        "",
+        "a way back in is ready now"
+    );
+
+    // Signed out and the password forgotten: no email, so the code.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.click("a[href='/forgot']").await;
+    b.wait_for_path("/forgot").await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#email", "admin@pbx.test").await;
+    b.click("#forgot-form button[type=submit]").await;
+    b.wait_for_text("#not-configured", "recovery code").await;
+    b.wait_for_text("#button-state", "switched off").await;
+    b.click("#use-code").await;
+    b.type_into("#code", "AAAA-BBBB-CCCC-DDDD").await;
+    b.type_into("#new_password", "seven swans over the lake")
+        .await;
+    b.type_into("#confirm_password", "seven swans over the lake")
+        .await;
+    b.click("#code-form button[type=submit]").await;
+    b.wait_for_text("#code-error", "not valid or was already used")
+        .await;
+    b.type_into("#code", &codes[3]).await;
+    b.type_into("#new_password", "seven swans over the lake")
+        .await;
+    b.type_into("#confirm_password", "seven swans over the lake")
+        .await;
+    b.click("#code-form button[type=submit]").await;
+    b.wait_for_text("#code-done", "Password changed").await;
+    b.click("#code-done a").await;
+    b.wait_for_path("/login").await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", "seven swans over the lake").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("#who", "Signed in as admin").await;
+    b.wait_for_text("#way-codes", "9 left").await;
     b.quit().await;
 }

@@ -170,7 +170,7 @@ async fn forgot_password_full_flow_over_smtp() {
         .contains("factory reset"));
     assert_eq!(
         anon.get("/api/v1/recovery").await.json(),
-        json!({"available": false})
+        json!({"available": false, "button": "credentials"})
     );
 
     let mut c = admin_ready(&d).await;
@@ -552,6 +552,8 @@ fn local_network_rule_in_a_private_namespace() {
         "outsider api 403 not_local",
         "same-segment api 410 token_invalid",
         "loopback api 410 token_invalid",
+        "outsider code 403 not_local",
+        "same-segment code 410 code_invalid",
         "cloud outsider api 410 token_invalid",
     ] {
         assert!(

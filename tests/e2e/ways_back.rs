@@ -233,3 +233,203 @@ async fn changing_the_press_needs_the_password_and_a_press_at_the_box() {
         "credentials"
     );
 }
+
+/// Every stored byte of the data DB, to show what is (not) in it.
+fn data_db_bytes(d: &Daemon) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut dirs = vec![d.state_dir.join("data.db")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).expect("data DB dir").flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else {
+                all.extend(std::fs::read(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn recovery_codes_are_shown_once_kept_hashed_and_work_once() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("codes");
+    let d = daemon_with(&dir, &smtp, None);
+    let mut c = admin_ready(&d).await;
+    let r = c
+        .send_json(
+            "PUT",
+            "/api/v1/settings/smtp",
+            &settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 5),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(c.get("/api/v1/recovery").await.json()["codes_left"], 0);
+
+    let r = c
+        .post_json(
+            "/api/v1/recovery-codes",
+            &json!({"password": "not my password"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    let r = c
+        .post_json("/api/v1/recovery-codes", &json!({"password": ADMIN_PW}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let sheet = r.json();
+    assert_eq!(
+        (sheet["model"].clone(), sheet["serial"].clone()),
+        (json!("SIM"), json!("SIM-0001"))
+    );
+    let codes: Vec<String> = sheet["codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|v| v.as_str().expect("code").to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    let crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    for code in &codes {
+        let groups: Vec<&str> = code.split('-').collect();
+        assert!(
+            groups.len() == 4
+                && groups
+                    .iter()
+                    .all(|g| g.len() == 4 && g.chars().all(|ch| crockford.contains(ch))),
+            "{code}: four groups of four base32 symbols = 80 bits"
+        );
+    }
+    let mut distinct = codes.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10);
+    assert_eq!(c.get("/api/v1/recovery").await.json()["codes_left"], 10);
+    let stored = data_db_bytes(&d);
+    for code in &codes {
+        assert!(
+            !contains(&stored, code) && !contains(&stored, &code.replace('-', "")),
+            "{code} stored in clear"
+        );
+    }
+
+    // Generating again voids the old set.
+    let r = c
+        .post_json("/api/v1/recovery-codes", &json!({"password": ADMIN_PW}))
+        .await;
+    let fresh: Vec<String> = r.json()["codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|v| v.as_str().expect("code").to_string())
+        .collect();
+    let recover =
+        |code: &str, pw: &str| json!({"username": "admin", "code": code, "new_password": pw});
+    let new_pw = "copper lantern in the hall";
+    let mut anon = d.client();
+    let r = anon
+        .post_json("/api/v1/recover-with-code", &recover(&codes[0], new_pw))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (410, json!("code_invalid")),
+        "old set void"
+    );
+    let r = anon
+        .post_json("/api/v1/recover-with-code", &recover(&fresh[1], "short"))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("weak_password"))
+    );
+    // Typed in lower case, without dashes: the same code.
+    let typed = fresh[1].replace('-', " ").to_lowercase();
+    let r = anon
+        .post_json("/api/v1/recover-with-code", &recover(&typed, new_pw))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        c.get("/api/v1/session").await.status,
+        401,
+        "the admin's sessions ended"
+    );
+    assert_eq!(d.client().login("admin", ADMIN_PW).await.status, 401);
+    let mut c = d.client();
+    let r = c.login("admin", new_pw).await;
+    assert_eq!(
+        (r.status, r.json()["must_change_password"].clone()),
+        (200, json!(false))
+    );
+    assert_eq!(c.get("/api/v1/recovery").await.json()["codes_left"], 9);
+    let r = anon
+        .post_json(
+            "/api/v1/recover-with-code",
+            &recover(&fresh[1], "another fine evening"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (410, json!("code_invalid")),
+        "used up"
+    );
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails[0].subject(), "Your password was changed");
+    assert!(
+        mails[0].body().contains("with a recovery code"),
+        "{}",
+        mails[0].body()
+    );
+    let audit = c.get("/api/v1/audit").await.json();
+    assert!(
+        audit
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|e| e["event"] == "password_reset" && e["detail"] == "recovery code"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_recovery_codes_count_as_failed_sign_ins() {
+    let dir = TempDir::new("codes-lockout");
+    let d = Daemon::start(&dir.path().join("state"));
+    let mut anon = d.client_from("127.0.0.9");
+    for i in 0..5 {
+        let r = anon
+            .post_json(
+                "/api/v1/recover-with-code",
+                &json!({"username": "admin", "code": format!("AAAA-AAAA-AAAA-AAA{i}"), "new_password": "copper lantern in the hall"}),
+            )
+            .await;
+        assert_eq!(r.status, 410, "attempt {i}: {}", r.text());
+    }
+    let r = anon
+        .post_json(
+            "/api/v1/recover-with-code",
+            &json!({"username": "admin", "code": "AAAA-AAAA-AAAA-AAA9", "new_password": "copper lantern in the hall"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (429, json!("locked"))
+    );
+    assert!(r.header("retry-after").is_some());
+    // The address is blocked for sign-ins as well.
+    assert_eq!(anon.login("admin", &initial(&d)).await.status, 429);
+    assert_eq!(
+        d.client_from("127.0.0.10")
+            .login("admin", &initial(&d))
+            .await
+            .status,
+        200
+    );
+}

@@ -31,13 +31,18 @@ start() {
 stop() { kill -TERM "$pid"; wait "$pid" || true; }
 trap '[[ -n $pid ]] && kill -9 $pid 2>/dev/null || true' EXIT
 
-api() { # SOURCE → "<status> <error code>"
+post() { # SOURCE PATH JSON → "<status> <error code>"
   local body code
   body=$(mktemp)
   code=$(curl -s -o "$body" -w '%{http_code}' --interface "$1" -H 'content-type: application/json' \
-    -d '{"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","new_password":"another calm evening"}' \
-    http://10.99.0.1:8080/api/v1/reset)
+    -d "$3" "http://10.99.0.1:8080/api/v1/$2")
   echo "$code $(grep -o '"error":"[a-z_]*"' "$body" | cut -d'"' -f4)"
+}
+api() { # SOURCE → the reset link's answer
+  post "$1" reset '{"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","new_password":"another calm evening"}'
+}
+code() { # SOURCE → a recovery code's answer
+  post "$1" recover-with-code '{"username":"admin","code":"K7QF-2M9D-XR4T-8WPA","new_password":"another calm evening"}'
 }
 
 start
@@ -47,6 +52,8 @@ echo "outsider page $code $named"
 echo "outsider api $(api 10.99.1.5)"
 echo "same-segment api $(api 10.99.0.7)"
 echo "loopback api $(api 127.0.0.1)"
+echo "outsider code $(code 10.99.1.5)"
+echo "same-segment code $(code 10.99.0.7)"
 stop
 
 printf '[server]\ncloud = true\n' >"$dir/cloud.toml"

@@ -225,6 +225,17 @@ impl Browser {
         std::fs::write(path, png).expect("write screenshot");
     }
 
+    /// Prints the page as Chromium would to paper (WebDriver "Print Page"); the PDF.
+    pub async fn print_pdf(&mut self, path: &std::path::Path) -> Vec<u8> {
+        use base64::Engine as _;
+        let v = self.cmd("POST", "/print", Some(json!({}))).await;
+        let pdf = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .expect("PDF in base64");
+        std::fs::write(path, &pdf).expect("write PDF");
+        pdf
+    }
+
     pub async fn quit(mut self) {
         let p = format!("/session/{}", self.session);
         let _ = self.client.send("DELETE", &p, &[], None).await;

@@ -13,6 +13,13 @@ use crate::flows::recovery::{self, ForgotRequest, ResetRequest};
 const FORGOT: &str = super::pages::web_page!("forgot.html");
 const RESET: &str = super::pages::web_page!("reset.html");
 const NOT_LOCAL: &str = super::pages::web_page!("not-local.html");
+const CODES: &str = super::pages::web_page!("recovery-codes.html");
+
+/// `GET /recovery-codes`: the page that generates and prints them (the session is
+/// checked by its API call).
+pub fn codes_page() -> Response<Body> {
+    http::html(StatusCode::OK, CODES)
+}
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
 pub async fn status(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
@@ -52,6 +59,52 @@ pub async fn button_put(
         StatusCode::ACCEPTED,
         &serde_json::json!({ "pending": pending }),
     ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordForm {
+    password: crate::auth::Secret,
+}
+
+/// `POST /recovery-codes`: a fresh set for the signed-in account, shown this once, with
+/// what the printed sheet names (model, serial, date).
+pub async fn codes_post(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = super::guard::authed_full(app, req.headers())?;
+    let form: PasswordForm = http::read_json(req).await?;
+    let codes =
+        recovery::codes::generate(app, ctx.peer.ip(), &a.session.username, form.password).await?;
+    let board = app.board_info();
+    let mut r = http::json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "username": &*a.session.username,
+            "codes": codes,
+            "model": board.map(|b| b.model.as_str()),
+            "serial": board.map(|b| b.serial.as_str()),
+            "generated_at": app.clock().unix(),
+        }),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+/// `POST /recover-with-code`: 204, the code used up and every session of the account ended.
+pub async fn recover_with_code(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let body: recovery::codes::CodeRecovery = http::read_json(req).await?;
+    recovery::codes::recover(app, ctx.peer.ip(), body).await?;
+    let mut r = http::no_content();
+    http::clear_session_cookie(&mut r, ctx.https);
+    Ok(r)
 }
 
 pub async fn forgot(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {

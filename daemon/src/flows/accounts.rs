@@ -58,6 +58,8 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         must_change_password: true,
         created_at: now,
         password_changed_at: now,
+        recovery_codes: Vec::new(),
+        email_confirmed_at: None,
     };
     let store = data.clone();
     let saved = account.clone();

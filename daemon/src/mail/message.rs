@@ -80,11 +80,12 @@ pub fn password_changed(
     device: &str,
     at: u64,
     ip: &str,
+    how: &str,
 ) -> Result<Message, String> {
     let body = format!(
         "Hello {username},\n\n\
          the password of the account \"{username}\" on {device} was changed at {when} \
-         with a password-reset link, from the address {ip}. All sessions of the account \
+         with {how}, from the address {ip}. All sessions of the account \
          were signed out.\n\n\
          If this was not you, someone else has set a new password for your account: \
          contact your PBX administrator at once.\n",

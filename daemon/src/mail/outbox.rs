@@ -23,6 +23,8 @@ pub enum MailJob {
     PasswordChanged {
         username: String,
         ip: IpAddr,
+        /// How: "a password-reset link", "a recovery code".
+        how: &'static str,
     },
     /// Tells the old recovery address that it no longer is one.
     EmailChanged {
@@ -32,9 +34,7 @@ pub enum MailJob {
         ip: IpAddr,
     },
     /// Tells the admin's bound address that the button put the label password back.
-    CredentialsReset {
-        at: u64,
-    },
+    CredentialsReset { at: u64 },
 }
 
 pub struct Recovery {

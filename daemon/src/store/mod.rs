@@ -369,6 +369,8 @@ impl DataDb {
             must_change_password: true,
             created_at: now,
             password_changed_at: now,
+            recovery_codes: Vec::new(),
+            email_confirmed_at: None,
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

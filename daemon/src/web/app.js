@@ -33,10 +33,10 @@ function clearError(id) { const e = $(id || "error"); if (e) { e.hidden = true; 
 function notice(text, id) { const n = $(id || "notice"); n.textContent = text; n.hidden = !text; }
 
 // The new password if both fields match; otherwise says so next to the form.
-function confirmedNewPassword() {
+function confirmedNewPassword(errId) {
   const np = $("new_password").value;
   if (np !== $("confirm_password").value) {
-    showError("The two new passwords do not match.");
+    showError("The two new passwords do not match.", null, errId);
     $("confirm_password").focus();
     return null;
   }
@@ -78,6 +78,43 @@ function wireLogout() {
     await api("POST", "/logout");
     location.replace("/login");
   });
+}
+
+// The dashboard's "Ways back in": each way and its state; the banner when only an
+// erase is left. Admins see the details and may change the button's mode.
+function showWays(d, admin) {
+  const emailReady = !!d.available;
+  const codes = d.codes_left || 0;
+  const button = d.button && d.button.mode !== undefined ? d.button.mode : d.button;
+  const buttonWorks = button === "credentials" || (button === "mail" && emailReady);
+  $("recovery-ok").hidden = !emailReady;
+  if (!admin) { $("recovery-banner").hidden = emailReady; return; }
+  $("ways").hidden = false;
+  $("recovery-banner").hidden = emailReady || codes > 0 || buttonWorks;
+  $("way-email").textContent = emailReady ? "ready" : "not set up";
+  const missing = [];
+  if (d.smtp_configured === false && !d.outbox) missing.push("the email (SMTP) settings are not saved");
+  if (d.email_bound === false) missing.push("no email address is bound to the admin account");
+  if (d.last_test && !d.last_test.ok) missing.push("the last test mail failed at the " + d.last_test.stage + " stage");
+  $("recovery-missing").textContent = missing.length ? "Missing: " + missing.join("; ") + "." : "";
+  $("way-codes").textContent = codes ? codes + " left" : "none";
+  const words = { credentials: "resets the admin password to the label password, data kept",
+    mail: emailReady ? "mails a reset link" : "mails a reset link — but email is not set up, so it does nothing",
+    off: "off" };
+  let b = words[button] || "";
+  if (d.button && d.button.pending) b += " (change to \"" + d.button.pending.mode + "\" waits for a 1–8 s press at the PBX)";
+  $("way-button").textContent = b;
+  $("button-mode").value = button;
+  $("button-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    clearError("button-error");
+    notice("", "button-notice");
+    const r = await api("PUT", "/recovery/button", { mode: $("button-mode").value, password: $("button_password").value });
+    $("button_password").value = "";
+    if (r.status === 202) notice("Now press the reset button on the PBX briefly (1–8 s) within " + minutes(r.data.pending.expires_in_s) + " minutes to confirm. Without the press nothing changes.", "button-notice");
+    else if (r.data.error === "invalid_credentials") showError("Your password is wrong; nothing was changed.", null, "button-error");
+    else showError(explain(r), null, "button-error");
+  };
 }
 
 const pages = {
@@ -146,16 +183,39 @@ const pages = {
     wireLogout();
     $("settings-link").hidden = s.role !== "admin";
     const r = await fetch("/api/v1/recovery", { headers: { "X-PBX-Poll": "1" }, credentials: "same-origin" });
-    if (r.ok) {
-      const d = await r.json();
-      $("recovery-banner").hidden = !!d.available;
-      $("recovery-ok").hidden = !d.available;
-      const missing = [];
-      if (d.smtp_configured === false && !d.outbox) missing.push("the email (SMTP) settings are not saved");
-      if (d.email_bound === false) missing.push("no email address is bound to the admin account");
-      if (d.last_test && !d.last_test.ok) missing.push("the last test mail failed at the " + d.last_test.stage + " stage");
-      $("recovery-missing").textContent = missing.length ? "Missing: " + missing.join("; ") + "." : "";
+    if (r.ok) showWays(await r.json(), s.role === "admin");
+  },
+
+  async "recovery-codes"() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    $("codes-username").value = s.username;
+    const r = await api("GET", "/recovery");
+    if (r.status === 200 && r.data.codes_left !== undefined && s.role === "admin") {
+      $("codes-left").textContent = r.data.codes_left ? r.data.codes_left + " unused codes left." : "No recovery codes yet.";
     }
+    $("print-codes").addEventListener("click", () => window.print());
+    $("codes-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      const g = await api("POST", "/recovery-codes", { password: $("codes_password").value });
+      $("codes_password").value = "";
+      if (g.status !== 200) {
+        showError(g.data.error === "invalid_credentials" ? "Your password is wrong; no codes were made." : explain(g));
+        return;
+      }
+      $("sheet-user").textContent = g.data.username;
+      $("sheet-model").textContent = g.data.model || "";
+      $("sheet-serial").textContent = g.data.serial || "";
+      $("sheet-date").textContent = new Date(g.data.generated_at * 1000).toISOString().slice(0, 10);
+      const list = $("codes-list");
+      list.textContent = "";
+      for (const c of g.data.codes) { const li = document.createElement("li"); li.textContent = c; list.appendChild(li); }
+      $("codes-intro").hidden = true;
+      $("codes-sheet").hidden = false;
+      $("print-codes").focus();
+    });
   },
 
   async forgot() {
@@ -169,9 +229,35 @@ const pages = {
       } else if (r.status === 409) {
         $("forgot-form").hidden = true;
         $("not-configured").hidden = false;
+        const g = await api("GET", "/recovery");
+        const m = g.data.button;
+        $("button-state").textContent = m === "credentials" ? "This PBX puts the label password back and keeps all data."
+          : m === "mail" ? "On this PBX the press mails a reset link, which needs email recovery: not available."
+          : m === "off" ? "This is switched off on this PBX." : "";
       } else {
         showError(explain(r));
       }
+    });
+    $("use-code").addEventListener("click", () => {
+      $("code-section").hidden = false;
+      $("code-username").value = $("username").value;
+      $("code-username").focus();
+    });
+    $("code-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError("code-error");
+      const np = confirmedNewPassword("code-error");
+      if (np === null) return;
+      const r = await api("POST", "/recover-with-code", { username: $("code-username").value, code: $("code").value, new_password: np });
+      if (r.status === 204) {
+        $("code-section").hidden = true;
+        $("code-done").hidden = false;
+        $("code-done").querySelector("a").focus();
+        return;
+      }
+      $("code").value = "";
+      if (r.data.error === "weak_password") showError(r.data.message, r.data.reasons, "code-error");
+      else showError(explain(r), null, "code-error");
     });
   },
 

@@ -253,6 +253,8 @@ mod tests {
             must_change_password: false,
             created_at: 1,
             password_changed_at: 1,
+            recovery_codes: Vec::new(),
+            email_confirmed_at: None,
         };
         data.put_account(&other).expect("extension");
         t.admin_token([7; 32]);

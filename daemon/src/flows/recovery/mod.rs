@@ -9,11 +9,14 @@
 //!   single-use token.
 //! - [`button`]: the recovery press (credential-only reset, mail, off) and the change
 //!   of its mode, confirmed at the box.
+//! - [`codes`]: offline recovery codes (generated with the password, one of them and
+//!   a new password get the account back from the local network).
 //! - [`worker`]: sends queued mail off the request path (reset links, notices).
 //!
 //! The mail itself (texts, SMTP/outbox) is [`crate::mail`].
 
 pub mod button;
+pub mod codes;
 pub mod forgot;
 pub mod localnet;
 pub mod reset;
@@ -54,6 +57,8 @@ pub struct Readiness {
     pub outbox: bool,
     pub email_bound: bool,
     pub last_test: Option<LastTest>,
+    /// Unused offline recovery codes of the admin account.
+    pub codes_left: usize,
     /// What the recovery press does, and a change waiting for its press.
     pub button: button::ButtonState,
 }
@@ -70,16 +75,17 @@ pub async fn transport(app: &App, data: &Arc<DataDb>) -> Result<Option<Transport
 }
 
 pub async fn readiness(app: &App) -> Result<Readiness, Error> {
-    let (smtp, email_bound, last_test) = app
+    let (smtp, admin, last_test) = app
         .data()?
         .run(|d| {
             Ok((
                 d.setting::<SmtpSettings>(SMTP_KEY)?.is_some(),
-                d.account(ADMIN)?.is_some_and(|a| a.email.is_some()),
+                d.account(ADMIN)?,
                 d.setting::<LastTest>(LAST_TEST_KEY)?,
             ))
         })
         .await?;
+    let email_bound = admin.as_ref().is_some_and(|a| a.email.is_some());
     let outbox = !smtp && app.config().dev;
     Ok(Readiness {
         available: (smtp || outbox) && email_bound,
@@ -87,6 +93,7 @@ pub async fn readiness(app: &App) -> Result<Readiness, Error> {
         outbox,
         email_bound,
         last_test,
+        codes_left: admin.map_or(0, |a| a.recovery_codes.len()),
         button: button::state(app).await,
     })
 }
@@ -104,13 +111,16 @@ pub(super) fn device_name(app: &App) -> String {
     }
 }
 
-/// Admins see the full readiness; everyone else only whether recovery is available.
+/// Admins see the full readiness; everyone else whether recovery by email is available
+/// and what the recovery press does.
 pub async fn readiness_for(app: &App, role: Option<Role>) -> Result<serde_json::Value, Error> {
     let r = readiness(app).await?;
     Ok(match role {
         Some(Role::Admin) => {
             serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?
         }
-        _ => serde_json::json!({ "available": r.available }),
+        // What the button does is no secret from whoever stands at the box: the locked-out
+        // owner needs it on the Forgot Password page.
+        _ => serde_json::json!({ "available": r.available, "button": r.button.mode }),
     })
 }

@@ -96,6 +96,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
     app.recovery().enqueue(MailJob::PasswordChanged {
         username: account.username,
         ip: peer,
+        how: "a password-reset link",
     });
     Ok(())
 }

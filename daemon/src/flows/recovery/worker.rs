@@ -47,14 +47,14 @@ async fn send_notice(
     }
 }
 
-async fn handle_changed(app: &App, username: &str, ip: IpAddr) {
+async fn handle_changed(app: &App, username: &str, ip: IpAddr, how: &str) {
     let Ok(Some(account)) = super::account(app, username).await else {
         return;
     };
     let Some(to) = account.email else { return };
     let (device, at) = (device_name(app), app.clock().unix());
     send_notice(app, username, &to, "password-change notice", |from, to| {
-        mail::password_changed(from, to, username, &device, at, &ip.to_string())
+        mail::password_changed(from, to, username, &device, at, &ip.to_string(), how)
     })
     .await;
 }
@@ -68,7 +68,9 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 email,
                 ip,
             } => super::forgot::handle_forgot(&app, &username, &email, ip).await,
-            MailJob::PasswordChanged { username, ip } => handle_changed(&app, &username, ip).await,
+            MailJob::PasswordChanged { username, ip, how } => {
+                handle_changed(&app, &username, ip, how).await
+            }
             MailJob::EmailChanged {
                 username,
                 old,
