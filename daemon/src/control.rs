@@ -162,7 +162,19 @@ async fn status(app: &Arc<App>) -> Value {
         "model": app.board_info().map(|b| b.model.clone()),
         "serial": app.board_info().map(|b| b.serial.clone()),
         "uptime_s": app.clock().unix().saturating_sub(app.started_at()),
-        "recovery_available": recovery.map(|r| r.available),
+        "recovery_available": recovery.as_ref().map(|r| r.available),
+        "recovery_email": recovery.as_ref().map(|r| match r {
+            r if !r.email_bound => "not set",
+            r if r.email_stale => "stale",
+            r if r.email_confirmed_at.is_some() => "confirmed",
+            _ => "unconfirmed",
+        }),
+        "recovery_warning": recovery.as_ref().filter(|r| r.email_stale).map(|_| {
+            "the recovery email has not been confirmed for too long: recovery by email may not work; \
+             send a recovery check from the dashboard"
+        }),
+        "recovery_codes_left": recovery.as_ref().map(|r| r.codes_left),
+        "recovery_button": recovery.as_ref().map(|r| r.button.mode),
         "reset_in_progress": app.is_resetting(),
         "sessions": app.sessions().count(),
         "password_checks": app.hasher().checks(),

@@ -73,6 +73,7 @@ pub async fn run(
     if let Some(rx) = app.recovery().take_worker_queue() {
         tokio::spawn(flows::recovery::mail_worker(Arc::clone(&app), rx));
     }
+    tokio::spawn(flows::recovery::email::drill_worker(Arc::clone(&app)));
     let socket = app.config().control.socket.clone();
     match control::bind(&socket) {
         Ok(l) => {

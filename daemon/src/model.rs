@@ -61,6 +61,20 @@ pub struct Account {
     /// unconfirmed. Cleared when the address changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_confirmed_at: Option<u64>,
+    /// When the current email was bound (the start of "unconfirmed for N days").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_bound_at: Option<u64>,
+    /// The confirmation link last mailed to the bound address, as its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_check: Option<EmailCheck>,
+}
+
+/// An outstanding confirmation link of a recovery email: SHA-256 (hex) of its token and
+/// when it lapses. A newer link replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailCheck {
+    pub digest: String,
+    pub expires_at: u64,
 }
 
 impl fmt::Debug for Account {

@@ -139,8 +139,20 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.click("#email-form button[type=submit]").await;
     b.wait_for_text("#email-notice", "Recovery email saved")
         .await;
+    // The address is proven by the link in the confirmation mail, opened in the browser.
     b.goto(&format!("{base}/")).await;
     b.wait_for_text("#recovery-ok", "set up").await;
+    b.wait_for_text("#way-email", "unconfirmed").await;
+    let mails = smtp.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(mails[1].subject(), "Confirm your recovery email");
+    let confirm = mails[1]
+        .link("/confirm-email?token=")
+        .expect("confirmation link");
+    b.goto(&confirm).await;
+    b.wait_for_text("#done", "this address is confirmed").await;
+    assert!(!b.url().await.contains("token="));
+    b.goto(&format!("{base}/")).await;
+    b.wait_for_text("#way-email", "ready (confirmed").await;
 
     // Sign out, forget, recover.
     b.click("#logout").await;
@@ -151,9 +163,9 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.type_into("#email", "admin@pbx.test").await;
     b.click("#forgot-form button[type=submit]").await;
     b.wait_for_text("#notice", "Find Password").await;
-    let mails = smtp.wait_for(2, Duration::from_secs(10)).await;
-    assert_eq!(mails[1].subject(), "Find Password");
-    let link = mails[1].reset_link().expect("link");
+    let mails = smtp.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(mails[2].subject(), "Find Password");
+    let link = mails[2].reset_link().expect("link");
     assert!(
         link.starts_with(&format!("https://{}/reset?token=", d.https)),
         "{link}"

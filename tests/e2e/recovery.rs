@@ -413,13 +413,15 @@ async fn forgot_answers_match_and_mismatch_identically() {
 
     // Only the matching requests produced mail, at most 3 per hour for the account.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("state/outbox"))
+    // (Besides the confirmation link mailed when the address was bound.)
+    let outbox: Vec<String> = std::fs::read_dir(dir.path().join("state/outbox"))
         .expect("outbox")
         .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).expect("eml"))
+        .filter(|m| !m.contains("Subject: Confirm your recovery email"))
         .collect();
     assert_eq!(outbox.len(), 3, "per-account mail limit");
-    let mail = std::fs::read_to_string(outbox[0].path()).expect("eml");
-    assert!(mail.contains("Subject: Find Password"));
+    assert!(outbox.iter().all(|m| m.contains("Subject: Find Password")));
 
     // Per address: the sixth request within 15 minutes is refused.
     let mut c = d.client_from("127.0.99.1");
@@ -487,11 +489,14 @@ async fn extension_accounts_recover_by_extension_number() {
     assert_eq!(r.status, 202);
     let deadline = Instant::now() + Duration::from_secs(5);
     let mail = loop {
-        let files: Vec<_> = std::fs::read_dir(dir.path().join("state/outbox"))
-            .map(|d| d.flatten().collect())
-            .unwrap_or_default();
-        if let Some(f) = files.first() {
-            break std::fs::read_to_string(f.path()).expect("eml");
+        let found = std::fs::read_dir(dir.path().join("state/outbox"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).expect("eml"))
+            .find(|m| m.contains("Subject: Find Password"));
+        if let Some(m) = found {
+            break m;
         }
         assert!(Instant::now() < deadline, "no mail in the outbox");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -518,7 +518,10 @@ async fn changing_the_recovery_email_needs_the_password_and_tells_the_old_addres
             .flatten()
             .flatten()
             .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-            .find(|m| m.contains(&format!("To: {ADMIN_MAIL}")));
+            .find(|m| {
+                m.contains(&format!("To: {ADMIN_MAIL}"))
+                    && m.contains("Subject: Recovery email changed")
+            });
         if let Some(m) = found {
             break m;
         }

@@ -433,3 +433,122 @@ async fn wrong_recovery_codes_count_as_failed_sign_ins() {
         200
     );
 }
+
+#[tokio::test]
+async fn the_recovery_email_is_proven_by_its_link_and_a_failed_check_is_retried() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("email-proof");
+    let d = daemon_with(&dir, &smtp, Some("[recovery]\ndrill_retry_s = 1\n"));
+    let mut c = crate::change_initial(&d, ADMIN_PW).await;
+    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
+    let r = c
+        .send_json(
+            "PUT",
+            "/api/v1/settings/smtp",
+            &settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 2),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = c
+        .send_json(
+            "PUT",
+            "/api/v1/profile",
+            &json!({"email": ADMIN_MAIL, "current_password": ADMIN_PW}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let status = c.get("/api/v1/recovery").await.json();
+    assert_eq!(status["email_confirmed_at"], json!(null), "{status}");
+    assert_eq!(d.ctl(&["status"]).1["recovery_email"], "unconfirmed");
+
+    // The confirmation mail, and its link: a page, then the API call the page makes.
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails[0].subject(), "Confirm your recovery email");
+    assert_eq!(
+        mails[0].header("X-Envelope-Rcpt").as_deref(),
+        Some(ADMIN_MAIL)
+    );
+    let link = mails[0].link("/confirm-email?token=").expect("link");
+    assert!(
+        link.starts_with(&format!("https://{}/confirm-email?token=", d.https)),
+        "{link}"
+    );
+    let token = link.split("token=").nth(1).expect("token").to_string();
+    let page = d
+        .client()
+        .get(&format!("/confirm-email?token={token}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
+    let mut anon = d.client();
+    let r = anon
+        .post_json("/api/v1/confirm-email", &json!({"token": token}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(r.set_cookies().is_empty(), "opening it grants nothing");
+    let r = anon
+        .post_json("/api/v1/confirm-email", &json!({"token": token}))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (410, json!("token_invalid"))
+    );
+    let status = c.get("/api/v1/recovery").await.json();
+    assert!(status["email_confirmed_at"].is_u64(), "{status}");
+    assert_eq!(d.ctl(&["status"]).1["recovery_email"], "confirmed");
+
+    // A check while the mail server hangs: the failure is answered and shown, the
+    // daemon carries on, and the retry gets through once the server is back.
+    smtp.pause();
+    let r = c.post_json("/api/v1/recovery/check", &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(answer["stage"].is_string(), "{answer}");
+    let status = c.get("/api/v1/recovery").await.json();
+    assert!(status["drill"]["failures"].as_u64() >= Some(1), "{status}");
+    assert!(
+        status["drill"]["last_error"]["message"].is_string(),
+        "{status}"
+    );
+    assert_eq!(d.client().get("/healthz").await.status, 200);
+    smtp.resume();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let drill = loop {
+        if let Some(m) = smtp
+            .mails()
+            .into_iter()
+            .find(|m| m.subject() == "Recovery check")
+        {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retry got through");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(drill.link("/confirm-email?token=").is_some());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = c.get("/api/v1/recovery").await.json();
+        if status["drill"]["failures"] == 0 {
+            assert_eq!(status["drill"]["last_error"], json!(null), "{status}");
+            assert!(status["drill"]["last_sent"].is_u64(), "{status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let audit = c.get("/api/v1/audit").await.json();
+    let events: Vec<&str> = audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"recovery_check_failed") && events.contains(&"recovery_email_confirmed"),
+        "{audit}"
+    );
+}

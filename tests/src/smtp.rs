@@ -49,9 +49,13 @@ impl Mail {
     }
     /// The first `https://…/reset?token=…` (or http) link in the body.
     pub fn reset_link(&self) -> Option<String> {
+        self.link("/reset?token=")
+    }
+    /// The first link in the body that contains `marker`.
+    pub fn link(&self, marker: &str) -> Option<String> {
         self.body()
             .split_whitespace()
-            .find(|w| w.contains("/reset?token="))
+            .find(|w| w.contains(marker))
             .map(str::to_string)
     }
 }
@@ -97,6 +101,22 @@ impl SmtpServer {
             outdir,
             _dir: dir,
         }
+    }
+
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel and then
+    /// nothing answers, like a mail server that hangs.
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, sig).expect("signal the SMTP server");
     }
 
     /// Every mail received so far, in arrival order.
@@ -155,6 +175,7 @@ impl SmtpServer {
 
 impl Drop for SmtpServer {
     fn drop(&mut self) {
+        self.resume();
         // Closing stdin stops the server; kill in case it hangs.
         drop(self.child.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(3);

@@ -114,6 +114,7 @@ async fn dispatch(
         }
         "/forgot" if get => Ok(recovery::forgot_page()),
         "/recovery-codes" if get => Ok(recovery::codes_page()),
+        "/confirm-email" if get => Ok(recovery::confirm_page()),
         "/reset" if get => Ok(recovery::reset_page(app, ctx)),
         "/static/app.js" | "/static/style.css" if get => pages::asset(path).ok_or(Error::NotFound),
         "/api/v1/login" if post => Box::pin(login::post_login(app, ctx, req)).await,
@@ -122,6 +123,8 @@ async fn dispatch(
         "/api/v1/password" if post => Box::pin(login::post_password(app, ctx, req)).await,
         "/api/v1/recovery" if get => Box::pin(recovery::status(app, req.headers())).await,
         "/api/v1/recovery/button" if put => Box::pin(recovery::button_put(app, ctx, req)).await,
+        "/api/v1/confirm-email" if post => Box::pin(recovery::confirm_email(app, req)).await,
+        "/api/v1/recovery/check" if post => Box::pin(recovery::check_now(app, req)).await,
         "/api/v1/recovery-codes" if post => Box::pin(recovery::codes_post(app, ctx, req)).await,
         "/api/v1/recover-with-code" if post => {
             Box::pin(recovery::recover_with_code(app, ctx, req)).await
@@ -138,8 +141,8 @@ async fn dispatch(
         "/api/v1/audit" if get => Box::pin(device::audit(app, req.headers())).await,
         "/api/v1/factory-reset" if post => Box::pin(device::factory_reset(app, ctx, req)).await,
         "/healthz" | "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset"
-        | "/forgot" | "/reset" | "/recovery-codes" | "/static/app.js" | "/static/style.css"
-        | "/api/v1/session" | "/api/v1/recovery" | "/api/v1/audit" => {
+        | "/forgot" | "/reset" | "/recovery-codes" | "/confirm-email" | "/static/app.js"
+        | "/static/style.css" | "/api/v1/session" | "/api/v1/recovery" | "/api/v1/audit" => {
             Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
         }
         "/api/v1/login"
@@ -150,7 +153,9 @@ async fn dispatch(
         | "/api/v1/settings/smtp/test"
         | "/api/v1/factory-reset"
         | "/api/v1/recovery-codes"
-        | "/api/v1/recover-with-code" => Err(Error::MethodNotAllowed { allow: "POST" }),
+        | "/api/v1/recover-with-code"
+        | "/api/v1/confirm-email"
+        | "/api/v1/recovery/check" => Err(Error::MethodNotAllowed { allow: "POST" }),
         "/api/v1/settings/smtp" | "/api/v1/profile" => {
             Err(Error::MethodNotAllowed { allow: "GET, PUT" })
         }

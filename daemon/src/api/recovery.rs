@@ -14,6 +14,44 @@ const FORGOT: &str = super::pages::web_page!("forgot.html");
 const RESET: &str = super::pages::web_page!("reset.html");
 const NOT_LOCAL: &str = super::pages::web_page!("not-local.html");
 const CODES: &str = super::pages::web_page!("recovery-codes.html");
+const CONFIRM: &str = super::pages::web_page!("confirm-email.html");
+
+/// `GET /confirm-email?token=…`: a page that posts the token (a mail scanner that only
+/// fetches the link confirms nothing).
+pub fn confirm_page() -> Response<Body> {
+    no_referrer(http::html(StatusCode::OK, CONFIRM))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmForm {
+    token: crate::auth::Secret,
+}
+
+/// `POST /confirm-email`: 204, the address proven.
+pub async fn confirm_email(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    let form: ConfirmForm = http::read_json(req).await?;
+    recovery::email::confirm(app, form.token.expose()).await?;
+    Ok(no_referrer(http::no_content()))
+}
+
+/// `POST /recovery/check`: sends the "Recovery check" now; the outcome, and when the
+/// next one (or the retry) is due.
+pub async fn check_now(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+    super::guard::admin(app, req.headers())?;
+    let (outcome, _) = recovery::email::tick(app, true).await?;
+    let drill = recovery::email::drill_state(app).await?;
+    let body = match outcome {
+        Some(Err(e)) => serde_json::json!({
+            "ok": false, "stage": e.stage, "message": e.message, "next_due": drill.next_due,
+        }),
+        Some(Ok(())) => serde_json::json!({ "ok": true, "next_due": drill.next_due }),
+        None => serde_json::json!({
+            "ok": false, "message": "The recovery check is off (recovery.drill_days = 0).",
+        }),
+    };
+    Ok(http::json(StatusCode::OK, &body))
+}
 
 /// `GET /recovery-codes`: the page that generates and prints them (the session is
 /// checked by its API call).

@@ -26,6 +26,8 @@ pub struct RecoveryFile {
     pub button: String,
     /// Days between "Recovery check" mails to the bound admin addresses; 0 = off.
     pub drill_days: u64,
+    /// First retry after a failed "Recovery check" mail; doubles up to 6 h.
+    pub drill_retry_s: u64,
 }
 
 impl Default for RecoveryFile {
@@ -33,6 +35,7 @@ impl Default for RecoveryFile {
         RecoveryFile {
             button: "credentials".into(),
             drill_days: 30,
+            drill_retry_s: 300,
         }
     }
 }

@@ -158,6 +158,8 @@ pub struct RecoveryConfig {
     pub button: ButtonMode,
     /// "Recovery check" mail period; `None` = off.
     pub drill: Option<Duration>,
+    /// First retry after a failed drill mail.
+    pub drill_retry: Duration,
 }
 
 impl Default for RecoveryConfig {

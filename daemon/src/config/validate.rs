@@ -270,6 +270,7 @@ pub(super) fn recovery(f: &RecoveryFile, r: &mut Report) -> RecoveryConfig {
     RecoveryConfig {
         button,
         drill: (days > 0).then(|| Duration::from_secs(days * 86_400)),
+        drill_retry: r.secs("recovery.drill_retry_s", f.drill_retry_s, 1, 86_400),
     }
 }
 

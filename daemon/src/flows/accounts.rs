@@ -53,13 +53,15 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         username: body.username,
         role: body.role,
         password_hash,
-        email,
+        email: email.clone(),
         // The admin chose this password; its owner replaces it at first sign-in.
         must_change_password: true,
         created_at: now,
         password_changed_at: now,
         recovery_codes: Vec::new(),
         email_confirmed_at: None,
+        email_bound_at: email.as_ref().map(|_| now),
+        email_check: None,
     };
     let store = data.clone();
     let saved = account.clone();
@@ -71,6 +73,12 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         )));
     }
     tracing::info!(by = %by, user = %account.username, "account created");
+    if account.email.is_some() {
+        app.recovery()
+            .enqueue(crate::flows::recovery::MailJob::ConfirmEmail {
+                username: account.username.clone(),
+            });
+    }
     Ok(account)
 }
 

@@ -45,10 +45,19 @@ pub async fn set_email(
     let data = app.data()?;
     let username = username.to_string();
     let new_email = email.clone();
-    // Reset links mailed to the old address die with the change.
+    let now = app.clock().unix();
+    // Reset links mailed to the old address die with the change; a new address starts
+    // unconfirmed.
     let account = data
         .run(move |d| {
-            d.update_account_revoking_tokens(&username, |acc| acc.email = new_email.clone())
+            d.update_account_revoking_tokens(&username, |acc| {
+                if acc.email != new_email {
+                    acc.email_confirmed_at = None;
+                    acc.email_check = None;
+                    acc.email_bound_at = new_email.as_ref().map(|_| now);
+                }
+                acc.email = new_email.clone();
+            })
         })
         .await?
         .ok_or(Error::Unauthenticated)?;
@@ -59,12 +68,18 @@ pub async fn set_email(
         Some(ip),
         None,
     );
+    let changed = before.email != email;
     if let Some(old) = before.email.filter(|old| Some(old) != email.as_ref()) {
         app.recovery().enqueue(MailJob::EmailChanged {
             username: account.username.clone(),
             old,
             new: email.clone(),
             ip,
+        });
+    }
+    if changed && email.is_some() {
+        app.recovery().enqueue(MailJob::ConfirmEmail {
+            username: account.username.clone(),
         });
     }
     Ok(email)
@@ -115,8 +130,25 @@ mod tests {
             data.token_valid(&[7; 32], now).expect("read").is_none(),
             "link revoked"
         );
-        match queue.try_recv() {
-            Ok(MailJob::EmailChanged { old, new, .. }) => {
+        let mut jobs = std::iter::from_fn(|| queue.try_recv().ok());
+        let mut confirms = 0;
+        let changed = jobs.find(|j| {
+            confirms += usize::from(matches!(j, MailJob::ConfirmEmail { .. }));
+            matches!(j, MailJob::EmailChanged { .. })
+        });
+        assert_eq!(
+            confirms, 1,
+            "the first address was sent its confirmation link"
+        );
+        assert!(
+            matches!(jobs.next(), Some(MailJob::ConfirmEmail { .. })),
+            "and the new one"
+        );
+        let account = data.account(ADMIN).expect("read").expect("admin");
+        assert_eq!(account.email_confirmed_at, None);
+        assert_eq!(account.email_bound_at, Some(app.clock().unix()));
+        match changed {
+            Some(MailJob::EmailChanged { old, new, .. }) => {
                 assert_eq!(old, "old@pbx.test");
                 assert_eq!(new.as_deref(), Some("new@pbx.test"));
             }

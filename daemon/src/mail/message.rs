@@ -21,6 +21,8 @@ pub const FIND_PASSWORD_SUBJECT: &str = "Find Password";
 pub const CHANGED_SUBJECT: &str = "Your password was changed";
 pub const TEST_SUBJECT: &str = "PBX test mail";
 pub const EMAIL_CHANGED_SUBJECT: &str = "Recovery email changed";
+pub const CONFIRM_SUBJECT: &str = "Confirm your recovery email";
+pub const DRILL_SUBJECT: &str = "Recovery check";
 pub const CREDENTIALS_RESET_SUBJECT: &str = "Admin password reset with the reset button";
 
 pub fn build(from: &Mailbox, to: &Mailbox, subject: &str, text: String) -> Result<Message, String> {
@@ -118,6 +120,50 @@ pub fn email_changed(
         when = format_utc(at),
     );
     build(from, to, EMAIL_CHANGED_SUBJECT, body)
+}
+
+/// What a confirmation mail of a recovery address says.
+pub struct EmailCheckText<'a> {
+    pub username: &'a str,
+    pub device: &'a str,
+    pub link: &'a str,
+    pub expires_at: u64,
+    /// The periodic "Recovery check" rather than the one after binding the address.
+    pub drill: bool,
+}
+
+/// "Confirm your recovery email" / "Recovery check": a link that proves the address
+/// receives the PBX's mail. Opening it changes nothing else.
+pub fn email_check(
+    from: &Mailbox,
+    to: &Mailbox,
+    m: &EmailCheckText<'_>,
+) -> Result<Message, String> {
+    let why = if m.drill {
+        "This is the regular recovery check: the PBX makes sure that password-reset mail \
+         still reaches you."
+    } else {
+        "This address was just bound as the recovery email of the account."
+    };
+    let body = format!(
+        "Hello {user},\n\n         {why} To confirm that mail from {device} arrives here, open this link:\n\n{link}\n\n         The link works once until {expiry}. It only confirms this address; it does not sign \
+         you in or change anything else.\n         If the PBX does not hear back, its dashboard will warn that recovery by email may \
+         not work.\n",
+        user = m.username,
+        device = m.device,
+        link = m.link,
+        expiry = format_utc(m.expires_at),
+    );
+    build(
+        from,
+        to,
+        if m.drill {
+            DRILL_SUBJECT
+        } else {
+            CONFIRM_SUBJECT
+        },
+        body,
+    )
 }
 
 /// The notice to the admin's address after the button's credential-only reset.

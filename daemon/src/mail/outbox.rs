@@ -33,6 +33,8 @@ pub enum MailJob {
         new: Option<String>,
         ip: IpAddr,
     },
+    /// Mails a confirmation link to the account's newly bound address.
+    ConfirmEmail { username: String },
     /// Tells the admin's bound address that the button put the label password back.
     CredentialsReset { at: u64 },
 }
@@ -42,6 +44,8 @@ pub struct Recovery {
     pub mails_by_account: Mutex<Windows<String>>,
     /// A requested change of the button's mode, taken by its confirming press.
     pub button_change: Mutex<Option<crate::model::PendingMode>>,
+    /// Wakes the recovery-check schedule when it changed out of turn (a check sent now).
+    pub drill_wake: tokio::sync::Notify,
     queue: mpsc::Sender<MailJob>,
     worker_rx: Mutex<Option<mpsc::Receiver<MailJob>>>,
 }
@@ -53,6 +57,7 @@ impl Default for Recovery {
             forgot_by_addr: Mutex::new(Windows::default()),
             mails_by_account: Mutex::new(Windows::default()),
             button_change: Mutex::new(None),
+            drill_wake: tokio::sync::Notify::new(),
             queue: tx,
             worker_rx: Mutex::new(Some(rx)),
         }

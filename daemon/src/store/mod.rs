@@ -371,6 +371,8 @@ impl DataDb {
             password_changed_at: now,
             recovery_codes: Vec::new(),
             email_confirmed_at: None,
+            email_bound_at: None,
+            email_check: None,
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

@@ -90,8 +90,24 @@ function showWays(d, admin) {
   $("recovery-ok").hidden = !emailReady;
   if (!admin) { $("recovery-banner").hidden = emailReady; return; }
   $("ways").hidden = false;
-  $("recovery-banner").hidden = emailReady || codes > 0 || buttonWorks;
-  $("way-email").textContent = emailReady ? "ready" : "not set up";
+  $("recovery-banner").hidden = (emailReady && !!d.email_confirmed_at && !d.email_stale) || codes > 0 || buttonWorks;
+  const confirmed = d.email_confirmed_at ? new Date(d.email_confirmed_at * 1000).toISOString().slice(0, 10) : "";
+  $("way-email").textContent = !emailReady ? "not set up"
+    : d.email_stale ? "warning: recovery email last confirmed " + (confirmed ? "on " + confirmed : "never") + " — recovery by email may not work"
+    : confirmed ? "ready (confirmed " + confirmed + ")" : "unconfirmed — open the link in the confirmation mail";
+  const dr = d.drill || {};
+  $("drill-state").textContent = dr.last_error
+    ? "The last recovery check mail failed at the " + dr.last_error.stage + " stage (" + dr.last_error.message + "); it is retried at " + new Date(dr.next_due * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC."
+    : (dr.last_sent ? "Last recovery check mail sent " + new Date(dr.last_sent * 1000).toISOString().slice(0, 10) + "." : "");
+  $("drill-state").hidden = !$("drill-state").textContent;
+  $("drill-state").className = dr.last_error || d.email_stale ? "warning" : "hint";
+  $("check-now").hidden = !emailReady;
+  $("check-now").onclick = async () => {
+    notice("Sending a recovery check…", "check-notice");
+    const r = await api("POST", "/recovery/check");
+    if (r.status === 200 && r.data.ok) notice("Recovery check sent: open the link in the mail to confirm the address.", "check-notice");
+    else { notice("", "check-notice"); showError(r.status === 200 ? "The recovery check mail failed at the " + r.data.stage + " stage: " + r.data.message : explain(r), null, "check-error"); }
+  };
   const missing = [];
   if (d.smtp_configured === false && !d.outbox) missing.push("the email (SMTP) settings are not saved");
   if (d.email_bound === false) missing.push("no email address is bound to the admin account");
@@ -259,6 +275,21 @@ const pages = {
       if (r.data.error === "weak_password") showError(r.data.message, r.data.reasons, "code-error");
       else showError(explain(r), null, "code-error");
     });
+  },
+
+  async "confirm-email"() {
+    const token = new URLSearchParams(location.search).get("token") || "";
+    history.replaceState(null, "", "/confirm-email");
+    const send = async () => {
+      clearError();
+      const r = await api("POST", "/confirm-email", { token });
+      $("working").hidden = true;
+      if (r.status === 204) { $("done").hidden = false; $("confirm-form").hidden = true; return; }
+      showError(r.status === 410 ? "This confirmation link is invalid, expired or already used. The dashboard can send a new one (Send a recovery check)." : explain(r));
+      $("confirm-form").hidden = r.status === 410;
+    };
+    $("confirm-form").addEventListener("submit", (ev) => { ev.preventDefault(); send(); });
+    send();
   },
 
   async reset() {

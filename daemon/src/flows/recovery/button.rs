@@ -255,6 +255,8 @@ mod tests {
             password_changed_at: 1,
             recovery_codes: Vec::new(),
             email_confirmed_at: None,
+            email_bound_at: None,
+            email_check: None,
         };
         data.put_account(&other).expect("extension");
         t.admin_token([7; 32]);

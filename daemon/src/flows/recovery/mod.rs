@@ -11,12 +11,15 @@
 //!   of its mode, confirmed at the box.
 //! - [`codes`]: offline recovery codes (generated with the password, one of them and
 //!   a new password get the account back from the local network).
+//! - [`email`]: the recovery address proven by a confirmation link, and the periodic
+//!   "Recovery check" drill that keeps it proven.
 //! - [`worker`]: sends queued mail off the request path (reset links, notices).
 //!
 //! The mail itself (texts, SMTP/outbox) is [`crate::mail`].
 
 pub mod button;
 pub mod codes;
+pub mod email;
 pub mod forgot;
 pub mod localnet;
 pub mod reset;
@@ -57,6 +60,12 @@ pub struct Readiness {
     pub outbox: bool,
     pub email_bound: bool,
     pub last_test: Option<LastTest>,
+    /// When the admin's address was last proven (its link opened); `None`: unconfirmed.
+    pub email_confirmed_at: Option<u64>,
+    /// Unconfirmed past the drill period and its grace: recovery by email may not work.
+    pub email_stale: bool,
+    /// The drill's schedule and last outcome.
+    pub drill: email::Drill,
     /// Unused offline recovery codes of the admin account.
     pub codes_left: usize,
     /// What the recovery press does, and a change waiting for its press.
@@ -93,6 +102,11 @@ pub async fn readiness(app: &App) -> Result<Readiness, Error> {
         outbox,
         email_bound,
         last_test,
+        email_confirmed_at: admin.as_ref().and_then(|a| a.email_confirmed_at),
+        email_stale: admin
+            .as_ref()
+            .is_some_and(|a| email::stale(app, a).is_some()),
+        drill: email::drill_state(app).await?,
         codes_left: admin.map_or(0, |a| a.recovery_codes.len()),
         button: button::state(app).await,
     })

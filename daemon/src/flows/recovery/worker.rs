@@ -91,6 +91,13 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 })
                 .await;
             }
+            MailJob::ConfirmEmail { username } => {
+                match super::email::send_check(&app, &username, super::email::Why::Bound).await {
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(user = %username, stage = ?e.stage,
+                        "recovery email confirmation failed: {}", e.message),
+                }
+            }
             MailJob::CredentialsReset { at } => {
                 let Ok(Some(admin)) = super::account(&app, ADMIN).await else {
                     continue;

@@ -1,0 +1,298 @@
+//! A recovery email that is proven to work (spec §8): binding an address mails a
+//! confirmation link (single use, kept as SHA-256, 7 days); only a confirmed address
+//! counts as ready. Every `recovery.drill_days` a "Recovery check" mail with a fresh link
+//! goes to each bound admin address; a failed send is retried with backoff and shown;
+//! unconfirmed for `drill_days + 7` days, the address is reported stale (banner, `ctl
+//! status`, audit). The schedule is stored, so it survives restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{device_name, forgot::link_base, transport};
+use crate::app::App;
+use crate::auth::{random_token, token_digest};
+use crate::error::Error;
+use crate::mail::message as mail;
+use crate::mail::transport::{self as mailer, MailError, Stage};
+use crate::model::{EmailCheck, Role};
+
+/// The setting that holds the drill's schedule.
+pub const DRILL_KEY: &str = "recovery_drill";
+/// How long a confirmation link works.
+pub const CHECK_TTL: u64 = 7 * 86_400;
+/// Grace after a missed drill before the address counts as stale.
+pub const STALE_GRACE: u64 = 7 * 86_400;
+/// The longest wait between retries of a failed drill.
+const MAX_RETRY: u64 = 6 * 3600;
+
+/// The drill's schedule and its last outcome, stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drill {
+    /// Unix seconds of the next send (a retry after a failure); 0: not scheduled yet.
+    pub next_due: u64,
+    #[serde(default)]
+    pub last_sent: Option<u64>,
+    /// Failed sends in a row.
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub last_error: Option<DrillError>,
+    /// The confirmation time (or binding time) a stale report was audited for, so it is
+    /// written once per lapse.
+    #[serde(default)]
+    pub stale_reported: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillError {
+    pub at: u64,
+    pub stage: Stage,
+    pub message: String,
+}
+
+/// Why a confirmation link is mailed: binding an address, or the periodic drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    Bound,
+    Drill,
+}
+
+/// Mails a fresh confirmation link to `username`'s bound address (replacing the older
+/// link). `Ok(false)`: no address bound.
+pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, MailError> {
+    let internal = |m: String| MailError {
+        stage: Stage::Send,
+        message: m,
+    };
+    let data = app.data().map_err(|e| internal(e.to_string()))?;
+    let Some(account) = super::account(app, username)
+        .await
+        .map_err(|e| internal(e.to_string()))?
+    else {
+        return Ok(false);
+    };
+    let Some(email) = account.email else {
+        return Ok(false);
+    };
+    let transport = transport(app, &data)
+        .await
+        .map_err(|e| internal(e.to_string()))?
+        .ok_or_else(|| internal("no mail transport configured".into()))?;
+    let token = random_token();
+    let now = app.clock().unix();
+    let check = EmailCheck {
+        digest: hex(&token_digest(&token)),
+        expires_at: now + CHECK_TTL,
+    };
+    let (name, bound) = (account.username.clone(), email.clone());
+    data.run(move |d| {
+        d.update_account(&name, |a| {
+            // Only for the address it was made for.
+            if a.email.as_deref() == Some(bound.as_str()) {
+                a.email_check = Some(check.clone());
+            }
+        })
+    })
+    .await
+    .map_err(|e| internal(e.to_string()))?;
+    let link = format!("{}/confirm-email?token={token}", link_base(app));
+    let from = mailer::parse_address(&transport.from_address())
+        .ok_or_else(|| internal("the sender address is invalid".into()))?;
+    let to = mailer::parse_address(&email)
+        .ok_or_else(|| internal("the recipient address is invalid".into()))?;
+    let msg = mail::email_check(
+        &from,
+        &to,
+        &mail::EmailCheckText {
+            username: &account.username,
+            device: &device_name(app),
+            link: &link,
+            expires_at: now + CHECK_TTL,
+            drill: why == Why::Drill,
+        },
+    )
+    .map_err(internal)?;
+    transport.send(msg).await?;
+    tracing::info!(user = %account.username, drill = (why == Why::Drill), "recovery email check sent");
+    Ok(true)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /confirm-email`: the link was opened; the address is proven. Grants nothing
+/// else. One answer (410) for unknown, used and lapsed links.
+pub async fn confirm(app: &App, token: &str) -> Result<(), Error> {
+    let wanted = hex(&token_digest(token));
+    let now = app.clock().unix();
+    let data = app.data()?;
+    let accounts = data.run(|d| d.accounts()).await?;
+    let holder = accounts.into_iter().find(|a| {
+        a.email_check.as_ref().is_some_and(|c| {
+            crate::auth::ct_eq(c.digest.as_bytes(), wanted.as_bytes()) && c.expires_at > now
+        })
+    });
+    let Some(holder) = holder else {
+        return Err(Error::TokenInvalid);
+    };
+    let used = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hit = used.clone();
+    let name = holder.username.clone();
+    data.run(move |d| {
+        d.update_account(&name, |a| {
+            let ours = a.email_check.as_ref().is_some_and(|c| c.digest == wanted);
+            hit.store(ours, std::sync::atomic::Ordering::SeqCst);
+            if ours {
+                a.email_check = None;
+                a.email_confirmed_at = Some(now);
+            }
+        })
+    })
+    .await?;
+    if !used.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::TokenInvalid);
+    }
+    app.audit(
+        "recovery_email_confirmed",
+        Some(&holder.username),
+        None,
+        holder.email.as_deref(),
+    );
+    tracing::info!(user = %holder.username, "recovery email confirmed");
+    Ok(())
+}
+
+/// The address of `a` has gone unconfirmed past the drill period and its grace.
+pub fn stale(app: &App, a: &crate::model::Account) -> Option<u64> {
+    let period = app.config().recovery.drill?.as_secs();
+    a.email.as_ref()?;
+    let since = a.email_confirmed_at.or(a.email_bound_at)?;
+    (app.clock().unix() > since + period + STALE_GRACE).then_some(since)
+}
+
+pub async fn drill_state(app: &App) -> Result<Drill, Error> {
+    Ok(app
+        .data()?
+        .run(|d| d.setting::<Drill>(DRILL_KEY))
+        .await?
+        .unwrap_or_default())
+}
+
+/// One look at the schedule: sends the drill when due, reports a stale address once.
+/// `now = true` sends whatever the schedule says. Returns the drill's outcome when it
+/// ran, and how long until the next look is needed.
+pub async fn tick(
+    app: &App,
+    now: bool,
+) -> Result<(Option<Result<(), MailError>>, Duration), Error> {
+    let Some(period) = app.config().recovery.drill else {
+        return Ok((None, Duration::from_secs(3600)));
+    };
+    let at = app.clock().unix();
+    let mut d = drill_state(app).await?;
+    let before = d.clone();
+    let mut outcome = None;
+    if d.next_due == 0 && !now {
+        d.next_due = at + period.as_secs();
+    } else if now || at >= d.next_due {
+        let r = run_drill(app).await;
+        match &r {
+            Ok(()) => {
+                d.last_sent = Some(at);
+                d.failures = 0;
+                d.last_error = None;
+                d.next_due = at + period.as_secs();
+            }
+            Err(e) => {
+                d.failures = d.failures.saturating_add(1);
+                d.last_error = Some(DrillError {
+                    at,
+                    stage: e.stage,
+                    message: e.message.clone(),
+                });
+                d.next_due = at + retry_after(app, d.failures);
+                tracing::error!(stage = ?e.stage, failures = d.failures,
+                    "recovery check mail failed: {}; retrying in {} s", e.message, d.next_due - at);
+                app.audit("recovery_check_failed", None, None, Some(&e.message));
+            }
+        }
+        outcome = Some(r);
+    }
+    let admins = app.data()?.run(|d| d.accounts()).await?;
+    for a in admins.iter().filter(|a| a.role == Role::Admin) {
+        if let Some(since) = stale(app, a) {
+            if d.stale_reported != Some(since) {
+                d.stale_reported = Some(since);
+                tracing::warn!(user = %a.username, "recovery email not confirmed for too long: recovery by email may not work");
+                app.audit(
+                    "recovery_email_stale",
+                    Some(&a.username),
+                    None,
+                    a.email.as_deref(),
+                );
+            }
+        }
+    }
+    if d != before {
+        let stored = d.clone();
+        app.data()?
+            .run(move |db| db.put_setting(DRILL_KEY, &stored))
+            .await?;
+        if now {
+            app.recovery().drill_wake.notify_one();
+        }
+    }
+    Ok((outcome, Duration::from_secs(d.next_due.saturating_sub(at))))
+}
+
+/// After `failures` failed sends in a row: `recovery.drill_retry_s` doubled each time,
+/// at most six hours.
+fn retry_after(app: &App, failures: u32) -> u64 {
+    let base = app.config().recovery.drill_retry.as_secs().max(1);
+    base.saturating_mul(1u64 << failures.saturating_sub(1).min(20))
+        .min(MAX_RETRY.max(base))
+}
+
+/// Sends the check to every admin with a bound address; the first failure fails it.
+async fn run_drill(app: &App) -> Result<(), MailError> {
+    let admins = match app.data() {
+        Ok(d) => d.run(|d| d.accounts()).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let mut result = Ok(());
+    for a in admins
+        .iter()
+        .filter(|a| a.role == Role::Admin && a.email.is_some())
+    {
+        if let Err(e) = send_check(app, &a.username, Why::Drill).await {
+            result = Err(e);
+        }
+    }
+    result
+}
+
+/// Looks at the schedule now and then: at the next due time, at least once a minute
+/// (the wall clock may be set late on a box without RTC), and when a check sent out of
+/// turn changed it.
+pub async fn drill_worker(app: Arc<App>) {
+    loop {
+        let wait = match tick(&app, false).await {
+            Ok((_, wait)) => wait,
+            Err(e) => {
+                tracing::warn!("recovery check schedule: {e}");
+                Duration::from_secs(60)
+            }
+        };
+        let nap = tokio::time::sleep(wait.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+        tokio::select! {
+            () = nap => {}
+            () = app.recovery().drill_wake.notified() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
