@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use pbx_board::Subnet;
 
-use crate::model::ButtonMode;
-
 use super::file::{
     ConfigFile, LogFile, NetworkFile, PolicyFile, RecoveryFile, ResetFile, ServerFile, StorageFile,
 };
 use super::{
-    Config, Control, Network, Policy, Problem, Problems, RecoveryConfig, Reset, Server, Storage,
-    TlsFiles, MAX_CACHE_CAPACITY,
+    Config, Control, Network, Problem, Problems, Reset, Server, Storage, TlsFiles,
+    MAX_CACHE_CAPACITY,
 };
 
 /// The problems found so far.
@@ -255,25 +253,6 @@ fn reset(st: &StorageFile, f: &ResetFile, r: &mut Report) -> Reset {
     }
 }
 
-pub(super) fn recovery(f: &RecoveryFile, r: &mut Report) -> RecoveryConfig {
-    let button = f.button.parse().unwrap_or_else(|()| {
-        r.bad(
-            "recovery.button",
-            format!(
-                "{:?}: expected \"credentials\", \"mail\" or \"off\"",
-                f.button
-            ),
-        );
-        ButtonMode::Credentials
-    });
-    let days = r.range("recovery.drill_days", f.drill_days, 0, 365);
-    RecoveryConfig {
-        button,
-        drill: (days > 0).then(|| Duration::from_secs(days * 86_400)),
-        drill_retry: r.secs("recovery.drill_retry_s", f.drill_retry_s, 1, 86_400),
-    }
-}
-
 fn network(f: &NetworkFile, r: &mut Report) -> Network {
     let mut lan_subnets = Vec::new();
     for (i, n) in f.lan_subnets.iter().enumerate() {
@@ -318,90 +297,8 @@ fn log(f: &LogFile, r: &mut Report) -> tracing::Level {
     }
 }
 
-pub(super) fn policy(f: &PolicyFile, r: &mut Report) -> Policy {
-    let mut num =
-        |key: &str, v: u64, lo: u64, hi: u64| r.range(&format!("policy.{key}"), v, lo, hi);
-    let secs = Duration::from_secs;
-    let ms = Duration::from_millis;
-    // The clamps keep every value far below u32/usize limits.
-    let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    let policy = Policy {
-        lockout_failures: small(num("lockout_failures", f.lockout_failures, 1, 100)),
-        lockout_window: secs(num("lockout_window_s", f.lockout_window_s, 10, 86_400)),
-        lockout_block: secs(num("lockout_block_s", f.lockout_block_s, 10, 86_400)),
-        account_slowdown_after: small(num(
-            "account_slowdown_after",
-            f.account_slowdown_after,
-            1,
-            10_000,
-        )),
-        account_slowdown_step: ms(num(
-            "account_slowdown_step_ms",
-            f.account_slowdown_step_ms,
-            0,
-            60_000,
-        )),
-        account_slowdown_max: ms(num(
-            "account_slowdown_max_ms",
-            f.account_slowdown_max_ms,
-            0,
-            60_000,
-        )),
-        password_min_len: size(num("password_min_len", f.password_min_len, 8, 128)),
-        password_max_len: size(num("password_max_len", f.password_max_len, 16, 1024)),
-        session_idle: secs(num("session_idle_s", f.session_idle_s, 60, 86_400)),
-        session_absolute: secs(num(
-            "session_absolute_s",
-            f.session_absolute_s,
-            60,
-            7 * 86_400,
-        )),
-        hash_concurrency: size(num("hash_concurrency", f.hash_concurrency, 0, 64)),
-        hash_queue: size(num("hash_queue", f.hash_queue, 0, 1024)),
-        reset_token_ttl: secs(60 * num("reset_token_ttl_min", f.reset_token_ttl_min, 5, 1440)),
-        forgot_per_address: small(num("forgot_per_address", f.forgot_per_address, 1, 1000)),
-        forgot_address_window: secs(num(
-            "forgot_address_window_s",
-            f.forgot_address_window_s,
-            10,
-            86_400,
-        )),
-        forgot_mails_per_account: small(num(
-            "forgot_mails_per_account",
-            f.forgot_mails_per_account,
-            1,
-            100,
-        )),
-        forgot_account_window: secs(num(
-            "forgot_account_window_s",
-            f.forgot_account_window_s,
-            60,
-            86_400,
-        )),
-    };
-    if policy.password_min_len > policy.password_max_len {
-        r.bad(
-            "policy.password_min_len",
-            "must not exceed policy.password_max_len".into(),
-        );
-    }
-    if policy.session_idle > policy.session_absolute {
-        r.bad(
-            "policy.session_idle_s",
-            "must not exceed policy.session_absolute_s".into(),
-        );
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Policy {
-        hash_concurrency: if policy.hash_concurrency == 0 {
-            cores
-        } else {
-            policy.hash_concurrency
-        },
-        ..policy
-    }
-}
+mod rules;
+pub(super) use rules::{policy, recovery};
 
 fn check_public_url(u: &str) -> Result<String, String> {
     let rest = u
