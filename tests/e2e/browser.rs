@@ -121,6 +121,7 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.type_into("#smtp-password", "wrong-password").await;
     b.type_into("#from", "pbx@pbx.test").await;
     b.type_into("#to", "admin@pbx.test").await;
+    b.type_into("#timeout_s", "2").await;
     b.click("#test-button").await;
     b.wait_for_text("#error", "auth stage").await;
     b.type_into("#smtp-password", smtp::PASSWORD).await;
@@ -154,6 +155,21 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.goto(&format!("{base}/")).await;
     b.wait_for_text("#way-email", "ready (confirmed").await;
 
+    // A recovery check while the mail server hangs: the failure is shown in words.
+    smtp.pause();
+    b.click("#check-now").await;
+    b.wait_for_text("#check-error", "recovery check mail failed at the")
+        .await;
+    smtp.resume();
+    b.goto(&format!("{base}/")).await;
+    let warning = b.wait_for_text("#drill-state", "it is retried at").await;
+    assert!(warning.contains("failed at the"), "{warning}");
+    assert_eq!(b.attr("#drill-state", "class").await.as_deref(), Some("warning"));
+    b.click("#check-now").await;
+    b.wait_for_text("#check-notice", "Recovery check sent").await;
+    let drill = smtp.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(drill[2].subject(), "Recovery check");
+
     // Sign out, forget, recover.
     b.click("#logout").await;
     b.wait_for_path("/login").await;
@@ -163,9 +179,9 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.type_into("#email", "admin@pbx.test").await;
     b.click("#forgot-form button[type=submit]").await;
     b.wait_for_text("#notice", "Find Password").await;
-    let mails = smtp.wait_for(3, Duration::from_secs(10)).await;
-    assert_eq!(mails[2].subject(), "Find Password");
-    let link = mails[2].reset_link().expect("link");
+    let mails = smtp.wait_for(4, Duration::from_secs(10)).await;
+    assert_eq!(mails[3].subject(), "Find Password");
+    let link = mails[3].reset_link().expect("link");
     assert!(
         link.starts_with(&format!("https://{}/reset?token=", d.https)),
         "{link}"

@@ -93,7 +93,7 @@ function showWays(d, admin) {
   $("recovery-banner").hidden = (emailReady && !!d.email_confirmed_at && !d.email_stale) || codes > 0 || buttonWorks;
   const confirmed = d.email_confirmed_at ? new Date(d.email_confirmed_at * 1000).toISOString().slice(0, 10) : "";
   $("way-email").textContent = !emailReady ? "not set up"
-    : d.email_stale ? "warning: recovery email last confirmed " + (confirmed ? "on " + confirmed : "never") + " — recovery by email may not work"
+    : d.email_stale ? "warning: recovery email last confirmed " + (confirmed ? "on " + confirmed : "never") + " — recovery by email may not work: send a recovery check now and open its link"
     : confirmed ? "ready (confirmed " + confirmed + ")" : "unconfirmed — open the link in the confirmation mail";
   const dr = d.drill || {};
   $("drill-state").textContent = dr.last_error
