@@ -54,16 +54,22 @@ pub struct BodyDeadline(pub tokio::time::Instant);
 
 /// Reads and decodes a JSON request body.
 pub async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Error> {
+    decode_json(&read_body(req).await?)
+}
+
+/// The body of a JSON request, within its deadline and size limit. Not generic: one
+/// copy of the reading state machine for every body type.
+async fn read_body(req: Request<Incoming>) -> Result<hyper::body::Bytes, Error> {
     let deadline = req.extensions().get::<BodyDeadline>().copied();
     match deadline {
-        Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read_json_inner(req))
+        Some(BodyDeadline(at)) => tokio::time::timeout_at(at, read_body_inner(req))
             .await
             .map_err(|_| Error::RequestTimeout)?,
-        None => read_json_inner(req).await,
+        None => read_body_inner(req).await,
     }
 }
 
-async fn read_json_inner<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Error> {
+async fn read_body_inner(req: Request<Incoming>) -> Result<hyper::body::Bytes, Error> {
     if !is_json(req.headers().get(header::CONTENT_TYPE)) {
         return Err(Error::UnsupportedMediaType);
     }
@@ -79,21 +85,18 @@ async fn read_json_inner<T: DeserializeOwned>(req: Request<Incoming>) -> Result<
         }
         return Err(Error::BodyTooLarge);
     }
-    let bytes = match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(c) => c.to_bytes(),
+    match Limited::new(body, BODY_LIMIT).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return Err(Error::BodyTooLarge)
+            Err(Error::BodyTooLarge)
         }
-        Err(_) => {
-            return Err(Error::InvalidRequest(
-                "The request body was cut off.".into(),
-            ))
-        }
-    };
-    decode_json(&bytes)
+        Err(_) => Err(Error::InvalidRequest(
+            "The request body was cut off.".into(),
+        )),
+    }
 }
 
 // Header values of every response, validated once at compile time: cloning a static

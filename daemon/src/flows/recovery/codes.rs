@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::{check_local, MailJob};
+use super::check_local;
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
@@ -146,19 +146,7 @@ pub async fn recover(app: &App, peer: IpAddr, req: CodeRecovery) -> Result<(), E
         .await?
         .ok_or(Error::CodeInvalid)?;
     attempt.succeeded();
-    let ended = app.sessions().remove_user(&account.username);
-    app.audit(
-        "password_reset",
-        Some(&account.username),
-        Some(peer),
-        Some("recovery code"),
-    );
-    tracing::info!(user = %account.username, %peer, ended, "password reset with a recovery code");
-    app.recovery().enqueue(MailJob::PasswordChanged {
-        username: account.username,
-        ip: peer,
-        how: "a recovery code",
-    });
+    super::reset::after_reset(app, account.username, peer, super::reset::Way::Code);
     Ok(())
 }
 

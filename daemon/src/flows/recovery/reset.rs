@@ -85,20 +85,32 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
         Consumed::Done(a) => a,
         Consumed::Invalid => return Err(Error::TokenInvalid),
     };
-    let ended = app.sessions().remove_user(&account.username);
-    app.audit(
-        "password_reset",
-        Some(&account.username),
-        Some(peer),
-        Some("reset link"),
-    );
-    tracing::info!(user = %account.username, %peer, ended, "password reset with a mailed link");
-    app.recovery().enqueue(MailJob::PasswordChanged {
-        username: account.username,
-        ip: peer,
-        how: "a password-reset link",
-    });
+    after_reset(app, account.username, peer, Way::Link);
     Ok(())
+}
+
+/// How a forgotten password was replaced.
+#[derive(Debug, Clone, Copy)]
+pub enum Way {
+    Link,
+    Code,
+}
+
+/// After a password was set without the old one: every session of the account ends,
+/// the audit trail and the log say how, and the account's address gets a notice.
+pub fn after_reset(app: &App, username: String, peer: IpAddr, way: Way) {
+    let (detail, how) = match way {
+        Way::Link => ("reset link", "a password-reset link"),
+        Way::Code => ("recovery code", "a recovery code"),
+    };
+    let ended = app.sessions().remove_user(&username);
+    app.audit("password_reset", Some(&username), Some(peer), Some(detail));
+    tracing::info!(user = %username, %peer, ended, "password reset with {how}");
+    app.recovery().enqueue(MailJob::PasswordChanged {
+        username,
+        ip: peer,
+        how,
+    });
 }
 
 #[cfg(test)]
