@@ -5,6 +5,21 @@ use pbx_e2e::webdriver::Browser;
 
 use crate::{fresh, initial};
 
+/// On the login page: signs in as admin and waits for the dashboard.
+async fn sign_in(b: &mut Browser, password: &str) {
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", password).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_path("/").await;
+}
+
+/// On the Forgot Password page: asks for the admin's reset link.
+async fn forgot(b: &mut Browser) {
+    b.type_into("#username", "admin").await;
+    b.type_into("#email", "admin@pbx.test").await;
+    b.click("#forgot-form button[type=submit]").await;
+}
+
 #[tokio::test]
 async fn first_login_forced_change_confirmation_and_new_login() {
     let (dir, d) = fresh("browser");
@@ -58,10 +73,7 @@ async fn first_login_forced_change_confirmation_and_new_login() {
         .await;
     assert!(!n.is_empty());
 
-    b.type_into("#username", "admin").await;
-    b.type_into("#password", "seven swans over the lake").await;
-    b.click("button[type=submit]").await;
-    b.wait_for_path("/").await;
+    sign_in(&mut b, "seven swans over the lake").await;
     b.wait_for_text("#who", "Signed in as admin").await;
     // A fresh box: no email, no codes, but the button's credential reset keeps the
     // data, so no "only an erase is left" banner.
@@ -103,10 +115,7 @@ async fn email_recovery_end_to_end_in_the_browser() {
     let mut b = Browser::start().await;
 
     b.goto(&format!("{base}/login")).await;
-    b.type_into("#username", "admin").await;
-    b.type_into("#password", "amber tram over the bridge").await;
-    b.click("button[type=submit]").await;
-    b.wait_for_path("/").await;
+    sign_in(&mut b, "amber tram over the bridge").await;
     b.wait_for_text("#way-email", "not set up").await;
     b.wait_for_text("#recovery-missing", "no email address is bound")
         .await;
@@ -164,9 +173,13 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.goto(&format!("{base}/")).await;
     let warning = b.wait_for_text("#drill-state", "it is retried at").await;
     assert!(warning.contains("failed at the"), "{warning}");
-    assert_eq!(b.attr("#drill-state", "class").await.as_deref(), Some("warning"));
+    assert_eq!(
+        b.attr("#drill-state", "class").await.as_deref(),
+        Some("warning")
+    );
     b.click("#check-now").await;
-    b.wait_for_text("#check-notice", "Recovery check sent").await;
+    b.wait_for_text("#check-notice", "Recovery check sent")
+        .await;
     let drill = smtp.wait_for(3, Duration::from_secs(10)).await;
     assert_eq!(drill[2].subject(), "Recovery check");
 
@@ -175,9 +188,7 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.wait_for_path("/login").await;
     b.click("a[href='/forgot']").await;
     b.wait_for_path("/forgot").await;
-    b.type_into("#username", "admin").await;
-    b.type_into("#email", "admin@pbx.test").await;
-    b.click("#forgot-form button[type=submit]").await;
+    forgot(&mut b).await;
     b.wait_for_text("#notice", "Find Password").await;
     let mails = smtp.wait_for(4, Duration::from_secs(10)).await;
     assert_eq!(mails[3].subject(), "Find Password");
@@ -198,10 +209,7 @@ async fn email_recovery_end_to_end_in_the_browser() {
     assert!(!b.url().await.contains("token="));
     b.click("#done a").await;
     b.wait_for_path("/login").await;
-    b.type_into("#username", "admin").await;
-    b.type_into("#password", "seven swans over the lake").await;
-    b.click("button[type=submit]").await;
-    b.wait_for_path("/").await;
+    sign_in(&mut b, "seven swans over the lake").await;
     b.wait_for_text("#who", "Signed in as admin").await;
     b.screenshot(&dir.path().join("recovered.png")).await;
     if let Some(out) = std::env::var_os("PBX_E2E_SCREENSHOTS") {
@@ -232,10 +240,7 @@ async fn recovery_codes_end_to_end_in_the_browser() {
     let base = format!("http://{}", d.http);
     let mut b = Browser::start().await;
     b.goto(&format!("{base}/login")).await;
-    b.type_into("#username", "admin").await;
-    b.type_into("#password", "amber tram over the bridge").await;
-    b.click("button[type=submit]").await;
-    b.wait_for_path("/").await;
+    sign_in(&mut b, "amber tram over the bridge").await;
     let banner = b
         .wait_for_text("#recovery-banner", "No way back in is ready")
         .await;
@@ -293,9 +298,7 @@ async fn recovery_codes_end_to_end_in_the_browser() {
     b.wait_for_path("/login").await;
     b.click("a[href='/forgot']").await;
     b.wait_for_path("/forgot").await;
-    b.type_into("#username", "admin").await;
-    b.type_into("#email", "admin@pbx.test").await;
-    b.click("#forgot-form button[type=submit]").await;
+    forgot(&mut b).await;
     b.wait_for_text("#not-configured", "recovery code").await;
     b.wait_for_text("#button-state", "switched off").await;
     b.click("#use-code").await;
@@ -316,10 +319,7 @@ async fn recovery_codes_end_to_end_in_the_browser() {
     b.wait_for_text("#code-done", "Password changed").await;
     b.click("#code-done a").await;
     b.wait_for_path("/login").await;
-    b.type_into("#username", "admin").await;
-    b.type_into("#password", "seven swans over the lake").await;
-    b.click("button[type=submit]").await;
-    b.wait_for_path("/").await;
+    sign_in(&mut b, "seven swans over the lake").await;
     b.wait_for_text("#who", "Signed in as admin").await;
     b.wait_for_text("#way-codes", "9 left").await;
     b.quit().await;

@@ -5,11 +5,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
-use pbx_e2e::smtp::{self, SmtpServer};
+use pbx_e2e::smtp::SmtpServer;
 use pbx_e2e::{Daemon, Opts, TempDir};
 use serde_json::json;
 
-use crate::recovery::{admin_ready, daemon_with, settings, ADMIN_MAIL, ADMIN_PW};
+use crate::recovery::{admin_ready, daemon_with, use_smtp, ADMIN_MAIL, ADMIN_PW};
 use crate::{change_initial, fresh, initial};
 
 const PARTITIONS: [&str; 2] = ["userdata", "voicemail"];
@@ -53,14 +53,7 @@ async fn long_press_erases_user_data_and_the_box_comes_back() {
     let label = initial(&d);
     let pid = d.pid();
     let mut c = admin_ready(&d).await;
-    let r = c
-        .send_json(
-            "PUT",
-            "/api/v1/settings/smtp",
-            &settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 5),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    use_smtp(&mut c, &smtp, 5).await;
     for p in PARTITIONS {
         assert!(!all_ff(&partition(dir.path(), p)), "{p} holds data before");
     }
@@ -265,14 +258,7 @@ async fn recovery_press_mails_the_admin_or_shows_not_configured() {
 
     // Configured: a Find Password mail to the bound address.
     let mut c = admin_ready(&d).await;
-    let r = c
-        .send_json(
-            "PUT",
-            "/api/v1/settings/smtp",
-            &settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 5),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    use_smtp(&mut c, &smtp, 5).await;
     let (code, a) = d.ctl(&["button", "--held-ms", "3000"]);
     assert_eq!((code, a["sent"].clone()), (0, json!(true)), "{a}");
     assert_eq!(led(dir.path()), "recovery-mail-sent");

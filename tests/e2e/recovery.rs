@@ -35,7 +35,36 @@ pub async fn admin_ready(d: &Daemon) -> Client {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["email"], ADMIN_MAIL);
+    // Binding mailed a confirmation link; without SMTP settings yet it goes to the dev
+    // outbox. Wait for it, so that it cannot reach an SMTP server a test saves next.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !outbox_has(d, "Subject: Confirm your recovery email") {
+        assert!(Instant::now() < deadline, "no confirmation mail in the outbox");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     c
+}
+
+/// Whether a mail in the daemon's dev outbox contains `needle`.
+pub fn outbox_has(d: &Daemon, needle: &str) -> bool {
+    std::fs::read_dir(d.state_dir.join("outbox"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|m| m.contains(needle)))
+}
+
+/// Saves SMTP settings for the test server (STARTTLS, AUTH) with `timeout_s`.
+pub async fn use_smtp(c: &mut Client, smtp: &SmtpServer, timeout_s: u64) {
+    let s = settings(
+        "127.0.0.1",
+        smtp.starttls,
+        "starttls",
+        smtp::PASSWORD,
+        timeout_s,
+    );
+    let r = c.send_json("PUT", "/api/v1/settings/smtp", &s).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 pub fn settings(host: &str, port: u16, security: &str, password: &str, timeout_s: u64) -> Value {

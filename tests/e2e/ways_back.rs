@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use pbx_e2e::smtp::{self, SmtpServer};
+use pbx_e2e::smtp::SmtpServer;
 use pbx_e2e::{Daemon, TempDir};
 use serde_json::json;
 
 use crate::initial;
-use crate::recovery::{admin_ready, daemon_with, settings, ADMIN_MAIL, ADMIN_PW};
+use crate::recovery::{admin_ready, daemon_with, use_smtp, ADMIN_MAIL, ADMIN_PW};
 
 const EXT_PW: &str = "desk phone by the window";
 
@@ -27,11 +27,7 @@ async fn a_short_press_puts_the_label_password_back_and_keeps_every_other_byte()
     let d = daemon_with(&dir, &smtp, None);
     let label = initial(&d);
     let mut admin = admin_ready(&d).await;
-    let smtp_settings = settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 5);
-    let r = admin
-        .send_json("PUT", "/api/v1/settings/smtp", &smtp_settings)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    use_smtp(&mut admin, &smtp, 5).await;
     let r = admin
         .post_json(
             "/api/v1/accounts",
@@ -260,14 +256,7 @@ async fn recovery_codes_are_shown_once_kept_hashed_and_work_once() {
     let dir = TempDir::new("codes");
     let d = daemon_with(&dir, &smtp, None);
     let mut c = admin_ready(&d).await;
-    let r = c
-        .send_json(
-            "PUT",
-            "/api/v1/settings/smtp",
-            &settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 5),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    use_smtp(&mut c, &smtp, 5).await;
     assert_eq!(c.get("/api/v1/recovery").await.json()["codes_left"], 0);
 
     let r = c
@@ -441,14 +430,7 @@ async fn the_recovery_email_is_proven_by_its_link_and_a_failed_check_is_retried(
     let d = daemon_with(&dir, &smtp, Some("[recovery]\ndrill_retry_s = 1\n"));
     let mut c = crate::change_initial(&d, ADMIN_PW).await;
     assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
-    let r = c
-        .send_json(
-            "PUT",
-            "/api/v1/settings/smtp",
-            &settings("127.0.0.1", smtp.starttls, "starttls", smtp::PASSWORD, 2),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    use_smtp(&mut c, &smtp, 2).await;
     let r = c
         .send_json(
             "PUT",
