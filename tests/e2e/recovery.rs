@@ -39,7 +39,10 @@ pub async fn admin_ready(d: &Daemon) -> Client {
     // outbox. Wait for it, so that it cannot reach an SMTP server a test saves next.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !outbox_has(d, "Subject: Confirm your recovery email") {
-        assert!(Instant::now() < deadline, "no confirmation mail in the outbox");
+        assert!(
+            Instant::now() < deadline,
+            "no confirmation mail in the outbox"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     c
