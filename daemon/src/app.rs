@@ -11,6 +11,7 @@ use pbx_board::Board;
 use crate::auth::device::DeviceKey;
 use crate::auth::lockout::Limiter;
 use crate::auth::password::Hasher;
+use crate::auth::presession::PreSessions;
 use crate::auth::sessions::Sessions;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -38,6 +39,7 @@ pub struct App {
     reset_failed: AtomicBool,
     hasher: Hasher,
     sessions: Sessions,
+    presessions: PreSessions,
     limiter: Limiter,
     recovery: Recovery,
     /// The bound listener addresses (ports resolved), for reset links.
@@ -72,6 +74,7 @@ impl App {
             device_key,
             hasher: Hasher::new(p.hash_concurrency, p.hash_queue),
             sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
+            presessions: PreSessions::new(Arc::clone(&clock)),
             limiter: Limiter::new(Arc::clone(&clock), p),
             recovery: Recovery::default(),
             http_addr: None,
@@ -192,6 +195,11 @@ impl App {
 
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// Sign-ins waiting for their second factor.
+    pub fn presessions(&self) -> &PreSessions {
+        &self.presessions
     }
 
     pub fn limiter(&self) -> &Limiter {

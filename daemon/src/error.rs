@@ -38,6 +38,10 @@ pub enum Error {
     Forbidden,
     #[error("Change the initial password first.")]
     PasswordChangeRequired,
+    #[error("Set up two-factor sign-in first (Profile page): this PBX requires it for the admin.")]
+    TwoFactorEnrollmentRequired,
+    #[error("Enter the 6-digit code from your authenticator app (or a recovery code).")]
+    SecondFactorRequired,
     #[error("Choose a different password.")]
     WeakPassword { reasons: Vec<String> },
     #[error("The device is busy checking other passwords; try again in a moment.")]
@@ -83,7 +87,11 @@ impl Error {
             Error::RecoveryNotConfigured | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TokenInvalid | Error::CodeInvalid => StatusCode::GONE,
             Error::NotLocal { .. } => StatusCode::FORBIDDEN,
-            Error::Csrf | Error::Forbidden | Error::PasswordChangeRequired => StatusCode::FORBIDDEN,
+            Error::Csrf
+            | Error::Forbidden
+            | Error::PasswordChangeRequired
+            | Error::TwoFactorEnrollmentRequired => StatusCode::FORBIDDEN,
+            Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
             Error::Busy | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -121,6 +129,8 @@ impl Error {
             Error::Csrf => "csrf",
             Error::Forbidden => "forbidden",
             Error::PasswordChangeRequired => "password_change_required",
+            Error::TwoFactorEnrollmentRequired => "two_factor_enrollment_required",
+            Error::SecondFactorRequired => "two_factor_required",
             Error::WeakPassword { .. } => "weak_password",
             Error::Busy => "busy",
             Error::Degraded(_) => "degraded",

@@ -49,6 +49,7 @@ pub mod fuzzing;
 pub mod mail;
 pub mod model;
 pub mod provision;
+pub mod qr;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -67,6 +67,35 @@ pub struct Account {
     /// The confirmation link last mailed to the bound address, as its digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_check: Option<EmailCheck>,
+    /// Two-factor sign-in (TOTP): being set up, or on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<Totp>,
+}
+
+/// An account's TOTP secret (base32, as the authenticator app has it) and the last step
+/// a code was accepted for (a step is never accepted twice).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totp {
+    pub secret: String,
+    /// False while set up but not yet confirmed with a first code.
+    pub enabled: bool,
+    #[serde(default)]
+    pub last_step: Option<u64>,
+}
+
+impl fmt::Debug for Totp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Totp")
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    /// Whether sign-in asks for a second factor.
+    pub fn two_factor(&self) -> bool {
+        self.totp.as_ref().is_some_and(|t| t.enabled)
+    }
 }
 
 /// An outstanding confirmation link of a recovery email: SHA-256 (hex) of its token and

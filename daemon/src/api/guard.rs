@@ -51,6 +51,19 @@ pub fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     if a.session.must_change_password {
         return Err(Error::PasswordChangeRequired);
     }
+    if a.session.must_enroll_2fa {
+        return Err(Error::TwoFactorEnrollmentRequired);
+    }
+    Ok(a)
+}
+
+/// Setting up a second factor: allowed while its enrollment is required (that is what
+/// the session is for), not before the initial password is replaced.
+pub fn authed_enrolling(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+    let a = authed_csrf(app, headers)?;
+    if a.session.must_change_password {
+        return Err(Error::PasswordChangeRequired);
+    }
     Ok(a)
 }
 
@@ -71,6 +84,9 @@ pub fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     }
     if a.session.must_change_password {
         return Err(Error::PasswordChangeRequired);
+    }
+    if a.session.must_enroll_2fa {
+        return Err(Error::TwoFactorEnrollmentRequired);
     }
     Ok(a)
 }

@@ -324,32 +324,39 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .and_then(|(_, v)| std::str::from_utf8(v.trim_ascii()).ok())
 }
 
-pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {
+/// Appends a `Set-Cookie`: HttpOnly, SameSite=Strict, Path=/, Secure on HTTPS;
+/// `max_age` in seconds (`None`: a browser-session cookie; `Some(0)`: removed).
+fn add_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: Option<u64>, https: bool) {
     let secure = if https { "; Secure" } else { "" };
-    let v = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
+    let v = format!("{name}={value}; Path=/{age}; HttpOnly; SameSite=Strict{secure}");
     if let Ok(v) = HeaderValue::from_str(&v) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
+}
+
+pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {
+    add_cookie(r, SESSION_COOKIE, id, None, https);
 }
 
 /// The device cookie of a successful sign-in: long-lived, bound to the username.
 pub fn set_device_cookie(r: &mut Response<Body>, value: &str, https: bool) {
-    let secure = if https { "; Secure" } else { "" };
-    let v = format!(
-        "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-        crate::auth::device::COOKIE,
-        crate::auth::device::MAX_AGE_S
-    );
-    if let Ok(v) = HeaderValue::from_str(&v) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
+    let age = crate::auth::device::MAX_AGE_S;
+    add_cookie(r, crate::auth::device::COOKIE, value, Some(age), https);
 }
 
 pub fn clear_session_cookie(r: &mut Response<Body>, https: bool) {
-    let secure = if https { "; Secure" } else { "" };
-    let v = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}");
-    if let Ok(v) = HeaderValue::from_str(&v) {
-        r.headers_mut().append(header::SET_COOKIE, v);
+    add_cookie(r, SESSION_COOKIE, "", Some(0), https);
+}
+
+/// The pre-session of a sign-in that owes its second factor (`None`: remove it).
+pub fn set_presession_cookie(r: &mut Response<Body>, value: Option<&str>, https: bool) {
+    use crate::auth::presession::{COOKIE, TTL};
+    match value {
+        Some(v) => add_cookie(r, COOKIE, v, Some(TTL.as_secs()), https),
+        None => add_cookie(r, COOKIE, "", Some(0), https),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Sign-in over HTTP: `POST /login` (session and device cookies), `/logout`,
-//! `GET /session`, `POST /password`. Decode, call [`crate::flows::login`], encode.
+//! `GET /session`, `POST /password`, and the second factor: `POST /login/2fa`,
+//! `/2fa/setup`, `/2fa/enable`, `/2fa/disable`. Decode, call [`crate::flows::login`] or
+//! [`crate::flows::twofactor`], encode.
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -9,7 +11,8 @@ use super::http::{self, Body, Ctx};
 use crate::app::App;
 use crate::auth::device;
 use crate::error::Error;
-use crate::flows::login::{self, LoginRequest, PasswordRequest};
+use crate::flows::login::{self, LoginOutcome, LoginRequest, PasswordRequest};
+use crate::flows::twofactor::{self, CodeForm, DisableForm};
 
 pub async fn post_login(
     app: &App,
@@ -18,13 +21,89 @@ pub async fn post_login(
 ) -> Result<Response<Body>, Error> {
     let device = http::cookie(req.headers(), device::COOKIE).map(str::to_string);
     let body: LoginRequest = http::read_json(req).await?;
-    let done = login::login(app, ctx.peer.ip(), body, device.as_deref()).await?;
+    match login::login(app, ctx.peer.ip(), body, device.as_deref()).await? {
+        LoginOutcome::SignedIn(done) => Ok(signed_in(done, ctx)),
+        LoginOutcome::SecondFactor { presession } => {
+            let mut r = http::json(
+                StatusCode::OK,
+                &serde_json::json!({ "two_factor_required": true }),
+            );
+            http::set_presession_cookie(&mut r, Some(&presession), ctx.https);
+            Ok(r)
+        }
+    }
+}
+
+/// The answer of a completed sign-in: the session view and its cookies.
+fn signed_in(done: login::SignedIn, ctx: Ctx) -> Response<Body> {
     let mut r = http::json_bytes(StatusCode::OK, done.new.session.view.clone());
     http::set_session_cookie(&mut r, &done.new.id, ctx.https);
     if let Some(c) = done.device_cookie {
         http::set_device_cookie(&mut r, &c, ctx.https);
     }
+    r
+}
+
+/// `POST /login/2fa {code}`: completes a sign-in that owes its second factor.
+pub async fn post_login_2fa(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let pre = http::cookie(req.headers(), crate::auth::presession::COOKIE).map(str::to_string);
+    let form: CodeForm = http::read_json(req).await?;
+    let done = twofactor::complete_login(app, ctx.peer.ip(), pre.as_deref(), &form.code).await?;
+    let mut r = signed_in(done, ctx);
+    http::set_presession_cookie(&mut r, None, ctx.https);
     Ok(r)
+}
+
+/// `POST /2fa/setup {password}`: the secret, its URI and QR code.
+pub async fn post_2fa_setup(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = super::guard::authed_enrolling(app, req.headers())?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Form {
+        password: crate::auth::Secret,
+    }
+    let form: Form = http::read_json(req).await?;
+    let setup = twofactor::setup(app, ctx.peer.ip(), &a.session.username, form.password).await?;
+    let mut r = http::json(StatusCode::OK, &setup);
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
+
+/// `POST /2fa/enable {code}`: 204, and the account signs in again (with its code).
+pub async fn post_2fa_enable(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = super::guard::authed_enrolling(app, req.headers())?;
+    let form: CodeForm = http::read_json(req).await?;
+    twofactor::enable(app, ctx.peer.ip(), &a.session.username, &form.code).await?;
+    let mut r = http::no_content();
+    http::clear_session_cookie(&mut r, ctx.https);
+    Ok(r)
+}
+
+/// `POST /2fa/disable {password, code}`: 204.
+pub async fn post_2fa_disable(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = super::guard::authed_full(app, req.headers())?;
+    let form: DisableForm = http::read_json(req).await?;
+    twofactor::disable(app, ctx.peer.ip(), &a.session.username, form).await?;
+    Ok(http::no_content())
 }
 
 pub fn post_logout(app: &App, ctx: Ctx, req: &Request<Incoming>) -> Result<Response<Body>, Error> {

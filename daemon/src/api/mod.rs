@@ -130,6 +130,10 @@ async fn dispatch(
         "/reset" if get => Ok(recovery::reset_page(app, ctx)),
         "/static/app.js" | "/static/style.css" if get => pages::asset(path).ok_or(Error::NotFound),
         "/api/v1/login" if post => boxed(login::post_login(app, ctx, req)).await,
+        "/api/v1/login/2fa" if post => boxed(login::post_login_2fa(app, ctx, req)).await,
+        "/api/v1/2fa/setup" if post => boxed(login::post_2fa_setup(app, ctx, req)).await,
+        "/api/v1/2fa/enable" if post => boxed(login::post_2fa_enable(app, ctx, req)).await,
+        "/api/v1/2fa/disable" if post => boxed(login::post_2fa_disable(app, ctx, req)).await,
         "/api/v1/logout" if post => login::post_logout(app, ctx, &req),
         "/api/v1/session" if get => login::get_session(app, &req),
         "/api/v1/password" if post => boxed(login::post_password(app, ctx, req)).await,
@@ -158,6 +162,10 @@ async fn dispatch(
             Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
         }
         "/api/v1/login"
+        | "/api/v1/login/2fa"
+        | "/api/v1/2fa/setup"
+        | "/api/v1/2fa/enable"
+        | "/api/v1/2fa/disable"
         | "/api/v1/logout"
         | "/api/v1/password"
         | "/api/v1/forgot"

@@ -69,7 +69,10 @@ pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
         "/login" => http::html(StatusCode::OK, LOGIN),
         _ => match super::guard::authed(app, req.headers()) {
             Err(_) => http::redirect("/login"),
-            Ok(a) if a.session.must_change_password && path != "/profile" => {
+            Ok(a)
+                if (a.session.must_change_password || a.session.must_enroll_2fa)
+                    && path != "/profile" =>
+            {
                 http::redirect("/profile")
             }
             Ok(_) if path == "/profile" => http::html(StatusCode::OK, PROFILE),

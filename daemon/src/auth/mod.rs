@@ -6,7 +6,9 @@ pub mod device;
 pub mod lockout;
 pub mod password;
 pub mod policy;
+pub mod presession;
 pub mod sessions;
+pub mod totp;
 
 use std::fmt;
 

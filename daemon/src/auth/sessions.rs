@@ -25,6 +25,8 @@ pub struct Session {
     pub username: Arc<str>,
     pub role: Role,
     pub must_change_password: bool,
+    /// `policy.require_2fa_for_admin` and no second factor yet: only enrollment is open.
+    pub must_enroll_2fa: bool,
     pub csrf_token: Arc<str>,
     /// The session as the API shows it (login answer, `GET /api/v1/session`), encoded
     /// once: none of it changes while the session lives.
@@ -53,7 +55,16 @@ struct View<'a> {
     username: &'a str,
     role: &'static str,
     must_change_password: bool,
+    #[serde(
+        rename = "two_factor_enrollment_required",
+        skip_serializing_if = "is_false"
+    )]
+    must_enroll_2fa: bool,
     csrf_token: &'a str,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A session's key in the map: the SHA-256 of its cookie value.
@@ -114,6 +125,17 @@ impl Sessions {
     }
 
     pub fn create(&self, username: &str, role: Role, must_change_password: bool) -> NewSession {
+        self.create_with(username, role, must_change_password, false)
+    }
+
+    /// [`Sessions::create`], for an account that must first enroll a second factor.
+    pub fn create_with(
+        &self,
+        username: &str,
+        role: Role,
+        must_change_password: bool,
+        must_enroll_2fa: bool,
+    ) -> NewSession {
         let now = self.clock.mono();
         let id = super::random_token();
         let csrf_token = super::random_token();
@@ -121,6 +143,7 @@ impl Sessions {
             username,
             role: role.as_str(),
             must_change_password,
+            must_enroll_2fa,
             csrf_token: &csrf_token,
         })
         .unwrap_or_default();
@@ -128,6 +151,7 @@ impl Sessions {
             username: username.into(),
             role,
             must_change_password,
+            must_enroll_2fa,
             csrf_token: csrf_token.into(),
             view: view.into(),
             created: now,

@@ -135,6 +135,8 @@ pub struct PolicyFile {
     pub forgot_address_window_s: u64,
     pub forgot_mails_per_account: u64,
     pub forgot_account_window_s: u64,
+    /// The admin must set up two-factor sign-in at the next sign-in.
+    pub require_2fa_for_admin: bool,
 }
 
 impl Default for PolicyFile {
@@ -157,6 +159,7 @@ impl Default for PolicyFile {
             forgot_address_window_s: 15 * 60,
             forgot_mails_per_account: 3,
             forgot_account_window_s: 3600,
+            require_2fa_for_admin: false,
         }
     }
 }

@@ -141,6 +141,7 @@ pub struct Policy {
     /// Recovery mails per account per window; further requests still answer 202.
     pub forgot_mails_per_account: u32,
     pub forgot_account_window: Duration,
+    pub require_2fa_for_admin: bool,
 }
 
 impl Default for Policy {

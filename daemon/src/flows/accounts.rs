@@ -62,6 +62,7 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         email_confirmed_at: None,
         email_bound_at: email.as_ref().map(|_| now),
         email_check: None,
+        totp: None,
     };
     let store = data.clone();
     let saved = account.clone();

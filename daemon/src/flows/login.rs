@@ -12,7 +12,7 @@ use crate::auth::sessions::{NewSession, Session};
 use crate::auth::shown_username;
 use crate::auth::Secret;
 use crate::error::Error;
-use crate::model::Account;
+use crate::model::{Account, Role};
 
 /// Longest username accepted (extension numbers and `admin` are far shorter).
 const MAX_USERNAME: usize = 64;
@@ -31,7 +31,7 @@ pub struct PasswordRequest {
     pub new_password: Secret,
 }
 
-fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) -> Error {
+pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) -> Error {
     let shown = shown_username(username);
     match failure {
         Failure::AttemptsLeft(n) => {
@@ -109,28 +109,66 @@ pub struct SignedIn {
     pub device_cookie: Option<String>,
 }
 
+/// What a right password leads to.
+pub enum LoginOutcome {
+    SignedIn(SignedIn),
+    /// The account has two-factor sign-in: a pre-session (its cookie value) waits for
+    /// the code ([`crate::flows::twofactor::complete_login`]).
+    SecondFactor {
+        presession: String,
+    },
+}
+
 /// `device_cookie`: the `pbx_device` cookie the request carried, if any.
 pub async fn login(
     app: &App,
     ip: IpAddr,
     req: LoginRequest,
     device_cookie: Option<&str>,
-) -> Result<SignedIn, Error> {
+) -> Result<LoginOutcome, Error> {
     let device = app
         .device_key()
         .zip(device_cookie)
         .and_then(|(k, c)| k.verify(c, &req.username));
     let account = verify_password(app, ip, &req.username, req.password, device).await?;
-    tracing::info!(%ip, user = %account.username, known_device = device.is_some(), "login");
-    app.audit("login", Some(&account.username), Some(ip), None);
-    Ok(SignedIn {
-        new: app.sessions().create(
+    if account.two_factor() {
+        tracing::info!(%ip, user = %account.username, "password right; the second factor is owed");
+        let presession = app.presessions().create(
             &account.username,
             account.role,
             account.must_change_password,
-        ),
-        device_cookie: app.device_key().map(|k| k.issue(&account.username)),
-    })
+        );
+        return Ok(LoginOutcome::SecondFactor { presession });
+    }
+    let enroll = account.role == Role::Admin && app.config().policy.require_2fa_for_admin;
+    tracing::info!(%ip, user = %account.username, known_device = device.is_some(), "password right");
+    Ok(LoginOutcome::SignedIn(signed_in(
+        app,
+        ip,
+        &account.username,
+        account.role,
+        account.must_change_password,
+        enroll,
+    )))
+}
+
+/// The session (and a fresh device cookie) of a completed sign-in; audited.
+pub fn signed_in(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    role: Role,
+    must_change_password: bool,
+    must_enroll_2fa: bool,
+) -> SignedIn {
+    tracing::info!(%ip, user = %username, "login");
+    app.audit("login", Some(username), Some(ip), None);
+    SignedIn {
+        new: app
+            .sessions()
+            .create_with(username, role, must_change_password, must_enroll_2fa),
+        device_cookie: app.device_key().map(|k| k.issue(username)),
+    }
 }
 
 /// Changes the caller's password; returns how many sessions of the account ended.
@@ -180,7 +218,9 @@ mod tests {
     async fn five_failures_lock_the_address_and_the_known_browser_still_gets_in() {
         let t = TestApp::ready("flow-login").await;
         let (app, a) = (&t.app, ip("192.0.2.5"));
-        let first = login(app, a, req(ADMIN_PW), None).await.expect("login");
+        let Ok(LoginOutcome::SignedIn(first)) = login(app, a, req(ADMIN_PW), None).await else {
+            panic!("signed in");
+        };
         let cookie = first
             .device_cookie
             .expect("a device cookie for the browser");

@@ -21,3 +21,4 @@ pub mod recovery;
 pub mod smtp;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod twofactor;

@@ -396,6 +396,7 @@ impl DataDb {
             email_confirmed_at: None,
             email_bound_at: None,
             email_check: None,
+            totp: None,
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

@@ -8,7 +8,7 @@ use crate::model::{Account, ResetToken};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Consumed {
     /// The token was valid: the account now has the new hash and the token is gone.
-    Done(Account),
+    Done(Box<Account>),
     /// Unknown, already used, or expired: one answer for all three.
     Invalid,
 }
@@ -103,7 +103,7 @@ impl DataDb {
                 account.apply_new_password(new_hash, now);
                 let bytes = serde_json::to_vec(&account).map_err(|e| abort(&token.username, e))?;
                 accounts.insert(account.username.as_bytes(), bytes)?;
-                Ok(Consumed::Done(account))
+                Ok(Consumed::Done(Box::new(account)))
             });
             let consumed = match result {
                 Ok(c) => c,

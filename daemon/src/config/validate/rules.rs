@@ -68,6 +68,7 @@ pub(in crate::config) fn policy(f: &PolicyFile, r: &mut Report) -> Policy {
             60,
             86_400,
         )),
+        require_2fa_for_admin: f.require_2fa_for_admin,
     };
     if policy.password_min_len > policy.password_max_len {
         r.bad(

@@ -140,9 +140,9 @@ pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
     Some(Ok(p.mode))
 }
 
-/// The credential-only reset: the admin's password back to the label's (must change),
-/// its reset tokens revoked in the same flushed write, every admin session ended, all
-/// other data kept; audited, and a notice to the bound address if mail works.
+/// The credential-only reset: the admin's password back to the label's (must change)
+/// and its second factor removed, its reset tokens revoked in the same flushed write,
+/// every admin session ended, all other data kept; audited, and a notice to the bound address if mail works.
 pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Error> {
     let label = app
         .board_info()
@@ -156,6 +156,8 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
                 a.password_hash = label.clone();
                 a.must_change_password = true;
                 a.password_changed_at = now;
+                // Whoever stands at the box may have lost the phone too.
+                a.totp = None;
             })
         })
         .await?;
@@ -163,6 +165,7 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
         return Err(Error::Internal("the admin account is missing".into()));
     }
     let ended = app.sessions().remove_user(ADMIN);
+    app.presessions().remove_user(ADMIN);
     app.audit(
         "credentials_reset",
         Some(ADMIN),
@@ -257,6 +260,7 @@ mod tests {
             email_confirmed_at: None,
             email_bound_at: None,
             email_check: None,
+            totp: None,
         };
         data.put_account(&other).expect("extension");
         t.admin_token([7; 32]);

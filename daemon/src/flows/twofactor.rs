@@ -1,0 +1,214 @@
+//! Two-factor sign-in (spec §8, RFC 6238): set up with the password (a secret shown as
+//! text and as a QR code), switched on by a first right code, switched off with the
+//! password and a code. At sign-in a right password of such an account gets a
+//! pre-session; a TOTP code — or an unused recovery code, which is then used up —
+//! completes it. Wrong codes count for the address lockout, like wrong passwords.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::login::{failed, SignedIn};
+use crate::app::App;
+use crate::auth::{totp, Secret};
+use crate::error::Error;
+use crate::model::Totp;
+
+#[derive(Serialize)]
+pub struct Setup {
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+/// A fresh secret for `username`, waiting for its first code (replaces one not yet
+/// confirmed). Refused while two-factor sign-in is on: switch it off first.
+pub async fn setup(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    password: Secret,
+) -> Result<Setup, Error> {
+    let account = super::login::verify_password(app, ip, username, password, None).await?;
+    if account.two_factor() {
+        return Err(Error::Conflict(
+            "Two-factor sign-in is already on. Turn it off first to set up a new phone.".into(),
+        ));
+    }
+    let secret = totp::base32(&totp::new_secret());
+    let stored = Totp {
+        secret: secret.clone(),
+        enabled: false,
+        last_step: None,
+    };
+    let name = username.to_string();
+    app.data()?
+        .run(move |d| d.update_account(&name, |a| a.totp = Some(stored.clone())))
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let issuer = match app.board_info() {
+        Some(b) => format!("PBX {} {}", b.model, b.serial),
+        None => "PBX".into(),
+    };
+    let otpauth_uri = totp::otpauth_uri(&issuer, username, &secret);
+    let qr_svg = crate::qr::svg(&otpauth_uri, 220)
+        .ok_or_else(|| Error::Internal("the QR code does not fit".into()))?;
+    Ok(Setup {
+        secret,
+        otpauth_uri,
+        qr_svg,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeForm {
+    pub code: Secret,
+}
+
+/// The first right code switches it on; every session of the account ends (they were
+/// opened with the password alone).
+pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Result<(), Error> {
+    let account = super::recovery::account(app, username)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let Some(t) = account.totp.filter(|t| !t.enabled) else {
+        return Err(Error::InvalidRequest(
+            "Set up two-factor sign-in first (or it is already on).".into(),
+        ));
+    };
+    let secret = totp::from_base32(&t.secret).unwrap_or_default();
+    let Some(step) = totp::verify(&secret, code.expose(), app.clock().unix(), None) else {
+        return Err(Error::InvalidRequest(
+            "That code is not right. Check the phone's clock and enter the current code.".into(),
+        ));
+    };
+    let name = username.to_string();
+    app.data()?
+        .run(move |d| {
+            d.update_account(&name, |a| {
+                if let Some(t) = a.totp.as_mut() {
+                    t.enabled = true;
+                    t.last_step = Some(step);
+                }
+            })
+        })
+        .await?;
+    let ended = app.sessions().remove_user(username);
+    app.audit("two_factor_enabled", Some(username), Some(ip), None);
+    tracing::info!(user = %username, ended, "two-factor sign-in on");
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisableForm {
+    pub password: Secret,
+    pub code: Secret,
+}
+
+/// Off again: the password and a code (TOTP or recovery code).
+pub async fn disable(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    form: DisableForm,
+) -> Result<(), Error> {
+    let account = super::login::verify_password(app, ip, username, form.password, None).await?;
+    if !account.two_factor() {
+        return Err(Error::InvalidRequest(
+            "Two-factor sign-in is not on.".into(),
+        ));
+    }
+    second_factor(app, ip, username, &form.code).await?;
+    let name = username.to_string();
+    app.data()?
+        .run(move |d| d.update_account(&name, |a| a.totp = None))
+        .await?;
+    app.presessions().remove_user(username);
+    app.audit("two_factor_disabled", Some(username), Some(ip), None);
+    tracing::info!(user = %username, "two-factor sign-in off");
+    Ok(())
+}
+
+/// Checks a second factor of `username` under the address lockout: a TOTP code of a
+/// step not used before (the step is then recorded), or an unused recovery code (then
+/// used up). Both are checked in the same compare-and-swap that records them.
+pub async fn second_factor(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    code: &Secret,
+) -> Result<(), Error> {
+    let attempt = app
+        .limiter()
+        .begin(ip, username, None)
+        .map_err(|d| Error::Locked { retry_after: d })?;
+    let now = app.clock().unix();
+    let typed = code.expose().to_string();
+    let recovery = super::recovery::codes::digest(&typed);
+    let ok = Arc::new(AtomicBool::new(false));
+    let hit = Arc::clone(&ok);
+    let name = username.to_string();
+    let result = app
+        .data()?
+        .run(move |d| {
+            d.update_account(&name, |a| {
+                hit.store(false, SeqCst);
+                if let Some(t) = a.totp.as_mut().filter(|t| t.enabled) {
+                    let secret = totp::from_base32(&t.secret).unwrap_or_default();
+                    if let Some(step) = totp::verify(&secret, &typed, now, t.last_step) {
+                        t.last_step = Some(step);
+                        hit.store(true, SeqCst);
+                        return;
+                    }
+                }
+                if let Some(w) = &recovery {
+                    let before = a.recovery_codes.len();
+                    a.recovery_codes.retain(|c| c != w);
+                    hit.store(a.recovery_codes.len() < before, SeqCst);
+                }
+            })
+        })
+        .await?;
+    if result.is_some() && ok.load(SeqCst) {
+        attempt.succeeded();
+        Ok(())
+    } else {
+        tracing::info!(%ip, "second factor refused");
+        Err(failed(app, ip, username, attempt.failed()))
+    }
+}
+
+/// `POST /login/2fa`: the pre-session's code; the sign-in completes as a password
+/// sign-in would.
+pub async fn complete_login(
+    app: &App,
+    ip: IpAddr,
+    presession: Option<&str>,
+    code: &Secret,
+) -> Result<SignedIn, Error> {
+    let token = presession.ok_or(Error::Unauthenticated)?;
+    let pending = app.presessions().get(token).ok_or(Error::Unauthenticated)?;
+    if let Err(e) = second_factor(app, ip, &pending.username, code).await {
+        app.presessions().failed(token);
+        return Err(e);
+    }
+    let p = app
+        .presessions()
+        .take(token)
+        .ok_or(Error::Unauthenticated)?;
+    Ok(super::login::signed_in(
+        app,
+        ip,
+        &p.username,
+        p.role,
+        p.must_change_password,
+        false,
+    ))
+}
+
+#[cfg(test)]
+mod tests;
