@@ -324,3 +324,65 @@ async fn recovery_codes_end_to_end_in_the_browser() {
     b.wait_for_text("#way-codes", "9 left").await;
     b.quit().await;
 }
+
+/// Two-factor sign-in in the browser: the secret read off the profile page, codes from
+/// the test's own authenticator, a wrong code in words, the right one signs in.
+#[tokio::test]
+async fn two_factor_enrollment_and_sign_in_in_the_browser() {
+    use pbx_e2e::totp;
+
+    let (dir, d) = fresh("browser-2fa");
+    crate::change_initial(&d, "amber tram over the bridge").await;
+    let base = format!("http://{}", d.http);
+    let mut b = Browser::start().await;
+    b.goto(&format!("{base}/login")).await;
+    sign_in(&mut b, "amber tram over the bridge").await;
+    b.goto(&format!("{base}/profile")).await;
+    b.wait_for_text("#tfa-state", "Two-factor sign-in is off")
+        .await;
+    b.type_into("#tfa_password", "amber tram over the bridge")
+        .await;
+    b.click("#tfa-setup-form button[type=submit]").await;
+    let secret = loop {
+        let t = b.text("#tfa-secret").await;
+        if !t.is_empty() {
+            break t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(secret.len(), 32, "{secret}");
+    b.find("#tfa-qr svg path").await;
+    b.screenshot(&dir.path().join("two-factor.png")).await;
+    if let Some(out) = std::env::var_os("PBX_E2E_SCREENSHOTS") {
+        let _ = std::fs::copy(
+            dir.path().join("two-factor.png"),
+            std::path::Path::new(&out).join("two-factor.png"),
+        );
+    }
+    b.type_into("#tfa_code", &totp::code(&secret, totp::now()))
+        .await;
+    b.click("#tfa-enable-form button[type=submit]").await;
+    b.wait_for_path("/login").await;
+    b.wait_for_text("#notice", "Two-factor sign-in is on").await;
+
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", "amber tram over the bridge").await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for_text("#code-form", "authenticator app").await;
+    let now = totp::now();
+    let near = [now - 30, now, now + 30, now + 60].map(|t| totp::code(&secret, t));
+    let wrong = (0..5)
+        .map(|i| format!("{i:06}"))
+        .find(|c| !near.contains(c))
+        .expect("a wrong code");
+    b.type_into("#otp", &wrong).await;
+    b.click("#code-form button[type=submit]").await;
+    b.wait_for_text("#code-error", "That code is not right")
+        .await;
+    b.type_into("#otp", &totp::code(&secret, totp::now() + 30))
+        .await;
+    b.click("#code-form button[type=submit]").await;
+    b.wait_for_path("/").await;
+    b.wait_for_text("#who", "Signed in as admin").await;
+    b.quit().await;
+}

@@ -12,6 +12,7 @@ mod recovery;
 mod security;
 mod storage;
 mod tls;
+mod twofactor;
 mod ways_back;
 
 use pbx_e2e::{Client, Daemon, TempDir};

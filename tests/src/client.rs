@@ -24,6 +24,8 @@ pub struct Client {
     pub cookie: Option<String>,
     /// `pbx_device=...` (the device cookie of a successful sign-in), kept like a browser.
     pub device_cookie: Option<String>,
+    /// A sign-in's pre-session, while it owes its second factor.
+    pub presession: Option<String>,
     pub csrf: Option<String>,
 }
 
@@ -81,6 +83,7 @@ impl Client {
             tls: None,
             cookie: None,
             device_cookie: None,
+            presession: None,
             csrf: None,
         }
     }
@@ -125,7 +128,7 @@ impl Client {
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
             b = b.header("host", "localhost");
         }
-        let jar: Vec<&str> = [&self.cookie, &self.device_cookie]
+        let jar: Vec<&str> = [&self.cookie, &self.device_cookie, &self.presession]
             .into_iter()
             .flatten()
             .map(String::as_str)
@@ -184,6 +187,8 @@ impl Client {
                     };
                 } else if v.starts_with("pbx_device=") {
                     self.device_cookie = (v != "pbx_device=").then(|| v.to_string());
+                } else if v.starts_with("pbx_2fa=") {
+                    self.presession = (v != "pbx_2fa=").then(|| v.to_string());
                 }
             }
         }

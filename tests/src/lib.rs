@@ -6,6 +6,7 @@
 pub mod client;
 pub mod daemon;
 pub mod smtp;
+pub mod totp;
 pub mod webdriver;
 
 pub use client::{Client, Resp};

@@ -31,10 +31,10 @@ pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Bod
 
 pub async fn profile_get(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
     let a = guard::authed(app, headers)?;
-    let (username, email) = profile::get(app, &a.session.username).await?;
+    let (username, email, two_factor) = profile::get(app, &a.session.username).await?;
     Ok(http::json(
         StatusCode::OK,
-        &serde_json::json!({ "username": username, "email": email }),
+        &serde_json::json!({ "username": username, "email": email, "two_factor": two_factor }),
     ))
 }
 

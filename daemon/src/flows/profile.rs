@@ -19,15 +19,16 @@ pub struct ProfileForm {
     pub current_password: crate::auth::Secret,
 }
 
-/// `(username, email)` of the signed-in account.
-pub async fn get(app: &App, username: &str) -> Result<(String, Option<String>), Error> {
+/// `(username, email, two-factor sign-in on)` of the signed-in account.
+pub async fn get(app: &App, username: &str) -> Result<(String, Option<String>, bool), Error> {
     let name = username.to_string();
     let account = app
         .data()?
         .run(move |d| d.account(&name))
         .await?
         .ok_or(Error::Unauthenticated)?;
-    Ok((account.username, account.email))
+    let two_factor = account.two_factor();
+    Ok((account.username, account.email, two_factor))
 }
 
 /// Binds, changes or removes `username`'s recovery email: the current password again

@@ -133,29 +133,88 @@ function showWays(d, admin) {
   };
 }
 
+// The profile page's two-factor section: set up (secret + QR), turn on, turn off.
+async function wireTwoFactor() {
+  const s = await api("GET", "/session");
+  if (s.status !== 200 || s.data.must_change_password) return;
+  const p = await api("GET", "/profile");
+  $("tfa-section").hidden = false;
+  $("tfa-required").hidden = !s.data.two_factor_enrollment_required;
+  const on = p.status === 200 && p.data.two_factor;
+  $("tfa-state").textContent = on ? "Two-factor sign-in is on." : "Two-factor sign-in is off.";
+  $("tfa-setup-form").hidden = on;
+  $("tfa-disable-form").hidden = !on;
+  $("tfa-setup-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearError("tfa-setup-error");
+    const r = await api("POST", "/2fa/setup", { password: $("tfa_password").value });
+    $("tfa_password").value = "";
+    if (r.status !== 200) { showError(r.data.error === "invalid_credentials" ? "Your password is wrong." : explain(r), null, "tfa-setup-error"); return; }
+    $("tfa-secret").textContent = r.data.secret;
+    const svg = new DOMParser().parseFromString(r.data.qr_svg, "image/svg+xml").documentElement;
+    $("tfa-qr").replaceChildren(document.importNode(svg, true));
+    $("tfa-setup-form").hidden = true;
+    $("tfa-enroll").hidden = false;
+    $("tfa_code").focus();
+  });
+  $("tfa-enable-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearError("tfa-enable-error");
+    const r = await api("POST", "/2fa/enable", { code: $("tfa_code").value });
+    if (r.status === 204) { location.replace("/login?twofactor=1"); return; }
+    showError(explain(r), null, "tfa-enable-error");
+  });
+  $("tfa-disable-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearError("tfa-disable-error");
+    const r = await api("POST", "/2fa/disable", { password: $("tfa_off_password").value, code: $("tfa_off_code").value });
+    $("tfa_off_password").value = ""; $("tfa_off_code").value = "";
+    if (r.status === 204) { notice("Two-factor sign-in is off.", "tfa-notice"); $("tfa-state").textContent = "Two-factor sign-in is off."; return; }
+    showError(r.data.error === "invalid_credentials" ? "The password or the code is wrong." : explain(r), null, "tfa-disable-error");
+  });
+}
+
 const pages = {
   async login() {
     const q = new URLSearchParams(location.search);
-    if (q.get("changed") === "1") {
-      const n = $("notice");
-      n.textContent = "Password changed — sign in with the new password.";
-      n.hidden = false;
-    }
+    if (q.get("changed") === "1") notice("Password changed — sign in with the new password.");
+    if (q.get("twofactor") === "1") notice("Two-factor sign-in is on — sign in again with your password and a code.");
     $("login-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
       const r = await api("POST", "/login", { username: $("username").value, password: $("password").value });
+      if (r.status === 200 && r.data.two_factor_required) {
+        $("login-form").hidden = true;
+        $("code-form").hidden = false;
+        $("otp").focus();
+        return;
+      }
       if (r.status === 200) {
-        location.assign(r.data.must_change_password ? "/profile" : "/");
+        location.assign(r.data.must_change_password || r.data.two_factor_enrollment_required ? "/profile" : "/");
         return;
       }
       $("password").value = "";
       showError(explain(r));
       $("password").focus();
     });
+    $("code-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError("code-error");
+      const r = await api("POST", "/login/2fa", { code: $("otp").value });
+      $("otp").value = "";
+      if (r.status === 200) { location.assign(r.data.must_change_password ? "/profile" : "/"); return; }
+      if (r.status === 401 && r.data.error === "unauthenticated") {
+        $("code-form").hidden = true; $("login-form").hidden = false;
+        showError("The sign-in took too long or too many codes were wrong: enter your password again.");
+        return;
+      }
+      showError(r.status === 401 ? "That code is not right (or was used already). " + explain(r).replace("Wrong username or password.", "").trim() : explain(r), null, "code-error");
+      $("otp").focus();
+    });
   },
 
   async profile() {
+    wireTwoFactor();
     const s = await loadSession();
     if (!s) return;
     wireLogout();
