@@ -64,6 +64,20 @@ pub fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Best effort: directories under (and including) `path` to 0700, files to 0600.
 /// Symlinks are not followed; what cannot be changed (read-only factory flash) stays.
+/// Bytes of the files under `path` (a file, or a directory walked without following
+/// symlinks); `None` if it cannot be read.
+pub fn tree_size(path: &Path) -> Option<u64> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_dir() {
+        return Some(meta.len());
+    }
+    let mut total = 0;
+    for e in std::fs::read_dir(path).ok()?.flatten() {
+        total += tree_size(&e.path()).unwrap_or(0);
+    }
+    Some(total)
+}
+
 pub fn make_private(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let Ok(meta) = fs::symlink_metadata(path) else {

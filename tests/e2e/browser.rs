@@ -386,3 +386,69 @@ async fn two_factor_enrollment_and_sign_in_in_the_browser() {
     b.wait_for_text("#who", "Signed in as admin").await;
     b.quit().await;
 }
+
+/// The admin's pages: an extension created on Accounts, its session seen on Sessions and
+/// ended there, both events found on Audit, the CSV downloaded; Device shows the box.
+#[tokio::test]
+async fn the_admin_pages_in_the_browser() {
+    let (dir, d) = fresh("browser-admin");
+    crate::change_initial(&d, "amber tram over the bridge").await;
+    let base = format!("http://{}", d.http);
+    let mut b = Browser::start().await;
+    b.goto(&format!("{base}/login")).await;
+    sign_in(&mut b, "amber tram over the bridge").await;
+    for link in ["/accounts", "/sessions", "/audit", "/device"] {
+        b.find(&format!("a[href='{link}']")).await;
+    }
+
+    // Accounts: an error next to its field, then the extension.
+    b.click("a[href='/accounts']").await;
+    b.wait_for_path("/accounts").await;
+    b.wait_for_text("#accounts-rows", "admin").await;
+    b.type_into("#new-username", "10 01").await;
+    b.type_into("#new-password", "desk phone by the window")
+        .await;
+    b.click("#account-form button[type=submit]").await;
+    b.wait_for_text("#username-error", "extension number").await;
+    b.type_into("#new-username", "1001").await;
+    b.type_into("#new-password", "desk phone by the window")
+        .await;
+    b.click("#account-form button[type=submit]").await;
+    b.wait_for_text("#notice", "Account 1001 created").await;
+    b.wait_for_text("#accounts-rows", "1001").await;
+
+    // The extension signs in elsewhere; the admin sees that session and ends it.
+    let mut ext = d.client_from("127.0.0.77");
+    assert_eq!(
+        ext.login("1001", "desk phone by the window").await.status,
+        200
+    );
+    b.goto(&format!("{base}/sessions")).await;
+    let rows = b.wait_for_text("#sessions-rows", "127.0.0.77").await;
+    assert!(rows.contains("(this browser)"), "{rows}");
+    b.click("button[aria-label='End the session of 1001 from 127.0.0.77']")
+        .await;
+    b.wait_for_text("#notice", "Session ended").await;
+    assert_eq!(ext.get("/api/v1/session").await.status, 401, "signed out");
+
+    // Audit: both events, filtered; the CSV downloads.
+    b.goto(&format!("{base}/audit?user=1001")).await;
+    b.wait_for_text("#audit-rows", "login").await;
+    b.goto(&format!("{base}/audit?event=session_revoked")).await;
+    let rows = b.wait_for_text("#audit-rows", "session_revoked").await;
+    assert!(!rows.contains("login_failed"), "{rows}");
+    b.click("#audit-csv").await;
+    let csv = String::from_utf8(b.downloaded("pbx-audit.csv").await).expect("utf-8");
+    assert!(
+        csv.starts_with("at,time_utc,event,username,ip,detail\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(",session_revoked,admin,"), "{csv}");
+
+    b.goto(&format!("{base}/device")).await;
+    b.wait_for_text("#dev-serial", "SIM-0001").await;
+    let fw = b.text("#dev-firmware").await;
+    assert!(fw.starts_with(env!("CARGO_PKG_VERSION")), "{fw}");
+    b.screenshot(&dir.path().join("device.png")).await;
+    b.quit().await;
+}

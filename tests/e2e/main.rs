@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `pbx-authd` binary on loopback: one test binary, one
 //! module per flow.
 
+mod admin;
 mod browser;
 mod cli;
 mod device;

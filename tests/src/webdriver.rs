@@ -20,6 +20,7 @@ pub struct Browser {
     client: Client,
     session: String,
     _profile: TempDir,
+    downloads: TempDir,
 }
 
 fn free_port() -> u16 {
@@ -71,6 +72,7 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = TempDir::new("chromium-profile");
+        let downloads = TempDir::new("chromium-downloads");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             // The box's HTTPS certificate is self-signed; an admin accepts it once.
@@ -83,7 +85,11 @@ impl Browser {
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1024,900",
                     format!("--user-data-dir={}", profile.path().display()),
-                ]
+                ],
+                "prefs": {
+                    "download.default_directory": downloads.path().display().to_string(),
+                    "download.prompt_for_download": false,
+                }
             }
         }}});
         let r = client.post_json("/session", &caps).await;
@@ -97,6 +103,7 @@ impl Browser {
             client,
             session,
             _profile: profile,
+            downloads,
         }
     }
 
@@ -234,6 +241,23 @@ impl Browser {
             .expect("PDF in base64");
         std::fs::write(path, &pdf).expect("write PDF");
         pdf
+    }
+
+    /// Waits (up to 10 s) for a finished download named `name`; its bytes.
+    pub async fn downloaded(&mut self, name: &str) -> Vec<u8> {
+        let path = self.downloads.path().join(name);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(b) = std::fs::read(&path) {
+                return b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no download {name} in {:?}",
+                self.downloads.path()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn quit(mut self) {

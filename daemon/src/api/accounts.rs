@@ -1,4 +1,4 @@
-//! `/api/v1/accounts`: list, create and delete extension accounts (admin only).
+//! `/api/v1/accounts`: list, create, change and delete extension accounts (admin only).
 
 use hyper::body::Incoming;
 use hyper::HeaderMap;
@@ -11,26 +11,48 @@ use crate::error::Error;
 use crate::flows::accounts::{self, NewAccount};
 use crate::model::Account;
 
-fn view(a: &Account) -> serde_json::Value {
+fn view(a: &Account, last_sign_in: Option<u64>) -> serde_json::Value {
     serde_json::json!({
         "username": a.username,
         "role": a.role.as_str(),
         "email": a.email,
+        "email_confirmed": a.email_confirmed_at.is_some(),
         "must_change_password": a.must_change_password,
+        "two_factor": a.two_factor(),
+        "last_sign_in": last_sign_in,
     })
 }
 
+/// Every account, with its last sign-in from the audit trail (sign-ins are not written
+/// to flash on their own).
 pub async fn list(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
     guard::admin_read(app, headers)?;
-    let list: Vec<_> = accounts::list(app).await?.iter().map(view).collect();
+    let events = crate::flows::device::audit(app).await?;
+    let list: Vec<_> = accounts::list(app)
+        .await?
+        .iter()
+        .map(|a| view(a, crate::flows::device::last_sign_in(&events, &a.username)))
+        .collect();
     Ok(http::json(StatusCode::OK, &list))
+}
+
+/// `PUT /accounts/{name} {password?, email?}`: a temporary password, a recovery email.
+pub async fn update(
+    app: &App,
+    req: Request<Incoming>,
+    username: &str,
+) -> Result<Response<Body>, Error> {
+    let a = guard::admin(app, req.headers())?;
+    let body: accounts::AccountChange = http::read_json(req).await?;
+    let account = accounts::update(app, &a.session.username, username, body).await?;
+    Ok(http::json(StatusCode::OK, &view(&account, None)))
 }
 
 pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let a = guard::admin(app, req.headers())?;
     let body: NewAccount = http::read_json(req).await?;
     let account = accounts::create(app, &a.session.username, body).await?;
-    Ok(http::json(StatusCode::CREATED, &view(&account)))
+    Ok(http::json(StatusCode::CREATED, &view(&account, None)))
 }
 
 pub async fn delete(

@@ -20,8 +20,9 @@ pub async fn post_login(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
     let device = http::cookie(req.headers(), device::COOKIE).map(str::to_string);
+    let agent = user_agent(&req);
     let body: LoginRequest = http::read_json(req).await?;
-    match login::login(app, ctx.peer.ip(), body, device.as_deref()).await? {
+    match login::login(app, ctx.peer.ip(), body, device.as_deref(), &agent).await? {
         LoginOutcome::SignedIn(done) => Ok(signed_in(done, ctx)),
         LoginOutcome::SecondFactor { presession } => {
             let mut r = http::json(
@@ -32,6 +33,15 @@ pub async fn post_login(
             Ok(r)
         }
     }
+}
+
+/// The browser's User-Agent (for the Sessions page), or empty.
+fn user_agent(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The answer of a completed sign-in: the session view and its cookies.

@@ -6,7 +6,8 @@
 //!
 //! - [`http`]: bodies (content type, size, deadline), responses, security headers, cookies.
 //! - [`guard`]: session, CSRF, forced change, admin.
-//! - [`login`], [`accounts`], [`settings`] (SMTP, profile), [`recovery`], [`device`],
+//! - [`login`] (and the second factor), [`accounts`], [`sessions`], [`settings`] (SMTP,
+//!   profile), [`recovery`], [`device`],
 //!   [`pages`] (the embedded web UI and `/healthz`).
 
 pub mod accounts;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod login;
 pub mod pages;
 pub mod recovery;
+pub mod sessions;
 pub mod settings;
 
 use std::future::Future;
@@ -113,15 +115,27 @@ async fn dispatch(
     let m = req.method().clone();
     let get = m == Method::GET || m == Method::HEAD;
     let (post, put, delete) = (m == Method::POST, m == Method::PUT, m == Method::DELETE);
+    if let Some(id) = path.strip_prefix("/api/v1/sessions/") {
+        return match () {
+            _ if delete => sessions::delete_one(app, ctx, &req, id),
+            _ => Err(Error::MethodNotAllowed { allow: "DELETE" }),
+        };
+    }
     if let Some(name) = path.strip_prefix("/api/v1/accounts/") {
         return match () {
             _ if delete => boxed(accounts::delete(app, req, name)).await,
-            _ => Err(Error::MethodNotAllowed { allow: "DELETE" }),
+            _ if put => boxed(accounts::update(app, req, name)).await,
+            _ => Err(Error::MethodNotAllowed {
+                allow: "PUT, DELETE",
+            }),
         };
     }
     match path {
         "/healthz" if get => Ok(pages::healthz(app)),
-        "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset" if get => {
+        "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset" | "/accounts"
+        | "/sessions" | "/audit" | "/device"
+            if get =>
+        {
             Ok(pages::page(app, &req, path))
         }
         "/forgot" if get => Ok(recovery::forgot_page()),
@@ -154,13 +168,17 @@ async fn dispatch(
         "/api/v1/profile" if put => boxed(settings::profile_put(app, ctx, req)).await,
         "/api/v1/accounts" if get => boxed(accounts::list(app, req.headers())).await,
         "/api/v1/accounts" if post => boxed(accounts::create(app, req)).await,
-        "/api/v1/audit" if get => boxed(device::audit(app, req.headers())).await,
+        "/api/v1/sessions" if get => sessions::list(app, req.headers()),
+        "/api/v1/sessions" if delete => sessions::delete_others(app, ctx, &req),
+        "/api/v1/audit" if get => boxed(device::audit(app, &req)).await,
+        "/api/v1/audit.csv" if get => boxed(device::audit_csv(app, &req)).await,
+        "/api/v1/device" if get => boxed(device::info(app, req.headers())).await,
         "/api/v1/factory-reset" if post => boxed(device::factory_reset(app, ctx, req)).await,
         "/healthz" | "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset"
-        | "/forgot" | "/reset" | "/recovery-codes" | "/confirm-email" | "/static/app.js"
-        | "/static/style.css" | "/api/v1/session" | "/api/v1/recovery" | "/api/v1/audit" => {
-            Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
-        }
+        | "/accounts" | "/sessions" | "/audit" | "/device" | "/forgot" | "/reset"
+        | "/recovery-codes" | "/confirm-email" | "/static/app.js" | "/static/style.css"
+        | "/api/v1/session" | "/api/v1/recovery" | "/api/v1/audit" | "/api/v1/audit.csv"
+        | "/api/v1/device" => Err(Error::MethodNotAllowed { allow: "GET, HEAD" }),
         "/api/v1/login"
         | "/api/v1/login/2fa"
         | "/api/v1/2fa/setup"
@@ -180,6 +198,9 @@ async fn dispatch(
             Err(Error::MethodNotAllowed { allow: "GET, PUT" })
         }
         "/api/v1/accounts" => Err(Error::MethodNotAllowed { allow: "GET, POST" }),
+        "/api/v1/sessions" => Err(Error::MethodNotAllowed {
+            allow: "GET, DELETE",
+        }),
         "/api/v1/recovery/button" => Err(Error::MethodNotAllowed { allow: "PUT" }),
         _ => Err(Error::NotFound),
     }

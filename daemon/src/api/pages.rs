@@ -27,6 +27,10 @@ const DASHBOARD: &str = web_page!("index.html");
 const PROFILE: &str = web_page!("profile.html");
 const SETTINGS_EMAIL: &str = web_page!("settings-email.html");
 const FACTORY_RESET: &str = web_page!("factory-reset.html");
+const ACCOUNTS: &str = web_page!("accounts.html");
+const SESSIONS: &str = web_page!("sessions.html");
+const AUDIT: &str = web_page!("audit.html");
+const DEVICE: &str = web_page!("device.html");
 const DEGRADED: &str = web_page!("degraded.html");
 const DEGRADED_FULL: &str = web_page!("degraded-full.html");
 const APP_JS: &str = include_str!("../web/app.js");
@@ -76,9 +80,13 @@ pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
                 http::redirect("/profile")
             }
             Ok(_) if path == "/profile" => http::html(StatusCode::OK, PROFILE),
+            Ok(_) if path == "/sessions" => http::html(StatusCode::OK, SESSIONS),
             Ok(a) if path != "/" && a.session.role != Role::Admin => http::redirect("/"),
             Ok(_) if path == "/settings/email" => http::html(StatusCode::OK, SETTINGS_EMAIL),
             Ok(_) if path == "/factory-reset" => http::html(StatusCode::OK, FACTORY_RESET),
+            Ok(_) if path == "/accounts" => http::html(StatusCode::OK, ACCOUNTS),
+            Ok(_) if path == "/audit" => http::html(StatusCode::OK, AUDIT),
+            Ok(_) if path == "/device" => http::html(StatusCode::OK, DEVICE),
             Ok(_) => http::html(StatusCode::OK, DASHBOARD),
         },
     }

@@ -23,6 +23,8 @@ pub struct Pending {
     pub username: String,
     pub role: Role,
     pub must_change_password: bool,
+    /// The browser's User-Agent, for the session it becomes.
+    pub agent: String,
     started: Duration,
     failures: u32,
 }
@@ -45,7 +47,13 @@ impl PreSessions {
     }
 
     /// A new pre-session; returns its cookie value.
-    pub fn create(&self, username: &str, role: Role, must_change_password: bool) -> String {
+    pub fn create(
+        &self,
+        username: &str,
+        role: Role,
+        must_change_password: bool,
+        agent: &str,
+    ) -> String {
         let now = self.clock.mono();
         let token = super::random_token();
         let mut map = self.lock();
@@ -61,6 +69,7 @@ impl PreSessions {
                 username: username.into(),
                 role,
                 must_change_password,
+                agent: agent.chars().take(160).collect(),
                 started: now,
                 failures: 0,
             },
@@ -109,19 +118,19 @@ mod tests {
     fn a_pre_session_lasts_five_minutes_and_five_wrong_codes() {
         let clock = Arc::new(ManualClock::default());
         let p = PreSessions::new(clock.clone());
-        let t = p.create("admin", Role::Admin, false);
+        let t = p.create("admin", Role::Admin, false, "");
         assert_eq!(p.get(&t).map(|x| x.username), Some("admin".into()));
         assert_eq!(p.get("other"), None);
         clock.advance(TTL);
         assert_eq!(p.get(&t), None, "lapsed");
-        let t = p.create("admin", Role::Admin, false);
+        let t = p.create("admin", Role::Admin, false, "");
         for _ in 0..4 {
             p.failed(&t);
         }
         assert!(p.get(&t).is_some());
         p.failed(&t);
         assert_eq!(p.get(&t), None, "dropped after five wrong codes");
-        let t = p.create("admin", Role::Admin, false);
+        let t = p.create("admin", Role::Admin, false, "");
         assert!(p.take(&t).is_some());
         assert!(p.take(&t).is_none(), "once");
     }

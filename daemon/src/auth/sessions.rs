@@ -31,8 +31,72 @@ pub struct Session {
     /// The session as the API shows it (login answer, `GET /api/v1/session`), encoded
     /// once: none of it changes while the session lives.
     pub view: Bytes,
+    /// Where and with what it signed in, for the Sessions page.
+    pub origin: Arc<Origin>,
     created: Duration,
     last_active: Duration,
+}
+
+/// Where a session signed in from: the peer address and the browser's User-Agent (cut
+/// to 160 characters), and when (Unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: Option<std::net::IpAddr>,
+    pub agent: String,
+    pub started_at: u64,
+}
+
+/// A session as the Sessions page lists it; `id` names it for revoking (a prefix of the
+/// digest of its cookie: it does not reveal the cookie).
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub id: String,
+    pub username: String,
+    pub ip: Option<std::net::IpAddr>,
+    pub browser: String,
+    pub started_at: u64,
+    pub last_seen_at: u64,
+    pub current: bool,
+}
+
+impl SessionKey {
+    /// The id the Sessions page shows: the first 8 bytes of the digest, hex.
+    pub fn id(&self) -> String {
+        self.0[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A short name for a User-Agent: the browser, not the whole string.
+pub fn browser_name(agent: &str) -> String {
+    const KNOWN: [(&str, &str); 8] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python", "Python"),
+    ];
+    let name = KNOWN
+        .iter()
+        .find(|(needle, _)| agent.contains(needle))
+        .map(|(_, n)| (*n).to_string())
+        .unwrap_or_else(|| {
+            agent
+                .split([' ', '/'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        });
+    let os = ["Windows", "Android", "iPhone", "Mac OS X", "Linux"]
+        .into_iter()
+        .find(|o| agent.contains(o));
+    match (name.is_empty(), os) {
+        (true, _) => "unknown".into(),
+        (false, Some(o)) => format!("{name} on {}", o.replace("Mac OS X", "macOS")),
+        (false, None) => name,
+    }
 }
 
 pub struct Sessions {
@@ -125,7 +189,13 @@ impl Sessions {
     }
 
     pub fn create(&self, username: &str, role: Role, must_change_password: bool) -> NewSession {
-        self.create_with(username, role, must_change_password, false)
+        self.create_with(
+            username,
+            role,
+            must_change_password,
+            false,
+            Origin::default(),
+        )
     }
 
     /// [`Sessions::create`], for an account that must first enroll a second factor.
@@ -135,8 +205,17 @@ impl Sessions {
         role: Role,
         must_change_password: bool,
         must_enroll_2fa: bool,
+        mut origin: Origin,
     ) -> NewSession {
         let now = self.clock.mono();
+        origin.started_at = self.clock.unix();
+        if origin.agent.len() > 160 {
+            let cut = (0..=160)
+                .rev()
+                .find(|&i| origin.agent.is_char_boundary(i))
+                .unwrap_or(0);
+            origin.agent.truncate(cut);
+        }
         let id = super::random_token();
         let csrf_token = super::random_token();
         let view = serde_json::to_vec(&View {
@@ -154,6 +233,7 @@ impl Sessions {
             must_enroll_2fa,
             csrf_token: csrf_token.into(),
             view: view.into(),
+            origin: Arc::new(origin),
             created: now,
             last_active: now,
         };
@@ -222,111 +302,57 @@ impl Sessions {
         before - map.len()
     }
 
+    /// The live sessions of `username` (every account's for `None`), newest first;
+    /// `current` marks the caller's.
+    pub fn list(&self, username: Option<&str>, current: &SessionKey) -> Vec<Listed> {
+        let (now, unix) = (self.clock.mono(), self.clock.unix());
+        let inner = self.lock();
+        let mut out: Vec<Listed> = inner
+            .map
+            .iter()
+            .filter(|(_, s)| inner.live(s, now))
+            .filter(|(_, s)| username.is_none_or(|u| &*s.username == u))
+            .map(|(k, s)| Listed {
+                id: k.id(),
+                username: s.username.to_string(),
+                ip: s.origin.ip,
+                browser: browser_name(&s.origin.agent),
+                started_at: s.origin.started_at,
+                last_seen_at: unix.saturating_sub(now.saturating_sub(s.last_active).as_secs()),
+                current: k == current,
+            })
+            .collect();
+        out.sort_by_key(|l| std::cmp::Reverse(l.started_at));
+        out
+    }
+
+    /// Ends the session listed as `id` if it belongs to `username` (any account's for
+    /// `None`); returns whether one ended.
+    pub fn remove_id(&self, id: &str, username: Option<&str>) -> bool {
+        let mut inner = self.lock();
+        let key = inner
+            .map
+            .iter()
+            .find(|(k, s)| {
+                crate::auth::ct_eq(k.id().as_bytes(), id.as_bytes())
+                    && username.is_none_or(|u| &*s.username == u)
+            })
+            .map(|(k, _)| *k);
+        key.is_some_and(|k| inner.map.remove(&k).is_some())
+    }
+
+    /// Ends every session of `username` but `keep`; returns how many.
+    pub fn remove_others(&self, username: &str, keep: &SessionKey) -> usize {
+        let map = &mut self.lock().map;
+        let before = map.len();
+        map.retain(|k, s| &*s.username != username || k == keep);
+        before - map.len()
+    }
+
     pub fn count(&self) -> usize {
         self.lock().map.len()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-
-    fn setup() -> (Arc<ManualClock>, Sessions) {
-        let clock = Arc::new(ManualClock::default());
-        let s = Sessions::new(
-            clock.clone(),
-            Duration::from_secs(30 * 60),
-            Duration::from_secs(12 * 3600),
-        );
-        (clock, s)
-    }
-
-    #[test]
-    fn the_api_view_is_the_sessions_own_and_debug_hides_the_token() {
-        let (_clock, s) = setup();
-        let n = s.create("1001", Role::User, true);
-        let v: serde_json::Value = serde_json::from_slice(&n.session.view).expect("json");
-        assert_eq!(
-            v,
-            serde_json::json!({
-                "username": "1001",
-                "role": "user",
-                "must_change_password": true,
-                "csrf_token": &*n.session.csrf_token,
-            })
-        );
-        assert_eq!(
-            s.get_key(&SessionKey::of(&n.id), true).map(|g| g.view),
-            Some(n.session.view.clone())
-        );
-        let debug = format!("{:?}", n.session);
-        assert!(!debug.contains(&*n.session.csrf_token), "{debug}");
-    }
-
-    #[test]
-    fn idle_expiry_after_30_minutes_without_activity() {
-        let (clock, s) = setup();
-        let n = s.create("admin", Role::Admin, false);
-        clock.advance(Duration::from_secs(29 * 60));
-        assert!(s.get(&n.id, true).is_some(), "29 min idle: still valid");
-        clock.advance(Duration::from_secs(29 * 60));
-        assert!(
-            s.get(&n.id, true).is_some(),
-            "activity reset the idle timer"
-        );
-        clock.advance(Duration::from_secs(30 * 60));
-        assert!(s.get(&n.id, true).is_none(), "30 min idle: expired");
-    }
-
-    #[test]
-    fn background_polling_does_not_refresh_idle_time() {
-        let (clock, s) = setup();
-        let n = s.create("admin", Role::Admin, false);
-        for _ in 0..5 {
-            clock.advance(Duration::from_secs(5 * 60));
-            assert!(s.get(&n.id, false).is_some());
-        }
-        clock.advance(Duration::from_secs(5 * 60));
-        assert!(
-            s.get(&n.id, false).is_none(),
-            "30 min of polling only: expired"
-        );
-    }
-
-    #[test]
-    fn absolute_expiry_after_12_hours_despite_activity() {
-        let (clock, s) = setup();
-        let n = s.create("admin", Role::Admin, false);
-        for _ in 0..(12 * 4 - 1) {
-            clock.advance(Duration::from_secs(15 * 60));
-            assert!(s.get(&n.id, true).is_some());
-        }
-        clock.advance(Duration::from_secs(15 * 60));
-        assert!(s.get(&n.id, true).is_none());
-    }
-
-    #[test]
-    fn remove_user_ends_only_that_accounts_sessions() {
-        let (_c, s) = setup();
-        let a1 = s.create("admin", Role::Admin, false);
-        let a2 = s.create("admin", Role::Admin, false);
-        let u = s.create("1001", Role::User, false);
-        assert_eq!(s.remove_user("admin"), 2);
-        assert!(s.get(&a1.id, true).is_none());
-        assert!(s.get(&a2.id, true).is_none());
-        assert!(s.get(&u.id, true).is_some());
-    }
-
-    #[test]
-    fn per_account_cap_drops_the_oldest() {
-        let (clock, s) = setup();
-        let first = s.create("admin", Role::Admin, false);
-        for _ in 0..MAX_PER_ACCOUNT {
-            clock.advance(Duration::from_secs(1));
-            s.create("admin", Role::Admin, false);
-        }
-        assert!(s.get(&first.id, true).is_none());
-        assert_eq!(s.count(), MAX_PER_ACCOUNT);
-    }
-}
+mod tests;

@@ -83,6 +83,80 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
     Ok(account)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    /// A temporary password: the owner must replace it at the next sign-in.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The recovery email; empty removes it. Absent: unchanged.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// The admin changes an extension account: a temporary password (every session of the
+/// account ends, its reset links die) and/or its recovery email (a confirmation link
+/// goes to the new address).
+pub async fn update(
+    app: &App,
+    by: &str,
+    username: &str,
+    change: AccountChange,
+) -> Result<Account, Error> {
+    if username == ADMIN {
+        return Err(Error::InvalidRequest(
+            "The admin account changes its own password and email on its Profile page.".into(),
+        ));
+    }
+    let email = match change.email.as_deref() {
+        None => None,
+        Some(e) => Some(Email::parse_optional(Some(e))?.map(Email::into_string)),
+    };
+    let hash = match change.password {
+        Some(p) => Some(app.hash_new_password(p, username).await?),
+        None => None,
+    };
+    let now = app.clock().unix();
+    let name = username.to_string();
+    let (new_hash, new_email) = (hash.clone(), email.clone());
+    let before = super::recovery::account(app, username)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let account = app
+        .data()?
+        .run(move |d| {
+            d.update_account_revoking_tokens(&name, |a| {
+                if let Some(h) = &new_hash {
+                    a.password_hash = h.clone();
+                    a.must_change_password = true;
+                    a.password_changed_at = now;
+                }
+                if let Some(e) = &new_email {
+                    if &a.email != e {
+                        a.email_confirmed_at = None;
+                        a.email_check = None;
+                        a.email_bound_at = e.as_ref().map(|_| now);
+                    }
+                    a.email = e.clone();
+                }
+            })
+        })
+        .await?
+        .ok_or(Error::NotFound)?;
+    if hash.is_some() {
+        app.sessions().remove_user(username);
+        app.audit("temporary_password_set", Some(username), None, Some(by));
+    }
+    if email.is_some() && before.email != account.email && account.email.is_some() {
+        app.recovery()
+            .enqueue(crate::flows::recovery::MailJob::ConfirmEmail {
+                username: username.to_string(),
+            });
+    }
+    tracing::info!(by = %by, user = %username, "account changed");
+    Ok(account)
+}
+
 /// Deletes an extension account: its reset tokens go with it, its sessions end.
 pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
     if username == ADMIN {

@@ -23,6 +23,102 @@ pub async fn audit(app: &App) -> Result<Vec<AuditEvent>, Error> {
     Ok(app.data()?.run(|d| d.audit_events()).await?)
 }
 
+/// Which audit events to show: by event name and by user (exact), empty = all.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub event: Option<String>,
+    pub user: Option<String>,
+}
+
+/// The events that pass `f`, newest first.
+pub async fn audit_filtered(app: &App, f: &AuditFilter) -> Result<Vec<AuditEvent>, Error> {
+    let all = audit(app).await?;
+    Ok(all
+        .into_iter()
+        .filter(|e| f.event.as_deref().is_none_or(|x| e.event == x))
+        .filter(|e| {
+            f.user
+                .as_deref()
+                .is_none_or(|u| e.username.as_deref() == Some(u))
+        })
+        .collect())
+}
+
+/// Audit events as CSV (RFC 4180), newest first. A cell that a spreadsheet would read
+/// as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`: usernames come from
+/// whoever typed at the login form.
+pub fn audit_csv(events: &[AuditEvent]) -> String {
+    fn cell(v: &str) -> String {
+        let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{v}")
+        } else {
+            v.to_string()
+        };
+        if v.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
+        } else {
+            v
+        }
+    }
+    let mut out = String::from("at,time_utc,event,username,ip,detail\r\n");
+    for e in events {
+        let row = [
+            e.at.to_string(),
+            crate::mail::message::format_utc(e.at),
+            e.event.clone(),
+            e.username.clone().unwrap_or_default(),
+            e.ip.clone().unwrap_or_default(),
+            e.detail.clone().unwrap_or_default(),
+        ];
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Unix time of `username`'s newest sign-in in the audit trail (`events`: newest first).
+pub fn last_sign_in(events: &[AuditEvent], username: &str) -> Option<u64> {
+    events
+        .iter()
+        .find(|e| e.event == "login" && e.username.as_deref() == Some(username))
+        .map(|e| e.at)
+}
+
+/// What the Device page shows.
+#[derive(serde::Serialize)]
+pub struct DeviceInfo {
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub mac: Option<String>,
+    pub firmware_version: &'static str,
+    pub firmware_build: &'static str,
+    pub uptime_s: u64,
+    pub data_db_bytes: Option<u64>,
+    pub recovery: Option<serde_json::Value>,
+}
+
+pub async fn info(app: &App) -> DeviceInfo {
+    let b = app.board_info();
+    let dir = app.config().storage.data_db.clone();
+    let bytes = tokio::task::spawn_blocking(move || crate::fsutil::tree_size(&dir))
+        .await
+        .ok()
+        .flatten();
+    DeviceInfo {
+        model: b.map(|b| b.model.clone()),
+        serial: b.map(|b| b.serial.clone()),
+        mac: b.map(|b| b.mac.clone()),
+        firmware_version: env!("CARGO_PKG_VERSION"),
+        firmware_build: env!("PBX_GIT_DESCRIBE"),
+        uptime_s: app.clock().unix().saturating_sub(app.started_at()),
+        data_db_bytes: bytes,
+        recovery: super::recovery::readiness_for(app, Some(crate::model::Role::Admin))
+            .await
+            .ok(),
+    }
+}
+
 /// Checks the request, then starts the erase (the box reboots when it is done).
 /// Returns false when an erase was already under way.
 pub async fn factory_reset(

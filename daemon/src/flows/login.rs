@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::lockout::{DeviceId, Failure};
-use crate::auth::sessions::{NewSession, Session};
+use crate::auth::sessions::{NewSession, Origin, Session};
 use crate::auth::shown_username;
 use crate::auth::Secret;
 use crate::error::Error;
@@ -125,6 +125,7 @@ pub async fn login(
     ip: IpAddr,
     req: LoginRequest,
     device_cookie: Option<&str>,
+    agent: &str,
 ) -> Result<LoginOutcome, Error> {
     let device = app
         .device_key()
@@ -137,6 +138,7 @@ pub async fn login(
             &account.username,
             account.role,
             account.must_change_password,
+            agent,
         );
         return Ok(LoginOutcome::SecondFactor { presession });
     }
@@ -149,6 +151,7 @@ pub async fn login(
         account.role,
         account.must_change_password,
         enroll,
+        agent,
     )))
 }
 
@@ -160,13 +163,23 @@ pub fn signed_in(
     role: Role,
     must_change_password: bool,
     must_enroll_2fa: bool,
+    agent: &str,
 ) -> SignedIn {
     tracing::info!(%ip, user = %username, "login");
     app.audit("login", Some(username), Some(ip), None);
+    let origin = Origin {
+        ip: Some(ip),
+        agent: agent.to_string(),
+        started_at: 0,
+    };
     SignedIn {
-        new: app
-            .sessions()
-            .create_with(username, role, must_change_password, must_enroll_2fa),
+        new: app.sessions().create_with(
+            username,
+            role,
+            must_change_password,
+            must_enroll_2fa,
+            origin,
+        ),
         device_cookie: app.device_key().map(|k| k.issue(username)),
     }
 }
@@ -218,7 +231,8 @@ mod tests {
     async fn five_failures_lock_the_address_and_the_known_browser_still_gets_in() {
         let t = TestApp::ready("flow-login").await;
         let (app, a) = (&t.app, ip("192.0.2.5"));
-        let Ok(LoginOutcome::SignedIn(first)) = login(app, a, req(ADMIN_PW), None).await else {
+        let Ok(LoginOutcome::SignedIn(first)) = login(app, a, req(ADMIN_PW), None, "test").await
+        else {
             panic!("signed in");
         };
         let cookie = first
@@ -237,14 +251,14 @@ mod tests {
             Err(Error::Locked { .. })
         ));
         assert!(matches!(
-            login(app, a, req(ADMIN_PW), None).await,
+            login(app, a, req(ADMIN_PW), None, "test").await,
             Err(Error::Locked { .. })
         ));
-        let again = login(app, a, req(ADMIN_PW), Some(&cookie)).await;
+        let again = login(app, a, req(ADMIN_PW), Some(&cookie), "test").await;
         assert!(again.is_ok(), "the device cookie exempts from the block");
         // The label password no longer works; unknown users get the same answer.
         assert!(matches!(
-            login(app, ip("192.0.2.6"), req(LABEL), None).await,
+            login(app, ip("192.0.2.6"), req(LABEL), None, "test").await,
             Err(Error::InvalidCredentials { .. })
         ));
     }

@@ -207,6 +207,7 @@ pub async fn complete_login(
         p.role,
         p.must_change_password,
         false,
+        &p.agent,
     ))
 }
 

@@ -174,6 +174,20 @@ async function wireTwoFactor() {
   });
 }
 
+function utc(unix) { return unix ? new Date(unix * 1000).toISOString().slice(0, 16).replace("T", " ") : "—"; }
+
+// A table row of text cells (never HTML), plus optional action buttons.
+function row(cells, buttons) {
+  const tr = document.createElement("tr");
+  for (const c of cells) { const td = document.createElement("td"); td.textContent = c === null || c === undefined ? "—" : String(c); tr.appendChild(td); }
+  const td = document.createElement("td");
+  for (const [label, name, fn] of buttons || []) {
+    const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.setAttribute("aria-label", name); b.addEventListener("click", fn); td.appendChild(b);
+  }
+  tr.appendChild(td);
+  return tr;
+}
+
 const pages = {
   async login() {
     const q = new URLSearchParams(location.search);
@@ -257,8 +271,128 @@ const pages = {
     if (!s) return;
     wireLogout();
     $("settings-link").hidden = s.role !== "admin";
+    for (const li of document.querySelectorAll(".admin-link")) li.hidden = s.role !== "admin";
     const r = await fetch("/api/v1/recovery", { headers: { "X-PBX-Poll": "1" }, credentials: "same-origin" });
     if (r.ok) showWays(await r.json(), s.role === "admin");
+  },
+
+  async sessions() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    if (s.role === "admin") $("sessions-scope").textContent = "Every account's sessions (you are the admin).";
+    const load = async () => {
+      const r = await api("GET", "/sessions");
+      if (r.status !== 200) { showError(explain(r)); return; }
+      const rows = r.data.map((x) => row(
+        [x.username, x.ip, x.browser + (x.current ? " (this browser)" : ""), utc(x.started_at), utc(x.last_seen_at)],
+        x.current ? [] : [["End", "End the session of " + x.username + " from " + x.ip, async () => {
+          clearError(); notice("");
+          const d = await api("DELETE", "/sessions/" + x.id);
+          if (d.status === 204) { notice("Session ended."); load(); } else showError(explain(d));
+        }]]));
+      $("sessions-rows").replaceChildren(...rows);
+    };
+    $("end-others").addEventListener("click", async () => {
+      clearError();
+      const r = await api("DELETE", "/sessions");
+      if (r.status === 200) { notice(r.data.ended + " other session(s) ended."); load(); } else showError(explain(r));
+    });
+    load();
+  },
+
+  async accounts() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    let editing = null;
+    const load = async () => {
+      const r = await api("GET", "/accounts");
+      if (r.status !== 200) { showError(explain(r), null, "list-error"); return; }
+      const rows = r.data.map((a) => row(
+        [a.username, a.role, a.email ? a.email + (a.email_confirmed ? "" : " (unconfirmed)") : null, a.two_factor ? "on" : "off", utc(a.last_sign_in)],
+        a.role === "admin" ? [] : [
+          ["Change", "Change " + a.username, () => {
+            editing = a.username; $("edit-name").textContent = a.username; $("edit-email").value = a.email || "";
+            $("edit-password").value = ""; $("edit-section").hidden = false; $("edit-password").focus();
+          }],
+          ["Delete", "Delete " + a.username, async () => {
+            if (!confirm("Delete the account " + a.username + "? Its sessions end.")) return;
+            const d = await api("DELETE", "/accounts/" + encodeURIComponent(a.username));
+            if (d.status === 204) { notice("Account " + a.username + " deleted."); load(); } else showError(explain(d), null, "list-error");
+          }]]));
+      $("accounts-rows").replaceChildren(...rows);
+    };
+    $("account-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      for (const id of ["error", "username-error", "password-error", "email-error"]) clearError(id);
+      const body = { username: $("new-username").value, role: "user", password: $("new-password").value };
+      if ($("new-email").value) body.email = $("new-email").value;
+      const r = await api("POST", "/accounts", body);
+      if (r.status === 201) { notice("Account " + r.data.username + " created: it must choose its own password at the first sign-in."); $("account-form").reset(); load(); return; }
+      const m = r.data.message || explain(r);
+      if (r.data.error === "weak_password") showError(m, r.data.reasons, "password-error");
+      else if (r.status === 409 || /username/i.test(m)) showError(m, null, "username-error");
+      else if (/email|address/i.test(m)) showError(m, null, "email-error");
+      else showError(explain(r));
+    });
+    $("edit-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError("edit-error");
+      const body = { email: $("edit-email").value };
+      if ($("edit-password").value) body.password = $("edit-password").value;
+      const r = await api("PUT", "/accounts/" + encodeURIComponent(editing), body);
+      if (r.status === 200) { notice("Account " + editing + " saved."); $("edit-section").hidden = true; load(); return; }
+      showError(r.data.message || explain(r), r.data.reasons, "edit-error");
+    });
+    load();
+  },
+
+  async audit() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    const q = new URLSearchParams(location.search);
+    $("filter-event").value = q.get("event") || "";
+    $("filter-user").value = q.get("user") || "";
+    const page = Math.max(1, Number(q.get("page")) || 1);
+    const filter = new URLSearchParams();
+    if (q.get("event")) filter.set("event", q.get("event"));
+    if (q.get("user")) filter.set("user", q.get("user"));
+    $("audit-csv").href = "/api/v1/audit.csv?" + filter;
+    const r = await fetch("/api/v1/audit?" + filter + "&page=" + page + "&per_page=50", { credentials: "same-origin" });
+    if (!r.ok) { showError("The audit trail could not be read (HTTP " + r.status + ")."); return; }
+    const total = Number(r.headers.get("x-total-count")) || 0;
+    const list = await r.json();
+    $("audit-rows").replaceChildren(...list.map((e) => { const tr = row([utc(e.at), e.event, e.username, e.ip, e.detail]); tr.lastChild.remove(); return tr; }));
+    $("audit-count").textContent = total + " event(s)";
+    const pages = Math.max(1, Math.ceil(total / 50));
+    $("audit-page").textContent = "Page " + page + " of " + pages;
+    const go = (p) => { filter.set("page", p); location.assign("/audit?" + filter); };
+    $("audit-prev").disabled = page <= 1;
+    $("audit-next").disabled = page >= pages;
+    $("audit-prev").addEventListener("click", () => go(page - 1));
+    $("audit-next").addEventListener("click", () => go(page + 1));
+  },
+
+  async device() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    const r = await api("GET", "/device");
+    if (r.status !== 200) { showError(explain(r)); return; }
+    const d = r.data;
+    $("dev-model").textContent = d.model || "—";
+    $("dev-serial").textContent = d.serial || "—";
+    $("dev-mac").textContent = d.mac || "—";
+    $("dev-firmware").textContent = d.firmware_version + " (" + d.firmware_build + ")";
+    const u = d.uptime_s;
+    $("dev-uptime").textContent = Math.floor(u / 86400) + " d " + Math.floor(u % 86400 / 3600) + " h " + Math.floor(u % 3600 / 60) + " min";
+    $("dev-flash").textContent = d.data_db_bytes === null ? "—" : (d.data_db_bytes / 1024).toFixed(0) + " KiB";
+    const rc = d.recovery || {};
+    const button = rc.button ? rc.button.mode : "—";
+    $("dev-recovery").textContent = "email " + (rc.available ? (rc.email_confirmed_at ? "ready" : "unconfirmed") : "not set up") +
+      "; recovery codes " + (rc.codes_left || "none") + "; reset button " + button;
   },
 
   async "recovery-codes"() {

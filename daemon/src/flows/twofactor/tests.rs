@@ -56,7 +56,7 @@ async fn password(app: &App, from: &str) -> LoginOutcome {
         username: ADMIN.into(),
         password: secret(ADMIN_PW),
     };
-    login(app, ip(from), req, None)
+    login(app, ip(from), req, None, "test")
         .await
         .expect("password right")
 }
@@ -198,7 +198,7 @@ async fn the_button_removes_the_admins_second_factor_and_disabling_needs_a_code(
     };
     assert!(
         matches!(
-            login(app, from, req, None).await,
+            login(app, from, req, None, "test").await,
             Ok(LoginOutcome::SignedIn(_))
         ),
         "the label password alone signs in"

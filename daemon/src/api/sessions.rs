@@ -1,0 +1,64 @@
+//! `/api/v1/sessions`: who is signed in. Everyone sees and ends their own sessions; the
+//! admin sees and ends every account's.
+
+use hyper::body::Incoming;
+use hyper::HeaderMap;
+use hyper::{Request, Response, StatusCode};
+
+use super::guard;
+use super::http::{self, Body, Ctx};
+use crate::app::App;
+use crate::error::Error;
+use crate::model::Role;
+
+/// Whose sessions the caller may see and end: `None` = everyone's (admin).
+fn scope(a: &guard::Authed) -> Option<&str> {
+    (a.session.role != Role::Admin).then_some(&*a.session.username)
+}
+
+/// `GET /sessions`: newest first, the caller's own marked `current`.
+pub fn list(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
+    let a = guard::authed(app, headers)?;
+    let list = app.sessions().list(scope(&a), &a.key);
+    Ok(http::json(StatusCode::OK, &list))
+}
+
+/// `DELETE /sessions/{id}`: 204, or 404 for an id the caller cannot see.
+pub fn delete_one(
+    app: &App,
+    ctx: Ctx,
+    req: &Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, Error> {
+    let a = guard::authed_csrf(app, req.headers())?;
+    if !app.sessions().remove_id(id, scope(&a)) {
+        return Err(Error::NotFound);
+    }
+    app.audit(
+        "session_revoked",
+        Some(&a.session.username),
+        Some(ctx.peer.ip()),
+        Some(id),
+    );
+    Ok(http::no_content())
+}
+
+/// `DELETE /sessions`: ends every other session of the caller's account.
+pub fn delete_others(
+    app: &App,
+    ctx: Ctx,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = guard::authed_csrf(app, req.headers())?;
+    let ended = app.sessions().remove_others(&a.session.username, &a.key);
+    app.audit(
+        "session_revoked",
+        Some(&a.session.username),
+        Some(ctx.peer.ip()),
+        Some(&format!("all others ({ended})")),
+    );
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "ended": ended }),
+    ))
+}

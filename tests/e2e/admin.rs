@@ -1,0 +1,173 @@
+//! The admin's API behind the pages: sessions (own / all, end one / all others),
+//! accounts (temporary password, email), the audit trail (filters, pages, CSV), the
+//! device facts.
+
+use pbx_e2e::{Daemon, TempDir};
+use serde_json::json;
+
+use crate::change_initial;
+use crate::recovery::ADMIN_PW;
+
+const EXT_PW: &str = "desk phone by the window";
+
+#[tokio::test]
+async fn sessions_accounts_audit_and_device_over_the_api() {
+    let dir = TempDir::new("admin-api");
+    let d = Daemon::start(&dir.path().join("state"));
+    let mut admin = change_initial(&d, ADMIN_PW).await;
+    assert_eq!(admin.login("admin", ADMIN_PW).await.status, 200);
+    let r = admin
+        .post_json(
+            "/api/v1/accounts",
+            &json!({"username": "1001", "role": "user", "password": EXT_PW}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // A user sees only their own sessions and cannot end the admin's.
+    let mut ext = d.client_from("127.0.0.21");
+    assert_eq!(ext.login("1001", EXT_PW).await.status, 200);
+    let mut ext2 = d.client_from("127.0.0.22");
+    assert_eq!(ext2.login("1001", EXT_PW).await.status, 200);
+    let mine = ext.get("/api/v1/sessions").await.json();
+    let list = mine.as_array().expect("list");
+    assert_eq!(list.len(), 2, "{mine}");
+    assert!(list.iter().all(|s| s["username"] == "1001"), "{mine}");
+    assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
+    let all = admin.get("/api/v1/sessions").await.json();
+    let admin_id = all
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["username"] == "admin")
+        .expect("the admin's session")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        all.as_array().expect("list").len(),
+        3,
+        "the admin sees all: {all}"
+    );
+    let csrf = ext.csrf.clone().expect("csrf");
+    let r = ext
+        .send(
+            "DELETE",
+            &format!("/api/v1/sessions/{admin_id}"),
+            &[("x-csrf-token", &csrf)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(admin.get("/api/v1/session").await.status, 200);
+    let r = ext
+        .send(
+            "DELETE",
+            "/api/v1/sessions",
+            &[("x-csrf-token", &csrf)],
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.json()["ended"].clone()), (200, json!(1)));
+    assert_eq!(ext2.get("/api/v1/session").await.status, 401);
+    assert_eq!(
+        ext.get("/api/v1/session").await.status,
+        200,
+        "the caller's own stays"
+    );
+
+    // A temporary password ends the account's sessions and must be replaced.
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/accounts/1001",
+            &json!({"password": "temporary pass 2026"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["must_change_password"].clone()),
+        (200, json!(true))
+    );
+    assert_eq!(ext.get("/api/v1/session").await.status, 401);
+    let r = d.client().login("1001", "temporary pass 2026").await;
+    assert_eq!(r.json()["must_change_password"], true);
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/accounts/admin",
+            &json!({"email": "x@pbx.test"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "the admin's own page does that");
+    let list = admin.get("/api/v1/accounts").await.json();
+    let ext_row = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|a| a["username"] == "1001")
+        .expect("1001")
+        .clone();
+    assert_eq!(ext_row["two_factor"], false);
+    assert!(ext_row["last_sign_in"].is_u64(), "{ext_row}");
+
+    // Audit: filtered, paged, counted; a name typed at the login form cannot become a
+    // spreadsheet formula.
+    assert_eq!(
+        d.client()
+            .login("=HYPERLINK(\"x\")", "whatever guess")
+            .await
+            .status,
+        401
+    );
+    let r = admin
+        .get("/api/v1/audit?event=login&user=1001&page=1&per_page=2")
+        .await;
+    assert_eq!(r.status, 200);
+    let total: usize = r
+        .header("x-total-count")
+        .expect("count")
+        .parse()
+        .expect("number");
+    assert_eq!(total, 3, "{}", r.text());
+    let page = r.json();
+    assert_eq!(page.as_array().expect("list").len(), 2);
+    assert!(page
+        .as_array()
+        .expect("list")
+        .iter()
+        .all(|e| e["event"] == "login" && e["username"] == "1001"));
+    let r = admin
+        .get("/api/v1/audit?event=login&user=1001&page=2&per_page=2")
+        .await;
+    assert_eq!(r.json().as_array().expect("list").len(), 1);
+    let r = admin.get("/api/v1/audit.csv?event=login_failed").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(
+        r.header("content-disposition").as_deref(),
+        Some("attachment; filename=\"pbx-audit.csv\"")
+    );
+    let csv = r.text();
+    assert!(
+        csv.contains(",login_failed,\"'=HYPERLINK(\"\"x\"\")\","),
+        "{csv}"
+    );
+    assert!(!csv.contains(",login,"), "filtered: {csv}");
+    assert_eq!(ext.get("/api/v1/audit.csv").await.status, 401);
+
+    let dev = admin.get("/api/v1/device").await.json();
+    assert_eq!(
+        (dev["model"].clone(), dev["serial"].clone()),
+        (json!("SIM"), json!("SIM-0001")),
+        "{dev}"
+    );
+    assert!(dev["data_db_bytes"].as_u64() > Some(0), "{dev}");
+    assert!(
+        dev["firmware_build"].is_string() && dev["uptime_s"].is_u64(),
+        "{dev}"
+    );
+    assert_eq!(dev["recovery"]["button"]["mode"], "credentials");
+}
