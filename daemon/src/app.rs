@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::mail::outbox::Recovery;
 use crate::model::{BoardInfo, Health, Reason};
 use crate::store::{DataDb, StoreError};
+use crate::syslog::Syslog;
 
 pub struct App {
     config: RwLock<Arc<Config>>,
@@ -40,6 +41,7 @@ pub struct App {
     hasher: Hasher,
     sessions: Sessions,
     presessions: PreSessions,
+    syslog: Syslog,
     limiter: Limiter,
     recovery: Recovery,
     /// The bound listener addresses (ports resolved), for reset links.
@@ -70,20 +72,22 @@ impl App {
         }
         let device_key = data.as_deref().and_then(device_key);
         let p = config.policy.clone();
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_ascii_lowercase())
+            .unwrap_or_default();
         App {
             device_key,
             hasher: Hasher::new(p.hash_concurrency, p.hash_queue),
             sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
             presessions: PreSessions::new(Arc::clone(&clock)),
+            syslog: Syslog::new(&hostname),
             limiter: Limiter::new(Arc::clone(&clock), p),
             recovery: Recovery::default(),
             http_addr: None,
             https_addr: None,
             resetting: AtomicBool::new(false),
             started_at: clock.unix(),
-            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_ascii_lowercase())
-                .unwrap_or_default(),
+            hostname,
             config: RwLock::new(Arc::new(config)),
             clock,
             board,
@@ -114,6 +118,9 @@ impl App {
         self.sessions
             .set_limits(new.policy.session_idle, new.policy.session_absolute);
         self.limiter.set_policy(new.policy.clone());
+        if old.syslog != new.syslog {
+            self.syslog.configure(new.syslog.clone());
+        }
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
     }
 
@@ -163,7 +170,6 @@ impl App {
         ip: Option<std::net::IpAddr>,
         detail: Option<&str>,
     ) {
-        let Some(data) = &self.data else { return };
         let ev = crate::model::AuditEvent {
             at: self.clock.unix(),
             event: event.into(),
@@ -171,6 +177,8 @@ impl App {
             ip: ip.map(|i| i.to_string()),
             detail: detail.map(str::to_string),
         };
+        self.syslog.forward(&ev);
+        let Some(data) = &self.data else { return };
         if let Err(e) = data.audit(&ev) {
             tracing::warn!("audit event {event} not recorded: {e}");
         }
@@ -195,6 +203,11 @@ impl App {
 
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// The remote syslog sender (`audit.syslog`).
+    pub fn syslog(&self) -> &Syslog {
+        &self.syslog
     }
 
     /// Sign-ins waiting for their second factor.

@@ -52,6 +52,7 @@ pub mod provision;
 pub mod qr;
 pub mod server;
 pub mod store;
+pub mod syslog;
 pub mod tls;
 pub mod window;
 
@@ -75,6 +76,7 @@ pub async fn run(
         tokio::spawn(flows::recovery::mail_worker(Arc::clone(&app), rx));
     }
     tokio::spawn(flows::recovery::email::drill_worker(Arc::clone(&app)));
+    app.syslog().configure(app.config().syslog.clone());
     let socket = app.config().control.socket.clone();
     match control::bind(&socket) {
         Ok(l) => {

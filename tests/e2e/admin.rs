@@ -171,3 +171,126 @@ async fn sessions_accounts_audit_and_device_over_the_api() {
     );
     assert_eq!(dev["recovery"]["button"]["mode"], "credentials");
 }
+
+/// Debian's rsyslogd on two loopback ports, writing what it receives to a file.
+struct Rsyslog {
+    child: std::process::Child,
+    udp: u16,
+    tcp: u16,
+    out: std::path::PathBuf,
+}
+
+impl Rsyslog {
+    fn start(dir: &std::path::Path) -> Rsyslog {
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port()
+        };
+        let (udp, tcp) = (port(), port());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/rsyslog.sh");
+        let child = std::process::Command::new("bash")
+            .arg(script)
+            .arg(dir)
+            .args([udp.to_string(), tcp.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("rsyslog.err")).expect("log"))
+            .spawn()
+            .expect("rsyslogd runs (make test installs rsyslog)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "rsyslogd did not start: {}",
+                std::fs::read_to_string(dir.join("rsyslog.err")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Rsyslog {
+            child,
+            udp,
+            tcp,
+            out: dir.join("out.log"),
+        }
+    }
+
+    /// Waits (up to 10 s) for a received line containing every one of `needles`.
+    async fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            if let Some(l) = text.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return l.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {needles:?} in:\n{text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn audit_events_reach_a_real_syslog_daemon_over_udp_and_tcp() {
+    let dir = TempDir::new("syslog");
+    let logs = dir.path().join("rsyslog");
+    std::fs::create_dir_all(&logs).expect("dir");
+    let rs = Rsyslog::start(&logs);
+    for (proto, port) in [("udp", rs.udp), ("tcp", rs.tcp)] {
+        let state = dir.path().join(format!("state-{proto}"));
+        let opts = pbx_e2e::Opts {
+            config: Some(format!(
+                "[audit]\nsyslog = \"{proto}://127.0.0.1:{port}\"\n"
+            )),
+            env: Vec::new(),
+        };
+        let d = Daemon::start_opts(&state, &opts);
+        let label = crate::initial(&d);
+        let secret_guess = format!("guess-{proto}-not-logged");
+        assert_eq!(
+            d.client_from("127.0.0.31")
+                .login("admin", &secret_guess)
+                .await
+                .status,
+            401
+        );
+        assert_eq!(d.client().login("admin", &label).await.status, 200);
+        let failed = rs
+            .wait_for(&[
+                "pbx-authd",
+                " login_failed [pbx@32473 event=\"login_failed\" user=\"admin\" ip=\"127.0.0.31\"]",
+            ])
+            .await;
+        assert!(
+            failed.starts_with("<84>1 "),
+            "authpriv.warning, RFC 5424: {failed}"
+        );
+        let ok = rs
+            .wait_for(&[
+                "pbx-authd",
+                " login [pbx@32473 event=\"login\" user=\"admin\" ip=\"127.0.0.1\"]",
+            ])
+            .await;
+        assert!(ok.starts_with("<85>1 "), "authpriv.notice: {ok}");
+        let all = std::fs::read_to_string(&rs.out).expect("log");
+        assert!(
+            !all.contains(&secret_guess) && !all.contains(&label),
+            "no password in syslog"
+        );
+        let mut admin = change_initial(&d, ADMIN_PW).await;
+        assert_eq!(admin.login("admin", ADMIN_PW).await.status, 200);
+        let dev = admin.get("/api/v1/device").await.json();
+        assert_eq!(dev["syslog"]["enabled"], true, "{dev}");
+        assert!(dev["syslog"]["sent"].as_u64() >= Some(2), "{dev}");
+        assert_eq!(dev["syslog"]["dropped"], 0, "{dev}");
+    }
+}

@@ -16,7 +16,15 @@ pub struct ConfigFile {
     pub control: ControlFile,
     pub reset: ResetFile,
     pub recovery: RecoveryFile,
+    pub audit: AuditFile,
     pub log: LogFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AuditFile {
+    /// `udp://HOST:PORT` or `tcp://HOST:PORT`: every audit event also as a syslog line.
+    pub syslog: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -172,6 +172,34 @@ impl Default for RecoveryConfig {
     }
 }
 
+/// Where audit events also go as syslog lines (`audit.syslog`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyslogTarget {
+    Udp(String),
+    Tcp(String),
+}
+
+impl SyslogTarget {
+    /// `udp://HOST:PORT` or `tcp://HOST:PORT`.
+    pub fn parse(s: &str) -> Result<SyslogTarget, String> {
+        let (make, rest): (fn(String) -> SyslogTarget, &str) =
+            if let Some(r) = s.strip_prefix("udp://") {
+                (SyslogTarget::Udp, r)
+            } else if let Some(r) = s.strip_prefix("tcp://") {
+                (SyslogTarget::Tcp, r)
+            } else {
+                return Err(format!("{s:?} must start with udp:// or tcp://"));
+            };
+        let port_ok = rest
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !port_ok || rest.contains(['/', ' ', '@']) {
+            return Err(format!("{s:?} must be udp://HOST:PORT or tcp://HOST:PORT"));
+        }
+        Ok(make(rest.to_string()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub server: Server,
@@ -182,6 +210,8 @@ pub struct Config {
     pub control: Control,
     pub reset: Reset,
     pub recovery: RecoveryConfig,
+    /// `audit.syslog`: audit events also as syslog lines there.
+    pub syslog: Option<SyslogTarget>,
     pub log_level: tracing::Level,
     /// Simulated board (`--dev`).
     pub dev: bool,

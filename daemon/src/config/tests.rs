@@ -165,3 +165,28 @@ fn the_shipped_default_config_is_valid() {
     let text = include_str!("../../../rootfs-overlay/etc/pbx-authd/pbx-authd.toml");
     Config::parse(text).expect("shipped config must validate");
 }
+
+#[test]
+fn syslog_targets_are_udp_or_tcp_host_and_port() {
+    assert_eq!(
+        SyslogTarget::parse("udp://127.0.0.1:514"),
+        Ok(SyslogTarget::Udp("127.0.0.1:514".into()))
+    );
+    assert_eq!(
+        SyslogTarget::parse("tcp://logs.lan:6514"),
+        Ok(SyslogTarget::Tcp("logs.lan:6514".into()))
+    );
+    for bad in [
+        "127.0.0.1:514",
+        "udp://127.0.0.1",
+        "tcp://:514",
+        "udp://h:0",
+        "http://h:1",
+    ] {
+        assert!(SyslogTarget::parse(bad).is_err(), "{bad}");
+    }
+    let Err(p) = Config::parse("[audit]\nsyslog = \"syslog.lan\"\n") else {
+        panic!("accepted");
+    };
+    assert_eq!(p.0[0].key, "audit.syslog");
+}

@@ -52,6 +52,11 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
     let log_level = log(&file.log, &mut r);
     let policy = policy(&file.policy, &mut r);
     let recovery = recovery(&file.recovery, &mut r);
+    let syslog = file.audit.syslog.as_deref().and_then(|t| {
+        super::SyslogTarget::parse(t)
+            .map_err(|e| r.bad("audit.syslog", e))
+            .ok()
+    });
     if !r.0.is_empty() {
         return Err(Problems(r.0));
     }
@@ -64,6 +69,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
         control,
         reset,
         recovery,
+        syslog,
         log_level,
         dev: false,
     })

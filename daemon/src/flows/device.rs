@@ -96,6 +96,8 @@ pub struct DeviceInfo {
     pub uptime_s: u64,
     pub data_db_bytes: Option<u64>,
     pub recovery: Option<serde_json::Value>,
+    /// Remote syslog: whether on, lines sent and dropped.
+    pub syslog: serde_json::Value,
 }
 
 pub async fn info(app: &App) -> DeviceInfo {
@@ -116,6 +118,15 @@ pub async fn info(app: &App) -> DeviceInfo {
         recovery: super::recovery::readiness_for(app, Some(crate::model::Role::Admin))
             .await
             .ok(),
+        syslog: {
+            use std::sync::atomic::Ordering::Relaxed;
+            let st = &app.syslog().stats;
+            serde_json::json!({
+                "enabled": app.syslog().enabled(),
+                "sent": st.sent.load(Relaxed),
+                "dropped": st.dropped.load(Relaxed),
+            })
+        },
     }
 }
 

@@ -185,25 +185,7 @@ pub fn credentials_reset(
     build(from, to, CREDENTIALS_RESET_SUBJECT, body)
 }
 
-/// `YYYY-MM-DD HH:MM UTC` for Unix seconds (civil-from-days, proleptic Gregorian).
-pub fn format_utc(unix: u64) -> String {
-    let days = i64::try_from(unix / 86_400).unwrap_or(0);
-    let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
+pub use crate::clock::format_utc;
 
 #[cfg(test)]
 mod tests {

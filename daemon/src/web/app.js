@@ -393,6 +393,8 @@ const pages = {
     const button = rc.button ? rc.button.mode : "—";
     $("dev-recovery").textContent = "email " + (rc.available ? (rc.email_confirmed_at ? "ready" : "unconfirmed") : "not set up") +
       "; recovery codes " + (rc.codes_left || "none") + "; reset button " + button;
+    const sl = d.syslog || {};
+    $("dev-syslog").textContent = sl.enabled ? sl.sent + " events sent, " + sl.dropped + " dropped" : "off (audit.syslog)";
   },
 
   async "recovery-codes"() {
