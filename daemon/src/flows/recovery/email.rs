@@ -197,6 +197,19 @@ pub async fn tick(
     let mut outcome = None;
     if d.next_due == 0 && !now {
         d.next_due = at + period.as_secs();
+        // Addresses bound before confirmation existed count from now.
+        app.data()?
+            .run(move |db| {
+                for a in db.accounts()? {
+                    if a.email.is_some() && a.email_bound_at.is_none() {
+                        db.update_account(&a.username, |x| {
+                            x.email_bound_at = x.email_bound_at.or(Some(at));
+                        })?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
     } else if now || at >= d.next_due {
         let r = run_drill(app).await;
         match &r {

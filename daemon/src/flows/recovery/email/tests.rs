@@ -201,3 +201,19 @@ fn retries_double_up_to_six_hours() {
         .collect();
     assert_eq!(got, [300, 600, 1200, 19_200, 21_600, 21_600]);
 }
+
+#[tokio::test]
+async fn an_address_bound_before_confirmation_existed_counts_from_the_first_schedule() {
+    let t = TestApp::ready("email-legacy").await;
+    let app = &t.app;
+    let data = app.data().expect("data");
+    data.update_account(ADMIN, |a| a.email = Some("old@pbx.test".into()))
+        .expect("a bound address without a binding time");
+    tick(app, false).await.expect("first look");
+    let admin = data.account(ADMIN).expect("read").expect("admin");
+    assert_eq!(admin.email_bound_at, Some(app.clock().unix()));
+    std::fs::create_dir_all(outbox(app)).expect("outbox");
+    t.clock.advance(DAY * 37 + Duration::from_secs(1));
+    tick(app, false).await.expect("tick");
+    assert!(readiness(app).await.email_stale);
+}
