@@ -1,7 +1,7 @@
 //! The `accounts` tree: username → JSON [`Account`]. Every change is flushed.
 
 use super::{decode, encode, Access, DataDb, StoreError, Trees};
-use crate::model::Account;
+use crate::model::{Account, Role, ADMIN};
 
 impl DataDb {
     pub fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
@@ -125,5 +125,34 @@ impl DataDb {
             self.flush(t)?;
             Ok(existed)
         })
+    }
+
+    /// First boot: creates `admin` from the label password's hash, with a forced change.
+    /// Returns true when it created the account.
+    pub fn ensure_admin(&self, initial_password_hash: &str, now: u64) -> Result<bool, StoreError> {
+        // A read first: at a start on a full flash (a RAM copy) a write would fail.
+        if self.account(ADMIN)?.is_some() && self.initialised_marker().exists() {
+            return Ok(false);
+        }
+        let created = self.insert_new_account(&Account {
+            username: ADMIN.into(),
+            role: Role::Admin,
+            password_hash: initial_password_hash.into(),
+            email: None,
+            must_change_password: true,
+            created_at: now,
+            password_changed_at: now,
+            recovery_codes: Vec::new(),
+            email_confirmed_at: None,
+            email_bound_at: None,
+            email_check: None,
+            totp: None,
+        })?;
+        let marker = self.initialised_marker();
+        if !marker.exists() {
+            crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600)
+                .map_err(StoreError::Io)?;
+        }
+        Ok(created)
     }
 }

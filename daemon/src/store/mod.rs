@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{PoisonError, RwLock};
 
-use crate::model::{Account, Role, ADMIN};
+use crate::model::ADMIN;
 
 pub use board::BoardDb;
 use engine::{decode, encode, open_sled};
@@ -375,34 +375,5 @@ impl DataDb {
     /// from flash again.
     pub fn open_again(&self) {
         self.closed.store(false, SeqCst);
-    }
-
-    /// First boot: creates `admin` from the label password's hash, with a forced change.
-    /// Returns true when it created the account.
-    pub fn ensure_admin(&self, initial_password_hash: &str, now: u64) -> Result<bool, StoreError> {
-        // A read first: at a start on a full flash (a RAM copy) a write would fail.
-        if self.account(ADMIN)?.is_some() && self.initialised_marker().exists() {
-            return Ok(false);
-        }
-        let created = self.insert_new_account(&Account {
-            username: ADMIN.into(),
-            role: Role::Admin,
-            password_hash: initial_password_hash.into(),
-            email: None,
-            must_change_password: true,
-            created_at: now,
-            password_changed_at: now,
-            recovery_codes: Vec::new(),
-            email_confirmed_at: None,
-            email_bound_at: None,
-            email_check: None,
-            totp: None,
-        })?;
-        let marker = self.initialised_marker();
-        if !marker.exists() {
-            crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600)
-                .map_err(StoreError::Io)?;
-        }
-        Ok(created)
     }
 }

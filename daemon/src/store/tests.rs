@@ -1,7 +1,7 @@
 //! Tests of the store: a temporary sled per test.
 
 use super::*;
-use crate::model::{AuditEvent, BoardInfo, ResetToken};
+use crate::model::{AuditEvent, BoardInfo, ResetToken, Role};
 use pbx_board::BoardProfile;
 
 fn tmp(name: &str) -> PathBuf {
