@@ -33,14 +33,16 @@ mod tests {
     #[test]
     fn draws_a_square_symbol_with_its_quiet_zone() {
         let s = super::svg("otpauth://totp/PBX:admin?secret=MZXW6YTBOI", 200).expect("fits");
+        // This URI at level M: version 3, 29 modules, plus 4 of quiet zone each side.
         assert!(
-            s.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 41 41\""),
+            s.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 37 37\""),
             "{s}"
         );
-        // The three finder patterns' top-left corners are dark.
-        for corner in ["M4,4h1", "M34,4h1", "M4,34h1"] {
+        // The three finder patterns' top-left corners are dark, the quiet zone is not.
+        for corner in ["M4,4h1", "M26,4h1", "M4,26h1"] {
             assert!(s.contains(corner), "{corner}");
         }
+        assert!(!s.contains("M3,") && !s.contains(",3h"), "quiet zone");
         assert!(super::svg(&"x".repeat(5000), 200).is_none());
     }
 }
