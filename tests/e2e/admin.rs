@@ -7,22 +7,13 @@ use serde_json::json;
 
 use crate::change_initial;
 use crate::recovery::ADMIN_PW;
-
-const EXT_PW: &str = "desk phone by the window";
+use crate::security::EXT_PW;
 
 #[tokio::test]
 async fn sessions_accounts_audit_and_device_over_the_api() {
     let dir = TempDir::new("admin-api");
     let d = Daemon::start(&dir.path().join("state"));
-    let mut admin = change_initial(&d, ADMIN_PW).await;
-    assert_eq!(admin.login("admin", ADMIN_PW).await.status, 200);
-    let r = admin
-        .post_json(
-            "/api/v1/accounts",
-            &json!({"username": "1001", "role": "user", "password": EXT_PW}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    let mut admin = crate::security::with_extension(&d).await;
 
     // A user sees only their own sessions and cannot end the admin's.
     let mut ext = d.client_from("127.0.0.21");

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::change_initial;
 use crate::recovery::{admin_ready, daemon_with, settings, ADMIN_MAIL, ADMIN_PW};
 
-const EXT_PW: &str = "desk phone by the window";
+pub const EXT_PW: &str = "desk phone by the window";
 
 fn daemon(dir: &TempDir, config: &str) -> Daemon {
     let opts = Opts {
@@ -24,9 +24,15 @@ fn daemon(dir: &TempDir, config: &str) -> Daemon {
 }
 
 /// The admin (password [`ADMIN_PW`]) creates extension 1001 and returns its client.
-async fn with_extension(d: &Daemon) -> Client {
+pub async fn with_extension(d: &Daemon) -> Client {
     let mut admin = change_initial(d, ADMIN_PW).await;
     assert_eq!(admin.login("admin", ADMIN_PW).await.status, 200);
+    add_extension(&mut admin).await;
+    admin
+}
+
+/// The signed-in admin creates extension 1001 (password [`EXT_PW`]).
+pub async fn add_extension(admin: &mut Client) {
     let r = admin
         .post_json(
             "/api/v1/accounts",
@@ -34,7 +40,6 @@ async fn with_extension(d: &Daemon) -> Client {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    admin
 }
 
 /// Password checks (argon2 verifications) the daemon has run, from `ctl status`.

@@ -120,17 +120,8 @@ async fn a_password_then_a_code_signs_in_and_each_way_back_in_keeps_or_drops_the
     assert_eq!(with_pre("/api/v1/audit").await, 401);
 
     // A wrong code counts like a wrong password; the right one signs in.
-    let r = b
-        .send(
-            "POST",
-            "/api/v1/login/2fa",
-            &[
-                ("content-type", "application/json"),
-                ("cookie", pre_value.as_str()),
-            ],
-            Some(json!({"code": "000000"}).to_string().into_bytes()),
-        )
-        .await;
+    // (The client keeps the pre-session cookie, as a browser would.)
+    let r = code_step(&mut b, "000000").await;
     // The step of the enabling code is used up: the phone's next code (one step ahead
     // is within the accepted skew), rather than waiting up to 30 s.
     let code_now = totp::code(&secret, totp::now() + 30);
@@ -141,17 +132,7 @@ async fn a_password_then_a_code_signs_in_and_each_way_back_in_keeps_or_drops_the
         );
         assert_eq!(r.json()["attempts_left"], 4);
     }
-    let r = b
-        .send(
-            "POST",
-            "/api/v1/login/2fa",
-            &[
-                ("content-type", "application/json"),
-                ("cookie", pre_value.as_str()),
-            ],
-            Some(json!({ "code": code_now }).to_string().into_bytes()),
-        )
-        .await;
+    let r = code_step(&mut b, &code_now).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["username"], "admin");
     assert!(r.json()["csrf_token"].is_string());

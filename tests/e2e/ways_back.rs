@@ -9,8 +9,7 @@ use serde_json::json;
 
 use crate::initial;
 use crate::recovery::{admin_ready, daemon_with, use_smtp, ADMIN_MAIL, ADMIN_PW};
-
-const EXT_PW: &str = "desk phone by the window";
+use crate::security::EXT_PW;
 
 fn led(d: &Daemon) -> String {
     std::fs::read_to_string(d.state_dir.join("leds/status")).unwrap_or_default()
@@ -28,13 +27,7 @@ async fn a_short_press_puts_the_label_password_back_and_keeps_every_other_byte()
     let label = initial(&d);
     let mut admin = admin_ready(&d).await;
     use_smtp(&mut admin, &smtp, 5).await;
-    let r = admin
-        .post_json(
-            "/api/v1/accounts",
-            &json!({"username": "1001", "role": "user", "password": EXT_PW}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    crate::security::add_extension(&mut admin).await;
     let mut ext = d.client();
     assert_eq!(ext.login("1001", EXT_PW).await.status, 200);
     let userdata = mtd(&d, "userdata");
