@@ -6,9 +6,12 @@
 //! - [`profile`]: board profiles (TOML): button, LED, flash partitions by name; the pure
 //!   classification of button presses.
 //! - [`net`]: the device's own interfaces and their subnets (getifaddrs).
-//! - [`mtd`]: MTD and UBI erase through ioctls — the only `unsafe` in the workspace.
+//! - [`mtd`]: MTD and UBI erase through ioctls; with [`sched`] the only `unsafe` in the
+//!   workspace.
 //! - [`button`]: Linux input events → held duration.
 //! - [`led`], [`power`]: sysfs LED patterns; sync + reboot.
+//! - [`sched`]: the hashing threads' CPU priority (SCHED_IDLE, else nice 19): two
+//!   system calls, each with its `// SAFETY:`.
 //! - [`sim`]: the simulated board: files for flash and LEDs, re-exec for reboot.
 #![deny(unsafe_code)]
 
@@ -18,6 +21,7 @@ pub mod mtd;
 pub mod net;
 pub mod power;
 pub mod profile;
+pub mod sched;
 pub mod sim;
 
 use std::io;

@@ -1,5 +1,6 @@
-//! Erasing flash partitions through the kernel's MTD and UBI character devices. This is
-//! the only `unsafe` code in the workspace: the ioctl calls, each with its `// SAFETY:`.
+//! Erasing flash partitions through the kernel's MTD and UBI character devices. The ioctl
+//! calls are, with `sched`'s two system calls, the only `unsafe` code in the workspace;
+//! each has its `// SAFETY:`.
 //! Struct layouts and request numbers are checked against the kernel headers' values
 //! (`include/uapi/mtd/mtd-abi.h`, `include/uapi/mtd/ubi-user.h`) in the tests below.
 #![allow(unsafe_code)]

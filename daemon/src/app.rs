@@ -77,7 +77,7 @@ impl App {
             .unwrap_or_default();
         App {
             device_key,
-            hasher: Hasher::new(p.hash_concurrency, p.hash_queue),
+            hasher: Hasher::new(p.hash_concurrency, p.hash_queue, p.hash_cost),
             sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
             presessions: PreSessions::new(Arc::clone(&clock)),
             syslog: Syslog::new(&hostname),
@@ -103,8 +103,8 @@ impl App {
         Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Applies a reloaded config (SIGHUP). Listener addresses and storage paths need a
-    /// restart; everything else takes effect now.
+    /// Applies a reloaded config (SIGHUP). Listener addresses, storage paths and the
+    /// hashing settings need a restart; everything else takes effect now.
     pub fn reload(&self, new: Config) {
         let old = self.config();
         if old.server.http != new.server.http || old.server.https != new.server.https {
@@ -114,6 +114,13 @@ impl App {
             || old.storage.board_db != new.storage.board_db
         {
             tracing::warn!("storage paths changed: they take effect at the next restart");
+        }
+        let hashing = |p: &crate::config::Policy| (p.hash_concurrency, p.hash_queue, p.hash_cost);
+        if hashing(&old.policy) != hashing(&new.policy) {
+            tracing::warn!(
+                "hashing settings (hash_concurrency, hash_queue, argon2_*) changed: they take \
+                 effect at the next restart"
+            );
         }
         self.sessions
             .set_limits(new.policy.session_idle, new.policy.session_absolute);

@@ -1,6 +1,6 @@
 //! The `pbx-authd` command: parse the command line, set up logging, load the config,
 //! bind the listeners and run the daemon; or one of the one-shot commands
-//! (`check-config`, `provision`). `anyhow` is used here only.
+//! (`check-config`, `provision`, `bench-hash`). `anyhow` is used here only.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use pbx_authd::auth::password;
 use pbx_authd::cli::{self, Command, CtlCommand, DevOpts};
 use pbx_authd::clock::SystemClock;
-use pbx_authd::config::{self, Config};
+use pbx_authd::config::{self, Config, HashCost};
 use pbx_authd::store::BoardDb;
 use pbx_authd::{provision, server, App, Listeners, Tls};
 use pbx_board::{Board, BoardProfile, LinuxBoard, SimBoard};
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         }
         Command::Ctl { socket, command } => ctl(&socket, command),
         Command::CheckConfig { config } => check_config(&config),
+        Command::BenchHash { config, rounds } => bench_hash(&config, rounds),
         Command::Provision {
             board_db,
             model,
@@ -105,6 +107,38 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
+/// One argon2id hash at `cost` on this machine, in ms, as a JSON line.
+fn hash_timing(cost: HashCost, rounds: usize) -> serde_json::Value {
+    let ms = password::time_hash(cost, rounds);
+    serde_json::json!({
+        "algorithm": "argon2id",
+        "m_kib": cost.m_kib,
+        "t": cost.t,
+        "p": password::P_COST,
+        "rounds": rounds,
+        "ms_per_hash": (ms * 10.0).round() / 10.0,
+        "over_1s": ms > 1000.0,
+    })
+}
+
+fn bench_hash(path: &Path, rounds: usize) -> ExitCode {
+    let cost = if path.exists() {
+        match Config::load(path) {
+            Ok(c) => c.policy.hash_cost,
+            Err(problems) => {
+                for p in &problems.0 {
+                    eprintln!("{}: {p}", path.display());
+                }
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        HashCost::default()
+    };
+    println!("{}", hash_timing(cost, rounds));
+    ExitCode::SUCCESS
+}
+
 fn provision_cmd(
     board_db: &Path,
     model: &str,
@@ -124,6 +158,16 @@ fn provision_cmd(
     let db = BoardDb::open(board_db, config::MAX_CACHE_CAPACITY)?;
     let pw = provision::provision(&db, model, serial, mac, hw)?;
     println!("initial admin password: {}", pw.expose());
+    // Sign-in on this box costs one such hash: say when it is slow (README: "The hash
+    // on the box's own CPU" has settings that keep it under 1 s).
+    let t = hash_timing(HashCost::default(), 1);
+    eprintln!("argon2id hash on this machine: {t}");
+    if t["over_1s"] == true {
+        eprintln!(
+            "warning: one argon2id hash takes over 1 s here; sign-in will be slow \
+             (see policy.argon2_m_kib and policy.argon2_t)"
+        );
+    }
     Ok(())
 }
 

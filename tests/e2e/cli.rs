@@ -77,6 +77,20 @@ fn provision_prints_the_password_once_and_refuses_to_overwrite() {
         .and_then(|s| s.strip_suffix('\n'))
         .expect("one line with the password");
     assert_eq!(pw.len(), 14);
+    // It timed one hash at the default cost, for the factory to see a slow board.
+    let timing = err
+        .lines()
+        .find_map(|l| l.strip_prefix("argon2id hash on this machine: "))
+        .expect("the hash timing on stderr");
+    let timing: serde_json::Value = serde_json::from_str(timing).expect("json");
+    assert_eq!(
+        (timing["m_kib"].as_u64(), timing["t"].as_u64()),
+        (Some(19_456), Some(2))
+    );
+    assert!(
+        timing["ms_per_hash"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{timing}"
+    );
     // Only the hash is on flash.
     for e in std::fs::read_dir(db).expect("db dir").flatten() {
         if e.path().is_file() {

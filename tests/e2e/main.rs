@@ -14,6 +14,7 @@ mod security;
 mod storage;
 mod tls;
 mod twofactor;
+mod voice;
 mod ways_back;
 
 use pbx_e2e::{Client, Daemon, TempDir};

@@ -1,7 +1,9 @@
 //! Argon2id hashing and verification, off the async runtime and bounded: at most
 //! `concurrency` hashes run at once (each takes ~19 MiB and a core for tens of ms), at
 //! most `queue` more wait; beyond that callers get [`Busy`] and answer 503 + Retry-After,
-//! so a flood of logins cannot exhaust the box's memory or starve the PBX.
+//! so a flood of logins cannot exhaust the box's memory. The hashing threads run under
+//! `SCHED_IDLE` ([`pbx_board::sched`]): a login flood cannot take a core from Asterisk
+//! or from the daemon's own HTTP threads; hashes then wait, they are not refused.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,32 +13,56 @@ use std::time::Duration;
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use super::Secret;
+use pbx_board::sched::Background;
 
-/// argon2id m=19456 KiB, t=2, p=1 (spec §5; OWASP's minimum for argon2id).
+use super::Secret;
+use crate::config::HashCost;
+
+/// argon2id m=19456 KiB, t=2, p=1 (spec §5; OWASP's minimum for argon2id): the
+/// default of `policy.argon2_*`.
 pub const M_COST_KIB: u32 = 19_456;
 pub const T_COST: u32 = 2;
 pub const P_COST: u32 = 1;
 
-fn argon2() -> Argon2<'static> {
-    // Constant, valid parameters: Params::new only fails for out-of-range values.
+fn argon2(cost: HashCost) -> Argon2<'static> {
+    // Validated parameters (config: 7168..=262144 KiB, 1..=16 passes): Params::new only
+    // fails for out-of-range values.
     #[allow(clippy::expect_used)]
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, Some(32)).expect("valid argon2 params");
+    let params = Params::new(cost.m_kib, cost.t, P_COST, Some(32)).expect("valid argon2 params");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes synchronously (provisioning, tests). Returns a PHC string.
+/// Hashes synchronously at the default cost (provisioning, tests). Returns a PHC string.
 pub fn hash_blocking(password: &str) -> String {
+    hash_with(HashCost::default(), password)
+}
+
+/// Hashes synchronously at `cost`. Returns a PHC string.
+pub fn hash_with(cost: HashCost, password: &str) -> String {
     let salt_bytes = super::random_bytes::<16>();
     // 16 bytes are within SaltString's accepted length, and hashing with valid params
     // and a valid salt cannot fail.
     #[allow(clippy::expect_used)]
     let salt = SaltString::encode_b64(&salt_bytes).expect("16-byte salt is valid");
     #[allow(clippy::expect_used)]
-    let hash = argon2()
+    let hash = argon2(cost)
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 with valid params and salt");
     hash.to_string()
+}
+
+/// Milliseconds per hash at `cost` on this machine: the median of `rounds` hashes
+/// (`pbx-authd bench-hash`, and the check at provisioning).
+pub fn time_hash(cost: HashCost, rounds: usize) -> f64 {
+    let mut ms: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            std::hint::black_box(hash_with(cost, "bench-hash password"));
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
 }
 
 /// Verifies synchronously. A malformed stored hash verifies as false.
@@ -102,6 +128,9 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$2Idamfd2Sxl515uaWuYp2A$
 /// and under spawn_blocking every such gap left a slot idle).
 pub struct Hasher {
     shared: Arc<Shared>,
+    /// The cost of new hashes, and a hash of nothing at that cost for unknown users.
+    cost: HashCost,
+    dummy: Arc<str>,
     /// Password checks run so far (for `ctl status`: the lockout's promise is counted
     /// in hashes, not in answers).
     checks: Arc<std::sync::atomic::AtomicU64>,
@@ -127,6 +156,8 @@ struct State {
     stop: bool,
     /// argon2 blocks (1 KiB each) kept by workers between jobs.
     held_blocks: usize,
+    /// The CPU priority the last started worker got (see [`pbx_board::sched`]).
+    priority: Option<Background>,
 }
 
 struct Job {
@@ -162,11 +193,17 @@ impl Shared {
 }
 
 fn worker(shared: &Shared) {
+    // Voice first: hashing gets only the CPU time nothing else wants.
+    let (priority, refused) = pbx_board::sched::lower_this_thread();
+    if let Some(e) = refused {
+        tracing::warn!("hashing threads run at {priority} priority (SCHED_IDLE refused: {e})");
+    }
     // argon2's working memory, kept while jobs are queued (a burst of logins: no
     // 19 MiB mapping to fault in per hash), freed as soon as the queue is empty.
     let mut memory: Vec<Block> = Vec::new();
     let mut held = 0;
     let mut st = shared.lock();
+    st.priority = Some(priority);
     loop {
         if st.stop {
             break;
@@ -210,8 +247,17 @@ fn worker(shared: &Shared) {
 }
 
 impl Hasher {
-    pub fn new(concurrency: usize, queue: usize) -> Hasher {
+    /// A hasher making new hashes at `cost`. At a cost other than the default this
+    /// computes one hash (for unknown users' checks to take as long as known ones').
+    pub fn new(concurrency: usize, queue: usize, cost: HashCost) -> Hasher {
+        let dummy = if cost == HashCost::default() {
+            DUMMY_HASH.into()
+        } else {
+            hash_with(cost, &String::from_utf8_lossy(&super::random_bytes::<16>())).into()
+        };
         Hasher {
+            cost,
+            dummy,
             shared: Arc::new(Shared {
                 state: Mutex::default(),
                 work: Condvar::new(),
@@ -225,6 +271,11 @@ impl Hasher {
     /// Password checks (argon2 verifications) computed since start.
     pub fn checks(&self) -> u64 {
         self.checks.load(Ordering::Relaxed)
+    }
+
+    /// The CPU priority of the hashing threads (`None` before the first one started).
+    pub fn priority(&self) -> Option<Background> {
+        self.shared.lock().priority
     }
 
     /// Queues `job`; at most `concurrency` run and `queue` more wait, beyond that Busy.
@@ -297,7 +348,8 @@ impl Hasher {
     }
 
     pub async fn hash(&self, password: Secret) -> Result<String, Busy> {
-        self.run(move |_| hash_blocking(password.expose())).await
+        let cost = self.cost;
+        self.run(move |_| hash_with(cost, password.expose())).await
     }
 
     /// Verifies `password` against `phc`, or against a dummy hash when `phc` is `None`
@@ -315,7 +367,7 @@ impl Hasher {
         phc: Option<String>,
     ) -> Result<bool, Busy> {
         let account = phc.is_some();
-        let phc = phc.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let phc = phc.unwrap_or_else(|| self.dummy.to_string());
         let checks = Arc::clone(&self.checks);
         let check = move |memory: &mut Vec<Block>| {
             checks.fetch_add(1, Ordering::Relaxed);

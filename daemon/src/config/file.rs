@@ -138,6 +138,9 @@ pub struct PolicyFile {
     pub session_absolute_s: u64,
     pub hash_concurrency: u64,
     pub hash_queue: u64,
+    /// argon2id memory (KiB) and passes for new hashes; at least one of OWASP's pairs.
+    pub argon2_m_kib: u64,
+    pub argon2_t: u64,
     pub reset_token_ttl_min: u64,
     pub forgot_per_address: u64,
     pub forgot_address_window_s: u64,
@@ -162,6 +165,8 @@ impl Default for PolicyFile {
             session_absolute_s: 12 * 3600,
             hash_concurrency: 0,
             hash_queue: 16,
+            argon2_m_kib: 19_456,
+            argon2_t: 2,
             reset_token_ttl_min: 30,
             forgot_per_address: 5,
             forgot_address_window_s: 15 * 60,

@@ -118,6 +118,48 @@ pub struct Reset {
     pub erase_paths: Vec<PathBuf>,
 }
 
+/// argon2id's cost for new password hashes (`policy.argon2_m_kib`, `policy.argon2_t`;
+/// one lane). Stored hashes keep the cost they were made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    pub m_kib: u32,
+    pub t: u32,
+}
+
+impl HashCost {
+    /// OWASP's argon2id minimums (Password Storage Cheat Sheet): equally strong pairs of
+    /// memory (KiB) and passes, one lane. A cost must reach one of them.
+    pub const OWASP_MINIMUMS: [HashCost; 5] = [
+        HashCost {
+            m_kib: 47_104,
+            t: 1,
+        },
+        HashCost {
+            m_kib: 19_456,
+            t: 2,
+        },
+        HashCost {
+            m_kib: 12_288,
+            t: 3,
+        },
+        HashCost { m_kib: 9_216, t: 4 },
+        HashCost { m_kib: 7_168, t: 5 },
+    ];
+
+    pub fn meets_owasp(self) -> bool {
+        Self::OWASP_MINIMUMS
+            .iter()
+            .any(|m| self.m_kib >= m.m_kib && self.t >= m.t)
+    }
+}
+
+impl Default for HashCost {
+    /// m=19456 KiB, t=2 (spec §5).
+    fn default() -> Self {
+        HashCost::OWASP_MINIMUMS[1]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub lockout_failures: u32,
@@ -134,6 +176,7 @@ pub struct Policy {
     pub hash_concurrency: usize,
     /// Hash requests allowed to wait for a slot; beyond this: 503 + Retry-After.
     pub hash_queue: usize,
+    pub hash_cost: HashCost,
     pub reset_token_ttl: Duration,
     /// Forgot-password requests per address per window; beyond: 429.
     pub forgot_per_address: u32,

@@ -48,6 +48,46 @@ fn recovery_keys_are_checked_each_with_its_key() {
 }
 
 #[test]
+fn argon2_cost_must_reach_one_of_owasps_minimums() {
+    assert_eq!(
+        Config::parse("").expect("defaults").policy.hash_cost,
+        HashCost {
+            m_kib: 19_456,
+            t: 2
+        }
+    );
+    for (m, t) in [(47_104, 1), (12_288, 3), (7_168, 5), (65_536, 3)] {
+        let text = format!("[policy]\nargon2_m_kib = {m}\nargon2_t = {t}\n");
+        let c = Config::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(c.policy.hash_cost, HashCost { m_kib: m, t });
+    }
+    // 19 MiB once, 12 MiB twice, 8 MiB four times: each weaker than its OWASP pair.
+    for (m, t) in [(19_456, 1), (12_288, 2), (8_192, 4)] {
+        let text = format!("[policy]\nargon2_m_kib = {m}\nargon2_t = {t}\n");
+        let err = Config::parse(&text).expect_err(&text);
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].key, "policy.argon2_m_kib");
+        assert!(
+            err.0[0]
+                .message
+                .contains(&format!("{m} KiB with argon2_t = {t} is below OWASP")),
+            "{err}"
+        );
+    }
+    let err = Config::parse("[policy]\nargon2_m_kib = 4096\nargon2_t = 20\n").expect_err("range");
+    let keys: Vec<&str> = err.0.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "policy.argon2_m_kib",
+            "policy.argon2_t",
+            "policy.argon2_m_kib"
+        ],
+        "{err}"
+    );
+}
+
+#[test]
 fn every_unknown_key_and_bad_value_is_reported_with_its_path() {
     let text = r#"
 [server]

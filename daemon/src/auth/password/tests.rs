@@ -1,6 +1,7 @@
 //! Unit tests of `password.rs`.
 
 use super::*;
+use crate::config::HashCost;
 
 #[test]
 fn hash_uses_spec_parameters_and_verifies() {
@@ -72,8 +73,38 @@ fn verify_in_agrees_with_argon2s_verify_password() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_configured_cost_makes_new_hashes_and_the_unknown_users_check() {
+    let cost = HashCost { m_kib: 7_168, t: 5 };
+    let h = Hasher::new(1, 4, cost);
+    assert!(
+        h.dummy.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
+        "{}",
+        h.dummy
+    );
+    let new = h
+        .hash(Secret::new("correct horse battery".into()))
+        .await
+        .expect("hash");
+    assert!(new.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{new}");
+    // Hashes made at another cost still verify (they carry their parameters).
+    let old = hash_blocking("correct horse battery");
+    for stored in [new, old] {
+        let pw = || Secret::new("correct horse battery".into());
+        assert!(h.verify(pw(), Some(stored)).await.expect("not busy"));
+    }
+    assert!(!h
+        .verify(Secret::new("correct horse battery".into()), None)
+        .await
+        .expect("not busy"));
+    assert_eq!(
+        Hasher::new(1, 4, HashCost::default()).dummy.as_ref(),
+        DUMMY_HASH
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_burst_is_checked_right_and_keeps_no_memory_afterwards() {
-    let h = Arc::new(Hasher::new(2, 16));
+    let h = Arc::new(Hasher::new(2, 16, HashCost::default()));
     let stored = hash_blocking("correct horse battery");
     let checks: Vec<_> = (0..6)
         .map(|i| {
@@ -108,7 +139,7 @@ async fn a_burst_is_checked_right_and_keeps_no_memory_afterwards() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_caller_that_hangs_up_while_queued_gives_its_place_back() {
-    let h = Arc::new(Hasher::new(1, 1));
+    let h = Arc::new(Hasher::new(1, 1, HashCost::default()));
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let h1 = Arc::clone(&h);
     let first = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
@@ -133,7 +164,7 @@ async fn a_caller_that_hangs_up_while_queued_gives_its_place_back() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn unknown_user_never_verifies() {
-    let h = Hasher::new(1, 4);
+    let h = Hasher::new(1, 4, HashCost::default());
     assert!(!h
         .verify(Secret::new("anything".into()), None)
         .await
@@ -142,7 +173,7 @@ async fn unknown_user_never_verifies() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn beyond_the_queue_callers_get_busy() {
-    let h = Arc::new(Hasher::new(1, 1));
+    let h = Arc::new(Hasher::new(1, 1, HashCost::default()));
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     // Occupy the only slot until we say so.
     let h1 = Arc::clone(&h);
@@ -164,7 +195,7 @@ async fn beyond_the_queue_callers_get_busy() {
 /// the known browser get 503 after 1 ms during the 10,000-attempt flood.
 #[tokio::test(flavor = "current_thread")]
 async fn a_known_browser_gets_past_a_full_queue_and_goes_first() {
-    let h = Arc::new(Hasher::new(1, 1));
+    let h = Arc::new(Hasher::new(1, 1, HashCost::default()));
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let order = Arc::new(Mutex::new(Vec::new()));
     let h1 = Arc::clone(&h);

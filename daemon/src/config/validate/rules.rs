@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{PolicyFile, RecoveryFile, Report};
-use crate::config::{Policy, RecoveryConfig};
+use crate::config::{HashCost, Policy, RecoveryConfig};
 use crate::model::ButtonMode;
 
 pub(in crate::config) fn policy(f: &PolicyFile, r: &mut Report) -> Policy {
@@ -48,6 +48,11 @@ pub(in crate::config) fn policy(f: &PolicyFile, r: &mut Report) -> Policy {
         )),
         hash_concurrency: size(num("hash_concurrency", f.hash_concurrency, 0, 64)),
         hash_queue: size(num("hash_queue", f.hash_queue, 0, 1024)),
+        // 256 MiB: the most a stored hash may ask for at verification, too.
+        hash_cost: HashCost {
+            m_kib: small(num("argon2_m_kib", f.argon2_m_kib, 7_168, 262_144)),
+            t: small(num("argon2_t", f.argon2_t, 1, 16)),
+        },
         reset_token_ttl: secs(60 * num("reset_token_ttl_min", f.reset_token_ttl_min, 5, 1440)),
         forgot_per_address: small(num("forgot_per_address", f.forgot_per_address, 1, 1000)),
         forgot_address_window: secs(num(
@@ -80,6 +85,21 @@ pub(in crate::config) fn policy(f: &PolicyFile, r: &mut Report) -> Policy {
         r.bad(
             "policy.session_idle_s",
             "must not exceed policy.session_absolute_s".into(),
+        );
+    }
+    let asked = HashCost {
+        m_kib: small(f.argon2_m_kib),
+        t: small(f.argon2_t),
+    };
+    if !asked.meets_owasp() {
+        r.bad(
+            "policy.argon2_m_kib",
+            format!(
+                "{} KiB with argon2_t = {} is below OWASP's argon2id minimums \
+                 (m=47104 t=1, m=19456 t=2, m=12288 t=3, m=9216 t=4, m=7168 t=5): \
+                 raise argon2_m_kib or argon2_t",
+                f.argon2_m_kib, f.argon2_t
+            ),
         );
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

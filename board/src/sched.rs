@@ -1,0 +1,131 @@
+//! Voice first: the daemon's hashing threads give the CPU to everything else. A box
+//! shares two to four cores with Asterisk, whose 20 ms RTP packets must leave on time;
+//! argon2id is deliberately CPU-heavy, and a spray of wrong passwords could otherwise
+//! keep every core hashing.
+//!
+//! [`lower_this_thread`] puts the calling thread under `SCHED_IDLE` (Linux ≥ 2.6.23,
+//! allowed without privileges since 2.6.39): it runs only when no normal task wants the
+//! core, and a waking normal task preempts it at once. Where that is refused (a seccomp
+//! profile, an old kernel) it falls back to nice 19. Both are per thread on Linux, so the
+//! daemon's HTTP threads keep their normal priority.
+#![allow(unsafe_code)]
+
+use std::fmt;
+use std::io;
+
+use nix::libc;
+
+/// The priority a thread ended up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    /// `SCHED_IDLE`: only spare CPU time.
+    Idle,
+    /// `SCHED_IDLE` was refused; nice 19 instead (the lowest normal weight).
+    Nice19,
+    /// Both were refused: the thread runs at normal priority.
+    Normal,
+}
+
+impl Background {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Background::Idle => "idle",
+            Background::Nice19 => "nice 19",
+            Background::Normal => "normal",
+        }
+    }
+}
+
+impl fmt::Display for Background {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lowers the calling thread's CPU priority as far as it can go without privileges
+/// (see the module doc). Never fails: what was refused comes back as the error, for the
+/// log, and the thread keeps running either way.
+pub fn lower_this_thread() -> (Background, Option<io::Error>) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: the raw system call, because musl's `sched_setscheduler` wrapper always
+    // answers ENOSYS (POSIX makes it per process, Linux per thread). pid 0 is the
+    // calling thread; `param` is a live `struct sched_param` for the call's duration.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            0,
+            libc::SCHED_IDLE,
+            &param as *const libc::sched_param,
+        )
+    };
+    if r == 0 {
+        return (Background::Idle, None);
+    }
+    let refused = io::Error::last_os_error();
+    // SAFETY: integer arguments only; on Linux `who` = 0 under PRIO_PROCESS is the
+    // calling thread (nice is a per-thread attribute there).
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 19) };
+    if r == 0 {
+        (Background::Nice19, Some(refused))
+    } else {
+        (Background::Normal, Some(io::Error::last_os_error()))
+    }
+}
+
+/// The scheduling policy and nice value of one thread, from `/proc/<pid>/task/<tid>/stat`
+/// (fields 19 and 41): `(policy, nice)`, policy 0 = SCHED_OTHER, 5 = SCHED_IDLE.
+pub fn thread_policy(stat: &str) -> Option<(u32, i32)> {
+    // The command name (field 2) is in parentheses and may hold spaces: count fields
+    // from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3.
+    let nice = fields.get(19 - 3)?.parse().ok()?;
+    let policy = fields.get(41 - 3)?.parse().ok()?;
+    Some((policy, nice))
+}
+
+/// `SCHED_IDLE`'s number in `/proc` and the system calls.
+pub const SCHED_IDLE: u32 = libc::SCHED_IDLE as u32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own_policy() -> (u32, i32) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        thread_policy(&stat).expect("fields")
+    }
+
+    #[test]
+    fn a_lowered_thread_is_idle_and_its_siblings_are_not() {
+        let before = own_policy();
+        let ((got, why), policy) = std::thread::spawn(|| (lower_this_thread(), own_policy()))
+            .join()
+            .expect("thread");
+        assert_eq!(why.map(|e| e.to_string()), None);
+        assert_eq!((got, policy), (Background::Idle, (SCHED_IDLE, 0)));
+        // The calling thread (the test's) is untouched: the policy is per thread.
+        assert_eq!(own_policy(), before);
+        assert_eq!(before.0, 0, "tests run under SCHED_OTHER");
+    }
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let mut stat = String::from("42 (argon2 (x) y) S");
+        for n in 4..=52 {
+            stat.push_str(&format!(
+                " {}",
+                if n == 19 {
+                    19
+                } else if n == 41 {
+                    5
+                } else {
+                    0
+                }
+            ));
+        }
+        assert_eq!(thread_policy(&stat), Some((5, 19)));
+        assert_eq!(thread_policy("1 (x) S 0"), None);
+    }
+}
