@@ -49,9 +49,15 @@ fn overlay_scripts_pass_shellcheck_and_add_no_system_dirs() {
         let mode = std::fs::metadata(s).expect("script").permissions().mode();
         assert!(mode & 0o111 != 0, "{} is executable", s.display());
     }
-    assert!(overlay()
-        .join("etc/systemd/system/pbx-authd.service")
-        .exists());
+    // The systemd unit leaves Asterisk the CPU and bounds the daemon's memory.
+    let unit = std::fs::read_to_string(overlay().join("etc/systemd/system/pbx-authd.service"))
+        .expect("unit");
+    for line in ["CPUWeight=50", "Nice=5", "MemoryMax=128M", "MemoryHigh=96M"] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
+    }
+    // procd sets the same nice value.
+    let procd = std::fs::read_to_string(overlay().join("etc/init.d/pbx-authd")).expect("procd");
+    assert!(procd.contains("procd_set_param nice 5"), "{procd}");
 }
 
 fn free_port() -> u16 {
@@ -151,6 +157,13 @@ async fn busybox_init_script_starts_reloads_and_stops_the_daemon() {
         .trim()
         .parse()
         .expect("pid");
+    // The recorded pid is the daemon itself, at nice 5: Asterisk (nice 0) goes first.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat[stat.rfind(')').expect(")") + 1..]
+        .split_whitespace()
+        .collect();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+    assert_eq!((comm.trim(), fields[19 - 3]), ("pbx-authd", "5"), "{stat}");
     let out = run("start");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("already running"),
