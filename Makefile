@@ -167,15 +167,21 @@ soak:
 
 # Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of
 # make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8),
-# BENCH_ROUNDS interleaved rounds of the page and API runs (default 3).
+# BENCH_ROUNDS interleaved rounds of the page and API runs (default 3),
+# BENCH_SPRAY_SECONDS for the voice-first probe during a password spray (default 30).
 bench: firmware-x86_64
 	$(call apt_install,nginx-light wrk)
 	@# Debian starts the packaged nginx on port 80; the benchmark runs its own.
 	@$(SUDO) service nginx stop >/dev/null 2>&1 || true
-	cargo build --release -p pbx-e2e --bin argon2-raw
+	cargo build --release -p pbx-e2e --bin argon2-raw --bin probe --bin spray
 	$(ZIGBUILD) zigbuild --release -p pbx-e2e --bin bare-hyper --target x86_64-unknown-linux-musl
+	@# The page path's floor: the same server with every crate at opt-level 3.
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 $(ZIGBUILD) zigbuild --release -p pbx-e2e --bin bare-hyper \
+	  --target x86_64-unknown-linux-musl --target-dir target/floor-o3
 	python3 tests/bench/bench.py target/firmware/x86_64-unknown-linux-musl/pbx-authd \
-	  target/release/argon2-raw target/firmware target/x86_64-unknown-linux-musl/release/bare-hyper
+	  target/release/argon2-raw target/firmware target/x86_64-unknown-linux-musl/release/bare-hyper \
+	  target/release/probe target/release/spray \
+	  target/floor-o3/x86_64-unknown-linux-musl/release/bare-hyper
 
 # Fuzz every decoder of untrusted input for FUZZ_SECONDS each (nightly + cargo-fuzz;
 # not part of make test). New crashes land in tests/fuzz/artifacts/<target>/: fix them,

@@ -7,7 +7,7 @@ with wrk on the other core; login throughput against raw argon2id hashing with t
 parameters on the same cores. Memory and start time are absolute. Writes
 target/bench/report.md and prints the table.
 
-Usage: bench.py DAEMON_BINARY ARGON2_RAW_BINARY FIRMWARE_DIR BARE_HYPER_BINARY
+Usage: bench.py DAEMON ARGON2_RAW FIRMWARE_DIR BARE_HYPER PROBE SPRAY BARE_HYPER_O3
 """
 import json
 import os
@@ -23,10 +23,11 @@ import time
 import urllib.request
 import http.client as http_client
 
-DAEMON, ARGON2_RAW, FIRMWARE, BARE_HYPER = sys.argv[1:5]
+DAEMON, ARGON2_RAW, FIRMWARE, BARE_HYPER, PROBE, SPRAY, BARE_HYPER_O3 = sys.argv[1:8]
 OUT = os.path.join("target", "bench")
 DURATION = os.environ.get("BENCH_SECONDS", "8")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SPRAY_SECONDS = int(os.environ.get("BENCH_SPRAY_SECONDS", "30"))
 SERVER_CPU, CLIENT_CPU = "0", "1"
 WORK = tempfile.mkdtemp(prefix="pbx-bench-")
 rows = []  # (figure, value, peer, ratio/target text, met)
@@ -210,6 +211,11 @@ own = [f"{k}: {v}" for k, v in page_headers.items() if k not in ("date", "conten
 bare_h = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE_HYPER, str(bhp), os.path.join(root, "login")] + own,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 wait_port(bhp)
+# The floor: that same server with every crate at opt-level 3 (the best this stack does).
+b3p = free_port()
+bare_3 = subprocess.Popen(["taskset", "-c", SERVER_CPU, BARE_HYPER_O3, str(b3p), os.path.join(root, "login")] + own,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wait_port(b3p)
 
 try:
     # This VM's speed drifts by 10-15 % from minute to minute: the peers run
@@ -218,11 +224,13 @@ try:
     for _ in range(ROUNDS):
         r = {"d_page": wrk(f"http://127.0.0.1:{hp}/login"), "n_page": wrk(f"http://127.0.0.1:{np}/login"),
              "b_page": wrk(f"http://127.0.0.1:{bp}/login"), "bh_page": wrk(f"http://127.0.0.1:{bhp}/login"),
+             "b3_page": wrk(f"http://127.0.0.1:{b3p}/login"),
              "d_api": wrk(f"http://127.0.0.1:{hp}/api/v1/session", headers=[f"Cookie: {cookie}"])}
         assert r["d_api"]["non2xx"] == 0, r["d_api"]["raw"]
         rounds.append(r)
     bare.terminate()
     bare_h.terminate()
+    bare_3.terminate()
 
     def median_round(num, den):
         return sorted(rounds, key=lambda r: r[num]["rps"] / r[den]["rps"])[len(rounds) // 2]
@@ -249,6 +257,12 @@ try:
         row(f"login page GET vs {figure}", f"{m['d_page']['rps']:.0f}",
             f"{name} {m[peer]['rps']:.0f} ({m[peer]['rps'] / m['n_page']['rps']:.2f}x nginx)",
             f"{ratio:.2f}x ({spread('d_page', peer)}; no target: {why})", True)
+    m = median_round("d_page", "b3_page")
+    ratio = m["d_page"]["rps"] / m["b3_page"]["rps"]
+    row("login page GET vs the floor: bare hyper + the daemon's headers, all crates at opt-level 3",
+        f"{m['d_page']['rps']:.0f}",
+        f"floor {m['b3_page']['rps']:.0f} ({m['b3_page']['rps'] / m['n_page']['rps']:.2f}x nginx)",
+        f"{ratio:.2f}x ({spread('d_page', 'b3_page')}), target >= 0.95x", ratio >= 0.95)
 
     m = median_round("d_api", "n_page")
     d_api = m["d_api"]
@@ -332,12 +346,61 @@ try:
         f"limit idle + {permits} x 20 + 16 = {limit / 1024:.1f} MiB", "target <= limit", max(peak, hwm) <= limit)
     row("/healthz p99 during the flood", f"{p99:.1f} ms", f"{len(lat)} samples", "target <= 50 ms", p99 <= 50)
 
+    # Voice first (issue 14): a 20 ms waker on the daemon's core, idle, during a password
+    # spray (random usernames, 1024 source addresses, 500 connections; the spray itself
+    # on the other core), and during raw argon2id at normal priority (what hashing did to
+    # voice before it ran under SCHED_IDLE).
+    def probe(seconds):
+        return subprocess.Popen(["taskset", "-c", SERVER_CPU, PROBE, str(seconds)],
+                                stdout=subprocess.PIPE, text=True)
+
+    def cpu_s(pid):
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    def checks():
+        out = subprocess.run([DAEMON, "ctl", "--socket", os.path.join(state, "ctl.sock"), "status"],
+                             capture_output=True, text=True).stdout
+        return json.loads(out)["password_checks"]
+
+    idle_probe = json.loads(probe(SPRAY_SECONDS // 3).communicate()[0])
+    p = probe(SPRAY_SECONDS)
+    cpu0, checks0 = cpu_s(daemon.pid), checks()
+    spray = subprocess.run(["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(SPRAY_SECONDS), "500", "1024",
+                            NEW_PW], capture_output=True, text=True, check=True).stdout
+    spray = json.loads(spray)
+    cpu1, checks1 = cpu_s(daemon.pid), checks()
+    spray_probe = json.loads(p.communicate()[0])
+    p = probe(SPRAY_SECONDS // 3)
+    raw = subprocess.run(["taskset", "-c", SERVER_CPU, ARGON2_RAW, "2", str(SPRAY_SECONDS // 3)],
+                         capture_output=True, text=True, check=True)
+    raw_probe = json.loads(p.communicate()[0])
+    idle99, spray99 = idle_probe["p99_ms"], spray_probe["p99_ms"]
+    row("20 ms probe p99 lateness, idle", f"{idle99:.2f} ms",
+        f"p50 {idle_probe['p50_ms']:.2f}, max {idle_probe['max_ms']:.2f} ms", "-", True)
+    row(f"20 ms probe p99 lateness during a {SPRAY_SECONDS} s spray (same core)", f"{spray99:.2f} ms",
+        f"argon2id at normal priority: p99 {raw_probe['p99_ms']:.2f} ms, max {raw_probe['max_ms']:.2f} ms",
+        f"target <= idle + 1 ms and <= 2 ms (max {spray_probe['max_ms']:.2f} ms)",
+        spray99 <= idle99 + 1 and spray99 <= 2)
+    share = (cpu1 - cpu0) / spray["seconds"]
+    by = ", ".join(f"{k}: {v}" for k, v in spray["by_status"].items())
+    row("daemon CPU during the spray (share of its core)", f"{share * 100:.0f} %",
+        f"{spray['requests']} spray requests ({by}); {(checks1 - checks0) / spray['seconds']:.1f} hashes/s", "-",
+        True)
+    for who, key in [("known browser (device cookie)", "admin_known_browser"),
+                     ("new browser", "admin_new_browser")]:
+        a = spray[key]
+        lat = "-" if a["p50_ms"] is None else f"p50 {a['p50_ms']:.0f} ms, p99 {a['p99_ms']:.0f} ms"
+        row(f"admin sign-ins/s during the spray, clean address, {who}", f"{a['ok_per_s']:.2f}",
+            f"{lat}; answers {a['by_status']}", "-", True)
+
     row("start: exec to first answered /healthz, existing store (median of 10)", f"{start_ms:.1f} ms", "-",
         "target <= 100 ms", start_ms <= 100)
 finally:
     nginx.terminate()
     bare.kill()
     bare_h.kill()
+    bare_3.kill()
     daemon.terminate()
     nginx.wait()
     daemon.wait()
