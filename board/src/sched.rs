@@ -46,16 +46,18 @@ impl fmt::Display for Background {
 /// (see the module doc). Never fails: what was refused comes back as the error, for the
 /// log, and the thread keeps running either way.
 pub fn lower_this_thread() -> (Background, Option<io::Error>) {
-    let param = libc::sched_param { sched_priority: 0 };
+    // The kernel's `struct sched_param` is one int, the priority (0 for SCHED_IDLE);
+    // libc's musl flavour of the struct has extra fields the kernel never reads.
+    let priority: libc::c_int = 0;
     // SAFETY: the raw system call, because musl's `sched_setscheduler` wrapper always
     // answers ENOSYS (POSIX makes it per process, Linux per thread). pid 0 is the
-    // calling thread; `param` is a live `struct sched_param` for the call's duration.
+    // calling thread; `priority` is a live kernel `struct sched_param` for the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_sched_setscheduler,
             0,
             libc::SCHED_IDLE,
-            &param as *const libc::sched_param,
+            &priority as *const libc::c_int,
         )
     };
     if r == 0 {
