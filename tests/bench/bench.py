@@ -367,7 +367,7 @@ try:
     p = probe(SPRAY_SECONDS)
     cpu0, checks0 = cpu_s(daemon.pid), checks()
     spray = subprocess.run(["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(SPRAY_SECONDS), "500", "1024",
-                            NEW_PW], capture_output=True, text=True, check=True).stdout
+                            NEW_PW], stdout=subprocess.PIPE, text=True, check=True).stdout
     spray = json.loads(spray)
     cpu1, checks1 = cpu_s(daemon.pid), checks()
     spray_probe = json.loads(p.communicate()[0])
