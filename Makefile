@@ -67,9 +67,13 @@ endef
 deps-apt:
 	$(call apt_install,$(APT_PACKAGES))
 
+# Pinned: zig supplies the firmware's linker and libc (since 0.16 partly its own code,
+# e.g. malloc), so another version is another firmware.
+ZIG_PINS := cargo-zigbuild==0.24.1 ziglang==0.17.1
 deps-pip:
-	@python3 -c 'import ziglang' 2>/dev/null && [ -x "$(ZIGBUILD)" ] || \
-	  python3 -m pip install --quiet --disable-pip-version-check cargo-zigbuild ziglang
+	@python3 -c 'import importlib.metadata as m, sys; sys.exit(any(f"{p}=={m.version(p)}" not in "$(ZIG_PINS)".split() for p in ("cargo-zigbuild", "ziglang")))' \
+	  2>/dev/null && [ -x "$(ZIGBUILD)" ] || \
+	  python3 -m pip install --quiet --disable-pip-version-check $(ZIG_PINS)
 
 deps-rustup:
 	@installed="$$(rustup target list --installed)"; for t in $(STABLE_MUSL); do \
