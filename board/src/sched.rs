@@ -74,25 +74,25 @@ pub fn lower_this_thread() -> (Background, Option<io::Error>) {
     }
 }
 
-/// The scheduling policy and nice value of one thread, from `/proc/<pid>/task/<tid>/stat`
-/// (fields 19 and 41): `(policy, nice)`, policy 0 = SCHED_OTHER, 5 = SCHED_IDLE.
-pub fn thread_policy(stat: &str) -> Option<(u32, i32)> {
-    // The command name (field 2) is in parentheses and may hold spaces: count fields
-    // from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3.
-    let nice = fields.get(19 - 3)?.parse().ok()?;
-    let policy = fields.get(41 - 3)?.parse().ok()?;
-    Some((policy, nice))
-}
-
-/// `SCHED_IDLE`'s number in `/proc` and the system calls.
-pub const SCHED_IDLE: u32 = libc::SCHED_IDLE as u32;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scheduling policy and nice value of one thread, from `/proc/<pid>/task/<tid>/stat`
+    /// (fields 19 and 41): `(policy, nice)`, policy 0 = SCHED_OTHER, 5 = SCHED_IDLE.
+    fn thread_policy(stat: &str) -> Option<(u32, i32)> {
+        // The command name (field 2) is in parentheses and may hold spaces: count fields
+        // from the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // `rest` starts at field 3.
+        let nice = fields.get(19 - 3)?.parse().ok()?;
+        let policy = fields.get(41 - 3)?.parse().ok()?;
+        Some((policy, nice))
+    }
+
+    /// `SCHED_IDLE`'s number in `/proc` and the system calls.
+    const SCHED_IDLE: u32 = libc::SCHED_IDLE as u32;
 
     fn own_policy() -> (u32, i32) {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");

@@ -50,3 +50,14 @@ pub async fn change_initial(d: &Daemon, new: &str) -> Client {
     assert_eq!(r.status, 204, "{}", r.text());
     c
 }
+
+/// Each entry's `field` (`"event"`, `"detail"`, ...) of an audit trail as
+/// `GET /api/v1/audit` answers it (newest first).
+pub fn audit_field(audit: &serde_json::Value, field: &str) -> Vec<String> {
+    audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e[field].as_str().map(str::to_string))
+        .collect()
+}

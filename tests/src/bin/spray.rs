@@ -79,29 +79,23 @@ struct Admin {
 }
 
 impl Admin {
-    fn json(mut self, seconds: f64) -> String {
+    fn json(mut self, seconds: f64) -> serde_json::Value {
         self.latency_ms.sort_by(f64::total_cmp);
         let q = |p: f64| {
             let n = self.latency_ms.len();
+            // No sample: NaN, which JSON writes as null.
             if n == 0 {
                 return f64::NAN;
             }
             self.latency_ms[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
         };
-        let statuses: Vec<String> = self
-            .by_status
-            .iter()
-            .map(|(k, v)| format!("\"{k}\":{v}"))
-            .collect();
-        format!(
-            "{{\"ok_per_s\":{:.2},\"ok\":{},\"by_status\":{{{}}},\"p50_ms\":{:.1},\"p99_ms\":{:.1}}}",
-            self.ok as f64 / seconds,
-            self.ok,
-            statuses.join(","),
-            q(0.5),
-            q(0.99)
-        )
-        .replace("NaN", "null")
+        serde_json::json!({
+            "ok_per_s": self.ok as f64 / seconds,
+            "ok": self.ok,
+            "by_status": self.by_status,
+            "p50_ms": q(0.5),
+            "p99_ms": q(0.99),
+        })
     }
 }
 
@@ -208,13 +202,14 @@ async fn main() {
     let fresh = fresh.await.expect("admin").json(elapsed);
     let statuses = statuses.lock().expect("lock");
     let total: u64 = statuses.values().sum();
-    let by: Vec<String> = statuses
-        .iter()
-        .map(|(k, v)| format!("\"{k}\":{v}"))
-        .collect();
     println!(
-        "{{\"seconds\":{elapsed:.1},\"requests\":{total},\"by_status\":{{{}}},\
-         \"admin_known_browser\":{known},\"admin_new_browser\":{fresh}}}",
-        by.join(",")
+        "{}",
+        serde_json::json!({
+            "seconds": elapsed,
+            "requests": total,
+            "by_status": *statuses,
+            "admin_known_browser": known,
+            "admin_new_browser": fresh,
+        })
     );
 }
