@@ -56,8 +56,7 @@ fn remove_target(path: &Path, keep: &[(&str, PathBuf)]) -> io::Result<()> {
     remove_tree(&real)?;
     sync_parent(&real);
     if real != path && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
-        std::fs::remove_file(path)?;
-        sync_parent(path);
+        crate::fsutil::remove_durably(path)?;
     }
     Ok(())
 }
@@ -161,10 +160,8 @@ pub fn erase(
         tracing::error!("{why}; the reset is tried again at the next start");
         return Err(why);
     }
-    match std::fs::remove_file(&marker) {
-        Ok(()) => sync_parent(&marker),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!("factory reset: cannot remove the marker: {e}"),
+    if let Err(e) = crate::fsutil::remove_durably(&marker) {
+        tracing::warn!("factory reset: cannot remove the marker: {e}");
     }
     tracing::warn!("factory reset: erase complete");
     Ok(failures)

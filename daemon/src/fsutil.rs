@@ -39,6 +39,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Removes the file at `path` so that a power cut after the call cannot bring it back:
+/// unlink → fsync the directory (ext4 and UBIFS keep an unlink in their journal until
+/// the next commit, seconds later). `Ok` if it was not there.
+pub fn remove_durably(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
 /// Copies the directory tree `from` to a new directory `to` (mode 0700: the copies
 /// may hold password hashes). Regular files and directories only.
 pub fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
@@ -192,6 +207,20 @@ mod tests {
         let mode = fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert!(!d.join(".key.pem.tmp").exists());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn removes_for_good_and_missing_is_fine() {
+        let d = std::env::temp_dir().join(format!("pbx-fsutil-rm-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("sub")).expect("mkdir");
+        fs::write(d.join("guard"), b"1\n").expect("write");
+        remove_durably(&d.join("guard")).expect("remove");
+        assert!(!d.join("guard").exists());
+        remove_durably(&d.join("guard")).expect("already gone is not an error");
+        let e = remove_durably(&d.join("sub")).expect_err("a directory is not a file");
+        assert_ne!(e.kind(), io::ErrorKind::NotFound);
         let _ = fs::remove_dir_all(&d);
     }
 

@@ -153,9 +153,11 @@ impl DataDb {
                 other => other,
             }
         };
-        // The open returned (well or badly): it did not crash, so the guard goes.
+        // The open returned (well or badly): it did not crash, so the guard goes, for
+        // good: a guard back from the journal after a power cut counts a start that
+        // did not fail.
         if guarded {
-            std::fs::remove_file(guard).map_err(StoreError::Io)?;
+            crate::fsutil::remove_durably(guard).map_err(StoreError::Io)?;
         }
         opened.map(|()| this)
     }
