@@ -86,18 +86,34 @@ pub(super) enum Access {
     Audit,
 }
 
+/// The kernel's id of this boot: a power cut or a reboot gives a new one.
+const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Starts that stopped while opening the data DB, from the guard file's text
+/// ("count boot-id"): those of an earlier boot ended with the machine (a power cut, a
+/// reboot), not with a crash of the engine, and count for nothing. A count that cannot
+/// be read counts as all of them.
+fn attempts_in_this_boot(guard: Option<String>, boot: Option<&str>) -> u32 {
+    let Some(text) = guard else { return 0 };
+    let mut fields = text.split_whitespace();
+    let count = fields.next().and_then(|c| c.parse::<u32>().ok());
+    match (fields.next(), boot) {
+        (Some(then), Some(now)) if then != now => 0,
+        _ => count.unwrap_or(OPEN_ATTEMPTS),
+    }
+}
+
 impl DataDb {
     /// Opens the data DB. `guard` counts the starts that began opening it and did not
-    /// finish: it is written before the open and removed after it. A crash inside the
-    /// storage engine on damaged flash (a panic aborts) leaves it behind; after
-    /// [`OPEN_ATTEMPTS`] such starts in a row the DB is reported as damaged instead of
-    /// crashing again — no crash loop. A single power cut or kill during the open is not
-    /// taken for damage.
+    /// finish, with the boot they were in: it is written before the open and removed
+    /// after it. A crash inside the storage engine on damaged flash (a panic aborts)
+    /// leaves it behind; after [`OPEN_ATTEMPTS`] such starts in a row in one boot the DB
+    /// is reported as damaged instead of crashing again — no crash loop. A kill during
+    /// the open is forgiven once, power cuts always (the next start is a new boot).
     pub fn open(path: &Path, cache_capacity: u64, guard: &Path) -> Result<DataDb, StoreError> {
-        let attempts = std::fs::read_to_string(guard)
-            .ok()
-            .map(|t| t.trim().parse::<u32>().unwrap_or(OPEN_ATTEMPTS))
-            .unwrap_or(0);
+        let boot = std::fs::read_to_string(BOOT_ID).ok();
+        let boot = boot.as_deref().map(str::trim);
+        let attempts = attempts_in_this_boot(std::fs::read_to_string(guard).ok(), boot);
         if attempts >= OPEN_ATTEMPTS {
             return Err(StoreError::Corrupt {
                 path: path.to_path_buf(),
@@ -112,7 +128,7 @@ impl DataDb {
         }
         let guarded = match crate::fsutil::write_atomic(
             guard,
-            format!("{}\n", attempts + 1).as_bytes(),
+            format!("{} {}\n", attempts + 1, boot.unwrap_or_default()).as_bytes(),
             0o600,
         ) {
             Ok(()) => true,

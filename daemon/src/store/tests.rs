@@ -74,6 +74,27 @@ fn one_interrupted_open_is_forgiven_three_in_a_row_mean_damage() {
 }
 
 #[test]
+fn starts_that_ended_with_an_earlier_boot_are_not_counted() {
+    let d = tmp("guard-boot");
+    std::fs::create_dir_all(&d).expect("mkdir");
+    let g = d.join("guard");
+    let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    // Three power cuts in a row while opening: a new boot each time, not a crash loop.
+    std::fs::write(&g, "3 00000000-0000-0000-0000-000000000000\n").expect("write");
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("power cuts are forgiven");
+    assert!(!g.exists(), "guard removed after a good open");
+    drop(db);
+    // Three crashes inside the open in this boot: damaged.
+    std::fs::write(&g, format!("3 {}\n", this_boot.trim())).expect("write");
+    let r = DataDb::open(&d.join("data.db"), 1 << 20, &g);
+    assert!(matches!(r, Err(StoreError::Corrupt { .. })));
+    // Two in this boot: the third try opens, and the guard it wrote named this boot.
+    std::fs::write(&g, format!("2 {}\n", this_boot.trim())).expect("write");
+    DataDb::open(&d.join("data.db"), 1 << 20, &g).expect("third try opens");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
 fn garbage_in_the_db_file_is_reported_as_corrupt() {
     let d = tmp("garbage");
     let g = d.join("guard");
