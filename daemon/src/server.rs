@@ -4,7 +4,6 @@
 //! 10 s) on shutdown.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -169,7 +168,6 @@ async fn accept_loop(
                 .max_buf_size(32 * 1024);
             let body_timeout = config.server.body_timeout;
             let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                let app = Arc::clone(&app);
                 // The headers are in: the body's clock starts now. Only methods whose
                 // handlers read a body get one (the first extension allocates; pages
                 // and session checks are GETs and never read one).
@@ -178,7 +176,7 @@ async fn accept_loop(
                         tokio::time::Instant::now() + body_timeout,
                     ));
                 }
-                async move { Ok::<_, Infallible>(crate::api::route(app, ctx, req).await) }
+                crate::api::route(&app, ctx, req)
             });
             match acceptor {
                 None => {

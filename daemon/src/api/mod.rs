@@ -20,9 +20,11 @@ pub mod recovery;
 pub mod sessions;
 pub mod settings;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -31,13 +33,40 @@ use crate::app::App;
 use crate::error::Error;
 use http::{Body, Ctx};
 
-pub async fn route(app: Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
-    // The path is borrowed from the request, which the handler consumes: keep the
-    // (already parsed, shared) URI instead of copying the path into a String.
-    let uri = req.uri().clone();
-    let path = uri.path();
-    let is_api = path.starts_with("/api/");
-    let result = dispatch(&app, ctx, req, path).await;
+/// The answer to one request, as hyper's future: the page path and every other handler
+/// that does not wait answers at once (no state machine built, moved and polled for
+/// it: that was a third of the page path's instructions); a handler that awaits
+/// (flash, hashing, mail) is boxed.
+pub fn route(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Routed {
+    let is_api = req.uri().path().starts_with("/api/");
+    match dispatch(app, ctx, req) {
+        Step::Done(result) => Routed::Ready(Some(answer(result, is_api))),
+        Step::Wait(handler) => Routed::Waiting { handler, is_api },
+    }
+}
+
+/// See [`route`].
+pub enum Routed {
+    Ready(Option<Response<Body>>),
+    Waiting { handler: Handler, is_api: bool },
+}
+
+impl Future for Routed {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Routed::Ready(r) => Poll::Ready(Ok(r.take().expect("polled after it was ready"))),
+            Routed::Waiting { handler, is_api } => handler
+                .as_mut()
+                .poll(cx)
+                .map(|result| Ok(answer(result, *is_api))),
+        }
+    }
+}
+
+/// The response for a handler's result: errors as JSON under `/api/`, as text for pages.
+fn answer(result: Result<Response<Body>, Error>, is_api: bool) -> Response<Body> {
     match result {
         Ok(r) => r,
         Err(e) if !is_api && matches!(e, Error::NotFound | Error::Misdirected) => http::response(
@@ -82,55 +111,62 @@ fn host_is_configured(app: &App, host: &str) -> bool {
     )
 }
 
-/// A handler that awaits (flash, hashing, mail), boxed and behind `dyn`: boxed, because
-/// its future is large, and an unboxed one would make every request's future — moved a
-/// few times on its way into hyper — as large as the largest (3 KiB), pages and session
-/// checks included; behind `dyn`, because hyper's dispatch loop (built at opt-level 3)
-/// would otherwise inline every handler's state machine into itself: +37 KB for issue
-/// 12's five handlers alone, measured with `nm` on the x86_64 firmware.
-type Handler<'a> = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send + 'a>>;
+/// A handler that awaits (flash, hashing, mail), boxed and behind `dyn`: boxed, so that
+/// the page path's future stays small; behind `dyn`, because hyper's dispatch loop
+/// (built at opt-level 3) would otherwise inline every handler's state machine into
+/// itself: +37 KB for issue 12's five handlers alone, measured with `nm` on the x86_64
+/// firmware. It owns what it needs (the app, the request).
+pub type Handler = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
 
-fn boxed<'a>(f: impl Future<Output = Result<Response<Body>, Error>> + Send + 'a) -> Handler<'a> {
-    Box::pin(f)
+/// What [`dispatch`] found: the answer, or the handler to wait for.
+enum Step {
+    Done(Result<Response<Body>, Error>),
+    Wait(Handler),
 }
 
-/// The handlers that await are [`boxed`].
-async fn dispatch(
-    app: &Arc<App>,
-    ctx: Ctx,
-    req: Request<Incoming>,
-    path: &str,
-) -> Result<Response<Body>, Error> {
+/// `wait!(app => handler(&app, ...))` returns the handler's future from [`dispatch`],
+/// boxed, with its own reference to the app.
+macro_rules! wait {
+    ($app:ident => $call:expr) => {{
+        let $app = Arc::clone($app);
+        return Step::Wait(Box::pin(async move { $call.await }));
+    }};
+}
+
+/// One match from method and path; the handlers that await go through [`wait!`].
+fn dispatch(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Step {
+    let path = req.uri().path();
     // Before anything else. Cost on the page path, measured against 2b31ab0: +491
     // instructions per request (callgrind, +1.9 %) for all of issue 9's checks, and 6-8 %
     // fewer requests/s in a wrk A/B, the rest of it code layout under opt-level "z".
     if path != "/healthz" && !host_allowed(app, req.headers()) {
-        return Err(Error::Misdirected);
+        return Step::Done(Err(Error::Misdirected));
     }
     if path.starts_with("/api/") && app.is_resetting() {
         // From the moment an erase starts until the reboot, nothing is signed in or
         // changed: whatever was written now would be erased, or half of it.
-        return Err(Error::ResetInProgress);
+        return Step::Done(Err(Error::ResetInProgress));
     }
     let m = req.method().clone();
     let get = m == Method::GET || m == Method::HEAD;
     let (post, put, delete) = (m == Method::POST, m == Method::PUT, m == Method::DELETE);
     if let Some(id) = path.strip_prefix("/api/v1/sessions/") {
-        return match () {
+        return Step::Done(match () {
             _ if delete => sessions::delete_one(app, ctx, &req, id),
             _ => Err(Error::MethodNotAllowed { allow: "DELETE" }),
-        };
+        });
     }
     if let Some(name) = path.strip_prefix("/api/v1/accounts/") {
-        return match () {
-            _ if delete => boxed(accounts::delete(app, req, name)).await,
-            _ if put => boxed(accounts::update(app, req, name)).await,
+        let name = name.to_owned();
+        return Step::Done(match () {
+            _ if delete => wait!(app => accounts::delete(&app, req, &name)),
+            _ if put => wait!(app => accounts::update(&app, req, &name)),
             _ => Err(Error::MethodNotAllowed {
                 allow: "PUT, DELETE",
             }),
-        };
+        });
     }
-    match path {
+    Step::Done(match path {
         "/healthz" if get => Ok(pages::healthz(app)),
         "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset" | "/accounts"
         | "/sessions" | "/audit" | "/device"
@@ -143,37 +179,37 @@ async fn dispatch(
         "/confirm-email" if get => Ok(recovery::confirm_page()),
         "/reset" if get => Ok(recovery::reset_page(app, ctx)),
         "/static/app.js" | "/static/style.css" if get => pages::asset(path).ok_or(Error::NotFound),
-        "/api/v1/login" if post => boxed(login::post_login(app, ctx, req)).await,
-        "/api/v1/login/2fa" if post => boxed(login::post_login_2fa(app, ctx, req)).await,
-        "/api/v1/2fa/setup" if post => boxed(login::post_2fa_setup(app, ctx, req)).await,
-        "/api/v1/2fa/enable" if post => boxed(login::post_2fa_enable(app, ctx, req)).await,
-        "/api/v1/2fa/disable" if post => boxed(login::post_2fa_disable(app, ctx, req)).await,
+        "/api/v1/login" if post => wait!(app => login::post_login(&app, ctx, req)),
+        "/api/v1/login/2fa" if post => wait!(app => login::post_login_2fa(&app, ctx, req)),
+        "/api/v1/2fa/setup" if post => wait!(app => login::post_2fa_setup(&app, ctx, req)),
+        "/api/v1/2fa/enable" if post => wait!(app => login::post_2fa_enable(&app, ctx, req)),
+        "/api/v1/2fa/disable" if post => wait!(app => login::post_2fa_disable(&app, ctx, req)),
         "/api/v1/logout" if post => login::post_logout(app, ctx, &req),
         "/api/v1/session" if get => login::get_session(app, &req),
-        "/api/v1/password" if post => boxed(login::post_password(app, ctx, req)).await,
-        "/api/v1/recovery" if get => boxed(recovery::status(app, req.headers())).await,
-        "/api/v1/recovery/button" if put => boxed(recovery::button_put(app, ctx, req)).await,
-        "/api/v1/confirm-email" if post => boxed(recovery::confirm_email(app, req)).await,
-        "/api/v1/recovery/check" if post => boxed(recovery::check_now(app, req)).await,
-        "/api/v1/recovery-codes" if post => boxed(recovery::codes_post(app, ctx, req)).await,
+        "/api/v1/password" if post => wait!(app => login::post_password(&app, ctx, req)),
+        "/api/v1/recovery" if get => wait!(app => recovery::status(&app, req.headers())),
+        "/api/v1/recovery/button" if put => wait!(app => recovery::button_put(&app, ctx, req)),
+        "/api/v1/confirm-email" if post => wait!(app => recovery::confirm_email(&app, req)),
+        "/api/v1/recovery/check" if post => wait!(app => recovery::check_now(&app, req)),
+        "/api/v1/recovery-codes" if post => wait!(app => recovery::codes_post(&app, ctx, req)),
         "/api/v1/recover-with-code" if post => {
-            boxed(recovery::recover_with_code(app, ctx, req)).await
+            wait!(app => recovery::recover_with_code(&app, ctx, req))
         }
-        "/api/v1/forgot" if post => boxed(recovery::forgot(app, ctx, req)).await,
-        "/api/v1/reset" if post => boxed(recovery::reset(app, ctx, req)).await,
-        "/api/v1/settings/smtp" if get => boxed(settings::smtp_get(app, req.headers())).await,
-        "/api/v1/settings/smtp" if put => boxed(settings::smtp_put(app, req)).await,
-        "/api/v1/settings/smtp/test" if post => boxed(settings::smtp_test(app, req)).await,
-        "/api/v1/profile" if get => boxed(settings::profile_get(app, req.headers())).await,
-        "/api/v1/profile" if put => boxed(settings::profile_put(app, ctx, req)).await,
-        "/api/v1/accounts" if get => boxed(accounts::list(app, req.headers())).await,
-        "/api/v1/accounts" if post => boxed(accounts::create(app, req)).await,
+        "/api/v1/forgot" if post => wait!(app => recovery::forgot(&app, ctx, req)),
+        "/api/v1/reset" if post => wait!(app => recovery::reset(&app, ctx, req)),
+        "/api/v1/settings/smtp" if get => wait!(app => settings::smtp_get(&app, req.headers())),
+        "/api/v1/settings/smtp" if put => wait!(app => settings::smtp_put(&app, req)),
+        "/api/v1/settings/smtp/test" if post => wait!(app => settings::smtp_test(&app, req)),
+        "/api/v1/profile" if get => wait!(app => settings::profile_get(&app, req.headers())),
+        "/api/v1/profile" if put => wait!(app => settings::profile_put(&app, ctx, req)),
+        "/api/v1/accounts" if get => wait!(app => accounts::list(&app, req.headers())),
+        "/api/v1/accounts" if post => wait!(app => accounts::create(&app, req)),
         "/api/v1/sessions" if get => sessions::list(app, req.headers()),
         "/api/v1/sessions" if delete => sessions::delete_others(app, ctx, &req),
-        "/api/v1/audit" if get => boxed(device::audit(app, &req)).await,
-        "/api/v1/audit.csv" if get => boxed(device::audit_csv(app, &req)).await,
-        "/api/v1/device" if get => boxed(device::info(app, req.headers())).await,
-        "/api/v1/factory-reset" if post => boxed(device::factory_reset(app, ctx, req)).await,
+        "/api/v1/audit" if get => wait!(app => device::audit(&app, &req)),
+        "/api/v1/audit.csv" if get => wait!(app => device::audit_csv(&app, &req)),
+        "/api/v1/device" if get => wait!(app => device::info(&app, req.headers())),
+        "/api/v1/factory-reset" if post => wait!(app => device::factory_reset(&app, ctx, req)),
         "/healthz" | "/" | "/login" | "/profile" | "/settings/email" | "/factory-reset"
         | "/accounts" | "/sessions" | "/audit" | "/device" | "/forgot" | "/reset"
         | "/recovery-codes" | "/confirm-email" | "/static/app.js" | "/static/style.css"
@@ -203,27 +239,18 @@ async fn dispatch(
         }),
         "/api/v1/recovery/button" => Err(Error::MethodNotAllowed { allow: "PUT" }),
         _ => Err(Error::NotFound),
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    /// Every request's future is moved a few times on its way into hyper: an unboxed
-    /// awaiting handler would make it 3 KiB for every page and session check.
+    /// Every request's future is moved a few times on its way into hyper (into its
+    /// dispatch loop, into the connection's slot): it must stay the size of one
+    /// response, not of a state machine holding the request (it was 1,256 bytes).
     #[test]
     fn the_request_future_stays_small() {
-        use crate::api::http::Ctx;
-        use crate::app::App;
-        use hyper::body::Incoming;
-        use hyper::Request;
-        use std::sync::Arc;
-        fn size<F, Fut>(_: F) -> usize
-        where
-            F: Fn(Arc<App>, Ctx, Request<Incoming>) -> Fut,
-        {
-            std::mem::size_of::<Fut>()
-        }
-        let n = size(super::route);
-        assert!(n <= 1536, "route future is {n} bytes");
+        let n = std::mem::size_of::<super::Routed>();
+        let response = std::mem::size_of::<hyper::Response<super::Body>>();
+        assert!(n <= response + 8, "route's future is {n} bytes");
     }
 }
