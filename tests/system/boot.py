@@ -655,6 +655,7 @@ class Owner:
         self.session = None
         self.refused = None  # the status of the last write refused
         self.label = None  # the label password, from the console of the first boot
+        self.refusals = []  # every write refused, for the report of a failure
 
     def first_change(self, box):
         label = self.label or label_password(box.text())
@@ -698,6 +699,7 @@ class Owner:
                         self.session)
         if st != 200:
             self.refused = f"{st} {error_code(body)}"
+            self.refusals.append(f"pbx-{self.n}: {self.refused}")
             return False
         self.smtp_ack, self.acked = self.n, self.acked + 1
         if self.n % self.password_every == 0:
@@ -706,6 +708,7 @@ class Owner:
                             {"current_password": self.password, "new_password": self.pending_pw}, self.session)
             if st != 204:
                 self.refused = f"{st} {error_code(body)} (password change)"
+                self.refusals.append(f"after pbx-{self.n}: {self.refused}")
                 return False
             self.password, self.acked = self.pending_pw, self.acked + 1
             self.history.append(self.password)
@@ -725,7 +728,7 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
     kill must be there (the one in flight at the kill may or may not be)."""
     rnd = random.Random(seed)
     img = ext4_image(os.path.join(work, "disk.img"))
-    owner, lost, boot_times = Owner(), [], []
+    owner, lost, boot_times, last_warnings = Owner(), [], [], []
     started = time.time()
     # First, kills one second after /healthz answers, before ext4 commits its journal
     # (every 5 s): a start that opened the DB must leave nothing that counts it as a
@@ -757,7 +760,8 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
             why = owner.first_change(box) if owner.password is None else None
             why = why or owner.check(box)
             if why:
-                lost.append(f"cycle {cycle}: {why}")
+                lost.append(f"cycle {cycle}: {why}; writes refused so far: {owner.refusals[-6:]}; "
+                            f"the daemon's warnings before the last kill: {last_warnings[-8:]}")
                 break
             if cycle == cycles:
                 break
@@ -770,6 +774,7 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
                 pass
             kill.join()
             box.qemu.wait()
+            last_warnings = [l for l in box.text().splitlines() if "Z " in l and " INFO " not in l]
         finally:
             box.stop()
     took = time.time() - started
