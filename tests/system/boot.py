@@ -730,26 +730,11 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
     img = ext4_image(os.path.join(work, "disk.img"))
     owner, lost, boot_times, last_warnings = Owner(), [], [], []
     started = time.time()
-    # First, kills one second after /healthz answers, before ext4 commits its journal
-    # (every 5 s): a start that opened the DB must leave nothing that counts it as a
-    # start that died while opening it, or the box is taken for damaged after three.
-    for early in range(EARLY_KILLS):
-        box = Box(vmlinuz, initrd, work, [img], f"disk-early-{early}", append="pbx.disk")
-        try:
-            healthy = box.healthy()
-            if healthy is None:
-                lost.append(f"early kill {early}: no /healthz 200 (console: {box.text()[-1500:]})")
-                break
-            boot_times.append(healthy)
-            # Nothing written: a sign-in's fsync would commit the journal early. A start
-            # taken for a failed open is degraded: no /healthz 200 at the next boot.
-            owner.label = owner.label or label_password(box.text())
-            time.sleep(1)
-            box.qemu.kill()
-            box.qemu.wait()
-        finally:
-            box.stop()
-    for cycle in range(0 if lost else cycles + 1):
+    # The first EARLY_KILLS boots (cycles -4 to -1) are killed one second after /healthz
+    # answers, before ext4 commits its journal (every 5 s), nothing written between: a
+    # start that opened the DB must leave nothing that counts it as a start that died
+    # while opening it, or the box is taken for damaged after three (no /healthz 200).
+    for cycle in range(-EARLY_KILLS, cycles + 1):
         box = Box(vmlinuz, initrd, work, [img], f"disk-{cycle}", append="pbx.disk")
         try:
             healthy = box.healthy()
@@ -757,6 +742,13 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
                 lost.append(f"cycle {cycle}: no /healthz 200 (console: {box.text()[-1500:]})")
                 break
             boot_times.append(healthy)
+            if cycle < 0:
+                # No sign-in either: its fsync would commit the journal early.
+                owner.label = owner.label or label_password(box.text())
+                time.sleep(1)
+                box.qemu.kill()
+                box.qemu.wait()
+                continue
             why = owner.first_change(box) if owner.password is None else None
             why = why or owner.check(box)
             if why:
