@@ -462,6 +462,10 @@ class Box:
     def text(self):
         return open(self.console, errors="replace").read() if os.path.exists(self.console) else ""
 
+    def warnings(self):
+        """The daemon's log lines on the console above INFO (WARN, ERROR)."""
+        return [l for l in self.text().splitlines() if "Z " in l and " INFO " not in l]
+
     def healthy(self, limit=120):
         """Seconds from qemu's start to the first /healthz 200, or None."""
         while time.time() - self.started < limit and self.qemu.poll() is None:
@@ -681,7 +685,7 @@ class Owner:
         if st != 200:
             # Which one does (newest first; the lockout allows 3 more tries).
             works = next((p for p in reversed(self.history[-3:]) if login(box.port, p)[0] == 200), None)
-            log = [l for l in box.text().splitlines() if "Z " in l and " INFO " not in l]
+            log = box.warnings()
             return (f"the acknowledged password {self.password!r} does not sign in ({st}); of the last "
                     f"three ({self.history[-3:]}) this one does: {works!r}; the daemon's warnings: {log[-8:]}")
         if self.smtp_ack is not None:
@@ -766,7 +770,7 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
                 pass
             kill.join()
             box.qemu.wait()
-            last_warnings = [l for l in box.text().splitlines() if "Z " in l and " INFO " not in l]
+            last_warnings = box.warnings()
         finally:
             box.stop()
     took = time.time() - started
