@@ -12,6 +12,7 @@ mod password;
 mod recovery;
 mod security;
 mod storage;
+mod timeouts;
 mod tls;
 mod twofactor;
 mod voice;
