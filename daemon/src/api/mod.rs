@@ -51,6 +51,13 @@ pub enum Routed {
     Waiting { handler: Handler, is_api: bool },
 }
 
+impl Routed {
+    /// Answered already (no handler awaits).
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Routed::Ready(_))
+    }
+}
+
 impl Future for Routed {
     type Output = Result<Response<Body>, Infallible>;
 

@@ -1,7 +1,9 @@
 //! The accept loops: plain HTTP and HTTPS listeners, a connection limit (per address,
-//! and a reserve for light users), a TLS handshake timeout, hyper's header-read timeout,
-//! the body deadline (see [`crate::api::http::BodyDeadline`]), and a graceful drain (at most
-//! 10 s) on shutdown.
+//! and a reserve for light users), a TLS handshake timeout, the header timeout and a
+//! graceful drain (at most 10 s) on shutdown ([`watch`]), and the body deadline (see
+//! [`crate::api::http::BodyDeadline`]).
+
+mod watch;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,10 +14,9 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch as channel, Semaphore};
 
 use crate::api::http::Ctx;
 use crate::app::App;
@@ -49,7 +50,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let config = app.config();
-    let graceful = Arc::new(GracefulShutdown::new());
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(config.server.max_connections)),
         per_address: Arc::new(PerAddress::default()),
@@ -59,7 +59,9 @@ pub async fn serve(
         app,
         tls,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // Every accept loop and every connection holds a receiver until it ends: the drain
+    // waits until none is left.
+    let (stop_tx, stop_rx) = channel::channel(false);
     let mut loops = Vec::new();
     for (list, https) in [(listeners.http, false), (listeners.https, true)] {
         for l in list {
@@ -67,11 +69,11 @@ pub async fn serve(
                 l,
                 https,
                 Arc::clone(&shared),
-                Arc::clone(&graceful),
                 stop_rx.clone(),
             )));
         }
     }
+    drop(stop_rx);
     shutdown.await;
     tracing::info!(
         "stopping: no new connections, draining for at most {}s",
@@ -81,13 +83,8 @@ pub async fn serve(
     for l in loops {
         let _ = l.await;
     }
-    match Arc::try_unwrap(graceful) {
-        Ok(g) => {
-            if tokio::time::timeout(DRAIN, g.shutdown()).await.is_err() {
-                tracing::warn!("drain deadline passed; closing remaining connections");
-            }
-        }
-        Err(_) => tracing::warn!("accept loops still hold the drain handle"),
+    if tokio::time::timeout(DRAIN, stop_tx.closed()).await.is_err() {
+        tracing::warn!("drain deadline passed; closing remaining connections");
     }
 }
 
@@ -108,8 +105,7 @@ async fn accept_loop(
     listener: TcpListener,
     https: bool,
     shared: Arc<Shared>,
-    graceful: Arc<GracefulShutdown>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: channel::Receiver<bool>,
 ) {
     let Shared {
         app,
@@ -156,17 +152,18 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let ctx = Ctx { peer, https };
-        let watcher = graceful.watcher();
+        let stop = stop.clone();
         let app = Arc::clone(app);
         let acceptor = https.then(|| tls.acceptor());
         tokio::spawn(async move {
             let config = app.config();
             let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(config.server.header_timeout)
-                .max_buf_size(32 * 1024);
-            let body_timeout = config.server.body_timeout;
+            // No timer for hyper: the header timeout is [`watch`]'s.
+            builder.header_read_timeout(None).max_buf_size(32 * 1024);
+            let (body_timeout, header_timeout) =
+                (config.server.body_timeout, config.server.header_timeout);
+            let activity = watch::Activity::new();
+            let noted = Arc::clone(&activity);
             let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 // The headers are in: the body's clock starts now. Only methods whose
                 // handlers read a body get one (the first extension allocates; pages
@@ -176,12 +173,19 @@ async fn accept_loop(
                         tokio::time::Instant::now() + body_timeout,
                     ));
                 }
-                crate::api::route(&app, ctx, req)
+                let routed = crate::api::route(&app, ctx, req);
+                let busy = if routed.is_ready() {
+                    noted.mark_idle();
+                    None
+                } else {
+                    Some(noted.busy())
+                };
+                watch::Tracked::new(routed, busy)
             });
             match acceptor {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn).await;
+                    watch::serve(conn, &activity, header_timeout, stop).await;
                 }
                 Some(acceptor) => {
                     let hs = tokio::time::timeout(
@@ -199,8 +203,9 @@ async fn accept_loop(
                             return;
                         }
                     };
+                    activity.mark_idle();
                     let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-                    let _ = watcher.watch(conn).await;
+                    watch::serve(conn, &activity, header_timeout, stop).await;
                 }
             }
             drop(permit);
