@@ -162,6 +162,7 @@ if grep -q pbx.disk /proc/cmdline; then
   # The K2-class box: ext4 on a disk (eMMC); the board DB and the data DB on it.
   i=0; while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
   mkdir -p /persist
+  up "mounting ext4"
   mount -t ext4 /dev/vda /persist || fatal "mount ext4 failed"
   mkdir -p /persist/factory /persist/data
   mount --bind /persist/factory /factory
@@ -450,7 +451,10 @@ class Box:
         self.qemu = subprocess.Popen(
             [*a["qemu"], "-m", str(memory), "-display", "none", "-no-reboot",
              "-kernel", vmlinuz, "-initrd", initrd,
-             "-append", f"console={a['console']} panic=-1 edd=off quiet {append}",
+             # quiet: kernel errors only; a task blocked 20 s (e.g. a mount that never
+             # returns) is one of them, with its stack.
+             "-append", f"console={a['console']} panic=-1 edd=off quiet "
+                        f"sysctl.kernel.hung_task_timeout_secs=20 {append}",
              "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{self.port}-:80,"
                      f"hostfwd=tcp:127.0.0.1:{self.https_port}-:443",
              "-device", "virtio-keyboard-pci", *drives,
@@ -465,6 +469,21 @@ class Box:
     def warnings(self):
         """The daemon's log lines on the console above INFO (WARN, ERROR)."""
         return [l for l in self.text().splitlines() if "Z " in l and " INFO " not in l]
+
+    def stalled(self, tail=1500):
+        """Why a boot gave no /healthz: whether the guest still ran, how busy the host
+        was (a starved host stalls a TCG guest's I/O), and the console's end."""
+        rc = self.qemu.poll()
+        pressure = []
+        for kind in ("cpu", "io", "memory"):
+            try:
+                with open(f"/proc/pressure/{kind}") as f:
+                    pressure.append(f"{kind} " + f.readline().split()[2])
+            except OSError:
+                pass
+        return (f"qemu {'running' if rc is None else f'exited {rc}'} after "
+                f"{time.time() - self.started:.0f} s; host load {os.getloadavg()[0]:.1f}, "
+                f"pressure {', '.join(pressure) or 'unknown'}; console: {self.text()[-tail:]}")
 
     def healthy(self, limit=120):
         """Seconds from qemu's start to the first /healthz 200, or None."""
@@ -507,7 +526,7 @@ def scenarios(vmlinuz, initrd, work, smtp):
         label = label_password(box.text())
         if healthy is None or not label:
             report("first-boot", False, f"no /healthz 200 (or no label password) within 120 s; "
-                   f"console:\n{box.text()[-3000:]}")
+                   f"{box.stalled(3000)}")
             return
         st, answer, session = login(box.port, label)
         ok = st == 200 and answer.get("must_change_password") is True
@@ -743,7 +762,7 @@ def power_cuts_on_disk(vmlinuz, initrd, work, cycles, seed):
         try:
             healthy = box.healthy()
             if healthy is None:
-                lost.append(f"cycle {cycle}: no /healthz 200 (console: {box.text()[-1500:]})")
+                lost.append(f"cycle {cycle}: no /healthz 200 ({box.stalled()})")
                 break
             boot_times.append(healthy)
             if cycle < 0:
@@ -832,7 +851,7 @@ def power_cuts_on_nand(vmlinuz, initrd, work, cycles, seed):
     started = time.time()
     try:
         if box.healthy() is None:
-            report("power-cut-nand", False, f"no /healthz 200 (console: {box.text()[-2000:]})")
+            report("power-cut-nand", False, f"no /healthz 200 ({box.stalled(2000)})")
             return
         shell = Shell(box.shell_path)
         shell.run("mount -t debugfs none /sys/kernel/debug")
