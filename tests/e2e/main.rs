@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod device;
 mod http_input;
+mod keyboard;
 mod login;
 mod overlay;
 mod password;

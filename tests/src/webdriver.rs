@@ -1,5 +1,6 @@
 //! A minimal W3C WebDriver client for headless Debian Chromium via chromedriver: just the
-//! calls the UI tests need (navigate, find, type, click, read text and URL, screenshot).
+//! calls the UI tests need (navigate, find, type, click, keys, read text and URL,
+//! screenshot, print).
 //! It reuses the harness's HTTP client, so the tests need no WebDriver crate.
 
 use std::net::SocketAddr;
@@ -14,6 +15,9 @@ use serde_json::{json, Value};
 use crate::{Client, TempDir};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// The Tab and Enter keys in [`Browser::keys`] (WebDriver's codes for them).
+pub const TAB: char = '\u{E004}';
+pub const ENTER: char = '\u{E007}';
 
 pub struct Browser {
     driver: Child,
@@ -221,6 +225,37 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Keys pressed one after another on whatever has the focus, as a keyboard would
+    /// (W3C actions: a key down and up per character; `TAB`, `ENTER` for those keys).
+    pub async fn keys(&mut self, text: &str) {
+        let actions: Vec<Value> = text
+            .chars()
+            .flat_map(|c| {
+                let v = c.to_string();
+                [
+                    json!({"type": "keyDown", "value": v}),
+                    json!({"type": "keyUp", "value": v}),
+                ]
+            })
+            .collect();
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body; `return` gives the value) in the page.
+    pub async fn eval(&mut self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
     }
 
     pub async fn screenshot(&mut self, path: &std::path::Path) {
