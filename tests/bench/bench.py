@@ -375,6 +375,16 @@ try:
     raw = subprocess.run(["taskset", "-c", SERVER_CPU, ARGON2_RAW, "2", str(SPRAY_SECONDS // 3)],
                          capture_output=True, text=True, check=True)
     raw_probe = json.loads(p.communicate()[0])
+    # The same spray with the daemon's threads at nice 5, as the overlay starts it on a
+    # box (procd, systemd's Nice=5, busybox where it has nice), the probe staying at 0
+    # like Asterisk. Last: raising the nice back needs privileges the bench may not have.
+    for tid in os.listdir(f"/proc/{daemon.pid}/task"):
+        os.setpriority(os.PRIO_PROCESS, int(tid), 5)
+    p = probe(SPRAY_SECONDS)
+    nice_spray = json.loads(subprocess.run(
+        ["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(SPRAY_SECONDS), "500", "1024", NEW_PW],
+        stdout=subprocess.PIPE, text=True, check=True).stdout)
+    nice_probe = json.loads(p.communicate()[0])
     idle99, spray99 = idle_probe["p99_ms"], spray_probe["p99_ms"]
     row("20 ms probe p99 lateness, idle", f"{idle99:.2f} ms",
         f"p50 {idle_probe['p50_ms']:.2f}, max {idle_probe['max_ms']:.2f} ms", "-", True)
@@ -393,6 +403,11 @@ try:
         lat = "-" if a["p50_ms"] is None else f"p50 {a['p50_ms']:.0f} ms, p99 {a['p99_ms']:.0f} ms"
         row(f"admin sign-ins/s during the spray, clean address, {who}", f"{a['ok_per_s']:.2f}",
             f"{lat}; answers {a['by_status']}", "-", True)
+    nice99 = nice_probe["p99_ms"]
+    known = nice_spray["admin_known_browser"]
+    row("20 ms probe p99 lateness during the spray, daemon at nice 5 as the overlay starts it",
+        f"{nice99:.2f} ms", f"max {nice_probe['max_ms']:.2f} ms; admin sign-ins/s (known browser) "
+        f"{known['ok_per_s']:.2f}", "target <= idle + 1 ms and <= 2 ms", nice99 <= idle99 + 1 and nice99 <= 2)
 
     row("start: exec to first answered /healthz, existing store (median of 10)", f"{start_ms:.1f} ms", "-",
         "target <= 100 ms", start_ms <= 100)
