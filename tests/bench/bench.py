@@ -379,7 +379,10 @@ try:
     # box (procd, systemd's Nice=5, busybox where it has nice), the probe staying at 0
     # like Asterisk. Last: raising the nice back needs privileges the bench may not have.
     for tid in os.listdir(f"/proc/{daemon.pid}/task"):
-        os.setpriority(os.PRIO_PROCESS, int(tid), 5)
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(tid), 5)
+        except ProcessLookupError:
+            pass  # an idle blocking-pool thread that has just ended
     p = probe(SPRAY_SECONDS)
     nice_spray = json.loads(subprocess.run(
         ["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(SPRAY_SECONDS), "500", "1024", NEW_PW],
