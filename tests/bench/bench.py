@@ -363,12 +363,17 @@ try:
                              capture_output=True, text=True).stdout
         return json.loads(out)["password_checks"]
 
+    def run_spray():
+        """The spray (random usernames, 1024 source addresses, 500 connections) on the other
+        core, with the admin signing in meanwhile: its JSON report."""
+        return json.loads(subprocess.run(
+            ["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(SPRAY_SECONDS), "500", "1024", NEW_PW],
+            stdout=subprocess.PIPE, text=True, check=True).stdout)
+
     idle_probe = json.loads(probe(SPRAY_SECONDS // 3).communicate()[0])
     p = probe(SPRAY_SECONDS)
     cpu0, checks0 = cpu_s(daemon.pid), checks()
-    spray = subprocess.run(["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(SPRAY_SECONDS), "500", "1024",
-                            NEW_PW], stdout=subprocess.PIPE, text=True, check=True).stdout
-    spray = json.loads(spray)
+    spray = run_spray()
     cpu1, checks1 = cpu_s(daemon.pid), checks()
     spray_probe = json.loads(p.communicate()[0])
     p = probe(SPRAY_SECONDS // 3)
@@ -384,9 +389,7 @@ try:
         except ProcessLookupError:
             pass  # an idle blocking-pool thread that has just ended
     p = probe(SPRAY_SECONDS)
-    nice_spray = json.loads(subprocess.run(
-        ["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(SPRAY_SECONDS), "500", "1024", NEW_PW],
-        stdout=subprocess.PIPE, text=True, check=True).stdout)
+    nice_spray = run_spray()
     nice_probe = json.loads(p.communicate()[0])
     idle99, spray99 = idle_probe["p99_ms"], spray_probe["p99_ms"]
     row("20 ms probe p99 lateness, idle", f"{idle99:.2f} ms",
