@@ -10,8 +10,9 @@
 //!   workspace.
 //! - [`button`]: Linux input events → held duration.
 //! - [`led`], [`power`]: sysfs LED patterns; sync + reboot.
-//! - [`sched`]: the hashing threads' CPU priority (SCHED_IDLE, else nice 19): two
-//!   system calls, each with its `// SAFETY:`.
+//! - [`sched`]: the hashing threads' CPU priority (SCHED_IDLE, else nice 19), and the
+//!   HTTP thread giving way after a long stretch on its core: three system calls, each
+//!   with its `// SAFETY:`.
 //! - [`sim`]: the simulated board: files for flash and LEDs, re-exec for reboot.
 #![deny(unsafe_code)]
 

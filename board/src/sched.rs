@@ -8,10 +8,20 @@
 //! core, and a waking normal task preempts it at once. Where that is refused (a seccomp
 //! profile, an old kernel) it falls back to nice 19. Both are per thread on Linux, so the
 //! daemon's HTTP threads keep their normal priority.
+//!
+//! Those HTTP threads stay at normal priority, so under a flood they can hold a core for
+//! long stretches: a waking task of the same priority (Asterisk's RTP sender) should
+//! preempt them, but the kernel may let the running task finish its slice first, and
+//! only looks again at the next tick (4 ms at HZ=250). [`give_way`], called once per
+//! request and per accepted connection, bounds such a stretch to [`BURST`]: a thread
+//! that has not been off its core for that long yields it (`sched_yield`), which costs
+//! nothing when no other task waits.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::time::{Duration, Instant};
 
 use nix::libc;
 
@@ -74,6 +84,81 @@ pub fn lower_this_thread() -> (Background, Option<io::Error>) {
     }
 }
 
+/// The longest stretch a normal-priority thread of the daemon keeps its core while
+/// another task may be waiting for it (a 20 ms voice packet tolerates ~1 ms).
+pub const BURST: Duration = Duration::from_millis(1);
+
+/// Calls of [`give_way`] between two looks at the clock: a request costs a few
+/// microseconds, so 8 of them stay well under [`BURST`].
+const EVERY: u32 = 8;
+
+/// One thread's current stretch on its core.
+#[derive(Clone, Copy)]
+struct Stretch {
+    calls: u32,
+    /// When the stretch started (the thread's first call, its last break).
+    since: Option<Instant>,
+    /// The thread's context switches then: a different count later means it was off
+    /// its core in between (it waited for I/O, or was preempted) and others got a turn.
+    switches: i64,
+}
+
+thread_local! {
+    static STRETCH: Cell<Stretch> = const {
+        Cell::new(Stretch { calls: 0, since: None, switches: 0 })
+    };
+}
+
+/// Yields the core if the calling thread has held it without a break for [`BURST`]
+/// (see the module doc). Cheap: a counter; every [`EVERY`] calls a clock read; once per
+/// [`BURST`] one system call (`getrusage`), and the yield only when a stretch is that long.
+pub fn give_way() {
+    STRETCH.with(|cell| {
+        let mut s = cell.get();
+        s.calls = s.calls.wrapping_add(1);
+        if s.calls % EVERY == 0 && s.step(Instant::now(), context_switches) {
+            std::thread::yield_now();
+            s.switches = context_switches();
+        }
+        cell.set(s);
+    });
+}
+
+impl Stretch {
+    /// One look at the clock: true when the stretch has reached [`BURST`] without a
+    /// context switch (time to yield). A new stretch starts either way.
+    fn step(&mut self, now: Instant, switches: impl Fn() -> i64) -> bool {
+        match self.since {
+            Some(since) if now.duration_since(since) < BURST => false,
+            Some(_) => {
+                let n = switches();
+                let unbroken = n == self.switches;
+                self.switches = n;
+                self.since = Some(now);
+                unbroken
+            }
+            None => {
+                self.switches = switches();
+                self.since = Some(now);
+                false
+            }
+        }
+    }
+}
+
+/// The calling thread's context switches so far, voluntary and not (0 if refused).
+fn context_switches() -> i64 {
+    // SAFETY: `getrusage` fills the zeroed struct it is given and reads nothing else;
+    // RUSAGE_THREAD (Linux >= 2.6.26) is the calling thread.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if r == 0 {
+        (usage.ru_nvcsw + usage.ru_nivcsw) as i64
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +195,28 @@ mod tests {
         // The calling thread (the test's) is untouched: the policy is per thread.
         assert_eq!(own_policy(), before);
         assert_eq!(before.0, 0, "tests run under SCHED_OTHER");
+    }
+
+    /// A stretch of BURST without a context switch yields; one with a switch in it (the
+    /// thread waited for I/O or was preempted) does not; shorter ones are not looked at.
+    #[test]
+    fn only_an_unbroken_stretch_of_a_burst_yields() {
+        let t0 = Instant::now();
+        let ms = |x: f64| t0 + Duration::from_secs_f64(x / 1000.0);
+        let mut s = Stretch {
+            calls: 0,
+            since: None,
+            switches: 0,
+        };
+        assert!(!s.step(ms(0.0), || 7), "the first look starts a stretch");
+        assert!(!s.step(ms(0.9), || panic!("no getrusage within a burst")));
+        assert!(s.step(ms(1.1), || 7), "1.1 ms without a switch");
+        assert!(!s.step(ms(1.5), || panic!("a new stretch started at 1.1 ms")));
+        assert!(
+            !s.step(ms(2.3), || 9),
+            "switched in between: it had its break"
+        );
+        assert!(s.step(ms(3.4), || 9));
     }
 
     #[test]

@@ -122,6 +122,8 @@ async fn accept_loop(
             _ = stop.changed() => return,
             a = listener.accept() => a,
         };
+        // Voice first: a flood of connections does not hold the core for long.
+        pbx_board::sched::give_way();
         let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
@@ -173,6 +175,7 @@ async fn accept_loop(
                         tokio::time::Instant::now() + body_timeout,
                     ));
                 }
+                pbx_board::sched::give_way();
                 let routed = crate::api::route(&app, ctx, req);
                 let busy = if routed.is_ready() {
                     noted.mark_idle();
