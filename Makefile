@@ -172,7 +172,8 @@ soak:
 # Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of
 # make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8),
 # BENCH_ROUNDS interleaved rounds of the page and API runs (default 3),
-# BENCH_SPRAY_SECONDS for the voice-first probe during a password spray (default 30).
+# BENCH_SPRAY_SECONDS for the voice-first probe during a password spray (default 60, in
+# BENCH_PROBE_ROUNDS = 3 windows, each after 10 s of the probe alone).
 bench: firmware-x86_64
 	$(call apt_install,nginx-light wrk)
 	@# Debian starts the packaged nginx on port 80; the benchmark runs its own.

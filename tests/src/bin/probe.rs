@@ -1,6 +1,7 @@
 //! A voice stand-in for `make bench`: wakes every PERIOD_MS (20 ms, like an RTP sender
 //! with 20 ms packets) for SECONDS and records how late each wake-up was. Prints one
-//! JSON line: samples, p50/p99/max lateness in ms.
+//! JSON line: samples, p50/p99/max lateness in ms, and every sample (`late_ms`, in the
+//! order taken) for the bench to pool windows.
 //! Usage: probe SECONDS [PERIOD_MS]
 
 use std::time::{Duration, Instant};
@@ -28,13 +29,15 @@ fn main() {
             next += period;
         }
     }
+    let taken: Vec<String> = late.iter().map(|l| format!("{l:.3}")).collect();
     late.sort_by(f64::total_cmp);
     let at = |q: f64| late[((late.len() as f64 * q).ceil() as usize).clamp(1, late.len()) - 1];
     println!(
-        "{{\"samples\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+        "{{\"samples\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"late_ms\":[{}]}}",
         late.len(),
         at(0.50),
         at(0.99),
-        late[late.len() - 1]
+        late[late.len() - 1],
+        taken.join(",")
     );
 }

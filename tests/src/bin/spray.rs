@@ -95,6 +95,7 @@ impl Admin {
             "by_status": self.by_status,
             "p50_ms": q(0.5),
             "p99_ms": q(0.99),
+            "latency_ms": self.latency_ms,
         })
     }
 }
