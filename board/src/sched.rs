@@ -9,10 +9,10 @@
 //! profile, an old kernel) it falls back to nice 19. Both are per thread on Linux, so the
 //! daemon's HTTP threads keep their normal priority.
 //!
-//! Those HTTP threads stay at normal priority, so under a flood they can hold a core for
-//! long stretches: a waking task of the same priority (Asterisk's RTP sender) should
-//! preempt them, but the kernel may let the running task finish its slice first, and
-//! only looks again at the next tick (4 ms at HZ=250). [`give_way`], called once per
+//! At normal priority, under a flood, those HTTP threads can hold a core for long
+//! stretches: a waking task of the same priority (Asterisk's RTP sender) should preempt
+//! them, but the kernel may let the running task finish its slice first, and only looks
+//! again at the next tick (4 ms at HZ=250). [`give_way`], called once per
 //! request and per accepted connection, bounds such a stretch to [`BURST`]: a thread
 //! that has not been off its core for that long yields it (`sched_yield`), which costs
 //! nothing when no other task waits.
@@ -148,9 +148,10 @@ impl Stretch {
 
 /// The calling thread's context switches so far, voluntary and not (0 if refused).
 fn context_switches() -> i64 {
-    // SAFETY: `getrusage` fills the zeroed struct it is given and reads nothing else;
-    // RUSAGE_THREAD (Linux >= 2.6.26) is the calling thread.
+    // SAFETY: `rusage` is plain integers, for which all zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `getrusage` only fills the struct it is given, which lives for the call;
+    // RUSAGE_THREAD (Linux >= 2.6.26) is the calling thread.
     let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
     if r == 0 {
         (usage.ru_nvcsw + usage.ru_nivcsw) as i64
