@@ -10,6 +10,7 @@ target/bench/report.md and prints the table.
 Usage: bench.py DAEMON ARGON2_RAW FIRMWARE_DIR BARE_HYPER PROBE SPRAY BARE_HYPER_O3
 """
 import json
+from collections import Counter
 import os
 import re
 import shutil
@@ -402,8 +403,8 @@ try:
         running: both probes' samples pooled, each round's p99 pair, the daemon's CPU and
         hashes during the spray windows, and the sprays' reports added up."""
         idle, busy, pairs, cpu, hashes = [], [], [], 0.0, 0
-        total = {"seconds": 0.0, "requests": 0, "by_status": {}}
-        admins = {k: {"ok": 0, "by_status": {}, "latency_ms": []}
+        total = {"seconds": 0.0, "requests": 0, "by_status": Counter()}
+        admins = {k: {"ok": 0, "by_status": Counter(), "latency_ms": []}
                   for k in ("admin_known_browser", "admin_new_browser")}
         for _ in range(PROBE_ROUNDS):
             i = json.loads(probe(IDLE_WINDOW).communicate()[0])
@@ -416,15 +417,10 @@ try:
             busy += b["late_ms"]
             pairs.append((i["p99_ms"], b["p99_ms"]))
             cpu, hashes = cpu + c1 - c0, hashes + h1 - h0
-            total["seconds"] += r["seconds"]
-            total["requests"] += r["requests"]
-            for k, n in r["by_status"].items():
-                total["by_status"][k] = total["by_status"].get(k, 0) + n
-            for key, a in admins.items():
-                a["ok"] += r[key]["ok"]
-                a["latency_ms"] += r[key]["latency_ms"]
-                for k, n in r[key]["by_status"].items():
-                    a["by_status"][k] = a["by_status"].get(k, 0) + n
+            for key, a in [("", total)] + list(admins.items()):
+                part = r[key] if key else r
+                for field in a:
+                    a[field] += part[field]  # numbers add, lists and Counters join
         for a in admins.values():
             a["ok_per_s"] = a["ok"] / total["seconds"]
             a["p50_ms"], a["p99_ms"] = quantile(a["latency_ms"], 0.5), quantile(a["latency_ms"], 0.99)
@@ -465,7 +461,7 @@ try:
         a = sp[key]
         lat = "-" if not a["latency_ms"] else f"p50 {a['p50_ms']:.0f} ms, p99 {a['p99_ms']:.0f} ms"
         row(f"admin sign-ins/s during the spray, clean address, {who}", f"{a['ok_per_s']:.2f}",
-            f"{lat}; answers {a['by_status']}", "-", True)
+            f"{lat}; answers {dict(a['by_status'])}", "-", True)
     probe_row("20 ms probe p99 lateness during the spray, daemon at nice 5 as the overlay starts it", nice,
               f"; admin sign-ins/s (known browser) {nice['admin_known_browser']['ok_per_s']:.2f}")
 
