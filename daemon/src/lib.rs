@@ -10,7 +10,8 @@
 //! - [`cli`]: the command line, parsed by hand.
 //! - [`config`]: TOML file → validated [`config::Config`]; every problem with its key.
 //! - [`app`]: shared state; opens the stores, first boot, the degraded state.
-//! - [`server`]: accept loops, TLS handshake and header timeouts, graceful drain.
+//! - [`server`]: accept loops, TLS handshake and header timeouts, graceful drain; each
+//!   connection is served by crate `pbx-http1` (hyper's connection code, at opt-level 3).
 //! - [`tls`]: certificate from PEM or a generated self-signed ECDSA P-256 one.
 //! - [`api`]: the only layer that knows HTTP: the router (Host check, method and path),
 //!   bodies, cookies, the session/CSRF guard; one file per flow decodes, calls the flow

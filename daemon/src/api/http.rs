@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 
-pub type Body = Full<Bytes>;
+pub use pbx_http1::Body;
 
 /// Largest request body accepted (spec §4).
 pub const BODY_LIMIT: usize = 16 * 1024;

@@ -20,11 +20,9 @@ pub mod recovery;
 pub mod sessions;
 pub mod settings;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -33,42 +31,33 @@ use crate::app::App;
 use crate::error::Error;
 use http::{Body, Ctx};
 
-/// The answer to one request, as hyper's future: the page path and every other handler
-/// that does not wait answers at once (no state machine built, moved and polled for
-/// it: that was a third of the page path's instructions); a handler that awaits
-/// (flash, hashing, mail) is boxed.
+/// The answer to one request: the page path and every other handler that does not wait
+/// answers at once (no state machine built, moved and polled for it: that was a third
+/// of the page path's instructions); a handler that awaits (flash, hashing, mail) is
+/// boxed, and the server waits for it.
 pub fn route(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Routed {
     let is_api = req.uri().path().starts_with("/api/");
     match dispatch(app, ctx, req) {
-        Step::Done(result) => Routed::Ready(Some(answer(result, is_api))),
-        Step::Wait(handler) => Routed::Waiting { handler, is_api },
+        Step::Done(result) => Routed::Ready(answer(result, is_api)),
+        Step::Wait(handler) => Routed::Waiting(Pending { handler, is_api }),
     }
 }
 
 /// See [`route`].
 pub enum Routed {
-    Ready(Option<Response<Body>>),
-    Waiting { handler: Handler, is_api: bool },
+    Ready(Response<Body>),
+    Waiting(Pending),
 }
 
-impl Routed {
-    /// Answered already (no handler awaits).
-    pub fn is_ready(&self) -> bool {
-        matches!(self, Routed::Ready(_))
-    }
+/// A handler at work, for the request of a page or of the API.
+pub struct Pending {
+    handler: Handler,
+    is_api: bool,
 }
 
-impl Future for Routed {
-    type Output = Result<Response<Body>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Routed::Ready(r) => Poll::Ready(Ok(r.take().expect("polled after it was ready"))),
-            Routed::Waiting { handler, is_api } => handler
-                .as_mut()
-                .poll(cx)
-                .map(|result| Ok(answer(result, *is_api))),
-        }
+impl Pending {
+    pub async fn answer(self) -> Response<Body> {
+        answer(self.handler.await, self.is_api)
     }
 }
 
@@ -119,10 +108,10 @@ fn host_is_configured(app: &App, host: &str) -> bool {
 }
 
 /// A handler that awaits (flash, hashing, mail), boxed and behind `dyn`: boxed, so that
-/// the page path's future stays small; behind `dyn`, because hyper's dispatch loop
-/// (built at opt-level 3) would otherwise inline every handler's state machine into
-/// itself: +37 KB for issue 12's five handlers alone, measured with `nm` on the x86_64
-/// firmware. It owns what it needs (the app, the request).
+/// the page path's answer stays small; behind `dyn`, so that no handler's state machine
+/// is inlined into the code that polls it (hyper's dispatch loop at opt-level 3 did:
+/// +37 KB for issue 12's five handlers alone, measured with `nm` on the x86_64
+/// firmware). It owns what it needs (the app, the request).
 pub type Handler = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
 
 /// What [`dispatch`] found: the answer, or the handler to wait for.
@@ -247,17 +236,4 @@ fn dispatch(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Step {
         "/api/v1/recovery/button" => Err(Error::MethodNotAllowed { allow: "PUT" }),
         _ => Err(Error::NotFound),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    /// Every request's future is moved a few times on its way into hyper (into its
-    /// dispatch loop, into the connection's slot): it must stay the size of one
-    /// response, not of a state machine holding the request (it was 1,256 bytes).
-    #[test]
-    fn the_request_future_stays_small() {
-        let n = std::mem::size_of::<super::Routed>();
-        let response = std::mem::size_of::<hyper::Response<super::Body>>();
-        assert!(n <= response + 8, "route's future is {n} bytes");
-    }
 }

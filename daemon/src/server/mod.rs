@@ -1,7 +1,8 @@
 //! The accept loops: plain HTTP and HTTPS listeners, a connection limit (per address,
 //! and a reserve for light users), a TLS handshake timeout, the header timeout and a
 //! graceful drain (at most 10 s) on shutdown ([`watch`]), and the body deadline (see
-//! [`crate::api::http::BodyDeadline`]).
+//! [`crate::api::http::BodyDeadline`]). Each connection, plain or TLS, is a
+//! [`pbx_http1::Conn`] answered by [`crate::api::route`].
 
 mod watch;
 
@@ -13,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use pbx_http1::{Answer, Conn};
 use tokio::net::TcpListener;
 use tokio::sync::{watch as channel, Semaphore};
 
 use crate::api::http::Ctx;
+use crate::api::Routed;
 use crate::app::App;
 use crate::tls::Tls;
 
@@ -166,7 +167,7 @@ async fn accept_loop(
                 (config.server.body_timeout, config.server.header_timeout);
             let activity = watch::Activity::new();
             let noted = Arc::clone(&activity);
-            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let service = pbx_http1::Service::new(move |mut req| {
                 // The headers are in: the body's clock starts now. Only methods whose
                 // handlers read a body get one (the first extension allocates; pages
                 // and session checks are GETs and never read one).
@@ -176,18 +177,25 @@ async fn accept_loop(
                     ));
                 }
                 pbx_board::sched::give_way();
-                let routed = crate::api::route(&app, ctx, req);
-                let busy = if routed.is_ready() {
-                    noted.mark_idle();
-                    None
-                } else {
-                    Some(noted.busy())
-                };
-                watch::Tracked::new(routed, busy)
+                match crate::api::route(&app, ctx, req) {
+                    Routed::Ready(r) => {
+                        noted.mark_idle();
+                        Answer::ready(r)
+                    }
+                    Routed::Waiting(handler) => {
+                        let busy = noted.busy();
+                        Answer::Waiting(Box::pin(async move {
+                            let r = handler.answer().await;
+                            // The header clock runs again from the answer.
+                            drop(busy);
+                            r
+                        }))
+                    }
+                }
             });
             match acceptor {
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let conn = Conn::new(&builder, Box::new(stream), service);
                     watch::serve(conn, &activity, header_timeout, stop).await;
                 }
                 Some(acceptor) => {
@@ -207,7 +215,7 @@ async fn accept_loop(
                         }
                     };
                     activity.mark_idle();
-                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                    let conn = Conn::new(&builder, Box::new(tls_stream), service);
                     watch::serve(conn, &activity, header_timeout, stop).await;
                 }
             }

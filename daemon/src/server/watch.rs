@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
+use pbx_http1::Conn;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -77,53 +77,11 @@ impl Drop for Busy {
     }
 }
 
-/// A handler's future that ends its [`Busy`] guard as soon as it answers.
-pub struct Tracked<F> {
-    inner: F,
-    busy: Option<Busy>,
-}
-
-impl<F> Tracked<F> {
-    pub fn new(inner: F, busy: Option<Busy>) -> Self {
-        Tracked { inner, busy }
-    }
-}
-
-impl<F: Future + Unpin> Future for Tracked<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let out = Pin::new(&mut self.inner).poll(cx);
-        if out.is_ready() {
-            self.busy = None;
-        }
-        out
-    }
-}
-
-/// A connection that can be told to finish what it serves and close.
-pub trait Connection: Future {
-    fn graceful_shutdown(self: Pin<&mut Self>);
-}
-
-impl<I, S, B> Connection for http1::Connection<I, S>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-    B: hyper::body::Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    fn graceful_shutdown(self: Pin<&mut Self>) {
-        http1::Connection::graceful_shutdown(self);
-    }
-}
-
 /// Serves `conn` until it ends; closes it once it waited `timeout` for a request head
 /// (see [`Activity`]), and shuts it down gracefully when `stop` changes. Holds `stop`
 /// until the connection ends: the drain waits for every holder.
-pub async fn serve<C: Connection>(
-    conn: C,
+pub async fn serve(
+    mut conn: Conn,
     activity: &Activity,
     timeout: Duration,
     mut stop: watch::Receiver<bool>,
@@ -133,7 +91,6 @@ pub async fn serve<C: Connection>(
         task: OnceLock::new(),
     });
     let alarm_waker = Waker::from(Arc::clone(&alarm));
-    let mut conn = pin!(conn);
     let mut clock = pin!(clock(activity, timeout, &mut stop));
     let mut watching = true;
     poll_fn(|cx| {
@@ -146,12 +103,12 @@ pub async fn serve<C: Connection>(
                 }
                 Poll::Ready(Verdict::Stop) => {
                     watching = false;
-                    conn.as_mut().graceful_shutdown();
+                    conn.graceful_shutdown();
                 }
                 Poll::Pending => {}
             }
         }
-        conn.as_mut().poll(cx).map(drop)
+        Pin::new(&mut conn).poll(cx).map(drop)
     })
     .await;
 }
