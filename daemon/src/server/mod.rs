@@ -182,10 +182,10 @@ async fn accept_loop(
                         noted.mark_idle();
                         Answer::ready(r)
                     }
-                    Routed::Waiting(handler) => {
+                    Routed::Waiting(pending) => {
                         let busy = noted.busy();
                         Answer::Waiting(Box::pin(async move {
-                            let r = handler.answer().await;
+                            let r = pending.answer().await;
                             // The header clock runs again from the answer.
                             drop(busy);
                             r
