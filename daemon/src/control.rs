@@ -178,6 +178,7 @@ async fn status(app: &Arc<App>) -> Value {
         "reset_in_progress": app.is_resetting(),
         "sessions": app.sessions().count(),
         "password_checks": app.hasher().checks(),
+        "flash_flushes": app.data().ok().map(|d| d.flushes()),
         "hash_priority": app.hasher().priority().map(|p| p.as_str()),
     })
 }

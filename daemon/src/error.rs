@@ -30,6 +30,11 @@ pub enum Error {
     InvalidCredentials { attempts_left: Option<u32> },
     #[error("Too many attempts — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
     Locked { retry_after: Duration },
+    #[error("{}", second_factor_locked(*.retry_after, *.account))]
+    SecondFactorLocked {
+        retry_after: Duration,
+        account: bool,
+    },
     #[error("Sign in first.")]
     Unauthenticated,
     #[error("The request lacks a valid X-CSRF-Token header; reload the page and try again.")]
@@ -46,6 +51,8 @@ pub enum Error {
     WeakPassword { reasons: Vec<String> },
     #[error("The device is busy checking other passwords; try again in a moment.")]
     Busy,
+    #[error("The device is receiving too many requests at once; try again in a moment.")]
+    Overloaded,
     #[error("{0}")]
     Degraded(String),
     #[error("Too many requests from this address — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
@@ -83,7 +90,9 @@ impl Error {
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::InvalidCredentials { .. } | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Error::Locked { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Locked { .. } | Error::RateLimited { .. } | Error::SecondFactorLocked { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::RecoveryNotConfigured | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TokenInvalid | Error::CodeInvalid => StatusCode::GONE,
             Error::NotLocal { .. } => StatusCode::FORBIDDEN,
@@ -92,7 +101,7 @@ impl Error {
             | Error::PasswordChangeRequired
             | Error::TwoFactorEnrollmentRequired => StatusCode::FORBIDDEN,
             Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
-            Error::Busy | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Busy | Error::Overloaded | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::Storage(e) => match e {
@@ -119,6 +128,7 @@ impl Error {
             Error::ResetInProgress => "factory_reset_in_progress",
             Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::Locked { .. } => "locked",
+            Error::SecondFactorLocked { .. } => "second_factor_locked",
             Error::RateLimited { .. } => "rate_limited",
             Error::RecoveryNotConfigured => "recovery_not_configured",
             Error::TokenInvalid => "token_invalid",
@@ -132,7 +142,7 @@ impl Error {
             Error::TwoFactorEnrollmentRequired => "two_factor_enrollment_required",
             Error::SecondFactorRequired => "two_factor_required",
             Error::WeakPassword { .. } => "weak_password",
-            Error::Busy => "busy",
+            Error::Busy | Error::Overloaded => "busy",
             Error::Degraded(_) => "degraded",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
@@ -165,10 +175,10 @@ impl Error {
     /// Extra JSON fields and headers a client needs to act on the error.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::Locked { retry_after } | Error::RateLimited { retry_after } => {
-                Some(retry_secs(*retry_after))
-            }
-            Error::Busy => Some(1),
+            Error::Locked { retry_after }
+            | Error::RateLimited { retry_after }
+            | Error::SecondFactorLocked { retry_after, .. } => Some(retry_secs(*retry_after)),
+            Error::Busy | Error::Overloaded => Some(1),
             Error::ResetInProgress => Some(60),
             _ => None,
         }
@@ -176,6 +186,20 @@ impl Error {
 
     pub fn is_server_fault(&self) -> bool {
         self.status().is_server_error()
+    }
+}
+
+fn second_factor_locked(retry_after: Duration, account: bool) -> String {
+    let min = retry_secs(retry_after).div_ceil(60);
+    if account {
+        format!(
+            "Too many wrong codes for this account: its two-factor sign-in is locked for \
+             {min} min. If those codes were not yours, someone knows the password — \
+             change it once you are in. At the PBX, the reset button's credential reset \
+             (a 3-8 second press, where it is on) removes two-factor sign-in."
+        )
+    } else {
+        format!("Too many wrong codes from this address — try again in {min} min.")
     }
 }
 

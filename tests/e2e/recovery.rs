@@ -48,6 +48,26 @@ pub async fn admin_ready(d: &Daemon) -> Client {
     c
 }
 
+/// Opens the confirmation link of the recovery email that [`admin_ready`] bound (from
+/// the dev outbox), so that the address is confirmed: ready for links and notices.
+pub async fn confirm_email(d: &Daemon) {
+    let mail = std::fs::read_dir(d.state_dir.join("outbox"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find(|m| m.contains("Subject: Confirm your recovery email"))
+        .expect("a confirmation mail in the outbox");
+    let joined = mail.replace("=\r\n", "");
+    let at = joined.find("token=").expect("link") + "token=".len();
+    let token = &joined[at..at + 43];
+    let r = d
+        .client()
+        .post_json("/api/v1/confirm-email", &json!({ "token": token }))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
 /// Whether a mail in the daemon's dev outbox contains `needle`.
 pub fn outbox_has(d: &Daemon, needle: &str) -> bool {
     std::fs::read_dir(d.state_dir.join("outbox"))

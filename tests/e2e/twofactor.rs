@@ -278,3 +278,92 @@ async fn the_policy_makes_the_admin_enroll_before_anything_else() {
     let r = c.login("admin", ADMIN_PW).await;
     assert_eq!(r.json(), json!({"two_factor_required": true}));
 }
+
+/// A 6-digit code that the authenticator does not show now, nor one step either side.
+fn wrong_code(secret: &str) -> String {
+    let t = totp::now();
+    let shown: Vec<String> = [t - 30, t, t + 30]
+        .iter()
+        .map(|&u| totp::code(secret, u))
+        .collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", n * 7919 % 1_000_000))
+        .find(|c| !shown.contains(c))
+        .expect("a code not shown")
+}
+
+/// Issue 24 item 1 (failed on the old code: 200 wrong codes, never a 429): a right
+/// password does not forgive wrong second-factor codes. Three rounds of the right
+/// password and four wrong codes: from the 6th wrong code on, 429 — and then the right
+/// code too, from any address, until the lock lapses; audited and mailed.
+#[tokio::test]
+async fn wrong_codes_lock_the_second_factor_and_a_right_password_does_not_forgive_them() {
+    let dir = TempDir::new("2fa-guess");
+    let d = Daemon::start(&dir.path().join("state"));
+    let mut c = crate::recovery::admin_ready(&d).await;
+    crate::recovery::confirm_email(&d).await;
+    let secret = enroll(&mut c).await;
+    // The owner's own session from before, to read the audit trail afterwards.
+    let mut watch = d.client_from("127.0.0.60");
+    password_step(&mut watch, ADMIN_PW).await;
+    let r = code_step(&mut watch, &totp::code(&secret, totp::now() + 30)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bad = wrong_code(&secret);
+    let flushes = |d: &Daemon| {
+        d.ctl(&["status"]).1["flash_flushes"]
+            .as_u64()
+            .expect("flushes")
+    };
+    let before = flushes(&d);
+    let mut attacker = d.client_from("127.0.0.61");
+    let mut answers = Vec::new();
+    for _round in 0..3 {
+        assert_eq!(
+            password_step(&mut attacker, ADMIN_PW).await,
+            json!({"two_factor_required": true}),
+            "the password itself is right"
+        );
+        for _ in 0..4 {
+            let r = code_step(&mut attacker, &bad).await;
+            answers.push((r.status, r.json()["error"].clone()));
+        }
+    }
+    let expected: Vec<(u16, Value)> = (1..=12)
+        .map(|n| {
+            if n <= 5 {
+                (401, json!("invalid_credentials"))
+            } else {
+                (429, json!("second_factor_locked"))
+            }
+        })
+        .collect();
+    assert_eq!(answers, expected);
+    assert_eq!(flushes(&d), before, "a wrong code writes nothing to flash");
+
+    // The owner with the right code from another address: the account's factor is locked.
+    let mut owner = d.client_from("127.0.0.62");
+    password_step(&mut owner, ADMIN_PW).await;
+    let r = code_step(&mut owner, &totp::code(&secret, totp::now() + 30)).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    let retry = r.json()["retry_after_s"].as_u64().expect("retry_after_s");
+    assert!((14 * 60..=15 * 60).contains(&retry), "{retry}");
+    assert_eq!(r.header("retry-after"), Some(retry.to_string()));
+    let msg = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        msg.contains("wrong codes") && msg.contains("15 min"),
+        "{msg}"
+    );
+
+    let audit = watch.get("/api/v1/audit").await;
+    assert_eq!(audit.status, 200, "{}", audit.text());
+    let events = crate::audit_field(&audit.json(), "event");
+    assert!(
+        events.contains(&"two_factor_locked".to_string()),
+        "{events:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !crate::recovery::outbox_has(&d, "Subject: Two-factor sign-in locked") {
+        assert!(std::time::Instant::now() < deadline, "no notice mail");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -98,6 +98,8 @@ pub struct Limiter {
     /// One gate per account whose attempts are being slowed down: the delays are served
     /// in turn, not all at once.
     gates: Mutex<HashMap<UserKey, Arc<Gate>>>,
+    /// The second factor's counts, apart from the password's ([`second`]).
+    factor: Mutex<second::FactorState>,
 }
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6.
@@ -162,6 +164,7 @@ impl Limiter {
             policy: Mutex::new(policy),
             keys: RandomState::new(),
             gates: Mutex::new(HashMap::new()),
+            factor: Mutex::new(second::FactorState::default()),
         }
     }
 
@@ -394,6 +397,11 @@ impl Limiter {
         }
     }
 }
+
+mod second;
+pub use second::{
+    FactorAttempt, FactorFailure, FactorRefused, FAILURES as FACTOR_FAILURES, LOCK as FACTOR_LOCK,
+};
 
 #[cfg(test)]
 mod tests;

@@ -144,7 +144,7 @@ pub async fn update(
         .await?
         .ok_or(Error::NotFound)?;
     if hash.is_some() {
-        app.sessions().remove_user(username);
+        crate::flows::end_sign_ins(app, username);
         app.audit("temporary_password_set", Some(username), None, Some(by));
     }
     if email.is_some() && before.email != account.email && account.email.is_some() {
@@ -170,7 +170,7 @@ pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
     if !existed {
         return Err(Error::NotFound);
     }
-    app.sessions().remove_user(username);
+    crate::flows::end_sign_ins(app, username);
     tracing::info!(by = %by, user = %username, "account deleted");
     Ok(())
 }

@@ -208,7 +208,7 @@ pub async fn change_password(
     if updated.is_none() {
         return Err(Error::Unauthenticated);
     }
-    let ended = app.sessions().remove_user(&session.username);
+    let ended = super::end_sign_ins(app, &session.username);
     app.audit("password_changed", Some(&session.username), Some(ip), None);
     tracing::info!(%ip, user = %session.username, ended, "password changed; sessions ended");
     Ok(ended)

@@ -22,3 +22,12 @@ pub mod smtp;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod twofactor;
+
+/// Ends every way `username` is signed in or halfway signed in: its sessions and its
+/// pre-sessions (a right password waiting for its code). After a password change, a
+/// reset, a temporary password, a second-factor change or a deletion, neither may
+/// outlive the credential it was opened with. Returns how many sessions ended.
+pub fn end_sign_ins(app: &crate::app::App, username: &str) -> usize {
+    app.presessions().remove_user(username);
+    app.sessions().remove_user(username)
+}

@@ -2,7 +2,9 @@
 //! text and as a QR code), switched on by a first right code, switched off with the
 //! password and a code. At sign-in a right password of such an account gets a
 //! pre-session; a TOTP code — or an unused recovery code, which is then used up —
-//! completes it. Wrong codes count for the address lockout, like wrong passwords.
+//! completes it. Wrong codes count under their own limits, per account and per
+//! address, which a right password does not clear: 5 in a row lock the account's
+//! second factor (audited, the owner mailed).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -10,10 +12,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::login::{failed, SignedIn};
+use super::login::SignedIn;
 use crate::app::App;
+use crate::auth::lockout::{self, FactorFailure, FactorRefused};
 use crate::auth::{totp, Secret};
 use crate::error::Error;
+use crate::mail::outbox::MailJob;
 use crate::model::Totp;
 
 #[derive(Serialize)]
@@ -96,7 +100,7 @@ pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Res
             })
         })
         .await?;
-    let ended = app.sessions().remove_user(username);
+    let ended = super::end_sign_ins(app, username);
     app.audit("two_factor_enabled", Some(username), Some(ip), None);
     tracing::info!(user = %username, ended, "two-factor sign-in on");
     Ok(())
@@ -133,22 +137,33 @@ pub async fn disable(
     Ok(())
 }
 
-/// Checks a second factor of `username` under the address lockout: a TOTP code of a
-/// step not used before (the step is then recorded), or an unused recovery code (then
-/// used up). Both are checked in the same compare-and-swap that records them.
+/// Checks a second factor of `username` under its own limits (per account and per
+/// address, see [`crate::auth::lockout`]'s second-factor part): a TOTP code of a step
+/// not used before (the step is then recorded), or an unused recovery code (then used
+/// up). Both are checked in the same compare-and-swap that records them; a wrong code
+/// writes nothing to flash.
 pub async fn second_factor(
     app: &App,
     ip: IpAddr,
     username: &str,
     code: &Secret,
 ) -> Result<(), Error> {
-    let attempt = app
-        .limiter()
-        .begin(ip, username, None)
-        .map_err(|d| Error::Locked { retry_after: d })?;
-    let now = app.clock().unix();
     let typed = code.expose().to_string();
     let recovery = super::recovery::codes::digest(&typed);
+    let attempt = app
+        .limiter()
+        .begin_factor(ip, username, recovery.is_some())
+        .map_err(|r| match r {
+            FactorRefused::Account(d) => Error::SecondFactorLocked {
+                retry_after: d,
+                account: true,
+            },
+            FactorRefused::Address(d) => Error::SecondFactorLocked {
+                retry_after: d,
+                account: false,
+            },
+        })?;
+    let now = app.clock().unix();
     let ok = Arc::new(AtomicBool::new(false));
     let hit = Arc::clone(&ok);
     let name = username.to_string();
@@ -175,11 +190,52 @@ pub async fn second_factor(
         .await?;
     if result.is_some() && ok.load(SeqCst) {
         attempt.succeeded();
-        Ok(())
-    } else {
-        tracing::info!(%ip, "second factor refused");
-        Err(failed(app, ip, username, attempt.failed()))
+        return Ok(());
     }
+    tracing::info!(%ip, "second factor refused");
+    let shown = crate::auth::shown_username(username);
+    Err(match attempt.failed() {
+        FactorFailure::AttemptsLeft(n) => {
+            app.audit("two_factor_failed", Some(&shown), Some(ip), None);
+            Error::InvalidCredentials {
+                attempts_left: Some(n),
+            }
+        }
+        FactorFailure::AccountLocked(d) => {
+            let minutes = d.as_secs().div_ceil(60);
+            tracing::warn!(%ip, user = %shown, minutes, "second factor locked after wrong codes");
+            app.audit(
+                "two_factor_locked",
+                Some(&shown),
+                Some(ip),
+                Some(&format!(
+                    "{minutes} min after {} wrong codes",
+                    lockout::FACTOR_FAILURES
+                )),
+            );
+            app.recovery().enqueue(MailJob::FactorLocked {
+                username: username.to_string(),
+                ip,
+                minutes,
+            });
+            Error::InvalidCredentials {
+                attempts_left: Some(0),
+            }
+        }
+        FactorFailure::AddressBlocked(d) => {
+            tracing::warn!(%ip, "address blocked after repeated wrong codes");
+            app.audit(
+                "two_factor_failed",
+                Some(&shown),
+                Some(ip),
+                Some("address blocked"),
+            );
+            Error::SecondFactorLocked {
+                retry_after: d,
+                account: false,
+            }
+        }
+    })
 }
 
 /// `POST /login/2fa`: the pre-session's code; the sign-in completes as a password

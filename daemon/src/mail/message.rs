@@ -24,6 +24,7 @@ pub const EMAIL_CHANGED_SUBJECT: &str = "Recovery email changed";
 pub const CONFIRM_SUBJECT: &str = "Confirm your recovery email";
 pub const DRILL_SUBJECT: &str = "Recovery check";
 pub const CREDENTIALS_RESET_SUBJECT: &str = "Admin password reset with the reset button";
+pub const FACTOR_LOCKED_SUBJECT: &str = "Two-factor sign-in locked";
 
 pub fn build(from: &Mailbox, to: &Mailbox, subject: &str, text: String) -> Result<Message, String> {
     // 7bit keeps the reset link byte-for-byte in the mail; quoted-printable would turn
@@ -183,6 +184,29 @@ pub fn credentials_reset(
         when = format_utc(at),
     );
     build(from, to, CREDENTIALS_RESET_SUBJECT, body)
+}
+
+/// The notice to an account's confirmed address when wrong codes locked its second
+/// factor: whoever sent them had the password.
+pub fn factor_locked(
+    from: &Mailbox,
+    to: &Mailbox,
+    username: &str,
+    device: &str,
+    at: u64,
+    ip: &str,
+    minutes: u64,
+) -> Result<Message, String> {
+    let body = format!(
+        "Hello {username},\n\n\
+         at {when} the right password of the account \"{username}\" on {device} was \
+         entered, followed by wrong two-factor codes, the last from the address {ip}. \
+         Two-factor sign-in of the account is locked for {minutes} minutes.\n\n\
+         If this was not you, someone knows your password: sign in once the lock is \
+         over and choose a new password (Profile page), or ask your PBX administrator.\n",
+        when = format_utc(at),
+    );
+    build(from, to, FACTOR_LOCKED_SUBJECT, body)
 }
 
 pub use crate::clock::format_utc;

@@ -37,6 +37,12 @@ pub enum MailJob {
     ConfirmEmail { username: String },
     /// Tells the admin's bound address that the button put the label password back.
     CredentialsReset { at: u64 },
+    /// Tells an account's confirmed address that wrong codes locked its second factor.
+    FactorLocked {
+        username: String,
+        ip: IpAddr,
+        minutes: u64,
+    },
 }
 
 pub struct Recovery {

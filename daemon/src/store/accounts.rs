@@ -35,7 +35,8 @@ impl DataDb {
         })
     }
 
-    /// Changes an account in place and flushes it: `change` is applied to the record as
+    /// Changes an account in place and flushes it (nothing is written when `change`
+    /// leaves the record as it was): `change` is applied to the record as
     /// it is at write time (compare-and-swap, retried if another write got in between), so
     /// a slow flow — a password change that hashed for 50 ms — cannot put back fields that
     /// changed meanwhile. `None` if the account does not exist.
@@ -46,10 +47,10 @@ impl DataDb {
     ) -> Result<Option<Account>, StoreError> {
         self.with(Access::Write, |t| {
             let updated = self.update_in(t, username, &change)?;
-            if updated.is_some() {
+            if updated.as_ref().is_some_and(|(_, changed)| *changed) {
                 self.flush(t)?;
             }
-            Ok(updated)
+            Ok(updated.map(|(a, _)| a))
         })
     }
 
@@ -65,7 +66,7 @@ impl DataDb {
             self.remove_tokens_of(t, username)?;
             let updated = self.update_in(t, username, &change)?;
             self.flush(t)?;
-            Ok(updated)
+            Ok(updated.map(|(a, _)| a))
         })
     }
 
@@ -74,20 +75,25 @@ impl DataDb {
         t: &Trees,
         username: &str,
         change: &impl Fn(&mut Account),
-    ) -> Result<Option<Account>, StoreError> {
+    ) -> Result<Option<(Account, bool)>, StoreError> {
         loop {
             let Some(old) = t.accounts.get(username).map_err(|e| self.err(e))? else {
                 return Ok(None);
             };
             let mut account = decode(username, &old)?;
+            let before = account.clone();
             change(&mut account);
+            if account == before {
+                // Nothing to write: no compare-and-swap, no flush, no flash wear.
+                return Ok(Some((account, false)));
+            }
             let new = encode(username, &account)?;
             let swapped = t
                 .accounts
                 .compare_and_swap(username, Some(old), Some(new))
                 .map_err(|e| self.err(e))?;
             if swapped.is_ok() {
-                return Ok(Some(account));
+                return Ok(Some((account, true)));
             }
         }
     }

@@ -56,6 +56,8 @@ pub struct DataDb {
     audit_len: AtomicUsize,
     /// Set by [`DataDb::close`]: a factory reset is erasing the files; never reopened.
     closed: AtomicBool,
+    /// Explicit flushes (fsyncs) since start, for `ctl status`: flash wear is visible.
+    flushes: AtomicU64,
 }
 
 /// One open instance of the data DB.
@@ -147,6 +149,7 @@ impl DataDb {
             audit_next: AtomicU64::new(0),
             audit_len: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            flushes: AtomicU64::new(0),
         };
         let opened = {
             let mut slot = this.slot_mut();
@@ -334,7 +337,13 @@ impl DataDb {
     }
 
     fn flush(&self, t: &Trees) -> Result<(), StoreError> {
+        self.flushes.fetch_add(1, SeqCst);
         t.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Explicit flushes since start.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(SeqCst)
     }
 
     /// Runs `f` with this DB on a blocking thread and waits for it: how async code uses

@@ -47,6 +47,7 @@ function minutes(s) { return Math.max(1, Math.ceil(s / 60)); }
 
 function explain(res) {
   const d = res.data || {};
+  if (d.error === "second_factor_locked") return d.message;
   if (res.status === 429 && d.retry_after_s !== undefined) {
     const m = minutes(d.retry_after_s);
     return "Too many attempts — try again in " + m + " min.";

@@ -244,3 +244,114 @@ fn a_full_table_never_forgets_an_active_block() {
     clock.advance(Duration::from_secs(600));
     assert!(l.begin(ip("192.0.2.99"), "admin", None).is_ok());
 }
+
+fn factor_fail(l: &Limiter, a: IpAddr, user: &str) -> FactorFailure {
+    l.begin_factor(a, user, false).expect("not locked").failed()
+}
+
+#[test]
+fn five_wrong_codes_lock_the_accounts_second_factor_from_everywhere_and_the_lock_grows() {
+    let (clock, l) = setup();
+    // Each code from its own address: the account's count is what locks.
+    for (n, left) in [4, 3, 2, 1].into_iter().enumerate() {
+        let a = ip(&format!("192.0.2.{}", 10 + n));
+        assert_eq!(
+            factor_fail(&l, a, "admin"),
+            FactorFailure::AttemptsLeft(left)
+        );
+    }
+    assert_eq!(
+        factor_fail(&l, ip("192.0.2.20"), "admin"),
+        FactorFailure::AccountLocked(FACTOR_LOCK)
+    );
+    assert_eq!(
+        l.begin_factor(ip("203.0.113.1"), "admin", false).err(),
+        Some(FactorRefused::Account(FACTOR_LOCK)),
+        "a new address too"
+    );
+    assert!(
+        l.begin_factor(ip("203.0.113.1"), "other", false).is_ok(),
+        "another account is not touched"
+    );
+    // A recovery code (80 bits) is still checked: the owner's sheet stays a way in.
+    assert!(l.begin_factor(ip("203.0.113.1"), "admin", true).is_ok());
+    // After the lock, five more wrong codes lock it twice as long.
+    clock.advance(FACTOR_LOCK);
+    for n in 0..4 {
+        factor_fail(&l, ip(&format!("198.51.100.{n}")), "admin");
+    }
+    assert_eq!(
+        factor_fail(&l, ip("198.51.100.9"), "admin"),
+        FactorFailure::AccountLocked(FACTOR_LOCK * 2)
+    );
+    // A right code (after the lock) forgives the count and the growth.
+    clock.advance(FACTOR_LOCK * 2);
+    l.begin_factor(ip("198.51.100.9"), "admin", false)
+        .expect("lock over")
+        .succeeded();
+    for _ in 0..4 {
+        factor_fail(&l, ip("192.0.2.99"), "admin");
+    }
+    clock.advance(Duration::from_secs(601));
+    assert_eq!(
+        factor_fail(&l, ip("192.0.2.98"), "admin"),
+        FactorFailure::AccountLocked(FACTOR_LOCK)
+    );
+}
+
+#[test]
+fn a_right_password_does_not_forgive_wrong_codes() {
+    let (_clock, l) = setup();
+    let a = ip("192.0.2.7");
+    for round in 0..2u32 {
+        l.begin(a, "admin", None).expect("free").succeeded();
+        for i in 0..2u32 {
+            let left = 4 - (round * 2 + i);
+            assert_eq!(
+                factor_fail(&l, a, "admin"),
+                FactorFailure::AttemptsLeft(left)
+            );
+        }
+    }
+    l.begin(a, "admin", None).expect("free").succeeded();
+    assert_eq!(
+        factor_fail(&l, a, "admin"),
+        FactorFailure::AccountLocked(FACTOR_LOCK)
+    );
+}
+
+#[test]
+fn wrong_codes_from_one_address_block_it_whichever_accounts_they_were_for() {
+    let (_clock, l) = setup();
+    let a = ip("2001:db8:1:2::5");
+    for (n, left) in [4, 3, 2, 1].into_iter().enumerate() {
+        assert_eq!(
+            factor_fail(&l, a, &format!("10{n}")),
+            FactorFailure::AttemptsLeft(left)
+        );
+    }
+    assert_eq!(
+        factor_fail(&l, ip("2001:db8:1:2::6"), "104"),
+        FactorFailure::AddressBlocked(Duration::from_secs(600)),
+        "the same /64"
+    );
+    assert_eq!(
+        l.begin_factor(a, "105", true).err(),
+        Some(FactorRefused::Address(Duration::from_secs(600)))
+    );
+    assert!(l.begin_factor(ip("2001:db8:9::1"), "105", false).is_ok());
+}
+
+#[test]
+fn parallel_codes_get_five_checks_not_one_each() {
+    let (_clock, l) = setup();
+    let started: Vec<_> = (0..20)
+        .map(|n| l.begin_factor(ip(&format!("192.0.2.{n}")), "admin", false))
+        .collect();
+    assert_eq!(started.iter().filter(|a| a.is_ok()).count(), 5);
+    drop(started);
+    // Undecided attempts (a client gone) count for nothing.
+    for _ in 0..4 {
+        factor_fail(&l, ip("192.0.2.50"), "admin");
+    }
+}

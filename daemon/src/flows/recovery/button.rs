@@ -164,8 +164,7 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
     if account.is_none() {
         return Err(Error::Internal("the admin account is missing".into()));
     }
-    let ended = app.sessions().remove_user(ADMIN);
-    app.presessions().remove_user(ADMIN);
+    let ended = crate::flows::end_sign_ins(app, ADMIN);
     app.audit(
         "credentials_reset",
         Some(ADMIN),

@@ -103,7 +103,7 @@ pub fn after_reset(app: &App, username: String, peer: IpAddr, way: Way) {
         Way::Link => ("reset link", "a password-reset link"),
         Way::Code => ("recovery code", "a recovery code"),
     };
-    let ended = app.sessions().remove_user(&username);
+    let ended = crate::flows::end_sign_ins(app, &username);
     app.audit("password_reset", Some(&username), Some(peer), Some(detail));
     tracing::info!(user = %username, %peer, ended, "password reset with {how}");
     app.recovery().enqueue(MailJob::PasswordChanged {

@@ -98,6 +98,41 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                         "recovery email confirmation failed: {}", e.message),
                 }
             }
+            MailJob::FactorLocked {
+                username,
+                ip,
+                minutes,
+            } => {
+                let Ok(Some(account)) = super::account(&app, &username).await else {
+                    continue;
+                };
+                // Only a proven address: an unconfirmed one may be anybody's.
+                let Some(to) = account
+                    .email
+                    .filter(|_| account.email_confirmed_at.is_some())
+                else {
+                    continue;
+                };
+                let (device, at) = (device_name(&app), app.clock().unix());
+                send_notice(
+                    &app,
+                    &username,
+                    &to,
+                    "second-factor lock notice",
+                    |from, to| {
+                        mail::factor_locked(
+                            from,
+                            to,
+                            &username,
+                            &device,
+                            at,
+                            &ip.to_string(),
+                            minutes,
+                        )
+                    },
+                )
+                .await;
+            }
             MailJob::CredentialsReset { at } => {
                 let Ok(Some(admin)) = super::account(&app, ADMIN).await else {
                     continue;
