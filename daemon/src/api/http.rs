@@ -3,9 +3,10 @@
 //! the session cookie.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::LazyLock;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -18,8 +19,9 @@ pub use pbx_http1::Body;
 
 /// Largest request body accepted (spec §4).
 pub const BODY_LIMIT: usize = 16 * 1024;
-/// A too-large body up to this size is read and discarded before the 413 is sent, so the
-/// client reliably receives the answer instead of a connection reset.
+/// A too-large body up to this size is read and dropped (frame by frame, never held)
+/// before the 413 is sent, so the client reliably receives the answer instead of a
+/// connection reset.
 const DRAIN_LIMIT: u64 = 1024 * 1024;
 
 pub const SESSION_COOKIE: &str = "pbx_session";
@@ -78,24 +80,69 @@ async fn read_body_inner(req: Request<Incoming>) -> Result<hyper::body::Bytes, E
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = req.into_body();
+    let mut body = req.into_body();
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
-            let _ = Limited::new(body, DRAIN_LIMIT as usize).collect().await;
+            drain(&mut body).await;
         }
         return Err(Error::BodyTooLarge);
     }
-    match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(Error::BodyTooLarge)
+    let mut held = Held(0);
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| Error::InvalidRequest("The request body was cut off.".into()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if out.len() + data.len() > BODY_LIMIT {
+            return Err(Error::BodyTooLarge);
         }
-        Err(_) => Err(Error::InvalidRequest(
-            "The request body was cut off.".into(),
-        )),
+        if !held.take(data.len()) {
+            return Err(Error::Overloaded);
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok(out.into())
+}
+
+/// Reads a too-large body and drops each piece as it comes, up to [`DRAIN_LIMIT`]:
+/// the connection holds no more than hyper's read buffer, however many send one.
+async fn drain(body: &mut Incoming) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DRAIN_LIMIT {
+                return;
+            }
+        }
+    }
+}
+
+/// Request-body bytes held in memory at once, over every connection: 64 bodies at the
+/// 16 KiB limit. Beyond it a body is answered 503 rather than buffered, so the pool of
+/// connections cannot add up to more memory than the box has.
+const BODY_BUDGET: usize = 1024 * 1024;
+static BODY_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The share of [`BODY_BUDGET`] one body being read holds; given back when dropped.
+struct Held(usize);
+
+impl Held {
+    fn take(&mut self, n: usize) -> bool {
+        if BODY_BYTES.fetch_add(n, Relaxed) + n > BODY_BUDGET {
+            BODY_BYTES.fetch_sub(n, Relaxed);
+            return false;
+        }
+        self.0 += n;
+        true
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        BODY_BYTES.fetch_sub(self.0, Relaxed);
     }
 }
 

@@ -100,3 +100,21 @@ fn error_body_carries_code_message_and_retry() {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()[header::RETRY_AFTER], "600");
 }
+
+#[test]
+fn bodies_held_at_once_stay_within_the_budget() {
+    let mut a = Held(0);
+    assert!(a.take(BODY_BUDGET / 2));
+    let mut b = Held(0);
+    assert!(
+        !b.take(BODY_BUDGET),
+        "over the budget: refused, nothing taken"
+    );
+    assert!(b.take(BODY_BUDGET / 4));
+    drop(a);
+    let mut c = Held(0);
+    assert!(
+        c.take(BODY_BUDGET / 2),
+        "a dropped body gives its share back"
+    );
+}
