@@ -38,9 +38,11 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
         .as_ref()
         .map(|b| b.hw.button)
         .unwrap_or_default();
-    // A change of the mode waits for a 1-8 s press: that press confirms it and does
-    // nothing else.
-    if (button::CONFIRM_MIN_MS..=windows.recovery_max_ms).contains(&ms) {
+    // A change of the mode waits for a short press (1-2.5 s, below the recovery
+    // window): that press confirms it and does nothing else. A recovery press never
+    // confirms, so a pending change cannot swallow the owner's press at the box.
+    let confirm_max = button::CONFIRM_MAX_MS.min(windows.recovery_min_ms.saturating_sub(1));
+    if (button::CONFIRM_MIN_MS..=confirm_max).contains(&ms) {
         if let Some(done) = button::confirm(app).await {
             return match done {
                 Ok(mode) => {
@@ -55,7 +57,10 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
         }
     }
     match windows.classify(ms) {
-        Press::Recovery => recovery_press(app, source).await,
+        Press::Recovery => {
+            button::cancel(app, "a recovery press");
+            recovery_press(app, source).await
+        }
         Press::FactoryReset => {
             let started =
                 crate::factory_reset::start(app, &format!("reset button held {ms} ms ({source})"));

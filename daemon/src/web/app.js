@@ -119,7 +119,7 @@ function showWays(d, admin) {
     mail: emailReady ? "mails a reset link" : "mails a reset link — but email is not set up, so it does nothing",
     off: "off" };
   let b = words[button] || "";
-  if (d.button && d.button.pending) b += " (change to \"" + d.button.pending.mode + "\" waits for a 1–8 s press at the PBX)";
+  if (d.button && d.button.pending) b += " (change to \"" + d.button.pending.mode + "\" waits for a 1–2.5 s press at the PBX; a longer press cancels it)";
   $("way-button").textContent = b;
   $("button-mode").value = button;
   $("button-form").onsubmit = async (ev) => {
@@ -128,7 +128,7 @@ function showWays(d, admin) {
     notice("", "button-notice");
     const r = await api("PUT", "/recovery/button", { mode: $("button-mode").value, password: $("button_password").value });
     $("button_password").value = "";
-    if (r.status === 202) notice("Now press the reset button on the PBX briefly (1–8 s) within " + minutes(r.data.pending.expires_in_s) + " minutes to confirm. Without the press nothing changes.", "button-notice");
+    if (r.status === 202) notice("Now press the reset button on the PBX briefly (1–2.5 s: a longer press is the recovery press and cancels the change) within " + minutes(r.data.pending.expires_in_s) + " minutes to confirm. Without the press nothing changes.", "button-notice");
     else if (r.data.error === "invalid_credentials") showError("Your password is wrong; nothing was changed.", null, "button-error");
     else showError(explain(r), null, "button-error");
   };

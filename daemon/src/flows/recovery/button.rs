@@ -19,8 +19,10 @@ use crate::model::{ButtonMode, PendingMode, ADMIN};
 pub const BUTTON_KEY: &str = "recovery_button";
 /// How long a requested change waits for its press.
 pub const CONFIRM_WINDOW: Duration = Duration::from_secs(120);
-/// A confirming press is held at least this long (and at most the recovery window's end).
+/// A confirming press is held at least this long ...
 pub const CONFIRM_MIN_MS: u64 = 1_000;
+/// ... and at most this long (and always shorter than the recovery press, spec §6).
+pub const CONFIRM_MAX_MS: u64 = 2_500;
 
 /// What `GET /recovery` shows an admin about the button.
 #[derive(Debug, Clone, Serialize)]
@@ -115,7 +117,24 @@ pub async fn request_change(
     })
 }
 
-/// A 1-8 s press while a change is pending: stores it (flushed) and does nothing else.
+/// Drops a pending change unconfirmed (`why`: what cancelled it); audited.
+pub fn cancel(app: &App, why: &str) {
+    let taken = app
+        .recovery()
+        .button_change
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(p) = taken {
+        app.audit("button_mode_cancelled", None, None, Some(p.mode.as_str()));
+        tracing::info!(
+            mode = p.mode.as_str(),
+            "button mode change cancelled by {why}"
+        );
+    }
+}
+
+/// A 1-2.5 s press while a change is pending: stores it (flushed) and does nothing else.
 /// `None` if no change was pending.
 pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
     let p = pending(app)?;
