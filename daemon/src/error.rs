@@ -22,6 +22,8 @@ pub enum Error {
     RequestTimeout,
     #[error("This address is not one this PBX answers to; open it by its IP address or its configured name.")]
     Misdirected,
+    #[error("Enter your current password: changing where the PBX sends its mail (server, port, encryption, username or sender) needs it, since password-reset links travel that way.")]
+    CurrentPasswordRequired,
     #[error("Enter the SMTP password: the stored one is only sent to the server, user name and security it was saved for.")]
     PasswordRequired,
     #[error("A factory reset is in progress; the device restarts when it is done.")]
@@ -83,7 +85,8 @@ impl Error {
             Error::InvalidJson(_)
             | Error::InvalidRequest(_)
             | Error::WeakPassword { .. }
-            | Error::PasswordRequired => StatusCode::BAD_REQUEST,
+            | Error::PasswordRequired
+            | Error::CurrentPasswordRequired => StatusCode::BAD_REQUEST,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Error::ResetInProgress => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +128,7 @@ impl Error {
             Error::RequestTimeout => "request_timeout",
             Error::Misdirected => "misdirected",
             Error::PasswordRequired => "password_required",
+            Error::CurrentPasswordRequired => "current_password_required",
             Error::ResetInProgress => "factory_reset_in_progress",
             Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::Locked { .. } => "locked",

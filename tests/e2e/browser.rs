@@ -138,6 +138,11 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.wait_for_text("#notice", "Test mail sent").await;
     let mails = smtp.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(mails[0].subject(), "PBX test mail");
+    // Where recovery mail goes is saved only with the admin's password.
+    b.click("#smtp-form button[type=submit]").await;
+    b.wait_for_text("#error", "current password").await;
+    b.type_into("#smtp-current-password", "amber tram over the bridge")
+        .await;
     b.click("#smtp-form button[type=submit]").await;
     b.wait_for_text("#notice", "Email settings saved").await;
 

@@ -95,6 +95,7 @@ pub fn settings(host: &str, port: u16, security: &str, password: &str, timeout_s
         "host": host, "port": port, "security": security,
         "username": smtp::USER, "password": password,
         "from": "PBX <pbx@pbx.test>", "timeout_s": timeout_s,
+        "current_password": ADMIN_PW,
     })
 }
 

@@ -326,6 +326,101 @@ async fn the_stored_smtp_password_goes_only_to_the_server_it_was_saved_for() {
     drop(d);
 }
 
+/// Issue 24 item 6 (failed on the old code: a session alone saved settings that sent
+/// mail elsewhere): where recovery mail goes changes only with the admin's password;
+/// the change is audited and told through the old settings.
+#[tokio::test]
+async fn where_recovery_mail_goes_changes_only_with_the_password_and_is_told_the_old_way() {
+    let smtp = SmtpServer::start();
+    let relay = SmtpServer::start();
+    let dir = TempDir::new("smtp-reroute");
+    let d = daemon_with(&dir, &smtp, None);
+    let mut c = admin_ready(&d).await;
+    crate::recovery::confirm_email(&d).await;
+    let mut first = settings("127.0.0.1", smtp.plain, "none", smtp::PASSWORD, 5);
+    first
+        .as_object_mut()
+        .expect("object")
+        .remove("current_password");
+    let r = c.send_json("PUT", "/api/v1/settings/smtp", &first).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("current_password_required")),
+        "{}",
+        r.text()
+    );
+    first["current_password"] = "not the password".into();
+    let r = c.send_json("PUT", "/api/v1/settings/smtp", &first).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    first["current_password"] = ADMIN_PW.into();
+    let r = c.send_json("PUT", "/api/v1/settings/smtp", &first).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // The same route, another timeout: no password needed.
+    let mut same = first.clone();
+    same.as_object_mut()
+        .expect("object")
+        .remove("current_password");
+    same["timeout_s"] = 7.into();
+    let r = c.send_json("PUT", "/api/v1/settings/smtp", &same).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Another server (a stolen session's relay): refused without the password ...
+    let mut other = settings("127.0.0.1", relay.plain, "none", "relay secret", 5);
+    other["from"] = "pbx@relay.test".into();
+    other
+        .as_object_mut()
+        .expect("object")
+        .remove("current_password");
+    let r = c.send_json("PUT", "/api/v1/settings/smtp", &other).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("current_password_required"))
+    );
+    // ... saved with it, audited, and the old server carries the notice.
+    other["current_password"] = ADMIN_PW.into();
+    let r = c.send_json("PUT", "/api/v1/settings/smtp", &other).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let audit = c.get("/api/v1/audit").await.json();
+    let events = crate::audit_field(&audit, "event");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "smtp_settings_changed")
+            .count(),
+        2,
+        "the first save and the move: {events:?}"
+    );
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    let notice = mails
+        .iter()
+        .find(|m| m.subject() == "Email settings changed")
+        .unwrap_or_else(|| {
+            panic!(
+                "{:?}",
+                mails.iter().map(|m| m.subject()).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(
+        notice.header("X-Envelope-Rcpt").as_deref(),
+        Some(ADMIN_MAIL)
+    );
+    assert!(
+        notice
+            .body()
+            .contains(&format!("127.0.0.1:{}", relay.plain)),
+        "{}",
+        notice.body()
+    );
+    assert!(
+        relay.mails().is_empty(),
+        "nothing through the new relay yet"
+    );
+}
+
 #[tokio::test]
 async fn the_test_mail_does_not_echo_what_other_ports_say() {
     let dir = TempDir::new("smtp-banner");

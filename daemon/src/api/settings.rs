@@ -16,17 +16,26 @@ pub async fn smtp_get(app: &App, headers: &HeaderMap) -> Result<Response<Body>, 
     Ok(http::json(StatusCode::OK, &smtp::get(app).await?))
 }
 
-pub async fn smtp_put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn smtp_put(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
     let a = guard::admin(app, req.headers())?;
     let form: SmtpForm = http::read_json(req).await?;
-    let view = smtp::save(app, &a.session.username, form).await?;
+    let view = smtp::save(app, ctx.peer.ip(), &a.session.username, form).await?;
     Ok(http::json(StatusCode::OK, &view))
 }
 
-pub async fn smtp_test(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    guard::admin(app, req.headers())?;
+pub async fn smtp_test(
+    app: &App,
+    ctx: Ctx,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let a = guard::admin(app, req.headers())?;
     let form: SmtpForm = http::read_json(req).await?;
-    Ok(http::json(StatusCode::OK, &smtp::test(app, form).await?))
+    let outcome = smtp::test(app, ctx.peer.ip(), &a.session.username, form).await?;
+    Ok(http::json(StatusCode::OK, &outcome))
 }
 
 pub async fn profile_get(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {

@@ -2,12 +2,15 @@
 //! for the server it was saved for), and tried with a test mail whose outcome the
 //! readiness view remembers.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::{LastTest, LAST_TEST_KEY, SMTP_KEY};
 use crate::mail::message as mail;
+use crate::mail::outbox::MailJob;
 use crate::mail::transport::{self as mailer, Security, SmtpSettings};
 use crate::model::ADMIN;
 
@@ -27,6 +30,10 @@ pub struct SmtpForm {
     /// Test mail only: recipient (default: the admin's bound email).
     #[serde(default)]
     pub to: Option<String>,
+    /// The acting admin's password: needed to change where mail goes (host, port,
+    /// security, username, sender), since reset links and notices travel that way.
+    #[serde(default)]
+    pub current_password: Option<crate::auth::Secret>,
 }
 
 fn default_timeout() -> u64 {
@@ -149,14 +156,54 @@ async fn stored(app: &App) -> Result<Option<SmtpSettings>, Error> {
         .await?)
 }
 
-/// Validates and saves the form (flushed).
-pub async fn save(app: &App, by: &str, form: SmtpForm) -> Result<SmtpView, Error> {
-    let settings = validate(form, stored(app).await?.as_ref())?;
+/// Whether `new` sends mail another way than `old` (no settings yet counts as another
+/// way): another server, port, security, login or sender.
+fn route_changes(old: Option<&SmtpSettings>, new: &SmtpSettings) -> bool {
+    old.is_none_or(|o| {
+        !o.host.eq_ignore_ascii_case(&new.host)
+            || o.port != new.port
+            || o.security != new.security
+            || o.username != new.username
+            || o.from != new.from
+    })
+}
+
+/// Validates and saves the form (flushed). A change of where mail goes needs `by`'s
+/// password (checked under the sign-in limits), is audited, and is told to the admin's
+/// confirmed address through the settings it replaces.
+pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result<SmtpView, Error> {
+    let old = stored(app).await?;
+    let current_password = form.current_password.take();
+    let settings = validate(form, old.as_ref())?;
+    let moved = route_changes(old.as_ref(), &settings);
+    if moved {
+        let password = current_password.ok_or(Error::CurrentPasswordRequired)?;
+        super::login::verify_password(app, ip, by, password, None).await?;
+    }
     let view = SmtpView::of(Some(&settings));
+    let route = format!(
+        "{}:{} ({})",
+        settings.host,
+        settings.port,
+        settings.security.as_str()
+    );
     app.data()?
         .run(move |d| d.put_setting(SMTP_KEY, &settings))
         .await?;
-    tracing::info!(user = %by, "SMTP settings saved");
+    if moved {
+        app.audit("smtp_settings_changed", Some(by), Some(ip), Some(&route));
+        if let Some(old) = old {
+            app.recovery().enqueue(MailJob::SmtpChanged {
+                old: Box::new(old),
+                by: by.to_string(),
+                ip,
+                route: route.clone(),
+            });
+        }
+    } else {
+        app.audit("smtp_settings_saved", Some(by), Some(ip), Some(&route));
+    }
+    tracing::info!(user = %by, moved, "SMTP settings saved");
     Ok(view)
 }
 
@@ -171,7 +218,7 @@ pub struct TestOutcome {
 }
 
 /// Sends a test mail with the form's (unsaved) values, within `timeout_s` + 1 s.
-pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
+pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<TestOutcome, Error> {
     let data = app.data()?;
     let to_text = match form.to.clone().filter(|t| !t.trim().is_empty()) {
         Some(t) => t,
@@ -225,6 +272,14 @@ pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
             },
         ),
     };
+    let detail = format!(
+        "{}:{} to {}: {}",
+        settings.host,
+        settings.port,
+        to_text,
+        if result.is_ok() { "sent" } else { "failed" }
+    );
+    app.audit("smtp_test_sent", Some(by), Some(ip), Some(&detail));
     match &result {
         Ok(()) => tracing::info!(host = %settings.host, "test mail sent"),
         Err(e) => {
@@ -239,7 +294,7 @@ pub async fn test(app: &App, form: SmtpForm) -> Result<TestOutcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testkit::{secret, TestApp};
+    use crate::flows::testkit::{ip, secret, TestApp};
 
     fn form(host: &str, port: u16, password: Option<&str>) -> SmtpForm {
         SmtpForm {
@@ -251,6 +306,7 @@ mod tests {
             from: "pbx@pbx.test".into(),
             timeout_s: 5,
             to: None,
+            current_password: Some(secret(crate::flows::testkit::ADMIN_PW)),
         }
     }
 
@@ -260,6 +316,7 @@ mod tests {
         let app = &t.app;
         let view = save(
             app,
+            ip("192.0.2.1"),
             "admin",
             form("mail.pbx.test", 587, Some("smtp-secret-1")),
         )
@@ -267,9 +324,14 @@ mod tests {
         .expect("saved");
         assert!(view.password_set);
         // Same server, user and security: kept.
-        save(app, "admin", form("MAIL.pbx.test", 587, None))
-            .await
-            .expect("kept");
+        save(
+            app,
+            ip("192.0.2.1"),
+            "admin",
+            form("MAIL.pbx.test", 587, None),
+        )
+        .await
+        .expect("kept");
         let stored = app
             .data()
             .expect("data")
@@ -283,7 +345,7 @@ mod tests {
             form("mail.pbx.test", 25, None),
         ] {
             assert!(matches!(
-                save(app, "admin", f).await,
+                save(app, ip("192.0.2.1"), "admin", f).await,
                 Err(Error::PasswordRequired)
             ));
         }

@@ -25,6 +25,7 @@ pub const CONFIRM_SUBJECT: &str = "Confirm your recovery email";
 pub const DRILL_SUBJECT: &str = "Recovery check";
 pub const CREDENTIALS_RESET_SUBJECT: &str = "Admin password reset with the reset button";
 pub const FACTOR_LOCKED_SUBJECT: &str = "Two-factor sign-in locked";
+pub const SMTP_CHANGED_SUBJECT: &str = "Email settings changed";
 
 pub fn build(from: &Mailbox, to: &Mailbox, subject: &str, text: String) -> Result<Message, String> {
     // 7bit keeps the reset link byte-for-byte in the mail; quoted-printable would turn
@@ -184,6 +185,27 @@ pub fn credentials_reset(
         when = format_utc(at),
     );
     build(from, to, CREDENTIALS_RESET_SUBJECT, body)
+}
+
+/// The notice, sent the old way, that the PBX's mail now goes through another server.
+pub fn smtp_changed(
+    from: &Mailbox,
+    to: &Mailbox,
+    device: &str,
+    by: &str,
+    at: u64,
+    ip: &str,
+    route: &str,
+) -> Result<Message, String> {
+    let body = format!(
+        "Hello admin,\n\n\
+         at {when} the account \"{by}\" changed the email settings of {device} from the \
+         address {ip}: password-reset links and notices now go through {route}.\n\n\
+         If this was not you, someone can reroute your recovery mail: sign in, check the \
+         Email settings page, change your password, and end the other sessions.\n",
+        when = format_utc(at),
+    );
+    build(from, to, SMTP_CHANGED_SUBJECT, body)
 }
 
 /// The notice to an account's confirmed address when wrong codes locked its second

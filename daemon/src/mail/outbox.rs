@@ -37,6 +37,14 @@ pub enum MailJob {
     ConfirmEmail { username: String },
     /// Tells the admin's bound address that the button put the label password back.
     CredentialsReset { at: u64 },
+    /// Tells the admin's confirmed address, through the settings replaced (`old`), that
+    /// mail now goes another way (`route`).
+    SmtpChanged {
+        old: Box<crate::mail::transport::SmtpSettings>,
+        by: String,
+        ip: IpAddr,
+        route: String,
+    },
     /// Tells an account's confirmed address that wrong codes locked its second factor.
     FactorLocked {
         username: String,

@@ -28,6 +28,16 @@ pub enum Security {
     Tls,
 }
 
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::None => "none",
+            Security::Starttls => "starttls",
+            Security::Tls => "tls",
+        }
+    }
+}
+
 /// SMTP settings as stored in the data DB. The password is write-only for the API.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmtpSettings {

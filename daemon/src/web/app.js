@@ -541,10 +541,13 @@ const pages = {
       ev.preventDefault();
       clearError();
       notice("");
-      const r = await api("PUT", "/settings/smtp", form());
+      const f = form();
+      if ($("smtp-current-password").value) f.current_password = $("smtp-current-password").value;
+      const r = await api("PUT", "/settings/smtp", f);
       if (r.status === 200) {
         notice("Email settings saved.");
         $("smtp-password").value = "";
+        $("smtp-current-password").value = "";
         $("pw-kept").hidden = !r.data.password_set;
       } else showError(explain(r));
     });

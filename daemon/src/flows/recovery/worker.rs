@@ -59,6 +59,33 @@ async fn handle_changed(app: &App, username: &str, ip: IpAddr, how: &str) {
     .await;
 }
 
+/// The notice of new SMTP settings, through the ones they replaced (the new ones may be
+/// an attacker's relay), to the admin's confirmed address.
+async fn smtp_changed(app: &App, old: &mailer::SmtpSettings, by: &str, ip: IpAddr, route: &str) {
+    let Ok(Some(admin)) = super::account(app, ADMIN).await else {
+        return;
+    };
+    let Some(to) = admin
+        .email
+        .filter(|_| admin.email_confirmed_at.is_some())
+        .and_then(|e| mailer::parse_address(&e))
+    else {
+        return;
+    };
+    let Some(from) = mailer::parse_address(&old.from) else {
+        return;
+    };
+    let (device, at) = (device_name(app), app.clock().unix());
+    let msg = match mail::smtp_changed(&from, &to, &device, by, at, &ip.to_string(), route) {
+        Ok(m) => m,
+        Err(e) => return tracing::error!("cannot build the SMTP-change notice: {e}"),
+    };
+    match mailer::send_smtp(old, msg).await {
+        Ok(()) => tracing::info!("SMTP-change notice sent the old way"),
+        Err(e) => tracing::error!(stage = ?e.stage, "SMTP-change notice failed: {}", e.message),
+    }
+}
+
 /// Sends queued mail one at a time, off the request path.
 pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
     while let Some(job) = rx.recv().await {
@@ -97,6 +124,9 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                     Err(e) => tracing::error!(user = %username, stage = ?e.stage,
                         "recovery email confirmation failed: {}", e.message),
                 }
+            }
+            MailJob::SmtpChanged { old, by, ip, route } => {
+                smtp_changed(&app, &old, &by, ip, &route).await
             }
             MailJob::FactorLocked {
                 username,
