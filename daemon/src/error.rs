@@ -49,6 +49,8 @@ pub enum Error {
     TwoFactorEnrollmentRequired,
     #[error("Enter the 6-digit code from your authenticator app (or a recovery code).")]
     SecondFactorRequired,
+    #[error("This account has two-factor sign-in: enter the current 6-digit code from the authenticator app as well. A recovery code stands in for one factor only; with the phone lost too, use the email link or the reset button at the PBX.")]
+    TotpRequired,
     #[error("Choose a different password.")]
     WeakPassword { reasons: Vec<String> },
     #[error("The device is busy checking other passwords; try again in a moment.")]
@@ -103,7 +105,7 @@ impl Error {
             | Error::Forbidden
             | Error::PasswordChangeRequired
             | Error::TwoFactorEnrollmentRequired => StatusCode::FORBIDDEN,
-            Error::SecondFactorRequired => StatusCode::UNAUTHORIZED,
+            Error::SecondFactorRequired | Error::TotpRequired => StatusCode::UNAUTHORIZED,
             Error::Busy | Error::Overloaded | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -144,7 +146,7 @@ impl Error {
             Error::Forbidden => "forbidden",
             Error::PasswordChangeRequired => "password_change_required",
             Error::TwoFactorEnrollmentRequired => "two_factor_enrollment_required",
-            Error::SecondFactorRequired => "two_factor_required",
+            Error::SecondFactorRequired | Error::TotpRequired => "two_factor_required",
             Error::WeakPassword { .. } => "weak_password",
             Error::Busy | Error::Overloaded => "busy",
             Error::Degraded(_) => "degraded",

@@ -150,6 +150,24 @@ pub async fn second_factor(
 ) -> Result<(), Error> {
     let typed = code.expose().to_string();
     let recovery = super::recovery::codes::digest(&typed);
+    check_factor(app, ip, username, typed, recovery).await
+}
+
+/// [`second_factor`] for the phone's code only, where a recovery code already stood in
+/// for the other factor (code recovery on a two-factor account).
+pub async fn phone_code(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Result<(), Error> {
+    check_factor(app, ip, username, code.expose().to_string(), None).await
+}
+
+/// `recovery`: the digest of the typed code if it has the form of a recovery code and
+/// one may stand in here.
+async fn check_factor(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    typed: String,
+    recovery: Option<String>,
+) -> Result<(), Error> {
     let attempt = app
         .limiter()
         .begin_factor(ip, username, recovery.is_some())

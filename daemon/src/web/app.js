@@ -460,13 +460,17 @@ const pages = {
       clearError("code-error");
       const np = confirmedNewPassword("code-error");
       if (np === null) return;
-      const r = await api("POST", "/recover-with-code", { username: $("code-username").value, code: $("code").value, new_password: np });
+      const body = { username: $("code-username").value, code: $("code").value, new_password: np };
+      if ($("code-totp").value) body.totp = $("code-totp").value;
+      const r = await api("POST", "/recover-with-code", body);
       if (r.status === 204) {
         $("code-section").hidden = true;
         $("code-done").hidden = false;
         $("code-done").querySelector("a").focus();
         return;
       }
+      $("code-totp").value = "";
+      if (r.data.error === "two_factor_required") { showError(r.data.message, null, "code-error"); $("code-totp").focus(); return; }
       $("code").value = "";
       if (r.data.error === "weak_password") showError(r.data.message, r.data.reasons, "code-error");
       else showError(explain(r), null, "code-error");

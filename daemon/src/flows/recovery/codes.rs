@@ -94,6 +94,10 @@ pub struct CodeRecovery {
     pub username: String,
     pub code: Secret,
     pub new_password: Secret,
+    /// The phone's current code: needed too on an account with two-factor sign-in (a
+    /// recovery code stands in for one factor only).
+    #[serde(default)]
+    pub totp: Option<Secret>,
 }
 
 /// `POST /recover-with-code`: the local-network rule, the address lockout (a wrong code
@@ -123,6 +127,12 @@ pub async fn recover(app: &App, peer: IpAddr, req: CodeRecovery) -> Result<(), E
         attempt.failed();
         tracing::info!(%peer, "recovery code refused");
         return Err(Error::CodeInvalid);
+    }
+    if account.two_factor() {
+        // The code stood in for the password; the phone is still owed. Nothing is used
+        // up until both are right.
+        let totp = req.totp.as_ref().ok_or(Error::TotpRequired)?;
+        crate::flows::twofactor::phone_code(app, peer, &account.username, totp).await?;
     }
     let hash = app
         .hash_new_password(req.new_password, &account.username)
