@@ -448,7 +448,7 @@ def brute():
     def attack(k):
         src = f"127.0.{50 + k}.1"
         for n in range(per_thread):
-            # The per-account slow-down may hold an attempt for 30 s, plus the hash.
+            # The per-account slow-down may hold a failure's answer for 60 s, plus the hash.
             try:
                 st, h, _ = request("POST", "/api/v1/login", {"username": "admin", "password": f"guess-{k}-{n}"},
                                    source=src, timeout=90)
@@ -474,8 +474,9 @@ def brute():
     known_ok = login(real, source="127.0.50.1", device=device) is not None
     known_ms = (time.perf_counter() - t1) * 1000
     known_status = 200 if known_ok else last_login_status[0]
-    # From a fresh address the account's slow-down applies (served in turn, at most 60 s
-    # of queue; beyond that 429): the admin tries again every 2 s, as a person would.
+    # From a fresh address (no cookie): the account's slow-down delays only failures, so
+    # the right password gets in with one hash (or 503 while the hash queue is full: the
+    # admin tries again every 2 s, as a person would).
     t1 = time.perf_counter()
     admin_ok, admin_tries = False, 0
     while not admin_ok and time.perf_counter() - t1 < 300:

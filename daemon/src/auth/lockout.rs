@@ -7,10 +7,12 @@
 //!   A success clears only that username's own failures from that address, so a valid
 //!   extension login does not forgive guesses at the admin.
 //! - per account: after `account_slowdown_after` consecutive failures from anywhere, each
-//!   attempt on that account waits one more `account_slowdown_step`, capped at
-//!   `account_slowdown_max`, and the waits are served one after another
-//!   ([`Limiter::wait_turn`]). Never a hard lock: an attacker must not be able to lock the
-//!   real admin out of the box.
+//!   failed attempt's answer on that account waits one more `account_slowdown_step`,
+//!   capped at `account_slowdown_max`, and the waits are served one after another
+//!   ([`Limiter::wait_turn`]). The hash comes first and a right password is answered at
+//!   once: never a hard lock, an attacker must not be able to lock the real admin out
+//!   of the box. The failure counts before its delay, so a client that leaves early
+//!   does not escape it; parallel guesses from one address are bounded by its lockout.
 //! - per device cookie (OWASP "device cookies", [`super::device`]): an attempt carrying a
 //!   valid cookie for the username it tries skips the address block and the account
 //!   slow-down and has a small lockout of its own: [`DEVICE_FAILURES`] failures void
@@ -39,8 +41,8 @@ pub const DEVICE_FAILURES: u32 = 5;
 /// The wait told to a client whose address has every attempt slot in progress: those
 /// attempts end within a hash or two.
 const IN_PROGRESS_WAIT: Duration = Duration::from_secs(1);
-/// The longest an attempt queues in its account's slow-down: beyond this it is told to
-/// come back later (429) instead of holding its connection for many minutes.
+/// The longest a failed attempt's answer waits in its account's slow-down (the queue of
+/// failures ahead of it included), so that no connection is held for many minutes.
 pub const MAX_TURN_WAIT: Duration = Duration::from_secs(60);
 
 /// One account's queue of slowed-down attempts.
@@ -288,14 +290,16 @@ impl Limiter {
             .min(p.account_slowdown_max)
     }
 
-    /// Serves the account's slow-down: attempts on one account wait one after another,
-    /// so N parallel guesses take N delays, not one. `Err(wait)` when the queue ahead is
-    /// longer than [`MAX_TURN_WAIT`]: the attempt is refused (429) rather than held.
-    pub async fn wait_turn(&self, username: &str) -> Result<(), Duration> {
+    /// Serves the account's slow-down of a *failed* attempt before its answer: the
+    /// failures on one account are answered one after another, each a delay later, so N
+    /// parallel guesses wait N delays for their answers. A right password never comes
+    /// here: it is answered at once, so an attacker cannot lock the owner out with the
+    /// slow-down. No answer is held longer than [`MAX_TURN_WAIT`].
+    pub async fn wait_turn(&self, username: &str) {
         use std::sync::atomic::Ordering::SeqCst;
         let delay = self.account_delay(username);
         if delay.is_zero() {
-            return Ok(());
+            return;
         }
         let user = self.user_key(username);
         let gate = Arc::clone(
@@ -305,22 +309,19 @@ impl Limiter {
                 .entry(user)
                 .or_default(),
         );
-        let ahead = gate.waiting.fetch_add(1, SeqCst);
-        let result = if delay.saturating_mul(ahead.saturating_add(1)) > MAX_TURN_WAIT {
-            Err(delay.saturating_mul(ahead.saturating_add(1)))
-        } else {
+        gate.waiting.fetch_add(1, SeqCst);
+        let _ = tokio::time::timeout(MAX_TURN_WAIT, async {
             let _turn = gate.turn.lock().await;
-            // The delay as it is now: attempts before this one may have added to it.
+            // The delay as it is now: failures before this one may have added to it.
             tokio::time::sleep(self.account_delay(username)).await;
-            Ok(())
-        };
+        })
+        .await;
         gate.waiting.fetch_sub(1, SeqCst);
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
         // Only the map and this caller hold it: nobody waits, the gate can go.
         if Arc::strong_count(&gate) == 2 {
             gates.remove(&user);
         }
-        result
     }
 
     fn count_account_failure(&self, st: &mut State, user: UserKey) {

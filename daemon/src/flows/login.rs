@@ -54,8 +54,9 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
 }
 
 /// Checks `username`'s password under the brute-force limits: the attempt counts from
-/// before its hash, waits its turn in the account's slow-down (unless a device cookie
-/// carries it), and a failure counts for the address. Every path that checks a
+/// before its hash, a failure counts for the address and the account, and a failure's
+/// answer waits its turn in the account's slow-down (unless a device cookie carries
+/// it). A right password is answered at once. Every path that checks a
 /// password — sign-in, password change, email change, factory reset — goes through here.
 pub async fn verify_password(
     app: &App,
@@ -69,12 +70,6 @@ pub async fn verify_password(
         .limiter()
         .begin(ip, username, device)
         .map_err(|d| Error::Locked { retry_after: d })?;
-    if !attempt.by_device() {
-        app.limiter()
-            .wait_turn(username)
-            .await
-            .map_err(|d| Error::Locked { retry_after: d })?;
-    }
     // Longer names are never accounts: no lookup, the same hash as an unknown user.
     let account = if username.len() <= MAX_USERNAME {
         let name = username.to_string();
@@ -98,7 +93,13 @@ pub async fn verify_password(
         }
         _ => {
             tracing::info!(%ip, "password check failed");
-            Err(failed(app, ip, username, attempt.failed()))
+            let slowed = !attempt.by_device();
+            // Counted before the delay: leaving early does not escape it.
+            let failure = attempt.failed();
+            if slowed {
+                app.limiter().wait_turn(username).await;
+            }
+            Err(failed(app, ip, username, failure))
         }
     }
 }

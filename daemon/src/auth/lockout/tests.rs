@@ -138,8 +138,8 @@ fn account_slows_down_after_20_failures_capped_at_30s_never_locked() {
     assert_eq!(l.account_delay("admin"), Duration::ZERO);
 }
 
-/// Three attempts on admin's slow-down at once: their outcomes and the time taken.
-async fn three_turns(l: &Arc<Limiter>) -> (Vec<Result<(), Duration>>, Duration) {
+/// Three failures on admin's slow-down at once: their outcomes and the time taken.
+async fn three_turns(l: &Arc<Limiter>) -> (Vec<()>, Duration) {
     let start = tokio::time::Instant::now();
     let waits: Vec<_> = (0..3)
         .map(|_| {
@@ -163,21 +163,19 @@ async fn the_slowdown_is_served_one_attempt_after_another() {
     }
     assert_eq!(l.account_delay("admin"), Duration::from_secs(1));
     let (outcomes, took) = three_turns(&l).await;
-    assert_eq!(outcomes, vec![Ok(()); 3]);
+    assert_eq!(outcomes.len(), 3);
     assert_eq!(took, Duration::from_secs(3), "three delays in turn");
     assert!(l.gates.lock().expect("gates").is_empty(), "gate removed");
-    // At 30 s each, the third in the queue would wait 90 s: it is told to come back.
+    // At 30 s each, the third in the queue would wait 90 s: it is answered at 60 s.
     for i in 0..40u32 {
         fail(&l, ip(&format!("10.0.1.{}", i + 1)), "admin");
     }
     assert_eq!(l.account_delay("admin"), Duration::from_secs(30));
-    let (outcomes, took) = three_turns(&l).await;
+    let (_, took) = three_turns(&l).await;
     assert_eq!(
-        outcomes.iter().filter(|o| o.is_ok()).count(),
-        2,
-        "{outcomes:?}"
+        took, MAX_TURN_WAIT,
+        "two served in turn, the third cut at the cap"
     );
-    assert_eq!(took, Duration::from_secs(60), "two served in turn");
 }
 
 #[test]
