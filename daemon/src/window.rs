@@ -80,6 +80,11 @@ impl<K> Default for Windows<K> {
 }
 
 impl<K: Hash + Eq + Clone> Windows<K> {
+    /// Whether `key` is tracked (seen within a window, and not forgotten since).
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+
     /// Counts one event; `Err(wait)` when `limit` events already fell in the window.
     pub fn hit(
         &mut self,
@@ -92,7 +97,16 @@ impl<K: Hash + Eq + Clone> Windows<K> {
             self.map
                 .retain(|_, w| w.last().is_some_and(|t| now.saturating_sub(t) < window));
             if self.map.len() >= MAX_TRACKED {
-                return Err(window);
+                // Full of live keys: the least recently seen one is forgotten, never a
+                // new key refused (a full table must not switch the limit off for all).
+                if let Some(old) = self
+                    .map
+                    .iter()
+                    .min_by_key(|(_, w)| w.last())
+                    .map(|(k, _)| k.clone())
+                {
+                    self.map.remove(&old);
+                }
             }
         }
         let w = self.map.entry(key.clone()).or_default();
@@ -101,6 +115,50 @@ impl<K: Hash + Eq + Clone> Windows<K> {
             return Err(w.wait(now, window));
         }
         w.push(now, ());
+        Ok(())
+    }
+}
+
+/// Tiered limits on requests by address (Forgot Password): per address, per coarser
+/// network (an IPv6 /48, which one site usually owns whole), and a global bucket that
+/// bounds the total but never refuses an address seen for the first time.
+#[derive(Default)]
+pub struct AddressLimits {
+    addrs: Windows<std::net::IpAddr>,
+    nets: Windows<std::net::IpAddr>,
+    global: Window,
+}
+
+/// How many requests of one address the coarser network may send, and the whole box.
+pub const NET_FACTOR: u32 = 4;
+pub const GLOBAL_FACTOR: u32 = 60;
+
+impl AddressLimits {
+    /// Counts a request from `addr` (the address as limited, e.g. a /64) inside `net`
+    /// (its coarser network, if any); `Err(wait)` when a limit is reached.
+    pub fn hit(
+        &mut self,
+        addr: std::net::IpAddr,
+        net: Option<std::net::IpAddr>,
+        now: Duration,
+        limit: u32,
+        window: Duration,
+    ) -> Result<(), Duration> {
+        let first_seen = !self.addrs.contains(&addr);
+        self.global.slide(now, window);
+        let global_limit = limit.saturating_mul(GLOBAL_FACTOR);
+        if !first_seen && self.global.count() >= global_limit {
+            return Err(self.global.wait(now, window));
+        }
+        if let Some(net) = net {
+            self.nets
+                .hit(&net, now, limit.saturating_mul(NET_FACTOR), window)?;
+        }
+        self.addrs.hit(&addr, now, limit, window)?;
+        // Bounded: first-seen addresses go past a full bucket without growing it for ever.
+        if self.global.count() < global_limit.saturating_mul(2) {
+            self.global.push(now, ());
+        }
         Ok(())
     }
 }
@@ -146,20 +204,67 @@ mod tests {
         );
     }
 
-    /// A full table limits new addresses only: those already tracked keep their count.
+    /// A full table forgets the least recently seen key: a new key is never refused,
+    /// and the keys seen lately keep their count.
     #[test]
-    fn a_full_table_limits_new_keys_not_everyone() {
+    fn a_full_table_forgets_the_least_recently_seen_key() {
         let mut w = Windows::default();
         let win = Duration::from_secs(900);
-        let now = Duration::from_secs(1);
         for k in 0..MAX_TRACKED as u32 {
-            assert!(w.hit(&k, now, 5, win).is_ok());
+            assert!(w
+                .hit(&k, Duration::from_millis(1 + u64::from(k)), 5, win)
+                .is_ok());
         }
-        assert!(w.hit(&u32::MAX, now, 5, win).is_err(), "new key limited");
-        assert!(w.hit(&7, now, 5, win).is_ok(), "known key goes on");
         assert!(
-            w.hit(&u32::MAX, now + win, 5, win).is_ok(),
-            "room again once the window passed"
+            w.hit(&u32::MAX, Duration::from_secs(60), 1, win).is_ok(),
+            "new key served"
         );
+        assert!(!w.contains(&0), "the least recently seen key went");
+        assert!(w.contains(&7));
+        assert!(
+            w.hit(&u32::MAX, Duration::from_secs(61), 1, win).is_err(),
+            "the new key has its own count"
+        );
+    }
+
+    #[test]
+    fn a_coarser_network_and_the_global_bucket_limit_but_a_new_address_is_served() {
+        use std::net::IpAddr;
+        let win = Duration::from_secs(900);
+        let now = Duration::from_secs(10);
+        let mut l = AddressLimits::default();
+        let net: IpAddr = "2001:db8:1::".parse().expect("net");
+        // Twenty /64s of one /48: 4 x 5 requests, then the /48 is limited.
+        for n in 0..NET_FACTOR * 5 {
+            let a: IpAddr = format!("2001:db8:1:{n:x}::").parse().expect("addr");
+            assert!(l.hit(a, Some(net), now, 5, win).is_ok(), "{n}");
+        }
+        let a: IpAddr = "2001:db8:1:ff::".parse().expect("addr");
+        assert_eq!(
+            l.hit(a, Some(net), now, 5, win),
+            Err(win),
+            "the /48 is limited"
+        );
+        // The global bucket: 300 requests of known addresses, then known ones wait ...
+        let mut l = AddressLimits::default();
+        for n in 0..GLOBAL_FACTOR {
+            let a: IpAddr = format!("192.0.2.{n}").parse().expect("addr");
+            for _ in 0..5 {
+                assert!(l.hit(a, None, now, 5, win).is_ok());
+            }
+        }
+        let known: IpAddr = "198.51.100.1".parse().expect("addr");
+        assert!(
+            l.hit(known, None, now, 5, win).is_ok(),
+            "first seen: served"
+        );
+        assert_eq!(
+            l.hit(known, None, now, 5, win),
+            Err(win),
+            "seen before: waits"
+        );
+        // ... and a first-seen address is always served.
+        let fresh: IpAddr = "203.0.113.9".parse().expect("addr");
+        assert!(l.hit(fresh, None, now, 5, win).is_ok());
     }
 }

@@ -620,3 +620,46 @@ fn local_network_rule_in_a_private_namespace() {
         );
     }
 }
+
+/// Issue 24 item 8 (failed on the old code: after 4096 addresses every new one got 429
+/// for 15 minutes): Forgot Password cannot be switched off for everyone by filling the
+/// table of addresses; the least recently seen one is forgotten instead, and an address
+/// seen for the first time is always answered as usual.
+#[tokio::test]
+async fn forgot_password_cannot_be_switched_off_by_many_addresses() {
+    let (_dir, d) = crate::fresh("forgot-flood");
+    let addrs: Vec<String> = (0..4096u32)
+        .map(|n| format!("127.{}.{}.{}", 100 + n / 65536, (n / 256) % 256, n % 256))
+        .collect();
+    let body = json!({"username": "admin", "email": "x@y.test"});
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in addrs.chunks(128) {
+        let chunk = chunk.to_vec();
+        let (http, body) = (d.http, body.clone());
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for a in chunk {
+                let mut c = pbx_e2e::Client::http(http).from(a.parse().expect("ip"));
+                statuses.push(c.post_json("/api/v1/forgot", &body).await.status);
+            }
+            statuses
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(s) = tasks.join_next().await {
+        all.extend(s.expect("task"));
+    }
+    assert!(all.iter().all(|s| *s == 409), "not set up: 409 each");
+    for fresh in ["127.200.0.1", "127.200.0.2"] {
+        let r = d
+            .client_from(fresh)
+            .post_json("/api/v1/forgot", &body)
+            .await;
+        assert_eq!(
+            (r.status, r.json()["error"].clone()),
+            (409, json!("recovery_not_configured")),
+            "a new address after the flood: {}",
+            r.text()
+        );
+    }
+}

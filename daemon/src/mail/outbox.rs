@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
-use crate::window::Windows;
+use crate::window::{AddressLimits, Windows};
 
 /// Mail jobs waiting for the worker; beyond this, new ones are dropped (and logged).
 const QUEUE: usize = 64;
@@ -54,7 +54,7 @@ pub enum MailJob {
 }
 
 pub struct Recovery {
-    pub forgot_by_addr: Mutex<Windows<IpAddr>>,
+    pub forgot_by_addr: Mutex<AddressLimits>,
     pub mails_by_account: Mutex<Windows<String>>,
     /// A requested change of the button's mode, taken by its confirming press.
     pub button_change: Mutex<Option<crate::model::PendingMode>>,
@@ -68,7 +68,7 @@ impl Default for Recovery {
     fn default() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         Recovery {
-            forgot_by_addr: Mutex::new(Windows::default()),
+            forgot_by_addr: Mutex::new(AddressLimits::default()),
             mails_by_account: Mutex::new(Windows::default()),
             button_change: Mutex::new(None),
             drill_wake: tokio::sync::Notify::new(),

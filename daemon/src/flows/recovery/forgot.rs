@@ -30,7 +30,8 @@ pub async fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Err
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .hit(
-            &crate::auth::lockout::addr_key(ip),
+            crate::auth::lockout::addr_key(ip),
+            net_key(ip),
             now,
             p.forgot_per_address,
             p.forgot_address_window,
@@ -226,5 +227,16 @@ mod tests {
             forgot(app, ip("192.0.2.22"), req("x@pbx.test")).await,
             Err(Error::RateLimited { .. })
         ));
+    }
+}
+
+/// The coarser network an address is also limited under: its /48 for IPv6 (one site
+/// usually owns a whole /48 and could rotate through its /64s); none for IPv4.
+fn net_key(ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            Some(IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()))
+        }
+        _ => None,
     }
 }
