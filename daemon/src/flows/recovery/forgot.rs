@@ -175,6 +175,17 @@ pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: Ip
     }
 }
 
+/// The coarser network an address is also limited under: its /48 for IPv6 (one site
+/// usually owns a whole /48 and could rotate through its /64s); none for IPv4.
+fn net_key(ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            Some(IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,16 +238,5 @@ mod tests {
             forgot(app, ip("192.0.2.22"), req("x@pbx.test")).await,
             Err(Error::RateLimited { .. })
         ));
-    }
-}
-
-/// The coarser network an address is also limited under: its /48 for IPv6 (one site
-/// usually owns a whole /48 and could rotate through its /64s); none for IPv4.
-fn net_key(ip: IpAddr) -> Option<IpAddr> {
-    match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            Some(IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()))
-        }
-        _ => None,
     }
 }
