@@ -70,6 +70,18 @@ pub struct Account {
     /// Two-factor sign-in (TOTP): being set up, or on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<Totp>,
+    /// Signed into every device cookie; a new one voids them all (see
+    /// [`Account::new_device_generation`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub device_gen: u32,
+    /// The ids of the live device cookies, oldest first (at most
+    /// [`crate::auth::device::PER_ACCOUNT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An account's TOTP secret (base32, as the authenticator app has it) and the last step
@@ -190,6 +202,14 @@ impl Account {
         self.password_hash = hash.to_string();
         self.must_change_password = false;
         self.password_changed_at = now;
+        self.new_device_generation();
+    }
+
+    /// Voids every device cookie of the account: after a password change, a reset, a
+    /// code recovery or a change of the second factor, no browser counts as known.
+    pub fn new_device_generation(&mut self) {
+        self.device_gen = self.device_gen.wrapping_add(1);
+        self.devices.clear();
     }
 }
 

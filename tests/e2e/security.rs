@@ -265,6 +265,132 @@ async fn the_right_password_is_never_held_back_by_the_account_slowdown() {
     }
 }
 
+/// Blocks `addr` for admin with five wrong passwords (no device cookie).
+async fn block(d: &Daemon, addr: &str) {
+    let mut c = d.client_from(addr);
+    for _ in 0..5 {
+        c.login("admin", "guess-guess-guess").await;
+    }
+    assert_eq!(
+        c.login("admin", ADMIN_PW).await.status,
+        429,
+        "{addr} blocked"
+    );
+}
+
+/// A sign-in from the blocked `addr` carrying `cookie`: 200/401 if the cookie still
+/// exempts it (a known browser), 429 if not.
+async fn with_cookie(d: &Daemon, addr: &str, cookie: &str, password: &str) -> u16 {
+    let mut c = d.client_from(addr);
+    c.device_cookie = Some(cookie.to_string());
+    c.login("admin", password).await.status
+}
+
+/// Issue 24 item 3 (failed on the old code: three cookies taken before the password
+/// change still gave guesses from a blocked address): a password change voids every
+/// device cookie of the account; a known browser keeps its cookie (none is minted per
+/// sign-in) and at most 8 live cookies are kept per account.
+#[tokio::test]
+async fn device_cookies_die_with_the_password_and_are_capped_per_account() {
+    let dir = TempDir::new("device-revoke");
+    let d = daemon(&dir, "");
+    change_initial(&d, ADMIN_PW).await;
+    let blocked = "127.0.9.9";
+    let mut taken = Vec::new();
+    for n in 0..3 {
+        let mut b = d.client_from(&format!("127.0.9.{}", 10 + n));
+        assert_eq!(b.login("admin", ADMIN_PW).await.status, 200);
+        taken.push(b.device_cookie.clone().expect("a device cookie"));
+    }
+    block(&d, blocked).await;
+    assert_eq!(
+        with_cookie(&d, blocked, &taken[0], "guess-guess-guess").await,
+        401,
+        "known"
+    );
+    // A known browser signing in again keeps its cookie: no new one.
+    let mut own = d.client_from("127.0.9.20");
+    own.device_cookie = Some(taken[1].clone());
+    let r = own.login("admin", ADMIN_PW).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        !r.set_cookies().iter().any(|c| c.starts_with("pbx_device=")),
+        "{:?}",
+        r.set_cookies()
+    );
+    // The owner changes the password: every cookie from before is void.
+    let new_pw = "a fresh passphrase after the theft";
+    let r = own
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": ADMIN_PW, "new_password": new_pw}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    for c in &taken {
+        assert_eq!(
+            with_cookie(&d, blocked, c, "guess-guess-guess").await,
+            429,
+            "void"
+        );
+    }
+    // Nine new browsers: the first one's cookie is retired, the ninth's counts.
+    let mut fresh = Vec::new();
+    for n in 0..9 {
+        let mut b = d.client_from(&format!("127.0.10.{}", 10 + n));
+        assert_eq!(b.login("admin", new_pw).await.status, 200);
+        fresh.push(b.device_cookie.clone().expect("a device cookie"));
+    }
+    let blocked = "127.0.10.99";
+    let mut c = d.client_from(blocked);
+    for _ in 0..5 {
+        c.login("admin", "guess-guess-guess").await;
+    }
+    assert_eq!(
+        with_cookie(&d, blocked, &fresh[0], new_pw).await,
+        429,
+        "retired"
+    );
+    assert_eq!(
+        with_cookie(&d, blocked, &fresh[8], new_pw).await,
+        200,
+        "live"
+    );
+}
+
+/// Issue 24 item 3 (failed on the old code: a restart emptied the table and the voided
+/// cookie exempted its holder again): five failures void a cookie for good.
+#[tokio::test]
+async fn a_voided_device_cookie_stays_void_after_a_restart() {
+    let dir = TempDir::new("device-void");
+    let state = dir.path().join("state");
+    let d = daemon(&dir, "");
+    change_initial(&d, ADMIN_PW).await;
+    let mut b = d.client_from("127.0.11.1");
+    assert_eq!(b.login("admin", ADMIN_PW).await.status, 200);
+    let cookie = b.device_cookie.clone().expect("cookie");
+    block(&d, "127.0.11.9").await;
+    for _ in 0..5 {
+        assert_eq!(
+            with_cookie(&d, "127.0.11.9", &cookie, "guess-guess-guess").await,
+            401
+        );
+    }
+    assert_eq!(
+        with_cookie(&d, "127.0.11.9", &cookie, ADMIN_PW).await,
+        429,
+        "voided"
+    );
+    assert_eq!(d.stop(), Some(0));
+    let d = Daemon::start(&state);
+    block(&d, "127.0.11.9").await;
+    assert_eq!(
+        with_cookie(&d, "127.0.11.9", &cookie, ADMIN_PW).await,
+        429,
+        "still void"
+    );
+}
+
 #[tokio::test]
 async fn stalled_bodies_are_cut_at_the_deadline_and_never_lock_out_the_lan() {
     let dir = TempDir::new("stalled-bodies");

@@ -16,7 +16,8 @@
 //! - per device cookie (OWASP "device cookies", [`super::device`]): an attempt carrying a
 //!   valid cookie for the username it tries skips the address block and the account
 //!   slow-down and has a small lockout of its own: [`DEVICE_FAILURES`] failures void
-//!   the cookie (until the next restart; the table is in RAM).
+//!   the cookie (for good: the flow removes it from the account's live cookies; a full
+//!   table never forgets one with failures).
 //!
 //! Usernames are kept only as keyed 64-bit hashes ([`UserKey`]), never raw.
 
@@ -203,12 +204,13 @@ impl Limiter {
         let mut st = self.lock();
         if let Some(id) = device {
             if !st.devices.contains_key(&id) && st.devices.len() >= MAX_DEVICES {
-                // Forget cookies without failures first; a voided one only as a last resort.
+                // Only an entry that holds nothing may go: one with failures would
+                // come back clean, a voided one would regain its exemption. With none
+                // to spare, this cookie gets no device treatment.
                 let drop = st
                     .devices
                     .iter()
-                    .filter(|(_, d)| d.pending == 0)
-                    .min_by_key(|(_, d)| d.failures)
+                    .find(|(_, d)| d.pending == 0 && d.failures == 0)
                     .map(|(k, _)| *k);
                 if let Some(k) = drop {
                     st.devices.remove(&k);

@@ -25,6 +25,8 @@ pub struct Pending {
     pub must_change_password: bool,
     /// The browser's User-Agent, for the session it becomes.
     pub agent: String,
+    /// The browser's known device cookie, if it carried one (it keeps it).
+    pub device: Option<super::lockout::DeviceId>,
     started: Duration,
     failures: u32,
 }
@@ -53,6 +55,7 @@ impl PreSessions {
         role: Role,
         must_change_password: bool,
         agent: &str,
+        device: Option<super::lockout::DeviceId>,
     ) -> String {
         let now = self.clock.mono();
         let token = super::random_token();
@@ -70,6 +73,7 @@ impl PreSessions {
                 role,
                 must_change_password,
                 agent: agent.chars().take(160).collect(),
+                device,
                 started: now,
                 failures: 0,
             },
@@ -118,19 +122,19 @@ mod tests {
     fn a_pre_session_lasts_five_minutes_and_five_wrong_codes() {
         let clock = Arc::new(ManualClock::default());
         let p = PreSessions::new(clock.clone());
-        let t = p.create("admin", Role::Admin, false, "");
+        let t = p.create("admin", Role::Admin, false, "", None);
         assert_eq!(p.get(&t).map(|x| x.username), Some("admin".into()));
         assert_eq!(p.get("other"), None);
         clock.advance(TTL);
         assert_eq!(p.get(&t), None, "lapsed");
-        let t = p.create("admin", Role::Admin, false, "");
+        let t = p.create("admin", Role::Admin, false, "", None);
         for _ in 0..4 {
             p.failed(&t);
         }
         assert!(p.get(&t).is_some());
         p.failed(&t);
         assert_eq!(p.get(&t), None, "dropped after five wrong codes");
-        let t = p.create("admin", Role::Admin, false, "");
+        let t = p.create("admin", Role::Admin, false, "", None);
         assert!(p.take(&t).is_some());
         assert!(p.take(&t).is_none(), "once");
     }

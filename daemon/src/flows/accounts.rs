@@ -63,6 +63,8 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         email_bound_at: email.as_ref().map(|_| now),
         email_check: None,
         totp: None,
+        device_gen: 0,
+        devices: Vec::new(),
     };
     let store = data.clone();
     let saved = account.clone();

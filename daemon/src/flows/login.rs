@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use crate::app::App;
+use crate::auth::device;
 use crate::auth::lockout::{DeviceId, Failure};
 use crate::auth::sessions::{NewSession, Origin, Session};
 use crate::auth::shown_username;
@@ -96,6 +97,9 @@ pub async fn verify_password(
             let slowed = !attempt.by_device();
             // Counted before the delay: leaving early does not escape it.
             let failure = attempt.failed();
+            if let (false, Some(id), Failure::AttemptsLeft(0)) = (slowed, device, failure) {
+                void_device(app, username, id).await;
+            }
             if slowed {
                 app.limiter().wait_turn(username).await;
             }
@@ -120,6 +124,28 @@ pub enum LoginOutcome {
     },
 }
 
+/// The id of the request's device cookie if it marks a known browser of `username`:
+/// signed by this box, of the account's current device generation, not too old, and
+/// live (see [`crate::auth::device`]).
+async fn known_device(
+    app: &App,
+    username: &str,
+    device_cookie: Option<&str>,
+) -> Result<Option<DeviceId>, Error> {
+    let Some(presented) = app
+        .device_key()
+        .zip(device_cookie)
+        .and_then(|(k, c)| k.verify(c, username))
+    else {
+        return Ok(None);
+    };
+    let account = super::recovery::account(app, username).await?;
+    let now = app.clock().unix();
+    Ok(account
+        .filter(|a| presented.known_to(a, now))
+        .map(|_| presented.id))
+}
+
 /// `device_cookie`: the `pbx_device` cookie the request carried, if any.
 pub async fn login(
     app: &App,
@@ -128,10 +154,11 @@ pub async fn login(
     device_cookie: Option<&str>,
     agent: &str,
 ) -> Result<LoginOutcome, Error> {
-    let device = app
-        .device_key()
-        .zip(device_cookie)
-        .and_then(|(k, c)| k.verify(c, &req.username));
+    let device = if req.username.len() <= MAX_USERNAME {
+        known_device(app, &req.username, device_cookie).await?
+    } else {
+        None
+    };
     let account = verify_password(app, ip, &req.username, req.password, device).await?;
     if account.two_factor() {
         tracing::info!(%ip, user = %account.username, "password right; the second factor is owed");
@@ -140,32 +167,39 @@ pub async fn login(
             account.role,
             account.must_change_password,
             agent,
+            device,
         );
         return Ok(LoginOutcome::SecondFactor { presession });
     }
     let enroll = account.role == Role::Admin && app.config().policy.require_2fa_for_admin;
     tracing::info!(%ip, user = %account.username, known_device = device.is_some(), "password right");
-    Ok(LoginOutcome::SignedIn(signed_in(
-        app,
-        ip,
-        &account.username,
-        account.role,
-        account.must_change_password,
-        enroll,
-        agent,
-    )))
+    let grant = Grant {
+        username: &account.username,
+        role: account.role,
+        must_change_password: account.must_change_password,
+        must_enroll_2fa: enroll,
+        known_device: device,
+    };
+    Ok(LoginOutcome::SignedIn(
+        signed_in(app, ip, grant, agent).await,
+    ))
 }
 
-/// The session (and a fresh device cookie) of a completed sign-in; audited.
-pub fn signed_in(
-    app: &App,
-    ip: IpAddr,
-    username: &str,
-    role: Role,
-    must_change_password: bool,
-    must_enroll_2fa: bool,
-    agent: &str,
-) -> SignedIn {
+/// What a completed sign-in grants.
+pub struct Grant<'a> {
+    pub username: &'a str,
+    pub role: Role,
+    pub must_change_password: bool,
+    pub must_enroll_2fa: bool,
+    /// The browser's device cookie, if it carried a known one: it keeps it.
+    pub known_device: Option<DeviceId>,
+}
+
+/// The session of a completed sign-in, and a device cookie for a browser that had none
+/// (kept among the account's live cookies, the oldest retired beyond
+/// [`device::PER_ACCOUNT`]); audited.
+pub async fn signed_in(app: &App, ip: IpAddr, grant: Grant<'_>, agent: &str) -> SignedIn {
+    let username = grant.username;
     tracing::info!(%ip, user = %username, "login");
     app.audit("login", Some(username), Some(ip), None);
     let origin = Origin {
@@ -173,16 +207,71 @@ pub fn signed_in(
         agent: agent.to_string(),
         started_at: 0,
     };
-    SignedIn {
-        new: app.sessions().create_with(
-            username,
-            role,
-            must_change_password,
-            must_enroll_2fa,
-            origin,
-        ),
-        device_cookie: app.device_key().map(|k| k.issue(username)),
+    let new = app.sessions().create_with(
+        username,
+        grant.role,
+        grant.must_change_password,
+        grant.must_enroll_2fa,
+        origin,
+    );
+    let device_cookie = match grant.known_device {
+        Some(_) => None,
+        None => mint_device_cookie(app, username).await,
+    };
+    SignedIn { new, device_cookie }
+}
+
+/// A new device cookie for `username`, its id stored among the account's live ones
+/// (flushed: one write per new browser, none per sign-in of a known one). None when it
+/// cannot be stored: the sign-in goes on without one.
+async fn mint_device_cookie(app: &App, username: &str) -> Option<String> {
+    let key = app.device_key()?;
+    let data = app.data().ok()?;
+    let now = app.clock().unix();
+    let name = username.to_string();
+    let generation = data
+        .run(move |d| d.account(&name))
+        .await
+        .ok()
+        .flatten()?
+        .device_gen;
+    let (value, id) = key.issue(username, generation, now);
+    let text = device::id_text(&id);
+    let name = username.to_string();
+    let stored = data
+        .run(move |d| {
+            d.update_account(&name, |a| {
+                // Another generation began meanwhile: this cookie is void already.
+                if a.device_gen == generation && !a.devices.contains(&text) {
+                    a.devices.push(text.clone());
+                    let over = a.devices.len().saturating_sub(device::PER_ACCOUNT);
+                    a.devices.drain(..over);
+                }
+            })
+        })
+        .await;
+    match stored {
+        Ok(Some(a)) if a.devices.iter().any(|d| *d == device::id_text(&id)) => Some(value),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(user = %username, "device cookie not stored: {e}");
+            None
+        }
     }
+}
+
+/// Five failures with one device cookie void it for good: its id leaves the account's
+/// live cookies (a restart, which empties the limiter's table, does not revive it).
+async fn void_device(app: &App, username: &str, id: DeviceId) {
+    let Ok(data) = app.data() else { return };
+    let (name, text) = (username.to_string(), device::id_text(&id));
+    if let Err(e) = data
+        .run(move |d| d.update_account(&name, |a| a.devices.retain(|x| *x != text)))
+        .await
+    {
+        tracing::warn!(user = %username, "voiding a device cookie: {e}");
+    }
+    tracing::warn!(user = %username, "device cookie voided after repeated failures");
 }
 
 /// Changes the caller's password; returns how many sessions of the account ended.

@@ -97,6 +97,7 @@ pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Res
                     t.enabled = true;
                     t.last_step = Some(step);
                 }
+                a.new_device_generation();
             })
         })
         .await?;
@@ -129,7 +130,12 @@ pub async fn disable(
     second_factor(app, ip, username, &form.code).await?;
     let name = username.to_string();
     app.data()?
-        .run(move |d| d.update_account(&name, |a| a.totp = None))
+        .run(move |d| {
+            d.update_account(&name, |a| {
+                a.totp = None;
+                a.new_device_generation();
+            })
+        })
         .await?;
     app.presessions().remove_user(username);
     app.audit("two_factor_disabled", Some(username), Some(ip), None);
@@ -274,15 +280,14 @@ pub async fn complete_login(
         .presessions()
         .take(token)
         .ok_or(Error::Unauthenticated)?;
-    Ok(super::login::signed_in(
-        app,
-        ip,
-        &p.username,
-        p.role,
-        p.must_change_password,
-        false,
-        &p.agent,
-    ))
+    let grant = super::login::Grant {
+        username: &p.username,
+        role: p.role,
+        must_change_password: p.must_change_password,
+        must_enroll_2fa: false,
+        known_device: p.device,
+    };
+    Ok(super::login::signed_in(app, ip, grant, &p.agent).await)
 }
 
 #[cfg(test)]

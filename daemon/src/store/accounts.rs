@@ -153,6 +153,8 @@ impl DataDb {
             email_bound_at: None,
             email_check: None,
             totp: None,
+            device_gen: 0,
+            devices: Vec::new(),
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

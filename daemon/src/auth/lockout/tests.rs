@@ -357,3 +357,32 @@ fn parallel_codes_get_five_checks_not_one_each() {
         factor_fail(&l, ip("192.0.2.50"), "admin");
     }
 }
+
+/// Issue 24 item 3: a full table of device cookies never forgets one with failures (it
+/// would come back clean) and gives a new cookie no device treatment instead.
+#[test]
+fn a_full_device_table_never_revives_a_voided_cookie() {
+    let (_c, l) = setup();
+    let a = ip("192.0.2.30");
+    let voided = [1u8; 16];
+    for _ in 0..DEVICE_FAILURES {
+        l.begin(a, "admin", Some(voided)).expect("cookie").failed();
+    }
+    for n in 0..(MAX_DEVICES as u32 - 1) {
+        let mut id = [2u8; 16];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        let t = l.begin(a, "admin", Some(id)).expect("cookie");
+        assert!(t.by_device());
+        assert_eq!(t.failed(), Failure::AttemptsLeft(DEVICE_FAILURES - 1));
+    }
+    // Full of cookies with failures: a new one is served by the address rules.
+    let t = l
+        .begin(ip("192.0.2.31"), "admin", Some([3u8; 16]))
+        .expect("address");
+    assert!(!t.by_device(), "no device treatment when the table is full");
+    drop(t);
+    let t = l
+        .begin(ip("192.0.2.32"), "admin", Some(voided))
+        .expect("address");
+    assert!(!t.by_device(), "the voided cookie stays void");
+}

@@ -177,6 +177,7 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
                 a.password_changed_at = now;
                 // Whoever stands at the box may have lost the phone too.
                 a.totp = None;
+                a.new_device_generation();
             })
         })
         .await?;
@@ -279,6 +280,8 @@ mod tests {
             email_bound_at: None,
             email_check: None,
             totp: None,
+            device_gen: 0,
+            devices: Vec::new(),
         };
         data.put_account(&other).expect("extension");
         t.admin_token([7; 32]);
