@@ -22,8 +22,8 @@ pub enum Error {
     RequestTimeout,
     #[error("This address is not one this PBX answers to; open it by its IP address or its configured name.")]
     Misdirected,
-    #[error("Enter your current password: changing where the PBX sends its mail (server, port, encryption, username or sender) needs it, since password-reset links travel that way.")]
-    CurrentPasswordRequired,
+    #[error("Enter your current password: {0}")]
+    CurrentPasswordRequired(&'static str),
     #[error("Enter the SMTP password: the stored one is only sent to the server, user name and security it was saved for.")]
     PasswordRequired,
     #[error("A factory reset is in progress; the device restarts when it is done.")]
@@ -43,6 +43,8 @@ pub enum Error {
     Csrf,
     #[error("Only the administrator can do this.")]
     Forbidden,
+    #[error("This account is disabled: the reset button's credential reset at the PBX switched off every admin account but \"admin\". The admin enables it again on the Accounts page.")]
+    AccountDisabled,
     #[error("Change the initial password first.")]
     PasswordChangeRequired,
     #[error("Set up two-factor sign-in first (Profile page): this PBX requires it for the admin.")]
@@ -88,7 +90,7 @@ impl Error {
             | Error::InvalidRequest(_)
             | Error::WeakPassword { .. }
             | Error::PasswordRequired
-            | Error::CurrentPasswordRequired => StatusCode::BAD_REQUEST,
+            | Error::CurrentPasswordRequired(_) => StatusCode::BAD_REQUEST,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Misdirected => StatusCode::MISDIRECTED_REQUEST,
             Error::ResetInProgress => StatusCode::SERVICE_UNAVAILABLE,
@@ -103,6 +105,7 @@ impl Error {
             Error::NotLocal { .. } => StatusCode::FORBIDDEN,
             Error::Csrf
             | Error::Forbidden
+            | Error::AccountDisabled
             | Error::PasswordChangeRequired
             | Error::TwoFactorEnrollmentRequired => StatusCode::FORBIDDEN,
             Error::SecondFactorRequired | Error::TotpRequired => StatusCode::UNAUTHORIZED,
@@ -130,7 +133,7 @@ impl Error {
             Error::RequestTimeout => "request_timeout",
             Error::Misdirected => "misdirected",
             Error::PasswordRequired => "password_required",
-            Error::CurrentPasswordRequired => "current_password_required",
+            Error::CurrentPasswordRequired(_) => "current_password_required",
             Error::ResetInProgress => "factory_reset_in_progress",
             Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::Locked { .. } => "locked",
@@ -144,6 +147,7 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Csrf => "csrf",
             Error::Forbidden => "forbidden",
+            Error::AccountDisabled => "account_disabled",
             Error::PasswordChangeRequired => "password_change_required",
             Error::TwoFactorEnrollmentRequired => "two_factor_enrollment_required",
             Error::SecondFactorRequired | Error::TotpRequired => "two_factor_required",

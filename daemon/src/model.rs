@@ -78,6 +78,10 @@ pub struct Account {
     /// [`crate::auth::device::PER_ACCOUNT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// Set on every admin-role account but `admin` by the button's credential reset:
+    /// no sign-in until `admin` enables it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

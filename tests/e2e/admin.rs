@@ -285,3 +285,119 @@ async fn audit_events_reach_a_real_syslog_daemon_over_udp_and_tcp() {
         assert_eq!(dev["syslog"]["dropped"], 0, "{dev}");
     }
 }
+
+/// Issue 24 item 5 (failed on the old code: a session alone planted `backdoor` as an
+/// admin, which survived the owner's 5 s press): an admin-role account is created only
+/// with the acting admin's password, audited and mailed; the button's credential reset
+/// ends the sessions of every other admin-role account and disables it until `admin`
+/// enables it again.
+#[tokio::test]
+async fn a_planted_admin_needs_the_password_and_does_not_survive_the_button() {
+    let dir = TempDir::new("admin-plant");
+    let d = Daemon::start(&dir.path().join("state"));
+    let label = crate::initial(&d);
+    let mut c = crate::recovery::admin_ready(&d).await;
+    crate::recovery::confirm_email(&d).await;
+    let backdoor_pw = "a planted admin password";
+    let mut plant = json!({"username": "backdoor", "role": "admin", "password": backdoor_pw});
+    let r = c.post_json("/api/v1/accounts", &plant).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("current_password_required")),
+        "{}",
+        r.text()
+    );
+    plant["current_password"] = "not the password".into();
+    let r = c.post_json("/api/v1/accounts", &plant).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    plant["current_password"] = ADMIN_PW.into();
+    let r = c.post_json("/api/v1/accounts", &plant).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let audit = c.get("/api/v1/audit").await.json();
+    let created = audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["event"] == "account_created")
+        .unwrap_or_else(|| panic!("{audit}"))
+        .clone();
+    assert_eq!(created["username"], "backdoor");
+    assert_eq!(created["ip"], "127.0.0.1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !crate::recovery::outbox_has(&d, "Subject: Admin account created") {
+        assert!(std::time::Instant::now() < deadline, "no notice mail");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // The planted admin signs in (it must change its password first) ...
+    let mut b = d.client_from("127.0.0.77");
+    assert_eq!(b.login("backdoor", backdoor_pw).await.status, 200);
+    let new_backdoor_pw = "the backdoor's own password";
+    let r = b
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": backdoor_pw, "new_password": new_backdoor_pw}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(b.login("backdoor", new_backdoor_pw).await.status, 200);
+    // ... the owner presses the button at the box: its session ends, it is disabled.
+    let (_, a) = d.ctl(&["button", "--held-ms", "5000"]);
+    assert_eq!(a["action"], "credentials-reset", "{a}");
+    assert_eq!(b.get("/api/v1/session").await.status, 401, "session ended");
+    let r = b.login("backdoor", new_backdoor_pw).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("account_disabled")),
+        "{}",
+        r.text()
+    );
+    // The Accounts list shows it, disabled; the admin enables it again (or deletes it).
+    let mut owner = d.client();
+    assert_eq!(owner.login("admin", &label).await.status, 200);
+    let owner_pw = "the owner's new passphrase";
+    let r = owner
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": label, "new_password": owner_pw}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(owner.login("admin", owner_pw).await.status, 200);
+    let list = owner.get("/api/v1/accounts").await.json();
+    let row = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|a| a["username"] == "backdoor")
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone();
+    assert_eq!(
+        (row["role"].clone(), row["disabled"].clone()),
+        (json!("admin"), json!(true))
+    );
+    let r = owner
+        .send_json(
+            "PUT",
+            "/api/v1/accounts/backdoor",
+            &json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        b.login("backdoor", new_backdoor_pw).await.status,
+        200,
+        "enabled again"
+    );
+    let r = owner
+        .send_json("DELETE", "/api/v1/accounts/backdoor", &json!({}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let events = crate::audit_field(&owner.get("/api/v1/audit").await.json(), "event");
+    for e in ["account_enabled", "account_deleted", "admins_disabled"] {
+        assert!(events.contains(&e.to_string()), "{e}: {events:?}");
+    }
+}

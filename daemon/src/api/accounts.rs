@@ -5,7 +5,7 @@ use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
 use super::guard;
-use super::http::{self, Body};
+use super::http::{self, Body, Ctx};
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::accounts::{self, NewAccount};
@@ -19,6 +19,7 @@ fn view(a: &Account, last_sign_in: Option<u64>) -> serde_json::Value {
         "email_confirmed": a.email_confirmed_at.is_some(),
         "must_change_password": a.must_change_password,
         "two_factor": a.two_factor(),
+        "disabled": a.disabled,
         "last_sign_in": last_sign_in,
     })
 }
@@ -39,28 +40,30 @@ pub async fn list(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Erro
 /// `PUT /accounts/{name} {password?, email?}`: a temporary password, a recovery email.
 pub async fn update(
     app: &App,
+    ctx: Ctx,
     req: Request<Incoming>,
     username: &str,
 ) -> Result<Response<Body>, Error> {
     let a = guard::admin(app, req.headers())?;
     let body: accounts::AccountChange = http::read_json(req).await?;
-    let account = accounts::update(app, &a.session.username, username, body).await?;
+    let account = accounts::update(app, ctx.peer.ip(), &a.session.username, username, body).await?;
     Ok(http::json(StatusCode::OK, &view(&account, None)))
 }
 
-pub async fn create(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn create(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
     let a = guard::admin(app, req.headers())?;
     let body: NewAccount = http::read_json(req).await?;
-    let account = accounts::create(app, &a.session.username, body).await?;
+    let account = accounts::create(app, ctx.peer.ip(), &a.session.username, body).await?;
     Ok(http::json(StatusCode::CREATED, &view(&account, None)))
 }
 
 pub async fn delete(
     app: &App,
+    ctx: Ctx,
     req: Request<Incoming>,
     username: &str,
 ) -> Result<Response<Body>, Error> {
     let a = guard::admin(app, req.headers())?;
-    accounts::delete(app, &a.session.username, username).await?;
+    accounts::delete(app, ctx.peer.ip(), &a.session.username, username).await?;
     Ok(http::no_content())
 }

@@ -155,8 +155,8 @@ fn dispatch(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Step {
     if let Some(name) = path.strip_prefix("/api/v1/accounts/") {
         let name = name.to_owned();
         return Step::Done(match () {
-            _ if delete => wait!(app => accounts::delete(&app, req, &name)),
-            _ if put => wait!(app => accounts::update(&app, req, &name)),
+            _ if delete => wait!(app => accounts::delete(&app, ctx, req, &name)),
+            _ if put => wait!(app => accounts::update(&app, ctx, req, &name)),
             _ => Err(Error::MethodNotAllowed {
                 allow: "PUT, DELETE",
             }),
@@ -199,7 +199,7 @@ fn dispatch(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Step {
         "/api/v1/profile" if get => wait!(app => settings::profile_get(&app, req.headers())),
         "/api/v1/profile" if put => wait!(app => settings::profile_put(&app, ctx, req)),
         "/api/v1/accounts" if get => wait!(app => accounts::list(&app, req.headers())),
-        "/api/v1/accounts" if post => wait!(app => accounts::create(&app, req)),
+        "/api/v1/accounts" if post => wait!(app => accounts::create(&app, ctx, req)),
         "/api/v1/sessions" if get => sessions::list(app, req.headers()),
         "/api/v1/sessions" if delete => sessions::delete_others(app, ctx, &req),
         "/api/v1/audit" if get => wait!(app => device::audit(&app, &req)),

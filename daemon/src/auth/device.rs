@@ -143,6 +143,7 @@ mod tests {
             totp: None,
             device_gen: gen,
             devices: devices.iter().map(id_text).collect(),
+            disabled: false,
         }
     }
 

@@ -1,11 +1,14 @@
 //! Extension accounts: the admin lists, creates and deletes them, so that "username or
 //! extension number" on the Forgot Password page means something.
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
+use crate::flows::recovery::MailJob;
 use crate::mail::address::Email;
 use crate::model::{Account, Role, ADMIN};
 
@@ -17,6 +20,12 @@ pub struct NewAccount {
     pub password: Secret,
     #[serde(default)]
     pub email: Option<String>,
+    /// The acting admin's password: needed for an admin-role account.
+    #[serde(default)]
+    pub current_password: Option<Secret>,
+    /// ... and the acting admin's second factor, when it has one.
+    #[serde(default)]
+    pub code: Option<Secret>,
 }
 
 /// Extension numbers and simple names: 1–32 of `a-z A-Z 0-9 . _ -`.
@@ -30,9 +39,28 @@ pub async fn list(app: &App) -> Result<Vec<Account>, Error> {
     Ok(app.data()?.run(|d| d.accounts()).await?)
 }
 
-/// Creates an extension account with a temporary password (must change at first
-/// sign-in). `by`: the admin who asked, for the log.
-pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Error> {
+/// Creates an account with a temporary password (must change at first sign-in). `by`:
+/// the admin who asked. An admin-role account needs `by`'s password and second factor
+/// (a stolen session must not plant a lasting admin), and is mailed to the owner.
+pub async fn create(
+    app: &App,
+    ip: IpAddr,
+    by: &str,
+    mut body: NewAccount,
+) -> Result<Account, Error> {
+    if body.role == Role::Admin {
+        let password = body
+            .current_password
+            .take()
+            .ok_or(Error::CurrentPasswordRequired(
+                "an account with the admin role can do everything you can.",
+            ))?;
+        let acting = super::login::verify_password(app, ip, by, password, None).await?;
+        if acting.two_factor() {
+            let code = body.code.take().ok_or(Error::SecondFactorRequired)?;
+            super::twofactor::second_factor(app, ip, by, &code).await?;
+        }
+    }
     if !valid_username(&body.username) {
         return Err(Error::InvalidRequest(
             "The username must be 1-32 letters, digits, dots, dashes or underscores (an extension number such as 1001).".into(),
@@ -65,6 +93,7 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         totp: None,
         device_gen: 0,
         devices: Vec::new(),
+        disabled: false,
     };
     let store = data.clone();
     let saved = account.clone();
@@ -76,6 +105,20 @@ pub async fn create(app: &App, by: &str, body: NewAccount) -> Result<Account, Er
         )));
     }
     tracing::info!(by = %by, user = %account.username, "account created");
+    let detail = format!("role {} by {by}", account.role.as_str());
+    app.audit(
+        "account_created",
+        Some(&account.username),
+        Some(ip),
+        Some(&detail),
+    );
+    if account.role == Role::Admin {
+        app.recovery().enqueue(MailJob::AdminCreated {
+            username: account.username.clone(),
+            by: by.to_string(),
+            ip,
+        });
+    }
     if account.email.is_some() {
         app.recovery()
             .enqueue(crate::flows::recovery::MailJob::ConfirmEmail {
@@ -94,6 +137,10 @@ pub struct AccountChange {
     /// The recovery email; empty removes it. Absent: unchanged.
     #[serde(default)]
     pub email: Option<String>,
+    /// Enables (or disables) an account; the button's credential reset disables every
+    /// admin-role account but `admin`.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 /// The admin changes an extension account: a temporary password (every session of the
@@ -101,6 +148,7 @@ pub struct AccountChange {
 /// goes to the new address).
 pub async fn update(
     app: &App,
+    ip: IpAddr,
     by: &str,
     username: &str,
     change: AccountChange,
@@ -120,7 +168,7 @@ pub async fn update(
     };
     let now = app.clock().unix();
     let name = username.to_string();
-    let (new_hash, new_email) = (hash.clone(), email.clone());
+    let (new_hash, new_email, enabled) = (hash.clone(), email.clone(), change.enabled);
     let before = super::recovery::account(app, username)
         .await?
         .ok_or(Error::NotFound)?;
@@ -141,13 +189,41 @@ pub async fn update(
                     }
                     a.email = e.clone();
                 }
+                if let Some(on) = enabled {
+                    a.disabled = !on;
+                }
             })
         })
         .await?
         .ok_or(Error::NotFound)?;
+    let by_whom = format!("by {by}");
     if hash.is_some() {
         crate::flows::end_sign_ins(app, username);
-        app.audit("temporary_password_set", Some(username), None, Some(by));
+        app.audit(
+            "temporary_password_set",
+            Some(username),
+            Some(ip),
+            Some(&by_whom),
+        );
+    }
+    if email.is_some() && before.email != account.email {
+        app.audit(
+            "account_email_changed",
+            Some(username),
+            Some(ip),
+            Some(&by_whom),
+        );
+    }
+    if before.disabled != account.disabled {
+        if account.disabled {
+            crate::flows::end_sign_ins(app, username);
+        }
+        let kind = if account.disabled {
+            "account_disabled"
+        } else {
+            "account_enabled"
+        };
+        app.audit(kind, Some(username), Some(ip), Some(&by_whom));
     }
     if email.is_some() && before.email != account.email && account.email.is_some() {
         app.recovery()
@@ -159,8 +235,9 @@ pub async fn update(
     Ok(account)
 }
 
-/// Deletes an extension account: its reset tokens go with it, its sessions end.
-pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
+/// Deletes an account (an extension or another admin): its reset tokens go with it,
+/// its sessions end.
+pub async fn delete(app: &App, ip: IpAddr, by: &str, username: &str) -> Result<(), Error> {
     if username == ADMIN {
         return Err(Error::InvalidRequest(
             "The admin account cannot be deleted.".into(),
@@ -173,6 +250,12 @@ pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
         return Err(Error::NotFound);
     }
     crate::flows::end_sign_ins(app, username);
+    app.audit(
+        "account_deleted",
+        Some(username),
+        Some(ip),
+        Some(&format!("by {by}")),
+    );
     tracing::info!(by = %by, user = %username, "account deleted");
     Ok(())
 }
@@ -180,7 +263,7 @@ pub async fn delete(app: &App, by: &str, username: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testkit::{secret, TestApp};
+    use crate::flows::testkit::{ip, secret, TestApp};
 
     fn new(name: &str, password: &str) -> NewAccount {
         NewAccount {
@@ -188,6 +271,8 @@ mod tests {
             role: Role::User,
             password: secret(password),
             email: Some("ext@pbx.test".into()),
+            current_password: None,
+            code: None,
         }
     }
 
@@ -196,30 +281,49 @@ mod tests {
         let t = TestApp::ready("flow-accounts").await;
         let app = &t.app;
         assert!(matches!(
-            create(app, "admin", new("1001", "short")).await,
+            create(app, ip("192.0.2.1"), "admin", new("1001", "short")).await,
             Err(Error::WeakPassword { .. })
         ));
         assert!(matches!(
-            create(app, "admin", new("10 01", "desk phone by the window")).await,
+            create(
+                app,
+                ip("192.0.2.1"),
+                "admin",
+                new("10 01", "desk phone by the window")
+            )
+            .await,
             Err(Error::InvalidRequest(_))
         ));
-        let a = create(app, "admin", new("1001", "desk phone by the window"))
-            .await
-            .expect("created");
+        let a = create(
+            app,
+            ip("192.0.2.1"),
+            "admin",
+            new("1001", "desk phone by the window"),
+        )
+        .await
+        .expect("created");
         assert!(
             a.must_change_password,
             "the owner replaces it at first sign-in"
         );
         assert!(matches!(
-            create(app, "admin", new("1001", "desk phone by the window")).await,
+            create(
+                app,
+                ip("192.0.2.1"),
+                "admin",
+                new("1001", "desk phone by the window")
+            )
+            .await,
             Err(Error::Conflict(_))
         ));
         assert!(matches!(
-            delete(app, "admin", ADMIN).await,
+            delete(app, ip("192.0.2.1"), "admin", ADMIN).await,
             Err(Error::InvalidRequest(_))
         ));
         app.sessions().create("1001", Role::User, true);
-        delete(app, "admin", "1001").await.expect("deleted");
+        delete(app, ip("192.0.2.1"), "admin", "1001")
+            .await
+            .expect("deleted");
         assert_eq!(app.sessions().count(), 0, "its sessions ended");
         assert!(list(app)
             .await
@@ -227,7 +331,7 @@ mod tests {
             .iter()
             .all(|a| a.username != "1001"));
         assert!(matches!(
-            delete(app, "admin", "1001").await,
+            delete(app, ip("192.0.2.1"), "admin", "1001").await,
             Err(Error::NotFound)
         ));
     }

@@ -160,6 +160,10 @@ pub async fn login(
         None
     };
     let account = verify_password(app, ip, &req.username, req.password, device).await?;
+    if account.disabled {
+        tracing::info!(%ip, user = %account.username, "sign-in of a disabled account");
+        return Err(Error::AccountDisabled);
+    }
     if account.two_factor() {
         tracing::info!(%ip, user = %account.username, "password right; the second factor is owed");
         let presession = app.presessions().create(

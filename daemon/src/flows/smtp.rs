@@ -177,7 +177,10 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
     let settings = validate(form, old.as_ref())?;
     let moved = route_changes(old.as_ref(), &settings);
     if moved {
-        let password = current_password.ok_or(Error::CurrentPasswordRequired)?;
+        let password = current_password.ok_or(Error::CurrentPasswordRequired(
+            "changing where the PBX sends its mail (server, port, encryption, username or \
+             sender) needs it, since password-reset links travel that way.",
+        ))?;
         super::login::verify_password(app, ip, by, password, None).await?;
     }
     let view = SmtpView::of(Some(&settings));

@@ -26,6 +26,7 @@ pub const DRILL_SUBJECT: &str = "Recovery check";
 pub const CREDENTIALS_RESET_SUBJECT: &str = "Admin password reset with the reset button";
 pub const FACTOR_LOCKED_SUBJECT: &str = "Two-factor sign-in locked";
 pub const SMTP_CHANGED_SUBJECT: &str = "Email settings changed";
+pub const ADMIN_CREATED_SUBJECT: &str = "Admin account created";
 
 pub fn build(from: &Mailbox, to: &Mailbox, subject: &str, text: String) -> Result<Message, String> {
     // 7bit keeps the reset link byte-for-byte in the mail; quoted-printable would turn
@@ -185,6 +186,29 @@ pub fn credentials_reset(
         when = format_utc(at),
     );
     build(from, to, CREDENTIALS_RESET_SUBJECT, body)
+}
+
+/// The notice to the admin that another account with the admin role exists now.
+pub fn admin_created(
+    from: &Mailbox,
+    to: &Mailbox,
+    device: &str,
+    username: &str,
+    by: &str,
+    at: u64,
+    ip: &str,
+) -> Result<Message, String> {
+    let body = format!(
+        "Hello admin,\n\n\
+         at {when} the account \"{by}\" created the account \"{username}\" with the \
+         admin role on {device}, from the address {ip}. It can do everything the admin \
+         can.\n\n\
+         If this was not you, sign in and delete it on the Accounts page, or press the \
+         reset button of the PBX for 3-8 seconds: that resets the admin password and \
+         disables every other admin account.\n",
+        when = format_utc(at),
+    );
+    build(from, to, ADMIN_CREATED_SUBJECT, body)
 }
 
 /// The notice, sent the old way, that the PBX's mail now goes through another server.

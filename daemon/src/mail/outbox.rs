@@ -45,6 +45,12 @@ pub enum MailJob {
         ip: IpAddr,
         route: String,
     },
+    /// Tells the admin's confirmed address that another admin-role account was created.
+    AdminCreated {
+        username: String,
+        by: String,
+        ip: IpAddr,
+    },
     /// Tells an account's confirmed address that wrong codes locked its second factor.
     FactorLocked {
         username: String,

@@ -155,6 +155,7 @@ impl DataDb {
             totp: None,
             device_gen: 0,
             devices: Vec::new(),
+            disabled: false,
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

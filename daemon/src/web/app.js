@@ -311,8 +311,12 @@ const pages = {
       const r = await api("GET", "/accounts");
       if (r.status !== 200) { showError(explain(r), null, "list-error"); return; }
       const rows = r.data.map((a) => row(
-        [a.username, a.role, a.email ? a.email + (a.email_confirmed ? "" : " (unconfirmed)") : null, a.two_factor ? "on" : "off", utc(a.last_sign_in)],
-        a.role === "admin" ? [] : [
+        [a.username, a.role + (a.disabled ? " (disabled)" : ""), a.email ? a.email + (a.email_confirmed ? "" : " (unconfirmed)") : null, a.two_factor ? "on" : "off", utc(a.last_sign_in)],
+        a.username === "admin" ? [] : [
+          ...(a.disabled ? [["Enable", "Enable " + a.username, async () => {
+            const e = await api("PUT", "/accounts/" + encodeURIComponent(a.username), { enabled: true });
+            if (e.status === 200) { notice("Account " + a.username + " enabled."); load(); } else showError(explain(e), null, "list-error");
+          }]] : []),
           ["Change", "Change " + a.username, () => {
             editing = a.username; $("edit-name").textContent = a.username; $("edit-email").value = a.email || "";
             $("edit-password").value = ""; $("edit-section").hidden = false; $("edit-password").focus();
@@ -324,13 +328,18 @@ const pages = {
           }]]));
       $("accounts-rows").replaceChildren(...rows);
     };
+    $("new-role").addEventListener("change", () => { $("admin-confirm").hidden = $("new-role").value !== "admin"; });
     $("account-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       for (const id of ["error", "username-error", "password-error", "email-error"]) clearError(id);
-      const body = { username: $("new-username").value, role: "user", password: $("new-password").value };
+      const body = { username: $("new-username").value, role: $("new-role").value, password: $("new-password").value };
       if ($("new-email").value) body.email = $("new-email").value;
+      if (body.role === "admin") {
+        body.current_password = $("acting-password").value;
+        if ($("acting-code").value) body.code = $("acting-code").value;
+      }
       const r = await api("POST", "/accounts", body);
-      if (r.status === 201) { notice("Account " + r.data.username + " created: it must choose its own password at the first sign-in."); $("account-form").reset(); load(); return; }
+      if (r.status === 201) { notice("Account " + r.data.username + " created: it must choose its own password at the first sign-in."); $("account-form").reset(); $("admin-confirm").hidden = true; load(); return; }
       const m = r.data.message || explain(r);
       if (r.data.error === "weak_password") showError(m, r.data.reasons, "password-error");
       else if (r.status === 409 || /username/i.test(m)) showError(m, null, "username-error");

@@ -159,6 +159,31 @@ pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
     Some(Ok(p.mode))
 }
 
+/// Every admin-role account but `admin`: its sessions end and it is disabled until
+/// `admin` enables it again (one planted with a stolen session must not outlive the
+/// owner's press).
+async fn disable_other_admins(app: &App) -> Result<(), Error> {
+    let data = app.data()?;
+    let others: Vec<String> = data
+        .run(|d| d.accounts())
+        .await?
+        .into_iter()
+        .filter(|a| a.role == crate::model::Role::Admin && a.username != ADMIN)
+        .map(|a| a.username)
+        .collect();
+    for name in &others {
+        let n = name.clone();
+        data.run(move |d| d.update_account(&n, |a| a.disabled = true))
+            .await?;
+        crate::flows::end_sign_ins(app, name);
+    }
+    if !others.is_empty() {
+        app.audit("admins_disabled", None, None, Some(&others.join(", ")));
+        tracing::warn!(accounts = %others.join(", "), "other admin accounts disabled by the credential reset");
+    }
+    Ok(())
+}
+
 /// The credential-only reset: the admin's password back to the label's (must change)
 /// and its second factor removed, its reset tokens revoked in the same flushed write,
 /// every admin session ended, all other data kept; audited, and a notice to the bound address if mail works.
@@ -185,6 +210,7 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
         return Err(Error::Internal("the admin account is missing".into()));
     }
     let ended = crate::flows::end_sign_ins(app, ADMIN);
+    disable_other_admins(app).await?;
     app.audit(
         "credentials_reset",
         Some(ADMIN),
@@ -282,6 +308,7 @@ mod tests {
             totp: None,
             device_gen: 0,
             devices: Vec::new(),
+            disabled: false,
         };
         data.put_account(&other).expect("extension");
         t.admin_token([7; 32]);

@@ -14,6 +14,15 @@ use crate::mail::message as mail;
 use crate::mail::transport as mailer;
 use crate::model::ADMIN;
 
+/// The account's recovery address if it is confirmed: an unconfirmed one may be
+/// anybody's, so alerts go only to a proven one.
+async fn confirmed_address(app: &App, username: &str) -> Option<String> {
+    let account = super::account(app, username).await.ok()??;
+    account
+        .email
+        .filter(|_| account.email_confirmed_at.is_some())
+}
+
 /// Sends a notice to `to` if mail works; `what` names it in the log.
 async fn send_notice(
     app: &App,
@@ -62,12 +71,8 @@ async fn handle_changed(app: &App, username: &str, ip: IpAddr, how: &str) {
 /// The notice of new SMTP settings, through the ones they replaced (the new ones may be
 /// an attacker's relay), to the admin's confirmed address.
 async fn smtp_changed(app: &App, old: &mailer::SmtpSettings, by: &str, ip: IpAddr, route: &str) {
-    let Ok(Some(admin)) = super::account(app, ADMIN).await else {
-        return;
-    };
-    let Some(to) = admin
-        .email
-        .filter(|_| admin.email_confirmed_at.is_some())
+    let Some(to) = confirmed_address(app, ADMIN)
+        .await
         .and_then(|e| mailer::parse_address(&e))
     else {
         return;
@@ -128,19 +133,22 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
             MailJob::SmtpChanged { old, by, ip, route } => {
                 smtp_changed(&app, &old, &by, ip, &route).await
             }
+            MailJob::AdminCreated { username, by, ip } => {
+                let Some(to) = confirmed_address(&app, ADMIN).await else {
+                    continue;
+                };
+                let (device, at) = (device_name(&app), app.clock().unix());
+                send_notice(&app, ADMIN, &to, "admin-created notice", |from, to| {
+                    mail::admin_created(from, to, &device, &username, &by, at, &ip.to_string())
+                })
+                .await;
+            }
             MailJob::FactorLocked {
                 username,
                 ip,
                 minutes,
             } => {
-                let Ok(Some(account)) = super::account(&app, &username).await else {
-                    continue;
-                };
-                // Only a proven address: an unconfirmed one may be anybody's.
-                let Some(to) = account
-                    .email
-                    .filter(|_| account.email_confirmed_at.is_some())
-                else {
+                let Some(to) = confirmed_address(&app, &username).await else {
                     continue;
                 };
                 let (device, at) = (device_name(&app), app.clock().unix());
