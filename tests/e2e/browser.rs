@@ -457,3 +457,170 @@ async fn the_admin_pages_in_the_browser() {
     b.screenshot(&dir.path().join("device.png")).await;
     b.quit().await;
 }
+
+/// Waits until the page's script has wired every handler (`body[data-ready]`).
+async fn wait_ready(b: &mut Browser) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.eval("return document.body.dataset.ready || ''").await != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "page script not ready at {}",
+            b.url().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue 24 item 0 (failed on the old code: the page had no handler, the form posted
+/// natively and showed a raw `{"error":"csrf"}` page): the web factory reset works like
+/// the other pages — signed in, the last warning names the ways back in still ready,
+/// a red button, then "erasing and restarting" until the box answers again, after which
+/// the label password signs in.
+#[tokio::test]
+async fn the_web_factory_reset_erases_and_the_label_password_works_again() {
+    let dir = pbx_e2e::TempDir::new("browser-erase");
+    let d = pbx_e2e::Daemon::start_on_fixed_ports(&dir.path().join("state"));
+    let label = initial(&d);
+    crate::change_initial(&d, "amber tram over the bridge").await;
+    let base = format!("http://{}", d.http);
+    let mut b = Browser::start().await;
+    b.goto(&format!("{base}/login")).await;
+    sign_in(&mut b, "amber tram over the bridge").await;
+    b.goto(&format!("{base}/factory-reset")).await;
+    wait_ready(&mut b).await;
+    b.wait_for_text("#who", "admin").await;
+    let ways = b.wait_for_text("#ways-left", "Still ready").await;
+    assert!(ways.contains("3–8 second press"), "{ways}");
+    let colour = b
+        .eval(
+            "return getComputedStyle(document.querySelector('#reset-device-form button[type=submit]')).backgroundColor",
+        )
+        .await;
+    assert_eq!(colour, "rgb(176, 0, 32)", "a red destructive button");
+    b.type_into("#password", "amber tram over the bridge").await;
+    b.type_into("#confirm", "erase").await;
+    b.click("#reset-device-form button[type=submit]").await;
+    b.wait_for_text("#error", "Type ERASE").await;
+    b.type_into("#password", "not my password at all").await;
+    b.type_into("#confirm", "ERASE").await;
+    b.click("#reset-device-form button[type=submit]").await;
+    b.wait_for_text("#error", "Wrong username or password")
+        .await;
+    b.type_into("#password", "amber tram over the bridge").await;
+    b.type_into("#confirm", "ERASE").await;
+    b.click("#reset-device-form button[type=submit]").await;
+    b.wait_for_text("#erasing", "erasing and restarting").await;
+    assert_eq!(
+        b.url().await,
+        format!("{base}/factory-reset"),
+        "no raw JSON page"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while b
+        .eval("return document.querySelector('#erase-done').hidden")
+        .await
+        != false
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no end of the erase shown: {:?}; log: {}",
+            b.text("#erase-state").await,
+            d.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let done = b.text("#erase-done").await;
+    assert!(
+        done.contains("password printed on the device label"),
+        "{done}"
+    );
+    b.click("#erase-done a").await;
+    b.wait_for_path("/login").await;
+    sign_in_expecting(&mut b, &label, "/profile").await;
+    b.quit().await;
+}
+
+/// [`sign_in`] that lands on `path` (the forced change after a reset).
+async fn sign_in_expecting(b: &mut Browser, password: &str, path: &str) {
+    wait_ready(b).await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", password).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_path(path).await;
+}
+
+/// Every page with a form, at its URL; signed out or signed in as the admin.
+const FORM_PAGES: &[(&str, &str, bool)] = &[
+    ("login.html", "/login", false),
+    ("forgot.html", "/forgot", false),
+    ("reset.html", "/reset?token=AAAA", false),
+    ("confirm-email.html", "/confirm-email?token=AAAA", false),
+    ("index.html", "/", true),
+    ("profile.html", "/profile", true),
+    ("settings-email.html", "/settings/email", true),
+    ("accounts.html", "/accounts", true),
+    ("recovery-codes.html", "/recovery-codes", true),
+    ("audit.html", "/audit", true),
+    ("factory-reset.html", "/factory-reset", true),
+];
+
+/// Issue 24 item 0: no page can ship a form without its handler again. Every embedded
+/// page with a `<form>` is listed above (checked against the files), and on each one
+/// every form's submit is taken by the page's script (`preventDefault`), so the browser
+/// never posts it natively to the API.
+#[tokio::test]
+async fn every_form_on_every_page_is_handled_by_the_page_script() {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../daemon/src/web");
+    let mut with_forms: Vec<String> = std::fs::read_dir(&web)
+        .expect("web dir")
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("<form")))
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    with_forms.sort();
+    let mut listed: Vec<String> = FORM_PAGES.iter().map(|p| p.0.to_string()).collect();
+    listed.sort();
+    assert_eq!(with_forms, listed, "a page with a form needs an entry here");
+
+    let (_dir, d) = fresh("browser-forms");
+    crate::change_initial(&d, "amber tram over the bridge").await;
+    let base = format!("http://{}", d.http);
+    let mut b = Browser::start().await;
+    for signed_in in [false, true] {
+        if signed_in {
+            b.goto(&format!("{base}/login")).await;
+            sign_in(&mut b, "amber tram over the bridge").await;
+        }
+        for (file, path, _) in FORM_PAGES.iter().filter(|p| p.2 == signed_in) {
+            b.goto(&format!("{base}{path}")).await;
+            wait_ready(&mut b).await;
+            let taken = b
+                .eval(
+                    "return [...document.forms].map(f => {
+                       const e = new Event('submit', {cancelable: true, bubbles: true});
+                       f.dispatchEvent(e);
+                       return [f.id, e.defaultPrevented];
+                     })",
+                )
+                .await;
+            let forms = taken.as_array().expect("forms").clone();
+            assert!(!forms.is_empty(), "{file}: no form found");
+            for f in forms {
+                // A filter form may load its own page with a query; none may post to
+                // the API behind the page's back.
+                let id = f[0].as_str().unwrap_or_default().to_string();
+                let get_page = b
+                    .eval(&format!(
+                        "const f = document.getElementById({id:?});
+                         return f.method === 'get' && !new URL(f.action).pathname.startsWith('/api/')"
+                    ))
+                    .await;
+                assert!(
+                    f[1] == true || get_page == true,
+                    "{file}: form {id} posts natively"
+                );
+            }
+        }
+    }
+    b.quit().await;
+}

@@ -60,8 +60,24 @@ impl Daemon {
     }
 
     pub fn start_opts(state_dir: &Path, opts: &Opts) -> Daemon {
+        Daemon::spawn(state_dir, opts, "127.0.0.1:0", "127.0.0.1:0")
+    }
+
+    /// Starts it on fixed free ports, as a box listens: a simulated reboot comes back
+    /// on the same addresses, so a page open in a browser reaches it again.
+    pub fn start_on_fixed_ports(state_dir: &Path) -> Daemon {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .to_string()
+        };
+        let (http, https) = (free(), free());
+        Daemon::spawn(state_dir, &Opts::default(), &http, &https)
+    }
+
+    fn spawn(state_dir: &Path, opts: &Opts, http: &str, https: &str) -> Daemon {
         std::fs::create_dir_all(state_dir).expect("state dir");
-        let (http, https) = ("127.0.0.1:0", "127.0.0.1:0");
         let log = state_dir.join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()

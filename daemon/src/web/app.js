@@ -407,6 +407,56 @@ const pages = {
     $("dev-syslog").textContent = sl.enabled ? sl.sent + " events sent, " + sl.dropped + " dropped" : "off (audit.syslog)";
   },
 
+  async "factory-reset"() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    // The last warning names what is still ready: an erase is the last resort.
+    const w = await api("GET", "/recovery");
+    if (w.status === 200) {
+      const d = w.data, ready = [];
+      const mode = d.button && d.button.mode;
+      if (d.available && d.email_confirmed_at) ready.push("the emailed reset link (Forgot password)");
+      if (d.codes_left) ready.push(d.codes_left + " recovery code(s)");
+      if (mode === "credentials") ready.push("a 3–8 second press of the reset button (the label password back, data kept)");
+      if (mode === "mail" && d.available) ready.push("a 3–8 second press of the reset button (mails a reset link)");
+      $("ways-left").textContent = ready.length
+        ? "Still ready without erasing anything: " + ready.join("; ") + ". If you only lost a password, use one of these instead."
+        : "No other way back in is set up: a factory reset is the only one left.";
+    }
+    $("reset-device-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      if ($("confirm").value !== "ERASE") { showError("Type ERASE (in capitals) to confirm that all settings and data will be erased."); return; }
+      const r = await api("POST", "/factory-reset", { password: $("password").value, confirm: $("confirm").value });
+      $("password").value = "";
+      if (r.status !== 202) { showError(explain(r)); return; }
+      $("reset-device-form").hidden = true;
+      $("ways-left").hidden = true;
+      $("erasing").hidden = false;
+      $("erase-state").focus();
+      // Done when the box answers again and this session is gone with the data.
+      const started = Date.now();
+      const poll = async () => {
+        try {
+          const h = await fetch("/healthz", { cache: "no-store" });
+          if (h.ok) {
+            const q = await fetch("/api/v1/session", { headers: { "X-PBX-Poll": "1" }, credentials: "same-origin" });
+            if (q.status === 401) {
+              $("erase-state").textContent = "Done.";
+              $("erase-done").hidden = false;
+              return;
+            }
+          }
+        } catch (e) { /* restarting: not answering yet */ }
+        const secs = Math.round((Date.now() - started) / 1000);
+        $("erase-state").textContent = "Erasing all settings and data, then restarting… (" + secs + " s) Keep the PBX powered on.";
+        setTimeout(poll, 1000);
+      };
+      setTimeout(poll, 1000);
+    });
+  },
+
   async "recovery-codes"() {
     const s = await loadSession();
     if (!s) return;
@@ -567,7 +617,9 @@ const pages = {
   },
 };
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
   const p = pages[document.body.dataset.page];
-  if (p) p();
+  if (p) await p();
+  // Every handler is wired: tests (and nothing else) wait for this.
+  document.body.dataset.ready = "1";
 });
