@@ -13,6 +13,9 @@ use crate::model::Role;
 pub const TTL: Duration = Duration::from_secs(300);
 /// Most pre-sessions at once; the oldest goes beyond this.
 const MAX: usize = 256;
+/// Most pre-sessions of one account: whoever has its password cannot flush the table
+/// (and with it everybody else's halfway sign-ins); its own oldest goes instead.
+const PER_ACCOUNT: usize = 4;
 /// Wrong codes one pre-session may take before it is dropped (the address lockout
 /// counts them too).
 const MAX_FAILURES: u32 = 5;
@@ -61,6 +64,16 @@ impl PreSessions {
         let token = super::random_token();
         let mut map = self.lock();
         map.retain(|_, p| now.saturating_sub(p.started) < TTL);
+        let own: Vec<([u8; 32], Duration)> = map
+            .iter()
+            .filter(|(_, p)| p.username == username)
+            .map(|(k, p)| (*k, p.started))
+            .collect();
+        if own.len() >= PER_ACCOUNT {
+            if let Some((k, _)) = own.iter().min_by_key(|(_, t)| *t) {
+                map.remove(k);
+            }
+        }
         if map.len() >= MAX {
             if let Some(k) = map.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k) {
                 map.remove(&k);
@@ -137,5 +150,23 @@ mod tests {
         let t = p.create("admin", Role::Admin, false, "", None);
         assert!(p.take(&t).is_some());
         assert!(p.take(&t).is_none(), "once");
+    }
+
+    /// Issue 24 (low; failed on the old code: 300 pre-sessions of one account flushed
+    /// the other account's): one account keeps at most four.
+    #[test]
+    fn one_account_cannot_flush_the_others_pre_sessions() {
+        let clock = Arc::new(ManualClock::default());
+        let p = PreSessions::new(clock.clone());
+        let other = p.create("1001", Role::User, false, "", None);
+        let mut own = Vec::new();
+        for _ in 0..300 {
+            clock.advance(Duration::from_millis(1));
+            own.push(p.create("admin", Role::Admin, false, "", None));
+        }
+        assert!(p.get(&other).is_some(), "another account's pre-session stays");
+        let live = own.iter().filter(|t| p.get(t).is_some()).count();
+        assert_eq!(live, PER_ACCOUNT);
+        assert!(p.get(own.last().expect("one")).is_some(), "the newest stays");
     }
 }
