@@ -43,6 +43,7 @@ pub struct App {
     presessions: PreSessions,
     syslog: Syslog,
     limiter: Limiter,
+    failure_log: crate::auth::failure_log::FailureLog,
     recovery: Recovery,
     /// The bound listener addresses (ports resolved), for reset links.
     http_addr: Option<SocketAddr>,
@@ -81,6 +82,7 @@ impl App {
             sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
             presessions: PreSessions::new(Arc::clone(&clock)),
             syslog: Syslog::new(&hostname),
+            failure_log: crate::auth::failure_log::FailureLog::new(p.lockout_window),
             limiter: Limiter::new(Arc::clone(&clock), p),
             recovery: Recovery::default(),
             http_addr: None,
@@ -220,6 +222,11 @@ impl App {
     /// Sign-ins waiting for their second factor.
     pub fn presessions(&self) -> &PreSessions {
         &self.presessions
+    }
+
+    /// Failed sign-ins aggregated for the audit trail.
+    pub fn failure_log(&self) -> &crate::auth::failure_log::FailureLog {
+        &self.failure_log
     }
 
     pub fn limiter(&self) -> &Limiter {

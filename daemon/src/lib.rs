@@ -77,6 +77,7 @@ pub async fn run(
         tokio::spawn(flows::recovery::mail_worker(Arc::clone(&app), rx));
     }
     tokio::spawn(flows::recovery::email::drill_worker(Arc::clone(&app)));
+    tokio::spawn(flows::login::failure_summaries(Arc::clone(&app)));
     app.syslog().configure(app.config().syslog.clone());
     let socket = app.config().control.socket.clone();
     match control::bind(&socket) {

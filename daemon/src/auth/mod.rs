@@ -3,6 +3,7 @@
 //! cookies that let a known browser past them ([`device`]).
 
 pub mod device;
+pub mod failure_log;
 pub mod lockout;
 pub mod password;
 pub mod policy;

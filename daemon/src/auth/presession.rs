@@ -164,9 +164,15 @@ mod tests {
             clock.advance(Duration::from_millis(1));
             own.push(p.create("admin", Role::Admin, false, "", None));
         }
-        assert!(p.get(&other).is_some(), "another account's pre-session stays");
+        assert!(
+            p.get(&other).is_some(),
+            "another account's pre-session stays"
+        );
         let live = own.iter().filter(|t| p.get(t).is_some()).count();
         assert_eq!(live, PER_ACCOUNT);
-        assert!(p.get(own.last().expect("one")).is_some(), "the newest stays");
+        assert!(
+            p.get(own.last().expect("one")).is_some(),
+            "the newest stays"
+        );
     }
 }

@@ -45,15 +45,18 @@ pub async fn audit_filtered(app: &App, f: &AuditFilter) -> Result<Vec<AuditEvent
 }
 
 /// Audit events as CSV (RFC 4180), newest first. A cell that a spreadsheet would read
-/// as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`: usernames come from
-/// whoever typed at the login form.
+/// as a formula (`=`, `+`, `-`, `@` first, after any spaces) is prefixed with `'`:
+/// usernames come from whoever typed at the login form.
 pub fn audit_csv(events: &[AuditEvent]) -> String {
     fn cell(v: &str) -> String {
-        let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{v}")
-        } else {
-            v.to_string()
-        };
+        // After leading spaces too: spreadsheets skip them (" =cmd|' /C calc'!A0").
+        let first = v.trim_start_matches([' ', '\u{a0}']);
+        let v =
+            if v.starts_with(['\t', '\r']) || first.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{v}")
+            } else {
+                v.to_string()
+            };
         if v.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", v.replace('"', "\"\""))
         } else {

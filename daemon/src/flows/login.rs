@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::device;
+use crate::auth::failure_log::{Due, Record};
 use crate::auth::lockout::{DeviceId, Failure};
 use crate::auth::sessions::{NewSession, Origin, Session};
 use crate::auth::shown_username;
@@ -36,7 +37,10 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
     let shown = shown_username(username);
     match failure {
         Failure::AttemptsLeft(n) => {
-            app.audit("login_failed", Some(&shown), Some(ip), None);
+            let key = crate::auth::lockout::addr_key(ip);
+            if app.failure_log().record(key, &shown, app.clock().mono()) == Record::Write {
+                app.audit("login_failed", Some(&shown), Some(ip), None);
+            }
             Error::InvalidCredentials {
                 attempts_left: Some(n),
             }
@@ -50,6 +54,41 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
                 Some("address blocked"),
             );
             Error::Locked { retry_after: d }
+        }
+    }
+}
+
+/// Writes the failed sign-ins aggregated in RAM to the audit trail, each a window
+/// after the first (one summary per address, one overflow when the budget was spent).
+pub async fn failure_summaries(app: std::sync::Arc<App>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let minutes = app.config().policy.lockout_window.as_secs().div_ceil(60);
+    loop {
+        tick.tick().await;
+        for due in app.failure_log().due(app.clock().mono()) {
+            match due {
+                Due::Summary { ip, more, users } => app.audit(
+                    "login_failed",
+                    None,
+                    Some(ip),
+                    Some(&format!(
+                        "{more} more failed sign-ins from this address within {minutes} min (usernames tried: {})",
+                        users.join(", ")
+                    )),
+                ),
+                Due::Overflow {
+                    failures,
+                    addresses,
+                } => app.audit(
+                    "audit_overflow",
+                    None,
+                    None,
+                    Some(&format!(
+                        "{failures} failed sign-ins from {addresses} addresses within {minutes} min were counted but not recorded one by one"
+                    )),
+                ),
+            }
         }
     }
 }
