@@ -118,7 +118,8 @@ pub async fn mail_press(app: &Arc<App>, source: &str) -> Value {
             .await
             .ok()
             .flatten()
-            .and_then(|a| a.email),
+            // Only a proven address gets a reset link.
+            .and_then(|a| a.email.filter(|_| a.email_confirmed_at.is_some())),
         Err(_) => None,
     };
     let (Some(email), true) = (email, ready) else {

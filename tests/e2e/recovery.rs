@@ -22,8 +22,16 @@ pub fn daemon_with(dir: &TempDir, smtp: &SmtpServer, config: Option<&str>) -> Da
     Daemon::start_opts(&dir.path().join("state"), &opts)
 }
 
-/// Replaces the label password, signs in, binds the admin email. Returns the client.
+/// Replaces the label password, signs in, binds the admin email and confirms it (a
+/// reset link goes only to a confirmed address). Returns the client.
 pub async fn admin_ready(d: &Daemon) -> Client {
+    let c = admin_bound(d).await;
+    confirm_email(d).await;
+    c
+}
+
+/// [`admin_ready`] without the confirmation: the address is bound, its link unopened.
+pub async fn admin_bound(d: &Daemon) -> Client {
     let mut c = crate::change_initial(d, ADMIN_PW).await;
     assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
     let r = c
@@ -48,16 +56,32 @@ pub async fn admin_ready(d: &Daemon) -> Client {
     c
 }
 
-/// Opens the confirmation link of the recovery email that [`admin_ready`] bound (from
-/// the dev outbox), so that the address is confirmed: ready for links and notices.
+/// Opens the confirmation link of the admin's recovery email (from the dev outbox), so
+/// that the address is confirmed: ready for links and notices.
 pub async fn confirm_email(d: &Daemon) {
-    let mail = std::fs::read_dir(d.state_dir.join("outbox"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .find(|m| m.contains("Subject: Confirm your recovery email"))
-        .expect("a confirmation mail in the outbox");
+    confirm_email_of(d, ADMIN_MAIL).await;
+}
+
+/// Opens the confirmation link mailed to `address` (from the dev outbox; waits for it).
+pub async fn confirm_email_of(d: &Daemon, address: &str) {
+    let to = format!("To: {address}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mail = loop {
+        let found = std::fs::read_dir(d.state_dir.join("outbox"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .find(|m| m.contains("Subject: Confirm your recovery email") && m.contains(&to));
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no confirmation mail to {address}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let joined = mail.replace("=\r\n", "");
     let at = joined.find("token=").expect("link") + "token=".len();
     let token = &joined[at..at + 43];
@@ -508,6 +532,7 @@ async fn extension_accounts_recover_by_extension_number() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["must_change_password"], true);
+    confirm_email_of(&d, "ext1001@pbx.test").await;
     let dup = admin
         .post_json(
             "/api/v1/accounts",

@@ -515,7 +515,6 @@ async fn where_recovery_mail_goes_changes_only_with_the_password_and_is_told_the
     let dir = TempDir::new("smtp-reroute");
     let d = daemon_with(&dir, &smtp, None);
     let mut c = admin_ready(&d).await;
-    crate::recovery::confirm_email(&d).await;
     let mut first = settings("127.0.0.1", smtp.plain, "none", smtp::PASSWORD, 5);
     first
         .as_object_mut()
@@ -739,6 +738,7 @@ async fn reset_tokens_die_with_a_password_change_an_email_change_or_the_account(
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+    crate::recovery::confirm_email_of(&d, "ext@pbx.test").await;
     let token = forgot_and_wait(&d, &dir, "1002", "ext@pbx.test").await;
     let r = admin
         .send_json("DELETE", "/api/v1/accounts/1002", &json!({}))
@@ -749,6 +749,46 @@ async fn reset_tokens_die_with_a_password_change_an_email_change_or_the_account(
         410,
         "deleted account, dead token"
     );
+}
+
+/// Issue 24 (low; failed on the old code: the second request voided the owner's first
+/// link, and an unconfirmed address got links): reset links go only to a confirmed
+/// address; a new request does not void the owner's outstanding link (up to three live
+/// links, each single-use), and any password change revokes them all.
+#[tokio::test]
+async fn reset_links_go_only_to_a_confirmed_address_and_three_stay_live() {
+    let dir = TempDir::new("links-live");
+    let d = daemon(&dir, "");
+    crate::recovery::admin_bound(&d).await;
+    let r = d
+        .client_from("127.0.7.2")
+        .post_json(
+            "/api/v1/forgot",
+            &json!({"username": "admin", "email": ADMIN_MAIL}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        outbox_tokens(&dir).is_empty(),
+        "no link to an unconfirmed address"
+    );
+    crate::recovery::confirm_email(&d).await;
+    let first = forgot_and_wait(&d, &dir, "admin", ADMIN_MAIL).await;
+    let second = forgot_and_wait(&d, &dir, "admin", ADMIN_MAIL).await;
+    let third = forgot_and_wait(&d, &dir, "admin", ADMIN_MAIL).await;
+    assert_eq!(
+        reset_with(&d, &first).await,
+        204,
+        "the first link still works"
+    );
+    assert_eq!(reset_with(&d, &first).await, 410, "once");
+    assert_eq!(
+        reset_with(&d, &second).await,
+        410,
+        "the password change revoked it"
+    );
+    assert_eq!(reset_with(&d, &third).await, 410, "and this one");
 }
 
 #[tokio::test]

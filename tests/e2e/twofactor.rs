@@ -285,7 +285,6 @@ async fn wrong_codes_lock_the_second_factor_and_a_right_password_does_not_forgiv
     let dir = TempDir::new("2fa-guess");
     let d = Daemon::start(&dir.path().join("state"));
     let mut c = crate::recovery::admin_ready(&d).await;
-    crate::recovery::confirm_email(&d).await;
     let secret = enroll(&mut c).await;
     // The owner's own session from before, to read the audit trail afterwards.
     let mut watch = d.client_from("127.0.0.60");

@@ -152,20 +152,28 @@ fn admin_hash(db: &DataDb) -> String {
 }
 
 #[test]
-fn reset_token_works_once_and_a_newer_one_replaces_it() {
+fn reset_tokens_work_once_three_stay_live_and_a_use_revokes_the_rest() {
     let d = tmp("tokens");
     let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
     db.ensure_admin("OLD", 1).expect("admin");
-    db.issue_token([1; 32], &token(ADMIN, 100), 10)
-        .expect("issue");
-    db.issue_token([2; 32], &token(ADMIN, 100), 11)
-        .expect("issue newer");
-    assert_eq!(
-        db.consume_token(&[1; 32], 20, "NEW").expect("use"),
-        Consumed::Invalid,
-        "replaced"
+    let at = |issued_at: u64| ResetToken {
+        issued_at,
+        ..token(ADMIN, 100)
+    };
+    for n in 1..=4u8 {
+        db.issue_token([n; 32], &at(u64::from(n)), 10)
+            .expect("issue");
+    }
+    assert!(
+        db.token_valid(&[1; 32], 20).expect("read").is_none(),
+        "the oldest of four went"
     );
-    assert!(db.token_valid(&[2; 32], 20).expect("read").is_some());
+    for n in 2..=4u8 {
+        assert!(
+            db.token_valid(&[n; 32], 20).expect("read").is_some(),
+            "{n} live"
+        );
+    }
     match db.consume_token(&[2; 32], 20, "NEW").expect("use") {
         Consumed::Done(a) => assert_eq!(a.password_hash, "NEW"),
         Consumed::Invalid => panic!("valid token refused"),
@@ -177,11 +185,13 @@ fn reset_token_works_once_and_a_newer_one_replaces_it() {
             .expect("admin")
             .must_change_password
     );
-    assert_eq!(
-        db.consume_token(&[2; 32], 21, "AGAIN").expect("use"),
-        Consumed::Invalid,
-        "used"
-    );
+    for n in 2..=4u8 {
+        assert_eq!(
+            db.consume_token(&[n; 32], 21, "AGAIN").expect("use"),
+            Consumed::Invalid,
+            "{n}: used, or revoked by the new password"
+        );
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 

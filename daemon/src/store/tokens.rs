@@ -13,6 +13,9 @@ pub enum Consumed {
     Invalid,
 }
 
+/// Live reset links per account: the owner's outstanding link survives a newer request.
+pub const LIVE_PER_ACCOUNT: usize = 3;
+
 impl DataDb {
     pub(super) fn remove_tokens_of(&self, t: &Trees, username: &str) -> Result<usize, StoreError> {
         let mut n = 0;
@@ -30,8 +33,9 @@ impl DataDb {
         Ok(n)
     }
 
-    /// Stores a new reset token (by its digest) and removes the account's older ones and
-    /// every expired one; flushed before returning.
+    /// Stores a new reset token (by its digest) and removes every expired one; of the
+    /// account's live ones at most [`LIVE_PER_ACCOUNT`] stay (the oldest go), so a new
+    /// request does not void the owner's outstanding link. Flushed before returning.
     pub fn issue_token(
         &self,
         digest: [u8; 32],
@@ -40,12 +44,25 @@ impl DataDb {
     ) -> Result<(), StoreError> {
         let bytes = encode("token", token)?;
         self.with(Access::Write, |t| {
-            self.remove_tokens_of(t, &token.username)?;
+            let mut own = Vec::new();
             for kv in t.tokens.iter() {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
-                if serde_json::from_slice::<ResetToken>(&v).map_or(true, |t| t.expires_at <= now) {
-                    t.tokens.remove(k).map_err(|e| self.err(e))?;
+                match serde_json::from_slice::<ResetToken>(&v) {
+                    Ok(r) if r.expires_at > now => {
+                        if r.username == token.username {
+                            own.push((r.issued_at, k));
+                        }
+                    }
+                    // Expired, or undecodable (never usable): dropped.
+                    _ => {
+                        t.tokens.remove(k).map_err(|e| self.err(e))?;
+                    }
                 }
+            }
+            own.sort_by_key(|(at, _)| *at);
+            let over = (own.len() + 1).saturating_sub(LIVE_PER_ACCOUNT);
+            for (_, k) in own.into_iter().take(over) {
+                t.tokens.remove(k).map_err(|e| self.err(e))?;
             }
             t.tokens.insert(digest, bytes).map_err(|e| self.err(e))?;
             self.flush(t)

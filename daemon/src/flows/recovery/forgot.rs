@@ -149,6 +149,12 @@ pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: Ip
         tracing::info!(%ip, "forgot-password request matched no account");
         return;
     }
+    if account.email_confirmed_at.is_none() {
+        // Only a proven address is a way back in: an unconfirmed one may be a typo, or
+        // somebody else's.
+        tracing::warn!(user = %account.username, %ip, "forgot-password: the address is not confirmed; no link sent");
+        return;
+    }
     let p = app.config().policy.clone();
     let limited = app
         .recovery()
