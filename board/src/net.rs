@@ -47,6 +47,11 @@ impl Subnet {
         self.prefix
     }
 
+    /// The network address (the first address of the subnet).
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         // An IPv4 peer may arrive as ::ffff:a.b.c.d on a dual-stack socket.
         let ip = match ip {

@@ -32,6 +32,10 @@ pub struct BoardProfile {
     /// Reset-button windows.
     #[serde(default)]
     pub button: ButtonWindows,
+    /// The interface of the WAN port, on a board that has one (e.g. `eth1`): its subnet
+    /// and link-local addresses are never the PBX's local network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wan_interface: Option<String>,
 }
 
 fn restart_key() -> u16 {
@@ -117,6 +121,7 @@ impl BoardProfile {
                 mtd_erase: vec!["userdata".into(), "voicemail".into()],
                 ubi_erase: Vec::new(),
                 button: ButtonWindows::default(),
+                wan_interface: None,
             }
         })
     }

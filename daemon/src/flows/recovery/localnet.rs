@@ -25,6 +25,32 @@ pub fn allowed(peer: IpAddr, own: &[Subnet], lan: &[Subnet], cloud: bool) -> boo
             .any(|s| s.prefix() > 0 && s.contains(peer))
 }
 
+/// The subnets that make up the PBX's own network: those of its LAN interfaces
+/// ([`interface_is_lan`]), never the WAN port's (`wan`, from the board profile), never
+/// a prefix-0 one; and on a board with a WAN port no link-local subnet, since every
+/// link has the same `fe80::/64` (and `169.254.0.0/16`): a link-local peer could be on
+/// the WAN link.
+pub fn own_subnets(
+    interfaces: &[pbx_board::InterfaceAddr],
+    lan_interfaces: Option<&[String]>,
+    wan: Option<&str>,
+) -> Vec<Subnet> {
+    interfaces
+        .iter()
+        .filter(|i| wan != Some(i.name.as_str()) && interface_is_lan(&i.name, lan_interfaces))
+        .filter(|i| i.subnet.prefix() > 0)
+        .filter(|i| wan.is_none() || !is_link_local(i.subnet.network()))
+        .map(|i| i.subnet)
+        .collect()
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
 /// Interfaces that are never the PBX's own segment unless named in
 /// `network.lan_interfaces`: dial-up, VPN tunnels, container bridges.
 pub const NOT_LAN: [&str; 4] = ["ppp*", "wg*", "tun*", "docker*"];
@@ -112,5 +138,43 @@ mod tests {
             allowed(ip("203.0.113.7"), &own, &lan, true),
             "cloud PBX: from anywhere"
         );
+    }
+
+    fn iface(name: &str, subnet: &str) -> pbx_board::InterfaceAddr {
+        let subnet: Subnet = subnet.parse().expect("subnet");
+        pbx_board::InterfaceAddr {
+            name: name.into(),
+            subnet,
+            addr: subnet.network(),
+        }
+    }
+
+    /// Issue 24 (low): on a board with a WAN port, the WAN's subnet and link-local
+    /// addresses are not the local network (failed before: every interface counted).
+    #[test]
+    fn the_wan_port_and_link_local_addresses_are_not_local_on_a_board_with_one() {
+        let ifs = [
+            iface("eth0", "192.168.1.0/24"),
+            iface("eth0", "fe80::/64"),
+            iface("eth1", "203.0.113.0/24"),
+            iface("eth1", "fe80::/64"),
+        ];
+        let own = own_subnets(&ifs, None, Some("eth1"));
+        assert!(allowed(ip("192.168.1.9"), &own, &[], false));
+        assert!(
+            !allowed(ip("203.0.113.9"), &own, &[], false),
+            "the WAN's subnet"
+        );
+        assert!(
+            !allowed(ip("fe80::1"), &own, &[], false),
+            "link-local: maybe the WAN link"
+        );
+        // Without a WAN port (one LAN), link-local peers are on the PBX's own link.
+        let own = own_subnets(&ifs[..2], None, None);
+        assert!(allowed(ip("fe80::1"), &own, &[], false));
+        // Naming the WAN in lan_interfaces does not make it local.
+        let lan = vec!["eth*".to_string()];
+        let own = own_subnets(&ifs, Some(&lan), Some("eth1"));
+        assert!(!allowed(ip("203.0.113.9"), &own, &[], false));
     }
 }

@@ -32,16 +32,14 @@ pub fn allowed_subnets(app: &App) -> Vec<String> {
 }
 
 /// The subnets of the interfaces that make up the PBX's own network
-/// (`network.lan_interfaces`; prefix-0 ones never count).
+/// (`network.lan_interfaces`, never the board's WAN port; see [`localnet::own_subnets`]).
 fn own_subnets(app: &App, config: &crate::config::Config) -> Vec<pbx_board::Subnet> {
-    app.board()
-        .interfaces()
-        .unwrap_or_default()
-        .iter()
-        .filter(|i| localnet::interface_is_lan(&i.name, config.network.lan_interfaces.as_deref()))
-        .filter(|i| i.subnet.prefix() > 0)
-        .map(|i| i.subnet)
-        .collect()
+    let wan = app.board_info().and_then(|b| b.hw.wan_interface.clone());
+    localnet::own_subnets(
+        &app.board().interfaces().unwrap_or_default(),
+        config.network.lan_interfaces.as_deref(),
+        wan.as_deref(),
+    )
 }
 
 /// The local-network rule for this peer, with this box's interfaces.
