@@ -59,6 +59,22 @@ async fn enroll(c: &mut Client) -> String {
     secret
 }
 
+/// The admin (password [`ADMIN_PW`]) signed in, with a fresh sheet of recovery codes.
+async fn admin_with_codes(d: &Daemon) -> (pbx_e2e::Client, Vec<String>) {
+    let mut c = change_initial(d, ADMIN_PW).await;
+    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
+    let codes = c
+        .post_json("/api/v1/recovery-codes", &json!({"password": ADMIN_PW}))
+        .await
+        .json()["codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|v| v.as_str().expect("code").to_string())
+        .collect();
+    (c, codes)
+}
+
 /// A password sign-in that owes its code: the answer, and the pre-session cookie.
 async fn password_step(c: &mut Client, password: &str) -> Value {
     let r = c.login("admin", password).await;
@@ -76,17 +92,7 @@ async fn a_password_then_a_code_signs_in_and_each_way_back_in_keeps_or_drops_the
     let dir = TempDir::new("2fa");
     let mut d = Daemon::start(&dir.path().join("state"));
     let label = initial(&d);
-    let mut c = change_initial(&d, ADMIN_PW).await;
-    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
-    let codes: Vec<String> = c
-        .post_json("/api/v1/recovery-codes", &json!({"password": ADMIN_PW}))
-        .await
-        .json()["codes"]
-        .as_array()
-        .expect("codes")
-        .iter()
-        .map(|v| v.as_str().expect("code").to_string())
-        .collect();
+    let (mut c, codes) = admin_with_codes(&d).await;
     let secret = enroll(&mut c).await;
 
     // The password alone: a pre-session that grants nothing else.
@@ -359,17 +365,7 @@ async fn wrong_codes_lock_the_second_factor_and_a_right_password_does_not_forgiv
 async fn a_recovery_code_stands_in_for_one_factor_only() {
     let dir = TempDir::new("2fa-code-recovery");
     let d = Daemon::start(&dir.path().join("state"));
-    let mut c = change_initial(&d, ADMIN_PW).await;
-    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
-    let codes: Vec<String> = c
-        .post_json("/api/v1/recovery-codes", &json!({"password": ADMIN_PW}))
-        .await
-        .json()["codes"]
-        .as_array()
-        .expect("codes")
-        .iter()
-        .map(|v| v.as_str().expect("code").to_string())
-        .collect();
+    let (mut c, codes) = admin_with_codes(&d).await;
     let secret = enroll(&mut c).await;
     let new_pw = "copper lantern in the hall";
     let recover = |extra: Value| {
