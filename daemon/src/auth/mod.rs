@@ -8,6 +8,7 @@ pub mod lockout;
 pub mod password;
 pub mod policy;
 pub mod presession;
+pub mod recovery_code;
 pub mod sessions;
 pub mod totp;
 
@@ -82,6 +83,11 @@ pub fn shown_username(name: &str) -> std::borrow::Cow<'_, str> {
     }
     let cut: String = name.chars().take(32).collect();
     format!("{cut}…({} bytes)", name.len()).into()
+}
+
+/// Lower-case hex of `bytes` (digests as the data DB stores them).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -178,7 +178,8 @@ async fn known_device(
     else {
         return Ok(None);
     };
-    let account = super::recovery::account(app, username).await?;
+    let name = username.to_string();
+    let account = app.data()?.run(move |d| d.account(&name)).await?;
     let now = app.clock().unix();
     Ok(account
         .filter(|a| presented.known_to(a, now))

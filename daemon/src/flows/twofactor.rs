@@ -155,7 +155,7 @@ pub async fn second_factor(
     code: &Secret,
 ) -> Result<(), Error> {
     let typed = code.expose().to_string();
-    let recovery = super::recovery::codes::digest(&typed);
+    let recovery = crate::auth::recovery_code::digest(&typed);
     check_factor(app, ip, username, typed, recovery).await
 }
 

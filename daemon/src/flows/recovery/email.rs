@@ -83,7 +83,7 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
     let token = random_token();
     let now = app.clock().unix();
     let check = EmailCheck {
-        digest: hex(&token_digest(&token)),
+        digest: crate::auth::hex(&token_digest(&token)),
         expires_at: now + CHECK_TTL,
     };
     let (name, bound) = (account.username.clone(), email.clone());
@@ -119,14 +119,10 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
     Ok(true)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `POST /confirm-email`: the link was opened; the address is proven. Grants nothing
 /// else. One answer (410) for unknown, used and lapsed links.
 pub async fn confirm(app: &App, token: &str) -> Result<(), Error> {
-    let wanted = hex(&token_digest(token));
+    let wanted = crate::auth::hex(&token_digest(token));
     let now = app.clock().unix();
     let data = app.data()?;
     let accounts = data.run(|d| d.accounts()).await?;
