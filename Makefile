@@ -1,6 +1,7 @@
 # pbx-authd — build, test and cross-compile.
 #   make test    install what the tests need, then fmt, clippy, all tests (incl. headless
-#                Chromium), and the three release targets under qemu-user
+#                Chromium), the four release targets under qemu-user, and the system test
+#   make lint    the layer check, fmt, clippy;  make unit  the binary, then every cargo test
 #   make cross   release binaries for the boxes: size check + qemu smoke run each
 #   make system-test  the x86_64 firmware on Debian's own kernel under qemu-system
 #   make deps    only the installs (idempotent; apt-get update at most once)
