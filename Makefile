@@ -21,7 +21,10 @@ TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-li
   armv7-unknown-linux-musleabihf
 # cargo-zigbuild takes the glibc floor as a target suffix (armv7 boxes: glibc 2.17).
 GLIBC_FLOOR_armv7-unknown-linux-gnueabihf := .2.17
+# The size budget of the stripped firmware (SPEC §7): 3 MiB for each ARM target (the
+# boxes' flash), 3.5 MiB for x86_64 (system tests, bench, x86 boxes).
 MAX_BYTES := 3145728
+MAX_BYTES_x86_64-unknown-linux-musl := 3670016
 NIGHTLY := nightly-2026-10-30
 # Stable's x86_64 musl std: make bench's bare-hyper floor is built with it.
 STABLE_MUSL := x86_64-unknown-linux-musl
@@ -111,7 +114,8 @@ cross: deps-pip deps-rustup deps-nightly
 	  $(BUILD_STD) --target "$$t$$floor"; \
 	  mkdir -p target/firmware/$$t; \
 	  objcopy $(FIRMWARE_OBJCOPY) target/$$t/release/pbx-authd target/firmware/$$t/pbx-authd; \
-	  bash tests/scripts/qemu-smoke.sh "$$t" "target/firmware/$$t/pbx-authd" $(MAX_BYTES) | tee -a target/cross-report.txt; \
+	  case $$t in x86_64-unknown-linux-musl) budget=$(MAX_BYTES_x86_64-unknown-linux-musl) ;; *) budget=$(MAX_BYTES) ;; esac; \
+	  bash tests/scripts/qemu-smoke.sh "$$t" "target/firmware/$$t/pbx-authd" $$budget | tee -a target/cross-report.txt; \
 	done
 	@cat target/cross-report.txt
 

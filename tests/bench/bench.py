@@ -476,13 +476,15 @@ finally:
     nginx.wait()
     daemon.wait()
 
-for t in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "armv7-unknown-linux-gnueabihf"]:
+# The size budget (SPEC §7): 3 MiB for each ARM target, 3.5 MiB for x86_64.
+for t, mib in [("x86_64-unknown-linux-musl", 3.5), ("aarch64-unknown-linux-musl", 3),
+               ("armv7-unknown-linux-gnueabihf", 3)]:
     p = os.path.join(FIRMWARE, t, "pbx-authd")
     if os.path.exists(p):
         size = os.path.getsize(p)
-        row(f"binary size {t}", f"{size / 1048576:.2f} MiB", "-", "target <= 3 MiB", size <= 3 * 1048576)
+        row(f"binary size {t}", f"{size / 1048576:.2f} MiB", "-", f"target <= {mib} MiB", size <= mib * 1048576)
     else:
-        row(f"binary size {t}", "not built (run make cross)", "-", "target <= 3 MiB", False)
+        row(f"binary size {t}", "not built (run make cross)", "-", f"target <= {mib} MiB", False)
 
 os.makedirs(OUT, exist_ok=True)
 cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],

@@ -59,9 +59,12 @@ impl DataDb {
                     }
                 }
             }
-            own.sort_by_key(|(at, _)| *at);
-            let over = (own.len() + 1).saturating_sub(LIVE_PER_ACCOUNT);
-            for (_, k) in own.into_iter().take(over) {
+            // The oldest go until there is room for the new one (a handful: no sort).
+            while own.len() >= LIVE_PER_ACCOUNT {
+                let Some(i) = (0..own.len()).min_by_key(|&i| own[i].0) else {
+                    break;
+                };
+                let (_, k) = own.swap_remove(i);
                 t.tokens.remove(k).map_err(|e| self.err(e))?;
             }
             t.tokens.insert(digest, bytes).map_err(|e| self.err(e))?;

@@ -29,7 +29,7 @@ async fn send_notice(
     username: &str,
     to: &str,
     what: &str,
-    build: impl FnOnce(&Mailbox, &Mailbox) -> Result<lettre::Message, String>,
+    build: &(dyn Fn(&Mailbox, &Mailbox) -> Result<lettre::Message, String> + Sync),
 ) {
     let Ok(data) = app.data() else { return };
     let Some(to) = mailer::parse_address(to) else {
@@ -62,7 +62,7 @@ async fn handle_changed(app: &App, username: &str, ip: IpAddr, how: &str) {
     };
     let Some(to) = account.email else { return };
     let (device, at) = (device_name(app), app.clock().unix());
-    send_notice(app, username, &to, "password-change notice", |from, to| {
+    send_notice(app, username, &to, "password-change notice", &|from, to| {
         mail::password_changed(from, to, username, &device, at, &ip.to_string(), how)
     })
     .await;
@@ -110,7 +110,7 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 ip,
             } => {
                 let (device, at) = (device_name(&app), app.clock().unix());
-                send_notice(&app, &username, &old, "email-change notice", |from, to| {
+                send_notice(&app, &username, &old, "email-change notice", &|from, to| {
                     mail::email_changed(
                         from,
                         to,
@@ -138,7 +138,7 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                     continue;
                 };
                 let (device, at) = (device_name(&app), app.clock().unix());
-                send_notice(&app, ADMIN, &to, "admin-created notice", |from, to| {
+                send_notice(&app, ADMIN, &to, "admin-created notice", &|from, to| {
                     mail::admin_created(from, to, &device, &username, &by, at, &ip.to_string())
                 })
                 .await;
@@ -157,7 +157,7 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                     &username,
                     &to,
                     "second-factor lock notice",
-                    |from, to| {
+                    &|from, to| {
                         mail::factor_locked(
                             from,
                             to,
@@ -177,7 +177,7 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 };
                 let Some(to) = admin.email else { continue };
                 let device = device_name(&app);
-                send_notice(&app, ADMIN, &to, "credential-reset notice", |from, to| {
+                send_notice(&app, ADMIN, &to, "credential-reset notice", &|from, to| {
                     mail::credentials_reset(from, to, &device, at)
                 })
                 .await;
