@@ -21,6 +21,9 @@ struct Agg {
     since: Duration,
     more: u32,
     users: Vec<String>,
+    /// False when the budget was spent at its first failure: nothing was written, and
+    /// the whole count goes to the overflow (one address, however many failures).
+    listed: bool,
 }
 
 #[derive(Default)]
@@ -86,21 +89,29 @@ impl FailureLog {
             st.budget_since = now;
             st.written = 0;
         }
-        if st.written >= BUDGET || st.open.len() >= MAX_OPEN {
+        if st.open.len() >= MAX_OPEN {
             st.unlisted = st.unlisted.saturating_add(1);
             st.unlisted_addrs = st.unlisted_addrs.saturating_add(1);
             return Record::Counted;
         }
-        st.written += 1;
+        let listed = st.written < BUDGET;
+        if listed {
+            st.written += 1;
+        }
         st.open.insert(
             ip,
             Agg {
                 since: now,
                 more: 0,
                 users: vec![user.to_string()],
+                listed,
             },
         );
-        Record::Write
+        if listed {
+            Record::Write
+        } else {
+            Record::Counted
+        }
     }
 
     /// The summaries whose window ended by `now`, and the overflow of a budget window
@@ -120,6 +131,11 @@ impl FailureLog {
             let Some(a) = st.open.remove(&ip) else {
                 continue;
             };
+            if !a.listed {
+                st.unlisted = st.unlisted.saturating_add(1 + u64::from(a.more));
+                st.unlisted_addrs = st.unlisted_addrs.saturating_add(1);
+                continue;
+            }
             if a.more == 0 {
                 continue;
             }
@@ -206,5 +222,27 @@ mod tests {
             }]
         );
         assert!(log.due(s(1300)).is_empty(), "said once");
+    }
+
+    /// An address that keeps failing after the budget is spent is one address in the
+    /// overflow, with all its failures (it was counted once per failure before).
+    #[test]
+    fn the_overflow_counts_addresses_once() {
+        let log = FailureLog::new(Duration::from_secs(600));
+        let s = Duration::from_secs;
+        for n in 0..BUDGET {
+            let a = IpAddr::from([10, 0, 0, n as u8]);
+            assert_eq!(log.record(a, "admin", s(1)), Record::Write);
+        }
+        for _ in 0..3 {
+            assert_eq!(log.record(ip("192.0.2.9"), "admin", s(2)), Record::Counted);
+        }
+        assert_eq!(
+            log.due(s(602)),
+            vec![Due::Overflow {
+                failures: 3,
+                addresses: 1,
+            }]
+        );
     }
 }
