@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::mail::outbox::Recovery;
 use crate::model::{BoardInfo, Health, Reason};
-use crate::store::{DataDb, StoreError};
+use crate::store::{DataDb, Store, StoreError};
 use crate::syslog::Syslog;
 
 pub struct App {
@@ -27,7 +27,7 @@ pub struct App {
     board: Arc<dyn Board>,
     /// Factory data, when readable.
     board_info: Option<BoardInfo>,
-    data: Option<Arc<DataDb>>,
+    data: Option<Store>,
     /// Signs device cookies; its secret lives in the data DB (none while that is
     /// unwritable at a first start).
     device_key: Option<DeviceKey>,
@@ -71,7 +71,7 @@ impl App {
             Health::Ok => tracing::info!(board = board.kind(), "stores open"),
             Health::Degraded(why) => tracing::error!("degraded: {why}"),
         }
-        let device_key = data.as_deref().and_then(device_key);
+        let device_key = data.as_ref().map(Store::blocking).and_then(device_key);
         let p = config.policy.clone();
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_ascii_lowercase())
@@ -188,7 +188,7 @@ impl App {
         };
         self.syslog.forward(&ev);
         let Some(data) = &self.data else { return };
-        if let Err(e) = data.audit(&ev) {
+        if let Err(e) = data.blocking().audit(&ev) {
             tracing::warn!("audit event {event} not recorded: {e}");
         }
     }
@@ -304,9 +304,9 @@ impl App {
     }
 
     /// The data DB, or the degraded reason as an error.
-    pub fn data(&self) -> Result<Arc<DataDb>, Error> {
+    pub fn data(&self) -> Result<Store, Error> {
         match (&self.data, &self.health()) {
-            (Some(d), Health::Ok) => Ok(Arc::clone(d)),
+            (Some(d), Health::Ok) => Ok(d.clone()),
             (_, Health::Degraded(why)) => Err(Error::Degraded(format!(
                 "The device is in a degraded state: {why}."
             ))),
@@ -355,7 +355,7 @@ fn open_stores(
     config: &Config,
     board_info: Result<BoardInfo, StoreError>,
     clock: &dyn Clock,
-) -> (Option<BoardInfo>, Option<Arc<DataDb>>, Health) {
+) -> (Option<BoardInfo>, Option<Store>, Health) {
     let board_info = match board_info {
         Ok(info) => info,
         Err(e @ StoreError::NotProvisioned(_)) => {
@@ -401,5 +401,9 @@ fn open_stores(
             )
         }
     }
-    (Some(board_info), Some(Arc::new(data)), Health::Ok)
+    (
+        Some(board_info),
+        Some(Store::new(Arc::new(data))),
+        Health::Ok,
+    )
 }

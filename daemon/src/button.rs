@@ -114,7 +114,7 @@ pub async fn mail_press(app: &Arc<App>, source: &str) -> Value {
     let ready = recovery::readiness(app).await.is_ok_and(|r| r.available);
     let email = match app.data() {
         Ok(d) => d
-            .run(|d| d.account(ADMIN))
+            .account(ADMIN)
             .await
             .ok()
             .flatten()

@@ -211,7 +211,7 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
         // the DB's files are no longer open: a flash volume that holds them can be
         // unmounted and emptied as a whole (UBI refuses to update a mounted volume).
         let data = app.data().ok();
-        if let Some(Err(e)) = data.as_ref().map(|d| d.close()) {
+        if let Some(Err(e)) = data.as_ref().map(|d| d.blocking().close()) {
             tracing::warn!("factory reset: last flush of the data DB failed: {e}");
         }
         let config = app.config();
@@ -225,7 +225,7 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
                 // No reboot: nothing that matters was erased, and a restart would only
                 // find the same fault. The box says so and a new reset may be tried.
                 if let Some(d) = &data {
-                    d.open_again();
+                    d.blocking().open_again();
                 }
                 report_failure(&app, why);
                 app.end_reset_attempt();

@@ -36,7 +36,7 @@ fn valid_username(u: &str) -> bool {
 }
 
 pub async fn list(app: &App) -> Result<Vec<Account>, Error> {
-    Ok(app.data()?.run(|d| d.accounts()).await?)
+    Ok(app.data()?.accounts().await?)
 }
 
 /// Creates an account with a temporary password (must change at first sign-in). `by`:
@@ -69,7 +69,7 @@ pub async fn create(
     let email = Email::parse_optional(body.email.as_deref())?.map(Email::into_string);
     let data = app.data()?;
     let name = body.username.clone();
-    if data.run(move |d| d.account(&name)).await?.is_some() {
+    if data.account(&name).await?.is_some() {
         return Err(Error::Conflict(format!(
             "The account {:?} already exists.",
             body.username
@@ -98,7 +98,7 @@ pub async fn create(
     let store = data.clone();
     let saved = account.clone();
     // Checked again in the same step as the write: two creations cannot both win.
-    if !store.run(move |d| d.insert_new_account(&saved)).await? {
+    if !store.insert_new_account(saved).await? {
         return Err(Error::Conflict(format!(
             "The account {:?} already exists.",
             account.username
@@ -167,35 +167,33 @@ pub async fn update(
         None => None,
     };
     let now = app.clock().unix();
-    let name = username.to_string();
     let (new_hash, new_email, enabled) = (hash.clone(), email.clone(), change.enabled);
     let before = super::recovery::account(app, username)
         .await?
         .ok_or(Error::NotFound)?;
     let account = app
         .data()?
-        .run(move |d| {
-            d.update_account_revoking_tokens(&name, |a| {
-                if let Some(h) = &new_hash {
-                    a.password_hash = h.clone();
-                    a.must_change_password = true;
-                    a.password_changed_at = now;
+        .update_account_revoking_tokens(username, move |a| {
+            if let Some(h) = &new_hash {
+                a.password_hash = h.clone();
+                a.must_change_password = true;
+                a.password_changed_at = now;
+            }
+            if let Some(e) = &new_email {
+                if &a.email != e {
+                    a.email_confirmed_at = None;
+                    a.email_check = None;
+                    a.email_bound_at = e.as_ref().map(|_| now);
                 }
-                if let Some(e) = &new_email {
-                    if &a.email != e {
-                        a.email_confirmed_at = None;
-                        a.email_check = None;
-                        a.email_bound_at = e.as_ref().map(|_| now);
-                    }
-                    a.email = e.clone();
-                }
-                if let Some(on) = enabled {
-                    a.disabled = !on;
-                }
-            })
+                a.email = e.clone();
+            }
+            if let Some(on) = enabled {
+                a.disabled = !on;
+            }
         })
         .await?
-        .ok_or(Error::NotFound)?;
+        .ok_or(Error::NotFound)?
+        .account;
     let by_whom = format!("by {by}");
     if hash.is_some() {
         crate::flows::end_sign_ins(app, username);
@@ -245,7 +243,7 @@ pub async fn delete(app: &App, ip: IpAddr, by: &str, username: &str) -> Result<(
     }
     let data = app.data()?;
     let name = username.to_string();
-    let existed = data.run(move |d| d.delete_account(&name)).await?;
+    let existed = data.delete_account(&name).await?;
     if !existed {
         return Err(Error::NotFound);
     }

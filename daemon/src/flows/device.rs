@@ -20,7 +20,7 @@ pub struct FactoryResetRequest {
 
 /// Audit events, newest first.
 pub async fn audit(app: &App) -> Result<Vec<AuditEvent>, Error> {
-    Ok(app.data()?.run(|d| d.audit_events()).await?)
+    Ok(app.data()?.audit_events().await?)
 }
 
 /// Which audit events to show: by event name and by user (exact), empty = all.

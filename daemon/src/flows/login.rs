@@ -112,8 +112,7 @@ pub async fn verify_password(
         .map_err(|d| Error::Locked { retry_after: d })?;
     // Longer names are never accounts: no lookup, the same hash as an unknown user.
     let account = if username.len() <= MAX_USERNAME {
-        let name = username.to_string();
-        data.run(move |d| d.account(&name)).await?
+        data.account(username).await?
     } else {
         None
     };
@@ -178,8 +177,7 @@ async fn known_device(
     else {
         return Ok(None);
     };
-    let name = username.to_string();
-    let account = app.data()?.run(move |d| d.account(&name)).await?;
+    let account = app.data()?.account(username).await?;
     let now = app.clock().unix();
     Ok(account
         .filter(|a| presented.known_to(a, now))
@@ -272,30 +270,22 @@ async fn mint_device_cookie(app: &App, username: &str) -> Option<String> {
     let key = app.device_key()?;
     let data = app.data().ok()?;
     let now = app.clock().unix();
-    let name = username.to_string();
-    let generation = data
-        .run(move |d| d.account(&name))
-        .await
-        .ok()
-        .flatten()?
-        .device_gen;
+    let generation = data.account(username).await.ok().flatten()?.device_gen;
     let (value, id) = key.issue(username, generation, now);
     let text = device::id_text(&id);
-    let name = username.to_string();
     let stored = data
-        .run(move |d| {
-            d.update_account(&name, |a| {
-                // Another generation began meanwhile: this cookie is void already.
-                if a.device_gen == generation && !a.devices.contains(&text) {
-                    a.devices.push(text.clone());
-                    let over = a.devices.len().saturating_sub(device::PER_ACCOUNT);
-                    a.devices.drain(..over);
-                }
-            })
+        .update_account(username, move |a| {
+            // Another generation began meanwhile: this cookie is void already.
+            if a.device_gen == generation && !a.devices.contains(&text) {
+                a.devices.push(text.clone());
+                let over = a.devices.len().saturating_sub(device::PER_ACCOUNT);
+                a.devices.drain(..over);
+            }
+            a.devices.contains(&text)
         })
         .await;
     match stored {
-        Ok(Some(a)) if a.devices.iter().any(|d| *d == device::id_text(&id)) => Some(value),
+        Ok(Some(u)) if u.decided => Some(value),
         Ok(_) => None,
         Err(e) => {
             tracing::warn!(user = %username, "device cookie not stored: {e}");
@@ -308,9 +298,9 @@ async fn mint_device_cookie(app: &App, username: &str) -> Option<String> {
 /// live cookies (a restart, which empties the limiter's table, does not revive it).
 async fn void_device(app: &App, username: &str, id: DeviceId) {
     let Ok(data) = app.data() else { return };
-    let (name, text) = (username.to_string(), device::id_text(&id));
+    let text = device::id_text(&id);
     if let Err(e) = data
-        .run(move |d| d.update_account(&name, |a| a.devices.retain(|x| *x != text)))
+        .update_account(username, move |a| a.devices.retain(|x| *x != text))
         .await
     {
         tracing::warn!(user = %username, "voiding a device cookie: {e}");
@@ -331,12 +321,11 @@ pub async fn change_password(
         .hash_new_password(req.new_password, &account.username)
         .await?;
     let now = app.clock().unix();
-    let username = account.username.clone();
     // Applied to the record as it is now: the email may have changed while we hashed.
     // Outstanding reset links die with the old password.
     let updated = data
-        .run(move |store| {
-            store.update_account_revoking_tokens(&username, |a| a.apply_new_password(&hash, now))
+        .update_account_revoking_tokens(&account.username, move |a| {
+            a.apply_new_password(&hash, now)
         })
         .await?;
     if updated.is_none() {
@@ -418,8 +407,12 @@ mod tests {
             .await
             .expect("changed");
         assert_eq!(ended, 2);
-        assert!(data.token_valid(&[9; 32], now).expect("read").is_none());
-        let a = data.account(ADMIN).expect("read").expect("admin");
+        assert!(data
+            .token_valid([9; 32], now)
+            .await
+            .expect("read")
+            .is_none());
+        let a = data.account(ADMIN).await.expect("read").expect("admin");
         assert!(!a.must_change_password);
     }
 }

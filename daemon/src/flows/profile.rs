@@ -24,7 +24,7 @@ pub async fn get(app: &App, username: &str) -> Result<(String, Option<String>, b
     let name = username.to_string();
     let account = app
         .data()?
-        .run(move |d| d.account(&name))
+        .account(&name)
         .await?
         .ok_or(Error::Unauthenticated)?;
     let two_factor = account.two_factor();
@@ -44,24 +44,22 @@ pub async fn set_email(
     let before =
         super::login::verify_password(app, ip, username, form.current_password, None).await?;
     let data = app.data()?;
-    let username = username.to_string();
     let new_email = email.clone();
     let now = app.clock().unix();
     // Reset links mailed to the old address die with the change; a new address starts
     // unconfirmed.
     let account = data
-        .run(move |d| {
-            d.update_account_revoking_tokens(&username, |acc| {
-                if acc.email != new_email {
-                    acc.email_confirmed_at = None;
-                    acc.email_check = None;
-                    acc.email_bound_at = new_email.as_ref().map(|_| now);
-                }
-                acc.email = new_email.clone();
-            })
+        .update_account_revoking_tokens(username, move |acc| {
+            if acc.email != new_email {
+                acc.email_confirmed_at = None;
+                acc.email_check = None;
+                acc.email_bound_at = new_email.as_ref().map(|_| now);
+            }
+            acc.email = new_email.clone();
         })
         .await?
-        .ok_or(Error::Unauthenticated)?;
+        .ok_or(Error::Unauthenticated)?
+        .account;
     tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
     app.audit(
         "recovery_email_changed",
@@ -128,7 +126,10 @@ mod tests {
             .expect("changed");
         assert_eq!(now_bound.as_deref(), Some("new@pbx.test"));
         assert!(
-            data.token_valid(&[7; 32], now).expect("read").is_none(),
+            data.token_valid([7; 32], now)
+                .await
+                .expect("read")
+                .is_none(),
             "link revoked"
         );
         let mut jobs = std::iter::from_fn(|| queue.try_recv().ok());
@@ -145,7 +146,7 @@ mod tests {
             matches!(jobs.next(), Some(MailJob::ConfirmEmail { .. })),
             "and the new one"
         );
-        let account = data.account(ADMIN).expect("read").expect("admin");
+        let account = data.account(ADMIN).await.expect("read").expect("admin");
         assert_eq!(account.email_confirmed_at, None);
         assert_eq!(account.email_bound_at, Some(app.clock().unix()));
         match changed {

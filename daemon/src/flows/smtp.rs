@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::flows::recovery::{LastTest, LAST_TEST_KEY, SMTP_KEY};
+use crate::flows::recovery::LastTest;
 use crate::mail::message as mail;
 use crate::mail::outbox::MailJob;
 use crate::mail::transport::{self as mailer, Security, SmtpSettings};
@@ -150,10 +150,7 @@ pub async fn get(app: &App) -> Result<SmtpView, Error> {
 }
 
 async fn stored(app: &App) -> Result<Option<SmtpSettings>, Error> {
-    Ok(app
-        .data()?
-        .run(|d| d.setting::<SmtpSettings>(SMTP_KEY))
-        .await?)
+    Ok(app.data()?.setting::<SmtpSettings>().await?)
 }
 
 /// Whether `new` sends mail another way than `old` (no settings yet counts as another
@@ -190,9 +187,7 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
         settings.port,
         settings.security.as_str()
     );
-    app.data()?
-        .run(move |d| d.put_setting(SMTP_KEY, &settings))
-        .await?;
+    app.data()?.save(settings).await?;
     if moved {
         app.audit("smtp_settings_changed", Some(by), Some(ip), Some(&route));
         if let Some(old) = old {
@@ -225,7 +220,7 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
     let data = app.data()?;
     let to_text = match form.to.clone().filter(|t| !t.trim().is_empty()) {
         Some(t) => t,
-        None => data.run(|d| d.account(ADMIN)).await?.and_then(|a| a.email).ok_or_else(|| {
+        None => data.account(ADMIN).await?.and_then(|a| a.email).ok_or_else(|| {
             Error::InvalidRequest(
                 "Enter a recipient, or bind an email address to the admin account on the Profile page first.".into(),
             )
@@ -289,8 +284,7 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
             tracing::warn!(host = %settings.host, stage = ?e.stage, "test mail failed: {}", e.message)
         }
     }
-    data.run(move |d| d.put_setting(LAST_TEST_KEY, &record))
-        .await?;
+    data.save(record).await?;
     Ok(outcome)
 }
 
@@ -338,7 +332,8 @@ mod tests {
         let stored = app
             .data()
             .expect("data")
-            .setting::<SmtpSettings>(SMTP_KEY)
+            .blocking()
+            .setting::<SmtpSettings>(<SmtpSettings as crate::store::Setting>::KEY)
             .expect("read")
             .expect("set");
         assert_eq!(stored.password, "smtp-secret-1");

@@ -74,6 +74,7 @@ impl TestApp {
             .data()
             .expect("data")
             .account(crate::model::ADMIN)
+            .await
             .expect("read")
             .expect("admin");
         let hash = crate::auth::password::hash_blocking(ADMIN_PW);
@@ -81,7 +82,8 @@ impl TestApp {
         t.app
             .data()
             .expect("data")
-            .update_account(&admin.username, |a| a.apply_new_password(&hash, now))
+            .update_account(&admin.username, move |a| a.apply_new_password(&hash, now))
+            .await
             .expect("write");
         t
     }
@@ -100,6 +102,7 @@ impl TestApp {
         self.app
             .data()
             .expect("data")
+            .blocking()
             .issue_token(digest, &token, now)
             .expect("token issued");
     }

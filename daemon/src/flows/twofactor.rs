@@ -7,8 +7,6 @@
 //! second factor (audited, the owner mailed).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,9 +45,8 @@ pub async fn setup(
         enabled: false,
         last_step: None,
     };
-    let name = username.to_string();
     app.data()?
-        .run(move |d| d.update_account(&name, |a| a.totp = Some(stored.clone())))
+        .update_account(username, move |a| a.totp = Some(stored.clone()))
         .await?
         .ok_or(Error::Unauthenticated)?;
     let issuer = match app.board_info() {
@@ -89,16 +86,13 @@ pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Res
             "That code is not right. Check the phone's clock and enter the current code.".into(),
         ));
     };
-    let name = username.to_string();
     app.data()?
-        .run(move |d| {
-            d.update_account(&name, |a| {
-                if let Some(t) = a.totp.as_mut() {
-                    t.enabled = true;
-                    t.last_step = Some(step);
-                }
-                a.new_device_generation();
-            })
+        .update_account(username, move |a| {
+            if let Some(t) = a.totp.as_mut() {
+                t.enabled = true;
+                t.last_step = Some(step);
+            }
+            a.new_device_generation();
         })
         .await?;
     let ended = super::end_sign_ins(app, username);
@@ -128,13 +122,10 @@ pub async fn disable(
         ));
     }
     second_factor(app, ip, username, &form.code).await?;
-    let name = username.to_string();
     app.data()?
-        .run(move |d| {
-            d.update_account(&name, |a| {
-                a.totp = None;
-                a.new_device_generation();
-            })
+        .update_account(username, |a| {
+            a.totp = None;
+            a.new_device_generation();
         })
         .await?;
     app.presessions().remove_user(username);
@@ -188,31 +179,23 @@ async fn check_factor(
             },
         })?;
     let now = app.clock().unix();
-    let ok = Arc::new(AtomicBool::new(false));
-    let hit = Arc::clone(&ok);
-    let name = username.to_string();
     let result = app
         .data()?
-        .run(move |d| {
-            d.update_account(&name, |a| {
-                hit.store(false, SeqCst);
-                if let Some(t) = a.totp.as_mut().filter(|t| t.enabled) {
-                    let secret = totp::from_base32(&t.secret).unwrap_or_default();
-                    if let Some(step) = totp::verify(&secret, &typed, now, t.last_step) {
-                        t.last_step = Some(step);
-                        hit.store(true, SeqCst);
-                        return;
-                    }
+        .update_account(username, move |a| {
+            if let Some(t) = a.totp.as_mut().filter(|t| t.enabled) {
+                let secret = totp::from_base32(&t.secret).unwrap_or_default();
+                if let Some(step) = totp::verify(&secret, &typed, now, t.last_step) {
+                    t.last_step = Some(step);
+                    return true;
                 }
-                if let Some(w) = &recovery {
-                    let before = a.recovery_codes.len();
-                    a.recovery_codes.retain(|c| c != w);
-                    hit.store(a.recovery_codes.len() < before, SeqCst);
-                }
-            })
+            }
+            let Some(w) = &recovery else { return false };
+            let before = a.recovery_codes.len();
+            a.recovery_codes.retain(|c| c != w);
+            a.recovery_codes.len() < before
         })
         .await?;
-    if result.is_some() && ok.load(SeqCst) {
+    if result.is_some_and(|u| u.decided) {
         attempt.succeeded();
         return Ok(());
     }

@@ -1,6 +1,6 @@
 //! The `accounts` tree: username → JSON [`Account`]. Every change is flushed.
 
-use super::{decode, encode, Access, DataDb, StoreError, Trees};
+use super::{decode, encode, Access, DataDb, StoreError, Trees, Updated};
 use crate::model::{Account, Role, ADMIN};
 
 impl DataDb {
@@ -36,55 +36,59 @@ impl DataDb {
     }
 
     /// Changes an account in place and flushes it (nothing is written when `change`
-    /// leaves the record as it was): `change` is applied to the record as
-    /// it is at write time (compare-and-swap, retried if another write got in between), so
-    /// a slow flow — a password change that hashed for 50 ms — cannot put back fields that
-    /// changed meanwhile. `None` if the account does not exist.
-    pub fn update_account(
+    /// leaves the record as it was): `change` is applied to the record as it is at write
+    /// time (compare-and-swap, retried if another write got in between), so a slow flow
+    /// — a password change that hashed for 50 ms — cannot put back fields that changed
+    /// meanwhile. What the last applied `change` returned comes back with the record;
+    /// `None` if the account does not exist.
+    pub fn update_account<R>(
         &self,
         username: &str,
-        change: impl Fn(&mut Account),
-    ) -> Result<Option<Account>, StoreError> {
-        self.update_account_with(username, &change)
-    }
-
-    /// [`Self::update_account`] behind a `dyn`: the compare-and-swap loop, the record's
-    /// decoding and encoding and the flush are compiled once, not once per call site
-    /// (about 2.5 KB each).
-    fn update_account_with(
-        &self,
-        username: &str,
-        change: &dyn Fn(&mut Account),
-    ) -> Result<Option<Account>, StoreError> {
-        self.with(Access::Write, |t| {
-            let updated = self.update_in(t, username, change)?;
-            if updated.as_ref().is_some_and(|(_, changed)| *changed) {
-                self.flush(t)?;
-            }
-            Ok(updated.map(|(a, _)| a))
-        })
+        mut change: impl FnMut(&mut Account) -> R,
+    ) -> Result<Option<Updated<R>>, StoreError> {
+        let mut decided = None;
+        let account = self.update_account_with(username, false, &mut |a| {
+            decided = Some(change(a));
+        })?;
+        Ok(account
+            .zip(decided)
+            .map(|(account, decided)| Updated { account, decided }))
     }
 
     /// [`Self::update_account`] for a change of password or recovery address: every
     /// reset token of the account goes in the same flushed write — removed first, so a
     /// power cut between the two can only have removed tokens, never kept one alive.
-    pub fn update_account_revoking_tokens(
+    pub fn update_account_revoking_tokens<R>(
         &self,
         username: &str,
-        change: impl Fn(&mut Account),
-    ) -> Result<Option<Account>, StoreError> {
-        self.update_revoking_with(username, &change)
+        mut change: impl FnMut(&mut Account) -> R,
+    ) -> Result<Option<Updated<R>>, StoreError> {
+        let mut decided = None;
+        let account = self.update_account_with(username, true, &mut |a| {
+            decided = Some(change(a));
+        })?;
+        Ok(account
+            .zip(decided)
+            .map(|(account, decided)| Updated { account, decided }))
     }
 
-    fn update_revoking_with(
+    /// Both updates behind a `dyn`: the compare-and-swap loop, the record's decoding and
+    /// encoding and the flush are compiled once, not once per call site (about 2.5 KB
+    /// each).
+    fn update_account_with(
         &self,
         username: &str,
-        change: &dyn Fn(&mut Account),
+        revoke_tokens: bool,
+        change: &mut dyn FnMut(&mut Account),
     ) -> Result<Option<Account>, StoreError> {
         self.with(Access::Write, |t| {
-            self.remove_tokens_of(t, username)?;
+            if revoke_tokens {
+                self.remove_tokens_of(t, username)?;
+            }
             let updated = self.update_in(t, username, change)?;
-            self.flush(t)?;
+            if revoke_tokens || updated.as_ref().is_some_and(|(_, changed)| *changed) {
+                self.flush(t)?;
+            }
             Ok(updated.map(|(a, _)| a))
         })
     }
@@ -93,7 +97,7 @@ impl DataDb {
         &self,
         t: &Trees,
         username: &str,
-        change: &dyn Fn(&mut Account),
+        change: &mut dyn FnMut(&mut Account),
     ) -> Result<Option<(Account, bool)>, StoreError> {
         loop {
             let Some(old) = t.accounts.get(username).map_err(|e| self.err(e))? else {

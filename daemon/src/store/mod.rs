@@ -10,34 +10,41 @@
 //!
 //! Every write that changes a credential or a setting is flushed (fsync) before it
 //! returns, so a response is only sent for a write that survives a power cut.
-//! These methods block on flash; async code calls them through [`DataDb::run`].
+//! These methods block on flash; async code calls them through [`Store`].
 
 mod accounts;
 mod audit;
 mod board;
 mod engine;
 mod error;
+mod handle;
 mod ramcopy;
 mod settings;
 #[cfg(test)]
 mod tests;
 mod tokens;
 
-use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{PoisonError, RwLock};
 
-use crate::model::ADMIN;
+use crate::model::{Account, ADMIN};
 
 pub use board::BoardDb;
 use engine::{decode, encode, open_sled};
 pub use error::StoreError;
 use ramcopy::RamCopy;
 
-/// A store call on its way to a blocking thread, its result boxed.
-type StoreJob = Box<dyn FnOnce(&DataDb) -> Box<dyn Any + Send> + Send>;
+pub use handle::{Setting, Store};
 pub use tokens::Consumed;
+
+/// What an account update decided: the record as written (or as it was, when the change
+/// left it alone) and what the change returned.
+#[derive(Debug)]
+pub struct Updated<R> {
+    pub account: Account,
+    pub decided: R,
+}
 
 /// Starts in a row that may die inside the data DB's open before it counts as damaged.
 pub const OPEN_ATTEMPTS: u32 = 3;
@@ -344,38 +351,6 @@ impl DataDb {
     /// Explicit flushes since start.
     pub fn flushes(&self) -> u64 {
         self.flushes.load(SeqCst)
-    }
-
-    /// Runs `f` with this DB on a blocking thread and waits for it: how async code uses
-    /// the store, so that flash I/O — and a reopen or a RAM copy after a fault — never
-    /// runs on a runtime thread.
-    ///
-    /// One blocking-task type serves every call: the closure and its result travel
-    /// boxed. Generic over the closure, tokio's task machinery (built at opt-level 3)
-    /// was compiled once per call site — 42 of them, ~2 KB each.
-    pub async fn run<T: Send + 'static>(
-        self: &std::sync::Arc<Self>,
-        f: impl FnOnce(&DataDb) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let out = self
-            .run_boxed(Box::new(move |d| Box::new(f(d)) as Box<dyn Any + Send>))
-            .await?;
-        match out.downcast::<Result<T, StoreError>>() {
-            Ok(r) => *r,
-            Err(_) => Err(StoreError::Io(std::io::Error::other(
-                "internal: a store call's result had the wrong type",
-            ))),
-        }
-    }
-
-    async fn run_boxed(
-        self: &std::sync::Arc<Self>,
-        job: StoreJob,
-    ) -> Result<Box<dyn Any + Send>, StoreError> {
-        let me = std::sync::Arc::clone(self);
-        tokio::task::spawn_blocking(move || job(&me))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))
     }
 
     /// Flushes everything written so far (audit events before a reboot).

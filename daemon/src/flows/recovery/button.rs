@@ -15,8 +15,11 @@ use crate::auth::Secret;
 use crate::error::Error;
 use crate::model::{ButtonMode, PendingMode, ADMIN};
 
-/// The setting that holds a confirmed change (absent: the config's value).
-pub const BUTTON_KEY: &str = "recovery_button";
+/// A confirmed change (absent: the config's value).
+impl crate::store::Setting for ButtonMode {
+    const KEY: &'static str = "recovery_button";
+}
+
 /// How long a requested change waits for its press.
 pub const CONFIRM_WINDOW: Duration = Duration::from_secs(120);
 /// A confirming press is held at least this long ...
@@ -41,10 +44,7 @@ pub struct PendingView {
 /// The mode in force: a confirmed change, else the config's.
 pub async fn mode(app: &App) -> ButtonMode {
     let stored = match app.data() {
-        Ok(d) => d
-            .run(|d| d.setting::<ButtonMode>(BUTTON_KEY))
-            .await
-            .map_err(Error::from),
+        Ok(d) => d.setting::<ButtonMode>().await.map_err(Error::from),
         Err(e) => Err(e),
     };
     match stored {
@@ -142,7 +142,7 @@ pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
         Ok(d) => d,
         Err(e) => return Some(Err(e)),
     };
-    let stored = data.run(move |d| d.put_setting(BUTTON_KEY, &p.mode)).await;
+    let stored = data.save(p.mode).await;
     // Confirmed or failed, the press used it up.
     *app.recovery()
         .button_change
@@ -165,16 +165,14 @@ pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
 async fn disable_other_admins(app: &App) -> Result<(), Error> {
     let data = app.data()?;
     let others: Vec<String> = data
-        .run(|d| d.accounts())
+        .accounts()
         .await?
         .into_iter()
         .filter(|a| a.role == crate::model::Role::Admin && a.username != ADMIN)
         .map(|a| a.username)
         .collect();
     for name in &others {
-        let n = name.clone();
-        data.run(move |d| d.update_account(&n, |a| a.disabled = true))
-            .await?;
+        data.update_account(name, |a| a.disabled = true).await?;
         crate::flows::end_sign_ins(app, name);
     }
     if !others.is_empty() {
@@ -195,15 +193,13 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
     let now = app.clock().unix();
     let data = app.data()?;
     let account = data
-        .run(move |d| {
-            d.update_account_revoking_tokens(ADMIN, |a| {
-                a.password_hash = label.clone();
-                a.must_change_password = true;
-                a.password_changed_at = now;
-                // Whoever stands at the box may have lost the phone too.
-                a.totp = None;
-                a.new_device_generation();
-            })
+        .update_account_revoking_tokens(ADMIN, move |a| {
+            a.password_hash = label.clone();
+            a.must_change_password = true;
+            a.password_changed_at = now;
+            // Whoever stands at the box may have lost the phone too.
+            a.totp = None;
+            a.new_device_generation();
         })
         .await?;
     if account.is_none() {
@@ -280,7 +276,12 @@ mod tests {
         );
         assert_eq!(mode(app).await, ButtonMode::Mail);
         assert!(confirm(app).await.is_none(), "one press, one change");
-        let events = app.data().expect("data").audit_events().expect("audit");
+        let events = app
+            .data()
+            .expect("data")
+            .audit_events()
+            .await
+            .expect("audit");
         assert_eq!(events[0].event, "button_mode_changed");
         assert_eq!(events[0].detail.as_deref(), Some("mail"));
     }
@@ -291,8 +292,11 @@ mod tests {
         let app = &t.app;
         let data = app.data().expect("data");
         data.update_account(ADMIN, |a| a.email = Some("owner@pbx.test".into()))
+            .await
             .expect("email bound");
-        data.put_setting("smtp_marker", &"kept").expect("setting");
+        data.blocking()
+            .put_setting("smtp_marker", &"kept")
+            .expect("setting");
         let other = crate::model::Account {
             username: "1001".into(),
             role: Role::User,
@@ -310,13 +314,13 @@ mod tests {
             devices: Vec::new(),
             disabled: false,
         };
-        data.put_account(&other).expect("extension");
+        data.blocking().put_account(&other).expect("extension");
         t.admin_token([7; 32]);
         app.sessions().create(ADMIN, Role::Admin, false);
         app.sessions().create("1001", Role::User, false);
 
         reset_admin_credentials(app, "test").await.expect("reset");
-        let admin = data.account(ADMIN).expect("read").expect("admin");
+        let admin = data.account(ADMIN).await.expect("read").expect("admin");
         assert!(admin.must_change_password);
         assert_eq!(admin.email.as_deref(), Some("owner@pbx.test"), "email kept");
         assert!(crate::auth::password::verify_blocking(
@@ -328,21 +332,23 @@ mod tests {
             1,
             "only the extension's session is left"
         );
-        assert_eq!(data.account("1001").expect("read"), Some(other));
+        assert_eq!(data.account("1001").await.expect("read"), Some(other));
         assert_eq!(
-            data.setting::<String>("smtp_marker")
+            data.blocking()
+                .setting::<String>("smtp_marker")
                 .expect("read")
                 .as_deref(),
             Some("kept")
         );
         assert!(
-            data.token_valid(&[7; 32], app.clock().unix())
+            data.token_valid([7; 32], app.clock().unix())
+                .await
                 .expect("read")
                 .is_none(),
             "reset links of the admin revoked"
         );
         assert_eq!(
-            data.audit_events().expect("audit")[0].event,
+            data.audit_events().await.expect("audit")[0].event,
             "credentials_reset"
         );
     }

@@ -25,9 +25,8 @@ pub async fn generate(
     super::super::login::verify_password(app, ip, username, password, None).await?;
     let codes: Vec<String> = (0..COUNT).map(|_| new_code()).collect();
     let digests: Vec<String> = codes.iter().filter_map(|c| digest(c)).collect();
-    let name = username.to_string();
     app.data()?
-        .run(move |d| d.update_account(&name, |a| a.recovery_codes = digests.clone()))
+        .update_account(username, move |a| a.recovery_codes = digests.clone())
         .await?
         .ok_or(Error::Unauthenticated)?;
     app.audit("recovery_codes_generated", Some(username), Some(ip), None);
@@ -92,23 +91,21 @@ pub async fn recover(app: &App, peer: IpAddr, req: CodeRecovery) -> Result<(), E
         .hash_new_password(req.new_password, &account.username)
         .await?;
     let now = app.clock().unix();
-    let name = account.username.clone();
-    let used = std::sync::atomic::AtomicBool::new(false);
-    app.data()?
-        .run(move |d| {
-            d.update_account_revoking_tokens(&name, |a| {
-                let before = a.recovery_codes.len();
-                a.recovery_codes.retain(|c| c != &wanted);
-                let hit = a.recovery_codes.len() < before;
-                used.store(hit, std::sync::atomic::Ordering::SeqCst);
-                if hit {
-                    a.apply_new_password(&hash, now);
-                }
-            })
-            .map(|a| a.filter(|_| used.load(std::sync::atomic::Ordering::SeqCst)))
+    let used = app
+        .data()?
+        .update_account_revoking_tokens(&account.username, move |a| {
+            let before = a.recovery_codes.len();
+            a.recovery_codes.retain(|c| c != &wanted);
+            let hit = a.recovery_codes.len() < before;
+            if hit {
+                a.apply_new_password(&hash, now);
+            }
+            hit
         })
-        .await?
-        .ok_or(Error::CodeInvalid)?;
+        .await?;
+    if !used.is_some_and(|u| u.decided) {
+        return Err(Error::CodeInvalid);
+    }
     attempt.succeeded();
     super::reset::after_reset(app, account.username, peer, super::reset::Way::Code);
     Ok(())

@@ -18,14 +18,16 @@ use crate::mail::message as mail;
 use crate::mail::transport::{self as mailer, MailError, Stage};
 use crate::model::{EmailCheck, Role};
 
-/// The setting that holds the drill's schedule.
-pub const DRILL_KEY: &str = "recovery_drill";
 /// How long a confirmation link works.
 pub const CHECK_TTL: u64 = 7 * 86_400;
 /// Grace after a missed drill before the address counts as stale.
 pub const STALE_GRACE: u64 = 7 * 86_400;
 /// The longest wait between retries of a failed drill.
 const MAX_RETRY: u64 = 6 * 3600;
+
+impl crate::store::Setting for Drill {
+    const KEY: &'static str = "recovery_drill";
+}
 
 /// The drill's schedule and its last outcome, stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,14 +88,12 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
         digest: crate::auth::hex(&token_digest(&token)),
         expires_at: now + CHECK_TTL,
     };
-    let (name, bound) = (account.username.clone(), email.clone());
-    data.run(move |d| {
-        d.update_account(&name, |a| {
-            // Only for the address it was made for.
-            if a.email.as_deref() == Some(bound.as_str()) {
-                a.email_check = Some(check.clone());
-            }
-        })
+    let bound = email.clone();
+    data.update_account(&account.username, move |a| {
+        // Only for the address it was made for.
+        if a.email.as_deref() == Some(bound.as_str()) {
+            a.email_check = Some(check.clone());
+        }
     })
     .await
     .map_err(|e| internal(e.to_string()))?;
@@ -125,7 +125,7 @@ pub async fn confirm(app: &App, token: &str) -> Result<(), Error> {
     let wanted = crate::auth::hex(&token_digest(token));
     let now = app.clock().unix();
     let data = app.data()?;
-    let accounts = data.run(|d| d.accounts()).await?;
+    let accounts = data.accounts().await?;
     let holder = accounts.into_iter().find(|a| {
         a.email_check.as_ref().is_some_and(|c| {
             crate::auth::ct_eq(c.digest.as_bytes(), wanted.as_bytes()) && c.expires_at > now
@@ -134,21 +134,17 @@ pub async fn confirm(app: &App, token: &str) -> Result<(), Error> {
     let Some(holder) = holder else {
         return Err(Error::TokenInvalid);
     };
-    let used = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hit = used.clone();
-    let name = holder.username.clone();
-    data.run(move |d| {
-        d.update_account(&name, |a| {
+    let used = data
+        .update_account(&holder.username, move |a| {
             let ours = a.email_check.as_ref().is_some_and(|c| c.digest == wanted);
-            hit.store(ours, std::sync::atomic::Ordering::SeqCst);
             if ours {
                 a.email_check = None;
                 a.email_confirmed_at = Some(now);
             }
+            ours
         })
-    })
-    .await?;
-    if !used.load(std::sync::atomic::Ordering::SeqCst) {
+        .await?;
+    if !used.is_some_and(|u| u.decided) {
         return Err(Error::TokenInvalid);
     }
     app.audit(
@@ -170,11 +166,7 @@ pub fn stale(app: &App, a: &crate::model::Account) -> Option<u64> {
 }
 
 pub async fn drill_state(app: &App) -> Result<Drill, Error> {
-    Ok(app
-        .data()?
-        .run(|d| d.setting::<Drill>(DRILL_KEY))
-        .await?
-        .unwrap_or_default())
+    Ok(app.data()?.setting::<Drill>().await?.unwrap_or_default())
 }
 
 /// One look at the schedule: sends the drill when due, reports a stale address once.
@@ -194,18 +186,15 @@ pub async fn tick(
     if d.next_due == 0 && !now {
         d.next_due = at + period.as_secs();
         // Addresses bound before confirmation existed count from now.
-        app.data()?
-            .run(move |db| {
-                for a in db.accounts()? {
-                    if a.email.is_some() && a.email_bound_at.is_none() {
-                        db.update_account(&a.username, |x| {
-                            x.email_bound_at = x.email_bound_at.or(Some(at));
-                        })?;
-                    }
-                }
-                Ok(())
-            })
-            .await?;
+        let data = app.data()?;
+        for a in data.accounts().await? {
+            if a.email.is_some() && a.email_bound_at.is_none() {
+                data.update_account(&a.username, move |x| {
+                    x.email_bound_at = x.email_bound_at.or(Some(at));
+                })
+                .await?;
+            }
+        }
     } else if now || at >= d.next_due {
         let r = run_drill(app).await;
         match &r {
@@ -230,7 +219,7 @@ pub async fn tick(
         }
         outcome = Some(r);
     }
-    let admins = app.data()?.run(|d| d.accounts()).await?;
+    let admins = app.data()?.accounts().await?;
     for a in admins.iter().filter(|a| a.role == Role::Admin) {
         if let Some(since) = stale(app, a) {
             if d.stale_reported != Some(since) {
@@ -247,9 +236,7 @@ pub async fn tick(
     }
     if d != before {
         let stored = d.clone();
-        app.data()?
-            .run(move |db| db.put_setting(DRILL_KEY, &stored))
-            .await?;
+        app.data()?.save(stored).await?;
         if now {
             app.recovery().drill_wake.notify_one();
         }
@@ -268,7 +255,7 @@ fn retry_after(app: &App, failures: u32) -> u64 {
 /// Sends the check to every admin with a bound address; the first failure fails it.
 async fn run_drill(app: &App) -> Result<(), MailError> {
     let admins = match app.data() {
-        Ok(d) => d.run(|d| d.accounts()).await.unwrap_or_default(),
+        Ok(d) => d.accounts().await.unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     let mut result = Ok(());

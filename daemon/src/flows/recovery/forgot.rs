@@ -104,7 +104,7 @@ pub async fn send_reset_link(
         issued_at: now,
     };
     let digest = token_digest(&token);
-    data.run(move |d| d.issue_token(digest, &record, now))
+    data.issue_token(digest, record, now)
         .await
         .map_err(|e| internal(e.to_string()))?;
     let link = format!("{}/reset?token={token}", link_base(app));

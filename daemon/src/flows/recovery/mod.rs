@@ -36,11 +36,16 @@ use crate::app::App;
 use crate::error::Error;
 use crate::mail::transport::{SmtpSettings, Stage, Transport};
 use crate::model::{Account, Role, ADMIN};
-use crate::store::DataDb;
-use std::sync::Arc;
+use crate::store::{Setting, Store};
 
-pub const SMTP_KEY: &str = "smtp";
-pub const LAST_TEST_KEY: &str = "smtp_last_test";
+/// The saved SMTP route of recovery mail.
+impl Setting for SmtpSettings {
+    const KEY: &'static str = "smtp";
+}
+
+impl Setting for LastTest {
+    const KEY: &'static str = "smtp_last_test";
+}
 
 /// The outcome of the last test mail, kept for the readiness view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,8 +78,8 @@ pub struct Readiness {
 }
 
 /// Where mail goes now: saved SMTP settings, else the dev outbox, else nowhere.
-pub async fn transport(app: &App, data: &Arc<DataDb>) -> Result<Option<Transport>, Error> {
-    if let Some(s) = data.run(|d| d.setting::<SmtpSettings>(SMTP_KEY)).await? {
+pub async fn transport(app: &App, data: &Store) -> Result<Option<Transport>, Error> {
+    if let Some(s) = data.setting::<SmtpSettings>().await? {
         return Ok(Some(Transport::Smtp(s)));
     }
     let config = app.config();
@@ -84,16 +89,10 @@ pub async fn transport(app: &App, data: &Arc<DataDb>) -> Result<Option<Transport
 }
 
 pub async fn readiness(app: &App) -> Result<Readiness, Error> {
-    let (smtp, admin, last_test) = app
-        .data()?
-        .run(|d| {
-            Ok((
-                d.setting::<SmtpSettings>(SMTP_KEY)?.is_some(),
-                d.account(ADMIN)?,
-                d.setting::<LastTest>(LAST_TEST_KEY)?,
-            ))
-        })
-        .await?;
+    let data = app.data()?;
+    let smtp = data.setting::<SmtpSettings>().await?.is_some();
+    let admin = data.account(ADMIN).await?;
+    let last_test = data.setting::<LastTest>().await?;
     let email_bound = admin.as_ref().is_some_and(|a| a.email.is_some());
     let outbox = !smtp && app.config().dev;
     Ok(Readiness {
@@ -114,8 +113,7 @@ pub async fn readiness(app: &App) -> Result<Readiness, Error> {
 
 /// An account by name, read off the runtime.
 pub(super) async fn account(app: &App, username: &str) -> Result<Option<Account>, Error> {
-    let name = username.to_string();
-    Ok(app.data()?.run(move |d| d.account(&name)).await?)
+    Ok(app.data()?.account(username).await?)
 }
 
 pub(super) fn device_name(app: &App) -> String {

@@ -70,16 +70,13 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
     let digest = token_digest(req.token.expose());
     let now = app.clock().unix();
     let token = data
-        .run(move |d| d.token_valid(&digest, now))
+        .token_valid(digest, now)
         .await?
         .ok_or(Error::TokenInvalid)?;
     let hash = app
         .hash_new_password(req.new_password, &token.username)
         .await?;
-    let consumed = data
-        .run(move |d| d.consume_token(&digest, now, &hash))
-        .await?;
-    let account = match consumed {
+    let account = match data.consume_token(digest, now, hash).await? {
         Consumed::Done(a) => a,
         Consumed::Invalid => return Err(Error::TokenInvalid),
     };

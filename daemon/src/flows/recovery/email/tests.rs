@@ -131,7 +131,12 @@ async fn the_drill_runs_on_schedule_reports_a_stale_address_once_and_retries_wit
     tick(app, false).await.expect("tick");
     tick(app, false).await.expect("tick");
     assert!(readiness(app).await.email_stale);
-    let events = app.data().expect("data").audit_events().expect("audit");
+    let events = app
+        .data()
+        .expect("data")
+        .audit_events()
+        .await
+        .expect("audit");
     assert_eq!(
         events
             .iter()
@@ -208,9 +213,10 @@ async fn an_address_bound_before_confirmation_existed_counts_from_the_first_sche
     let app = &t.app;
     let data = app.data().expect("data");
     data.update_account(ADMIN, |a| a.email = Some("old@pbx.test".into()))
+        .await
         .expect("a bound address without a binding time");
     tick(app, false).await.expect("first look");
-    let admin = data.account(ADMIN).expect("read").expect("admin");
+    let admin = data.account(ADMIN).await.expect("read").expect("admin");
     assert_eq!(admin.email_bound_at, Some(app.clock().unix()));
     std::fs::create_dir_all(outbox(app)).expect("outbox");
     t.clock.advance(DAY * 37 + Duration::from_secs(1));
