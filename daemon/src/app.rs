@@ -3,7 +3,6 @@
 //! flash cannot be trusted — never to a default password, never into a crash loop.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use pbx_board::Board;
@@ -17,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::mail::outbox::Recovery;
-use crate::model::{BoardInfo, Health, Reason};
+use crate::model::{BoardInfo, Health, Lifecycle, Reason};
 use crate::store::{DataDb, Store, StoreError};
 use crate::syslog::Syslog;
 
@@ -31,13 +30,8 @@ pub struct App {
     /// Signs device cookies; its secret lives in the data DB (none while that is
     /// unwritable at a first start).
     device_key: Option<DeviceKey>,
-    /// How the stores opened.
-    opened: Health,
-    /// Why a factory reset could not erase the user data, if one failed (the marker is
-    /// kept; sign-in stays off until the erase succeeds).
-    reset_failure: std::sync::Mutex<Option<String>>,
-    /// Set with `reset_failure`: every page checks health, and this spares it the lock.
-    reset_failed: AtomicBool,
+    /// Serving, resetting or degraded (how the stores opened, or an erase that failed).
+    lifecycle: RwLock<Lifecycle>,
     hasher: Hasher,
     sessions: Sessions,
     presessions: PreSessions,
@@ -48,8 +42,6 @@ pub struct App {
     /// The bound listener addresses (ports resolved), for reset links.
     http_addr: Option<SocketAddr>,
     https_addr: Option<SocketAddr>,
-    /// A factory reset is under way: the button and new requests to erase are ignored.
-    resetting: AtomicBool,
     /// When the daemon started (for `ctl status`).
     started_at: u64,
     /// The device's hostname, read at start (a Host header may name it).
@@ -87,7 +79,6 @@ impl App {
             recovery: Recovery::default(),
             http_addr: None,
             https_addr: None,
-            resetting: AtomicBool::new(false),
             started_at: clock.unix(),
             hostname,
             config: RwLock::new(Arc::new(config)),
@@ -95,9 +86,10 @@ impl App {
             board,
             board_info,
             data,
-            opened: health,
-            reset_failure: std::sync::Mutex::new(None),
-            reset_failed: AtomicBool::new(false),
+            lifecycle: RwLock::new(match health {
+                Health::Ok => Lifecycle::Serving,
+                Health::Degraded(why) => Lifecycle::Degraded(why),
+            }),
         }
     }
 
@@ -131,44 +123,6 @@ impl App {
             self.syslog.configure(new.syslog.clone());
         }
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
-    }
-
-    /// The password rules for a new password of `username` (spec §5), including "not the
-    /// label's initial password", which costs one hash and is checked last.
-    async fn check_new_password(
-        &self,
-        password: &crate::auth::Secret,
-        username: &str,
-    ) -> Result<(), Error> {
-        let mut reasons =
-            crate::auth::policy::check(password.expose(), username, &self.config().policy);
-        if reasons.is_empty() {
-            if let Some(board) = &self.board_info {
-                let is_initial = self
-                    .hasher
-                    .verify(password.clone(), Some(board.initial_password_hash.clone()))
-                    .await
-                    .map_err(|_| Error::Busy)?;
-                if is_initial {
-                    reasons.push(crate::auth::policy::LABEL_REUSED.into());
-                }
-            }
-        }
-        if reasons.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::WeakPassword { reasons })
-        }
-    }
-
-    /// Checks a new password against the rules and hashes it (off the runtime).
-    pub async fn hash_new_password(
-        &self,
-        password: crate::auth::Secret,
-        username: &str,
-    ) -> Result<String, Error> {
-        self.check_new_password(&password, username).await?;
-        self.hasher.hash(password).await.map_err(|_| Error::Busy)
     }
 
     /// Records an audit event; best effort (a full flash must not block a login).
@@ -259,19 +213,23 @@ impl App {
     /// Marks a factory reset as under way; false if one already is (later presses and
     /// requests are ignored, and the API answers 503 until the reboot).
     pub fn begin_reset(&self) -> bool {
-        !self
-            .resetting
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// The erase failed and nothing rebooted: a new reset may be tried.
-    pub fn end_reset_attempt(&self) {
-        self.resetting
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut state = self.lifecycle.write().unwrap_or_else(|e| e.into_inner());
+        if *state == Lifecycle::Resetting {
+            return false;
+        }
+        *state = Lifecycle::Resetting;
+        true
     }
 
     pub fn is_resetting(&self) -> bool {
-        self.resetting.load(std::sync::atomic::Ordering::Relaxed)
+        self.lifecycle() == Lifecycle::Resetting
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.lifecycle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The device's hostname (lower case; empty if unknown).
@@ -286,21 +244,18 @@ impl App {
 
     /// Whether the daemon can sign people in, and if not, why.
     pub fn health(&self) -> Health {
-        if !self.reset_failed.load(std::sync::atomic::Ordering::Relaxed) {
-            return self.opened.clone();
-        }
-        match &*self.reset_failure.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(why) => Health::Degraded(Reason::ResetFailed(why.clone())),
-            None => self.opened.clone(),
+        match self.lifecycle() {
+            Lifecycle::Serving | Lifecycle::Resetting => Health::Ok,
+            Lifecycle::Degraded(why) => Health::Degraded(why),
         }
     }
 
     /// A factory reset could not erase the user data: sign-in stops (the old password
-    /// must not keep working behind a reset reported as done) and every status says why.
-    pub fn set_reset_failure(&self, why: String) {
-        *self.reset_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
-        self.reset_failed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+    /// must not keep working behind a reset reported as done) and every status says why;
+    /// a new reset may be tried.
+    pub fn reset_failed(&self, why: String) {
+        *self.lifecycle.write().unwrap_or_else(|e| e.into_inner()) =
+            Lifecycle::Degraded(Reason::ResetFailed(why));
     }
 
     /// The data DB, or the degraded reason as an error.

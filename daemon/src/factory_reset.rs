@@ -73,16 +73,48 @@ fn write_marker(marker: &Path) -> io::Result<()> {
     crate::fsutil::write_atomic(marker, b"factory reset in progress\n", 0o600)
 }
 
-/// Runs the whole erase. Errors on single targets are logged and the erase goes on: a
-/// half-dead partition must not keep the box in a reset loop. Returns the failures of
-/// those; `Err` when the data DB — the accounts and their passwords — could not be
-/// erased: the marker then stays, so the erase is tried again at the next start, and the
-/// caller must not reboot into the old password as if the reset were done.
+/// A finished erase: the accounts and passwords are gone. `left` names the other targets
+/// that could not be erased (logged; a half-dead partition must not keep the box in a
+/// reset loop).
+#[derive(Debug, Default)]
+pub struct Erased {
+    pub left: Vec<Leftover>,
+}
+
+/// One erase target that failed.
+#[derive(Debug)]
+pub struct Leftover {
+    pub target: String,
+    pub error: String,
+}
+
+/// The data DB — the accounts and their passwords — could not be erased: the old
+/// password would survive a reset reported as done. The marker stays (the erase is tried
+/// again at the next start) and the box must not reboot as if the reset were done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotErased {
+    pub path: PathBuf,
+    pub error: String,
+}
+
+impl std::fmt::Display for NotErased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the factory reset could not erase the user data at {} ({})",
+            self.path.display(),
+            self.error
+        )
+    }
+}
+
+/// Runs the whole erase. Errors on single targets are logged and the erase goes on;
+/// only the data DB's decides the outcome (see [`NotErased`]).
 pub fn erase(
     config: &Config,
     board: &dyn Board,
     profile: Option<&BoardProfile>,
-) -> Result<Vec<String>, String> {
+) -> Result<Erased, NotErased> {
     let marker = marker_path(config);
     let keep = crate::fsutil::kept_paths(&config.storage.board_db);
     if let Some(led) = profile.and_then(|p| p.status_led.as_deref()) {
@@ -105,11 +137,11 @@ pub fn erase(
         );
         let r = erase_data_db();
         if let Err(e) = &r {
-            let why = format!(
-                "the user data at {} could not be erased ({e})",
-                config.storage.data_db.display()
-            );
-            tracing::error!("factory reset: {why}; nothing else was touched");
+            let why = NotErased {
+                path: config.storage.data_db.clone(),
+                error: e.to_string(),
+            };
+            tracing::error!("{why}; nothing else was touched");
             return Err(why);
         }
         data_db = Some(r);
@@ -119,12 +151,15 @@ pub fn erase(
             );
         }
     }
-    let mut failures = Vec::new();
-    let mut step = |what: String, r: io::Result<()>| match r {
-        Ok(()) => tracing::info!("factory reset: erased {what}"),
+    let mut done = Erased::default();
+    let mut step = |target: String, r: io::Result<()>| match r {
+        Ok(()) => tracing::info!("factory reset: erased {target}"),
         Err(e) => {
-            tracing::error!("factory reset: {what}: {e}");
-            failures.push(format!("{what}: {e}"));
+            tracing::error!("factory reset: {target}: {e}");
+            done.left.push(Leftover {
+                target,
+                error: e.to_string(),
+            });
         }
     };
     let data_db = data_db.unwrap_or_else(erase_data_db);
@@ -151,12 +186,12 @@ pub fn erase(
         }
     }
     nix::unistd::sync();
-    if let Some(e) = data_db_error {
+    if let Some(error) = data_db_error {
         // The old password would survive a reset reported as done: keep the marker.
-        let why = format!(
-            "the factory reset could not erase the user data at {} ({e})",
-            config.storage.data_db.display()
-        );
+        let why = NotErased {
+            path: config.storage.data_db.clone(),
+            error,
+        };
         tracing::error!("{why}; the reset is tried again at the next start");
         return Err(why);
     }
@@ -164,17 +199,17 @@ pub fn erase(
         tracing::warn!("factory reset: cannot remove the marker: {e}");
     }
     tracing::warn!("factory reset: erase complete");
-    Ok(failures)
+    Ok(done)
 }
 
 /// At start-up, before anything is served: finishes an interrupted erase. `Ok(true)` if
-/// one was pending and is done; `Err(why)` if the user data could not be erased (the
+/// one was pending and is done; `Err` if the user data could not be erased (the
 /// daemon then starts degraded with that reason, instead of exiting into a respawn loop).
 pub fn resume_if_pending(
     config: &Config,
     board: &dyn Board,
     profile: Option<&BoardProfile>,
-) -> Result<bool, String> {
+) -> Result<bool, NotErased> {
     if !marker_path(config).exists() {
         return Ok(false);
     }
@@ -183,7 +218,7 @@ pub fn resume_if_pending(
 }
 
 /// What the box says when an erase failed: LED, status (health), audit.
-pub fn report_failure(app: &App, why: String) {
+pub fn report_failure(app: &App, why: NotErased) {
     if let Some(led) = app
         .board_info()
         .as_ref()
@@ -191,8 +226,9 @@ pub fn report_failure(app: &App, why: String) {
     {
         let _ = app.board().set_led(&led, Pattern::ResetFailed);
     }
+    let why = why.to_string();
     app.audit("factory_reset_failed", None, None, Some(&why));
-    app.set_reset_failure(why);
+    app.reset_failed(why);
 }
 
 /// Starts a factory reset from a running daemon (button, control socket, API): the
@@ -227,8 +263,8 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
                 if let Some(d) = &data {
                     d.blocking().open_again();
                 }
+                // Degraded with the reason; a new reset may be tried.
                 report_failure(&app, why);
-                app.end_reset_attempt();
             }
         }
     });
@@ -302,8 +338,8 @@ mod tests {
         std::fs::write(config.storage.board_db.join("db"), b"factory").expect("board");
 
         for _ in 0..2 {
-            let failures = erase(&config, &board, Some(&profile)).expect("erase");
-            assert!(failures.is_empty(), "{failures:?}");
+            let erased = erase(&config, &board, Some(&profile)).expect("erase");
+            assert!(erased.left.is_empty(), "{:?}", erased.left);
             assert!(!config.storage.data_db.exists());
             assert!(
                 !crate::app::open_guard_path(&config).exists(),

@@ -224,6 +224,18 @@ pub enum Health {
     Degraded(Reason),
 }
 
+/// Where the device is in its life: one state, changed only through [`crate::app::App`].
+///
+/// `Serving` → `Resetting` (an erase started: the API answers 503 until the reboot) →
+/// reboot, or `Degraded(ResetFailed)` when the user data could not be erased. A start
+/// on flash that cannot be trusted begins `Degraded`; a factory reset is the way out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifecycle {
+    Serving,
+    Resetting,
+    Degraded(Reason),
+}
+
 /// Why the daemon cannot sign people in. Each says what to do, in words for the admin
 /// (shown by `/healthz`, the UI and `ctl status`); code tells them apart by variant.
 #[derive(Debug, Clone, PartialEq, Eq)]

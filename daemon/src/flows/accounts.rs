@@ -75,7 +75,7 @@ pub async fn create(
             body.username
         )));
     }
-    let password_hash = app.hash_new_password(body.password, &body.username).await?;
+    let password_hash = crate::flows::hash_new_password(app, body.password, &body.username).await?;
     let now = app.clock().unix();
     let account = Account {
         username: body.username,
@@ -163,7 +163,7 @@ pub async fn update(
         Some(e) => Some(Email::parse_optional(Some(e))?.map(Email::into_string)),
     };
     let hash = match change.password {
-        Some(p) => Some(app.hash_new_password(p, username).await?),
+        Some(p) => Some(crate::flows::hash_new_password(app, p, username).await?),
         None => None,
     };
     let now = app.clock().unix();

@@ -187,4 +187,29 @@ mod tests {
         let events = audit(&t.app).await.expect("audit");
         assert_eq!(events[0].event, "login_locked", "newest first");
     }
+
+    /// One state: an erase in progress refuses a second; one that failed degrades the box
+    /// with the reason (sign-in off) and lets a new reset be tried.
+    #[tokio::test]
+    async fn the_lifecycle_goes_serving_resetting_degraded_and_back_to_resetting() {
+        use crate::model::{Health, Lifecycle, Reason};
+        let t = TestApp::ready("flow-lifecycle").await;
+        assert_eq!(t.app.lifecycle(), Lifecycle::Serving);
+        assert!(t.app.begin_reset());
+        assert!(
+            !t.app.begin_reset(),
+            "a second erase is refused while one runs"
+        );
+        assert!(t.app.is_resetting());
+        t.app.reset_failed("the flash said no".into());
+        assert_eq!(
+            t.app.health(),
+            Health::Degraded(Reason::ResetFailed("the flash said no".into()))
+        );
+        assert!(
+            matches!(t.app.data(), Err(Error::Degraded(_))),
+            "sign-in is off"
+        );
+        assert!(t.app.begin_reset(), "a new reset may be tried");
+    }
 }

@@ -317,9 +317,7 @@ pub async fn change_password(
 ) -> Result<usize, Error> {
     let data = app.data()?;
     let account = verify_password(app, ip, &session.username, req.current_password, None).await?;
-    let hash = app
-        .hash_new_password(req.new_password, &account.username)
-        .await?;
+    let hash = crate::flows::hash_new_password(app, req.new_password, &account.username).await?;
     let now = app.clock().unix();
     // Applied to the record as it is now: the email may have changed while we hashed.
     // Outstanding reset links die with the old password.

@@ -23,11 +23,41 @@ pub mod smtp;
 pub(crate) mod testkit;
 pub mod twofactor;
 
+use crate::app::App;
+use crate::auth::Secret;
+use crate::error::Error;
+
+/// Checks a new password of `username` against the rules (spec §5) and hashes it off the
+/// runtime. "Not the label's initial password" costs one hash and is checked last.
+pub async fn hash_new_password(
+    app: &App,
+    password: Secret,
+    username: &str,
+) -> Result<String, Error> {
+    let mut reasons = crate::auth::policy::check(password.expose(), username, &app.config().policy);
+    if reasons.is_empty() {
+        if let Some(board) = app.board_info() {
+            let is_initial = app
+                .hasher()
+                .verify(password.clone(), Some(board.initial_password_hash.clone()))
+                .await
+                .map_err(|_| Error::Busy)?;
+            if is_initial {
+                reasons.push(crate::auth::policy::LABEL_REUSED.into());
+            }
+        }
+    }
+    if !reasons.is_empty() {
+        return Err(Error::WeakPassword { reasons });
+    }
+    app.hasher().hash(password).await.map_err(|_| Error::Busy)
+}
+
 /// Ends every way `username` is signed in or halfway signed in: its sessions and its
 /// pre-sessions (a right password waiting for its code). After a password change, a
 /// reset, a temporary password, a second-factor change or a deletion, neither may
 /// outlive the credential it was opened with. Returns how many sessions ended.
-pub fn end_sign_ins(app: &crate::app::App, username: &str) -> usize {
+pub fn end_sign_ins(app: &App, username: &str) -> usize {
     app.presessions().remove_user(username);
     app.sessions().remove_user(username)
 }

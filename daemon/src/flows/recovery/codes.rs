@@ -87,9 +87,7 @@ pub async fn recover(app: &App, peer: IpAddr, req: CodeRecovery) -> Result<(), E
         let totp = req.totp.as_ref().ok_or(Error::TotpRequired)?;
         crate::flows::twofactor::phone_code(app, peer, &account.username, totp).await?;
     }
-    let hash = app
-        .hash_new_password(req.new_password, &account.username)
-        .await?;
+    let hash = crate::flows::hash_new_password(app, req.new_password, &account.username).await?;
     let now = app.clock().unix();
     let used = app
         .data()?

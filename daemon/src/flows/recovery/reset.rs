@@ -73,9 +73,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
         .token_valid(digest, now)
         .await?
         .ok_or(Error::TokenInvalid)?;
-    let hash = app
-        .hash_new_password(req.new_password, &token.username)
-        .await?;
+    let hash = crate::flows::hash_new_password(app, req.new_password, &token.username).await?;
     let account = match data.consume_token(digest, now, hash).await? {
         Consumed::Done(a) => a,
         Consumed::Invalid => return Err(Error::TokenInvalid),
