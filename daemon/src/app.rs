@@ -11,11 +11,12 @@ use crate::auth::device::DeviceKey;
 use crate::auth::lockout::Limiter;
 use crate::auth::password::Hasher;
 use crate::auth::presession::PreSessions;
+use crate::auth::recovery::Recovery;
 use crate::auth::sessions::Sessions;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
-use crate::mail::outbox::Recovery;
+use crate::mail::outbox::Outbox;
 use crate::model::{BoardInfo, Health, Lifecycle, Reason};
 use crate::store::{DataDb, Store, StoreError};
 use crate::syslog::Syslog;
@@ -39,6 +40,7 @@ pub struct App {
     limiter: Limiter,
     failure_log: crate::auth::failure_log::FailureLog,
     recovery: Recovery,
+    outbox: Outbox,
     /// The bound listener addresses (ports resolved), for reset links.
     http_addr: Option<SocketAddr>,
     https_addr: Option<SocketAddr>,
@@ -77,6 +79,7 @@ impl App {
             failure_log: crate::auth::failure_log::FailureLog::new(p.lockout_window),
             limiter: Limiter::new(Arc::clone(&clock), p),
             recovery: Recovery::default(),
+            outbox: Outbox::default(),
             http_addr: None,
             https_addr: None,
             started_at: clock.unix(),
@@ -187,8 +190,14 @@ impl App {
         &self.limiter
     }
 
+    /// What the ways back in hold in RAM (limits, the pending button change).
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// Mail waiting for the worker.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// Records the bound listener addresses (ports resolved), for reset links.

@@ -73,7 +73,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) {
-    if let Some(rx) = app.recovery().take_worker_queue() {
+    if let Some(rx) = app.outbox().take_worker_queue() {
         tokio::spawn(flows::recovery::mail_worker(Arc::clone(&app), rx));
     }
     tokio::spawn(flows::recovery::email::drill_worker(Arc::clone(&app)));

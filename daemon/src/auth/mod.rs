@@ -8,6 +8,7 @@ pub mod lockout;
 pub mod password;
 pub mod policy;
 pub mod presession;
+pub mod recovery;
 pub mod recovery_code;
 pub mod sessions;
 pub mod totp;

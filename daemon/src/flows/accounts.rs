@@ -113,14 +113,14 @@ pub async fn create(
         Some(&detail),
     );
     if account.role == Role::Admin {
-        app.recovery().enqueue(MailJob::AdminCreated {
+        app.outbox().enqueue(MailJob::AdminCreated {
             username: account.username.clone(),
             by: by.to_string(),
             ip,
         });
     }
     if account.email.is_some() {
-        app.recovery()
+        app.outbox()
             .enqueue(crate::flows::recovery::MailJob::ConfirmEmail {
                 username: account.username.clone(),
             });
@@ -224,7 +224,7 @@ pub async fn update(
         app.audit(kind, Some(username), Some(ip), Some(&by_whom));
     }
     if email.is_some() && before.email != account.email && account.email.is_some() {
-        app.recovery()
+        app.outbox()
             .enqueue(crate::flows::recovery::MailJob::ConfirmEmail {
                 username: username.to_string(),
             });

@@ -69,7 +69,7 @@ pub async fn set_email(
     );
     let changed = before.email != email;
     if let Some(old) = before.email.filter(|old| Some(old) != email.as_ref()) {
-        app.recovery().enqueue(MailJob::EmailChanged {
+        app.outbox().enqueue(MailJob::EmailChanged {
             username: account.username.clone(),
             old,
             new: email.clone(),
@@ -77,7 +77,7 @@ pub async fn set_email(
         });
     }
     if changed && email.is_some() {
-        app.recovery().enqueue(MailJob::ConfirmEmail {
+        app.outbox().enqueue(MailJob::ConfirmEmail {
             username: account.username.clone(),
         });
     }
@@ -101,7 +101,7 @@ mod tests {
     async fn a_new_recovery_address_needs_the_password_and_tells_the_old_one() {
         let t = TestApp::ready("flow-profile").await;
         let app = &t.app;
-        let mut queue = app.recovery().take_worker_queue().expect("queue");
+        let mut queue = app.outbox().take_worker_queue().expect("queue");
         let a = ip("192.0.2.9");
         set_email(app, a, ADMIN, form("old@pbx.test", ADMIN_PW))
             .await

@@ -191,7 +191,7 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
     if moved {
         app.audit("smtp_settings_changed", Some(by), Some(ip), Some(&route));
         if let Some(old) = old {
-            app.recovery().enqueue(MailJob::SmtpChanged {
+            app.outbox().enqueue(MailJob::SmtpChanged {
                 old: Box::new(old),
                 by: by.to_string(),
                 ip,

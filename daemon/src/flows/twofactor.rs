@@ -220,7 +220,7 @@ async fn check_factor(
                     lockout::FACTOR_FAILURES
                 )),
             );
-            app.recovery().enqueue(MailJob::FactorLocked {
+            app.outbox().enqueue(MailJob::FactorLocked {
                 username: username.to_string(),
                 ip,
                 minutes,

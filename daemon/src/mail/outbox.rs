@@ -1,14 +1,11 @@
-//! What recovery holds in RAM, kept by the [`App`](crate::app::App): the mail waiting
-//! for the worker ([`MailJob`], a bounded queue), the Forgot Password limits (sliding
-//! windows per address and per account) that bound what gets queued, and a change of
-//! the button's mode waiting for its press at the box.
+//! The mail waiting for the worker, kept by the [`App`](crate::app::App): [`MailJob`]s in
+//! a bounded queue ([`Outbox`]). What bounds what gets queued (the Forgot Password
+//! limits) is [`crate::auth::recovery`].
 
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use tokio::sync::mpsc;
-
-use crate::window::{AddressLimits, Windows};
 
 /// Mail jobs waiting for the worker; beyond this, new ones are dropped (and logged).
 const QUEUE: usize = 64;
@@ -59,32 +56,23 @@ pub enum MailJob {
     },
 }
 
-pub struct Recovery {
-    pub forgot_by_addr: Mutex<AddressLimits>,
-    pub mails_by_account: Mutex<Windows<String>>,
-    /// A requested change of the button's mode, taken by its confirming press.
-    pub button_change: Mutex<Option<crate::model::PendingMode>>,
-    /// Wakes the recovery-check schedule when it changed out of turn (a check sent now).
-    pub drill_wake: tokio::sync::Notify,
+/// The mail waiting for the worker.
+pub struct Outbox {
     queue: mpsc::Sender<MailJob>,
     worker_rx: Mutex<Option<mpsc::Receiver<MailJob>>>,
 }
 
-impl Default for Recovery {
+impl Default for Outbox {
     fn default() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        Recovery {
-            forgot_by_addr: Mutex::new(AddressLimits::default()),
-            mails_by_account: Mutex::new(Windows::default()),
-            button_change: Mutex::new(None),
-            drill_wake: tokio::sync::Notify::new(),
+        Outbox {
             queue: tx,
             worker_rx: Mutex::new(Some(rx)),
         }
     }
 }
 
-impl Recovery {
+impl Outbox {
     /// The worker's end of the queue; taken once by [`crate::run`].
     pub fn take_worker_queue(&self) -> Option<mpsc::Receiver<MailJob>> {
         self.worker_rx

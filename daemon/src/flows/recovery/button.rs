@@ -59,23 +59,15 @@ pub async fn mode(app: &App) -> ButtonMode {
 
 /// The pending change, if it has not lapsed (a lapsed one is dropped here).
 pub fn pending(app: &App) -> Option<PendingMode> {
-    let mut slot = app
-        .recovery()
-        .button_change
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    match *slot {
-        Some(p) if app.clock().mono() < p.until => Some(p),
-        Some(p) => {
+    app.recovery()
+        .pending(app.clock().mono())
+        .unwrap_or_else(|lapsed| {
             tracing::info!(
-                mode = p.mode.as_str(),
+                mode = lapsed.mode.as_str(),
                 "button mode change lapsed unconfirmed"
             );
-            *slot = None;
             None
-        }
-        None => None,
-    }
+        })
 }
 
 pub async fn state(app: &App) -> ButtonState {
@@ -100,10 +92,8 @@ pub async fn request_change(
 ) -> Result<PendingView, Error> {
     super::super::login::verify_password(app, ip, username, password, None).await?;
     let until = app.clock().mono() + CONFIRM_WINDOW;
-    *app.recovery()
-        .button_change
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = Some(PendingMode { mode: new, until });
+    app.recovery()
+        .request_change(PendingMode { mode: new, until });
     app.audit(
         "button_mode_requested",
         Some(username),
@@ -119,13 +109,7 @@ pub async fn request_change(
 
 /// Drops a pending change unconfirmed (`why`: what cancelled it); audited.
 pub fn cancel(app: &App, why: &str) {
-    let taken = app
-        .recovery()
-        .button_change
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
-    if let Some(p) = taken {
+    if let Some(p) = app.recovery().take_pending() {
         app.audit("button_mode_cancelled", None, None, Some(p.mode.as_str()));
         tracing::info!(
             mode = p.mode.as_str(),
@@ -144,10 +128,7 @@ pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
     };
     let stored = data.save(p.mode).await;
     // Confirmed or failed, the press used it up.
-    *app.recovery()
-        .button_change
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = None;
+    app.recovery().take_pending();
     if let Err(e) = stored {
         return Some(Err(e.into()));
     }
@@ -218,8 +199,7 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
         sessions_ended = ended,
         "admin password reset to the label password with the reset button; data kept"
     );
-    app.recovery()
-        .enqueue(MailJob::CredentialsReset { at: now });
+    app.outbox().enqueue(MailJob::CredentialsReset { at: now });
     Ok(())
 }
 

@@ -238,7 +238,7 @@ pub async fn tick(
         let stored = d.clone();
         app.data()?.save(stored).await?;
         if now {
-            app.recovery().drill_wake.notify_one();
+            app.recovery().wake_drill();
         }
     }
     Ok((outcome, Duration::from_secs(d.next_due.saturating_sub(at))))
@@ -285,7 +285,7 @@ pub async fn drill_worker(app: Arc<App>) {
         let nap = tokio::time::sleep(wait.clamp(Duration::from_secs(1), Duration::from_secs(60)));
         tokio::select! {
             () = nap => {}
-            () = app.recovery().drill_wake.notified() => {}
+            () = app.recovery().drill_woken() => {}
         }
     }
 }

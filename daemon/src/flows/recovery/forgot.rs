@@ -23,25 +23,14 @@ pub struct ForgotRequest {
 
 /// `POST /forgot`: rate limit, readiness, then queue — never a lookup on the request path.
 pub async fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Error> {
-    let p = app.config().policy.clone();
-    let now = app.clock().mono();
     app.recovery()
-        .forgot_by_addr
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .hit(
-            crate::auth::lockout::addr_key(ip),
-            net_key(ip),
-            now,
-            p.forgot_per_address,
-            p.forgot_address_window,
-        )
+        .allow_forgot(ip, app.clock().mono(), &app.config().policy)
         .map_err(|d| Error::RateLimited { retry_after: d })?;
     if !readiness(app).await?.available {
         return Err(Error::RecoveryNotConfigured);
     }
     if req.username.len() <= 64 && req.email.len() <= 254 {
-        app.recovery().enqueue(MailJob::Forgot {
+        app.outbox().enqueue(MailJob::Forgot {
             username: req.username,
             email: req.email,
             ip,
@@ -155,20 +144,10 @@ pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: Ip
         tracing::warn!(user = %account.username, %ip, "forgot-password: the address is not confirmed; no link sent");
         return;
     }
-    let p = app.config().policy.clone();
-    let limited = app
-        .recovery()
-        .mails_by_account
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .hit(
-            &account.username,
-            app.clock().mono(),
-            p.forgot_mails_per_account,
-            p.forgot_account_window,
-        )
-        .is_err();
-    if limited {
+    let allowed =
+        app.recovery()
+            .allow_mail_to(&account.username, app.clock().mono(), &app.config().policy);
+    if !allowed {
         tracing::warn!(user = %account.username, "recovery mail limit reached; request ignored");
         return;
     }
@@ -178,17 +157,6 @@ pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: Ip
         Err(e) => {
             tracing::error!(user = %account.username, stage = ?e.stage, "recovery mail failed: {}", e.message)
         }
-    }
-}
-
-/// The coarser network an address is also limited under: its /48 for IPv6 (one site
-/// usually owns a whole /48 and could rotate through its /64s); none for IPv4.
-fn net_key(ip: IpAddr) -> Option<IpAddr> {
-    match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            Some(IpAddr::V6((u128::from(v6) & !((1u128 << 80) - 1)).into()))
-        }
-        _ => None,
     }
 }
 
@@ -209,7 +177,7 @@ mod tests {
     async fn forgot_is_queued_without_a_lookup_and_limited_per_address() {
         let t = TestApp::ready("flow-forgot").await;
         let app = &t.app;
-        let mut queue = app.recovery().take_worker_queue().expect("queue");
+        let mut queue = app.outbox().take_worker_queue().expect("queue");
         let a = ip("192.0.2.21");
         assert!(matches!(
             forgot(app, a, req("admin@pbx.test")).await,

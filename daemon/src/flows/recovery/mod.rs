@@ -1,7 +1,8 @@
 //! Password recovery by email (spec §1.2, §4, §5), as flows without HTTP:
 //!
-//! - this file: readiness (is a way back in ready?); the rate limits and the mail queue
-//!   it fills are [`crate::mail::outbox`].
+//! - this file: readiness (is a way back in ready?). What the rules keep in RAM (the
+//!   rate limits, the pending button change) is [`crate::auth::recovery`]; the mail
+//!   queue they fill is [`crate::mail::outbox`].
 //! - [`forgot`]: Forgot Password — answered 202 before anything is looked up; the
 //!   lookup, the email comparison, the token and the mail happen in the worker, so the
 //!   answer is the same bytes after the same work whether or not the pair matched.
@@ -25,7 +26,7 @@ pub mod localnet;
 pub mod reset;
 pub mod worker;
 
-pub use crate::mail::outbox::{MailJob, Recovery};
+pub use crate::mail::outbox::MailJob;
 pub use forgot::{forgot, send_reset_link, ForgotRequest};
 pub use reset::{check_local, reset, ResetRequest};
 pub use worker::mail_worker;

@@ -99,7 +99,7 @@ pub fn after_reset(app: &App, username: String, peer: IpAddr, way: Way) {
     let ended = crate::flows::end_sign_ins(app, &username);
     app.audit("password_reset", Some(&username), Some(peer), Some(detail));
     tracing::info!(user = %username, %peer, ended, "password reset with {how}");
-    app.recovery().enqueue(MailJob::PasswordChanged {
+    app.outbox().enqueue(MailJob::PasswordChanged {
         username,
         ip: peer,
         how,
@@ -123,7 +123,7 @@ mod tests {
     async fn a_reset_link_works_once_from_the_local_network() {
         let t = TestApp::ready("flow-reset").await;
         let app = &t.app;
-        let mut queue = app.recovery().take_worker_queue().expect("queue");
+        let mut queue = app.outbox().take_worker_queue().expect("queue");
         t.admin_token(token_digest("the-token"));
         assert!(matches!(
             reset(
