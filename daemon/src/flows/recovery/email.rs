@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{device_name, forgot::link_base, transport};
+use super::{device_name, envelope, forgot::link_base, send_error};
 use crate::app::App;
 use crate::auth::{random_token, token_digest};
 use crate::error::Error;
 use crate::mail::message as mail;
-use crate::mail::transport::{self as mailer, MailError, Stage};
+use crate::mail::transport::{MailError, Stage};
 use crate::model::{EmailCheck, Role};
 
 /// How long a confirmation link works.
@@ -64,24 +64,17 @@ pub enum Why {
 /// Mails a fresh confirmation link to `username`'s bound address (replacing the older
 /// link). `Ok(false)`: no address bound.
 pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, MailError> {
-    let internal = |m: String| MailError {
-        stage: Stage::Send,
-        message: m,
-    };
-    let data = app.data().map_err(|e| internal(e.to_string()))?;
+    let data = app.data().map_err(|e| send_error(e.to_string()))?;
     let Some(account) = super::account(app, username)
         .await
-        .map_err(|e| internal(e.to_string()))?
+        .map_err(|e| send_error(e.to_string()))?
     else {
         return Ok(false);
     };
     let Some(email) = account.email else {
         return Ok(false);
     };
-    let transport = transport(app, &data)
-        .await
-        .map_err(|e| internal(e.to_string()))?
-        .ok_or_else(|| internal("no mail transport configured".into()))?;
+    let envelope = envelope(app, &email).await?;
     let token = random_token();
     let now = app.clock().unix();
     let check = EmailCheck {
@@ -96,15 +89,11 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
         }
     })
     .await
-    .map_err(|e| internal(e.to_string()))?;
+    .map_err(|e| send_error(e.to_string()))?;
     let link = format!("{}/confirm-email?token={token}", link_base(app));
-    let from = mailer::parse_address(&transport.from_address())
-        .ok_or_else(|| internal("the sender address is invalid".into()))?;
-    let to = mailer::parse_address(&email)
-        .ok_or_else(|| internal("the recipient address is invalid".into()))?;
     let msg = mail::email_check(
-        &from,
-        &to,
+        &envelope.from,
+        &envelope.to,
         &mail::EmailCheckText {
             username: &account.username,
             device: &device_name(app),
@@ -113,8 +102,8 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
             drill: why == Why::Drill,
         },
     )
-    .map_err(internal)?;
-    transport.send(msg).await?;
+    .map_err(send_error)?;
+    envelope.transport.send(msg).await?;
     tracing::info!(user = %account.username, drill = (why == Why::Drill), "recovery email check sent");
     Ok(true)
 }

@@ -6,12 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 
-use super::{device_name, readiness, transport, MailJob};
+use super::{device_name, envelope, readiness, send_error, MailJob};
 use crate::app::App;
 use crate::auth::token_digest;
 use crate::error::Error;
 use crate::mail::message as mail;
-use crate::mail::transport::{self as mailer, MailError, Stage};
+use crate::mail::transport::MailError;
 use crate::model::ResetToken;
 
 #[derive(Deserialize)]
@@ -73,15 +73,8 @@ pub async fn send_reset_link(
     to: &str,
     ip: &str,
 ) -> Result<(), MailError> {
-    let internal = |m: String| MailError {
-        stage: Stage::Send,
-        message: m,
-    };
-    let data = app.data().map_err(|e| internal(e.to_string()))?;
-    let transport = transport(app, &data)
-        .await
-        .map_err(|e| internal(e.to_string()))?
-        .ok_or_else(|| internal("no mail transport configured".into()))?;
+    let envelope = envelope(app, to).await?;
+    let data = app.data().map_err(|e| send_error(e.to_string()))?;
     let config = app.config();
     let token = crate::auth::random_token();
     let now = app.clock().unix();
@@ -95,15 +88,11 @@ pub async fn send_reset_link(
     let digest = token_digest(&token);
     data.issue_token(digest, record, now)
         .await
-        .map_err(|e| internal(e.to_string()))?;
+        .map_err(|e| send_error(e.to_string()))?;
     let link = format!("{}/reset?token={token}", link_base(app));
-    let from = mailer::parse_address(&transport.from_address())
-        .ok_or_else(|| internal("the sender address is invalid".into()))?;
-    let to = mailer::parse_address(to)
-        .ok_or_else(|| internal("the recipient address is invalid".into()))?;
     let msg = mail::find_password(
-        &from,
-        &to,
+        &envelope.from,
+        &envelope.to,
         &mail::FindPassword {
             username,
             device: &device_name(app),
@@ -114,8 +103,8 @@ pub async fn send_reset_link(
             cloud: config.server.cloud,
         },
     )
-    .map_err(internal)?;
-    transport.send(msg).await
+    .map_err(send_error)?;
+    envelope.transport.send(msg).await
 }
 
 pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: IpAddr) {

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::mail::transport::{SmtpSettings, Stage, Transport};
+use crate::mail::transport::{self as mailer, MailError, SmtpSettings, Stage, Transport};
 use crate::model::{Account, Role, ADMIN};
 use crate::store::{Setting, Store};
 
@@ -87,6 +87,39 @@ pub async fn transport(app: &App, data: &Store) -> Result<Option<Transport>, Err
     Ok(config
         .dev
         .then(|| Transport::Outbox(config.storage.state_dir.join("outbox"))))
+}
+
+/// Where one mail goes: the transport now and both addresses, parsed.
+pub struct Envelope {
+    pub transport: Transport,
+    pub from: lettre::message::Mailbox,
+    pub to: lettre::message::Mailbox,
+}
+
+/// A mail that could not go out before a server was asked (stage `Send`), in words.
+pub fn send_error(message: impl Into<String>) -> MailError {
+    MailError {
+        stage: Stage::Send,
+        message: message.into(),
+    }
+}
+
+/// The envelope of a mail to `to` through the transport of now.
+pub async fn envelope(app: &App, to: &str) -> Result<Envelope, MailError> {
+    let data = app.data().map_err(|e| send_error(e.to_string()))?;
+    let transport = transport(app, &data)
+        .await
+        .map_err(|e| send_error(e.to_string()))?
+        .ok_or_else(|| send_error("no mail transport configured"))?;
+    let from = mailer::parse_address(&transport.from_address())
+        .ok_or_else(|| send_error("the sender address is invalid"))?;
+    let to =
+        mailer::parse_address(to).ok_or_else(|| send_error("the recipient address is invalid"))?;
+    Ok(Envelope {
+        transport,
+        from,
+        to,
+    })
 }
 
 pub async fn readiness(app: &App) -> Result<Readiness, Error> {

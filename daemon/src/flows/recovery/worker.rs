@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lettre::message::Mailbox;
 use tokio::sync::mpsc;
 
-use super::{device_name, transport, MailJob};
+use super::{device_name, MailJob};
 use crate::app::App;
 use crate::mail::message as mail;
 use crate::mail::transport as mailer;
@@ -31,14 +31,12 @@ async fn send_notice(
     what: &str,
     build: &(dyn Fn(&Mailbox, &Mailbox) -> Result<lettre::Message, String> + Sync),
 ) {
-    let Ok(data) = app.data() else { return };
-    let Some(to) = mailer::parse_address(to) else {
-        return;
-    };
-    let Ok(Some(transport)) = transport(app, &data).await else {
-        return;
-    };
-    let Some(from) = mailer::parse_address(&transport.from_address()) else {
+    let Ok(super::Envelope {
+        transport,
+        from,
+        to,
+    }) = super::envelope(app, to).await
+    else {
         return;
     };
     let msg = match build(&from, &to) {
