@@ -76,7 +76,7 @@ pub enum Error {
     #[error("No such page or API call.")]
     NotFound,
     #[error("This method is not allowed here.")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
     #[error("internal: {0}")]

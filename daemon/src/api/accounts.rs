@@ -1,11 +1,10 @@
 //! `/api/v1/accounts`: list, create, change and delete extension accounts (admin only).
 
 use hyper::body::Incoming;
-use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
-use super::guard;
-use super::http::{self, Body, Ctx};
+use super::http::{self, Body};
+use super::routes::Call;
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::accounts::{self, NewAccount};
@@ -26,8 +25,7 @@ fn view(a: &Account, last_sign_in: Option<u64>) -> serde_json::Value {
 
 /// Every account, with its last sign-in from the audit trail (sign-ins are not written
 /// to flash on their own).
-pub async fn list(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, headers)?;
+pub async fn list(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
     let events = crate::flows::device::audit(app).await?;
     let list: Vec<_> = accounts::list(app)
         .await?
@@ -40,30 +38,29 @@ pub async fn list(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Erro
 /// `PUT /accounts/{name} {password?, email?}`: a temporary password, a recovery email.
 pub async fn update(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
-    username: &str,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = guard::admin(app, req.headers())?;
+    let a = call.authed()?;
     let body: accounts::AccountChange = http::read_json(req).await?;
-    let account = accounts::update(app, ctx.peer.ip(), &a.session.username, username, body).await?;
+    let by = &a.session.username;
+    let account = accounts::update(app, call.ctx.peer.ip(), by, &call.tail, body).await?;
     Ok(http::json(StatusCode::OK, &view(&account, None)))
 }
 
-pub async fn create(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = guard::admin(app, req.headers())?;
+pub async fn create(
+    app: &App,
+    req: Request<Incoming>,
+    call: Call,
+) -> Result<Response<Body>, Error> {
+    let a = call.authed()?;
     let body: NewAccount = http::read_json(req).await?;
-    let account = accounts::create(app, ctx.peer.ip(), &a.session.username, body).await?;
+    let account = accounts::create(app, call.ctx.peer.ip(), &a.session.username, body).await?;
     Ok(http::json(StatusCode::CREATED, &view(&account, None)))
 }
 
-pub async fn delete(
-    app: &App,
-    ctx: Ctx,
-    req: Request<Incoming>,
-    username: &str,
-) -> Result<Response<Body>, Error> {
-    let a = guard::admin(app, req.headers())?;
-    accounts::delete(app, ctx.peer.ip(), &a.session.username, username).await?;
+pub async fn delete(app: &App, _: Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
+    let a = call.authed()?;
+    accounts::delete(app, call.ctx.peer.ip(), &a.session.username, &call.tail).await?;
     Ok(http::no_content())
 }

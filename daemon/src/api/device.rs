@@ -3,11 +3,10 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
-use super::guard;
-use super::http::{self, Body, Ctx};
+use super::http::{self, Body};
+use super::routes::Call;
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::device::{self, FactoryResetRequest};
@@ -53,8 +52,7 @@ fn filter(query: Option<&str>) -> device::AuditFilter {
 
 /// `GET /audit?event=&user=&page=&per_page=`: newest first; `X-Total-Count` says how
 /// many passed the filter (pages count from 1; without `page`, all of them).
-pub async fn audit(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, req.headers())?;
+pub async fn audit(app: &App, req: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
     let q = req.uri().query();
     let events = device::audit_filtered(app, &filter(q)).await?;
     let total = events.len();
@@ -77,8 +75,11 @@ pub async fn audit(app: &App, req: &Request<Incoming>) -> Result<Response<Body>,
 }
 
 /// `GET /audit.csv?event=&user=`: the filtered trail as a download.
-pub async fn audit_csv(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, req.headers())?;
+pub async fn audit_csv(
+    app: &App,
+    req: Request<Incoming>,
+    _: Call,
+) -> Result<Response<Body>, Error> {
     let events = device::audit_filtered(app, &filter(req.uri().query())).await?;
     let mut r = http::response(
         StatusCode::OK,
@@ -93,20 +94,19 @@ pub async fn audit_csv(app: &App, req: &Request<Incoming>) -> Result<Response<Bo
 }
 
 /// `GET /device`: model, serial, MAC, firmware, uptime, the data DB's size, readiness.
-pub async fn info(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, headers)?;
+pub async fn info(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
     Ok(http::json(StatusCode::OK, &device::info(app).await))
 }
 
 /// 202 and the erase runs; the box reboots when it is done.
 pub async fn factory_reset(
     app: &Arc<App>,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = guard::admin(app, req.headers())?;
+    let a = call.authed()?;
     let body: FactoryResetRequest = http::read_json(req).await?;
-    let started = device::factory_reset(app, ctx.peer.ip(), &a.session.username, body).await?;
+    let started = device::factory_reset(app, call.ctx.peer.ip(), &a.session.username, body).await?;
     Ok(http::json(
         StatusCode::ACCEPTED,
         &serde_json::json!({ "erasing": true, "started": started }),

@@ -1,5 +1,7 @@
 //! Who is asking: the caller's session from its cookie, the CSRF header of
-//! state-changing requests, the forced password change, the admin role.
+//! state-changing requests, the forced password change, the admin role. Each route of
+//! the table ([`super::routes`]) names one [`Guard`]; the router applies it with
+//! [`check`] before the handler runs, so no handler picks its own.
 
 use hyper::header::HeaderMap;
 
@@ -12,6 +14,42 @@ use crate::error::Error;
 /// unattended session alive (spec §5).
 pub const POLL_HEADER: &str = "x-pbx-poll";
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What an API route needs from its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Anyone: sign-in, Forgot Password, the reset link, code recovery.
+    Public,
+    /// Anyone; a session, if the request has one, is passed on (it may see more).
+    Optional,
+    /// A live session (reads: no CSRF header, a forced change may be pending).
+    Session,
+    /// A live session and its CSRF header (sign-out, the password change itself).
+    Csrf,
+    /// [`Guard::Csrf`], the label password replaced (setting up a required second
+    /// factor is what the session is for).
+    Enrolling,
+    /// [`Guard::Csrf`] with no forced change pending.
+    Full,
+    /// An administrator's read: session, admin role, no forced change pending.
+    AdminRead,
+    /// An administrator's change: [`Guard::Full`] and the admin role.
+    Admin,
+}
+
+/// Applies `guard` to a request's headers: the caller it lets in (`None` for anyone).
+pub fn check(app: &App, guard: Guard, headers: &HeaderMap) -> Result<Option<Authed>, Error> {
+    match guard {
+        Guard::Public => Ok(None),
+        Guard::Optional => Ok(authed(app, headers).ok()),
+        Guard::Session => authed(app, headers).map(Some),
+        Guard::Csrf => authed_csrf(app, headers).map(Some),
+        Guard::Enrolling => authed_enrolling(app, headers).map(Some),
+        Guard::Full => authed_full(app, headers).map(Some),
+        Guard::AdminRead => admin_read(app, headers).map(Some),
+        Guard::Admin => admin(app, headers).map(Some),
+    }
+}
 
 /// A caller with a live session.
 pub struct Authed {
@@ -32,7 +70,7 @@ pub fn authed(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 }
 
 /// A state-changing request: live session plus the session's CSRF token in the header.
-pub fn authed_csrf(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+fn authed_csrf(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let a = authed(app, headers)?;
     let sent = headers
         .get(CSRF_HEADER)
@@ -46,7 +84,7 @@ pub fn authed_csrf(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 
 /// Like [`authed_csrf`], and the account has replaced its initial password: everything
 /// but the password change itself waits for that.
-pub fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let a = authed_csrf(app, headers)?;
     if a.session.must_change_password {
         return Err(Error::PasswordChangeRequired);
@@ -59,7 +97,7 @@ pub fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 
 /// Setting up a second factor: allowed while its enrollment is required (that is what
 /// the session is for), not before the initial password is replaced.
-pub fn authed_enrolling(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+fn authed_enrolling(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let a = authed_csrf(app, headers)?;
     if a.session.must_change_password {
         return Err(Error::PasswordChangeRequired);
@@ -68,7 +106,7 @@ pub fn authed_enrolling(app: &App, headers: &HeaderMap) -> Result<Authed, Error>
 }
 
 /// [`authed_full`] for an administrator.
-pub fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let a = authed_full(app, headers)?;
     if a.session.role != crate::model::Role::Admin {
         return Err(Error::Forbidden);
@@ -77,7 +115,7 @@ pub fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 }
 
 /// Admin reads (GET): a session without the forced change pending, no CSRF header.
-pub fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
+fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     let a = authed(app, headers)?;
     if a.session.role != crate::model::Role::Admin {
         return Err(Error::Forbidden);

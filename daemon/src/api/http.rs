@@ -241,8 +241,9 @@ pub fn error_response(e: &Error) -> Response<Body> {
             .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
     if let Error::MethodNotAllowed { allow } = e {
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        if let Ok(v) = HeaderValue::from_str(allow) {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
     }
     if matches!(e, Error::RequestTimeout) {
         // The rest of that body may still come: the connection cannot be reused.

@@ -7,18 +7,23 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 
+use std::sync::Arc;
+
 use super::http::{self, Body, Ctx};
+use super::routes::Call;
 use crate::app::App;
 use crate::auth::device;
+use crate::auth::sessions::Session;
 use crate::error::Error;
 use crate::flows::login::{self, LoginOutcome, LoginRequest, PasswordRequest};
 use crate::flows::twofactor::{self, CodeForm, DisableForm};
 
 pub async fn post_login(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
+    let ctx = call.ctx;
     let device = http::cookie(req.headers(), device::COOKIE).map(str::to_string);
     let agent = user_agent(&req);
     let body: LoginRequest = http::read_json(req).await?;
@@ -45,8 +50,39 @@ fn user_agent(req: &Request<Incoming>) -> String {
 }
 
 /// The answer of a completed sign-in: the session view and its cookies.
+/// A session as the API shows it (the sign-in answer, `GET /api/v1/session`).
+#[derive(serde::Serialize)]
+struct View<'a> {
+    username: &'a str,
+    role: &'static str,
+    must_change_password: bool,
+    #[serde(
+        rename = "two_factor_enrollment_required",
+        skip_serializing_if = "is_false"
+    )]
+    must_enroll_2fa: bool,
+    csrf_token: &'a str,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn view(s: &Session) -> Response<Body> {
+    http::json(
+        StatusCode::OK,
+        &View {
+            username: &s.username,
+            role: s.role.as_str(),
+            must_change_password: s.must_change_password,
+            must_enroll_2fa: s.must_enroll_2fa,
+            csrf_token: &s.csrf_token,
+        },
+    )
+}
+
 fn signed_in(done: login::SignedIn, ctx: Ctx) -> Response<Body> {
-    let mut r = http::json_bytes(StatusCode::OK, done.new.session.view.clone());
+    let mut r = view(&done.new.session);
     http::set_session_cookie(&mut r, &done.new.id, ctx.https);
     if let Some(c) = done.device_cookie {
         http::set_device_cookie(&mut r, &c, ctx.https);
@@ -57,9 +93,10 @@ fn signed_in(done: login::SignedIn, ctx: Ctx) -> Response<Body> {
 /// `POST /login/2fa {code}`: completes a sign-in that owes its second factor.
 pub async fn post_login_2fa(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
+    let ctx = call.ctx;
     let pre = http::cookie(req.headers(), crate::auth::presession::COOKIE).map(str::to_string);
     let form: CodeForm = http::read_json(req).await?;
     let done = twofactor::complete_login(app, ctx.peer.ip(), pre.as_deref(), &form.code).await?;
@@ -71,10 +108,11 @@ pub async fn post_login_2fa(
 /// `POST /2fa/setup {password}`: the secret, its URI and QR code.
 pub async fn post_2fa_setup(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = super::guard::authed_enrolling(app, req.headers())?;
+    let ctx = call.ctx;
+    let a = call.authed()?;
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Form {
@@ -93,10 +131,11 @@ pub async fn post_2fa_setup(
 /// `POST /2fa/enable {code}`: 204, and the account signs in again (with its code).
 pub async fn post_2fa_enable(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = super::guard::authed_enrolling(app, req.headers())?;
+    let ctx = call.ctx;
+    let a = call.authed()?;
     let form: CodeForm = http::read_json(req).await?;
     twofactor::enable(app, ctx.peer.ip(), &a.session.username, &form.code).await?;
     let mut r = http::no_content();
@@ -107,34 +146,44 @@ pub async fn post_2fa_enable(
 /// `POST /2fa/disable {password, code}`: 204.
 pub async fn post_2fa_disable(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = super::guard::authed_full(app, req.headers())?;
+    let ctx = call.ctx;
+    let a = call.authed()?;
     let form: DisableForm = http::read_json(req).await?;
     twofactor::disable(app, ctx.peer.ip(), &a.session.username, form).await?;
     Ok(http::no_content())
 }
 
-pub fn post_logout(app: &App, ctx: Ctx, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = super::guard::authed_csrf(app, req.headers())?;
+pub fn post_logout(
+    app: &Arc<App>,
+    _: &Request<Incoming>,
+    call: Call,
+) -> Result<Response<Body>, Error> {
+    let (ctx, a) = (call.ctx, call.authed()?);
     app.sessions().remove_key(&a.key);
     let mut r = http::no_content();
     http::clear_session_cookie(&mut r, ctx.https);
     Ok(r)
 }
 
-pub fn get_session(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, Error> {
-    let a = super::guard::authed(app, req.headers())?;
-    Ok(http::json_bytes(StatusCode::OK, a.session.view.clone()))
+pub fn get_session(
+    _: &Arc<App>,
+    _: &Request<Incoming>,
+    call: Call,
+) -> Result<Response<Body>, Error> {
+    let a = call.authed()?;
+    Ok(view(&a.session))
 }
 
 pub async fn post_password(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = super::guard::authed_csrf(app, req.headers())?;
+    let ctx = call.ctx;
+    let a = call.authed()?;
     let body: PasswordRequest = http::read_json(req).await?;
     let ended = login::change_password(app, ctx.peer.ip(), &a.session, body).await?;
     let mut r = http::no_content();
@@ -143,4 +192,33 @@ pub async fn post_password(
         .insert("x-pbx-sessions-ended", HeaderValue::from(ended));
     http::clear_session_cookie(&mut r, ctx.https);
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    /// What the sign-in answer and `GET /api/v1/session` show of a session.
+    #[tokio::test]
+    async fn the_session_view_names_the_user_role_pending_change_and_csrf_token() {
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::default());
+        let sessions = crate::auth::sessions::Sessions::new(
+            clock,
+            std::time::Duration::from_secs(1800),
+            std::time::Duration::from_secs(43_200),
+        );
+        let n = sessions.create("1001", crate::model::Role::User, true);
+        let body = view(&n.session).into_body().collect().await.expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body.to_bytes()).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "username": "1001",
+                "role": "user",
+                "must_change_password": true,
+                "csrf_token": &*n.session.csrf_token,
+            })
+        );
+    }
 }

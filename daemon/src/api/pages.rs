@@ -5,8 +5,12 @@ use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
+use std::sync::Arc;
+
 use super::http::{self, Body};
+use super::routes::Call;
 use crate::app::App;
+use crate::error::Error;
 use crate::model::Role;
 use crate::model::{Health, Reason};
 
@@ -22,72 +26,107 @@ macro_rules! web_page {
 }
 pub(crate) use web_page;
 
-const LOGIN: &str = web_page!("login.html");
-const DASHBOARD: &str = web_page!("index.html");
-const PROFILE: &str = web_page!("profile.html");
-const SETTINGS_EMAIL: &str = web_page!("settings-email.html");
-const FACTORY_RESET: &str = web_page!("factory-reset.html");
-const ACCOUNTS: &str = web_page!("accounts.html");
-const SESSIONS: &str = web_page!("sessions.html");
-const AUDIT: &str = web_page!("audit.html");
-const DEVICE: &str = web_page!("device.html");
+pub(super) const LOGIN: &str = web_page!("login.html");
+pub(super) const DASHBOARD: &str = web_page!("index.html");
+pub(super) const PROFILE: &str = web_page!("profile.html");
+pub(super) const SETTINGS_EMAIL: &str = web_page!("settings-email.html");
+pub(super) const FACTORY_RESET: &str = web_page!("factory-reset.html");
+pub(super) const ACCOUNTS: &str = web_page!("accounts.html");
+pub(super) const SESSIONS: &str = web_page!("sessions.html");
+pub(super) const AUDIT: &str = web_page!("audit.html");
+pub(super) const DEVICE: &str = web_page!("device.html");
 const DEGRADED: &str = web_page!("degraded.html");
 const DEGRADED_FULL: &str = web_page!("degraded-full.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const STYLE_CSS: &str = include_str!("../web/style.css");
 
-pub fn healthz(app: &App) -> Response<Body> {
+/// Who may see a page of the web UI. A box that cannot sign anyone in shows its
+/// degraded page instead of any of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The sign-in page.
+    Anyone,
+    /// Signed in, even with a forced change pending: the page where it is done.
+    Pending,
+    /// Signed in, nothing pending (else the profile page, where it is).
+    SignedIn,
+    /// [`Need::SignedIn`] as an administrator (else the dashboard).
+    Admin,
+}
+
+/// What a caller gets instead of a page they may not see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instead {
+    /// The box cannot sign anyone in: its degraded page (the full-flash one, or the other).
+    Degraded { flash_full: bool },
+    /// To sign in, to the forced change, or to the dashboard.
+    Redirect(&'static str),
+}
+
+impl Instead {
+    pub fn response(self) -> Response<Body> {
+        match self {
+            Instead::Degraded { flash_full: true } => {
+                http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED_FULL)
+            }
+            Instead::Degraded { flash_full: false } => {
+                http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED)
+            }
+            Instead::Redirect(to) => http::redirect(to),
+        }
+    }
+}
+
+/// Whether the caller may see a page that needs `need`.
+pub fn admit(app: &App, headers: &hyper::HeaderMap, need: Need) -> Result<(), Instead> {
     match &app.health() {
+        Health::Degraded(why) => {
+            let flash_full = *why == Reason::FlashFull;
+            return Err(Instead::Degraded { flash_full });
+        }
+        Health::Ok => {}
+    }
+    if need == Need::Anyone {
+        return Ok(());
+    }
+    let a = super::guard::authed(app, headers).map_err(|_| Instead::Redirect("/login"))?;
+    let pending = a.session.must_change_password || a.session.must_enroll_2fa;
+    if pending && need != Need::Pending {
+        return Err(Instead::Redirect("/profile"));
+    }
+    if need == Need::Admin && a.session.role != Role::Admin {
+        return Err(Instead::Redirect("/"));
+    }
+    Ok(())
+}
+
+pub fn serve(page: &'static str) -> Response<Body> {
+    http::html(StatusCode::OK, page)
+}
+
+pub fn healthz(app: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+    Ok(match &app.health() {
         Health::Ok => http::response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
         Health::Degraded(why) => http::response(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
             format!("degraded: {why}\n"),
         ),
-    }
+    })
 }
 
-pub fn asset(path: &str) -> Option<Response<Body>> {
-    let (ct, body) = match path {
-        "/static/app.js" => ("text/javascript; charset=utf-8", APP_JS),
-        "/static/style.css" => ("text/css; charset=utf-8", STYLE_CSS),
-        _ => return None,
-    };
-    Some(http::response(
+pub fn app_js(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+    Ok(asset("text/javascript; charset=utf-8", APP_JS))
+}
+
+pub fn style_css(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+    Ok(asset("text/css; charset=utf-8", STYLE_CSS))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response<Body> {
+    http::response(
         StatusCode::OK,
-        ct,
+        content_type,
         Bytes::from_static(body.as_bytes()),
-    ))
-}
-
-/// A page that needs a signed-in user; without one, the login page.
-pub fn page(app: &App, req: &Request<Incoming>, path: &str) -> Response<Body> {
-    match &app.health() {
-        Health::Degraded(Reason::FlashFull) => {
-            return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED_FULL)
-        }
-        Health::Degraded(_) => return http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED),
-        Health::Ok => {}
-    }
-    match path {
-        "/login" => http::html(StatusCode::OK, LOGIN),
-        _ => match super::guard::authed(app, req.headers()) {
-            Err(_) => http::redirect("/login"),
-            Ok(a)
-                if (a.session.must_change_password || a.session.must_enroll_2fa)
-                    && path != "/profile" =>
-            {
-                http::redirect("/profile")
-            }
-            Ok(_) if path == "/profile" => http::html(StatusCode::OK, PROFILE),
-            Ok(_) if path == "/sessions" => http::html(StatusCode::OK, SESSIONS),
-            Ok(a) if path != "/" && a.session.role != Role::Admin => http::redirect("/"),
-            Ok(_) if path == "/settings/email" => http::html(StatusCode::OK, SETTINGS_EMAIL),
-            Ok(_) if path == "/factory-reset" => http::html(StatusCode::OK, FACTORY_RESET),
-            Ok(_) if path == "/accounts" => http::html(StatusCode::OK, ACCOUNTS),
-            Ok(_) if path == "/audit" => http::html(StatusCode::OK, AUDIT),
-            Ok(_) if path == "/device" => http::html(StatusCode::OK, DEVICE),
-            Ok(_) => http::html(StatusCode::OK, DASHBOARD),
-        },
-    }
+    )
 }

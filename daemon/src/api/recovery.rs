@@ -2,10 +2,12 @@
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::HeaderMap;
+use std::sync::Arc;
+
 use hyper::{Request, Response, StatusCode};
 
 use super::http::{self, Body, Ctx};
+use super::routes::Call;
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::{self, ForgotRequest, ResetRequest};
@@ -18,8 +20,8 @@ const CONFIRM: &str = super::pages::web_page!("confirm-email.html");
 
 /// `GET /confirm-email?token=…`: a page that posts the token (a mail scanner that only
 /// fetches the link confirms nothing).
-pub fn confirm_page() -> Response<Body> {
-    no_referrer(http::html(StatusCode::OK, CONFIRM))
+pub fn confirm_page(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+    Ok(no_referrer(http::html(StatusCode::OK, CONFIRM)))
 }
 
 #[derive(serde::Deserialize)]
@@ -29,7 +31,11 @@ struct ConfirmForm {
 }
 
 /// `POST /confirm-email`: 204, the address proven.
-pub async fn confirm_email(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn confirm_email(
+    app: &App,
+    req: Request<Incoming>,
+    _: Call,
+) -> Result<Response<Body>, Error> {
     let form: ConfirmForm = http::read_json(req).await?;
     recovery::email::confirm(app, form.token.expose()).await?;
     Ok(no_referrer(http::no_content()))
@@ -37,8 +43,7 @@ pub async fn confirm_email(app: &App, req: Request<Incoming>) -> Result<Response
 
 /// `POST /recovery/check`: sends the "Recovery check" now; the outcome, and when the
 /// next one (or the retry) is due.
-pub async fn check_now(app: &App, req: Request<Incoming>) -> Result<Response<Body>, Error> {
-    super::guard::admin(app, req.headers())?;
+pub async fn check_now(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
     let (outcome, _) = recovery::email::tick(app, true).await?;
     let drill = recovery::email::drill_state(app).await?;
     let body = match outcome {
@@ -55,15 +60,13 @@ pub async fn check_now(app: &App, req: Request<Incoming>) -> Result<Response<Bod
 
 /// `GET /recovery-codes`: the page that generates and prints them (the session is
 /// checked by its API call).
-pub fn codes_page() -> Response<Body> {
-    http::html(StatusCode::OK, CODES)
+pub fn codes_page(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+    Ok(http::html(StatusCode::OK, CODES))
 }
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
-pub async fn status(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
-    let role = super::guard::authed(app, headers)
-        .ok()
-        .map(|a| a.session.role);
+pub async fn status(app: &App, _: Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
+    let role = call.who().map(|a| a.session.role);
     Ok(http::json(
         StatusCode::OK,
         &recovery::readiness_for(app, role).await?,
@@ -80,10 +83,10 @@ struct ButtonForm {
 /// `PUT /recovery/button`: 202 — the change waits for a press at the box.
 pub async fn button_put(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = super::guard::admin(app, req.headers())?;
+    let (ctx, a) = (call.ctx, call.authed()?);
     let form: ButtonForm = http::read_json(req).await?;
     let pending = recovery::button::request_change(
         app,
@@ -109,10 +112,10 @@ struct PasswordForm {
 /// what the printed sheet names (model, serial, date).
 pub async fn codes_post(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = super::guard::authed_full(app, req.headers())?;
+    let (ctx, a) = (call.ctx, call.authed()?);
     let form: PasswordForm = http::read_json(req).await?;
     let codes =
         recovery::codes::generate(app, ctx.peer.ip(), &a.session.username, form.password).await?;
@@ -135,9 +138,10 @@ pub async fn codes_post(
 /// `POST /recover-with-code`: 204, the code used up and every session of the account ended.
 pub async fn recover_with_code(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
+    let ctx = call.ctx;
     let body: recovery::codes::CodeRecovery = http::read_json(req).await?;
     recovery::codes::recover(app, ctx.peer.ip(), body).await?;
     let mut r = http::no_content();
@@ -145,7 +149,12 @@ pub async fn recover_with_code(
     Ok(r)
 }
 
-pub async fn forgot(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn forgot(
+    app: &App,
+    req: Request<Incoming>,
+    call: Call,
+) -> Result<Response<Body>, Error> {
+    let ctx = call.ctx;
     let body: ForgotRequest = http::read_json(req).await?;
     recovery::forgot(app, ctx.peer.ip(), body).await?;
     Ok(http::json(StatusCode::ACCEPTED, &serde_json::json!({})))
@@ -160,7 +169,8 @@ fn no_referrer(mut r: Response<Body>) -> Response<Body> {
 }
 
 /// `POST /reset`: every answer, the errors too, carries `Referrer-Policy: no-referrer`.
-pub async fn reset(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Response<Body>, Error> {
+pub async fn reset(app: &App, req: Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
+    let ctx = call.ctx;
     let r = match reset_inner(app, ctx, req).await {
         Ok(r) => r,
         Err(e) => http::error_response(&e),
@@ -177,8 +187,12 @@ async fn reset_inner(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Resp
 }
 
 /// `GET /reset?token=…`: the form, or a page naming the allowed networks.
-pub fn reset_page(app: &App, ctx: Ctx) -> Response<Body> {
-    let r = match recovery::check_local(app, ctx.peer.ip()) {
+pub fn reset_page(
+    app: &Arc<App>,
+    _: &Request<Incoming>,
+    call: Call,
+) -> Result<Response<Body>, Error> {
+    let r = match recovery::check_local(app, call.ctx.peer.ip()) {
         Ok(()) => http::html(StatusCode::OK, RESET),
         Err(Error::NotLocal { subnets }) => {
             let list = if subnets.is_empty() {
@@ -193,9 +207,9 @@ pub fn reset_page(app: &App, ctx: Ctx) -> Response<Body> {
         }
         Err(e) => http::error_response(&e),
     };
-    no_referrer(r)
+    Ok(no_referrer(r))
 }
 
-pub fn forgot_page() -> Response<Body> {
-    http::html(StatusCode::OK, FORGOT)
+pub fn forgot_page(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+    Ok(http::html(StatusCode::OK, FORGOT))
 }

@@ -2,11 +2,13 @@
 //! admin sees and ends every account's.
 
 use hyper::body::Incoming;
-use hyper::HeaderMap;
+use std::sync::Arc;
+
 use hyper::{Request, Response, StatusCode};
 
 use super::guard;
-use super::http::{self, Body, Ctx};
+use super::http::{self, Body};
+use super::routes::Call;
 use crate::app::App;
 use crate::error::Error;
 use crate::model::Role;
@@ -17,27 +19,26 @@ fn scope(a: &guard::Authed) -> Option<&str> {
 }
 
 /// `GET /sessions`: newest first, the caller's own marked `current`.
-pub fn list(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
-    let a = guard::authed(app, headers)?;
-    let list = app.sessions().list(scope(&a), &a.key);
+pub fn list(app: &Arc<App>, _: &Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
+    let a = call.authed()?;
+    let list = app.sessions().list(scope(a), &a.key);
     Ok(http::json(StatusCode::OK, &list))
 }
 
 /// `DELETE /sessions/{id}`: 204, or 404 for an id the caller cannot see.
 pub fn delete_one(
-    app: &App,
-    ctx: Ctx,
-    req: &Request<Incoming>,
-    id: &str,
+    app: &Arc<App>,
+    _: &Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = guard::authed_csrf(app, req.headers())?;
-    if !app.sessions().remove_id(id, scope(&a)) {
+    let (a, id) = (call.authed()?, call.tail.as_str());
+    if !app.sessions().remove_id(id, scope(a)) {
         return Err(Error::NotFound);
     }
     app.audit(
         "session_revoked",
         Some(&a.session.username),
-        Some(ctx.peer.ip()),
+        Some(call.ctx.peer.ip()),
         Some(id),
     );
     Ok(http::no_content())
@@ -45,16 +46,16 @@ pub fn delete_one(
 
 /// `DELETE /sessions`: ends every other session of the caller's account.
 pub fn delete_others(
-    app: &App,
-    ctx: Ctx,
-    req: &Request<Incoming>,
+    app: &Arc<App>,
+    _: &Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = guard::authed_csrf(app, req.headers())?;
+    let a = call.authed()?;
     let ended = app.sessions().remove_others(&a.session.username, &a.key);
     app.audit(
         "session_revoked",
         Some(&a.session.username),
-        Some(ctx.peer.ip()),
+        Some(call.ctx.peer.ip()),
         Some(&format!("all others ({ended})")),
     );
     Ok(http::json(

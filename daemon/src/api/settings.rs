@@ -1,27 +1,25 @@
 //! `/api/v1/settings/smtp` (+ `/test`) and `/api/v1/profile`.
 
 use hyper::body::Incoming;
-use hyper::HeaderMap;
 use hyper::{Request, Response, StatusCode};
 
-use super::guard;
-use super::http::{self, Body, Ctx};
+use super::http::{self, Body};
+use super::routes::Call;
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::profile::{self, ProfileForm};
 use crate::flows::smtp::{self, SmtpForm};
 
-pub async fn smtp_get(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
-    guard::admin_read(app, headers)?;
+pub async fn smtp_get(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
     Ok(http::json(StatusCode::OK, &smtp::get(app).await?))
 }
 
 pub async fn smtp_put(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = guard::admin(app, req.headers())?;
+    let (ctx, a) = (call.ctx, call.authed()?);
     let form: SmtpForm = http::read_json(req).await?;
     let view = smtp::save(app, ctx.peer.ip(), &a.session.username, form).await?;
     Ok(http::json(StatusCode::OK, &view))
@@ -29,17 +27,21 @@ pub async fn smtp_put(
 
 pub async fn smtp_test(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = guard::admin(app, req.headers())?;
+    let (ctx, a) = (call.ctx, call.authed()?);
     let form: SmtpForm = http::read_json(req).await?;
     let outcome = smtp::test(app, ctx.peer.ip(), &a.session.username, form).await?;
     Ok(http::json(StatusCode::OK, &outcome))
 }
 
-pub async fn profile_get(app: &App, headers: &HeaderMap) -> Result<Response<Body>, Error> {
-    let a = guard::authed(app, headers)?;
+pub async fn profile_get(
+    app: &App,
+    _: Request<Incoming>,
+    call: Call,
+) -> Result<Response<Body>, Error> {
+    let a = call.authed()?;
     let (username, email, two_factor) = profile::get(app, &a.session.username).await?;
     Ok(http::json(
         StatusCode::OK,
@@ -49,10 +51,10 @@ pub async fn profile_get(app: &App, headers: &HeaderMap) -> Result<Response<Body
 
 pub async fn profile_put(
     app: &App,
-    ctx: Ctx,
     req: Request<Incoming>,
+    call: Call,
 ) -> Result<Response<Body>, Error> {
-    let a = guard::authed_full(app, req.headers())?;
+    let (ctx, a) = (call.ctx, call.authed()?);
     let form: ProfileForm = http::read_json(req).await?;
     let email = profile::set_email(app, ctx.peer.ip(), &a.session.username, form).await?;
     Ok(http::json(

@@ -7,7 +7,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::body::Bytes;
 use serde::Serialize;
 
 use crate::clock::Clock;
@@ -28,9 +27,6 @@ pub struct Session {
     /// `policy.require_2fa_for_admin` and no second factor yet: only enrollment is open.
     pub must_enroll_2fa: bool,
     pub csrf_token: Arc<str>,
-    /// The session as the API shows it (login answer, `GET /api/v1/session`), encoded
-    /// once: none of it changes while the session lives.
-    pub view: Bytes,
     /// Where and with what it signed in, for the Sessions page.
     pub origin: Arc<Origin>,
     created: Duration,
@@ -112,23 +108,6 @@ impl fmt::Debug for Session {
             .field("must_change_password", &self.must_change_password)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Serialize)]
-struct View<'a> {
-    username: &'a str,
-    role: &'static str,
-    must_change_password: bool,
-    #[serde(
-        rename = "two_factor_enrollment_required",
-        skip_serializing_if = "is_false"
-    )]
-    must_enroll_2fa: bool,
-    csrf_token: &'a str,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// A session's key in the map: the SHA-256 of its cookie value.
@@ -218,21 +197,12 @@ impl Sessions {
         }
         let id = super::random_token();
         let csrf_token = super::random_token();
-        let view = serde_json::to_vec(&View {
-            username,
-            role: role.as_str(),
-            must_change_password,
-            must_enroll_2fa,
-            csrf_token: &csrf_token,
-        })
-        .unwrap_or_default();
         let session = Session {
             username: username.into(),
             role,
             must_change_password,
             must_enroll_2fa,
             csrf_token: csrf_token.into(),
-            view: view.into(),
             origin: Arc::new(origin),
             created: now,
             last_active: now,

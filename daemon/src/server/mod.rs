@@ -19,7 +19,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch as channel, Semaphore};
 
 use crate::api::http::Ctx;
-use crate::api::Routed;
 use crate::app::App;
 use crate::tls::Tls;
 
@@ -155,74 +154,71 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let ctx = Ctx { peer, https };
-        let stop = stop.clone();
-        let app = Arc::clone(app);
         let acceptor = https.then(|| tls.acceptor());
+        let connection = serve_connection(Arc::clone(app), stream, ctx, acceptor, stop.clone());
         tokio::spawn(async move {
-            let config = app.config();
-            let mut builder = http1::Builder::new();
-            // No timer for hyper: the header timeout is [`watch`]'s.
-            builder.header_read_timeout(None).max_buf_size(32 * 1024);
-            let (body_timeout, header_timeout) =
-                (config.server.body_timeout, config.server.header_timeout);
-            let activity = watch::Activity::new();
-            let noted = Arc::clone(&activity);
-            let service = pbx_http1::Service::new(move |mut req| {
-                // The headers are in: the body's clock starts now. Only methods whose
-                // handlers read a body get one (the first extension allocates; pages
-                // and session checks are GETs and never read one).
-                if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
-                    req.extensions_mut().insert(crate::api::http::BodyDeadline(
-                        tokio::time::Instant::now() + body_timeout,
-                    ));
-                }
-                pbx_board::sched::give_way();
-                match crate::api::route(&app, ctx, req) {
-                    Routed::Ready(r) => {
-                        noted.mark_idle();
-                        Answer::ready(r)
-                    }
-                    Routed::Waiting(pending) => {
-                        let busy = noted.busy();
-                        Answer::Waiting(Box::pin(async move {
-                            let r = pending.answer().await;
-                            // The header clock runs again from the answer.
-                            drop(busy);
-                            r
-                        }))
-                    }
-                }
-            });
-            match acceptor {
-                None => {
-                    let conn = Conn::new(&builder, Box::new(stream), service);
-                    watch::serve(conn, &activity, header_timeout, stop).await;
-                }
-                Some(acceptor) => {
-                    let hs = tokio::time::timeout(
-                        config.server.tls_handshake_timeout,
-                        acceptor.accept(stream),
-                    );
-                    let tls_stream = match hs.await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, "TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    activity.mark_idle();
-                    let conn = Conn::new(&builder, Box::new(tls_stream), service);
-                    watch::serve(conn, &activity, header_timeout, stop).await;
-                }
-            }
+            connection.await;
             drop(permit);
             drop(addr_slot);
         });
     }
+}
+
+/// One connection, plain or TLS: its requests answered by [`crate::api::route`] until
+/// the client goes, a timeout ends it, or the drain does.
+async fn serve_connection(
+    app: Arc<App>,
+    stream: tokio::net::TcpStream,
+    ctx: Ctx,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    stop: channel::Receiver<bool>,
+) {
+    let config = app.config();
+    let mut builder = http1::Builder::new();
+    // No timer for hyper: the header timeout is [`watch`]'s.
+    builder.header_read_timeout(None).max_buf_size(32 * 1024);
+    let (body_timeout, header_timeout) = (config.server.body_timeout, config.server.header_timeout);
+    let activity = watch::Activity::new();
+    let noted = Arc::clone(&activity);
+    let service = pbx_http1::Service::new(move |mut req| {
+        // The headers are in: the body's clock starts now. Only methods whose handlers
+        // read a body get one (the first extension allocates; pages and session checks
+        // are GETs and never read one).
+        if !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+            req.extensions_mut().insert(crate::api::http::BodyDeadline(
+                tokio::time::Instant::now() + body_timeout,
+            ));
+        }
+        pbx_board::sched::give_way();
+        // A handler that waits holds `busy` until its answer: the header clock runs
+        // again from the answer.
+        let answer = crate::api::route(&app, ctx, req, || noted.busy());
+        if matches!(answer, Answer::Ready(_)) {
+            noted.mark_idle();
+        }
+        answer
+    });
+    let Some(acceptor) = acceptor else {
+        let conn = Conn::new(&builder, Box::new(stream), service);
+        watch::serve(conn, &activity, header_timeout, stop).await;
+        return;
+    };
+    let handshake =
+        tokio::time::timeout(config.server.tls_handshake_timeout, acceptor.accept(stream));
+    let tls_stream = match handshake.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %ctx.peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(peer = %ctx.peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    activity.mark_idle();
+    let conn = Conn::new(&builder, Box::new(tls_stream), service);
+    watch::serve(conn, &activity, header_timeout, stop).await;
 }
 
 /// Open connections per address (IPv6: per /64, like the login limits).
