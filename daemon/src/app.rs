@@ -131,14 +131,14 @@ impl App {
     /// Records an audit event; best effort (a full flash must not block a login).
     pub fn audit(
         &self,
-        event: &str,
+        kind: crate::model::AuditKind,
         username: Option<&str>,
         ip: Option<std::net::IpAddr>,
         detail: Option<&str>,
     ) {
         let ev = crate::model::AuditEvent {
             at: self.clock.unix(),
-            event: event.into(),
+            event: kind.name().into(),
             username: username.map(str::to_string),
             ip: ip.map(|i| i.to_string()),
             detail: detail.map(str::to_string),
@@ -146,7 +146,7 @@ impl App {
         self.syslog.forward(&ev);
         let Some(data) = &self.data else { return };
         if let Err(e) = data.blocking().audit(&ev) {
-            tracing::warn!("audit event {event} not recorded: {e}");
+            tracing::warn!("audit event {} not recorded: {e}", kind.name());
         }
     }
 

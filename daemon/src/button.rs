@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::flows::recovery::{self, button};
+use crate::model::AuditKind;
 use crate::model::{ButtonMode, ADMIN};
 
 fn led(app: &App, pattern: Pattern) {
@@ -82,7 +83,12 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
 async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
     match button::mode(app).await {
         ButtonMode::Off => {
-            app.audit("recovery_press", Some(ADMIN), None, Some("button mode off"));
+            app.audit(
+                AuditKind::RecoveryPress,
+                Some(ADMIN),
+                None,
+                Some("button mode off"),
+            );
             tracing::info!(source, "recovery press ignored: recovery.button is off");
             json!({"ok": true, "action": "ignored", "reason": "the recovery press is off (recovery.button)"})
         }
@@ -95,7 +101,7 @@ async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
             Err(e) => {
                 led(app, Pattern::ResetFailed);
                 app.audit(
-                    "recovery_press",
+                    AuditKind::RecoveryPress,
                     Some(ADMIN),
                     None,
                     Some("credential reset failed"),
@@ -125,7 +131,7 @@ pub async fn mail_press(app: &Arc<App>, source: &str) -> Value {
     let (Some(email), true) = (email, ready) else {
         led(app, Pattern::RecoveryNotConfigured);
         app.audit(
-            "recovery_press",
+            AuditKind::RecoveryPress,
             Some(ADMIN),
             None,
             Some("recovery not configured"),
@@ -138,7 +144,7 @@ pub async fn mail_press(app: &Arc<App>, source: &str) -> Value {
         Ok(()) => {
             led(app, Pattern::RecoveryMailSent);
             app.audit(
-                "recovery_press",
+                AuditKind::RecoveryPress,
                 Some(ADMIN),
                 None,
                 Some("reset link mailed"),
@@ -148,7 +154,12 @@ pub async fn mail_press(app: &Arc<App>, source: &str) -> Value {
         }
         Err(e) => {
             led(app, Pattern::RecoveryNotConfigured);
-            app.audit("recovery_press", Some(ADMIN), None, Some("mail failed"));
+            app.audit(
+                AuditKind::RecoveryPress,
+                Some(ADMIN),
+                None,
+                Some("mail failed"),
+            );
             tracing::error!(source, stage = ?e.stage, "recovery press: mail failed: {}", e.message);
             json!({"ok": false, "error": "mail_failed", "stage": e.stage, "message": e.message})
         }

@@ -14,6 +14,7 @@ use pbx_board::{Board, BoardProfile, Pattern};
 
 use crate::app::App;
 use crate::config::Config;
+use crate::model::AuditKind;
 
 pub const MARKER: &str = "reset-pending";
 
@@ -227,7 +228,7 @@ pub fn report_failure(app: &App, why: NotErased) {
         let _ = app.board().set_led(&led, Pattern::ResetFailed);
     }
     let why = why.to_string();
-    app.audit("factory_reset_failed", None, None, Some(&why));
+    app.audit(AuditKind::FactoryResetFailed, None, None, Some(&why));
     app.reset_failed(why);
 }
 
@@ -238,7 +239,7 @@ pub fn start(app: &Arc<App>, source: &str) -> bool {
     if !app.begin_reset() {
         return false;
     }
-    app.audit("factory_reset", None, None, Some(source));
+    app.audit(AuditKind::FactoryReset, None, None, Some(source));
     tracing::warn!(source, "factory reset requested");
     let app = Arc::clone(app);
     // Off the runtime: the flush and the erase are flash I/O.

@@ -189,6 +189,152 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// What an audit event records. Its [`name`](AuditKind::name) is what the trail stores,
+/// exports and sends to syslog (stable: stores of older firmware hold it), and its
+/// [`severity`](AuditKind::severity) what syslog and alerts make of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    Login,
+    LoginFailed,
+    LoginLocked,
+    AuditOverflow,
+    PasswordChanged,
+    PasswordReset,
+    ForgotRequest,
+    RecoveryPress,
+    CredentialsReset,
+    AdminsDisabled,
+    RecoveryCodesGenerated,
+    RecoveryEmailChanged,
+    RecoveryEmailConfirmed,
+    RecoveryEmailStale,
+    RecoveryCheckFailed,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    TwoFactorFailed,
+    TwoFactorLocked,
+    AccountCreated,
+    AccountDeleted,
+    AccountEmailChanged,
+    AccountDisabled,
+    AccountEnabled,
+    TemporaryPasswordSet,
+    SessionRevoked,
+    SmtpSettingsSaved,
+    SmtpSettingsChanged,
+    SmtpTestSent,
+    ButtonModeRequested,
+    ButtonModeChanged,
+    ButtonModeCancelled,
+    FactoryReset,
+    FactoryResetFailed,
+}
+
+/// How much an audit event matters to whoever watches the trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Normal use: sign-ins, changes by their owner.
+    Notice,
+    /// Failures and blocks: guessing, a lock, a way back in that stopped working.
+    Warning,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 34] = [
+        AuditKind::Login,
+        AuditKind::LoginFailed,
+        AuditKind::LoginLocked,
+        AuditKind::AuditOverflow,
+        AuditKind::PasswordChanged,
+        AuditKind::PasswordReset,
+        AuditKind::ForgotRequest,
+        AuditKind::RecoveryPress,
+        AuditKind::CredentialsReset,
+        AuditKind::AdminsDisabled,
+        AuditKind::RecoveryCodesGenerated,
+        AuditKind::RecoveryEmailChanged,
+        AuditKind::RecoveryEmailConfirmed,
+        AuditKind::RecoveryEmailStale,
+        AuditKind::RecoveryCheckFailed,
+        AuditKind::TwoFactorEnabled,
+        AuditKind::TwoFactorDisabled,
+        AuditKind::TwoFactorFailed,
+        AuditKind::TwoFactorLocked,
+        AuditKind::AccountCreated,
+        AuditKind::AccountDeleted,
+        AuditKind::AccountEmailChanged,
+        AuditKind::AccountDisabled,
+        AuditKind::AccountEnabled,
+        AuditKind::TemporaryPasswordSet,
+        AuditKind::SessionRevoked,
+        AuditKind::SmtpSettingsSaved,
+        AuditKind::SmtpSettingsChanged,
+        AuditKind::SmtpTestSent,
+        AuditKind::ButtonModeRequested,
+        AuditKind::ButtonModeChanged,
+        AuditKind::ButtonModeCancelled,
+        AuditKind::FactoryReset,
+        AuditKind::FactoryResetFailed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditKind::Login => "login",
+            AuditKind::LoginFailed => "login_failed",
+            AuditKind::LoginLocked => "login_locked",
+            AuditKind::AuditOverflow => "audit_overflow",
+            AuditKind::PasswordChanged => "password_changed",
+            AuditKind::PasswordReset => "password_reset",
+            AuditKind::ForgotRequest => "forgot_request",
+            AuditKind::RecoveryPress => "recovery_press",
+            AuditKind::CredentialsReset => "credentials_reset",
+            AuditKind::AdminsDisabled => "admins_disabled",
+            AuditKind::RecoveryCodesGenerated => "recovery_codes_generated",
+            AuditKind::RecoveryEmailChanged => "recovery_email_changed",
+            AuditKind::RecoveryEmailConfirmed => "recovery_email_confirmed",
+            AuditKind::RecoveryEmailStale => "recovery_email_stale",
+            AuditKind::RecoveryCheckFailed => "recovery_check_failed",
+            AuditKind::TwoFactorEnabled => "two_factor_enabled",
+            AuditKind::TwoFactorDisabled => "two_factor_disabled",
+            AuditKind::TwoFactorFailed => "two_factor_failed",
+            AuditKind::TwoFactorLocked => "two_factor_locked",
+            AuditKind::AccountCreated => "account_created",
+            AuditKind::AccountDeleted => "account_deleted",
+            AuditKind::AccountEmailChanged => "account_email_changed",
+            AuditKind::AccountDisabled => "account_disabled",
+            AuditKind::AccountEnabled => "account_enabled",
+            AuditKind::TemporaryPasswordSet => "temporary_password_set",
+            AuditKind::SessionRevoked => "session_revoked",
+            AuditKind::SmtpSettingsSaved => "smtp_settings_saved",
+            AuditKind::SmtpSettingsChanged => "smtp_settings_changed",
+            AuditKind::SmtpTestSent => "smtp_test_sent",
+            AuditKind::ButtonModeRequested => "button_mode_requested",
+            AuditKind::ButtonModeChanged => "button_mode_changed",
+            AuditKind::ButtonModeCancelled => "button_mode_cancelled",
+            AuditKind::FactoryReset => "factory_reset",
+            AuditKind::FactoryResetFailed => "factory_reset_failed",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            AuditKind::LoginFailed
+            | AuditKind::LoginLocked
+            | AuditKind::RecoveryEmailStale
+            | AuditKind::RecoveryCheckFailed
+            | AuditKind::TwoFactorFailed
+            | AuditKind::TwoFactorLocked
+            | AuditKind::FactoryResetFailed => Severity::Warning,
+            _ => Severity::Notice,
+        }
+    }
+
+    /// The kind of a stored event's name (`None` for a name this firmware does not know).
+    pub fn from_name(name: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// A password-reset token as stored: only its hash is the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResetToken {

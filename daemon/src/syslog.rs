@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 pub use crate::config::SyslogTarget as Target;
-use crate::model::AuditEvent;
+use crate::model::{AuditEvent, AuditKind, Severity};
 
 /// Lines waiting for the sender; beyond this they are dropped.
 const QUEUE: usize = 256;
@@ -75,12 +75,10 @@ impl Syslog {
 /// `<PRI>1 TIMESTAMP HOSTNAME pbx-authd PROCID MSGID [SD] MSG` (RFC 5424), facility
 /// authpriv (10); failures and blocks at warning, the rest notice.
 pub fn line(ev: &AuditEvent, hostname: &str) -> String {
-    let severity =
-        if ev.event.contains("fail") || ev.event.contains("locked") || ev.event.contains("stale") {
-            4
-        } else {
-            5
-        };
+    let severity = match AuditKind::from_name(&ev.event).map(AuditKind::severity) {
+        Some(Severity::Warning) => 4,
+        Some(Severity::Notice) | None => 5,
+    };
     let pri = 10 * 8 + severity;
     let ts = crate::clock::format_utc(ev.at);
     // "YYYY-MM-DD HH:MM UTC" → RFC 3339 with seconds.
@@ -189,5 +187,36 @@ mod tests {
             std::process::id()
         );
         assert_eq!(l, want);
+    }
+
+    /// Severity comes from the event's kind: failures and blocks at warning (4), the
+    /// rest, and names this firmware does not know, at notice (5).
+    #[test]
+    fn the_severity_is_the_kinds() {
+        let pri = |event: &str| {
+            let ev = AuditEvent {
+                at: 0,
+                event: event.into(),
+                username: None,
+                ip: None,
+                detail: None,
+            };
+            line(&ev, "h")[..4].to_string()
+        };
+        for kind in AuditKind::ALL {
+            let want = match kind.severity() {
+                Severity::Warning => "<84>",
+                Severity::Notice => "<85>",
+            };
+            assert_eq!(pri(kind.name()), want, "{kind:?}");
+            assert_eq!(
+                AuditKind::from_name(kind.name()),
+                Some(kind),
+                "names are unique"
+            );
+        }
+        assert_eq!(AuditKind::TwoFactorLocked.severity(), Severity::Warning);
+        assert_eq!(AuditKind::AccountCreated.severity(), Severity::Notice);
+        assert_eq!(pri("event_of_a_newer_firmware"), "<85>");
     }
 }

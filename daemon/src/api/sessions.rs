@@ -11,6 +11,7 @@ use super::http::{self, Body};
 use super::routes::Call;
 use crate::app::App;
 use crate::error::Error;
+use crate::model::AuditKind;
 use crate::model::Role;
 
 /// Whose sessions the caller may see and end: `None` = everyone's (admin).
@@ -36,7 +37,7 @@ pub fn delete_one(
         return Err(Error::NotFound);
     }
     app.audit(
-        "session_revoked",
+        AuditKind::SessionRevoked,
         Some(&a.session.username),
         Some(call.ctx.peer.ip()),
         Some(id),
@@ -53,7 +54,7 @@ pub fn delete_others(
     let a = call.authed()?;
     let ended = app.sessions().remove_others(&a.session.username, &a.key);
     app.audit(
-        "session_revoked",
+        AuditKind::SessionRevoked,
         Some(&a.session.username),
         Some(call.ctx.peer.ip()),
         Some(&format!("all others ({ended})")),

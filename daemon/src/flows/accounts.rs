@@ -10,6 +10,7 @@ use crate::auth::Secret;
 use crate::error::Error;
 use crate::flows::recovery::MailJob;
 use crate::mail::address::Email;
+use crate::model::AuditKind;
 use crate::model::{Account, Role, ADMIN};
 
 #[derive(Deserialize)]
@@ -107,7 +108,7 @@ pub async fn create(
     tracing::info!(by = %by, user = %account.username, "account created");
     let detail = format!("role {} by {by}", account.role.as_str());
     app.audit(
-        "account_created",
+        AuditKind::AccountCreated,
         Some(&account.username),
         Some(ip),
         Some(&detail),
@@ -198,7 +199,7 @@ pub async fn update(
     if hash.is_some() {
         crate::flows::end_sign_ins(app, username);
         app.audit(
-            "temporary_password_set",
+            AuditKind::TemporaryPasswordSet,
             Some(username),
             Some(ip),
             Some(&by_whom),
@@ -206,7 +207,7 @@ pub async fn update(
     }
     if email.is_some() && before.email != account.email {
         app.audit(
-            "account_email_changed",
+            AuditKind::AccountEmailChanged,
             Some(username),
             Some(ip),
             Some(&by_whom),
@@ -217,9 +218,9 @@ pub async fn update(
             crate::flows::end_sign_ins(app, username);
         }
         let kind = if account.disabled {
-            "account_disabled"
+            AuditKind::AccountDisabled
         } else {
-            "account_enabled"
+            AuditKind::AccountEnabled
         };
         app.audit(kind, Some(username), Some(ip), Some(&by_whom));
     }
@@ -249,7 +250,7 @@ pub async fn delete(app: &App, ip: IpAddr, by: &str, username: &str) -> Result<(
     }
     crate::flows::end_sign_ins(app, username);
     app.audit(
-        "account_deleted",
+        AuditKind::AccountDeleted,
         Some(username),
         Some(ip),
         Some(&format!("by {by}")),

@@ -84,7 +84,10 @@ pub fn audit_csv(events: &[AuditEvent]) -> String {
 pub fn last_sign_in(events: &[AuditEvent], username: &str) -> Option<u64> {
     events
         .iter()
-        .find(|e| e.event == "login" && e.username.as_deref() == Some(username))
+        .find(|e| {
+            e.event == crate::model::AuditKind::Login.name()
+                && e.username.as_deref() == Some(username)
+        })
         .map(|e| e.at)
 }
 

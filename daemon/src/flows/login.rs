@@ -14,6 +14,7 @@ use crate::auth::sessions::{NewSession, Origin, Session};
 use crate::auth::shown_username;
 use crate::auth::Secret;
 use crate::error::Error;
+use crate::model::AuditKind;
 use crate::model::{Account, Role};
 
 /// Longest username accepted (extension numbers and `admin` are far shorter).
@@ -39,7 +40,7 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
         Failure::AttemptsLeft(n) => {
             let key = crate::auth::lockout::addr_key(ip);
             if app.failure_log().record(key, &shown, app.clock().mono()) == Record::Write {
-                app.audit("login_failed", Some(&shown), Some(ip), None);
+                app.audit(AuditKind::LoginFailed, Some(&shown), Some(ip), None);
             }
             Error::InvalidCredentials {
                 attempts_left: Some(n),
@@ -48,7 +49,7 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
         Failure::Locked(d) => {
             tracing::warn!(%ip, "address blocked after repeated failed logins");
             app.audit(
-                "login_locked",
+                AuditKind::LoginLocked,
                 Some(&shown),
                 Some(ip),
                 Some("address blocked"),
@@ -69,7 +70,7 @@ pub async fn failure_summaries(app: std::sync::Arc<App>) {
         for due in app.failure_log().due(app.clock().mono()) {
             match due {
                 Due::Summary { ip, more, users } => app.audit(
-                    "login_failed",
+                    AuditKind::LoginFailed,
                     None,
                     Some(ip),
                     Some(&format!(
@@ -81,7 +82,7 @@ pub async fn failure_summaries(app: std::sync::Arc<App>) {
                     failures,
                     addresses,
                 } => app.audit(
-                    "audit_overflow",
+                    AuditKind::AuditOverflow,
                     None,
                     None,
                     Some(&format!(
@@ -243,7 +244,7 @@ pub struct Grant<'a> {
 pub async fn signed_in(app: &App, ip: IpAddr, grant: Grant<'_>, agent: &str) -> SignedIn {
     let username = grant.username;
     tracing::info!(%ip, user = %username, "login");
-    app.audit("login", Some(username), Some(ip), None);
+    app.audit(AuditKind::Login, Some(username), Some(ip), None);
     let origin = Origin {
         ip: Some(ip),
         agent: agent.to_string(),
@@ -330,7 +331,12 @@ pub async fn change_password(
         return Err(Error::Unauthenticated);
     }
     let ended = super::end_sign_ins(app, &session.username);
-    app.audit("password_changed", Some(&session.username), Some(ip), None);
+    app.audit(
+        AuditKind::PasswordChanged,
+        Some(&session.username),
+        Some(ip),
+        None,
+    );
     tracing::info!(%ip, user = %session.username, ended, "password changed; sessions ended");
     Ok(ended)
 }

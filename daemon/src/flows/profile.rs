@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::MailJob;
 use crate::mail::address::Email;
+use crate::model::AuditKind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +63,7 @@ pub async fn set_email(
         .account;
     tracing::info!(user = %account.username, bound = email.is_some(), "recovery email changed");
     app.audit(
-        "recovery_email_changed",
+        AuditKind::RecoveryEmailChanged,
         Some(&account.username),
         Some(ip),
         None,

@@ -12,6 +12,7 @@ use crate::flows::recovery::LastTest;
 use crate::mail::message as mail;
 use crate::mail::outbox::MailJob;
 use crate::mail::transport::{self as mailer, Security, SmtpSettings};
+use crate::model::AuditKind;
 use crate::model::ADMIN;
 
 #[derive(Deserialize)]
@@ -189,7 +190,12 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
     );
     app.data()?.save(settings).await?;
     if moved {
-        app.audit("smtp_settings_changed", Some(by), Some(ip), Some(&route));
+        app.audit(
+            AuditKind::SmtpSettingsChanged,
+            Some(by),
+            Some(ip),
+            Some(&route),
+        );
         if let Some(old) = old {
             app.outbox().enqueue(MailJob::SmtpChanged {
                 old: Box::new(old),
@@ -199,7 +205,12 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
             });
         }
     } else {
-        app.audit("smtp_settings_saved", Some(by), Some(ip), Some(&route));
+        app.audit(
+            AuditKind::SmtpSettingsSaved,
+            Some(by),
+            Some(ip),
+            Some(&route),
+        );
     }
     tracing::info!(user = %by, moved, "SMTP settings saved");
     Ok(view)
@@ -277,7 +288,7 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
         to_text,
         if result.is_ok() { "sent" } else { "failed" }
     );
-    app.audit("smtp_test_sent", Some(by), Some(ip), Some(&detail));
+    app.audit(AuditKind::SmtpTestSent, Some(by), Some(ip), Some(&detail));
     match &result {
         Ok(()) => tracing::info!(host = %settings.host, "test mail sent"),
         Err(e) => {

@@ -16,6 +16,7 @@ use crate::auth::lockout::{self, FactorFailure, FactorRefused};
 use crate::auth::{totp, Secret};
 use crate::error::Error;
 use crate::mail::outbox::MailJob;
+use crate::model::AuditKind;
 use crate::model::Totp;
 
 #[derive(Serialize)]
@@ -96,7 +97,7 @@ pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Res
         })
         .await?;
     let ended = super::end_sign_ins(app, username);
-    app.audit("two_factor_enabled", Some(username), Some(ip), None);
+    app.audit(AuditKind::TwoFactorEnabled, Some(username), Some(ip), None);
     tracing::info!(user = %username, ended, "two-factor sign-in on");
     Ok(())
 }
@@ -129,7 +130,7 @@ pub async fn disable(
         })
         .await?;
     app.presessions().remove_user(username);
-    app.audit("two_factor_disabled", Some(username), Some(ip), None);
+    app.audit(AuditKind::TwoFactorDisabled, Some(username), Some(ip), None);
     tracing::info!(user = %username, "two-factor sign-in off");
     Ok(())
 }
@@ -203,7 +204,7 @@ async fn check_factor(
     let shown = crate::auth::shown_username(username);
     Err(match attempt.failed() {
         FactorFailure::AttemptsLeft(n) => {
-            app.audit("two_factor_failed", Some(&shown), Some(ip), None);
+            app.audit(AuditKind::TwoFactorFailed, Some(&shown), Some(ip), None);
             Error::InvalidCredentials {
                 attempts_left: Some(n),
             }
@@ -212,7 +213,7 @@ async fn check_factor(
             let minutes = d.as_secs().div_ceil(60);
             tracing::warn!(%ip, user = %shown, minutes, "second factor locked after wrong codes");
             app.audit(
-                "two_factor_locked",
+                AuditKind::TwoFactorLocked,
                 Some(&shown),
                 Some(ip),
                 Some(&format!(
@@ -232,7 +233,7 @@ async fn check_factor(
         FactorFailure::AddressBlocked(d) => {
             tracing::warn!(%ip, "address blocked after repeated wrong codes");
             app.audit(
-                "two_factor_failed",
+                AuditKind::TwoFactorFailed,
                 Some(&shown),
                 Some(ip),
                 Some("address blocked"),

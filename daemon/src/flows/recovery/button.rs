@@ -13,6 +13,7 @@ use super::MailJob;
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
+use crate::model::AuditKind;
 use crate::model::{ButtonMode, PendingMode, ADMIN};
 
 /// A confirmed change (absent: the config's value).
@@ -95,7 +96,7 @@ pub async fn request_change(
     app.recovery()
         .request_change(PendingMode { mode: new, until });
     app.audit(
-        "button_mode_requested",
+        AuditKind::ButtonModeRequested,
         Some(username),
         Some(ip),
         Some(new.as_str()),
@@ -110,7 +111,12 @@ pub async fn request_change(
 /// Drops a pending change unconfirmed (`why`: what cancelled it); audited.
 pub fn cancel(app: &App, why: &str) {
     if let Some(p) = app.recovery().take_pending() {
-        app.audit("button_mode_cancelled", None, None, Some(p.mode.as_str()));
+        app.audit(
+            AuditKind::ButtonModeCancelled,
+            None,
+            None,
+            Some(p.mode.as_str()),
+        );
         tracing::info!(
             mode = p.mode.as_str(),
             "button mode change cancelled by {why}"
@@ -132,7 +138,12 @@ pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
     if let Err(e) = stored {
         return Some(Err(e.into()));
     }
-    app.audit("button_mode_changed", None, None, Some(p.mode.as_str()));
+    app.audit(
+        AuditKind::ButtonModeChanged,
+        None,
+        None,
+        Some(p.mode.as_str()),
+    );
     tracing::info!(
         mode = p.mode.as_str(),
         "button mode changed, confirmed at the box"
@@ -157,7 +168,12 @@ async fn disable_other_admins(app: &App) -> Result<(), Error> {
         crate::flows::end_sign_ins(app, name);
     }
     if !others.is_empty() {
-        app.audit("admins_disabled", None, None, Some(&others.join(", ")));
+        app.audit(
+            AuditKind::AdminsDisabled,
+            None,
+            None,
+            Some(&others.join(", ")),
+        );
         tracing::warn!(accounts = %others.join(", "), "other admin accounts disabled by the credential reset");
     }
     Ok(())
@@ -189,7 +205,7 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
     let ended = crate::flows::end_sign_ins(app, ADMIN);
     disable_other_admins(app).await?;
     app.audit(
-        "credentials_reset",
+        AuditKind::CredentialsReset,
         Some(ADMIN),
         None,
         Some(&format!("reset button ({source}); data kept")),

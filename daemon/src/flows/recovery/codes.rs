@@ -10,6 +10,7 @@ use super::check_local;
 use crate::app::App;
 use crate::auth::Secret;
 use crate::error::Error;
+use crate::model::AuditKind;
 
 use crate::auth::recovery_code::new_code;
 pub use crate::auth::recovery_code::{digest, COUNT};
@@ -29,7 +30,12 @@ pub async fn generate(
         .update_account(username, move |a| a.recovery_codes = digests.clone())
         .await?
         .ok_or(Error::Unauthenticated)?;
-    app.audit("recovery_codes_generated", Some(username), Some(ip), None);
+    app.audit(
+        AuditKind::RecoveryCodesGenerated,
+        Some(username),
+        Some(ip),
+        None,
+    );
     tracing::info!(user = %username, "new recovery codes generated");
     Ok(codes)
 }

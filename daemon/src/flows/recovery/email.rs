@@ -16,6 +16,7 @@ use crate::auth::{random_token, token_digest};
 use crate::error::Error;
 use crate::mail::message as mail;
 use crate::mail::transport::{MailError, Stage};
+use crate::model::AuditKind;
 use crate::model::{EmailCheck, Role};
 
 /// How long a confirmation link works.
@@ -137,7 +138,7 @@ pub async fn confirm(app: &App, token: &str) -> Result<(), Error> {
         return Err(Error::TokenInvalid);
     }
     app.audit(
-        "recovery_email_confirmed",
+        AuditKind::RecoveryEmailConfirmed,
         Some(&holder.username),
         None,
         holder.email.as_deref(),
@@ -203,7 +204,7 @@ pub async fn tick(
                 d.next_due = at + retry_after(app, d.failures);
                 tracing::error!(stage = ?e.stage, failures = d.failures,
                     "recovery check mail failed: {}; retrying in {} s", e.message, d.next_due - at);
-                app.audit("recovery_check_failed", None, None, Some(&e.message));
+                app.audit(AuditKind::RecoveryCheckFailed, None, None, Some(&e.message));
             }
         }
         outcome = Some(r);
@@ -215,7 +216,7 @@ pub async fn tick(
                 d.stale_reported = Some(since);
                 tracing::warn!(user = %a.username, "recovery email not confirmed for too long: recovery by email may not work");
                 app.audit(
-                    "recovery_email_stale",
+                    AuditKind::RecoveryEmailStale,
                     Some(&a.username),
                     None,
                     a.email.as_deref(),

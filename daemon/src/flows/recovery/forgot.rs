@@ -12,6 +12,7 @@ use crate::auth::token_digest;
 use crate::error::Error;
 use crate::mail::message as mail;
 use crate::mail::transport::MailError;
+use crate::model::AuditKind;
 use crate::model::ResetToken;
 
 #[derive(Deserialize)]
@@ -37,7 +38,7 @@ pub async fn forgot(app: &App, ip: IpAddr, req: ForgotRequest) -> Result<(), Err
         });
     }
     tracing::info!(%ip, "forgot-password request queued");
-    app.audit("forgot_request", None, Some(ip), None);
+    app.audit(AuditKind::ForgotRequest, None, Some(ip), None);
     Ok(())
 }
 

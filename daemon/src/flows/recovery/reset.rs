@@ -9,6 +9,7 @@ use super::{localnet, MailJob};
 use crate::app::App;
 use crate::auth::{token_digest, Secret};
 use crate::error::Error;
+use crate::model::AuditKind;
 use crate::store::Consumed;
 
 /// The subnets a reset link opens from, for the refusal message.
@@ -97,7 +98,12 @@ pub fn after_reset(app: &App, username: String, peer: IpAddr, way: Way) {
         Way::Code => ("recovery code", "a recovery code"),
     };
     let ended = crate::flows::end_sign_ins(app, &username);
-    app.audit("password_reset", Some(&username), Some(peer), Some(detail));
+    app.audit(
+        AuditKind::PasswordReset,
+        Some(&username),
+        Some(peer),
+        Some(detail),
+    );
     tracing::info!(user = %username, %peer, ended, "password reset with {how}");
     app.outbox().enqueue(MailJob::PasswordChanged {
         username,
