@@ -11,12 +11,9 @@ SHELL := /bin/bash
 
 # The firmware: std built from source on a pinned nightly, at the release profile's
 # opt-level and inside its LTO, and without std's backtrace symbolizer (gimli,
-# addr2line, miniz: of no use in a stripped binary without unwind tables). x86_64,
-# measured: 3,234,904 bytes on stable, 3,059,224 with std from source, 2,937,680
-# without the symbolizer; the login page as fast (wrk A/B, 3 rounds). armv7 glibc:
-# 3,100,472 on stable, 2,825,160 so. std's `optimize_for_size` would take ~52 KB
-# more, kept in reserve. armv7 musl runs whatever the box's libc is (glibc, uClibc,
-# musl); rustup ships no std for it at all.
+# addr2line, miniz: of no use in a stripped binary without unwind tables); what each
+# step saved is in docs/performance.md. armv7 musl runs whatever the box's libc is
+# (glibc, uClibc, musl); rustup ships no std for it at all.
 TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf \
   armv7-unknown-linux-musleabihf
 # cargo-zigbuild takes the glibc floor as a target suffix (armv7 boxes: glibc 2.17).
@@ -172,7 +169,7 @@ soak:
 	$(call apt_install,strace util-linux)
 	cargo build --release -p pbx-authd
 	python3 tests/bench/soak.py target/release/pbx-authd $(or $(SOAK_CYCLES),200)
-	@# Power cuts on a real kernel, ten times make test's count (issue 11): ~2 h.
+	@# Power cuts on a real kernel, ten times make test's count: ~2 h.
 	$(MAKE) system-test SYSTEM_SCENARIOS="nand disk" SYSTEM_NAND_CUTS=500 SYSTEM_DISK_CUTS=200
 
 # Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of

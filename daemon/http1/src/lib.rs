@@ -7,8 +7,8 @@
 //! compiled at the level of the crate that instantiates it. hyper is at opt-level 3 in
 //! the workspace's profile, but its connection code is generic over the stream and the
 //! service, so it was instantiated in the daemon's crate, at "z", twice (plain and TLS).
-//! Here it is one copy at 3: on the login page, 13,384 → 10,292 instructions per
-//! request (callgrind, wrk -c64), and the x86_64 firmware 912 bytes smaller.
+//! Here it is one copy at 3: fewer instructions per request on the login page and a
+//! smaller firmware (figures in docs/performance.md).
 //!
 //! The daemon's server owns the rest: limits, timeouts, the drain; `api` owns the
 //! answers. This crate knows neither.

@@ -73,8 +73,7 @@ impl DataDb {
     }
 
     /// Both updates behind a `dyn`: the compare-and-swap loop, the record's decoding and
-    /// encoding and the flush are compiled once, not once per call site (about 2.5 KB
-    /// each).
+    /// encoding and the flush are compiled once, not once per call site.
     fn update_account_with(
         &self,
         username: &str,

@@ -4,7 +4,7 @@
 //!
 //! One blocking-task type serves every method: the job and its result travel boxed.
 //! Generic over the job, tokio's task machinery (built at opt-level 3) would be compiled
-//! once per call site, ~2 KB each.
+//! once per call site.
 
 use std::any::Any;
 use std::sync::Arc;
