@@ -54,6 +54,8 @@ pub mod qr;
 pub mod server;
 pub mod store;
 pub mod syslog;
+#[cfg(test)]
+mod testserver;
 pub mod tls;
 pub mod window;
 

@@ -97,11 +97,12 @@ async fn sigkill_inside_the_erase_20_times_and_the_next_start_finishes_it() {
         assert_eq!((code, &answer["started"]), (0, &json!(true)), "{answer}");
         // Kill at a different point of the erase each run, once the marker is down.
         let deadline = Instant::now() + Duration::from_secs(5);
+        // Millisecond steps, so that each run kills at another point of the erase.
         while !state.join("reset-pending").exists() {
             assert!(Instant::now() < deadline, "erase never started");
-            std::thread::sleep(Duration::from_millis(1));
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        std::thread::sleep(Duration::from_millis(run * 6));
+        tokio::time::sleep(Duration::from_millis(run * 6)).await;
         if state.join("reset-pending").exists() {
             interrupted += 1;
         }

@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pbx_e2e::daemon::binary;
 use pbx_e2e::{Client, TempDir};
@@ -138,18 +138,12 @@ async fn busybox_init_script_starts_reloads_and_stops_the_daemon() {
 
     let out = run("start");
     assert!(out.status.success(), "{out:?}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "daemon did not come up: {}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    pbx_e2e::poll_until_async(
+        Duration::from_secs(15),
+        "daemon did not come up",
+        || async { tokio::net::TcpStream::connect(addr).await.ok().map(drop) },
+    )
+    .await;
     let h = Client::http(addr).get("/healthz").await;
     assert_eq!((h.status, h.text().as_str()), (200, "ok\n"), "{}", log());
     let pid: i32 = std::fs::read_to_string(r.join("var/run/pbx-authd.pid"))
@@ -172,11 +166,12 @@ async fn busybox_init_script_starts_reloads_and_stops_the_daemon() {
 
     let out = run("reload");
     assert!(out.status.success(), "{out:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !log().contains("configuration and certificate reloaded") {
-        assert!(Instant::now() < deadline, "no reload in the log: {}", log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    pbx_e2e::poll_until(Duration::from_secs(10), "no reload in the log", || {
+        log()
+            .contains("configuration and certificate reloaded")
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         Client::http(addr).get("/healthz").await.status,
         200,

@@ -45,14 +45,10 @@ pub async fn admin_bound(d: &Daemon) -> Client {
     assert_eq!(r.json()["email"], ADMIN_MAIL);
     // Binding mailed a confirmation link; without SMTP settings yet it goes to the dev
     // outbox. Wait for it, so that it cannot reach an SMTP server a test saves next.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !outbox_has(d, "Subject: Confirm your recovery email") {
-        assert!(
-            Instant::now() < deadline,
-            "no confirmation mail in the outbox"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    d.outbox_mail("no confirmation mail in the outbox", |m| {
+        m.contains("Subject: Confirm your recovery email")
+    })
+    .await;
     c
 }
 
@@ -65,23 +61,11 @@ pub async fn confirm_email(d: &Daemon) {
 /// Opens the confirmation link mailed to `address` (from the dev outbox; waits for it).
 pub async fn confirm_email_of(d: &Daemon, address: &str) {
     let to = format!("To: {address}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mail = loop {
-        let found = std::fs::read_dir(d.state_dir.join("outbox"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .find(|m| m.contains("Subject: Confirm your recovery email") && m.contains(&to));
-        if let Some(m) = found {
-            break m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no confirmation mail to {address}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let mail = d
+        .outbox_mail(&format!("no confirmation mail to {address}"), |m| {
+            m.contains("Subject: Confirm your recovery email") && m.contains(&to)
+        })
+        .await;
     let joined = mail.replace("=\r\n", "");
     let at = joined.find("token=").expect("link") + "token=".len();
     let token = &joined[at..at + 43];
@@ -90,15 +74,6 @@ pub async fn confirm_email_of(d: &Daemon, address: &str) {
         .post_json("/api/v1/confirm-email", &json!({ "token": token }))
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
-}
-
-/// Whether a mail in the daemon's dev outbox contains `needle`.
-pub fn outbox_has(d: &Daemon, needle: &str) -> bool {
-    std::fs::read_dir(d.state_dir.join("outbox"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|m| m.contains(needle)))
 }
 
 /// Saves SMTP settings for the test server (STARTTLS, AUTH) with `timeout_s`.
@@ -524,7 +499,7 @@ async fn forgot_answers_match_and_mismatch_identically() {
 
 #[tokio::test]
 async fn extension_accounts_recover_by_extension_number() {
-    let (dir, d) = outbox_daemon("extension").await;
+    let (_dir, d) = outbox_daemon("extension").await;
     let mut admin = d.client();
     assert_eq!(admin.login("admin", ADMIN_PW).await.status, 200);
     let r = admin
@@ -565,20 +540,11 @@ async fn extension_accounts_recover_by_extension_number() {
         )
         .await;
     assert_eq!(r.status, 202);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mail = loop {
-        let found = std::fs::read_dir(dir.path().join("state/outbox"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| std::fs::read_to_string(e.path()).expect("eml"))
-            .find(|m| m.contains("Subject: Find Password"));
-        if let Some(m) = found {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "no mail in the outbox");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mail = d
+        .outbox_mail("no mail in the outbox", |m| {
+            m.contains("Subject: Find Password")
+        })
+        .await;
     assert!(mail.contains("To: ext1001@pbx.test"), "{mail}");
     assert!(mail.contains("account \"1001\""), "{mail}");
     // Deleting the account kills its pending link.

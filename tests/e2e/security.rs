@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use pbx_e2e::smtp::{self, SmtpServer};
-use pbx_e2e::{Client, Daemon, Opts, TempDir};
+use pbx_e2e::{poll_until, Client, Daemon, Opts, TempDir};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -668,17 +668,12 @@ async fn forgot_and_wait(d: &Daemon, dir: &TempDir, username: &str, email: &str)
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(new) = outbox_tokens(dir).into_iter().find(|t| !before.contains(t)) {
-            return new;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Find Password mail in the outbox"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        Duration::from_secs(10),
+        "no Find Password mail in the outbox",
+        || outbox_tokens(dir).into_iter().find(|t| !before.contains(t)),
+    )
+    .await
 }
 
 async fn reset_with(d: &Daemon, token: &str) -> u16 {
@@ -829,24 +824,12 @@ async fn changing_the_recovery_email_needs_the_password_and_tells_the_old_addres
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let outbox = dir.path().join("state/outbox");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let notice = loop {
-        let found = std::fs::read_dir(&outbox)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-            .find(|m| {
-                m.contains(&format!("To: {ADMIN_MAIL}"))
-                    && m.contains("Subject: Recovery email changed")
-            });
-        if let Some(m) = found {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "no notice to the old address");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let notice = d
+        .outbox_mail("no notice to the old address", |m| {
+            m.contains(&format!("To: {ADMIN_MAIL}"))
+                && m.contains("Subject: Recovery email changed")
+        })
+        .await;
     assert!(
         notice.contains("Subject: Recovery email changed"),
         "{notice}"

@@ -489,15 +489,11 @@ async fn a_reset_that_cannot_erase_the_data_db_keeps_the_marker_and_says_so() {
     let pid = d.pid();
     let (code, answer) = d.ctl(&["factory-reset", "--yes"]);
     assert_eq!(code, 0, "{answer}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
+    let status = pbx_e2e::poll_until(Duration::from_secs(10), "no failed-reset report", || {
         let (_, s) = d.ctl(&["status"]);
-        if s["state"] == "degraded" {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no failed-reset report: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (s["state"] == "degraded").then_some(s)
+    })
+    .await;
     assert_eq!(d.pid(), pid, "no reboot when nothing was erased");
     let reason = status["reason"].as_str().unwrap_or_default().to_string();
     assert!(reason.contains("factory reset could not"), "{status}");

@@ -44,15 +44,10 @@ async fn https_serves_the_generated_p256_certificate_and_keeps_it() {
 
     // SIGHUP reloads and the daemon keeps serving both protocols.
     kill(d.pid(), Signal::SIGHUP).expect("SIGHUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.log_text().contains("reloaded") {
-        assert!(
-            Instant::now() < deadline,
-            "no reload logged: {}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    pbx_e2e::poll_until(Duration::from_secs(10), "no reload logged", || {
+        d.log_text().contains("reloaded").then_some(())
+    })
+    .await;
     assert_eq!(d.tls_client().get("/healthz").await.status, 200);
     assert_eq!(d.client().get("/healthz").await.status, 200);
 }

@@ -491,18 +491,12 @@ async fn the_recovery_email_is_proven_by_its_link_and_a_failed_check_is_retried(
     );
     assert_eq!(d.client().get("/healthz").await.status, 200);
     smtp.resume();
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    let drill = loop {
-        if let Some(m) = smtp
-            .mails()
+    let drill = pbx_e2e::poll_until(Duration::from_secs(40), "no retry got through", || {
+        smtp.mails()
             .into_iter()
             .find(|m| m.subject() == "Recovery check")
-        {
-            break m;
-        }
-        assert!(std::time::Instant::now() < deadline, "no retry got through");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert!(drill.link("/confirm-email?token=").is_some());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -172,6 +172,27 @@ impl Daemon {
         }
     }
 
+    /// The mails in the dev outbox now (the `--dev` transport).
+    pub fn outbox(&self) -> Vec<String> {
+        let mut mails: Vec<(std::path::PathBuf, String)> =
+            std::fs::read_dir(self.state_dir.join("outbox"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| Some((e.path(), std::fs::read_to_string(e.path()).ok()?)))
+                .collect();
+        mails.sort();
+        mails.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// Waits (at most 10 s) for a mail in the dev outbox that `wanted` accepts.
+    pub async fn outbox_mail(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        crate::poll_until(Duration::from_secs(10), what, || {
+            self.outbox().into_iter().find(|m| wanted(m))
+        })
+        .await
+    }
+
     /// Everything the daemon printed on stdout so far.
     pub fn stdout_lines(&self) -> Vec<String> {
         self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()

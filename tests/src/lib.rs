@@ -10,6 +10,45 @@ pub mod totp;
 pub mod webdriver;
 
 pub use client::{Client, Resp};
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How often [`poll_until`] looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Waits, without blocking the runtime, until `check` gives a value; at most `within`,
+/// else the test fails naming `what` (and what `check` saw last, if it says so).
+pub async fn poll_until<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} (waited {within:?})");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`poll_until`] for a check that awaits (a request, a connection).
+pub async fn poll_until_async<T, F: Future<Output = Option<T>>>(
+    within: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} (waited {within:?})");
+        tokio::time::sleep(POLL).await;
+    }
+}
 pub use daemon::{Daemon, Opts};
 pub use smtp::SmtpServer;
 

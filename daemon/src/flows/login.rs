@@ -64,11 +64,17 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
 pub async fn failure_summaries(app: std::sync::Arc<App>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let minutes = app.config().policy.lockout_window.as_secs().div_ceil(60);
     loop {
         tick.tick().await;
-        for due in app.failure_log().due(app.clock().mono()) {
-            match due {
+        write_failure_summaries(&app);
+    }
+}
+
+/// One pass of [`failure_summaries`]: what is due now goes to the audit trail.
+pub fn write_failure_summaries(app: &App) {
+    let minutes = app.config().policy.lockout_window.as_secs().div_ceil(60);
+    for due in app.failure_log().due(app.clock().mono()) {
+        match due {
                 Due::Summary { ip, more, users } => app.audit(
                     AuditKind::LoginFailed,
                     None,
@@ -90,7 +96,6 @@ pub async fn failure_summaries(app: std::sync::Arc<App>) {
                     )),
                 ),
             }
-        }
     }
 }
 
