@@ -2,7 +2,8 @@
 //! It serves the on-box web login over HTTP and HTTPS, keeps accounts on flash (sled),
 //! and is the only way back into a box whose admin password is lost.
 //!
-//! A request walks one way: [`server`] → [`api::route`] → `api::<flow>` (decode, guard)
+//! A request walks one way: [`server`] → [`api::route`] (the route table, its guard)
+//! → `api::<flow>` (decode)
 //! → `flows::<flow>` (the rules) → [`store`] / mail / [`auth`] → back up as a value →
 //! `api::<flow>` encodes. Nothing below `api` builds a response.
 //!
@@ -13,19 +14,20 @@
 //! - [`server`]: accept loops, TLS handshake and header timeouts, graceful drain; each
 //!   connection is served by crate `pbx-http1` (hyper's connection code, at opt-level 3).
 //! - [`tls`]: certificate from PEM or a generated self-signed ECDSA P-256 one.
-//! - [`api`]: the only layer that knows HTTP: the router (Host check, method and path),
-//!   bodies, cookies, the session/CSRF guard; one file per flow decodes, calls the flow
-//!   and encodes what it returns.
+//! - [`api`]: the only layer that knows HTTP: the Host check, the route table (every
+//!   route with the access it needs, applied before its handler), bodies, cookies; one
+//!   file per flow decodes, calls the flow and encodes what it returns.
 //! - [`flows`]: the rules, without HTTP: sign-in and the password check under the
 //!   limits, accounts, profile, SMTP, the device's audit and factory reset, and
 //!   [`flows::recovery`] (readiness, Forgot Password, the reset link and its
 //!   local-network rule, the mail worker).
-//! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout.
+//! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout, and what
+//!   the ways back in keep in RAM (`auth::recovery`).
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
 //! - [`store`]: typed sled wrapper (board DB, data DB; one file per tree), flush on
-//!   credential writes.
-//! - [`mail`]: the mail texts, the queue for the worker with the Forgot Password limits
-//!   on it (`mail::outbox`), and the transport (SMTP through lettre, or the dev outbox).
+//!   credential writes; async code calls it through [`store::Store`].
+//! - [`mail`]: the mail texts, the queue for the worker (`mail::outbox`), and the
+//!   transport (SMTP through lettre, or the dev outbox).
 //! - [`provision`]: factory step that writes the board DB and the label password.
 //! - [`factory_reset`]: marker → erase → reboot; resumed at start if interrupted.
 //! - [`button`]: what a reset-button press does; [`control`]: the Unix control socket.

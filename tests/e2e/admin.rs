@@ -10,8 +10,8 @@ use crate::recovery::ADMIN_PW;
 use crate::security::EXT_PW;
 
 #[tokio::test]
-async fn sessions_accounts_audit_and_device_over_the_api() {
-    let dir = TempDir::new("admin-api");
+async fn a_user_sees_and_ends_only_their_own_sessions_and_the_admin_sees_all() {
+    let dir = TempDir::new("admin-sessions");
     let d = Daemon::start(&dir.path().join("state"));
     let mut admin = crate::security::with_extension(&d).await;
 
@@ -66,6 +66,15 @@ async fn sessions_accounts_audit_and_device_over_the_api() {
         200,
         "the caller's own stays"
     );
+}
+
+#[tokio::test]
+async fn a_temporary_password_ends_the_sessions_and_must_be_replaced() {
+    let dir = TempDir::new("admin-temporary");
+    let d = Daemon::start(&dir.path().join("state"));
+    let mut admin = crate::security::with_extension(&d).await;
+    let mut ext = d.client_from("127.0.0.21");
+    assert_eq!(ext.login("1001", EXT_PW).await.status, 200);
 
     // A temporary password ends the account's sessions and must be replaced.
     let r = admin
@@ -100,6 +109,22 @@ async fn sessions_accounts_audit_and_device_over_the_api() {
         .clone();
     assert_eq!(ext_row["two_factor"], false);
     assert!(ext_row["last_sign_in"].is_u64(), "{ext_row}");
+}
+
+#[tokio::test]
+async fn the_audit_trail_is_filtered_paged_spreadsheet_safe_and_the_device_shows_itself() {
+    let dir = TempDir::new("admin-audit");
+    let d = Daemon::start(&dir.path().join("state"));
+    let mut admin = crate::security::with_extension(&d).await;
+    // Three sign-ins of 1001 for the pages below.
+    for n in 21..24 {
+        let r = d
+            .client_from(&format!("127.0.0.{n}"))
+            .login("1001", EXT_PW)
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let mut ext = d.client_from("127.0.0.25");
 
     // Audit: filtered, paged, counted; a name typed at the login form cannot become a
     // spreadsheet formula.

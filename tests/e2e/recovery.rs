@@ -193,19 +193,31 @@ async fn test_mail_succeeds_or_names_the_failing_stage() {
     );
 }
 
-#[tokio::test]
-async fn forgot_password_full_flow_over_smtp() {
-    let smtp = SmtpServer::start();
-    let dir = TempDir::new("recovery-flow");
-    let d = daemon_with(
-        &dir,
-        &smtp,
-        // `evil.example` is a name the box answers to (say, an old DNS alias): the
-        // link must still come from public_url, never from the Host header.
+/// The box the Find Password flow runs on: SMTP through the test server, a `public_url`,
+/// and `evil.example` among the names it answers to (say, an old DNS alias): links must
+/// still come from public_url, never from the Host header.
+fn flow_daemon(dir: &TempDir, smtp: &SmtpServer) -> Daemon {
+    daemon_with(
+        dir,
+        smtp,
         Some("[server]\npublic_url = \"https://pbx.example.test:8443\"\nallowed_hosts = [\"evil.example\"]\n"),
-    );
-    let label = initial(&d);
+    )
+}
 
+/// Saves the test server's SMTP settings; Find Password is then available.
+async fn flow_ready(d: &Daemon, smtp: &SmtpServer) -> Client {
+    let mut c = admin_ready(d).await;
+    use_smtp(&mut c, smtp, 5).await;
+    let ready = c.get("/api/v1/recovery").await.json();
+    assert_eq!(ready["available"], true, "{ready}");
+    c
+}
+
+#[tokio::test]
+async fn forgot_names_the_way_out_while_nothing_is_set_up() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("recovery-unset");
+    let d = flow_daemon(&dir, &smtp);
     // Nothing set up: Forgot says so, with the way out.
     let mut anon = d.client();
     let r = anon
@@ -224,7 +236,13 @@ async fn forgot_password_full_flow_over_smtp() {
         anon.get("/api/v1/recovery").await.json(),
         json!({"available": false, "button": "credentials"})
     );
+}
 
+#[tokio::test]
+async fn smtp_settings_keep_their_password_and_never_show_it() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("recovery-smtp-secret");
+    let d = flow_daemon(&dir, &smtp);
     let mut c = admin_ready(&d).await;
     // Dev mode counts the outbox as a transport; save real SMTP settings.
     let r = c
@@ -258,6 +276,17 @@ async fn forgot_password_full_flow_over_smtp() {
     );
     let ready = c.get("/api/v1/recovery").await.json();
     assert_eq!(ready["available"], true, "{ready}");
+    assert_eq!(c.post_json("/api/v1/logout", &json!({})).await.status, 204);
+}
+
+#[tokio::test]
+async fn forgot_password_full_flow_over_smtp() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("recovery-flow");
+    let d = flow_daemon(&dir, &smtp);
+    let label = initial(&d);
+    let mut anon = d.client();
+    let mut c = flow_ready(&d, &smtp).await;
     assert_eq!(c.post_json("/api/v1/logout", &json!({})).await.status, 204);
 
     // Forgot, with another Host header: the link must not use it.
