@@ -185,7 +185,7 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[tokio::test]
-async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
+async fn a_full_flash_refuses_a_write_whole_and_frees_up_cleanly() {
     const PW: &str = "violet lantern by the river";
     let dir = TempDir::new("faults");
     let state = dir.path().join("state");
@@ -289,6 +289,37 @@ async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
         acked.as_str()
     );
 
+    // After a restart: everything acknowledged, nothing refused.
+    assert_eq!(d.stop(), Some(0));
+    let d = Daemon::start(&state);
+    let mut c = d.client();
+    assert_eq!(c.login("admin", PW).await.status, 200);
+    let email = c.get("/api/v1/profile").await.json()["email"].clone();
+    assert_eq!(email, acked.as_str());
+    let timeout = c.get("/api/v1/settings/smtp").await.json()["timeout_s"].clone();
+    assert_eq!(timeout, acked_timeout);
+    assert_ne!(timeout, refused_timeout);
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[tokio::test]
+async fn an_io_error_fails_one_write_cleanly_and_the_next_write_succeeds() {
+    const PW: &str = "violet lantern by the river";
+    let dir = TempDir::new("faults-eio");
+    let state = dir.path().join("state");
+    let d = Daemon::start(&state);
+    change_initial(&d, PW).await;
+    let mut c = d.client();
+    assert_eq!(c.login("admin", PW).await.status, 200);
+    let profile = |mail: &str| serde_json::json!({ "email": mail, "current_password": PW });
+    let mut acked = "before@pbx.test".to_string();
+    assert_eq!(
+        c.send_json("PUT", "/api/v1/profile", &profile(&acked))
+            .await
+            .status,
+        200
+    );
+
     // One failing write (EIO) injected into the running daemon.
     tokio::time::sleep(Duration::from_millis(1500)).await; // sled's 1 s flush is idle
     let mut tracer = std::process::Command::new("strace")
@@ -326,16 +357,13 @@ async fn flash_faults_fail_cleanly_and_the_next_write_succeeds() {
         200
     );
 
-    // After a restart: everything acknowledged, nothing refused.
+    // After a restart: the write after the fault is there, the failed one is not.
     assert_eq!(d.stop(), Some(0));
     let d = Daemon::start(&state);
     let mut c = d.client();
     assert_eq!(c.login("admin", PW).await.status, 200);
     let email = c.get("/api/v1/profile").await.json()["email"].clone();
     assert_eq!(email, acked.as_str());
-    let timeout = c.get("/api/v1/settings/smtp").await.json()["timeout_s"].clone();
-    assert_eq!(timeout, acked_timeout);
-    assert_ne!(timeout, refused_timeout);
     assert_eq!(d.stop(), Some(0));
 }
 
