@@ -1,12 +1,10 @@
 //! `/api/v1/accounts`: list, create, change and delete extension accounts (admin only).
 
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::StatusCode;
 
-use super::http::{self, Body};
-use super::routes::Call;
+use super::http::{self};
+use super::routes::{Call, Reply, Req};
 use crate::app::App;
-use crate::error::Error;
 use crate::flows::accounts::{self, NewAccount};
 use crate::model::Account;
 
@@ -25,7 +23,7 @@ fn view(a: &Account, last_sign_in: Option<u64>) -> serde_json::Value {
 
 /// Every account, with its last sign-in from the audit trail (sign-ins are not written
 /// to flash on their own).
-pub async fn list(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub async fn list(app: &App, _: Req, _: Call) -> Reply {
     let events = crate::flows::device::audit(app).await?;
     let list: Vec<_> = accounts::list(app)
         .await?
@@ -36,31 +34,23 @@ pub async fn list(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<B
 }
 
 /// `PUT /accounts/{name} {password?, email?}`: a temporary password, a recovery email.
-pub async fn update(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
+pub async fn update(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     let body: accounts::AccountChange = http::read_json(req).await?;
     let by = &a.session.username;
-    let account = accounts::update(app, call.ctx.peer.ip(), by, &call.tail, body).await?;
+    let account = accounts::update(app, call.ip(), by, &call.tail, body).await?;
     Ok(http::json(StatusCode::OK, &view(&account, None)))
 }
 
-pub async fn create(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
+pub async fn create(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     let body: NewAccount = http::read_json(req).await?;
-    let account = accounts::create(app, call.ctx.peer.ip(), &a.session.username, body).await?;
+    let account = accounts::create(app, call.ip(), &a.session.username, body).await?;
     Ok(http::json(StatusCode::CREATED, &view(&account, None)))
 }
 
-pub async fn delete(app: &App, _: Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
+pub async fn delete(app: &App, _: Req, call: Call) -> Reply {
     let a = call.authed()?;
-    accounts::delete(app, call.ctx.peer.ip(), &a.session.username, &call.tail).await?;
+    accounts::delete(app, call.ip(), &a.session.username, &call.tail).await?;
     Ok(http::no_content())
 }

@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::StatusCode;
 
-use super::http::{self, Body};
-use super::routes::Call;
+use super::http::{self};
+use super::routes::{Call, Reply, Req};
 use crate::app::App;
-use crate::error::Error;
 use crate::flows::device::{self, FactoryResetRequest};
 
 /// The value of `key` in a query string, percent-decoded (`+` is a space).
@@ -52,7 +50,7 @@ fn filter(query: Option<&str>) -> device::AuditFilter {
 
 /// `GET /audit?event=&user=&page=&per_page=`: newest first; `X-Total-Count` says how
 /// many passed the filter (pages count from 1; without `page`, all of them).
-pub async fn audit(app: &App, req: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub async fn audit(app: &App, req: Req, _: Call) -> Reply {
     let q = req.uri().query();
     let events = device::audit_filtered(app, &filter(q)).await?;
     let total = events.len();
@@ -75,11 +73,7 @@ pub async fn audit(app: &App, req: Request<Incoming>, _: Call) -> Result<Respons
 }
 
 /// `GET /audit.csv?event=&user=`: the filtered trail as a download.
-pub async fn audit_csv(
-    app: &App,
-    req: Request<Incoming>,
-    _: Call,
-) -> Result<Response<Body>, Error> {
+pub async fn audit_csv(app: &App, req: Req, _: Call) -> Reply {
     let events = device::audit_filtered(app, &filter(req.uri().query())).await?;
     let mut r = http::response(
         StatusCode::OK,
@@ -94,19 +88,15 @@ pub async fn audit_csv(
 }
 
 /// `GET /device`: model, serial, MAC, firmware, uptime, the data DB's size, readiness.
-pub async fn info(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub async fn info(app: &App, _: Req, _: Call) -> Reply {
     Ok(http::json(StatusCode::OK, &device::info(app).await))
 }
 
 /// 202 and the erase runs; the box reboots when it is done.
-pub async fn factory_reset(
-    app: &Arc<App>,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
+pub async fn factory_reset(app: &Arc<App>, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     let body: FactoryResetRequest = http::read_json(req).await?;
-    let started = device::factory_reset(app, call.ctx.peer.ip(), &a.session.username, body).await?;
+    let started = device::factory_reset(app, call.ip(), &a.session.username, body).await?;
     Ok(http::json(
         StatusCode::ACCEPTED,
         &serde_json::json!({ "erasing": true, "started": started }),

@@ -10,31 +10,25 @@ use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
 
 use super::http::{self, Body, Ctx};
-use super::routes::Call;
+use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::auth::device;
 use crate::auth::sessions::Session;
-use crate::error::Error;
 use crate::flows::login::{self, LoginOutcome, LoginRequest, PasswordRequest};
 use crate::flows::twofactor::{self, CodeForm, DisableForm};
 
-pub async fn post_login(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn post_login(app: &App, req: Req, call: Call) -> Reply {
     let device = http::cookie(req.headers(), device::COOKIE).map(str::to_string);
     let agent = user_agent(&req);
     let body: LoginRequest = http::read_json(req).await?;
-    match login::login(app, ctx.peer.ip(), body, device.as_deref(), &agent).await? {
-        LoginOutcome::SignedIn(done) => Ok(signed_in(done, ctx)),
+    match login::login(app, call.ip(), body, device.as_deref(), &agent).await? {
+        LoginOutcome::SignedIn(done) => Ok(signed_in(done, call.ctx)),
         LoginOutcome::SecondFactor { presession } => {
             let mut r = http::json(
                 StatusCode::OK,
                 &serde_json::json!({ "two_factor_required": true }),
             );
-            http::set_presession_cookie(&mut r, Some(&presession), ctx.https);
+            http::set_presession_cookie(&mut r, Some(&presession), call.ctx.https);
             Ok(r)
         }
     }
@@ -91,27 +85,17 @@ fn signed_in(done: login::SignedIn, ctx: Ctx) -> Response<Body> {
 }
 
 /// `POST /login/2fa {code}`: completes a sign-in that owes its second factor.
-pub async fn post_login_2fa(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn post_login_2fa(app: &App, req: Req, call: Call) -> Reply {
     let pre = http::cookie(req.headers(), crate::auth::presession::COOKIE).map(str::to_string);
     let form: CodeForm = http::read_json(req).await?;
-    let done = twofactor::complete_login(app, ctx.peer.ip(), pre.as_deref(), &form.code).await?;
-    let mut r = signed_in(done, ctx);
-    http::set_presession_cookie(&mut r, None, ctx.https);
+    let done = twofactor::complete_login(app, call.ip(), pre.as_deref(), &form.code).await?;
+    let mut r = signed_in(done, call.ctx);
+    http::set_presession_cookie(&mut r, None, call.ctx.https);
     Ok(r)
 }
 
 /// `POST /2fa/setup {password}`: the secret, its URI and QR code.
-pub async fn post_2fa_setup(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn post_2fa_setup(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -119,7 +103,7 @@ pub async fn post_2fa_setup(
         password: crate::auth::Secret,
     }
     let form: Form = http::read_json(req).await?;
-    let setup = twofactor::setup(app, ctx.peer.ip(), &a.session.username, form.password).await?;
+    let setup = twofactor::setup(app, call.ip(), &a.session.username, form.password).await?;
     let mut r = http::json(StatusCode::OK, &setup);
     r.headers_mut().insert(
         hyper::header::CACHE_CONTROL,
@@ -129,68 +113,45 @@ pub async fn post_2fa_setup(
 }
 
 /// `POST /2fa/enable {code}`: 204, and the account signs in again (with its code).
-pub async fn post_2fa_enable(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn post_2fa_enable(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     let form: CodeForm = http::read_json(req).await?;
-    twofactor::enable(app, ctx.peer.ip(), &a.session.username, &form.code).await?;
+    twofactor::enable(app, call.ip(), &a.session.username, &form.code).await?;
     let mut r = http::no_content();
-    http::clear_session_cookie(&mut r, ctx.https);
+    http::clear_session_cookie(&mut r, call.ctx.https);
     Ok(r)
 }
 
 /// `POST /2fa/disable {password, code}`: 204.
-pub async fn post_2fa_disable(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn post_2fa_disable(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     let form: DisableForm = http::read_json(req).await?;
-    twofactor::disable(app, ctx.peer.ip(), &a.session.username, form).await?;
+    twofactor::disable(app, call.ip(), &a.session.username, form).await?;
     Ok(http::no_content())
 }
 
-pub fn post_logout(
-    app: &Arc<App>,
-    _: &Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let (ctx, a) = (call.ctx, call.authed()?);
+pub fn post_logout(app: &Arc<App>, _: &Req, call: Call) -> Reply {
+    let a = call.authed()?;
     app.sessions().remove_key(&a.key);
     let mut r = http::no_content();
-    http::clear_session_cookie(&mut r, ctx.https);
+    http::clear_session_cookie(&mut r, call.ctx.https);
     Ok(r)
 }
 
-pub fn get_session(
-    _: &Arc<App>,
-    _: &Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
+pub fn get_session(_: &Arc<App>, _: &Req, call: Call) -> Reply {
     let a = call.authed()?;
     Ok(view(&a.session))
 }
 
-pub async fn post_password(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn post_password(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     let body: PasswordRequest = http::read_json(req).await?;
-    let ended = login::change_password(app, ctx.peer.ip(), &a.session, body).await?;
+    let ended = login::change_password(app, call.ip(), &a.session, body).await?;
     let mut r = http::no_content();
     // 204 has no body: the headers tell the UI that this session is gone too.
     r.headers_mut()
         .insert("x-pbx-sessions-ended", HeaderValue::from(ended));
-    http::clear_session_cookie(&mut r, ctx.https);
+    http::clear_session_cookie(&mut r, call.ctx.https);
     Ok(r)
 }
 

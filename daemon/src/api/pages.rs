@@ -2,15 +2,13 @@
 //! recovery-readiness view the dashboard banner reads.
 
 use hyper::body::Bytes;
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 
 use std::sync::Arc;
 
 use super::http::{self, Body};
-use super::routes::Call;
+use super::routes::{Call, Reply, Req};
 use crate::app::App;
-use crate::error::Error;
 use crate::model::Role;
 use crate::model::{Health, Reason};
 
@@ -104,7 +102,7 @@ pub fn serve(page: &'static str) -> Response<Body> {
     http::html(StatusCode::OK, page)
 }
 
-pub fn healthz(app: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub fn healthz(app: &Arc<App>, _: &Req, _: Call) -> Reply {
     Ok(match &app.health() {
         Health::Ok => http::response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
         Health::Degraded(why) => http::response(
@@ -115,11 +113,11 @@ pub fn healthz(app: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Respons
     })
 }
 
-pub fn app_js(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub fn app_js(_: &Arc<App>, _: &Req, _: Call) -> Reply {
     Ok(asset("text/javascript; charset=utf-8", APP_JS))
 }
 
-pub fn style_css(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub fn style_css(_: &Arc<App>, _: &Req, _: Call) -> Reply {
     Ok(asset("text/css; charset=utf-8", STYLE_CSS))
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hyper::{Request, Response, StatusCode};
 
 use super::http::{self, Body, Ctx};
-use super::routes::Call;
+use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::{self, ForgotRequest, ResetRequest};
@@ -20,7 +20,7 @@ const CONFIRM: &str = super::pages::web_page!("confirm-email.html");
 
 /// `GET /confirm-email?token=…`: a page that posts the token (a mail scanner that only
 /// fetches the link confirms nothing).
-pub fn confirm_page(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub fn confirm_page(_: &Arc<App>, _: &Req, _: Call) -> Reply {
     Ok(no_referrer(http::html(StatusCode::OK, CONFIRM)))
 }
 
@@ -31,11 +31,7 @@ struct ConfirmForm {
 }
 
 /// `POST /confirm-email`: 204, the address proven.
-pub async fn confirm_email(
-    app: &App,
-    req: Request<Incoming>,
-    _: Call,
-) -> Result<Response<Body>, Error> {
+pub async fn confirm_email(app: &App, req: Req, _: Call) -> Reply {
     let form: ConfirmForm = http::read_json(req).await?;
     recovery::email::confirm(app, form.token.expose()).await?;
     Ok(no_referrer(http::no_content()))
@@ -43,7 +39,7 @@ pub async fn confirm_email(
 
 /// `POST /recovery/check`: sends the "Recovery check" now; the outcome, and when the
 /// next one (or the retry) is due.
-pub async fn check_now(app: &App, _: Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub async fn check_now(app: &App, _: Req, _: Call) -> Reply {
     let (outcome, _) = recovery::email::tick(app, true).await?;
     let drill = recovery::email::drill_state(app).await?;
     let body = match outcome {
@@ -60,12 +56,12 @@ pub async fn check_now(app: &App, _: Request<Incoming>, _: Call) -> Result<Respo
 
 /// `GET /recovery-codes`: the page that generates and prints them (the session is
 /// checked by its API call).
-pub fn codes_page(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub fn codes_page(_: &Arc<App>, _: &Req, _: Call) -> Reply {
     Ok(http::html(StatusCode::OK, CODES))
 }
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
-pub async fn status(app: &App, _: Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
+pub async fn status(app: &App, _: Req, call: Call) -> Reply {
     let role = call.who().map(|a| a.session.role);
     Ok(http::json(
         StatusCode::OK,
@@ -81,16 +77,12 @@ struct ButtonForm {
 }
 
 /// `PUT /recovery/button`: 202 — the change waits for a press at the box.
-pub async fn button_put(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let (ctx, a) = (call.ctx, call.authed()?);
+pub async fn button_put(app: &App, req: Req, call: Call) -> Reply {
+    let a = call.authed()?;
     let form: ButtonForm = http::read_json(req).await?;
     let pending = recovery::button::request_change(
         app,
-        ctx.peer.ip(),
+        call.ip(),
         &a.session.username,
         form.password,
         form.mode,
@@ -110,15 +102,11 @@ struct PasswordForm {
 
 /// `POST /recovery-codes`: a fresh set for the signed-in account, shown this once, with
 /// what the printed sheet names (model, serial, date).
-pub async fn codes_post(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let (ctx, a) = (call.ctx, call.authed()?);
+pub async fn codes_post(app: &App, req: Req, call: Call) -> Reply {
+    let a = call.authed()?;
     let form: PasswordForm = http::read_json(req).await?;
     let codes =
-        recovery::codes::generate(app, ctx.peer.ip(), &a.session.username, form.password).await?;
+        recovery::codes::generate(app, call.ip(), &a.session.username, form.password).await?;
     let board = app.board_info();
     let mut r = http::json(
         StatusCode::OK,
@@ -136,27 +124,17 @@ pub async fn codes_post(
 }
 
 /// `POST /recover-with-code`: 204, the code used up and every session of the account ended.
-pub async fn recover_with_code(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn recover_with_code(app: &App, req: Req, call: Call) -> Reply {
     let body: recovery::codes::CodeRecovery = http::read_json(req).await?;
-    recovery::codes::recover(app, ctx.peer.ip(), body).await?;
+    recovery::codes::recover(app, call.ip(), body).await?;
     let mut r = http::no_content();
-    http::clear_session_cookie(&mut r, ctx.https);
+    http::clear_session_cookie(&mut r, call.ctx.https);
     Ok(r)
 }
 
-pub async fn forgot(
-    app: &App,
-    req: Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
+pub async fn forgot(app: &App, req: Req, call: Call) -> Reply {
     let body: ForgotRequest = http::read_json(req).await?;
-    recovery::forgot(app, ctx.peer.ip(), body).await?;
+    recovery::forgot(app, call.ip(), body).await?;
     Ok(http::json(StatusCode::ACCEPTED, &serde_json::json!({})))
 }
 
@@ -169,9 +147,8 @@ fn no_referrer(mut r: Response<Body>) -> Response<Body> {
 }
 
 /// `POST /reset`: every answer, the errors too, carries `Referrer-Policy: no-referrer`.
-pub async fn reset(app: &App, req: Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
-    let ctx = call.ctx;
-    let r = match reset_inner(app, ctx, req).await {
+pub async fn reset(app: &App, req: Req, call: Call) -> Reply {
+    let r = match reset_inner(app, call.ctx, req).await {
         Ok(r) => r,
         Err(e) => http::error_response(&e),
     };
@@ -187,12 +164,8 @@ async fn reset_inner(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Resp
 }
 
 /// `GET /reset?token=…`: the form, or a page naming the allowed networks.
-pub fn reset_page(
-    app: &Arc<App>,
-    _: &Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
-    let r = match recovery::check_local(app, call.ctx.peer.ip()) {
+pub fn reset_page(app: &Arc<App>, _: &Req, call: Call) -> Reply {
+    let r = match recovery::check_local(app, call.ip()) {
         Ok(()) => http::html(StatusCode::OK, RESET),
         Err(Error::NotLocal { subnets }) => {
             let list = if subnets.is_empty() {
@@ -210,6 +183,6 @@ pub fn reset_page(
     Ok(no_referrer(r))
 }
 
-pub fn forgot_page(_: &Arc<App>, _: &Request<Incoming>, _: Call) -> Result<Response<Body>, Error> {
+pub fn forgot_page(_: &Arc<App>, _: &Req, _: Call) -> Reply {
     Ok(http::html(StatusCode::OK, FORGOT))
 }

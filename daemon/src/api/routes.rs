@@ -33,11 +33,22 @@ impl Call {
         self.who.as_ref().ok_or(Error::Unauthenticated)
     }
 
+    /// The TCP peer's address: the only one trusted for limits, audit and the
+    /// local-network rule.
+    pub fn ip(&self) -> std::net::IpAddr {
+        self.ctx.peer.ip()
+    }
+
     /// The signed-in caller, if any (routes with [`Guard::Optional`]).
     pub fn who(&self) -> Option<&Authed> {
         self.who.as_ref()
     }
 }
+
+/// The request as a handler gets it.
+pub type Req = Request<Incoming>;
+/// What a handler answers: a response, or an error the router encodes.
+pub type Reply = Result<Response<Body>, Error>;
 
 /// A handler that answers at once (nothing to wait for).
 pub type Now = fn(&Arc<App>, &Request<Incoming>, Call) -> Result<Response<Body>, Error>;

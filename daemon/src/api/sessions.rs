@@ -1,14 +1,13 @@
 //! `/api/v1/sessions`: who is signed in. Everyone sees and ends their own sessions; the
 //! admin sees and ends every account's.
 
-use hyper::body::Incoming;
 use std::sync::Arc;
 
-use hyper::{Request, Response, StatusCode};
+use hyper::StatusCode;
 
 use super::guard;
-use super::http::{self, Body};
-use super::routes::Call;
+use super::http::{self};
+use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::error::Error;
 use crate::model::AuditKind;
@@ -20,18 +19,14 @@ fn scope(a: &guard::Authed) -> Option<&str> {
 }
 
 /// `GET /sessions`: newest first, the caller's own marked `current`.
-pub fn list(app: &Arc<App>, _: &Request<Incoming>, call: Call) -> Result<Response<Body>, Error> {
+pub fn list(app: &Arc<App>, _: &Req, call: Call) -> Reply {
     let a = call.authed()?;
     let list = app.sessions().list(scope(a), &a.key);
     Ok(http::json(StatusCode::OK, &list))
 }
 
 /// `DELETE /sessions/{id}`: 204, or 404 for an id the caller cannot see.
-pub fn delete_one(
-    app: &Arc<App>,
-    _: &Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
+pub fn delete_one(app: &Arc<App>, _: &Req, call: Call) -> Reply {
     let (a, id) = (call.authed()?, call.tail.as_str());
     if !app.sessions().remove_id(id, scope(a)) {
         return Err(Error::NotFound);
@@ -39,24 +34,20 @@ pub fn delete_one(
     app.audit(
         AuditKind::SessionRevoked,
         Some(&a.session.username),
-        Some(call.ctx.peer.ip()),
+        Some(call.ip()),
         Some(id),
     );
     Ok(http::no_content())
 }
 
 /// `DELETE /sessions`: ends every other session of the caller's account.
-pub fn delete_others(
-    app: &Arc<App>,
-    _: &Request<Incoming>,
-    call: Call,
-) -> Result<Response<Body>, Error> {
+pub fn delete_others(app: &Arc<App>, _: &Req, call: Call) -> Reply {
     let a = call.authed()?;
     let ended = app.sessions().remove_others(&a.session.username, &a.key);
     app.audit(
         AuditKind::SessionRevoked,
         Some(&a.session.username),
-        Some(call.ctx.peer.ip()),
+        Some(call.ip()),
         Some(&format!("all others ({ended})")),
     );
     Ok(http::json(

@@ -44,15 +44,9 @@ impl DataDb {
     pub fn update_account<R>(
         &self,
         username: &str,
-        mut change: impl FnMut(&mut Account) -> R,
+        change: impl FnMut(&mut Account) -> R,
     ) -> Result<Option<Updated<R>>, StoreError> {
-        let mut decided = None;
-        let account = self.update_account_with(username, false, &mut |a| {
-            decided = Some(change(a));
-        })?;
-        Ok(account
-            .zip(decided)
-            .map(|(account, decided)| Updated { account, decided }))
+        self.update(username, false, change)
     }
 
     /// [`Self::update_account`] for a change of password or recovery address: every
@@ -61,10 +55,19 @@ impl DataDb {
     pub fn update_account_revoking_tokens<R>(
         &self,
         username: &str,
+        change: impl FnMut(&mut Account) -> R,
+    ) -> Result<Option<Updated<R>>, StoreError> {
+        self.update(username, true, change)
+    }
+
+    fn update<R>(
+        &self,
+        username: &str,
+        revoke_tokens: bool,
         mut change: impl FnMut(&mut Account) -> R,
     ) -> Result<Option<Updated<R>>, StoreError> {
         let mut decided = None;
-        let account = self.update_account_with(username, true, &mut |a| {
+        let account = self.update_account_with(username, revoke_tokens, &mut |a| {
             decided = Some(change(a));
         })?;
         Ok(account

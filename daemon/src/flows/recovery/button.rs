@@ -111,16 +111,8 @@ pub async fn request_change(
 /// Drops a pending change unconfirmed (`why`: what cancelled it); audited.
 pub fn cancel(app: &App, why: &str) {
     if let Some(p) = app.recovery().take_pending() {
-        app.audit(
-            AuditKind::ButtonModeCancelled,
-            None,
-            None,
-            Some(p.mode.as_str()),
-        );
-        tracing::info!(
-            mode = p.mode.as_str(),
-            "button mode change cancelled by {why}"
-        );
+        let how = format!("cancelled by {why}");
+        noted(app, AuditKind::ButtonModeCancelled, p.mode, &how);
     }
 }
 
@@ -138,17 +130,19 @@ pub async fn confirm(app: &App) -> Option<Result<ButtonMode, Error>> {
     if let Err(e) = stored {
         return Some(Err(e.into()));
     }
-    app.audit(
+    noted(
+        app,
         AuditKind::ButtonModeChanged,
-        None,
-        None,
-        Some(p.mode.as_str()),
-    );
-    tracing::info!(
-        mode = p.mode.as_str(),
-        "button mode changed, confirmed at the box"
+        p.mode,
+        "confirmed at the box",
     );
     Some(Ok(p.mode))
+}
+
+/// What became of a requested change, in the audit trail and the log.
+fn noted(app: &App, kind: AuditKind, mode: ButtonMode, how: &str) {
+    app.audit(kind, None, None, Some(mode.as_str()));
+    tracing::info!(mode = mode.as_str(), "button mode change {how}");
 }
 
 /// Every admin-role account but `admin`: its sessions end and it is disabled until
