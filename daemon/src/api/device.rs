@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use hyper::StatusCode;
 
+use super::call::{Call, Reply, Req};
 use super::http::{self};
-use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::flows::device::{self, FactoryResetRequest};
 

@@ -9,8 +9,8 @@ use hyper::{Request, Response, StatusCode};
 
 use std::sync::Arc;
 
+use super::call::{Call, Reply, Req};
 use super::http::{self, Body, Ctx};
-use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::auth::device;
 use crate::auth::sessions::Session;

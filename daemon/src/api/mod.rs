@@ -12,6 +12,7 @@
 //!   [`pages`] (the embedded web UI and `/healthz`).
 
 pub mod accounts;
+pub mod call;
 pub mod device;
 pub mod guard;
 pub mod http;

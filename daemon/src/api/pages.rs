@@ -6,8 +6,8 @@ use hyper::{Response, StatusCode};
 
 use std::sync::Arc;
 
+use super::call::{Call, Reply, Req};
 use super::http::{self, Body};
-use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::model::Role;
 use crate::model::{Health, Reason};

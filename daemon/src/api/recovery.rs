@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use hyper::{Request, Response, StatusCode};
 
+use super::call::{Call, Reply, Req};
 use super::http::{self, Body, Ctx};
-use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::{self, ForgotRequest, ResetRequest};

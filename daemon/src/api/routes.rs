@@ -8,52 +8,19 @@
 
 use std::sync::Arc;
 
-use hyper::body::Incoming;
-use hyper::{Method, Request, Response};
+use hyper::Method;
 
-use super::guard::{Authed, Guard, Guard::*};
-use super::http::{Body, Ctx};
+use super::call::{Call, Reply, Req};
+use super::guard::{Guard, Guard::*};
+use super::http::Ctx;
 use super::pages::{self, Need};
 use super::{accounts, device, login, recovery, sessions, settings, Handler, Step};
 use crate::app::App;
-use crate::error::Error;
-
-/// What a handler gets besides the app and the request.
-pub struct Call {
-    pub ctx: Ctx,
-    /// The caller the route's access let in (`None` for a public route).
-    who: Option<Authed>,
-    /// The path's last segment, for a route [`Path::Under`] a prefix.
-    pub tail: String,
-}
-
-impl Call {
-    /// The signed-in caller; every route whose guard needs a session has one.
-    pub fn authed(&self) -> Result<&Authed, Error> {
-        self.who.as_ref().ok_or(Error::Unauthenticated)
-    }
-
-    /// The TCP peer's address: the only one trusted for limits, audit and the
-    /// local-network rule.
-    pub fn ip(&self) -> std::net::IpAddr {
-        self.ctx.peer.ip()
-    }
-
-    /// The signed-in caller, if any (routes with [`Guard::Optional`]).
-    pub fn who(&self) -> Option<&Authed> {
-        self.who.as_ref()
-    }
-}
-
-/// The request as a handler gets it.
-pub type Req = Request<Incoming>;
-/// What a handler answers: a response, or an error the router encodes.
-pub type Reply = Result<Response<Body>, Error>;
 
 /// A handler that answers at once (nothing to wait for).
-pub type Now = fn(&Arc<App>, &Request<Incoming>, Call) -> Result<Response<Body>, Error>;
+pub type Now = fn(&Arc<App>, &Req, Call) -> Reply;
 /// A handler that awaits (flash, hashing, mail): its future, boxed.
-pub type Later = fn(Arc<App>, Request<Incoming>, Call) -> Handler;
+pub type Later = fn(Arc<App>, Req, Call) -> Handler;
 
 #[derive(Clone, Copy)]
 pub enum Run {
@@ -259,13 +226,7 @@ pub fn allow(path: &str) -> String {
 }
 
 /// Runs `route` for `req`: its access first, then its handler.
-pub(super) fn run(
-    app: &Arc<App>,
-    ctx: Ctx,
-    req: Request<Incoming>,
-    route: &'static Route,
-    tail: String,
-) -> Step {
+pub(super) fn run(app: &Arc<App>, ctx: Ctx, req: Req, route: &'static Route, tail: String) -> Step {
     let who = match route.access {
         Access::Page(need) => match pages::admit(app, req.headers(), need) {
             Ok(()) => None,
@@ -276,7 +237,7 @@ pub(super) fn run(
             Err(e) => return Step::Done(Err(e)),
         },
     };
-    let call = Call { ctx, who, tail };
+    let call = Call::new(ctx, who, tail);
     match route.run {
         Run::Page(html) => Step::Done(Ok(pages::serve(html))),
         Run::Now(f) => Step::Done(f(app, &req, call)),

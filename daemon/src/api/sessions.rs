@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use hyper::StatusCode;
 
+use super::call::{Call, Reply, Req};
 use super::guard;
 use super::http::{self};
-use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::error::Error;
 use crate::model::AuditKind;

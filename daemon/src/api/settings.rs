@@ -2,8 +2,8 @@
 
 use hyper::StatusCode;
 
+use super::call::{Call, Reply, Req};
 use super::http::{self};
-use super::routes::{Call, Reply, Req};
 use crate::app::App;
 use crate::flows::profile::{self, ProfileForm};
 use crate::flows::smtp::{self, SmtpForm};
