@@ -169,7 +169,8 @@ mod tests {
             std::time::Duration::from_secs(1800),
             std::time::Duration::from_secs(43_200),
         );
-        let n = sessions.create("1001", crate::model::Role::User, true);
+        let grant = crate::auth::sessions::Grant::of("1001", crate::model::Role::User);
+        let n = sessions.create(grant.changing_password(true), Default::default());
         let body = view(&n.session).into_body().collect().await.expect("body");
         let v: serde_json::Value = serde_json::from_slice(&body.to_bytes()).expect("json");
         assert_eq!(

@@ -136,6 +136,37 @@ fn live(s: &Session, now: Duration, idle: Duration, absolute: Duration) -> bool 
     now.saturating_sub(s.last_active) < idle && now.saturating_sub(s.created) < absolute
 }
 
+/// What a completed sign-in grants a session: whose, with what role, and what it must
+/// do first.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant<'a> {
+    pub username: &'a str,
+    pub role: Role,
+    pub must_change_password: bool,
+    /// `policy.require_2fa_for_admin` and no second factor yet.
+    pub must_enroll_2fa: bool,
+}
+
+impl<'a> Grant<'a> {
+    /// Nothing pending.
+    pub fn of(username: &'a str, role: Role) -> Grant<'a> {
+        Grant {
+            username,
+            role,
+            must_change_password: false,
+            must_enroll_2fa: false,
+        }
+    }
+
+    /// The initial or a temporary password still to be replaced.
+    pub fn changing_password(self, must: bool) -> Grant<'a> {
+        Grant {
+            must_change_password: must,
+            ..self
+        }
+    }
+}
+
 /// A new session's cookie value (shown once) and its state.
 pub struct NewSession {
     pub id: String,
@@ -167,25 +198,14 @@ impl Sessions {
         inner.absolute = absolute;
     }
 
-    pub fn create(&self, username: &str, role: Role, must_change_password: bool) -> NewSession {
-        self.create_with(
+    /// A new session for what a sign-in granted, opened from `origin`.
+    pub fn create(&self, grant: Grant<'_>, mut origin: Origin) -> NewSession {
+        let Grant {
             username,
             role,
             must_change_password,
-            false,
-            Origin::default(),
-        )
-    }
-
-    /// [`Sessions::create`], for an account that must first enroll a second factor.
-    pub fn create_with(
-        &self,
-        username: &str,
-        role: Role,
-        must_change_password: bool,
-        must_enroll_2fa: bool,
-        mut origin: Origin,
-    ) -> NewSession {
+            must_enroll_2fa,
+        } = grant;
         let now = self.clock.mono();
         origin.started_at = self.clock.unix();
         if origin.agent.len() > 160 {

@@ -319,7 +319,10 @@ mod tests {
             delete(app, ip("192.0.2.1"), "admin", ADMIN).await,
             Err(Error::InvalidRequest(_))
         ));
-        app.sessions().create("1001", Role::User, true);
+        app.sessions().create(
+            crate::auth::sessions::Grant::of("1001", Role::User).changing_password(true),
+            Default::default(),
+        );
         delete(app, ip("192.0.2.1"), "admin", "1001")
             .await
             .expect("deleted");

@@ -222,10 +222,12 @@ pub async fn login(
     let enroll = account.role == Role::Admin && app.config().policy.require_2fa_for_admin;
     tracing::info!(%ip, user = %account.username, known_device = device.is_some(), "password right");
     let grant = Grant {
-        username: &account.username,
-        role: account.role,
-        must_change_password: account.must_change_password,
-        must_enroll_2fa: enroll,
+        session: crate::auth::sessions::Grant {
+            username: &account.username,
+            role: account.role,
+            must_change_password: account.must_change_password,
+            must_enroll_2fa: enroll,
+        },
         known_device: device,
     };
     Ok(LoginOutcome::SignedIn(
@@ -235,10 +237,7 @@ pub async fn login(
 
 /// What a completed sign-in grants.
 pub struct Grant<'a> {
-    pub username: &'a str,
-    pub role: Role,
-    pub must_change_password: bool,
-    pub must_enroll_2fa: bool,
+    pub session: crate::auth::sessions::Grant<'a>,
     /// The browser's device cookie, if it carried a known one: it keeps it.
     pub known_device: Option<DeviceId>,
 }
@@ -247,7 +246,7 @@ pub struct Grant<'a> {
 /// (kept among the account's live cookies, the oldest retired beyond
 /// [`device::PER_ACCOUNT`]); audited.
 pub async fn signed_in(app: &App, ip: IpAddr, grant: Grant<'_>, agent: &str) -> SignedIn {
-    let username = grant.username;
+    let username = grant.session.username;
     tracing::info!(%ip, user = %username, "login");
     app.audit(AuditKind::Login, Some(username), Some(ip), None);
     let origin = Origin {
@@ -255,13 +254,7 @@ pub async fn signed_in(app: &App, ip: IpAddr, grant: Grant<'_>, agent: &str) -> 
         agent: agent.to_string(),
         started_at: 0,
     };
-    let new = app.sessions().create_with(
-        username,
-        grant.role,
-        grant.must_change_password,
-        grant.must_enroll_2fa,
-        origin,
-    );
+    let new = app.sessions().create(grant.session, origin);
     let device_cookie = match grant.known_device {
         Some(_) => None,
         None => mint_device_cookie(app, username).await,
@@ -402,8 +395,14 @@ mod tests {
         let data = app.data().expect("data");
         let now = app.clock().unix();
         t.admin_token([9; 32]);
-        let s = app.sessions().create(ADMIN, Role::Admin, false);
-        app.sessions().create(ADMIN, Role::Admin, false);
+        let s = app.sessions().create(
+            crate::auth::sessions::Grant::of(ADMIN, Role::Admin),
+            Default::default(),
+        );
+        app.sessions().create(
+            crate::auth::sessions::Grant::of(ADMIN, Role::Admin),
+            Default::default(),
+        );
         let change = |current: &str| PasswordRequest {
             current_password: secret(current),
             new_password: secret("a brand new passphrase"),

@@ -265,10 +265,8 @@ pub async fn complete_login(
         .take(token)
         .ok_or(Error::Unauthenticated)?;
     let grant = super::login::Grant {
-        username: &p.username,
-        role: p.role,
-        must_change_password: p.must_change_password,
-        must_enroll_2fa: false,
+        session: crate::auth::sessions::Grant::of(&p.username, p.role)
+            .changing_password(p.must_change_password),
         known_device: p.device,
     };
     Ok(super::login::signed_in(app, ip, grant, &p.agent).await)

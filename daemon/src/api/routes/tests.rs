@@ -11,7 +11,10 @@ use crate::model::Role;
 /// session's CSRF token.
 fn caller(t: &TestApp, role: Role, csrf: bool) -> HeaderMap {
     let name = if role == Role::Admin { "admin" } else { "1001" };
-    let s = t.app.sessions().create(name, role, false);
+    let s = t.app.sessions().create(
+        crate::auth::sessions::Grant::of(name, role),
+        Default::default(),
+    );
     let mut h = HeaderMap::new();
     let cookie = format!("{}={}", super::super::http::SESSION_COOKIE, s.id);
     h.insert(COOKIE, HeaderValue::from_str(&cookie).expect("cookie"));
@@ -144,7 +147,10 @@ fn each_method_and_path_is_in_the_table_once_and_allow_comes_from_it() {
 #[tokio::test]
 async fn a_pending_password_change_admits_only_what_completes_it() {
     let t = TestApp::ready("routes-pending").await;
-    let s = t.app.sessions().create("admin", Role::Admin, true);
+    let s = t.app.sessions().create(
+        crate::auth::sessions::Grant::of("admin", Role::Admin).changing_password(true),
+        Default::default(),
+    );
     let mut h = HeaderMap::new();
     let cookie = format!("{}={}", super::super::http::SESSION_COOKIE, s.id);
     h.insert(COOKIE, HeaderValue::from_str(&cookie).expect("cookie"));

@@ -16,7 +16,10 @@ fn setup() -> (Arc<ManualClock>, Sessions) {
 #[test]
 fn a_lookup_gives_the_session_back_and_debug_hides_the_token() {
     let (_clock, s) = setup();
-    let n = s.create("1001", Role::User, true);
+    let n = s.create(
+        Grant::of("1001", Role::User).changing_password(true),
+        Default::default(),
+    );
     assert_eq!(
         s.get_key(&SessionKey::of(&n.id), true),
         Some(n.session.clone())
@@ -28,7 +31,7 @@ fn a_lookup_gives_the_session_back_and_debug_hides_the_token() {
 #[test]
 fn idle_expiry_after_30_minutes_without_activity() {
     let (clock, s) = setup();
-    let n = s.create("admin", Role::Admin, false);
+    let n = s.create(Grant::of("admin", Role::Admin), Default::default());
     clock.advance(Duration::from_secs(29 * 60));
     assert!(s.get(&n.id, true).is_some(), "29 min idle: still valid");
     clock.advance(Duration::from_secs(29 * 60));
@@ -43,7 +46,7 @@ fn idle_expiry_after_30_minutes_without_activity() {
 #[test]
 fn background_polling_does_not_refresh_idle_time() {
     let (clock, s) = setup();
-    let n = s.create("admin", Role::Admin, false);
+    let n = s.create(Grant::of("admin", Role::Admin), Default::default());
     for _ in 0..5 {
         clock.advance(Duration::from_secs(5 * 60));
         assert!(s.get(&n.id, false).is_some());
@@ -58,7 +61,7 @@ fn background_polling_does_not_refresh_idle_time() {
 #[test]
 fn absolute_expiry_after_12_hours_despite_activity() {
     let (clock, s) = setup();
-    let n = s.create("admin", Role::Admin, false);
+    let n = s.create(Grant::of("admin", Role::Admin), Default::default());
     for _ in 0..(12 * 4 - 1) {
         clock.advance(Duration::from_secs(15 * 60));
         assert!(s.get(&n.id, true).is_some());
@@ -70,9 +73,9 @@ fn absolute_expiry_after_12_hours_despite_activity() {
 #[test]
 fn remove_user_ends_only_that_accounts_sessions() {
     let (_c, s) = setup();
-    let a1 = s.create("admin", Role::Admin, false);
-    let a2 = s.create("admin", Role::Admin, false);
-    let u = s.create("1001", Role::User, false);
+    let a1 = s.create(Grant::of("admin", Role::Admin), Default::default());
+    let a2 = s.create(Grant::of("admin", Role::Admin), Default::default());
+    let u = s.create(Grant::of("1001", Role::User), Default::default());
     assert_eq!(s.remove_user("admin"), 2);
     assert!(s.get(&a1.id, true).is_none());
     assert!(s.get(&a2.id, true).is_none());
@@ -82,10 +85,10 @@ fn remove_user_ends_only_that_accounts_sessions() {
 #[test]
 fn per_account_cap_drops_the_oldest() {
     let (clock, s) = setup();
-    let first = s.create("admin", Role::Admin, false);
+    let first = s.create(Grant::of("admin", Role::Admin), Default::default());
     for _ in 0..MAX_PER_ACCOUNT {
         clock.advance(Duration::from_secs(1));
-        s.create("admin", Role::Admin, false);
+        s.create(Grant::of("admin", Role::Admin), Default::default());
     }
     assert!(s.get(&first.id, true).is_none());
     assert_eq!(s.count(), MAX_PER_ACCOUNT);
@@ -100,22 +103,16 @@ fn sessions_are_listed_with_their_origin_and_revoked_by_id() {
         started_at: 0,
     };
     let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-    let a = s.create_with(
-        "admin",
-        Role::Admin,
-        false,
-        false,
+    let a = s.create(
+        Grant::of("admin", Role::Admin),
         origin("192.0.2.1", firefox),
     );
     clock.advance(Duration::from_secs(60));
-    let b = s.create_with(
-        "admin",
-        Role::Admin,
-        false,
-        false,
+    let b = s.create(
+        Grant::of("admin", Role::Admin),
         origin("192.0.2.2", "curl/8.5.0"),
     );
-    let u = s.create_with("1001", Role::User, false, false, origin("192.0.2.3", "x"));
+    let u = s.create(Grant::of("1001", Role::User), origin("192.0.2.3", "x"));
     let me = SessionKey::of(&a.id);
     let mine = s.list(Some("admin"), &me);
     assert_eq!(mine.len(), 2);
@@ -136,7 +133,7 @@ fn sessions_are_listed_with_their_origin_and_revoked_by_id() {
     assert!(!s.remove_id(&theirs, Some("admin")));
     assert!(s.remove_id(&SessionKey::of(&b.id).id(), Some("admin")));
     assert!(s.get(&b.id, false).is_none());
-    let c = s.create("admin", Role::Admin, false);
+    let c = s.create(Grant::of("admin", Role::Admin), Default::default());
     assert_eq!(s.remove_others("admin", &me), 1);
     assert!(s.get(&c.id, false).is_none() && s.get(&a.id, false).is_some());
     assert!(s.get(&u.id, false).is_some());

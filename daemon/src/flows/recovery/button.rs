@@ -306,8 +306,14 @@ mod tests {
         };
         data.blocking().put_account(&other).expect("extension");
         t.admin_token([7; 32]);
-        app.sessions().create(ADMIN, Role::Admin, false);
-        app.sessions().create("1001", Role::User, false);
+        app.sessions().create(
+            crate::auth::sessions::Grant::of(ADMIN, Role::Admin),
+            Default::default(),
+        );
+        app.sessions().create(
+            crate::auth::sessions::Grant::of("1001", Role::User),
+            Default::default(),
+        );
 
         reset_admin_credentials(app, "test").await.expect("reset");
         let admin = data.account(ADMIN).await.expect("read").expect("admin");

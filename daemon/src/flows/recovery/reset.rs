@@ -153,8 +153,10 @@ mod tests {
             reset(app, ip("127.0.0.1"), req("the-token", "short")).await,
             Err(Error::WeakPassword { .. })
         ));
-        app.sessions()
-            .create(ADMIN, crate::model::Role::Admin, false);
+        app.sessions().create(
+            crate::auth::sessions::Grant::of(ADMIN, crate::model::Role::Admin),
+            Default::default(),
+        );
         reset(
             app,
             ip("127.0.0.1"),

@@ -38,8 +38,10 @@ async fn enrolled(t: &TestApp) -> Setup {
         enable(app, ip("192.0.2.1"), ADMIN, &wrong(&s, app.clock().unix())).await,
         Err(Error::InvalidRequest(_))
     ));
-    app.sessions()
-        .create(ADMIN, crate::model::Role::Admin, false);
+    app.sessions().create(
+        crate::auth::sessions::Grant::of(ADMIN, crate::model::Role::Admin),
+        Default::default(),
+    );
     enable(app, ip("192.0.2.1"), ADMIN, &phone(&s, app.clock().unix()))
         .await
         .expect("enabled");
@@ -226,9 +228,10 @@ async fn a_password_change_ends_the_pre_sessions_waiting_for_a_code() {
     let LoginOutcome::SecondFactor { presession } = password(app, "198.51.100.8").await else {
         panic!("owed");
     };
-    let own = app
-        .sessions()
-        .create(ADMIN, crate::model::Role::Admin, false);
+    let own = app.sessions().create(
+        crate::auth::sessions::Grant::of(ADMIN, crate::model::Role::Admin),
+        Default::default(),
+    );
     let req = crate::flows::login::PasswordRequest {
         current_password: secret(ADMIN_PW),
         new_password: secret("a new passphrase for the admin"),
