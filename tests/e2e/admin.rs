@@ -197,7 +197,7 @@ struct Rsyslog {
 }
 
 impl Rsyslog {
-    fn start(dir: &std::path::Path) -> Rsyslog {
+    async fn start(dir: &std::path::Path) -> Rsyslog {
         let port = || {
             std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -214,15 +214,16 @@ impl Rsyslog {
             .stderr(std::fs::File::create(dir.join("rsyslog.err")).expect("log"))
             .spawn()
             .expect("rsyslogd runs (make test installs rsyslog)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "rsyslogd did not start: {}",
-                std::fs::read_to_string(dir.join("rsyslog.err")).unwrap_or_default()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let what = format!(
+            "rsyslogd did not start (see {})",
+            dir.join("rsyslog.err").display()
+        );
+        pbx_e2e::poll_until(std::time::Duration::from_secs(10), &what, || {
+            std::net::TcpStream::connect(("127.0.0.1", tcp))
+                .ok()
+                .map(drop)
+        })
+        .await;
         Rsyslog {
             child,
             udp,
@@ -255,7 +256,7 @@ async fn audit_events_reach_a_real_syslog_daemon_over_udp_and_tcp() {
     let dir = TempDir::new("syslog");
     let logs = dir.path().join("rsyslog");
     std::fs::create_dir_all(&logs).expect("dir");
-    let rs = Rsyslog::start(&logs);
+    let rs = Rsyslog::start(&logs).await;
     for (proto, port) in [("udp", rs.udp), ("tcp", rs.tcp)] {
         let state = dir.path().join(format!("state-{proto}"));
         let opts = pbx_e2e::Opts {

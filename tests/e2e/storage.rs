@@ -119,9 +119,10 @@ async fn sigterm_during_startup_never_degrades_the_box() {
             .spawn()
             .expect("start");
         let deadline = Instant::now() + Duration::from_secs(10);
+        // Millisecond steps: the stop must come while the data DB is being opened.
         while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
             assert!(Instant::now() < deadline, "never listened");
-            std::thread::sleep(Duration::from_millis(1));
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
         kill(pid, Signal::SIGTERM).expect("SIGTERM");
