@@ -40,7 +40,7 @@ PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup deps-nightly lint unit cross firmware-x86_64 firmware-aarch64 run fuzz bench soak system-test
+.PHONY: test deps deps-apt deps-pip deps-rustup deps-nightly lint unit cross firmware-x86_64 firmware-aarch64 run fuzz bench soak system-test fixture
 
 test: deps lint unit cross system-test
 	@# One closing line: cargo's test counts, one per qemu smoke-run target, one per
@@ -171,6 +171,17 @@ soak:
 	python3 tests/bench/soak.py target/release/pbx-authd $(or $(SOAK_CYCLES),200)
 	@# Power cuts on a real kernel, ten times make test's count: ~2 h.
 	$(MAKE) system-test SYSTEM_SCENARIOS="nand disk" SYSTEM_NAND_CUTS=500 SYSTEM_DISK_CUTS=200
+
+# An upgrade fixture: a state directory written by a released binary, committed under
+# tests/fixtures/<version>/ and opened by every later one (e2e `upgrade::`). Make one
+# from each release before its store changes: make fixture FIXTURE_BIN=path/to/pbx-authd
+# FIXTURE_VERSION=0.1.0-<commit>.
+fixture:
+	@test -n "$(FIXTURE_BIN)" -a -n "$(FIXTURE_VERSION)" || \
+	  { echo "make fixture FIXTURE_BIN=path/to/released/pbx-authd FIXTURE_VERSION=<version>"; exit 1; }
+	cargo build -p pbx-e2e --bin make-fixture
+	PBX_AUTHD_BIN="$(abspath $(FIXTURE_BIN))" FIXTURE_COMMIT="$(lastword $(subst -, ,$(FIXTURE_VERSION)))" \
+	  target/debug/make-fixture tests/fixtures/$(FIXTURE_VERSION)
 
 # Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of
 # make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8),

@@ -16,6 +16,7 @@ mod storage;
 mod timeouts;
 mod tls;
 mod twofactor;
+mod upgrade;
 mod voice;
 mod ways_back;
 
