@@ -345,6 +345,13 @@ fn open_stores(
     ) {
         Ok(d) => d,
         Err(StoreError::Full) => return (Some(board_info), None, full_flash()),
+        Err(e @ StoreError::NewerFormat { .. }) => {
+            return (
+                Some(board_info),
+                None,
+                Health::Degraded(Reason::NewerFormat(e.to_string())),
+            )
+        }
         Err(e) => {
             return (
                 Some(board_info),

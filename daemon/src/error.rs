@@ -118,7 +118,8 @@ impl Error {
                 | StoreError::Io(_)
                 | StoreError::NotProvisioned(_)
                 | StoreError::AlreadyProvisioned(_)
-                | StoreError::Decode { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                | StoreError::Decode { .. }
+                | StoreError::NewerFormat { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -162,7 +163,8 @@ impl Error {
                 | StoreError::Io(_)
                 | StoreError::NotProvisioned(_)
                 | StoreError::AlreadyProvisioned(_)
-                | StoreError::Decode { .. } => "storage_error",
+                | StoreError::Decode { .. }
+                | StoreError::NewerFormat { .. } => "storage_error",
             },
             Error::Internal(_) => "internal",
         }

@@ -398,6 +398,8 @@ pub enum Reason {
     FlashFull,
     /// A factory reset could not erase the user data (the marker stays).
     ResetFailed(String),
+    /// The user data was written by a newer firmware (after a rollback): kept as it is.
+    NewerFormat(String),
 }
 
 /// What to tell the admin when the data DB cannot be used.
@@ -426,6 +428,12 @@ impl fmt::Display for Reason {
                  recordings, logs), then restart pbx-authd",
             ),
             Reason::ResetFailed(why) => f.write_str(why),
+            Reason::NewerFormat(e) => write!(
+                f,
+                "the user data was {e}: install that firmware again (or a newer one). Sign-in \
+                 is off and no record is written, so that firmware finds everything as it was; a \
+                 factory reset would erase it"
+            ),
         }
     }
 }

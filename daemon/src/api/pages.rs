@@ -35,6 +35,7 @@ pub(super) const AUDIT: &str = web_page!("audit.html");
 pub(super) const DEVICE: &str = web_page!("device.html");
 const DEGRADED: &str = web_page!("degraded.html");
 const DEGRADED_FULL: &str = web_page!("degraded-full.html");
+const DEGRADED_NEWER: &str = web_page!("degraded-newer.html");
 const APP_JS: &str = include_str!("../web/app.js");
 const STYLE_CSS: &str = include_str!("../web/style.css");
 
@@ -55,8 +56,8 @@ pub enum Need {
 /// What a caller gets instead of a page they may not see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Instead {
-    /// The box cannot sign anyone in: its degraded page (the full-flash one, or the other).
-    Degraded { flash_full: bool },
+    /// The box cannot sign anyone in: the degraded page for why.
+    Degraded(&'static str),
     /// To sign in, to the forced change, or to the dashboard.
     Redirect(&'static str),
 }
@@ -64,12 +65,7 @@ pub enum Instead {
 impl Instead {
     pub fn response(self) -> Response<Body> {
         match self {
-            Instead::Degraded { flash_full: true } => {
-                http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED_FULL)
-            }
-            Instead::Degraded { flash_full: false } => {
-                http::html(StatusCode::SERVICE_UNAVAILABLE, DEGRADED)
-            }
+            Instead::Degraded(page) => http::html(StatusCode::SERVICE_UNAVAILABLE, page),
             Instead::Redirect(to) => http::redirect(to),
         }
     }
@@ -79,8 +75,12 @@ impl Instead {
 pub fn admit(app: &App, headers: &hyper::HeaderMap, need: Need) -> Result<(), Instead> {
     match &app.health() {
         Health::Degraded(why) => {
-            let flash_full = *why == Reason::FlashFull;
-            return Err(Instead::Degraded { flash_full });
+            return Err(Instead::Degraded(match why {
+                Reason::FlashFull => DEGRADED_FULL,
+                // A factory reset would erase what the newer firmware can still read.
+                Reason::NewerFormat(_) => DEGRADED_NEWER,
+                _ => DEGRADED,
+            }));
         }
         Health::Ok => {}
     }

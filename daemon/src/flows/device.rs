@@ -215,4 +215,42 @@ mod tests {
         );
         assert!(t.app.begin_reset(), "a new reset may be tried");
     }
+
+    /// After a rollback to this firmware: the data DB of a newer one starts the box
+    /// degraded with both formats named and the way out (not a factory reset), its page
+    /// too; the label password does not sign in.
+    #[tokio::test]
+    async fn a_newer_firmwares_data_degrades_the_box_with_the_reason_and_no_label_password() {
+        use crate::model::{Health, Reason};
+        let t = TestApp::with_data("flow-newer-format", |db| {
+            db.put_setting("format", &(crate::store::FORMAT + 1))
+                .expect("a newer firmware's format");
+        });
+        let Health::Degraded(why @ Reason::NewerFormat(_)) = t.app.health() else {
+            panic!("{:?}", t.app.health());
+        };
+        let text = why.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "the user data was written by a newer firmware, format {}; this firmware reads \
+                 up to format {}: install that firmware again",
+                crate::store::FORMAT + 1,
+                crate::store::FORMAT
+            )) && text.contains("a factory reset would erase it"),
+            "{text}"
+        );
+        assert!(
+            matches!(t.app.data(), Err(Error::Degraded(_))),
+            "sign-in is off"
+        );
+        let req = crate::flows::login::LoginRequest {
+            username: "admin".into(),
+            password: secret(crate::flows::testkit::LABEL),
+        };
+        assert!(
+            crate::flows::login::login(&t.app, ip("192.0.2.12"), req, None, "")
+                .await
+                .is_err()
+        );
+    }
 }

@@ -35,6 +35,12 @@ pub fn ip(s: &str) -> IpAddr {
 impl TestApp {
     /// A fresh box: provisioned, first boot done (admin with the label password).
     pub fn new(tag: &str) -> TestApp {
+        TestApp::with_data(tag, |_| {})
+    }
+
+    /// [`TestApp::new`] on a data DB that `prepare` wrote first (as an earlier or a
+    /// later firmware left it).
+    pub fn with_data(tag: &str, prepare: impl FnOnce(&crate::store::DataDb)) -> TestApp {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "pbx-flows-{}-{}-{tag}",
@@ -45,6 +51,12 @@ impl TestApp {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let a = "127.0.0.1:0".parse().expect("addr");
         let config = Config::dev(&dir, a, a, None).expect("dev config");
+        {
+            let guard = crate::app::open_guard_path(&config);
+            let db = crate::store::DataDb::open(&config.storage.data_db, 1 << 20, &guard)
+                .expect("data DB");
+            prepare(&db);
+        }
         let info = BoardInfo {
             model: "SIM".into(),
             serial: "SIM-0001".into(),

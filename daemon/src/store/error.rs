@@ -17,6 +17,12 @@ pub enum StoreError {
     AlreadyProvisioned(PathBuf),
     #[error("record {key:?} cannot be decoded: {detail}")]
     Decode { key: String, detail: String },
+    /// A later firmware wrote the data DB in a format this one does not know (after a
+    /// rollback): no record is written to it, so that firmware can read it again.
+    #[error(
+        "written by a newer firmware, format {found}; this firmware reads up to format {supported}"
+    )]
+    NewerFormat { found: u32, supported: u32 },
 }
 
 impl StoreError {

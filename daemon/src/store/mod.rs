@@ -80,6 +80,16 @@ pub(super) struct Trees {
     ram_copy: Option<RamCopy>,
 }
 
+/// The data DB's format: what this firmware writes, and the newest it reads. A DB
+/// without one was written before formats were recorded, in format 1. Raise it with
+/// every change of what is stored that an older firmware would misread, add the step
+/// from the one before to [`DataDb::migrate`], and make a fixture of the last release
+/// first (`make fixture`).
+pub const FORMAT: u32 = 1;
+
+/// The setting that records [`FORMAT`].
+const FORMAT_KEY: &str = "format";
+
 /// Most audit events kept; the oldest go first.
 pub const AUDIT_MAX: usize = 1000;
 
@@ -185,7 +195,46 @@ impl DataDb {
         if guarded {
             crate::fsutil::remove_durably(guard).map_err(StoreError::Io)?;
         }
-        opened.map(|()| this)
+        opened?;
+        this.check_format()?;
+        Ok(this)
+    }
+
+    /// Brings an older format up to [`FORMAT`] in one flushed step at start (a DB from
+    /// before formats were recorded counts as format 1), and refuses a newer one without
+    /// writing to it.
+    fn check_format(&self) -> Result<(), StoreError> {
+        let found = self.setting::<u32>(FORMAT_KEY)?;
+        match found {
+            Some(n) if n == FORMAT => Ok(()),
+            Some(n) if n > FORMAT => Err(StoreError::NewerFormat {
+                found: n,
+                supported: FORMAT,
+            }),
+            _ => {
+                let from = found.unwrap_or(1);
+                match self.migrate(from) {
+                    Ok(()) => {
+                        tracing::info!(from, to = FORMAT, "data DB format recorded");
+                        Ok(())
+                    }
+                    // A full flash (a RAM copy): reads go on, the step is taken at the
+                    // next start with room.
+                    Err(StoreError::Full) => {
+                        tracing::warn!("the flash is full: the data DB format is recorded later");
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Every step from format `from` to [`FORMAT`], and the new format, in one flushed
+    /// write. There is one format so far: only the number is written.
+    fn migrate(&self, from: u32) -> Result<(), StoreError> {
+        debug_assert!(from <= FORMAT);
+        self.put_setting(FORMAT_KEY, &FORMAT)
     }
 
     fn slot_mut(&self) -> std::sync::RwLockWriteGuard<'_, Option<Trees>> {

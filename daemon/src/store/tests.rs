@@ -378,3 +378,59 @@ fn a_closed_db_lets_go_of_its_files_and_stays_closed_until_asked() {
     assert_eq!(admin_hash(&db), "HASH");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A DB written before formats were recorded (the first upgrade fixture, made by the
+/// landed main's firmware) opens, keeps its records, and has format 1 recorded.
+#[test]
+fn a_db_from_before_formats_were_recorded_is_brought_to_the_current_format() {
+    let d = tmp("format-legacy");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/0.1.0-8af8d2e/state/data.db");
+    std::fs::create_dir_all(d.join("data.db")).expect("dir");
+    // Its files (git keeps no empty directory such as sled's `blobs`).
+    for e in std::fs::read_dir(&fixture).expect("fixture").flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), d.join("data.db").join(e.file_name())).expect("copy");
+        }
+    }
+    let db = DataDb::open(&d.join("data.db"), 1 << 20, &d.join("guard")).expect("open");
+    assert_eq!(db.setting::<u32>(FORMAT_KEY).expect("read"), Some(FORMAT));
+    let admin = db.account(ADMIN).expect("read").expect("admin");
+    assert!(admin.two_factor(), "the fixture's admin has 2FA on");
+    assert!(db.account("1001").expect("read").is_some(), "the extension");
+    drop(db);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// After a rollback: a DB of a newer format is refused with both formats named, and is
+/// not rewritten (it still says the newer format).
+#[test]
+fn a_db_of_a_newer_format_is_refused_and_left_as_it_is() {
+    let d = tmp("format-newer");
+    let path = d.join("data.db");
+    let db = DataDb::open(&path, 1 << 20, &d.join("guard")).expect("open");
+    assert_eq!(db.setting::<u32>(FORMAT_KEY).expect("read"), Some(FORMAT));
+    db.ensure_admin("HASH", 1).expect("admin");
+    db.put_setting(FORMAT_KEY, &(FORMAT + 1))
+        .expect("a newer firmware's format");
+    drop(db);
+    let refused = DataDb::open(&path, 1 << 20, &d.join("guard"));
+    match refused {
+        Err(e @ StoreError::NewerFormat { .. }) => assert_eq!(
+            e.to_string(),
+            format!(
+                "written by a newer firmware, format {}; this firmware reads up to format {FORMAT}",
+                FORMAT + 1
+            )
+        ),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("opened"),
+    }
+    // Still the newer format (read with sled itself: the daemon refuses to open it).
+    let raw = sled::open(&path).expect("sled");
+    let settings = raw.open_tree("settings").expect("tree");
+    let stored = settings.get(FORMAT_KEY).expect("read").expect("format");
+    assert_eq!(stored.as_ref(), (FORMAT + 1).to_string().as_bytes());
+    drop(raw);
+    let _ = std::fs::remove_dir_all(&d);
+}
