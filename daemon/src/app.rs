@@ -48,6 +48,8 @@ pub struct App {
     started_at: u64,
     /// The device's hostname, read at start (a Host header may name it).
     hostname: String,
+    /// The config file it was started with (`None`: the embedded dev config).
+    config_path: Option<std::path::PathBuf>,
 }
 
 impl App {
@@ -84,6 +86,7 @@ impl App {
             https_addr: None,
             started_at: clock.unix(),
             hostname,
+            config_path: None,
             config: RwLock::new(Arc::new(config)),
             clock,
             board,
@@ -204,6 +207,15 @@ impl App {
     pub fn set_listen_addrs(&mut self, http: Option<SocketAddr>, https: Option<SocketAddr>) {
         self.http_addr = http;
         self.https_addr = https;
+    }
+
+    /// Records the config file the daemon was started with (for `ctl selftest`).
+    pub fn set_config_path(&mut self, path: Option<std::path::PathBuf>) {
+        self.config_path = path;
+    }
+
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.config_path.as_deref()
     }
 
     pub fn http_addr(&self) -> Option<SocketAddr> {

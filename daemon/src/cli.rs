@@ -80,6 +80,8 @@ Commands:
   factory-reset --yes    Erase all user data and reboot (the reset button held 10-30 s)
   button --held-ms N     Report a reset-button press of N milliseconds (rc.button handlers)
   recovery-mail          Mail a password-reset link to the admin's bound address now
+  selftest               Check the stores, factory data, hash memory, TLS key and config
+                         (an updater's mark-good hook: exit 0 when all pass)
 
 Options:
   --socket PATH  Control socket [default: /run/pbx-authd.sock; DIR/ctl.sock with --dev]
@@ -99,6 +101,7 @@ pub enum CtlCommand {
     FactoryReset { yes: bool },
     Button { held_ms: u64 },
     RecoveryMail,
+    Selftest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,7 +317,9 @@ fn ctl(a: &mut Args) -> Result<Command, String> {
                         .map_err(|_| format!("--held-ms {v:?} is not a number of milliseconds"))?,
                 );
             }
-            "status" | "factory-reset" | "button" | "recovery-mail" if command.is_none() => {
+            "status" | "factory-reset" | "button" | "recovery-mail" | "selftest"
+                if command.is_none() =>
+            {
                 command = Some(arg)
             }
             other => return Err(unknown(other, CTL_HELP)),
@@ -327,6 +332,7 @@ fn ctl(a: &mut Args) -> Result<Command, String> {
             held_ms: held_ms.ok_or("ctl button needs --held-ms N")?,
         },
         Some("recovery-mail") => CtlCommand::RecoveryMail,
+        Some("selftest") => CtlCommand::Selftest,
         _ => return Err(format!("ctl needs a command\n\n{CTL_HELP}")),
     };
     if yes && command != (CtlCommand::FactoryReset { yes: true }) {

@@ -3,7 +3,7 @@
 //! it (checked with SO_PEERCRED). `pbx-authd ctl` is its client ([`client`]).
 //!
 //! Requests: `{"cmd":"status"}`, `{"cmd":"factory-reset","yes":true}`,
-//! `{"cmd":"button","held_ms":N}`, `{"cmd":"recovery-mail"}`. Every answer is one line
+//! `{"cmd":"button","held_ms":N}`, `{"cmd":"recovery-mail"}`, `{"cmd":"selftest"}`. Every answer is one line
 //! with `"ok"`; a malformed line gets `{"ok":false,"error":"bad_request",...}` and the
 //! connection stays usable.
 
@@ -36,6 +36,7 @@ pub enum Request {
         held_ms: u64,
     },
     RecoveryMail,
+    Selftest,
 }
 
 /// Binds the socket (replacing a stale one) with mode 0600.
@@ -144,6 +145,7 @@ pub async fn handle(app: &Arc<App>, req: Request) -> Value {
             crate::button::press(app, Duration::from_millis(held_ms), "ctl button").await
         }
         Request::RecoveryMail => crate::button::mail_press(app, "ctl recovery-mail").await,
+        Request::Selftest => crate::selftest::run(app).await,
     }
 }
 

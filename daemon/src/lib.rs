@@ -53,6 +53,7 @@ pub mod mail;
 pub mod model;
 pub mod provision;
 pub mod qr;
+pub mod selftest;
 pub mod server;
 pub mod store;
 pub mod syslog;

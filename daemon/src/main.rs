@@ -23,6 +23,7 @@ fn ctl(socket: &Path, command: CtlCommand) -> ExitCode {
         CtlCommand::FactoryReset { yes } => serde_json::json!({"cmd": "factory-reset", "yes": yes}),
         CtlCommand::Button { held_ms } => serde_json::json!({"cmd": "button", "held_ms": held_ms}),
         CtlCommand::RecoveryMail => serde_json::json!({"cmd": "recovery-mail"}),
+        CtlCommand::Selftest => serde_json::json!({"cmd": "selftest"}),
     };
     match pbx_authd::control::client(socket, &request) {
         Ok((answer, ok)) => {
@@ -292,6 +293,7 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     let (http, https) = listeners.local_addrs();
     let mut app = App::start(config, board_info, board, Arc::new(SystemClock::default()));
     app.set_listen_addrs(http.first().copied(), https.first().copied());
+    app.set_config_path(config_path.clone());
     if let Some(why) = reset_failure {
         pbx_authd::factory_reset::report_failure(&app, why);
     }

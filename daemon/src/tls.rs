@@ -97,6 +97,11 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> TlsError {
     }
 }
 
+/// Whether the configured key and certificate load and go together (the self-test).
+pub fn check(files: &TlsFiles) -> Result<(), TlsError> {
+    load(files).map(drop)
+}
+
 fn load(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .map_err(|e| read_err(&files.cert, e))?

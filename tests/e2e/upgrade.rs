@@ -112,3 +112,52 @@ async fn every_committed_fixture_opens_with_this_firmware_as_the_owner_left_it()
         assert_eq!(d.stop(), Some(0), "{name}");
     }
 }
+
+/// What an A/B updater asks before it commits a new slot: the overlay's mark-good hook
+/// runs `ctl selftest` against the running daemon; it exits 0 on a healthy box and 1,
+/// naming the check, when the TLS key is broken.
+#[tokio::test]
+async fn the_mark_good_hook_passes_a_healthy_box_and_fails_a_broken_key_by_name() {
+    let dir = TempDir::new("selftest");
+    let d = Daemon::start(&dir.path().join("state"));
+    let (code, answer) = d.ctl(&["selftest"]);
+    assert_eq!((code, &answer["ok"]), (0, &json!(true)), "{answer}");
+    let names: Vec<&str> = answer["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["stores", "board", "hash", "tls", "config"],
+        "{answer}"
+    );
+    let hook =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rootfs-overlay/usr/lib/pbx-authd/mark-good");
+    let run_hook = || {
+        std::process::Command::new("sh")
+            .arg(&hook)
+            .env("PBX_AUTHD", pbx_e2e::daemon::binary())
+            .env("PBX_CTL_SOCKET", d.ctl_socket())
+            .env("PBX_SELFTEST_WAIT", "5")
+            .output()
+            .expect("the hook runs")
+    };
+    let good = run_hook();
+    assert_eq!(good.status.code(), Some(0), "{good:?}");
+
+    std::fs::write(dir.path().join("state/tls/key.pem"), "not a key").expect("break it");
+    let (code, answer) = d.ctl(&["selftest"]);
+    assert_eq!((code, &answer["ok"]), (1, &json!(false)), "{answer}");
+    let failed: Vec<&str> = answer["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    assert_eq!(failed, ["tls"], "{answer}");
+    let bad = run_hook();
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+}

@@ -117,6 +117,13 @@ fn subcommands() {
             command: CtlCommand::FactoryReset { yes: true }
         })
     );
+    assert_eq!(
+        p(&["ctl", "selftest"]),
+        Ok(Command::Ctl {
+            socket: DEFAULT_SOCKET.into(),
+            command: CtlCommand::Selftest
+        })
+    );
     for (args, help) in [
         (&["--help"][..], HELP),
         (&["check-config", "-h"], CHECK_CONFIG_HELP),
