@@ -13,7 +13,7 @@ use crate::auth::password::Hasher;
 use crate::auth::presession::PreSessions;
 use crate::auth::recovery::Recovery;
 use crate::auth::sessions::Sessions;
-use crate::clock::Clock;
+use crate::clock::{Clock, Floored};
 use crate::config::Config;
 use crate::error::Error;
 use crate::mail::outbox::Outbox;
@@ -23,7 +23,7 @@ use crate::syslog::Syslog;
 
 pub struct App {
     config: RwLock<Arc<Config>>,
-    clock: Arc<dyn Clock>,
+    clock: Arc<Floored>,
     board: Arc<dyn Board>,
     /// Factory data, when readable.
     board_info: Option<BoardInfo>,
@@ -62,7 +62,23 @@ impl App {
         board: Arc<dyn Board>,
         clock: Arc<dyn Clock>,
     ) -> App {
+        let clock = Arc::new(Floored::new(clock, None));
         let (board_info, data, health) = open_stores(&config, board_info, clock.as_ref());
+        if let Some(d) = &data {
+            match d.blocking().setting::<u64>(crate::flows::time::FLOOR_KEY) {
+                Ok(Some(stored)) => clock.raise(stored),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("clock floor unreadable: {e}"),
+            }
+        }
+        if let Some(u) = clock.unset() {
+            tracing::warn!(
+                reads = %crate::clock::format_utc(u.reads),
+                floor = %crate::clock::format_utc(u.floor),
+                "the system clock is unset (below the newest time this box has seen)"
+            );
+        }
+        let shared: Arc<dyn Clock> = clock.clone();
         match &health {
             Health::Ok => tracing::info!(board = board.kind(), "stores open"),
             Health::Degraded(why) => tracing::error!("degraded: {why}"),
@@ -75,11 +91,11 @@ impl App {
         App {
             device_key,
             hasher: Hasher::new(p.hash_concurrency, p.hash_queue, p.hash_cost),
-            sessions: Sessions::new(Arc::clone(&clock), p.session_idle, p.session_absolute),
-            presessions: PreSessions::new(Arc::clone(&clock)),
+            sessions: Sessions::new(Arc::clone(&shared), p.session_idle, p.session_absolute),
+            presessions: PreSessions::new(Arc::clone(&shared)),
             syslog: Syslog::new(&hostname),
             failure_log: crate::auth::failure_log::FailureLog::new(p.lockout_window),
-            limiter: Limiter::new(Arc::clone(&clock), p),
+            limiter: Limiter::new(shared, p),
             recovery: Recovery::default(),
             outbox: Outbox::default(),
             http_addr: None,
@@ -145,6 +161,7 @@ impl App {
             username: username.map(str::to_string),
             ip: ip.map(|i| i.to_string()),
             detail: detail.map(str::to_string),
+            clock_unset: self.clock.unset().is_some(),
         };
         self.syslog.forward(&ev);
         let Some(data) = &self.data else { return };
@@ -153,8 +170,14 @@ impl App {
         }
     }
 
+    /// The wall clock never below the floor, and the monotonic clock.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// The clock's floor: whether the clock is unset, what to save.
+    pub fn time(&self) -> &Floored {
+        &self.clock
     }
 
     pub fn board(&self) -> &dyn Board {

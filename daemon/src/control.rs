@@ -178,6 +178,7 @@ async fn status(app: &Arc<App>) -> Value {
         "recovery_codes_left": recovery.as_ref().map(|r| r.codes_left),
         "recovery_button": recovery.as_ref().map(|r| r.button.mode),
         "reset_in_progress": app.is_resetting(),
+        "clock_unset": crate::flows::recovery::clock_unset(app),
         "sessions": app.sessions().count(),
         "password_checks": app.hasher().checks(),
         "flash_flushes": app.data().ok().map(|d| d.flushes()),

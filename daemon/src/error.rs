@@ -53,6 +53,10 @@ pub enum Error {
     SecondFactorRequired,
     #[error("This account has two-factor sign-in: enter the current 6-digit code from the authenticator app as well. A recovery code stands in for one factor only; with the phone lost too, use the email link or the reset button at the PBX.")]
     TotpRequired,
+    /// The box's clock reads below the newest time it has seen: a phone's code cannot be
+    /// checked. Never counted as a failed attempt.
+    #[error("This PBX's clock reads {}, earlier than {}, the last time it is known to have been right: codes from your phone cannot be checked until the time is set. Use a recovery code, or set the PBX's time (NTP, or the date on the box).", crate::clock::format_utc(*reads), crate::clock::format_utc(*floor))]
+    ClockUnset { reads: u64, floor: u64 },
     #[error("Choose a different password.")]
     WeakPassword { reasons: Vec<String> },
     #[error("The device is busy checking other passwords; try again in a moment.")]
@@ -109,6 +113,7 @@ impl Error {
             | Error::PasswordChangeRequired
             | Error::TwoFactorEnrollmentRequired => StatusCode::FORBIDDEN,
             Error::SecondFactorRequired | Error::TotpRequired => StatusCode::UNAUTHORIZED,
+            Error::ClockUnset { .. } => StatusCode::CONFLICT,
             Error::Busy | Error::Overloaded | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -152,6 +157,7 @@ impl Error {
             Error::PasswordChangeRequired => "password_change_required",
             Error::TwoFactorEnrollmentRequired => "two_factor_enrollment_required",
             Error::SecondFactorRequired | Error::TotpRequired => "two_factor_required",
+            Error::ClockUnset { .. } => "clock_unset",
             Error::WeakPassword { .. } => "weak_password",
             Error::Busy | Error::Overloaded => "busy",
             Error::Degraded(_) => "degraded",

@@ -83,6 +83,7 @@ pub async fn run(
     }
     tokio::spawn(flows::recovery::email::drill_worker(Arc::clone(&app)));
     tokio::spawn(flows::login::failure_summaries(Arc::clone(&app)));
+    tokio::spawn(flows::time::keep_floor(Arc::clone(&app)));
     app.syslog().configure(app.config().syslog.clone());
     let socket = app.config().control.socket.clone();
     match control::bind(&socket) {
@@ -92,7 +93,8 @@ pub async fn run(
         Err(e) => tracing::error!(socket = %socket.display(), "control socket unavailable: {e}"),
     }
     button::spawn_watcher(&app);
-    server::serve(app, tls, listeners, shutdown).await;
+    server::serve(Arc::clone(&app), tls, listeners, shutdown).await;
+    flows::time::save_floor(&app, true).await;
 }
 
 /// The names a generated certificate covers: loopback, `localhost`, the device's own

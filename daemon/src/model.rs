@@ -187,6 +187,9 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Stamped while the clock was unset: `at` is the floor, not a reading.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock_unset: bool,
 }
 
 /// What an audit event records. Its [`name`](AuditKind::name) is what the trail stores,

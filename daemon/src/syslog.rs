@@ -179,6 +179,7 @@ mod tests {
             username: Some("we\"ird]".into()),
             ip: Some("192.0.2.7".into()),
             detail: None,
+            clock_unset: false,
         };
         let l = line(&ev, "pbx-office");
         let want = format!(
@@ -200,6 +201,7 @@ mod tests {
                 username: None,
                 ip: None,
                 detail: None,
+                clock_unset: false,
             };
             line(&ev, "h")[..4].to_string()
         };

@@ -4,6 +4,7 @@
 mod admin;
 mod browser;
 mod cli;
+mod clock;
 mod device;
 mod http_input;
 mod keyboard;
@@ -16,7 +17,7 @@ mod storage;
 mod timeouts;
 mod tls;
 mod twofactor;
-mod upgrade;
+pub mod upgrade;
 mod voice;
 mod ways_back;
 

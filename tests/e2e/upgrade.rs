@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use pbx_e2e::{totp, Daemon, TempDir};
 use serde_json::{json, Value};
 
-fn fixtures() -> Vec<PathBuf> {
+pub fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut found: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("tests/fixtures")
@@ -20,7 +20,7 @@ fn fixtures() -> Vec<PathBuf> {
     found
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("dir");
     for e in std::fs::read_dir(from).expect("read").flatten() {
         let target = to.join(e.file_name());

@@ -230,6 +230,10 @@ pub fn error_response(e: &Error) -> Response<Body> {
             attempts_left: Some(n),
         } => body["attempts_left"] = (*n).into(),
         Error::WeakPassword { reasons } => body["reasons"] = reasons.clone().into(),
+        Error::ClockUnset { reads, floor } => {
+            body["clock_reads"] = (*reads).into();
+            body["clock_floor"] = (*floor).into();
+        }
         _ => {}
     }
     if let Some(s) = e.retry_after() {

@@ -104,7 +104,19 @@ pub fn serve(page: &'static str) -> Response<Body> {
 
 pub fn healthz(app: &Arc<App>, _: &Req, _: Call) -> Reply {
     Ok(match &app.health() {
-        Health::Ok => http::response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        // Still 200 (the box signs in), but said: phone codes cannot be checked.
+        Health::Ok => match app.time().unset() {
+            None => http::response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+            Some(u) => http::response(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                format!(
+                    "ok; clock unset: it reads {}, before {} (the newest time this box has seen)\n",
+                    crate::clock::format_utc(u.reads),
+                    crate::clock::format_utc(u.floor)
+                ),
+            ),
+        },
         Health::Degraded(why) => http::response(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",

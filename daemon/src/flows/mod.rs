@@ -21,6 +21,7 @@ pub mod recovery;
 pub mod smtp;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod time;
 pub mod twofactor;
 
 use crate::app::App;

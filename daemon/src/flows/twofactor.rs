@@ -81,6 +81,12 @@ pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Res
             "Set up two-factor sign-in first (or it is already on).".into(),
         ));
     };
+    if let Some(u) = app.time().unset() {
+        return Err(Error::ClockUnset {
+            reads: u.reads,
+            floor: u.floor,
+        });
+    }
     let secret = totp::from_base32(&t.secret).unwrap_or_default();
     let Some(step) = totp::verify(&secret, code.expose(), app.clock().unix(), None) else {
         return Err(Error::InvalidRequest(
@@ -166,6 +172,16 @@ async fn check_factor(
     typed: String,
     recovery: Option<String>,
 ) -> Result<(), Error> {
+    // A clock below its floor cannot check a phone's code: said in words and never
+    // counted, so a box without a clock does not lock its owner out. A recovery code
+    // does not need the clock.
+    let unset = app.time().unset();
+    if let (Some(u), None) = (unset, &recovery) {
+        return Err(Error::ClockUnset {
+            reads: u.reads,
+            floor: u.floor,
+        });
+    }
     let attempt = app
         .limiter()
         .begin_factor(ip, username, recovery.is_some())
@@ -183,7 +199,7 @@ async fn check_factor(
     let result = app
         .data()?
         .update_account(username, move |a| {
-            if let Some(t) = a.totp.as_mut().filter(|t| t.enabled) {
+            if let Some(t) = a.totp.as_mut().filter(|t| t.enabled && unset.is_none()) {
                 let secret = totp::from_base32(&t.secret).unwrap_or_default();
                 if let Some(step) = totp::verify(&secret, &typed, now, t.last_step) {
                     t.last_step = Some(step);

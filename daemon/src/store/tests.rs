@@ -257,6 +257,7 @@ fn audit_ring_keeps_the_newest_1000() {
             username: None,
             ip: None,
             detail: None,
+            clock_unset: false,
         };
         db.audit(&ev).expect("audit");
     }
@@ -273,6 +274,7 @@ fn audit_ring_keeps_the_newest_1000() {
         username: None,
         ip: None,
         detail: None,
+        clock_unset: false,
     };
     db.audit(&ev).expect("audit");
     let all = db.audit_events().expect("read");

@@ -89,6 +89,9 @@ function showWays(d, admin) {
   const button = d.button && d.button.mode !== undefined ? d.button.mode : d.button;
   const buttonWorks = button === "credentials" || (button === "mail" && emailReady);
   $("recovery-ok").hidden = !emailReady;
+  // A clock below the newest time this box has seen: phone codes cannot be checked.
+  $("clock-banner").textContent = d.clock ? d.clock.message : "";
+  $("clock-banner").hidden = !d.clock;
   if (!admin) { $("recovery-banner").hidden = emailReady; return; }
   $("ways").hidden = false;
   $("recovery-banner").hidden = (emailReady && !!d.email_confirmed_at && !d.email_stale) || codes > 0 || buttonWorks;
@@ -374,7 +377,7 @@ const pages = {
     if (!r.ok) { showError("The audit trail could not be read (HTTP " + r.status + ")."); return; }
     const total = Number(r.headers.get("x-total-count")) || 0;
     const list = await r.json();
-    $("audit-rows").replaceChildren(...list.map((e) => { const tr = row([utc(e.at), e.event, e.username, e.ip, e.detail]); tr.lastChild.remove(); return tr; }));
+    $("audit-rows").replaceChildren(...list.map((e) => { const tr = row([utc(e.at) + (e.clock_unset ? " (clock unset)" : ""), e.event, e.username, e.ip, e.detail]); tr.lastChild.remove(); return tr; }));
     $("audit-count").textContent = total + " event(s)";
     const pages = Math.max(1, Math.ceil(total / 50));
     $("audit-page").textContent = "Page " + page + " of " + pages;

@@ -76,6 +76,30 @@ pub struct Readiness {
     pub codes_left: usize,
     /// What the recovery press does, and a change waiting for its press.
     pub button: button::ButtonState,
+    /// The clock reads below the newest time this box has seen (phone codes cannot be
+    /// checked); `None` when it is set.
+    pub clock: Option<ClockUnset>,
+}
+
+/// An unset clock, for the pages: what it reads and the floor, in Unix seconds and words.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClockUnset {
+    pub reads: u64,
+    pub floor: u64,
+    pub message: String,
+}
+
+/// Whether the clock is unset now, as the pages and `ctl status` show it.
+pub fn clock_unset(app: &App) -> Option<ClockUnset> {
+    app.time().unset().map(|u| ClockUnset {
+        reads: u.reads,
+        floor: u.floor,
+        message: Error::ClockUnset {
+            reads: u.reads,
+            floor: u.floor,
+        }
+        .to_string(),
+    })
 }
 
 /// Where mail goes now: saved SMTP settings, else the dev outbox, else nowhere.
@@ -142,6 +166,7 @@ pub async fn readiness(app: &App) -> Result<Readiness, Error> {
         drill: email::drill_state(app).await?,
         codes_left: admin.map_or(0, |a| a.recovery_codes.len()),
         button: button::state(app).await,
+        clock: clock_unset(app),
     })
 }
 
@@ -167,6 +192,8 @@ pub async fn readiness_for(app: &App, role: Option<Role>) -> Result<serde_json::
         }
         // What the button does is no secret from whoever stands at the box: the locked-out
         // owner needs it on the Forgot Password page.
-        _ => serde_json::json!({ "available": r.available, "button": r.button.mode }),
+        _ => {
+            serde_json::json!({ "available": r.available, "button": r.button.mode, "clock": r.clock })
+        }
     })
 }

@@ -245,3 +245,51 @@ async fn a_password_change_ends_the_pre_sessions_waiting_for_a_code() {
         Err(Error::Unauthenticated)
     ));
 }
+
+/// Issue 26 part 1 (on the old code every right code answered 401 invalid_credentials
+/// and cost an attempt, with a 1970 clock): a clock below its floor answers
+/// `clock_unset` with both times, counts nothing, and a recovery code still works.
+#[tokio::test]
+async fn an_unset_clock_says_so_counts_no_failure_and_takes_a_recovery_code() {
+    let t = TestApp::ready("2fa-clock-unset").await;
+    let app = &t.app;
+    let s = enrolled(&t).await;
+    let codes =
+        crate::flows::recovery::codes::generate(app, ip("192.0.2.1"), ADMIN, secret(ADMIN_PW))
+            .await
+            .expect("codes");
+    // The newest time this box saw is a year after what its clock reads now.
+    let phone_now = app.clock().unix() + 365 * 86_400;
+    app.time().raise(phone_now);
+    let reads = app.time().unset().expect("unset").reads;
+    let from = ip("192.0.2.7");
+    for _ in 0..8 {
+        let LoginOutcome::SecondFactor { presession } = password(app, "192.0.2.7").await else {
+            panic!("a second factor is owed");
+        };
+        let got = complete_login(app, from, Some(&presession), &phone(&s, phone_now)).await;
+        let Err(e @ Error::ClockUnset { .. }) = got else {
+            panic!("{:?}", got.err());
+        };
+        assert!(
+            matches!(e, Error::ClockUnset { reads: r, floor } if r == reads && floor == phone_now)
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&crate::clock::format_utc(reads))
+                && text.contains("codes from your phone cannot be checked until the time is set"),
+            "{text}"
+        );
+    }
+    // Eight tries later nothing is locked: a recovery code signs in.
+    let LoginOutcome::SecondFactor { presession } = password(app, "192.0.2.7").await else {
+        panic!("a second factor is owed");
+    };
+    complete_login(app, from, Some(&presession), &secret(&codes[0]))
+        .await
+        .expect("a recovery code needs no clock");
+    // The audit trail marks what the unset clock stamped.
+    let events = crate::flows::device::audit(app).await.expect("audit");
+    assert!(events[0].clock_unset, "{:?}", events[0]);
+    assert_eq!(events[0].at, phone_now, "stamped with the floor");
+}
