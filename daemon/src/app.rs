@@ -17,8 +17,8 @@ use crate::clock::{Clock, Floored};
 use crate::config::Config;
 use crate::error::Error;
 use crate::mail::outbox::Outbox;
-use crate::model::{BoardInfo, Health, Lifecycle, Reason};
-use crate::store::{DataDb, Store, StoreError};
+use crate::model::{BoardInfo, ClockFloor, Health, Lifecycle, Reason};
+use crate::store::{DataDb, Setting, Store, StoreError};
 use crate::syslog::Syslog;
 
 pub struct App {
@@ -65,8 +65,8 @@ impl App {
         let clock = Arc::new(Floored::new(clock, None));
         let (board_info, data, health) = open_stores(&config, board_info, clock.as_ref());
         if let Some(d) = &data {
-            match d.blocking().setting::<u64>(crate::flows::time::FLOOR_KEY) {
-                Ok(Some(stored)) => clock.raise(stored),
+            match d.blocking().setting::<ClockFloor>(ClockFloor::KEY) {
+                Ok(Some(ClockFloor(stored))) => clock.raise(stored),
                 Ok(None) => {}
                 Err(e) => tracing::warn!("clock floor unreadable: {e}"),
             }
@@ -312,6 +312,10 @@ impl App {
             (None, Health::Ok) => Err(Error::Internal("data DB missing".into())),
         }
     }
+}
+
+impl Setting for ClockFloor {
+    const KEY: &'static str = "clock_floor";
 }
 
 /// The device-cookie key from the data DB, made on first use (erased with the data DB,

@@ -338,6 +338,11 @@ impl AuditKind {
     }
 }
 
+/// The clock's floor as stored: the newest time this box has seen (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClockFloor(pub u64);
+
 /// A password-reset token as stored: only its hash is the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResetToken {

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::app::App;
 
-/// The setting that holds the floor (Unix seconds).
-pub const FLOOR_KEY: &str = "clock_floor";
+use crate::model::ClockFloor;
 
 /// How often the worker looks whether an hour of new time has passed.
 const LOOK_EVERY: Duration = Duration::from_secs(300);
@@ -18,7 +17,7 @@ pub async fn save_floor(app: &App, at_stop: bool) {
         return;
     };
     let Ok(data) = app.data() else { return };
-    match data.save_raw(FLOOR_KEY, t).await {
+    match data.save(ClockFloor(t)).await {
         Ok(()) => app.time().saved(t),
         Err(e) => tracing::warn!("clock floor not saved: {e}"),
     }

@@ -93,15 +93,6 @@ impl Store {
         self.run(move |d| d.put_setting(T::KEY, &value)).await
     }
 
-    /// A setting by name, for a plain value (the clock floor).
-    pub async fn save_raw<T: serde::Serialize + Send + 'static>(
-        &self,
-        key: &'static str,
-        value: T,
-    ) -> Result<(), StoreError> {
-        self.run(move |d| d.put_setting(key, &value)).await
-    }
-
     pub async fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
         self.run(|d| d.audit_events()).await
     }
