@@ -134,7 +134,7 @@ async fn the_mark_good_hook_passes_a_healthy_box_and_fails_a_broken_key_by_name(
         "{answer}"
     );
     let hook =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rootfs-overlay/usr/lib/pbx-authd/mark-good");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rootfs-overlay/etc/pbx-authd/mark-good");
     let run_hook = || {
         std::process::Command::new("sh")
             .arg(&hook)

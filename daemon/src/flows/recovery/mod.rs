@@ -193,7 +193,13 @@ pub async fn readiness_for(app: &App, role: Option<Role>) -> Result<serde_json::
         // What the button does is no secret from whoever stands at the box: the locked-out
         // owner needs it on the Forgot Password page.
         _ => {
-            serde_json::json!({ "available": r.available, "button": r.button.mode, "clock": r.clock })
+            let mut view = serde_json::json!({ "available": r.available, "button": r.button.mode });
+            // An unset clock is no secret: the sign-in page shows why a code cannot work.
+            if let Some(c) = r.clock {
+                view["clock"] =
+                    serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?;
+            }
+            view
         }
     })
 }
