@@ -66,9 +66,7 @@ pub async fn confirm_email_of(d: &Daemon, address: &str) {
             m.contains("Subject: Confirm your recovery email") && m.contains(&to)
         })
         .await;
-    let joined = mail.replace("=\r\n", "");
-    let at = joined.find("token=").expect("link") + "token=".len();
-    let token = &joined[at..at + 43];
+    let token = &pbx_e2e::link_token(&mail);
     let r = d
         .client()
         .post_json("/api/v1/confirm-email", &json!({ "token": token }))
@@ -577,12 +575,7 @@ async fn extension_accounts_recover_by_extension_number() {
     assert!(mail.contains("To: ext1001@pbx.test"), "{mail}");
     assert!(mail.contains("account \"1001\""), "{mail}");
     // Deleting the account kills its pending link.
-    let token = mail
-        .split("token=")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .expect("token")
-        .to_string();
+    let token = pbx_e2e::link_token(&mail);
     assert_eq!(
         admin
             .send(

@@ -203,12 +203,7 @@ async fn a_mailed_reset_link_keeps_the_second_factor() {
     let mail = d
         .outbox_mail("no reset mail", |m| m.contains("Subject: Find Password"))
         .await;
-    let token = mail
-        .split("token=")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .expect("token")
-        .to_string();
+    let token = pbx_e2e::link_token(&mail);
     let new_pw = "violet kettle under the stairs";
     let r = d
         .client()

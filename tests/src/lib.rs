@@ -14,6 +14,17 @@ pub use client::{Client, Resp};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// The token of the link in a mail (`…?token=<43 characters>`), its soft line breaks
+/// (quoted-printable `=\r\n`) joined.
+pub fn link_token(mail: &str) -> String {
+    let joined = mail.replace("=\r\n", "");
+    let at = joined.find("token=").expect("a link with a token") + "token=".len();
+    joined[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
 /// How often [`poll_until`] looks again.
 const POLL: Duration = Duration::from_millis(20);
 

@@ -63,9 +63,7 @@ async fn main() {
             m.contains("Subject: Confirm your recovery email")
         })
         .await;
-    let joined = mail.replace("=\r\n", "");
-    let at = joined.find("token=").expect("link") + "token=".len();
-    let token = &joined[at..at + 43];
+    let token = &pbx_e2e::link_token(&mail);
     let r = c
         .post_json("/api/v1/confirm-email", &json!({ "token": token }))
         .await;

@@ -53,6 +53,16 @@ async fn enrolled(t: &TestApp) -> Setup {
     s
 }
 
+/// [`enrolled`], and a sheet of recovery codes.
+async fn enrolled_with_codes(t: &TestApp) -> (Setup, Vec<String>) {
+    let s = enrolled(t).await;
+    let codes =
+        crate::flows::recovery::codes::generate(&t.app, ip("192.0.2.1"), ADMIN, secret(ADMIN_PW))
+            .await
+            .expect("codes");
+    (s, codes)
+}
+
 async fn password(app: &App, from: &str) -> LoginOutcome {
     let req = LoginRequest {
         username: ADMIN.into(),
@@ -111,11 +121,7 @@ async fn a_code_within_one_step_completes_the_sign_in_once() {
 async fn wrong_codes_lock_the_address_and_a_recovery_code_stands_in() {
     let t = TestApp::ready("2fa-lockout").await;
     let app = &t.app;
-    let s = enrolled(&t).await;
-    let codes =
-        crate::flows::recovery::codes::generate(app, ip("192.0.2.1"), ADMIN, secret(ADMIN_PW))
-            .await
-            .expect("codes");
+    let (s, codes) = enrolled_with_codes(&t).await;
     let attacker = ip("198.51.100.7");
     let LoginOutcome::SecondFactor { presession } = password(app, "198.51.100.7").await else {
         panic!("owed");
@@ -253,11 +259,7 @@ async fn a_password_change_ends_the_pre_sessions_waiting_for_a_code() {
 async fn an_unset_clock_says_so_counts_no_failure_and_takes_a_recovery_code() {
     let t = TestApp::ready("2fa-clock-unset").await;
     let app = &t.app;
-    let s = enrolled(&t).await;
-    let codes =
-        crate::flows::recovery::codes::generate(app, ip("192.0.2.1"), ADMIN, secret(ADMIN_PW))
-            .await
-            .expect("codes");
+    let (s, codes) = enrolled_with_codes(&t).await;
     // The newest time this box saw is a year after what its clock reads now.
     let phone_now = app.clock().unix() + 365 * 86_400;
     app.time().raise(phone_now);
