@@ -3,7 +3,8 @@
 #                Chromium), the four release targets under qemu-user, and the system test
 #   make lint    the layer check, fmt, clippy;  make unit  the binary, then every cargo test
 #   make cross   release binaries for the boxes: size check + qemu smoke run each
-#   make system-test  the x86_64 firmware on Debian's own kernel under qemu-system
+#   make system-test  the firmware on Debian's own kernels under qemu-system (x86_64,
+#                aarch64, armv7 musl and glibc)
 #   make deps    only the installs (idempotent; apt-get update at most once)
 
 SHELL := /bin/bash
@@ -40,7 +41,8 @@ PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup deps-nightly lint unit cross firmware-x86_64 firmware-aarch64 run fuzz bench soak system-test fixture
+.PHONY: test deps deps-apt deps-pip deps-rustup deps-nightly lint unit cross firmware-x86_64 firmware-aarch64 \
+  firmware-armv7 firmware-armv7-glibc run fuzz bench soak system-test fixture
 
 test: deps lint unit cross system-test
 	@# One closing line: cargo's test counts, one per qemu smoke-run target, one per
@@ -117,43 +119,56 @@ cross: deps-pip deps-rustup deps-nightly
 	done
 	@cat target/cross-report.txt
 
-# The firmware on Debian's own x86_64 kernel under qemu-system (TCG), busybox init and
-# rootfs-overlay/ as shipped (tests/system/boot.py). The kernel package is downloaded
-# once into target/system/ (never installed); loopback only (qemu user networking).
+# The firmware on Debian's own kernels under qemu-system (TCG): x86_64, aarch64 and the
+# boxes' armv7 (musl and glibc), busybox init and rootfs-overlay/ as shipped
+# (tests/system/boot.py). The kernel packages are downloaded once into target/system/
+# (never installed); loopback only (qemu user networking).
 # Which scenarios and how many power cuts (make soak runs ten times as many).
-SYSTEM_SCENARIOS ?= flash nand aarch64 disk
+SYSTEM_SCENARIOS ?= flash nand aarch64 armv7 armv7-glibc disk
 SYSTEM_NAND_CUTS ?= 50
 SYSTEM_DISK_CUTS ?= 20
-SYSTEM_APT := qemu-system-x86 qemu-system-arm busybox-static cpio kmod mtd-utils python3-aiosmtpd openssl e2fsprogs
-system-test: firmware-x86_64 firmware-aarch64
+SYSTEM_ARMV7_CUTS ?= 20
+# What is downloaded, per foreign architecture: arm64's kernel and busybox; armhf's
+# (armmp) kernel, busybox and mtd-utils (ubiattach, ubimkvol: not busybox applets).
+SYSTEM_DEBS := 'linux-image-*-amd64-unsigned_*.deb' 'linux-image-*-arm64-unsigned_*.deb' \
+  'busybox-static_*_arm64.deb' 'linux-image-*-armmp_*_armhf.deb' 'busybox-static_*_armhf.deb' \
+  'mtd-utils_*_armhf.deb' 
+SYSTEM_APT := qemu-system-x86 qemu-system-arm busybox-static cpio kmod mtd-utils python3-aiosmtpd openssl e2fsprogs \
+  libc6-armhf-cross binutils
+system-test: firmware-x86_64 firmware-aarch64 firmware-armv7 firmware-armv7-glibc
 	$(call apt_install,$(SYSTEM_APT))
 	@mkdir -p target/system
-	@# Debian's own kernels (amd64; arm64 with busybox-static:arm64 for the aarch64 boot),
-	@# downloaded once into target/system/, never installed.
-	@have() { ls target/system/$$1 >/dev/null 2>&1; }; \
-	if ! have 'linux-image-*-amd64-unsigned_*.deb' || ! have 'linux-image-*-arm64-unsigned_*.deb' \
-	   || ! have 'busybox-static_*_arm64.deb'; then \
-	  dpkg --print-foreign-architectures | grep -qx arm64 || $(SUDO) dpkg --add-architecture arm64; \
+	@# Debian's own kernels (amd64; arm64 with busybox-static:arm64 for the aarch64 boot;
+	@# armmp with busybox-static:armhf and mtd-utils:armhf for the armv7 ones), downloaded
+	@# once into target/system/, never installed.
+	@missing=""; for d in $(SYSTEM_DEBS); do ls target/system/$$d >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  for a in arm64 armhf; do \
+	    dpkg --print-foreign-architectures | grep -qx $$a || $(SUDO) dpkg --add-architecture $$a; \
+	  done; \
 	  $(SUDO) apt-get update -qq; \
 	  ver=$$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); \
 	  cd target/system && apt-get download "linux-image-$$ver-amd64-unsigned" \
-	    "linux-image-$$ver-arm64-unsigned:arm64" busybox-static:arm64 2>&1 \
+	    "linux-image-$$ver-arm64-unsigned:arm64" busybox-static:arm64 \
+	    "linux-image-$$ver-armmp:armhf" busybox-static:armhf mtd-utils:armhf 2>&1 \
 	    | grep -v '^W: Download is performed unsandboxed' || true; \
 	fi
-	@ls target/system/linux-image-*-amd64-unsigned_*.deb target/system/linux-image-*-arm64-unsigned_*.deb \
-	  target/system/busybox-static_*_arm64.deb >/dev/null
+	@for d in $(SYSTEM_DEBS); do ls target/system/$$d >/dev/null; done
 	SYSTEM_SCENARIOS="$(SYSTEM_SCENARIOS)" SYSTEM_NAND_CUTS="$(SYSTEM_NAND_CUTS)" \
-	  SYSTEM_DISK_CUTS="$(SYSTEM_DISK_CUTS)" \
+	  SYSTEM_DISK_CUTS="$(SYSTEM_DISK_CUTS)" SYSTEM_ARMV7_CUTS="$(SYSTEM_ARMV7_CUTS)" \
 	  python3 tests/system/boot.py target/firmware/x86_64-unknown-linux-musl/pbx-authd target/system \
 	    target/firmware/aarch64-unknown-linux-musl/pbx-authd \
+	    target/firmware/armv7-unknown-linux-musleabihf/pbx-authd \
+	    target/firmware/armv7-unknown-linux-gnueabihf/pbx-authd \
 	  | tee target/system-report.txt
 
 run:
 	cargo run -- --dev
 
-# One shipped binary alone (x86_64 for make bench; both for make system-test).
+# One shipped binary alone (x86_64 for make bench; all four for make system-test);
+# $(2): the glibc floor, where there is one.
 define firmware
-	$(BUILD_STD) --target $(1)
+	$(BUILD_STD) --target $(1)$(2)
 	@mkdir -p target/firmware/$(1)
 	objcopy $(FIRMWARE_OBJCOPY) target/$(1)/release/pbx-authd target/firmware/$(1)/pbx-authd
 endef
@@ -161,6 +176,10 @@ firmware-x86_64: deps-pip deps-rustup deps-nightly
 	$(call firmware,x86_64-unknown-linux-musl)
 firmware-aarch64: deps-pip deps-rustup deps-nightly
 	$(call firmware,aarch64-unknown-linux-musl)
+firmware-armv7: deps-pip deps-rustup deps-nightly
+	$(call firmware,armv7-unknown-linux-musleabihf)
+firmware-armv7-glibc: deps-pip deps-rustup deps-nightly
+	$(call firmware,armv7-unknown-linux-gnueabihf,$(GLIBC_FLOOR_armv7-unknown-linux-gnueabihf))
 
 # Reliability under SIGKILL, flash faults, slow clients and brute force
 # (tests/bench/soak.py); loopback only, bounded in time, root (mount, strace -p);

@@ -172,6 +172,8 @@ mod tests {
             ("s300", include_str!("../profiles/s300.toml")),
             ("k2", include_str!("../profiles/k2.toml")),
             ("sim", include_str!("../profiles/sim.toml")),
+            ("qemu-x86", include_str!("../profiles/qemu-x86.toml")),
+            ("qemu-armv7", include_str!("../profiles/qemu-armv7.toml")),
         ] {
             let p = BoardProfile::from_toml(text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(p.name, name);
