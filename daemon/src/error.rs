@@ -32,6 +32,8 @@ pub enum Error {
     InvalidCredentials { attempts_left: Option<u32> },
     #[error("Too many attempts — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
     Locked { retry_after: Duration },
+    #[error("This account has had {} failed sign-ins in a row, so it now takes sign-ins only from a browser that signed in to it before or from a computer on the PBX's local network. From elsewhere: use the emailed password-reset link or a recovery code from the local network, or the reset button's credential reset at the PBX; a sign-in or recovery through any of them lifts this protection.", crate::auth::lockout::PROTECT_AFTER)]
+    AccountProtected,
     #[error("{}", second_factor_locked(*.retry_after, *.account))]
     SecondFactorLocked {
         retry_after: Duration,
@@ -101,9 +103,10 @@ impl Error {
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::InvalidCredentials { .. } | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Error::Locked { .. } | Error::RateLimited { .. } | Error::SecondFactorLocked { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Error::Locked { .. }
+            | Error::RateLimited { .. }
+            | Error::SecondFactorLocked { .. }
+            | Error::AccountProtected => StatusCode::TOO_MANY_REQUESTS,
             Error::RecoveryNotConfigured | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TokenInvalid | Error::CodeInvalid => StatusCode::GONE,
             Error::NotLocal { .. } => StatusCode::FORBIDDEN,
@@ -143,6 +146,7 @@ impl Error {
             Error::ResetInProgress => "factory_reset_in_progress",
             Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::Locked { .. } => "locked",
+            Error::AccountProtected => "account_protected",
             Error::SecondFactorLocked { .. } => "second_factor_locked",
             Error::RateLimited { .. } => "rate_limited",
             Error::RecoveryNotConfigured => "recovery_not_configured",

@@ -200,6 +200,7 @@ pub enum AuditKind {
     Login,
     LoginFailed,
     LoginLocked,
+    AccountProtected,
     AuditOverflow,
     PasswordChanged,
     PasswordReset,
@@ -243,10 +244,11 @@ pub enum Severity {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 34] = [
+    pub const ALL: [AuditKind; 35] = [
         AuditKind::Login,
         AuditKind::LoginFailed,
         AuditKind::LoginLocked,
+        AuditKind::AccountProtected,
         AuditKind::AuditOverflow,
         AuditKind::PasswordChanged,
         AuditKind::PasswordReset,
@@ -285,6 +287,7 @@ impl AuditKind {
             AuditKind::Login => "login",
             AuditKind::LoginFailed => "login_failed",
             AuditKind::LoginLocked => "login_locked",
+            AuditKind::AccountProtected => "account_protected",
             AuditKind::AuditOverflow => "audit_overflow",
             AuditKind::PasswordChanged => "password_changed",
             AuditKind::PasswordReset => "password_reset",
@@ -323,6 +326,7 @@ impl AuditKind {
         match self {
             AuditKind::LoginFailed
             | AuditKind::LoginLocked
+            | AuditKind::AccountProtected
             | AuditKind::RecoveryEmailStale
             | AuditKind::RecoveryCheckFailed
             | AuditKind::TwoFactorFailed

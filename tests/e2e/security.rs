@@ -1001,3 +1001,49 @@ async fn while_a_factory_reset_runs_the_api_answers_503() {
         "erased"
     );
 }
+
+/// Issue 27 (NIST SP 800-63B's cap) with the real binary and real peers, inside a
+/// private network namespace made by the test (tests/scripts/netns-protect.sh): after
+/// 100 wrong passwords in a row from four outside addresses, a fifth is refused with
+/// the right password (429 `account_protected`), the owner's known browser and a
+/// computer on the LAN still get in, and each of their successes lifts it. A blocked
+/// outside address is closed at accept (no answer at all), and a keep-alive connection
+/// of an address that became blocked is answered 429 and closed at its next request.
+#[test]
+fn a_hundred_failures_leave_the_account_to_known_browsers_and_the_lan() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns-protect.sh");
+    let dir = TempDir::new("netns-protect");
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "--", "bash", script])
+        .arg(pbx_e2e::daemon::binary())
+        .arg(dir.path())
+        .output()
+        .expect("unshare runs (root is needed for a network namespace)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().map(str::trim_end).collect();
+    for expected in [
+        "owner-outside 200",
+        "owner-cookie kept",
+        "hundred-1 96x401 4x429",
+        "blocked-accept 000",
+        "stranger-right-password 429 account_protected",
+        "known-browser 200",
+        "stranger-after-known 200",
+        "hundred-7 96x401 4x429",
+        "stranger-right-password-again 429 account_protected",
+        "lan 200",
+        "stranger-after-lan 200",
+        "keepalive-before 200",
+        "keepalive-after 429 close eof",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}

@@ -60,6 +60,17 @@ pub fn route<B: Send + 'static>(
     }
 }
 
+/// `error` as JSON, and the connection closed after it (an address shed between
+/// requests, see [`crate::server`]).
+pub fn closing(error: &Error) -> Response<Body> {
+    let mut r = http::error_response(error);
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    r
+}
+
 /// The response for a handler's result: errors as JSON under `/api/`, as text for pages.
 fn answer(result: Result<Response<Body>, Error>, is_api: bool) -> Response<Body> {
     match result {

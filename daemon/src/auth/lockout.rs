@@ -13,6 +13,12 @@
 //!   once: never a hard lock, an attacker must not be able to lock the real admin out
 //!   of the box. The failure counts before its delay, so a client that leaves early
 //!   does not escape it; parallel guesses from one address are bounded by its lockout.
+//! - per account, NIST SP 800-63B's cap: after [`PROTECT_AFTER`] consecutive failures
+//!   (from every address, those in progress counted too) the account is *protected*:
+//!   an attempt is accepted only with a valid device cookie or from the local network
+//!   (the same rule as the reset link); the rest get [`Refused::Protected`] until a
+//!   success through one of those, or a recovery (button, reset link, recovery code:
+//!   [`Limiter::forgive_account`]), clears the count.
 //! - per device cookie (OWASP "device cookies", [`super::device`]): an attempt carrying a
 //!   valid cookie for the username it tries skips the address block and the account
 //!   slow-down and has a small lockout of its own: [`DEVICE_FAILURES`] failures void
@@ -39,6 +45,9 @@ const MAX_ACCOUNTS: usize = 4096;
 const MAX_DEVICES: usize = 4096;
 /// Failures with one device cookie after which it no longer exempts anything.
 pub const DEVICE_FAILURES: u32 = 5;
+/// Consecutive failures on one account after which only a known browser or the local
+/// network may try it (NIST SP 800-63B 5.2.2: "no more than 100").
+pub const PROTECT_AFTER: u32 = 100;
 /// The wait told to a client whose address has every attempt slot in progress: those
 /// attempts end within a hash or two.
 const IN_PROGRESS_WAIT: Duration = Duration::from_secs(1);
@@ -51,6 +60,15 @@ pub const MAX_TURN_WAIT: Duration = Duration::from_secs(60);
 struct Gate {
     turn: tokio::sync::Mutex<()>,
     waiting: std::sync::atomic::AtomicU32,
+}
+
+/// Why an attempt was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The address is blocked (or has all its attempts in progress) for this long.
+    Wait(Duration),
+    /// The account takes attempts only from a known browser or the local network.
+    Protected,
 }
 
 /// What a failed attempt leads to.
@@ -86,10 +104,19 @@ struct DeviceState {
     pending: u32,
 }
 
+/// One account's streak: failures in a row (from anywhere) and attempts in progress.
+#[derive(Default, Clone, Copy)]
+struct AccountState {
+    failures: u32,
+    pending: u32,
+    /// The protection was told (audit, log) for this streak.
+    announced: bool,
+}
+
 #[derive(Default)]
 struct State {
     addrs: HashMap<IpAddr, AddrState>,
-    accounts: HashMap<UserKey, u32>,
+    accounts: HashMap<UserKey, AccountState>,
     devices: HashMap<DeviceId, DeviceState>,
 }
 
@@ -131,6 +158,8 @@ pub struct Attempt<'a> {
     limiter: &'a Limiter,
     track: Track,
     user: UserKey,
+    /// Counted in the account's attempts in progress (not a device cookie's).
+    on_account: bool,
     decided: bool,
 }
 
@@ -142,7 +171,7 @@ impl Attempt<'_> {
 
     pub fn failed(mut self) -> Failure {
         self.decided = true;
-        self.limiter.fail(self.track, self.user)
+        self.limiter.fail(self.track, self.user, self.on_account)
     }
 
     pub fn succeeded(mut self) {
@@ -154,7 +183,7 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.decided {
-            self.limiter.release(self.track);
+            self.limiter.release(self.track, self.user, self.on_account);
         }
     }
 }
@@ -190,16 +219,35 @@ impl Limiter {
         UserKey(self.keys.hash_one(username))
     }
 
-    /// Starts an attempt on `username` from `ip`, counted before any hash is computed.
-    /// `device`: the id of a valid device cookie for this username, if the request
-    /// carried one. `Err(wait)` when the address is blocked or has all its attempts in
-    /// progress.
+    /// [`Limiter::begin_from`] an address on the local network, where the account cap
+    /// does not apply (recovery codes, which work only from there). `Err(wait)` when the
+    /// address is blocked or has all its attempts in progress.
     pub fn begin(
         &self,
         ip: IpAddr,
         username: &str,
         device: Option<DeviceId>,
     ) -> Result<Attempt<'_>, Duration> {
+        self.begin_from(ip, true, username, device)
+            .map_err(|r| match r {
+                Refused::Wait(d) => d,
+                // Never from the local network.
+                Refused::Protected => IN_PROGRESS_WAIT,
+            })
+    }
+
+    /// Starts an attempt on `username` from `ip` (`local`: on the PBX's own network),
+    /// counted before any hash is computed. `device`: the id of a valid device cookie
+    /// for this username, if the request carried one. Refused when the address is
+    /// blocked or has all its attempts in progress, or when the account is protected
+    /// and neither a device cookie nor the local network carries the attempt.
+    pub fn begin_from(
+        &self,
+        ip: IpAddr,
+        local: bool,
+        username: &str,
+        device: Option<DeviceId>,
+    ) -> Result<Attempt<'_>, Refused> {
         let user = self.user_key(username);
         let mut st = self.lock();
         if let Some(id) = device {
@@ -224,6 +272,7 @@ impl Limiter {
                         limiter: self,
                         track: Track::Device(id),
                         user,
+                        on_account: false,
                         decided: false,
                     });
                 }
@@ -238,28 +287,81 @@ impl Limiter {
             if st.addrs.len() >= MAX_ADDRESSES {
                 // Every entry is an active block or in use: a new address waits rather
                 // than one of those being forgotten.
-                return Err(p.lockout_block);
+                return Err(Refused::Wait(p.lockout_block));
             }
         }
+        let streak = st.accounts.get(&user).copied().unwrap_or_default();
         let a = st.addrs.entry(k).or_default();
         a.last_seen = now;
         match a.blocked_until {
-            Some(until) if until > now => return Err(until - now),
+            Some(until) if until > now => return Err(Refused::Wait(until - now)),
             Some(_) => a.blocked_until = None,
             None => {}
         }
         a.failures.slide(now, p.lockout_window);
         let used = a.failures.count().saturating_add(a.pending);
         if used >= p.lockout_failures {
-            return Err(IN_PROGRESS_WAIT);
+            return Err(Refused::Wait(IN_PROGRESS_WAIT));
+        }
+        if !local && streak.failures.saturating_add(streak.pending) >= PROTECT_AFTER {
+            return Err(Refused::Protected);
         }
         a.pending += 1;
+        Self::account_entry(&mut st, user).pending += 1;
         Ok(Attempt {
             limiter: self,
             track: Track::Address(k),
             user,
+            on_account: true,
             decided: false,
         })
+    }
+
+    /// How long `ip`'s address stays blocked, if it is (the accept loop closes its
+    /// connections: a blocked address costs no parsing).
+    pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        let now = self.clock.mono();
+        let st = self.lock();
+        st.addrs
+            .get(&addr_key(ip))
+            .and_then(|a| a.blocked_until)
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+
+    /// Whether `username` takes attempts only from a known browser or the local network.
+    pub fn protected(&self, username: &str) -> bool {
+        let user = self.user_key(username);
+        self.lock()
+            .accounts
+            .get(&user)
+            .is_some_and(|a| a.failures >= PROTECT_AFTER)
+    }
+
+    /// True once per streak, when the account has just become protected: the caller
+    /// tells the audit trail and the log.
+    pub fn announce_protection(&self, username: &str) -> bool {
+        let user = self.user_key(username);
+        let mut st = self.lock();
+        match st.accounts.get_mut(&user) {
+            Some(a) if a.failures >= PROTECT_AFTER && !a.announced => {
+                a.announced = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A recovery replaced the account's password (button, reset link, recovery code):
+    /// its streak of failures is over, the protection lifted.
+    pub fn forgive_account(&self, username: &str) {
+        let user = self.user_key(username);
+        let mut st = self.lock();
+        if let Some(a) = st.accounts.get_mut(&user) {
+            a.failures = 0;
+            a.announced = false;
+        }
+        Self::drop_idle_account(&mut st, user);
     }
 
     /// Drops idle entries (no block, nothing pending, last seen a window ago), then, if
@@ -285,7 +387,7 @@ impl Limiter {
     pub fn account_delay(&self, username: &str) -> Duration {
         let p = self.policy();
         let user = self.user_key(username);
-        let fails = self.lock().accounts.get(&user).copied().unwrap_or(0);
+        let fails = self.lock().accounts.get(&user).map_or(0, |a| a.failures);
         let over = fails.saturating_sub(p.account_slowdown_after);
         p.account_slowdown_step
             .saturating_mul(over)
@@ -326,22 +428,43 @@ impl Limiter {
         }
     }
 
-    fn count_account_failure(&self, st: &mut State, user: UserKey) {
+    /// The account's entry; with the table full, the least-failed idle entry goes
+    /// first: the ones worth remembering are under attack.
+    fn account_entry(st: &mut State, user: UserKey) -> &mut AccountState {
         if !st.accounts.contains_key(&user) && st.accounts.len() >= MAX_ACCOUNTS {
-            // Forget the least-failed entry: the ones worth remembering are under attack.
-            if let Some(k) = st.accounts.iter().min_by_key(|(_, n)| **n).map(|(k, _)| *k) {
+            if let Some(k) = st
+                .accounts
+                .iter()
+                .filter(|(_, a)| a.pending == 0)
+                .min_by_key(|(_, a)| a.failures)
+                .map(|(k, _)| *k)
+            {
                 st.accounts.remove(&k);
             }
         }
-        let n = st.accounts.entry(user).or_insert(0);
-        *n = n.saturating_add(1);
+        st.accounts.entry(user).or_default()
     }
 
-    fn fail(&self, track: Track, user: UserKey) -> Failure {
+    /// An entry with no failures and nothing in progress holds nothing: it goes.
+    fn drop_idle_account(st: &mut State, user: UserKey) {
+        if st
+            .accounts
+            .get(&user)
+            .is_some_and(|a| a.failures == 0 && a.pending == 0)
+        {
+            st.accounts.remove(&user);
+        }
+    }
+
+    fn fail(&self, track: Track, user: UserKey, on_account: bool) -> Failure {
         let p = self.policy();
         let now = self.clock.mono();
         let mut st = self.lock();
-        self.count_account_failure(&mut st, user);
+        let a = Self::account_entry(&mut st, user);
+        a.failures = a.failures.saturating_add(1);
+        if on_account {
+            a.pending = a.pending.saturating_sub(1);
+        }
         match track {
             Track::Device(id) => {
                 let d = st.devices.entry(id).or_default();
@@ -370,7 +493,14 @@ impl Limiter {
     /// device cookie) and the account's streak are forgiven; nobody else's.
     fn succeed(&self, track: Track, user: UserKey) {
         let mut st = self.lock();
-        st.accounts.remove(&user);
+        if let Some(a) = st.accounts.get_mut(&user) {
+            a.failures = 0;
+            a.announced = false;
+            if matches!(track, Track::Address(_)) {
+                a.pending = a.pending.saturating_sub(1);
+            }
+        }
+        Self::drop_idle_account(&mut st, user);
         match track {
             Track::Device(id) => {
                 st.devices.remove(&id);
@@ -384,8 +514,14 @@ impl Limiter {
         }
     }
 
-    fn release(&self, track: Track) {
+    fn release(&self, track: Track, user: UserKey, on_account: bool) {
         let mut st = self.lock();
+        if on_account {
+            if let Some(a) = st.accounts.get_mut(&user) {
+                a.pending = a.pending.saturating_sub(1);
+            }
+            Self::drop_idle_account(&mut st, user);
+        }
         match track {
             Track::Device(id) => {
                 if let Some(d) = st.devices.get_mut(&id) {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::auth::device;
 use crate::auth::failure_log::{Due, Record};
-use crate::auth::lockout::{DeviceId, Failure};
+use crate::auth::lockout::{DeviceId, Failure, Refused, PROTECT_AFTER};
 use crate::auth::sessions::{NewSession, Origin, Session};
 use crate::auth::shown_username;
 use crate::auth::Secret;
@@ -112,10 +112,14 @@ pub async fn verify_password(
     device: Option<DeviceId>,
 ) -> Result<Account, Error> {
     let data = app.data()?;
+    let local = crate::flows::recovery::is_local(app, ip);
     let attempt = app
         .limiter()
-        .begin(ip, username, device)
-        .map_err(|d| Error::Locked { retry_after: d })?;
+        .begin_from(ip, local, username, device)
+        .map_err(|r| match r {
+            Refused::Wait(d) => Error::Locked { retry_after: d },
+            Refused::Protected => Error::AccountProtected,
+        })?;
     // Longer names are never accounts: no lookup, the same hash as an unknown user.
     let account = if username.len() <= MAX_USERNAME {
         data.account(username).await?
@@ -141,6 +145,16 @@ pub async fn verify_password(
             let slowed = !attempt.by_device();
             // Counted before the delay: leaving early does not escape it.
             let failure = attempt.failed();
+            if app.limiter().announce_protection(username) {
+                let shown = shown_username(username);
+                tracing::warn!(user = %shown, "account protected after {PROTECT_AFTER} failed sign-ins in a row: only known browsers and the local network may try it");
+                app.audit(
+                    AuditKind::AccountProtected,
+                    Some(&shown),
+                    Some(ip),
+                    Some(&format!("{PROTECT_AFTER} failed sign-ins in a row")),
+                );
+            }
             if let (false, Some(id), Failure::AttemptsLeft(0)) = (slowed, device, failure) {
                 void_device(app, username, id).await;
             }
@@ -386,6 +400,125 @@ mod tests {
             login(app, ip("192.0.2.6"), req(LABEL), None, "test").await,
             Err(Error::InvalidCredentials { .. })
         ));
+    }
+
+    /// `n` wrong passwords on the admin at once, five from each internet-side address
+    /// from `first` on (documentation addresses, never on this machine's networks).
+    async fn wrong_at_once(app: &std::sync::Arc<App>, first: u32, n: u32) -> Vec<Error> {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let app = std::sync::Arc::clone(app);
+            let a = ip(&format!("203.0.113.{}", first + i / 5));
+            set.spawn(async move {
+                verify_password(&app, a, ADMIN, secret("not the passphrase"), None)
+                    .await
+                    .expect_err("a wrong password")
+            });
+        }
+        set.join_all().await
+    }
+
+    fn codes(errors: &[Error]) -> Vec<&'static str> {
+        let mut c: Vec<_> = errors.iter().map(Error::code).collect();
+        c.sort_unstable();
+        c
+    }
+
+    /// Issue 27 (NIST SP 800-63B's cap): after 100 failures in a row on the admin, from
+    /// 24 internet-side addresses in parallel waves, the account takes attempts only
+    /// from a known browser or the local network; the rest are refused before any hash
+    /// (`account_protected`, the right password too, counted from the start: a wave
+    /// that crosses 100 gets exactly the hashes left). A success through either way, or
+    /// a recovery, lifts it.
+    #[tokio::test]
+    async fn a_hundred_failures_in_a_row_leave_the_account_to_known_browsers_and_the_lan() {
+        let t = TestApp::ready("flow-protect").await;
+        let app = &t.app;
+        let mut policy = app.config().policy.clone();
+        policy.account_slowdown_step = std::time::Duration::ZERO;
+        app.limiter().set_policy(policy);
+        let outside = ip("198.51.100.20");
+        let Ok(LoginOutcome::SignedIn(first)) = login(app, outside, req(ADMIN_PW), None, "t").await
+        else {
+            panic!("signed in");
+        };
+        let cookie = first.device_cookie.expect("a device cookie");
+        let protect = |from: u32| async move {
+            // 90 in nine waves of ten, then twenty at once of which ten are hashed.
+            for wave in 0..9 {
+                let got = wrong_at_once(app, from + wave * 2, 10).await;
+                assert!(
+                    codes(&got)
+                        .iter()
+                        .all(|c| *c == "invalid_credentials" || *c == "locked"),
+                    "{got:?}"
+                );
+            }
+            let got = codes(&wrong_at_once(app, from + 18, 20).await);
+            let hashed = got.iter().filter(|c| **c != "account_protected").count();
+            assert_eq!(hashed, 10, "exactly the ten hashes left: {got:?}");
+            assert!(app.limiter().protected(ADMIN));
+        };
+        protect(1).await;
+        let checks = app.hasher().checks();
+        let r = login(app, ip("198.51.100.21"), req(ADMIN_PW), None, "t").await;
+        let Err(e) = r else { panic!("refused") };
+        assert_eq!((e.status().as_u16(), e.code()), (429, "account_protected"));
+        assert!(
+            e.message().contains("browser that signed in to it before"),
+            "{e}"
+        );
+        assert_eq!(app.hasher().checks(), checks, "refused before any hash");
+        let audit = app
+            .data()
+            .expect("data")
+            .audit_events()
+            .await
+            .expect("audit");
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|e| e.event == "account_protected")
+                .count(),
+            1,
+            "told once"
+        );
+
+        // The known browser gets in from outside; its success lifts the protection.
+        let known = login(app, outside, req(ADMIN_PW), Some(&cookie), "t").await;
+        assert!(known.is_ok(), "known browser");
+        assert!(!app.limiter().protected(ADMIN));
+        assert!(login(app, ip("198.51.100.22"), req(ADMIN_PW), None, "t")
+            .await
+            .is_ok());
+
+        // The local network (here loopback) gets in too, and lifts it.
+        protect(31).await;
+        assert!(login(app, ip("127.0.0.1"), req(ADMIN_PW), None, "t")
+            .await
+            .is_ok());
+        assert!(login(app, ip("198.51.100.23"), req(ADMIN_PW), None, "t")
+            .await
+            .is_ok());
+
+        // So do the ways back in: the reset link and recovery code (after_reset), and
+        // the button's credential reset.
+        protect(61).await;
+        crate::flows::recovery::reset::after_reset(
+            app,
+            ADMIN.into(),
+            ip("127.0.0.1"),
+            crate::flows::recovery::reset::Way::Link,
+        );
+        assert!(!app.limiter().protected(ADMIN), "a reset link lifts it");
+        protect(91).await;
+        crate::flows::recovery::button::reset_admin_credentials(app, "test")
+            .await
+            .expect("credential reset");
+        assert!(!app.limiter().protected(ADMIN), "the button lifts it");
+        assert!(login(app, ip("198.51.100.24"), req(LABEL), None, "t")
+            .await
+            .is_ok());
     }
 
     #[tokio::test]

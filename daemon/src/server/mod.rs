@@ -1,5 +1,6 @@
 //! The accept loops: plain HTTP and HTTPS listeners, a connection limit (per address,
-//! and a reserve for light users), a TLS handshake timeout, the header timeout and a
+//! and a reserve for light users), blocked addresses shed at accept and between
+//! requests ([`Shed`]), a TLS handshake timeout, the header timeout and a
 //! graceful drain (at most 10 s) on shutdown ([`watch`]), and the body deadline (see
 //! [`crate::api::http::BodyDeadline`]). Each connection, plain or TLS, is a
 //! [`pbx_http1::Conn`] answered by [`crate::api::route`].
@@ -27,6 +28,46 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 /// An address holding this many connections or more is a heavy user: it does not get
 /// the pool's reserve (the last quarter), which stays for the others.
 const LIGHT_USER: usize = 4;
+
+/// How long the accept loop trusts its reading of the box's own subnets.
+const LOCAL_RULE_TTL: Duration = Duration::from_secs(5);
+
+/// Blocked addresses cost nothing to turn away: an address the login lockout blocked is
+/// closed at accept, before any parsing, and a keep-alive connection of one that became
+/// blocked is answered 429 `locked` with `Connection: close` at its next request. Not
+/// on the PBX's own segment: there the block keeps its exemptions (a known browser's
+/// device cookie), and the owner's pages load.
+pub struct Shed {
+    app: Arc<App>,
+    rule: Mutex<Option<(std::time::Instant, Arc<crate::flows::recovery::LocalRule>)>>,
+}
+
+impl Shed {
+    fn new(app: Arc<App>) -> Shed {
+        Shed {
+            app,
+            rule: Mutex::new(None),
+        }
+    }
+
+    /// The block's time left when `ip` is blocked and off the local segment.
+    fn refuses(&self, ip: IpAddr) -> Option<Duration> {
+        let left = self.app.limiter().blocked_for(ip)?;
+        (!self.rule().on_segment(ip)).then_some(left)
+    }
+
+    fn rule(&self) -> Arc<crate::flows::recovery::LocalRule> {
+        let mut cached = self.rule.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((at, rule)) if at.elapsed() < LOCAL_RULE_TTL => Arc::clone(rule),
+            _ => {
+                let rule = Arc::new(crate::flows::recovery::LocalRule::now(&self.app));
+                *cached = Some((std::time::Instant::now(), Arc::clone(&rule)));
+                rule
+            }
+        }
+    }
+}
 
 /// Bound sockets, injected so tests and `--dev` can listen on port 0.
 #[derive(Default)]
@@ -56,6 +97,7 @@ pub async fn serve(
         per_address_max: config.server.max_connections_per_address,
         reserve: config.server.max_connections / 4,
         refusals: AtomicU64::new(0),
+        shed: Arc::new(Shed::new(Arc::clone(&app))),
         app,
         tls,
     });
@@ -99,6 +141,7 @@ struct Shared {
     /// Slots only addresses with fewer than [`LIGHT_USER`] connections may take.
     reserve: usize,
     refusals: AtomicU64,
+    shed: Arc<Shed>,
 }
 
 async fn accept_loop(
@@ -115,6 +158,7 @@ async fn accept_loop(
         per_address_max,
         reserve,
         refusals,
+        shed,
     } = &*shared;
     let per_address_max = *per_address_max;
     loop {
@@ -133,6 +177,10 @@ async fn accept_loop(
                 continue;
             }
         };
+        if shed.refuses(peer.ip()).is_some() {
+            refused(refusals, "this address is blocked after failed sign-ins");
+            continue;
+        }
         let Some((addr_slot, held)) = per_address.try_take(peer.ip(), per_address_max) else {
             refused(
                 refusals,
@@ -155,7 +203,14 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let ctx = Ctx { peer, https };
         let acceptor = https.then(|| tls.acceptor());
-        let connection = serve_connection(Arc::clone(app), stream, ctx, acceptor, stop.clone());
+        let connection = serve_connection(
+            Arc::clone(app),
+            Arc::clone(shed),
+            stream,
+            ctx,
+            acceptor,
+            stop.clone(),
+        );
         tokio::spawn(async move {
             connection.await;
             drop(permit);
@@ -168,6 +223,7 @@ async fn accept_loop(
 /// the client goes, a timeout ends it, or the drain does.
 async fn serve_connection(
     app: Arc<App>,
+    shed: Arc<Shed>,
     stream: tokio::net::TcpStream,
     ctx: Ctx,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
@@ -190,6 +246,12 @@ async fn serve_connection(
             ));
         }
         pbx_board::sched::give_way();
+        if let Some(left) = shed.refuses(ctx.peer.ip()) {
+            noted.mark_idle();
+            return Answer::ready(crate::api::closing(&crate::error::Error::Locked {
+                retry_after: left,
+            }));
+        }
         // A handler that waits holds `busy` until its answer: the header clock runs
         // again from the answer.
         let answer = crate::api::route(&app, ctx, req, || noted.busy());

@@ -197,6 +197,7 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
         return Err(Error::Internal("the admin account is missing".into()));
     }
     let ended = crate::flows::end_sign_ins(app, ADMIN);
+    app.limiter().forgive_account(ADMIN);
     disable_other_admins(app).await?;
     app.audit(
         AuditKind::CredentialsReset,

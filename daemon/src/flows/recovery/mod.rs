@@ -28,7 +28,7 @@ pub mod worker;
 
 pub use crate::mail::outbox::MailJob;
 pub use forgot::{forgot, send_reset_link, ForgotRequest};
-pub use reset::{check_local, reset, ResetRequest};
+pub use reset::{check_local, is_local, reset, LocalRule, ResetRequest};
 pub use worker::mail_worker;
 
 use serde::{Deserialize, Serialize};

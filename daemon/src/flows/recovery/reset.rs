@@ -43,11 +43,46 @@ fn own_subnets(app: &App, config: &crate::config::Config) -> Vec<pbx_board::Subn
     )
 }
 
+/// The local-network rule as it stands: this box's own subnets (read from its
+/// interfaces), `network.lan_subnets` and the cloud switch. Read once, asked many times
+/// (the accept loop keeps one for a few seconds).
+pub struct LocalRule {
+    own: Vec<pbx_board::Subnet>,
+    lan: Vec<pbx_board::Subnet>,
+    cloud: bool,
+}
+
+impl LocalRule {
+    pub fn now(app: &App) -> LocalRule {
+        let config = app.config();
+        LocalRule {
+            own: own_subnets(app, &config),
+            lan: config.network.lan_subnets.clone(),
+            cloud: config.server.cloud,
+        }
+    }
+
+    /// Whether `peer` may do what only the local network may (reset links, recovery
+    /// codes, sign-in on a protected account): on a cloud PBX, everyone.
+    pub fn allows(&self, peer: IpAddr) -> bool {
+        localnet::allowed(peer, &self.own, &self.lan, self.cloud)
+    }
+
+    /// Whether `peer` is on the PBX's own segment, cloud or not (loopback included).
+    pub fn on_segment(&self, peer: IpAddr) -> bool {
+        localnet::allowed(peer, &self.own, &self.lan, false)
+    }
+}
+
+/// Whether `peer` is on the PBX's local network (the reset link's rule), with this
+/// box's interfaces.
+pub fn is_local(app: &App, peer: IpAddr) -> bool {
+    LocalRule::now(app).allows(peer)
+}
+
 /// The local-network rule for this peer, with this box's interfaces.
 pub fn check_local(app: &App, peer: IpAddr) -> Result<(), Error> {
-    let config = app.config();
-    let own = own_subnets(app, &config);
-    if localnet::allowed(peer, &own, &config.network.lan_subnets, config.server.cloud) {
+    if is_local(app, peer) {
         Ok(())
     } else {
         tracing::warn!(%peer, "reset link opened from outside the local network");
@@ -98,6 +133,7 @@ pub fn after_reset(app: &App, username: String, peer: IpAddr, way: Way) {
         Way::Code => ("recovery code", "a recovery code"),
     };
     let ended = crate::flows::end_sign_ins(app, &username);
+    app.limiter().forgive_account(&username);
     app.audit(
         AuditKind::PasswordReset,
         Some(&username),

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# NIST SP 800-63B's cap end to end (issue 27), run inside `unshare --net` (a private
+# network namespace made for this test: nothing here can reach any other host).
+#   v0 (veth) 10.99.0.1/24  the box's own LAN segment, seen by the daemon via getifaddrs
+#   lo        10.99.0.7/32  a computer on that segment
+#   lo        10.99.1.N/32  computers elsewhere (routed in, not on the segment)
+# 100 wrong passwords on the admin from four outside addresses (25 each, in parallel)
+# protect the account: then a fifth outside address is refused even with the right
+# password, while the known browser (its device cookie) and the LAN computer get in,
+# and each such success lifts the protection. A blocked outside address is closed at
+# accept, before a request is read; a keep-alive connection of an address that becomes
+# blocked gets 429 with Connection: close at its next request.
+# Prints one line per check: "<who> <status> <error code>".
+# Usage: netns-protect.sh PBX_AUTHD_BINARY WORKDIR
+set -euo pipefail
+bin=$1 dir=$2
+
+ip link set lo up
+ip link add v0 type veth peer name v1
+ip addr add 10.99.0.1/24 dev v0
+ip link set v0 up
+ip link set v1 up
+ip addr add 10.99.0.7/32 dev lo
+for n in $(seq 1 20); do ip addr add "10.99.1.$n/32" dev lo; done
+
+# No slow-down and room for 100 checks at once, so that 200 failures take seconds; 25
+# failures block an address (four addresses make the 100).
+cat >"$dir/config.toml" <<'EOF'
+[policy]
+account_slowdown_step_ms = 0
+hash_queue = 128
+lockout_failures = 25
+EOF
+"$bin" --dev --state-dir "$dir/state" --http 0.0.0.0:8080 --https 127.0.0.1:8443 \
+  --config "$dir/config.toml" >"$dir/out" 2>>"$dir/err" &
+pid=$!
+trap 'kill -9 $pid 2>/dev/null || true' EXIT
+up=
+for _ in $(seq 1 200); do
+  curl -fsS -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null && { up=1; break; }
+  sleep 0.05
+done
+[[ -n $up ]] || { echo "daemon did not start" >&2; cat "$dir/err" >&2; exit 1; }
+label=$(sed -n 's/^initial admin password: //p' "$dir/out")
+[[ -n $label ]] || { echo "no label password" >&2; cat "$dir/err" >&2; exit 1; }
+
+login() { # SOURCE PASSWORD [COOKIE_JAR] → "<status> <error code>"
+  local body code err jar=${3:-/dev/null}
+  body=$(mktemp)
+  code=$(curl -s -o "$body" -w '%{http_code}' --interface "$1" -b "$jar" -c "$jar" \
+    -H 'content-type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$2\"}" http://10.99.0.1:8080/api/v1/login)
+  err=$(grep -o '"error":"[a-z_]*"' "$body" | cut -d'"' -f4 || true)
+  echo "$code${err:+ $err}"
+  rm -f "$body"
+}
+
+# The owner replaces the label password (from the LAN), then signs in from outside
+# once: that browser keeps a device cookie.
+jar=$dir/owner.jar
+curl -s -o "$dir/first" -c "$jar" --interface 10.99.0.7 -H 'content-type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$label\"}" http://10.99.0.1:8080/api/v1/login
+csrf=$(grep -o '"csrf_token":"[^"]*"' "$dir/first" | cut -d'"' -f4)
+curl -s -o /dev/null -b "$jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
+  --interface 10.99.0.7 -d "{\"current_password\":\"$label\",\"new_password\":\"amber tram over the bridge\"}" \
+  http://10.99.0.1:8080/api/v1/password
+pw="amber tram over the bridge"
+echo "owner-outside $(login 10.99.1.20 "$pw" "$jar")"
+grep -q pbx_device "$jar" && echo "owner-cookie kept" || echo "owner-cookie missing"
+
+hundred() { # FIRST_ADDRESS → the 100 answers' statuses, counted
+  local first=$1 n a jobs=()
+  for a in $(seq "$first" $((first + 3))); do
+    for n in $(seq 1 25); do
+      login "10.99.1.$a" "not the passphrase" >>"$dir/answers.$first" &
+      jobs+=($!)
+    done
+  done
+  wait "${jobs[@]}"
+  echo "hundred-$first $(cut -d' ' -f1 "$dir/answers.$first" | sort | uniq -c | awk '{printf "%sx%s ", $1, $2}')"
+}
+
+hundred 1
+# curl's 000: no HTTP answer at all (the connection closed at accept).
+echo "blocked-accept $(curl -s -o /dev/null -w '%{http_code}' --interface 10.99.1.1 \
+  http://10.99.0.1:8080/healthz || true)"
+echo "stranger-right-password $(login 10.99.1.5 "$pw")"
+echo "known-browser $(login 10.99.1.20 "$pw" "$jar")"
+echo "stranger-after-known $(login 10.99.1.6 "$pw")"
+hundred 7
+echo "stranger-right-password-again $(login 10.99.1.11 "$pw")"
+echo "lan $(login 10.99.0.7 "$pw")"
+echo "stranger-after-lan $(login 10.99.1.12 "$pw")"
+
+# A keep-alive connection from 10.99.1.13, then 25 failures from that address on other
+# connections block it: the connection's next request is answered 429 and closed.
+python3 - <<'PY'
+import socket, subprocess
+s = socket.create_connection(("10.99.0.1", 8080), source_address=("10.99.1.13", 0), timeout=10)
+get = b"GET /healthz HTTP/1.1\r\nHost: 10.99.0.1\r\n\r\n"
+s.sendall(get)
+print("keepalive-before", s.recv(4096).split(b" ")[1].decode())
+for _ in range(25):
+    subprocess.run(["curl", "-s", "-o", "/dev/null", "--interface", "10.99.1.13", "-H",
+                    "content-type: application/json", "-d",
+                    '{"username":"admin","password":"not the passphrase"}',
+                    "http://10.99.0.1:8080/api/v1/login"], check=False)
+s.sendall(get)
+data = b""
+while chunk := s.recv(4096):
+    data += chunk
+head = data.split(b"\r\n\r\n")[0].decode().lower().split("\r\n")
+closed = "connection: close" in head
+print("keepalive-after", head[0].split(" ")[1], "close" if closed else "kept", "eof")
+PY
+kill -TERM $pid
+wait $pid || true
