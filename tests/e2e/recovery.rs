@@ -603,21 +603,7 @@ async fn extension_accounts_recover_by_extension_number() {
 /// outside source address on lo), nothing leaves the machine.
 #[test]
 fn local_network_rule_in_a_private_namespace() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns-localnet.sh");
-    let dir = TempDir::new("netns");
-    let out = std::process::Command::new("unshare")
-        .args(["--net", "--", "bash", script])
-        .arg(pbx_e2e::daemon::binary())
-        .arg(dir.path())
-        .output()
-        .expect("unshare runs (root is needed for a network namespace)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
+    let lines = pbx_e2e::in_netns("netns-localnet.sh", "netns");
     for expected in [
         "outsider page 403 names-subnet",
         "outsider api 403 not_local",
@@ -628,8 +614,9 @@ fn local_network_rule_in_a_private_namespace() {
         "cloud outsider api 410 token_invalid",
     ] {
         assert!(
-            lines.contains(&expected),
-            "missing {expected:?} in:\n{stdout}"
+            lines.iter().any(|l| l == expected),
+            "missing {expected:?} in:\n{}",
+            lines.join("\n")
         );
     }
 }

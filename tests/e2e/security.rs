@@ -1011,21 +1011,7 @@ async fn while_a_factory_reset_runs_the_api_answers_503() {
 /// of an address that became blocked is answered 429 and closed at its next request.
 #[test]
 fn a_hundred_failures_leave_the_account_to_known_browsers_and_the_lan() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns-protect.sh");
-    let dir = TempDir::new("netns-protect");
-    let out = std::process::Command::new("unshare")
-        .args(["--net", "--", "bash", script])
-        .arg(pbx_e2e::daemon::binary())
-        .arg(dir.path())
-        .output()
-        .expect("unshare runs (root is needed for a network namespace)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().map(str::trim_end).collect();
+    let lines = pbx_e2e::in_netns("netns-protect.sh", "netns-protect");
     for expected in [
         "owner-outside 200",
         "owner-cookie kept",
@@ -1042,8 +1028,9 @@ fn a_hundred_failures_leave_the_account_to_known_browsers_and_the_lan() {
         "keepalive-after 429 close eof",
     ] {
         assert!(
-            lines.contains(&expected),
-            "missing {expected:?} in:\n{stdout}"
+            lines.iter().any(|l| l == expected),
+            "missing {expected:?} in:\n{}",
+            lines.join("\n")
         );
     }
 }

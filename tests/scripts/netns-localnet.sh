@@ -1,21 +1,12 @@
 #!/usr/bin/env bash
-# The local-network rule end to end, run inside `unshare --net` (a private network
-# namespace made for this test: nothing here can reach any other host).
-#   v0 (veth) 10.99.0.1/24  the box's own LAN segment, seen by the daemon via getifaddrs
-#   lo        10.99.0.7/32  a computer on that segment
-#   lo        10.99.1.5/32  a computer elsewhere (routed in, not on the segment)
+# The local-network rule end to end, run inside `unshare --net` on the segment of
+# netns-segment.sh: 10.99.0.7 is on the box's segment, 10.99.1.5 elsewhere.
 # Prints one line per check: "<who> <what> <status> <detail>".
 # Usage: netns-localnet.sh PBX_AUTHD_BINARY WORKDIR
 set -euo pipefail
 bin=$1 dir=$2
-
-ip link set lo up
-ip link add v0 type veth peer name v1
-ip addr add 10.99.0.1/24 dev v0
-ip link set v0 up
-ip link set v1 up
-ip addr add 10.99.0.7/32 dev lo
-ip addr add 10.99.1.5/32 dev lo
+# shellcheck source=netns-segment.sh
+source "$(dirname "$0")/netns-segment.sh" 5
 
 pid=
 start() {

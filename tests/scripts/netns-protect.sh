@@ -1,9 +1,6 @@
 #!/usr/bin/env bash
-# NIST SP 800-63B's cap end to end (issue 27), run inside `unshare --net` (a private
-# network namespace made for this test: nothing here can reach any other host).
-#   v0 (veth) 10.99.0.1/24  the box's own LAN segment, seen by the daemon via getifaddrs
-#   lo        10.99.0.7/32  a computer on that segment
-#   lo        10.99.1.N/32  computers elsewhere (routed in, not on the segment)
+# NIST SP 800-63B's cap end to end (issue 27), run inside `unshare --net` on the segment
+# of netns-segment.sh.
 # 100 wrong passwords on the admin from four outside addresses (25 each, in parallel)
 # protect the account: then a fifth outside address is refused even with the right
 # password, while the known browser (its device cookie) and the LAN computer get in,
@@ -14,14 +11,8 @@
 # Usage: netns-protect.sh PBX_AUTHD_BINARY WORKDIR
 set -euo pipefail
 bin=$1 dir=$2
-
-ip link set lo up
-ip link add v0 type veth peer name v1
-ip addr add 10.99.0.1/24 dev v0
-ip link set v0 up
-ip link set v1 up
-ip addr add 10.99.0.7/32 dev lo
-for n in $(seq 1 20); do ip addr add "10.99.1.$n/32" dev lo; done
+# shellcheck source=netns-segment.sh
+source "$(dirname "$0")/netns-segment.sh" 20
 
 # No slow-down and room for 100 checks at once, so that 200 failures take seconds; 25
 # failures block an address (four addresses make the 100).

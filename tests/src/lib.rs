@@ -61,6 +61,27 @@ pub async fn poll_until_async<T, F: Future<Output = Option<T>>>(
     }
 }
 pub use daemon::{Daemon, Opts};
+
+/// Runs `tests/scripts/SCRIPT` with the daemon binary inside a private network
+/// namespace (`unshare --net`: nothing there can reach another host); its lines, or a
+/// panic with what it printed when it failed.
+pub fn in_netns(script: &str, tag: &str) -> Vec<String> {
+    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let dir = TempDir::new(tag);
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "--", "bash", &path])
+        .arg(daemon::binary())
+        .arg(dir.path())
+        .output()
+        .expect("unshare runs (root is needed for a network namespace)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().map(|l| l.trim_end().to_string()).collect()
+}
 pub use smtp::SmtpServer;
 
 /// A fresh, empty directory under the system temp dir, removed on drop.

@@ -469,20 +469,7 @@ mod tests {
             "{e}"
         );
         assert_eq!(app.hasher().checks(), checks, "refused before any hash");
-        let audit = app
-            .data()
-            .expect("data")
-            .audit_events()
-            .await
-            .expect("audit");
-        assert_eq!(
-            audit
-                .iter()
-                .filter(|e| e.event == "account_protected")
-                .count(),
-            1,
-            "told once"
-        );
+        assert_eq!(t.audit_count("account_protected").await, 1, "told once");
 
         // The known browser gets in from outside; its success lifts the protection.
         let known = login(app, outside, req(ADMIN_PW), Some(&cookie), "t").await;

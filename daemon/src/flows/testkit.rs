@@ -102,6 +102,16 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// How many events named `event` the audit trail holds.
+    pub async fn audit_count(&self, event: &str) -> usize {
+        let events = self.app.data().expect("data").audit_events().await;
+        events
+            .expect("audit")
+            .iter()
+            .filter(|e| e.event == event)
+            .count()
+    }
+
     /// Stores a reset token for `admin` under `digest`, valid 10 minutes from now.
     pub fn admin_token(&self, digest: [u8; 32]) {
         let now = self.app.clock().unix();

@@ -131,20 +131,7 @@ async fn the_drill_runs_on_schedule_reports_a_stale_address_once_and_retries_wit
     tick(app, false).await.expect("tick");
     tick(app, false).await.expect("tick");
     assert!(readiness(app).await.email_stale);
-    let events = app
-        .data()
-        .expect("data")
-        .audit_events()
-        .await
-        .expect("audit");
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e.event == "recovery_email_stale")
-            .count(),
-        1,
-        "{events:?}"
-    );
+    assert_eq!(t.audit_count("recovery_email_stale").await, 1);
     // The drill's link lapsed with the 7 days; the dashboard's "send a check now" mails
     // a fresh one.
     let old = mails(app).pop().expect("drill mail").1;
