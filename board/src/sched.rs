@@ -84,6 +84,28 @@ pub fn lower_this_thread() -> (Background, Option<io::Error>) {
     }
 }
 
+/// Puts the calling thread under `SCHED_OTHER`, the daemon's normal policy (its nice
+/// unchanged): a thread that must not starve, spawned from wherever (a new thread
+/// inherits its parent's policy). The password check of the trusted lanes runs here.
+pub fn normal_this_thread() -> io::Result<()> {
+    let priority: libc::c_int = 0;
+    // SAFETY: as in [`lower_this_thread`]: the raw call on the calling thread (pid 0)
+    // with a live one-int `struct sched_param`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            0,
+            libc::SCHED_OTHER,
+            &priority as *const libc::c_int,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The longest stretch a normal-priority thread of the daemon keeps its core while
 /// another task may be waiting for it (a 20 ms voice packet tolerates ~1 ms).
 pub const BURST: Duration = Duration::from_millis(1);

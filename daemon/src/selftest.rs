@@ -57,11 +57,12 @@ async fn stores(app: &App) -> Result<String, String> {
     }
 }
 
-/// Every hash the daemon runs at once fits in the box's memory with room to spare
-/// (half of it: Asterisk and the rest of the box need the other half).
+/// Every hash the daemon runs at once (`hash_concurrency`, and the trusted lanes' one)
+/// fits in the box's memory with room to spare (half of it: Asterisk and the rest of
+/// the box need the other half).
 fn hash_memory(app: &App, total_kib: Option<u64>) -> Result<String, String> {
     let p = &app.config().policy;
-    let need = u64::from(p.hash_cost.m_kib) * p.hash_concurrency as u64;
+    let need = u64::from(p.hash_cost.m_kib) * hashes_at_once(p);
     let Some(total) = total_kib else {
         return Ok(format!(
             "{need} KiB for hashing; the box's memory is unknown"
@@ -69,7 +70,8 @@ fn hash_memory(app: &App, total_kib: Option<u64>) -> Result<String, String> {
     };
     let detail = format!(
         "{} hash(es) of {} KiB = {need} KiB of {total} KiB",
-        p.hash_concurrency, p.hash_cost.m_kib
+        hashes_at_once(p),
+        p.hash_cost.m_kib
     );
     if need * 2 <= total {
         Ok(detail)
@@ -79,6 +81,11 @@ fn hash_memory(app: &App, total_kib: Option<u64>) -> Result<String, String> {
              policy.hash_concurrency)"
         ))
     }
+}
+
+/// Hashes that may run at once: `hash_concurrency` workers and the trusted lanes' own.
+fn hashes_at_once(p: &crate::config::Policy) -> u64 {
+    p.hash_concurrency as u64 + 1
 }
 
 /// The config file the daemon was started with still validates (the next start, or a
@@ -108,7 +115,7 @@ mod tests {
     fn hashing_that_needs_more_than_half_the_memory_fails_the_check() {
         let t = TestApp::new("selftest-memory");
         let p = &t.app.config().policy;
-        let need = u64::from(p.hash_cost.m_kib) * p.hash_concurrency as u64;
+        let need = u64::from(p.hash_cost.m_kib) * (p.hash_concurrency as u64 + 1);
         assert!(hash_memory(&t.app, Some(need * 2)).is_ok());
         let refused = hash_memory(&t.app, Some(need * 2 - 1)).expect_err("too little memory");
         assert!(refused.contains("lower policy.argon2_m_kib"), "{refused}");

@@ -4,6 +4,14 @@
 //! so a flood of logins cannot exhaust the box's memory. The hashing threads run under
 //! `SCHED_IDLE` ([`pbx_board::sched`]): a login flood cannot take a core from Asterisk
 //! or from the daemon's own HTTP threads; hashes then wait, they are not refused.
+//!
+//! Checks come in lanes by trust ([`Lane`]): a known browser's (valid device cookie),
+//! then the local network's, then the rest. The trusted lanes go ahead of the others,
+//! each within a small reserve of its own past a full queue, and one more thread —
+//! at the daemon's normal priority, one hash at a time — serves only them: while a
+//! flood keeps the core busy and the `SCHED_IDLE` threads starve, the owner's check still
+//! runs. An attacker cannot use it: the first lane needs a valid cookie, the second an
+//! address on the PBX's own segment, whose attempts the address lockout counts.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,6 +160,8 @@ struct State {
     /// Workers alive, and how many of them wait for work.
     workers: usize,
     idle: usize,
+    /// The trusted lanes' own worker (normal priority) is alive.
+    trusted_worker: bool,
     running: usize,
     stop: bool,
     /// argon2 blocks (1 KiB each) kept by workers between jobs.
@@ -163,16 +173,39 @@ struct State {
 struct Job {
     /// Set when the caller is gone (its connection closed): the job is dropped unrun.
     abandoned: Arc<AtomicBool>,
-    /// A check carried by a valid device cookie (the owner's known browser): queued
-    /// ahead of the others, in a reserve of its own.
-    known: bool,
+    lane: Lane,
     run: JobFn,
 }
 
-/// Checks of known browsers that may wait besides the `queue` (which an attack can
-/// fill): a flood of guesses never turns the owner away, nor makes them wait behind it.
-/// An attacker has no valid device cookie to get in here.
-const KNOWN_RESERVE: usize = 4;
+/// Whose check a job is, in the order they are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lane {
+    /// Carried by a valid device cookie: the owner's known browser.
+    Known,
+    /// From the PBX's own network segment.
+    Local,
+    /// Everyone else (the internet side of a port-forwarded box, a spray).
+    Other,
+}
+
+impl Lane {
+    fn trusted(self) -> bool {
+        self != Lane::Other
+    }
+
+    /// Checks of this lane that may wait besides the `queue` (which an attack can
+    /// fill): a flood of guesses never turns the owner away, nor makes them wait
+    /// behind it.
+    fn reserve(self) -> usize {
+        match self {
+            Lane::Known | Lane::Local => TRUSTED_RESERVE,
+            Lane::Other => 0,
+        }
+    }
+}
+
+/// Checks of each trusted lane that may wait past a full queue.
+const TRUSTED_RESERVE: usize = 4;
 
 /// A job: runs with the worker's argon2 memory.
 type JobFn = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
@@ -192,23 +225,40 @@ impl Shared {
     }
 }
 
-fn worker(shared: &Shared) {
+/// A hashing thread: under `SCHED_IDLE`, taking any job (trusted ones first, as they
+/// are queued); or (`trusted`) the trusted lanes' own, at the daemon's priority, taking
+/// only theirs.
+fn worker(shared: &Shared, trusted: bool) {
     // Voice first: hashing gets only the CPU time nothing else wants.
-    let (priority, refused) = pbx_board::sched::lower_this_thread();
-    if let Some(e) = refused {
-        tracing::warn!("hashing threads run at {priority} priority (SCHED_IDLE refused: {e})");
+    if !trusted {
+        let (priority, refused) = pbx_board::sched::lower_this_thread();
+        if let Some(e) = refused {
+            tracing::warn!("hashing threads run at {priority} priority (SCHED_IDLE refused: {e})");
+        }
+        shared.lock().priority = Some(priority);
+    } else if let Err(e) = pbx_board::sched::normal_this_thread() {
+        tracing::warn!("the trusted lanes' hashing thread keeps its inherited priority: {e}");
     }
     // argon2's working memory, kept while jobs are queued (a burst of logins: no
     // 19 MiB mapping to fault in per hash), freed as soon as the queue is empty.
     let mut memory: Vec<Block> = Vec::new();
     let mut held = 0;
     let mut st = shared.lock();
-    st.priority = Some(priority);
     loop {
         if st.stop {
             break;
         }
-        let Some(job) = st.jobs.pop_front() else {
+        let next = if trusted {
+            // The queue keeps trusted jobs at its front.
+            st.jobs
+                .front()
+                .is_some_and(|j| j.lane.trusted())
+                .then(|| st.jobs.pop_front())
+                .flatten()
+        } else {
+            st.jobs.pop_front()
+        };
+        let Some(job) = next else {
             if memory.capacity() > 0 {
                 // Nothing queued: the burst is over, the memory goes back to the system
                 // (outside the lock: unmapping 19 MiB takes a while).
@@ -220,14 +270,18 @@ fn worker(shared: &Shared) {
                 st = shared.lock();
                 continue;
             }
-            st.idle += 1;
+            if !trusted {
+                st.idle += 1;
+            }
             let (next, timeout) = shared
                 .work
                 .wait_timeout(st, WORKER_IDLE)
                 .unwrap_or_else(PoisonError::into_inner);
             st = next;
-            st.idle -= 1;
-            if timeout.timed_out() && st.jobs.is_empty() {
+            if !trusted {
+                st.idle -= 1;
+            }
+            if timeout.timed_out() && st.jobs.iter().all(|j| trusted && !j.lane.trusted()) {
                 break;
             }
             continue;
@@ -243,7 +297,11 @@ fn worker(shared: &Shared) {
         st.held_blocks = st.held_blocks - held + memory.len();
         held = memory.len();
     }
-    st.workers -= 1;
+    if trusted {
+        st.trusted_worker = false;
+    } else {
+        st.workers -= 1;
+    }
 }
 
 impl Hasher {
@@ -279,34 +337,43 @@ impl Hasher {
     }
 
     /// Queues `job`; at most `concurrency` run and `queue` more wait, beyond that Busy.
-    /// A known browser's check goes ahead of the others, within [`KNOWN_RESERVE`].
+    /// A trusted lane's check goes ahead of the others (a known browser's first), within
+    /// [`TRUSTED_RESERVE`] of its own, and wakes the trusted lanes' own worker.
     fn submit(&self, job: Job) -> Result<(), Busy> {
         let mut st = self.shared.lock();
         st.jobs.retain(|j| !j.abandoned.load(Ordering::SeqCst));
-        // Known browsers' jobs are always at the front, in their order of arrival.
-        let known = st.jobs.iter().take_while(|j| j.known).count();
-        if job.known {
-            if known >= KNOWN_RESERVE {
+        // The queue is ordered by lane, each lane in its order of arrival.
+        let ahead = st.jobs.iter().take_while(|j| j.lane <= job.lane).count();
+        let same = st.jobs.iter().filter(|j| j.lane == job.lane).count();
+        if job.lane.trusted() {
+            if same >= job.lane.reserve() {
                 return Err(Busy);
             }
-            st.jobs.insert(known, job);
-        } else {
-            let others = st.jobs.len() - known;
-            if st.running + others >= self.shared.concurrency + self.shared.queue {
-                return Err(Busy);
+        } else if st.running + same >= self.shared.concurrency + self.shared.queue {
+            return Err(Busy);
+        }
+        let trusted = job.lane.trusted();
+        st.jobs.insert(ahead, job);
+        if trusted && !st.trusted_worker {
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("argon2-trusted".into())
+                .spawn(move || worker(&shared, true));
+            match spawned {
+                Ok(_) => st.trusted_worker = true,
+                Err(e) => tracing::warn!("cannot start the trusted hashing thread: {e}"),
             }
-            st.jobs.push_back(job);
         }
-        if st.idle > 0 {
-            self.shared.work.notify_one();
-        }
+        // A trusted job may be for the trusted worker, another for an idle one: all
+        // waiting workers look (a handful of threads).
+        self.shared.work.notify_all();
         // More queued than idle workers to take them (a woken worker counts as idle
         // until it takes its job): another worker, up to `concurrency`.
         if st.jobs.len() > st.idle && st.workers < self.shared.concurrency {
             let shared = Arc::clone(&self.shared);
             let spawned = std::thread::Builder::new()
                 .name("argon2".into())
-                .spawn(move || worker(&shared));
+                .spawn(move || worker(&shared, false));
             match spawned {
                 Ok(_) => st.workers += 1,
                 Err(e) => {
@@ -325,12 +392,12 @@ impl Hasher {
         &self,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        self.run_in(false, job).await
+        self.run_in(Lane::Other, job).await
     }
 
     async fn run_in<T: Send + 'static>(
         &self,
-        known: bool,
+        lane: Lane,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, Busy> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -339,7 +406,7 @@ impl Hasher {
         let _abandon = Abandon(Arc::clone(&abandoned));
         self.submit(Job {
             abandoned,
-            known,
+            lane,
             run: Box::new(move |memory| {
                 let _ = tx.send(job(memory));
             }),
@@ -355,14 +422,14 @@ impl Hasher {
     /// Verifies `password` against `phc`, or against a dummy hash when `phc` is `None`
     /// (unknown user) so that both take the same time; the dummy never matches.
     pub async fn verify(&self, password: Secret, phc: Option<String>) -> Result<bool, Busy> {
-        self.verify_from(false, password, phc).await
+        self.verify_from(Lane::Other, password, phc).await
     }
 
-    /// [`Hasher::verify`] from the `browser` of a valid device cookie (`true`): ahead
-    /// of the other checks, past a full queue (see [`KNOWN_RESERVE`]).
+    /// [`Hasher::verify`] in `lane`: a trusted one goes ahead of the other checks, past
+    /// a full queue, and is served by a thread at normal priority (see [`Lane`]).
     pub async fn verify_from(
         &self,
-        browser: bool,
+        lane: Lane,
         password: Secret,
         phc: Option<String>,
     ) -> Result<bool, Busy> {
@@ -373,7 +440,7 @@ impl Hasher {
             checks.fetch_add(1, Ordering::Relaxed);
             verify_in(password.expose().as_bytes(), &phc, memory)
         };
-        let ok = self.run_in(browser, check).await?;
+        let ok = self.run_in(lane, check).await?;
         Ok(ok && account)
     }
 }

@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::auth::device;
 use crate::auth::failure_log::{Due, Record};
 use crate::auth::lockout::{DeviceId, Failure, Refused, PROTECT_AFTER};
+use crate::auth::password::Lane;
 use crate::auth::sessions::{NewSession, Origin, Session};
 use crate::auth::shown_username;
 use crate::auth::Secret;
@@ -129,7 +130,13 @@ pub async fn verify_password(
     let ok = app
         .hasher()
         .verify_from(
-            attempt.by_device(),
+            if attempt.by_device() {
+                Lane::Known
+            } else if local {
+                Lane::Local
+            } else {
+                Lane::Other
+            },
             password,
             account.as_ref().map(|a| a.password_hash.clone()),
         )

@@ -210,8 +210,10 @@ async fn a_known_browser_gets_past_a_full_queue_and_goes_first() {
     assert_eq!(h.run(|_| ()).await, Err(Busy), "the queue is full");
     let (h3, o3) = (Arc::clone(&h), Arc::clone(&order));
     let known = tokio::spawn(async move {
-        h3.run_in(true, move |_| o3.lock().expect("order").push("known"))
-            .await
+        h3.run_in(Lane::Known, move |_| {
+            o3.lock().expect("order").push("known")
+        })
+        .await
     });
     tokio::task::yield_now().await;
     tx.send(()).expect("release");
@@ -219,4 +221,96 @@ async fn a_known_browser_gets_past_a_full_queue_and_goes_first() {
     assert_eq!(known.await.expect("join"), Ok(()));
     assert_eq!(queued.await.expect("join"), Ok(()));
     assert_eq!(*order.lock().expect("order"), ["known", "attack"]);
+}
+
+/// The scheduling policy of the calling thread (field 41 of /proc/thread-self/stat).
+fn thread_policy() -> u32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+    let after = stat.rsplit_once(')').expect("comm").1;
+    after
+        .split_whitespace()
+        .nth(38)
+        .expect("policy")
+        .parse()
+        .expect("number")
+}
+
+/// Waits until none is queued and `n` checks run (or, for a moment, one more that has
+/// answered and not yet been counted out).
+async fn until_running(h: &Hasher, n: usize) {
+    loop {
+        let taken = {
+            let st = h.shared.lock();
+            st.jobs.is_empty() && (n..=n + 1).contains(&st.running)
+        };
+        if taken {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Issue 27: while every `SCHED_IDLE` worker is held (as a flood that starves them
+/// looks from here) and no other check may queue, the trusted lanes still run, on their
+/// own thread at normal priority (not `SCHED_IDLE`): a known browser's before the local
+/// network's, each lane with 4 places past the full queue (the fifth is Busy).
+#[tokio::test(flavor = "current_thread")]
+async fn trusted_lanes_run_on_their_own_thread_while_every_worker_is_held() {
+    let h = Arc::new(Hasher::new(1, 0, HashCost::default()));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let h1 = Arc::clone(&h);
+    let held = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
+    until_running(&h, 1).await;
+    assert_eq!(h.run(|_| ()).await, Err(Busy), "no room for other checks");
+    let policy = h.run_in(Lane::Local, |_| thread_policy()).await;
+    assert_eq!(policy, Ok(0), "SCHED_OTHER, not SCHED_IDLE (5)");
+
+    // The trusted thread busy with one LAN check; four more of the LAN and one known
+    // browser's wait, a fifth LAN one is refused; the known browser's goes first.
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let o = Arc::clone(&order);
+    let gate = h.submit(Job {
+        abandoned: Arc::default(),
+        lane: Lane::Local,
+        run: Box::new(move |_| {
+            let _ = gate_rx.recv();
+            o.lock().expect("order").push("gate");
+        }),
+    });
+    assert_eq!(gate, Ok(()));
+    // Until the trusted thread has taken it (the queue empty again).
+    until_running(&h, 2).await;
+    let submit = |lane: Lane, name: &'static str| {
+        let o = Arc::clone(&order);
+        h.submit(Job {
+            abandoned: Arc::default(),
+            lane,
+            run: Box::new(move |_| o.lock().expect("order").push(name)),
+        })
+    };
+    for (lane, name) in [
+        (Lane::Local, "lan 1"),
+        (Lane::Local, "lan 2"),
+        (Lane::Local, "lan 3"),
+        (Lane::Local, "lan 4"),
+        (Lane::Known, "known"),
+    ] {
+        assert_eq!(submit(lane, name), Ok(()), "{name}");
+    }
+    assert_eq!(
+        submit(Lane::Local, "lan 5"),
+        Err(Busy),
+        "the LAN lane's reserve is 4"
+    );
+    gate_tx.send(()).expect("release");
+    while order.lock().expect("order").len() < 6 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        *order.lock().expect("order"),
+        ["gate", "known", "lan 1", "lan 2", "lan 3", "lan 4"]
+    );
+    tx.send(()).expect("release");
+    assert_eq!(held.await.expect("join"), Ok(true));
 }
