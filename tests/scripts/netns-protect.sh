@@ -22,18 +22,7 @@ account_slowdown_step_ms = 0
 hash_queue = 128
 lockout_failures = 25
 EOF
-"$bin" --dev --state-dir "$dir/state" --http 0.0.0.0:8080 --https 127.0.0.1:8443 \
-  --config "$dir/config.toml" >"$dir/out" 2>>"$dir/err" &
-pid=$!
-trap 'kill -9 $pid 2>/dev/null || true' EXIT
-up=
-for _ in $(seq 1 200); do
-  curl -fsS -o /dev/null http://127.0.0.1:8080/healthz 2>/dev/null && { up=1; break; }
-  sleep 0.05
-done
-[[ -n $up ]] || { echo "daemon did not start" >&2; cat "$dir/err" >&2; exit 1; }
-label=$(sed -n 's/^initial admin password: //p' "$dir/out")
-[[ -n $label ]] || { echo "no label password" >&2; cat "$dir/err" >&2; exit 1; }
+start_box
 
 login() { # SOURCE PASSWORD [COOKIE_JAR] → "<status> <error code>"
   local body code err jar=${3:-/dev/null}
@@ -49,13 +38,7 @@ login() { # SOURCE PASSWORD [COOKIE_JAR] → "<status> <error code>"
 # The owner replaces the label password (from the LAN), then signs in from outside
 # once: that browser keeps a device cookie.
 jar=$dir/owner.jar
-curl -s -o "$dir/first" -c "$jar" --interface 10.99.0.7 -H 'content-type: application/json' \
-  -d "{\"username\":\"admin\",\"password\":\"$label\"}" http://10.99.0.1:8080/api/v1/login
-csrf=$(grep -o '"csrf_token":"[^"]*"' "$dir/first" | cut -d'"' -f4)
-curl -s -o /dev/null -b "$jar" -H "x-csrf-token: $csrf" -H 'content-type: application/json' \
-  --interface 10.99.0.7 -d "{\"current_password\":\"$label\",\"new_password\":\"amber tram over the bridge\"}" \
-  http://10.99.0.1:8080/api/v1/password
-pw="amber tram over the bridge"
+owner_ready "$jar"
 echo "owner-outside $(login 10.99.1.20 "$pw" "$jar")"
 grep -q pbx_device "$jar" && echo "owner-cookie kept" || echo "owner-cookie missing"
 

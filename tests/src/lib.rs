@@ -63,8 +63,21 @@ pub async fn poll_until_async<T, F: Future<Output = Option<T>>>(
 pub use daemon::{Daemon, Opts};
 
 /// Runs `tests/scripts/SCRIPT` with the daemon binary inside a private network
-/// namespace (`unshare --net`: nothing there can reach another host); its lines, or a
-/// panic with what it printed when it failed.
+/// namespace (`unshare --net`: nothing there can reach another host) and checks that
+/// it printed every line of `expected`; a panic with what it printed otherwise.
+pub fn in_netns_expect(script: &str, tag: &str, expected: &[&str]) {
+    let lines = in_netns(script, tag);
+    for e in expected {
+        assert!(
+            lines.iter().any(|l| l == e),
+            "missing {e:?} in:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+/// What `tests/scripts/SCRIPT` printed in a private network namespace (see
+/// [`in_netns_expect`]).
 pub fn in_netns(script: &str, tag: &str) -> Vec<String> {
     let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
     let dir = TempDir::new(tag);
