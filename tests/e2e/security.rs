@@ -1050,3 +1050,16 @@ fn a_known_browser_and_the_lan_sign_in_while_a_flood_fills_the_queue() {
         ],
     );
 }
+
+/// Issue 27 (connection slots are a lane too), in a private network namespace
+/// (tests/scripts/netns-slots.sh): two outside addresses hold the whole pool of 8 with
+/// idle connections; a third outside address is closed at accept, the LAN computer is
+/// answered from the own segment's slots. Seen failing before them: lan-when-full 000.
+#[test]
+fn the_lan_gets_a_connection_when_outsiders_hold_the_whole_pool() {
+    pbx_e2e::in_netns_expect(
+        "netns-slots.sh",
+        "netns-slots",
+        &["before 200", "outsider-when-full 000", "lan-when-full 200"],
+    );
+}

@@ -28,6 +28,10 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 /// An address holding this many connections or more is a heavy user: it does not get
 /// the pool's reserve (the last quarter), which stays for the others.
 const LIGHT_USER: usize = 4;
+/// Connections beyond the pool that only addresses on the PBX's own segment may take:
+/// a spray from a thousand internet addresses can hold every slot of the pool, and
+/// the owner's browser on the LAN still gets in.
+const SEGMENT_SLOTS: usize = 32;
 
 /// How long the accept loop trusts its reading of the box's own subnets.
 const LOCAL_RULE_TTL: Duration = Duration::from_secs(5);
@@ -93,6 +97,7 @@ pub async fn serve(
     let config = app.config();
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(config.server.max_connections)),
+        segment_slots: Arc::new(Semaphore::new(SEGMENT_SLOTS)),
         per_address: Arc::new(PerAddress::default()),
         per_address_max: config.server.max_connections_per_address,
         reserve: config.server.max_connections / 4,
@@ -136,6 +141,8 @@ struct Shared {
     tls: Arc<Tls>,
     /// The global connection limit.
     slots: Arc<Semaphore>,
+    /// The own segment's slots past it ([`SEGMENT_SLOTS`]).
+    segment_slots: Arc<Semaphore>,
     per_address: Arc<PerAddress>,
     per_address_max: usize,
     /// Slots only addresses with fewer than [`LIGHT_USER`] connections may take.
@@ -154,6 +161,7 @@ async fn accept_loop(
         app,
         tls,
         slots,
+        segment_slots,
         per_address,
         per_address_max,
         reserve,
@@ -191,14 +199,25 @@ async fn accept_loop(
         // The last quarter of the pool is for addresses that hold only a few
         // connections: a handful of machines cannot take every slot (each within its
         // per-address share), so another computer on the LAN still gets in.
-        if held >= LIGHT_USER && slots.available_permits() <= *reserve {
+        let on_segment = || shed.rule().on_segment(peer.ip());
+        if held >= LIGHT_USER && slots.available_permits() <= *reserve && !on_segment() {
             drop(addr_slot);
             refused(refusals, "the pool's reserve is kept for other addresses");
             continue;
         }
-        let Ok(permit) = Arc::clone(slots).try_acquire_owned() else {
-            refused(refusals, "connection limit reached");
-            continue;
+        // A full pool: the own segment has slots of its own.
+        let permit = match Arc::clone(slots).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => match on_segment()
+                .then(|| Arc::clone(segment_slots).try_acquire_owned().ok())
+                .flatten()
+            {
+                Some(p) => p,
+                None => {
+                    refused(refusals, "connection limit reached");
+                    continue;
+                }
+            },
         };
         let _ = stream.set_nodelay(true);
         let ctx = Ctx { peer, https };
