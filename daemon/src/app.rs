@@ -37,6 +37,7 @@ pub struct App {
     sessions: Sessions,
     presessions: PreSessions,
     syslog: Syslog,
+    firewall: crate::firewall::Firewall,
     limiter: Limiter,
     failure_log: crate::auth::failure_log::FailureLog,
     recovery: Recovery,
@@ -94,6 +95,7 @@ impl App {
             sessions: Sessions::new(Arc::clone(&shared), p.session_idle, p.session_absolute),
             presessions: PreSessions::new(Arc::clone(&shared)),
             syslog: Syslog::new(&hostname),
+            firewall: crate::firewall::Firewall::new(config.network.block_with),
             failure_log: crate::auth::failure_log::FailureLog::new(p.lockout_window),
             limiter: Limiter::new(shared, p),
             recovery: Recovery::default(),
@@ -130,6 +132,9 @@ impl App {
             || old.storage.board_db != new.storage.board_db
         {
             tracing::warn!("storage paths changed: they take effect at the next restart");
+        }
+        if old.network.block_with != new.network.block_with {
+            tracing::warn!("network.block_with changed: it takes effect at the next restart");
         }
         let hashing = |p: &crate::config::Policy| (p.hash_concurrency, p.hash_queue, p.hash_cost);
         if hashing(&old.policy) != hashing(&new.policy) {
@@ -195,6 +200,11 @@ impl App {
 
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// The kernel's share of the address lockout (`network.block_with`).
+    pub fn firewall(&self) -> &crate::firewall::Firewall {
+        &self.firewall
     }
 
     /// The remote syslog sender (`audit.syslog`).

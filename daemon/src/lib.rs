@@ -46,6 +46,7 @@ pub mod config;
 pub mod control;
 pub mod error;
 pub mod factory_reset;
+pub mod firewall;
 pub mod flows;
 pub mod fsutil;
 pub mod fuzzing;
@@ -93,7 +94,12 @@ pub async fn run(
         Err(e) => tracing::error!(socket = %socket.display(), "control socket unavailable: {e}"),
     }
     button::spawn_watcher(&app);
+    let (http, https) = listeners.local_addrs();
+    let mut ports: Vec<u16> = http.iter().chain(&https).map(|a| a.port()).collect();
+    ports.dedup();
+    app.firewall().start(&ports);
     server::serve(Arc::clone(&app), tls, listeners, shutdown).await;
+    app.firewall().stop();
     flows::time::save_floor(&app, true).await;
 }
 

@@ -1063,3 +1063,24 @@ fn the_lan_gets_a_connection_when_outsiders_hold_the_whole_pool() {
         &["before 200", "outsider-when-full 000", "lan-when-full 200"],
     );
 }
+
+/// Issue 27 (`network.block_with = "nftables"`), with Debian's nftables in a private
+/// network namespace (tests/scripts/netns-nft.sh): the daemon's table and rule for its
+/// ports; an outside address blocked by the lockout is in the set and dropped by the
+/// kernel (connect times out, curl exit 28); a LAN computer's block stays the daemon's;
+/// the table goes at stop.
+#[test]
+fn blocked_outside_addresses_are_dropped_by_nftables_and_the_table_goes_at_stop() {
+    pbx_e2e::in_netns_expect(
+        "netns-nft.sh",
+        "netns-nft",
+        &[
+            "table 1 rule 2",
+            "outsider in the set",
+            "lan not in the set",
+            "outsider connect exit 28",
+            "lan healthz 200",
+            "after stop table 0",
+        ],
+    );
+}

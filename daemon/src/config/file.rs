@@ -121,6 +121,8 @@ pub struct NetworkFile {
     /// Interfaces whose subnets are the PBX's own network (a trailing `*` matches any
     /// rest); unset: all but `ppp*`, `wg*`, `tun*`, `docker*`.
     pub lan_interfaces: Option<Vec<String>>,
+    /// Where blocked addresses are dropped: "daemon" (the default) or "nftables".
+    pub block_with: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -104,6 +104,7 @@ pub struct Storage {
 pub struct Network {
     pub lan_subnets: Vec<Subnet>,
     pub lan_interfaces: Option<Vec<String>>,
+    pub block_with: crate::firewall::BlockWith,
 }
 
 /// `[control]`: the Unix control socket.

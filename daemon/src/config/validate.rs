@@ -271,9 +271,22 @@ fn network(f: &NetworkFile, r: &mut Report) -> Network {
             Err(e) => r.bad(&format!("network.lan_subnets[{i}]"), format!("{n:?}: {e}")),
         }
     }
+    use crate::firewall::BlockWith;
+    let block_with = match f.block_with.as_deref() {
+        None | Some("daemon") => BlockWith::Daemon,
+        Some("nftables") => BlockWith::Nftables,
+        Some(other) => {
+            r.bad(
+                "network.block_with",
+                format!("{other:?} is not \"daemon\" or \"nftables\""),
+            );
+            BlockWith::Daemon
+        }
+    };
     Network {
         lan_subnets,
         lan_interfaces: f.lan_interfaces.clone(),
+        block_with,
     }
 }
 

@@ -49,6 +49,9 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
         }
         Failure::Locked(d) => {
             tracing::warn!(%ip, "address blocked after repeated failed logins");
+            if !crate::flows::recovery::LocalRule::now(app).on_segment(ip) {
+                app.firewall().block(ip, d);
+            }
             app.audit(
                 AuditKind::LoginLocked,
                 Some(&shown),
