@@ -87,3 +87,37 @@ async fn stalled_tls_handshake_and_slow_headers_are_cut_after_10_s() {
     // Meanwhile and afterwards, the daemon answers.
     assert_eq!(d.client().get("/healthz").await.status, 200);
 }
+
+/// The server's suite order (issue 27: ring hashes SHA-256 with the CPU's SHA
+/// instructions, SHA-384 without): OpenSSL listing AES-256-GCM-SHA384 first still gets
+/// TLS 1.3 AES-128-GCM-SHA256; a client that offers only AES-256 gets that.
+#[tokio::test]
+async fn tls13_prefers_aes128_gcm_sha256_over_the_clients_order() {
+    let (_dir, d) = fresh("suites");
+    let suite = |offer: &str| {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &d.https.to_string(),
+                "-tls1_3",
+                "-ciphersuites",
+                offer,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| {
+                l.split_once("Cipher is ")
+                    .map(|(_, c)| c.trim().to_string())
+            })
+            .unwrap_or_else(|| format!("no cipher in: {text}"))
+    };
+    assert_eq!(
+        suite("TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"),
+        "TLS_AES_128_GCM_SHA256"
+    );
+    assert_eq!(suite("TLS_AES_256_GCM_SHA384"), "TLS_AES_256_GCM_SHA384");
+}
