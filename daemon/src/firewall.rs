@@ -12,15 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Where blocked addresses are dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BlockWith {
-    /// In the daemon only: closed at accept.
-    #[default]
-    Daemon,
-    /// In the kernel too: an nftables set.
-    Nftables,
-}
+pub use crate::config::BlockWith;
 
 const TABLE: &str = "pbx_authd";
 

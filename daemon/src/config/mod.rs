@@ -104,7 +104,17 @@ pub struct Storage {
 pub struct Network {
     pub lan_subnets: Vec<Subnet>,
     pub lan_interfaces: Option<Vec<String>>,
-    pub block_with: crate::firewall::BlockWith,
+    pub block_with: BlockWith,
+}
+
+/// `network.block_with`: where blocked addresses are dropped ([`crate::firewall`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockWith {
+    /// In the daemon only: closed at accept.
+    #[default]
+    Daemon,
+    /// In the kernel too: an nftables set.
+    Nftables,
 }
 
 /// `[control]`: the Unix control socket.

@@ -271,7 +271,7 @@ fn network(f: &NetworkFile, r: &mut Report) -> Network {
             Err(e) => r.bad(&format!("network.lan_subnets[{i}]"), format!("{n:?}: {e}")),
         }
     }
-    use crate::firewall::BlockWith;
+    use super::BlockWith;
     let block_with = match f.block_with.as_deref() {
         None | Some("daemon") => BlockWith::Daemon,
         Some("nftables") => BlockWith::Nftables,

@@ -49,7 +49,7 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
         }
         Failure::Locked(d) => {
             tracing::warn!(%ip, "address blocked after repeated failed logins");
-            if !crate::flows::recovery::LocalRule::now(app).on_segment(ip) {
+            if !crate::flows::local::LocalRule::now(app).on_segment(ip) {
                 app.firewall().block(ip, d);
             }
             app.audit(
@@ -116,7 +116,7 @@ pub async fn verify_password(
     device: Option<DeviceId>,
 ) -> Result<Account, Error> {
     let data = app.data()?;
-    let local = crate::flows::recovery::is_local(app, ip);
+    let local = crate::flows::local::is_local(app, ip);
     let attempt = app
         .limiter()
         .begin_from(ip, local, username, device)

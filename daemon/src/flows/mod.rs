@@ -15,6 +15,8 @@
 
 pub mod accounts;
 pub mod device;
+pub mod local;
+pub mod localnet;
 pub mod login;
 pub mod profile;
 pub mod recovery;

@@ -43,7 +43,7 @@ const LOCAL_RULE_TTL: Duration = Duration::from_secs(5);
 /// device cookie), and the owner's pages load.
 pub struct Shed {
     app: Arc<App>,
-    rule: Mutex<Option<(std::time::Instant, Arc<crate::flows::recovery::LocalRule>)>>,
+    rule: Mutex<Option<(std::time::Instant, Arc<crate::flows::local::LocalRule>)>>,
 }
 
 impl Shed {
@@ -60,12 +60,12 @@ impl Shed {
         (!self.rule().on_segment(ip)).then_some(left)
     }
 
-    fn rule(&self) -> Arc<crate::flows::recovery::LocalRule> {
+    fn rule(&self) -> Arc<crate::flows::local::LocalRule> {
         let mut cached = self.rule.lock().unwrap_or_else(|e| e.into_inner());
         match &*cached {
             Some((at, rule)) if at.elapsed() < LOCAL_RULE_TTL => Arc::clone(rule),
             _ => {
-                let rule = Arc::new(crate::flows::recovery::LocalRule::now(&self.app));
+                let rule = Arc::new(crate::flows::local::LocalRule::now(&self.app));
                 *cached = Some((std::time::Instant::now(), Arc::clone(&rule)));
                 rule
             }

@@ -6,7 +6,7 @@
 //! - [`forgot`]: Forgot Password — answered 202 before anything is looked up; the
 //!   lookup, the email comparison, the token and the mail happen in the worker, so the
 //!   answer is the same bytes after the same work whether or not the pair matched.
-//! - [`reset`]: the reset link — the local-network rule ([`localnet`]) and the
+//! - [`reset`]: the reset link — the local-network rule ([`crate::flows::local`]) and the
 //!   single-use token.
 //! - [`button`]: the recovery press (credential-only reset, mail, off) and the change
 //!   of its mode, confirmed at the box.
@@ -22,13 +22,12 @@ pub mod button;
 pub mod codes;
 pub mod email;
 pub mod forgot;
-pub mod localnet;
 pub mod reset;
 pub mod worker;
 
 pub use crate::mail::outbox::MailJob;
 pub use forgot::{forgot, send_reset_link, ForgotRequest};
-pub use reset::{check_local, is_local, reset, LocalRule, ResetRequest};
+pub use reset::{check_local, reset, ResetRequest};
 pub use worker::mail_worker;
 
 use serde::{Deserialize, Serialize};
