@@ -56,24 +56,9 @@ impl fmt::Display for Background {
 /// (see the module doc). Never fails: what was refused comes back as the error, for the
 /// log, and the thread keeps running either way.
 pub fn lower_this_thread() -> (Background, Option<io::Error>) {
-    // The kernel's `struct sched_param` is one int, the priority (0 for SCHED_IDLE);
-    // libc's musl flavour of the struct has extra fields the kernel never reads.
-    let priority: libc::c_int = 0;
-    // SAFETY: the raw system call, because musl's `sched_setscheduler` wrapper always
-    // answers ENOSYS (POSIX makes it per process, Linux per thread). pid 0 is the
-    // calling thread; `priority` is a live kernel `struct sched_param` for the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_sched_setscheduler,
-            0,
-            libc::SCHED_IDLE,
-            &priority as *const libc::c_int,
-        )
-    };
-    if r == 0 {
+    let Err(refused) = set_this_threads_policy(libc::SCHED_IDLE) else {
         return (Background::Idle, None);
-    }
-    let refused = io::Error::last_os_error();
+    };
     // SAFETY: integer arguments only; on Linux `who` = 0 under PRIO_PROCESS is the
     // calling thread (nice is a per-thread attribute there).
     let r = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 19) };
@@ -88,14 +73,23 @@ pub fn lower_this_thread() -> (Background, Option<io::Error>) {
 /// unchanged): a thread that must not starve, spawned from wherever (a new thread
 /// inherits its parent's policy). The password check of the trusted lanes runs here.
 pub fn normal_this_thread() -> io::Result<()> {
+    set_this_threads_policy(libc::SCHED_OTHER)
+}
+
+/// `sched_setscheduler` on the calling thread, priority 0 (the only one of
+/// `SCHED_IDLE` and `SCHED_OTHER`).
+fn set_this_threads_policy(policy: libc::c_int) -> io::Result<()> {
+    // The kernel's `struct sched_param` is one int, the priority; libc's musl flavour
+    // of the struct has extra fields the kernel never reads.
     let priority: libc::c_int = 0;
-    // SAFETY: as in [`lower_this_thread`]: the raw call on the calling thread (pid 0)
-    // with a live one-int `struct sched_param`.
+    // SAFETY: the raw system call, because musl's `sched_setscheduler` wrapper always
+    // answers ENOSYS (POSIX makes it per process, Linux per thread). pid 0 is the
+    // calling thread; `priority` is a live kernel `struct sched_param` for the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_sched_setscheduler,
             0,
-            libc::SCHED_OTHER,
+            policy,
             &priority as *const libc::c_int,
         )
     };

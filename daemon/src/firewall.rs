@@ -74,10 +74,15 @@ impl Firewall {
         }
     }
 
+    /// Whether the table is in place (blocks go to the kernel too).
+    pub fn active(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+
     /// Drops `ip` (IPv6: its /64, as the lockout counts it) for `duration`, off the
     /// request path.
     pub fn block(&self, ip: IpAddr, duration: Duration) {
-        if !self.on.load(Ordering::SeqCst) {
+        if !self.active() {
             return;
         }
         let key = crate::auth::lockout::addr_key(ip);

@@ -49,7 +49,7 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
         }
         Failure::Locked(d) => {
             tracing::warn!(%ip, "address blocked after repeated failed logins");
-            if !crate::flows::local::LocalRule::now(app).on_segment(ip) {
+            if app.firewall().active() && !crate::flows::local::LocalRule::now(app).on_segment(ip) {
                 app.firewall().block(ip, d);
             }
             app.audit(
