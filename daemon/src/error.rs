@@ -65,6 +65,11 @@ pub enum Error {
     Busy,
     #[error("The device is receiving too many requests at once; try again in a moment.")]
     Overloaded,
+    /// Every connection slot is taken (by many addresses at once: an attack, most
+    /// likely); a connection past them is answered this unless it carries a session or
+    /// a device cookie of this box.
+    #[error("The PBX has no free connection for new browsers right now: every one is taken, most likely by an attack from the internet. A browser that has signed in here before and computers on the PBX's own network still get in; otherwise try again in a few seconds.")]
+    Crowded,
     #[error("{0}")]
     Degraded(String),
     #[error("Too many requests from this address — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
@@ -117,7 +122,9 @@ impl Error {
             | Error::TwoFactorEnrollmentRequired => StatusCode::FORBIDDEN,
             Error::SecondFactorRequired | Error::TotpRequired => StatusCode::UNAUTHORIZED,
             Error::ClockUnset { .. } => StatusCode::CONFLICT,
-            Error::Busy | Error::Overloaded | Error::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Busy | Error::Overloaded | Error::Crowded | Error::Degraded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::Storage(e) => match e {
@@ -163,7 +170,7 @@ impl Error {
             Error::SecondFactorRequired | Error::TotpRequired => "two_factor_required",
             Error::ClockUnset { .. } => "clock_unset",
             Error::WeakPassword { .. } => "weak_password",
-            Error::Busy | Error::Overloaded => "busy",
+            Error::Busy | Error::Overloaded | Error::Crowded => "busy",
             Error::Degraded(_) => "degraded",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
@@ -201,6 +208,7 @@ impl Error {
             | Error::RateLimited { retry_after }
             | Error::SecondFactorLocked { retry_after, .. } => Some(retry_secs(*retry_after)),
             Error::Busy | Error::Overloaded => Some(1),
+            Error::Crowded => Some(2),
             Error::ResetInProgress => Some(60),
             _ => None,
         }

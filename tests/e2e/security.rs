@@ -1053,14 +1053,31 @@ fn a_known_browser_and_the_lan_sign_in_while_a_flood_fills_the_queue() {
 
 /// Issue 27 (connection slots are a lane too), in a private network namespace
 /// (tests/scripts/netns-slots.sh): two outside addresses hold the whole pool of 8 with
-/// idle connections; a third outside address is closed at accept, the LAN computer is
-/// answered from the own segment's slots. Seen failing before them: lan-when-full 000.
+/// idle connections. A new outside browser is answered 503 `busy` on a knock slot past
+/// the pool and closed, never left waiting; the owner's known browser from outside is
+/// served there with its device cookie alone and with its session; the LAN computer is
+/// answered from the own segment's slots. With the two knock slots held idle too, an
+/// outsider is closed at accept until they are closed after 2 s, and the LAN still gets
+/// in. Seen failing before the knock slots: known-device-when-full 000,
+/// known-session-when-full 000, outsider-when-full 000 (and lan-when-full 000 before the
+/// segment's slots).
 #[test]
-fn the_lan_gets_a_connection_when_outsiders_hold_the_whole_pool() {
+fn known_browsers_and_the_lan_get_a_connection_when_outsiders_hold_the_whole_pool() {
     pbx_e2e::in_netns_expect(
         "netns-slots.sh",
         "netns-slots",
-        &["before 200", "outsider-when-full 000", "lan-when-full 200"],
+        &[
+            "owner-cookie kept",
+            "device-only jar",
+            "before 200",
+            "outsider-when-full 503 busy",
+            "known-device-when-full 200",
+            "known-session-when-full 200",
+            "lan-when-full 200",
+            "known-when-knock-full 000",
+            "lan-when-knock-full 200",
+            "known-after-knockers-closed 200",
+        ],
     );
 }
 

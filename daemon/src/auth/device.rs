@@ -92,6 +92,19 @@ impl DeviceKey {
         (value, nonce)
     }
 
+    /// Whether `value` is a cookie this key signed, for whichever username it names:
+    /// a browser that signed in on this box before. Enough to admit a connection when
+    /// the pool is full ([`crate::server`]); a sign-in still checks [`Presented::known_to`].
+    pub fn signed(&self, value: &str) -> bool {
+        let Some(name) = value.split('.').next().filter(|n| n.len() <= 128) else {
+            return false;
+        };
+        Base64UrlUnpadded::decode_vec(name)
+            .ok()
+            .and_then(|n| String::from_utf8(n).ok())
+            .is_some_and(|username| self.verify(value, &username).is_some())
+    }
+
     /// What `value` says if it is signed by this key for `username`.
     pub fn verify(&self, value: &str, username: &str) -> Option<Presented> {
         let mut parts = value.split('.');
@@ -186,6 +199,26 @@ mod tests {
             "YWRtaW4.AAAA.AAAA.AAAA",
         ] {
             assert_eq!(k.verify(bad, "admin"), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signed_admits_this_keys_cookies_for_any_username_and_nothing_else() {
+        let k = DeviceKey::new(&[1; 32]);
+        for user in ["admin", "1001", "ü-name"] {
+            assert!(k.signed(&k.issue(user, 1, 1_000).0), "{user}");
+        }
+        let (c, _) = k.issue("admin", 1, 1_000);
+        assert!(!DeviceKey::new(&[2; 32]).signed(&c), "another box's key");
+        let mut forged = c.clone();
+        forged.pop();
+        forged.push(if c.ends_with('A') { 'B' } else { 'A' });
+        assert!(!k.signed(&forged), "tag checked");
+        // Another name in front of a real cookie: the name is signed.
+        let rest = c.split_once('.').expect("parts").1;
+        assert!(!k.signed(&format!("MTAwMQ.{rest}")), "name swapped");
+        for bad in ["", "....", "%%%.a.b.c", &"A".repeat(200)] {
+            assert!(!k.signed(bad), "{bad:?}");
         }
     }
 

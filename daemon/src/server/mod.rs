@@ -1,6 +1,6 @@
 //! The accept loops: plain HTTP and HTTPS listeners, a connection limit (per address,
-//! and a reserve for light users), blocked addresses shed at accept and between
-//! requests ([`Shed`]), a TLS handshake timeout, the header timeout and a
+//! a reserve for light users, slots past the pool for the own segment and for known
+//! browsers), blocked addresses shed at accept and between requests ([`Shed`]), a TLS handshake timeout, the header timeout and a
 //! graceful drain (at most 10 s) on shutdown ([`watch`]), and the body deadline (see
 //! [`crate::api::http::BodyDeadline`]). Each connection, plain or TLS, is a
 //! [`pbx_http1::Conn`] answered by [`crate::api::route`].
@@ -32,6 +32,9 @@ const LIGHT_USER: usize = 4;
 /// a spray from a thousand internet addresses can hold every slot of the pool, and
 /// the owner's browser on the LAN still gets in.
 const SEGMENT_SLOTS: usize = 32;
+/// How long a connection past the full pool has to show its first request (and, over
+/// HTTPS, to finish its handshake): a browser sends it at once.
+const KNOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// How long the accept loop trusts its reading of the box's own subnets.
 const LOCAL_RULE_TTL: Duration = Duration::from_secs(5);
@@ -98,6 +101,7 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(config.server.max_connections)),
         segment_slots: Arc::new(Semaphore::new(SEGMENT_SLOTS)),
+        knock_slots: Arc::new(Semaphore::new((config.server.max_connections / 4).max(1))),
         per_address: Arc::new(PerAddress::default()),
         per_address_max: config.server.max_connections_per_address,
         reserve: config.server.max_connections / 4,
@@ -143,6 +147,12 @@ struct Shared {
     slots: Arc<Semaphore>,
     /// The own segment's slots past it ([`SEGMENT_SLOTS`]).
     segment_slots: Arc<Semaphore>,
+    /// Slots past the pool for anyone, a quarter of its size: a connection on one is
+    /// served only if its first request comes from a known browser (a session or a
+    /// device cookie of this box), within [`KNOCK_WAIT`]; any other is answered 503
+    /// `busy` at once and closed. A spray that holds the pool cannot keep the owner's
+    /// browser out, and nobody waits unanswered.
+    knock_slots: Arc<Semaphore>,
     per_address: Arc<PerAddress>,
     per_address_max: usize,
     /// Slots only addresses with fewer than [`LIGHT_USER`] connections may take.
@@ -162,6 +172,7 @@ async fn accept_loop(
         tls,
         slots,
         segment_slots,
+        knock_slots,
         per_address,
         per_address_max,
         reserve,
@@ -205,18 +216,24 @@ async fn accept_loop(
             refused(refusals, "the pool's reserve is kept for other addresses");
             continue;
         }
-        // A full pool: the own segment has slots of its own.
-        let permit = match Arc::clone(slots).try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => match on_segment()
+        // A full pool: the own segment has slots of its own, and known browsers may
+        // knock past it.
+        let segment = || {
+            on_segment()
                 .then(|| Arc::clone(segment_slots).try_acquire_owned().ok())
                 .flatten()
-            {
-                Some(p) => p,
-                None => {
-                    refused(refusals, "connection limit reached");
-                    continue;
-                }
+        };
+        let (permit, lane) = match Arc::clone(slots).try_acquire_owned() {
+            Ok(p) => (p, Lane::Pool),
+            Err(_) => match segment() {
+                Some(p) => (p, Lane::Pool),
+                None => match Arc::clone(knock_slots).try_acquire_owned() {
+                    Ok(p) => (p, Lane::Knock),
+                    Err(_) => {
+                        refused(refusals, "connection limit reached");
+                        continue;
+                    }
+                },
             },
         };
         let _ = stream.set_nodelay(true);
@@ -227,6 +244,7 @@ async fn accept_loop(
             Arc::clone(shed),
             stream,
             ctx,
+            lane,
             acceptor,
             stop.clone(),
         );
@@ -238,6 +256,15 @@ async fn accept_loop(
     }
 }
 
+/// Where a connection's slot came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// The pool, or the own segment's slots past it.
+    Pool,
+    /// Past the full pool ([`Shared::knock_slots`]): served only for a known browser.
+    Knock,
+}
+
 /// One connection, plain or TLS: its requests answered by [`crate::api::route`] until
 /// the client goes, a timeout ends it, or the drain does.
 async fn serve_connection(
@@ -245,6 +272,7 @@ async fn serve_connection(
     shed: Arc<Shed>,
     stream: tokio::net::TcpStream,
     ctx: Ctx,
+    lane: Lane,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     stop: channel::Receiver<bool>,
 ) {
@@ -252,7 +280,15 @@ async fn serve_connection(
     let mut builder = http1::Builder::new();
     // No timer for hyper: the header timeout is [`watch`]'s.
     builder.header_read_timeout(None).max_buf_size(32 * 1024);
-    let (body_timeout, header_timeout) = (config.server.body_timeout, config.server.header_timeout);
+    let (body_timeout, mut header_timeout) =
+        (config.server.body_timeout, config.server.header_timeout);
+    let mut handshake_timeout = config.server.tls_handshake_timeout;
+    if lane == Lane::Knock {
+        header_timeout = header_timeout.min(KNOCK_WAIT);
+        handshake_timeout = handshake_timeout.min(KNOCK_WAIT);
+    }
+    // Until the first request has shown a known browser, on a knock slot.
+    let knocking = std::sync::atomic::AtomicBool::new(lane == Lane::Knock);
     let activity = watch::Activity::new();
     let noted = Arc::clone(&activity);
     let service = pbx_http1::Service::new(move |mut req| {
@@ -265,6 +301,13 @@ async fn serve_connection(
             ));
         }
         pbx_board::sched::give_way();
+        if knocking.load(Ordering::Relaxed) {
+            if !crate::api::known_browser(&app, &req) {
+                noted.mark_idle();
+                return Answer::ready(crate::api::closing(&crate::error::Error::Crowded));
+            }
+            knocking.store(false, Ordering::Relaxed);
+        }
         if let Some(left) = shed.refuses(ctx.peer.ip()) {
             noted.mark_idle();
             return Answer::ready(crate::api::closing(&crate::error::Error::Locked {
@@ -284,8 +327,7 @@ async fn serve_connection(
         watch::serve(conn, &activity, header_timeout, stop).await;
         return;
     };
-    let handshake =
-        tokio::time::timeout(config.server.tls_handshake_timeout, acceptor.accept(stream));
+    let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
     let tls_stream = match handshake.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
