@@ -225,9 +225,11 @@ impl Shared {
     }
 }
 
-/// A hashing thread: under `SCHED_IDLE`, taking any job (trusted ones first, as they
-/// are queued); or (`trusted`) the trusted lanes' own, at the daemon's priority, taking
-/// only theirs.
+/// A hashing thread: under `SCHED_IDLE`, taking the other lane's jobs (and the trusted
+/// ones too only while the trusted lanes have no thread of their own); or (`trusted`)
+/// the trusted lanes' own, at the daemon's priority, taking only theirs. A trusted check
+/// never runs under `SCHED_IDLE` beside its own thread: a flood would starve it there
+/// (a LAN sign-in waited the whole 20 s spray in `make bench`).
 fn worker(shared: &Shared, trusted: bool) {
     // Voice first: hashing gets only the CPU time nothing else wants.
     if !trusted {
@@ -255,6 +257,9 @@ fn worker(shared: &Shared, trusted: bool) {
                 .is_some_and(|j| j.lane.trusted())
                 .then(|| st.jobs.pop_front())
                 .flatten()
+        } else if st.trusted_worker {
+            let other = st.jobs.iter().position(|j| !j.lane.trusted());
+            other.and_then(|i| st.jobs.remove(i))
         } else {
             st.jobs.pop_front()
         };
@@ -367,9 +372,14 @@ impl Hasher {
         // A trusted job may be for the trusted worker, another for an idle one: all
         // waiting workers look (a handful of threads).
         self.shared.work.notify_all();
-        // More queued than idle workers to take them (a woken worker counts as idle
-        // until it takes its job): another worker, up to `concurrency`.
-        if st.jobs.len() > st.idle && st.workers < self.shared.concurrency {
+        // More queued for the `SCHED_IDLE` workers than idle ones to take them (a woken
+        // worker counts as idle until it takes its job): another, up to `concurrency`.
+        let for_idle_workers = if st.trusted_worker {
+            st.jobs.iter().filter(|j| !j.lane.trusted()).count()
+        } else {
+            st.jobs.len()
+        };
+        if for_idle_workers > st.idle && st.workers < self.shared.concurrency {
             let shared = Arc::clone(&self.shared);
             let spawned = std::thread::Builder::new()
                 .name("argon2".into())

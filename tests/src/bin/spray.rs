@@ -1,11 +1,20 @@
-//! A password spray for `make bench`: CONNECTIONS concurrent connections to
-//! 127.0.0.1:PORT for SECONDS, each request a wrong password for a new random username,
-//! from ADDRESSES loopback source addresses (127.1.x.y) in turn, one request per
-//! connection. Meanwhile the real admin signs in from a clean address (127.0.0.3) in a
-//! loop, once with the device cookie of their own browser and once from a new browser.
-//! Prints one JSON line: the spray's answers by status, and the admin's successful
-//! sign-ins per second with their latency.
-//! Usage: spray PORT SECONDS CONNECTIONS ADDRESSES ADMIN_PASSWORD
+//! The parties of `make bench`'s password spray, each run in its own network namespace
+//! (tests/bench/bench.py builds them: the box, an internet side, the box's LAN):
+//!
+//! - `spray attack TARGET SECONDS CONNECTIONS FIRST_SOURCE ADDRESSES`: CONNECTIONS
+//!   concurrent connections to TARGET (IP:PORT) for SECONDS, each a wrong password for a
+//!   new random username, one request per connection, from ADDRESSES source addresses
+//!   counted up from FIRST_SOURCE (IPv4) in turn. Prints its answers by status
+//!   (`refused`: the connection was closed or reset without an answer, `no answer in
+//!   10 s`: nothing came back in time).
+//! - `spray cookie TARGET FROM PASSWORD`: the admin signs in once from FROM and prints
+//!   the device cookie that browser keeps (retrying while the account is slowed down).
+//! - `spray owner TARGET SECONDS FROM PASSWORD [COOKIE]`: the admin signs in from FROM
+//!   again and again for SECONDS — as a known browser with COOKIE (keeping the one it is
+//!   given back), else as a new browser. Prints its sign-ins: successes, answers by
+//!   status, latencies and the longest wait.
+//!
+//! Every request gives up after 10 s ("never a hang": issue 27 counts them).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -16,46 +25,82 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
-/// One POST /api/v1/login on a new connection from `from`: (status, Set-Cookie values).
+/// How long any party waits for an answer before it counts the request as unanswered.
+const GIVE_UP: Duration = Duration::from_secs(10);
+
+/// How a sign-in ended.
+enum Outcome {
+    /// An HTTP answer: status, Set-Cookie values, Retry-After.
+    Answer(u16, Vec<String>, Option<String>),
+    /// Closed or reset without an answer (or no connection at all).
+    Refused,
+    /// Nothing in [`GIVE_UP`].
+    Hung,
+}
+
+impl Outcome {
+    fn label(&self) -> String {
+        match self {
+            Outcome::Answer(s, _, None) => s.to_string(),
+            Outcome::Answer(s, _, Some(r)) => format!("{s} (Retry-After {r} s)"),
+            Outcome::Refused => "refused".into(),
+            Outcome::Hung => "no answer in 10 s".into(),
+        }
+    }
+}
+
+/// One POST /api/v1/login on a new connection from `from` to `target`.
 async fn login(
-    port: u16,
+    target: SocketAddr,
     from: IpAddr,
     username: &str,
     password: &str,
     cookie: Option<&str>,
-) -> std::io::Result<(u16, Vec<String>)> {
-    let sock = TcpSocket::new_v4()?;
-    sock.bind(SocketAddr::new(from, 0))?;
-    let mut s = sock
-        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await?;
-    let body = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n{cookie}\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut answer = Vec::new();
-    s.read_to_end(&mut answer).await?;
+) -> Outcome {
+    let exchange = async {
+        let sock = TcpSocket::new_v4()?;
+        sock.bind(SocketAddr::new(from, 0))?;
+        let mut s = sock.connect(target).await?;
+        let body = format!(r#"{{"username":"{username}","password":"{password}"}}"#);
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "POST /api/v1/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n{cookie}\r\n{body}",
+            target.ip(),
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = match tokio::time::timeout(GIVE_UP, exchange).await {
+        Err(_) => return Outcome::Hung,
+        Ok(Err(_)) => return Outcome::Refused,
+        Ok(Ok(a)) => a,
+    };
     let text = String::from_utf8_lossy(&answer);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no status line"))?;
-    let cookies = text
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or(l.strip_prefix("Set-Cookie: "))
-        })
+    let Some(status) = text.split(' ').nth(1).and_then(|c| c.parse().ok()) else {
+        return Outcome::Refused;
+    };
+    let cookies = header(&text, "set-cookie")
         .map(|c| c.split(';').next().unwrap_or("").to_string())
         .collect();
-    Ok((status, cookies))
+    let retry_after = header(&text, "retry-after").next().map(str::to_string);
+    Outcome::Answer(status, cookies, retry_after)
+}
+
+/// The values of the answer's header `name`.
+fn header<'a>(answer: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+    answer
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(move |l| {
+            let (n, v) = l.split_once(": ")?;
+            n.eq_ignore_ascii_case(name).then_some(v)
+        })
 }
 
 /// xorshift64*: random usernames without a dependency.
@@ -66,151 +111,138 @@ fn next_random(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
-fn source(i: u64) -> IpAddr {
-    // 127.1.x.y, y in 1..=254.
-    IpAddr::V4(Ipv4Addr::new(127, 1, (i / 254) as u8, (1 + i % 254) as u8))
-}
-
-#[derive(Default)]
-struct Admin {
-    ok: u64,
-    by_status: BTreeMap<u16, u64>,
-    latency_ms: Vec<f64>,
-}
-
-impl Admin {
-    fn json(mut self, seconds: f64) -> serde_json::Value {
-        self.latency_ms.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            let n = self.latency_ms.len();
-            // No sample: NaN, which JSON writes as null.
-            if n == 0 {
-                return f64::NAN;
+/// The attacker: its answers by outcome.
+async fn attack(target: SocketAddr, seconds: f64, connections: u64, first: Ipv4Addr, count: u32) {
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(seconds);
+    let next_source = Arc::new(AtomicU64::new(0));
+    let outcomes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let base = u32::from(first);
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (next_source, outcomes) = (Arc::clone(&next_source), Arc::clone(&outcomes));
+        tasks.push(tokio::spawn(async move {
+            let mut rng = 0x9E37_79B9_7F4A_7C15 ^ (c + 1).wrapping_mul(0xA24B_AED4_963E_E407);
+            while Instant::now() < end {
+                let n = next_source.fetch_add(1, Ordering::Relaxed) % u64::from(count);
+                let from = IpAddr::V4(Ipv4Addr::from(base + n as u32));
+                let user = format!("u{:012x}", next_random(&mut rng) >> 16);
+                let o = login(target, from, &user, "spray spray spray", None).await;
+                *outcomes.lock().expect("lock").entry(o.label()).or_default() += 1;
             }
-            self.latency_ms[((n as f64 * p).ceil() as usize).clamp(1, n) - 1]
-        };
+        }));
+    }
+    for t in tasks {
+        t.await.expect("spray task");
+    }
+    let outcomes = outcomes.lock().expect("lock");
+    println!(
+        "{}",
         serde_json::json!({
-            "ok_per_s": self.ok as f64 / seconds,
-            "ok": self.ok,
-            "by_status": self.by_status,
-            "p50_ms": q(0.5),
-            "p99_ms": q(0.99),
-            "latency_ms": self.latency_ms,
+            "seconds": start.elapsed().as_secs_f64(),
+            "requests": outcomes.values().sum::<u64>(),
+            "by_status": *outcomes,
         })
+    );
+}
+
+/// The admin's first sign-in from a browser: the device cookie it keeps.
+async fn first_cookie(target: SocketAddr, from: IpAddr, password: &str) -> String {
+    // After an earlier flood at `admin`, the account's slow-down holds it up to 30 s.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match login(target, from, "admin", password, None).await {
+            Outcome::Answer(200, cookies, _) => {
+                return cookies
+                    .into_iter()
+                    .find(|c| c.starts_with("pbx_device="))
+                    .expect("a device cookie")
+            }
+            o => assert!(
+                Instant::now() < deadline,
+                "the admin's first sign-in: {}",
+                o.label()
+            ),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-/// The admin's own computer: an address no attacker used (`make bench`'s earlier
-/// flood came from 127.0.0.1, its /healthz checks from 127.0.0.2).
-const ADMIN_FROM: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
-
-/// The admin signing in again and again from [`ADMIN_FROM`] until `end`.
-async fn admin_loop(
-    port: u16,
-    password: String,
+/// The admin signing in again and again from `from` until `seconds` have passed.
+async fn owner(
+    target: SocketAddr,
+    seconds: f64,
+    from: IpAddr,
+    password: &str,
     mut cookie: Option<String>,
-    end: Instant,
-) -> Admin {
-    let mut a = Admin::default();
-    let from = ADMIN_FROM;
+) {
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(seconds);
+    let (mut by_status, mut latency_ms) = (BTreeMap::<String, u64>::new(), Vec::new());
+    let mut longest_ms = 0f64;
     while Instant::now() < end {
         let t0 = Instant::now();
-        let r = login(port, from, "admin", &password, cookie.as_deref()).await;
-        let status = match r {
-            Ok((status, cookies)) => {
-                // The browser keeps the device cookie it was last given.
-                if cookie.is_some() {
-                    if let Some(c) = cookies.into_iter().find(|c| c.starts_with("pbx_device=")) {
-                        cookie = Some(c);
-                    }
+        let o = login(target, from, "admin", password, cookie.as_deref()).await;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        longest_ms = longest_ms.max(ms);
+        *by_status.entry(o.label()).or_default() += 1;
+        if let Outcome::Answer(200, cookies, _) = o {
+            latency_ms.push(ms);
+            // A known browser keeps the device cookie it was last given.
+            if cookie.is_some() {
+                if let Some(c) = cookies.into_iter().find(|c| c.starts_with("pbx_device=")) {
+                    cookie = Some(c);
                 }
-                status
             }
-            Err(_) => 0,
-        };
-        *a.by_status.entry(status).or_default() += 1;
-        if status == 200 {
-            a.ok += 1;
-            a.latency_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         } else {
             // Busy or refused: as a browser would, try again shortly.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    a
+    println!(
+        "{}",
+        serde_json::json!({
+            "seconds": start.elapsed().as_secs_f64(),
+            "ok": latency_ms.len(),
+            "by_status": by_status,
+            "latency_ms": latency_ms,
+            "longest_ms": longest_ms,
+        })
+    );
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: spray attack TARGET SECONDS CONNECTIONS FIRST_SOURCE ADDRESSES\n       \
+         spray cookie TARGET FROM PASSWORD\n       \
+         spray owner TARGET SECONDS FROM PASSWORD [COOKIE]"
+    );
+    std::process::exit(2);
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [port, seconds, connections, addresses, password] = &args[..] else {
-        eprintln!("usage: spray PORT SECONDS CONNECTIONS ADDRESSES ADMIN_PASSWORD");
-        std::process::exit(2);
-    };
-    let port: u16 = port.parse().expect("port");
-    let seconds: f64 = seconds.parse().expect("seconds");
-    let connections: u64 = connections.parse().expect("connections");
-    let addresses: u64 = addresses.parse().expect("addresses");
-
-    // The admin's own browser: one sign-in before the spray gives it its device cookie.
-    // (After make bench's flood at `admin`, the account's slow-down holds it up to 30 s.)
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let cookies = loop {
-        let (status, cookies) = login(port, ADMIN_FROM, "admin", password, None)
+    let target = |s: &str| -> SocketAddr { s.parse().unwrap_or_else(|_| usage()) };
+    let number = |s: &str| -> f64 { s.parse().unwrap_or_else(|_| usage()) };
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap_or_else(|_| usage()) };
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["attack", t, secs, conns, first, count] => {
+            let first: Ipv4Addr = first.parse().unwrap_or_else(|_| usage());
+            attack(
+                target(t),
+                number(secs),
+                number(conns) as u64,
+                first,
+                number(count) as u32,
+            )
             .await
-            .expect("first sign-in");
-        if status == 200 {
-            break cookies;
         }
-        assert!(
-            status == 429 && Instant::now() < deadline,
-            "the admin's first sign-in: {status}"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    let device = cookies
-        .into_iter()
-        .find(|c| c.starts_with("pbx_device="))
-        .expect("a device cookie");
-
-    let start = Instant::now();
-    let end = start + Duration::from_secs_f64(seconds);
-    let next_source = Arc::new(AtomicU64::new(0));
-    let statuses = Arc::new(Mutex::new(BTreeMap::<u16, u64>::new()));
-    let mut tasks = Vec::new();
-    for c in 0..connections {
-        let (next_source, statuses) = (Arc::clone(&next_source), Arc::clone(&statuses));
-        tasks.push(tokio::spawn(async move {
-            let mut rng = 0x9E37_79B9_7F4A_7C15 ^ (c + 1).wrapping_mul(0xA24B_AED4_963E_E407);
-            while Instant::now() < end {
-                let from = source(next_source.fetch_add(1, Ordering::Relaxed) % addresses);
-                let user = format!("u{:012x}", next_random(&mut rng) >> 16);
-                let status = match login(port, from, &user, "spray spray spray", None).await {
-                    Ok((s, _)) => s,
-                    Err(_) => 0,
-                };
-                *statuses.lock().expect("lock").entry(status).or_default() += 1;
-            }
-        }));
+        ["cookie", t, from, pw] => println!("{}", first_cookie(target(t), ip(from), pw).await),
+        ["owner", t, secs, from, pw] => owner(target(t), number(secs), ip(from), pw, None).await,
+        ["owner", t, secs, from, pw, cookie] => {
+            owner(target(t), number(secs), ip(from), pw, Some(cookie.into())).await
+        }
+        _ => usage(),
     }
-    let known = tokio::spawn(admin_loop(port, password.clone(), Some(device), end));
-    let fresh = tokio::spawn(admin_loop(port, password.clone(), None, end));
-    for t in tasks {
-        t.await.expect("spray task");
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let known = known.await.expect("admin").json(elapsed);
-    let fresh = fresh.await.expect("admin").json(elapsed);
-    let statuses = statuses.lock().expect("lock");
-    let total: u64 = statuses.values().sum();
-    println!(
-        "{}",
-        serde_json::json!({
-            "seconds": elapsed,
-            "requests": total,
-            "by_status": *statuses,
-            "admin_known_browser": known,
-            "admin_new_browser": fresh,
-        })
-    );
 }
