@@ -1,7 +1,9 @@
 //! Argon2id hashing and verification, off the async runtime and bounded: at most
 //! `concurrency` hashes run at once (each takes ~19 MiB and a core for tens of ms), at
 //! most `queue` more wait; beyond that callers get [`Busy`] and answer 503 + Retry-After,
-//! so a flood of logins cannot exhaust the box's memory. The hashing threads run under
+//! so a flood of logins cannot exhaust the box's memory. A check that waited
+//! [`QUEUE_WAIT`] without a thread taking it is [`Busy`] too: nobody waits unanswered
+//! behind a flood. The hashing threads run under
 //! `SCHED_IDLE` ([`pbx_board::sched`]): a login flood cannot take a core from Asterisk
 //! or from the daemon's own HTTP threads; hashes then wait, they are not refused.
 //!
@@ -14,7 +16,7 @@
 //! address on the PBX's own segment, whose attempts the address lockout counts.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -142,6 +144,8 @@ pub struct Hasher {
     /// Password checks run so far (for `ctl status`: the lockout's promise is counted
     /// in hashes, not in answers).
     checks: Arc<std::sync::atomic::AtomicU64>,
+    /// [`QUEUE_WAIT`] (shorter in tests).
+    queue_wait: Duration,
 }
 
 /// How long an idle worker stays (with its thread) before it exits.
@@ -171,8 +175,9 @@ struct State {
 }
 
 struct Job {
-    /// Set when the caller is gone (its connection closed): the job is dropped unrun.
-    abandoned: Arc<AtomicBool>,
+    /// [`QUEUED`], [`TAKEN`] by a worker, or [`GIVEN_UP`] by its caller (its connection
+    /// closed, or it waited [`QUEUE_WAIT`]): a job given up is dropped unrun.
+    state: Arc<AtomicU8>,
     lane: Lane,
     run: JobFn,
 }
@@ -207,15 +212,26 @@ impl Lane {
 /// Checks of each trusted lane that may wait past a full queue.
 const TRUSTED_RESERVE: usize = 4;
 
+/// How long a job may wait for a thread to take it: then its caller gets [`Busy`]
+/// (503 with Retry-After) — under a flood the `SCHED_IDLE` threads take the other
+/// lane's jobs slowly, and a browser must get an answer, not wait past 10 s (issue 27).
+/// A job already taken runs to its end (a slow board's hash may take seconds).
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// A job's [`Job::state`].
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const GIVEN_UP: u8 = 2;
+
 /// A job: runs with the worker's argon2 memory.
 type JobFn = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
-/// Marks a job abandoned when the waiting caller's future is dropped.
-struct Abandon(Arc<AtomicBool>);
+/// Gives a job up when the waiting caller's future is dropped.
+struct Abandon(Arc<AtomicU8>);
 
 impl Drop for Abandon {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.store(GIVEN_UP, Ordering::SeqCst);
     }
 }
 
@@ -291,7 +307,10 @@ fn worker(shared: &Shared, trusted: bool) {
             }
             continue;
         };
-        if job.abandoned.load(Ordering::SeqCst) {
+        let taken = job
+            .state
+            .compare_exchange(QUEUED, TAKEN, Ordering::SeqCst, Ordering::SeqCst);
+        if taken.is_err() {
             continue;
         }
         st.running += 1;
@@ -328,6 +347,7 @@ impl Hasher {
                 queue,
             }),
             checks: Arc::default(),
+            queue_wait: QUEUE_WAIT,
         }
     }
 
@@ -346,7 +366,8 @@ impl Hasher {
     /// [`TRUSTED_RESERVE`] of its own, and wakes the trusted lanes' own worker.
     fn submit(&self, job: Job) -> Result<(), Busy> {
         let mut st = self.shared.lock();
-        st.jobs.retain(|j| !j.abandoned.load(Ordering::SeqCst));
+        st.jobs
+            .retain(|j| j.state.load(Ordering::SeqCst) != GIVEN_UP);
         // The queue is ordered by lane, each lane in its order of arrival.
         let ahead = st.jobs.iter().take_while(|j| j.lane <= job.lane).count();
         let same = st.jobs.iter().filter(|j| j.lane == job.lane).count();
@@ -410,17 +431,25 @@ impl Hasher {
         lane: Lane,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let abandoned = Arc::new(AtomicBool::new(false));
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let state = Arc::new(AtomicU8::new(QUEUED));
         // A caller that hangs up while queued (its future dropped) gives its place back.
-        let _abandon = Abandon(Arc::clone(&abandoned));
+        let _abandon = Abandon(Arc::clone(&state));
         self.submit(Job {
-            abandoned,
+            state: Arc::clone(&state),
             lane,
             run: Box::new(move |memory| {
                 let _ = tx.send(job(memory));
             }),
         })?;
+        if let Ok(answer) = tokio::time::timeout(self.queue_wait, &mut rx).await {
+            return answer.map_err(|_| Busy);
+        }
+        // Still queued: given up. Taken meanwhile: it runs to its end.
+        let given_up = state.compare_exchange(QUEUED, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst);
+        if given_up.is_ok() {
+            return Err(Busy);
+        }
         rx.await.map_err(|_| Busy)
     }
 
