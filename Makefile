@@ -202,13 +202,14 @@ fixture:
 	PBX_AUTHD_BIN="$(abspath $(FIXTURE_BIN))" FIXTURE_COMMIT="$(lastword $(subst -, ,$(FIXTURE_VERSION)))" \
 	  target/debug/make-fixture tests/fixtures/$(FIXTURE_VERSION)
 
-# Benchmarks against peers (nginx-light, raw argon2id), loopback only; not part of
-# make test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8),
-# BENCH_ROUNDS interleaved rounds of the page and API runs (default 3),
-# BENCH_SPRAY_SECONDS for the voice-first probe during a password spray (default 60, in
-# BENCH_PROBE_ROUNDS = 3 windows, each after 10 s of the probe alone).
+# Benchmarks against peers (nginx-light, raw argon2id), on loopback and, for the password
+# spray, in network namespaces it makes and removes (root: ip netns); not part of make
+# test. Writes target/bench/report.md. BENCH_SECONDS per run (default 8), BENCH_ROUNDS
+# interleaved rounds of the page, API and HTTPS runs (default 3), BENCH_SPRAY_SECONDS of
+# spray per variant (default 60, in BENCH_PROBE_ROUNDS = 3 windows, each after 10 s of
+# the probe alone), BENCH_SPRAY_VARIANTS (default "default nftables unblocked nice5").
 bench: firmware-x86_64
-	$(call apt_install,nginx-light wrk)
+	$(call apt_install,nginx-light wrk iproute2 nftables curl)
 	@# Debian starts the packaged nginx on port 80; the benchmark runs its own.
 	@$(SUDO) service nginx stop >/dev/null 2>&1 || true
 	cargo build --release -p pbx-e2e --bin argon2-raw --bin probe --bin spray

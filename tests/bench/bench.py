@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""make bench: pbx-authd against its peers, side by side in one run, on loopback only.
+"""make bench: pbx-authd against its peers, side by side in one run, on loopback and in
+network namespaces that it makes (and removes) itself.
 
 Every throughput figure is a ratio against a peer measured the same way in the same
 run: nginx (1 worker) serving the same bytes, pinned to the same core as the daemon,
 with wrk on the other core; login throughput against raw argon2id hashing with the same
-parameters on the same cores. Memory and start time are absolute. Writes
+parameters on the same cores. Memory and start time are absolute. The password spray
+(issue 27) runs with the daemon in a network namespace of its own between an internet
+side and a LAN segment (see spray_rounds); ip netns needs root. Writes
 target/bench/report.md and prints the table.
 
 Usage: bench.py DAEMON ARGON2_RAW FIRMWARE_DIR BARE_HYPER PROBE SPRAY BARE_HYPER_O3
@@ -176,6 +179,15 @@ st, h, body = http("POST", hp, "/api/v1/login", json.dumps({"username": "admin",
 assert st == 200, (st, body)
 cookie = h["set-cookie"].split(";")[0]
 _, page_headers, login_page = http("GET", hp, "/login")
+# Extensions 1001 and 1002: the spray's new browsers sign in with accounts of their own
+# (each new browser's sign-in mints a device cookie, and an account keeps 8: the
+# admin's new browsers would retire its known browser's cookie).
+for ext in ("1001", "1002"):
+    st, _, _ = http("POST", hp, "/api/v1/accounts",
+                    json.dumps({"username": ext, "role": "user", "password": NEW_PW}).encode(),
+                    {"Content-Type": "application/json", "Cookie": cookie,
+                     "X-CSRF-Token": json.loads(body)["csrf_token"]})
+    assert st in (200, 201), (ext, st)
 
 # --- nginx, same bytes, same core, 1 worker ---------------------------------------------
 root = os.path.join(WORK, "www")
@@ -234,7 +246,12 @@ try:
         r = {"d_page": wrk(f"http://127.0.0.1:{hp}/login"), "n_page": wrk(f"http://127.0.0.1:{np}/login"),
              "b_page": wrk(f"http://127.0.0.1:{bp}/login"), "bh_page": wrk(f"http://127.0.0.1:{bhp}/login"),
              "b3_page": wrk(f"http://127.0.0.1:{b3p}/login"),
-             "d_api": wrk(f"http://127.0.0.1:{hp}/api/v1/session", headers=[f"Cookie: {cookie}"])}
+             "d_api": wrk(f"http://127.0.0.1:{hp}/api/v1/session", headers=[f"Cookie: {cookie}"]),
+             # HTTPS: full handshakes (a new connection per request), and the page over
+             # keep-alive connections.
+             "d_hs": wrk(f"https://127.0.0.1:{sp}/login", connections=16, headers=["Connection: close"]),
+             "n_hs": wrk(f"https://127.0.0.1:{nsp}/login", connections=16, headers=["Connection: close"]),
+             "d_tls": wrk(f"https://127.0.0.1:{sp}/login"), "n_tls": wrk(f"https://127.0.0.1:{nsp}/login")}
         assert r["d_api"]["non2xx"] == 0, r["d_api"]["raw"]
         rounds.append(r)
     # The floor's target is a 5 % margin, less than the drift between two runs 32 s
@@ -293,11 +310,13 @@ try:
         f"nginx page {m['n_page']['rps']:.0f}", f"{ratio:.2f}x ({spread('d_api', 'n_page')}), target >= 1.2x",
         ratio >= 1.2)
 
-    d_tls = wrk(f"https://127.0.0.1:{sp}/healthz", connections=16, headers=["Connection: close"])
-    n_tls = wrk(f"https://127.0.0.1:{nsp}/login", connections=16, headers=["Connection: close"])
-    ratio = d_tls["rps"] / n_tls["rps"]
-    row("HTTPS full handshakes/s (ECDSA P-256)", f"{d_tls['rps']:.0f}", f"nginx {n_tls['rps']:.0f}",
-        f"{ratio:.2f}x (no target)", True)
+    for num, den, figure, target in (
+            ("d_hs", "n_hs", "HTTPS full handshakes/s (TLS 1.3, ECDSA P-256, the login page)", 0.9),
+            ("d_tls", "n_tls", "HTTPS login page GET over keep-alive, req/s", 1.0)):
+        m = median_round(num, den)
+        ratio = m[num]["rps"] / m[den]["rps"]
+        row(figure, f"{m[num]['rps']:.0f}", f"nginx {m[den]['rps']:.0f}",
+            f"{ratio:.2f}x ({spread(num, den)}), target >= {target}x", ratio >= target)
 
     # Login throughput vs the raw hash rate on the same cores (the physical limit).
     lua = os.path.join(WORK, "login.lua")
@@ -361,18 +380,32 @@ try:
     hwm = rss_kib(daemon.pid, "VmHWM")
     lat.sort()
     p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
-    permits = os.cpu_count() or 2
+    # The hashing threads (hash_concurrency = 2) and the trusted lanes' own (the flood
+    # comes from loopback, the local network's lane), 19 MiB of argon2 memory each.
+    permits = 2 + 1
     limit = idle_rss + permits * 20 * 1024 + 16 * 1024
     row("peak RSS, 500-connection wrong-password flood", f"{max(peak, hwm) / 1024:.1f} MiB",
-        f"limit idle + {permits} x 20 + 16 = {limit / 1024:.1f} MiB", "target <= limit", max(peak, hwm) <= limit)
+        f"limit idle + (2 + 1 trusted) x 20 + 16 = {limit / 1024:.1f} MiB", "target <= limit",
+        max(peak, hwm) <= limit)
     row("/healthz p99 during the flood", f"{p99:.1f} ms", f"{len(lat)} samples", "target <= 50 ms", p99 <= 50)
 
-    # Voice first (issue 14): a 20 ms waker on the daemon's core, idle, during a password
-    # spray (random usernames, 1024 source addresses, 500 connections; the spray itself
-    # on the other core), and during raw argon2id at normal priority (what hashing did to
-    # voice before it ran under SCHED_IDLE). Idle and spray windows alternate (rounds,
-    # like the page runs): this VM's own jitter moves the idle p99 0.2-1.4 ms between
-    # minutes, so the idle figure is taken at the same moments as the spray's.
+    # The rest runs against a daemon in a network namespace of its own: stop this one.
+    daemon.terminate()
+    daemon.wait()
+
+    # Voice first (issue 14) and the owner during an attack (issue 27): the daemon in a
+    # network namespace of its own with two veth links, an internet side that sprays
+    # passwords (random usernames, 1024 source addresses, 500 connections) and the box's
+    # own LAN segment. Meanwhile the owner signs in again and again: from the internet
+    # with its known browser (device cookie), from a new browser on the LAN, from a new
+    # browser on the internet side; and a 20 ms waker on the daemon's core measures
+    # what is left for voice. Idle and spray windows alternate (this VM's own jitter
+    # moves the idle p99 0.2-1.4 ms between minutes, so the idle figure is taken at
+    # the same moments as the spray's). Variants: the default policy (sprayed addresses
+    # blocked by the lockout after 5 guesses, then shed at accept), the same with
+    # `block_with = "nftables"` (shed in the kernel), and an "unblocked" spray that the
+    # address lockout never catches (a botnet larger than the lockout sees: every guess
+    # reaches the hash queue), also at nice 5 as the overlay starts the daemon.
     def probe(seconds):
         return subprocess.Popen(["taskset", "-c", SERVER_CPU, PROBE, str(seconds)],
                                 stdout=subprocess.PIPE, text=True)
@@ -387,83 +420,173 @@ try:
         return json.loads(out)["password_checks"]
 
     def quantile(xs, q):
-        """The probe's own quantile (nearest rank) of a list of samples; NaN if empty."""
+        """Nearest-rank quantile of a list of samples; NaN if empty."""
         xs = sorted(xs)
         return xs[min(max(int(-(-len(xs) * q // 1)), 1), len(xs)) - 1] if xs else float("nan")
 
-    def run_spray(seconds):
-        """The spray (random usernames, 1024 source addresses, 500 connections) on the other
-        core, with the admin signing in meanwhile: its JSON report."""
-        return json.loads(subprocess.run(
-            ["taskset", "-c", CLIENT_CPU, SPRAY, str(hp), str(seconds), "500", "1024", NEW_PW],
-            stdout=subprocess.PIPE, text=True, check=True).stdout)
+    NS_BOX, NS_WAN, NS_LAN = "pbxb-box", "pbxb-wan", "pbxb-lan"
+    BOX_LAN, LAN_PC, BOX_WAN = "10.98.0.1", "10.98.0.7", "10.98.9.1"
+    # The internet side: the spray's 1024 addresses from 198.18.0.1, the owner's own
+    # browsers elsewhere in 198.18.0.0/15 (RFC 2544's benchmarking range, routed only
+    # between these namespaces).
+    SPRAY_FROM, WAN_KNOWN, WAN_NEW = "198.18.0.1", "198.19.0.20", "198.19.0.10"
 
-    def spray_rounds():
+    def sh(*cmd):
+        subprocess.run(list(cmd), check=True, capture_output=True)
+
+    def netns_down():
+        for ns in (NS_BOX, NS_WAN, NS_LAN):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    def netns_up():
+        netns_down()
+        for ns in (NS_BOX, NS_WAN, NS_LAN):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        for box_if, peer_if, peer_ns, box_ip, peer_ip in (
+                ("lan0", "lan1", NS_LAN, f"{BOX_LAN}/24", f"{LAN_PC}/24"),
+                ("wan0", "wan1", NS_WAN, f"{BOX_WAN}/30", "10.98.9.2/30")):
+            sh("ip", "link", "add", box_if, "netns", NS_BOX, "type", "veth", "peer", "name", peer_if,
+               "netns", peer_ns)
+            sh("ip", "-n", NS_BOX, "addr", "add", box_ip, "dev", box_if)
+            sh("ip", "-n", peer_ns, "addr", "add", peer_ip, "dev", peer_if)
+            sh("ip", "-n", NS_BOX, "link", "set", box_if, "up")
+            sh("ip", "-n", peer_ns, "link", "set", peer_if, "up")
+        sh("ip", "-n", NS_BOX, "route", "add", "198.18.0.0/15", "via", "10.98.9.2")
+        sh("ip", "-n", NS_WAN, "route", "add", "default", "via", BOX_WAN)
+        # Every address of the range is the internet side's own (bind() to any of them).
+        sh("ip", "-n", NS_WAN, "route", "add", "local", "198.18.0.0/15", "dev", "lo")
+
+    def in_ns(ns, *cmd):
+        return ["ip", "netns", "exec", ns, "taskset", "-c", CLIENT_CPU, *cmd]
+
+    def start_box(extra):
+        conf = os.path.join(WORK, "netns.toml")
+        with open(conf, "w") as f:
+            # The WAN port is not the PBX's own network.
+            f.write('[network]\nlan_interfaces = ["lan0"]\n' + extra)
+        box = subprocess.Popen(["ip", "netns", "exec", NS_BOX, "taskset", "-c", SERVER_CPU, DAEMON, "--dev",
+                                "--state-dir", state, "--http", "0.0.0.0:8080", "--https", "0.0.0.0:8443",
+                                "--config", conf], stdout=subprocess.DEVNULL,
+                               stderr=open(os.path.join(WORK, "box.err"), "w"))
+        end = time.time() + 30
+        while subprocess.run(in_ns(NS_LAN, "curl", "-fsS", "-o", "/dev/null", f"http://{BOX_LAN}:8080/healthz"),
+                             capture_output=True).returncode != 0:
+            if time.time() > end or box.poll() is not None:
+                raise SystemExit("the daemon in its namespace did not start:\n"
+                                 + open(os.path.join(WORK, "box.err")).read())
+            time.sleep(0.1)
+        return box
+
+    def party(ns, *args):
+        return subprocess.Popen(in_ns(ns, SPRAY, *args), stdout=subprocess.PIPE, text=True)
+
+    def spray_rounds(extra, nice=0):
         """PROBE_ROUNDS rounds of an idle probe window, then a spray window with the probe
-        running: both probes' samples pooled, each round's p99 pair, the daemon's CPU and
-        hashes during the spray windows, and the sprays' reports added up."""
-        idle, busy, pairs, cpu, hashes = [], [], [], 0.0, 0
-        total = {"seconds": 0.0, "requests": 0, "by_status": Counter()}
-        admins = {k: {"ok": 0, "by_status": Counter(), "latency_ms": []}
-                  for k in ("admin_known_browser", "admin_new_browser")}
-        for _ in range(PROBE_ROUNDS):
-            i = json.loads(probe(IDLE_WINDOW).communicate()[0])
-            p = probe(PROBE_WINDOW)
-            c0, h0 = cpu_s(daemon.pid), checks()
-            r = run_spray(PROBE_WINDOW)
-            c1, h1 = cpu_s(daemon.pid), checks()
-            b = json.loads(p.communicate()[0])
-            idle += i["late_ms"]
-            busy += b["late_ms"]
-            pairs.append((i["p99_ms"], b["p99_ms"]))
-            cpu, hashes = cpu + c1 - c0, hashes + h1 - h0
-            for key, a in [("", total)] + list(admins.items()):
-                part = r[key] if key else r
-                for field in a:
-                    a[field] += part[field]  # numbers add, lists and Counters join
-        for a in admins.values():
-            a["ok_per_s"] = a["ok"] / total["seconds"]
-            a["p50_ms"], a["p99_ms"] = quantile(a["latency_ms"], 0.5), quantile(a["latency_ms"], 0.99)
-        rounds = ", ".join(f"{x:.2f}/{y:.2f}" for x, y in pairs)
-        return {"idle99": quantile(idle, 0.99), "idle50": quantile(idle, 0.5), "idle_max": max(idle),
-                "p99": quantile(busy, 0.99), "max": max(busy), "rounds": rounds,
-                "share": cpu / total["seconds"], "hashes": hashes / total["seconds"], **total, **admins}
-
-    def probe_row(figure, sp, extra):
-        row(figure, f"{sp['p99']:.2f} ms",
-            f"idle p99 {sp['idle99']:.2f} ms at the same moments; rounds idle/spray p99 {sp['rounds']} ms; "
-            f"max {sp['max']:.2f} ms{extra}",
-            "target <= idle + 1 ms and <= 2 ms", sp["p99"] <= sp["idle99"] + 1 and sp["p99"] <= 2)
-
-    sp = spray_rounds()
-    p = probe(IDLE_WINDOW)
-    raw = subprocess.run(["taskset", "-c", SERVER_CPU, ARGON2_RAW, "2", str(IDLE_WINDOW)],
-                         capture_output=True, text=True, check=True)
-    raw_probe = json.loads(p.communicate()[0])
-    # The same with the daemon's threads at nice 5, as the overlay starts it on a box
-    # (procd, systemd's Nice=5, busybox where it has nice), the probe staying at 0 like
-    # Asterisk. Last: raising the nice back needs privileges the bench may not have.
-    for tid in os.listdir(f"/proc/{daemon.pid}/task"):
+        and the owner's three browsers running: pooled samples and counts."""
+        box = start_box(extra)
         try:
-            os.setpriority(os.PRIO_PROCESS, int(tid), 5)
-        except ProcessLookupError:
-            pass  # an idle blocking-pool thread that has just ended
-    nice = spray_rounds()
-    row(f"20 ms probe p99 lateness, idle ({PROBE_ROUNDS} windows of {IDLE_WINDOW} s before the spray's)",
-        f"{sp['idle99']:.2f} ms", f"p50 {sp['idle50']:.2f}, max {sp['idle_max']:.2f} ms", "-", True)
-    probe_row(f"20 ms probe p99 lateness during the spray (same core; {PROBE_ROUNDS} windows of {PROBE_WINDOW} s)",
-              sp, f"; argon2id at normal priority: p99 {raw_probe['p99_ms']:.2f} ms, max {raw_probe['max_ms']:.2f} ms")
-    by = ", ".join(f"{k}: {v}" for k, v in sp["by_status"].items())
-    row("daemon CPU during the spray (share of its core)", f"{sp['share'] * 100:.0f} %",
-        f"{sp['requests']} spray requests ({by}); {sp['hashes']:.1f} hashes/s", "-", True)
-    for who, key in [("known browser (device cookie)", "admin_known_browser"),
-                     ("new browser", "admin_new_browser")]:
-        a = sp[key]
-        lat = "-" if not a["latency_ms"] else f"p50 {a['p50_ms']:.0f} ms, p99 {a['p99_ms']:.0f} ms"
-        row(f"admin sign-ins/s during the spray, clean address, {who}", f"{a['ok_per_s']:.2f}",
-            f"{lat}; answers {dict(a['by_status'])}", "-", True)
-    probe_row("20 ms probe p99 lateness during the spray, daemon at nice 5 as the overlay starts it", nice,
-              f"; admin sign-ins/s (known browser) {nice['admin_known_browser']['ok_per_s']:.2f}")
+            if nice:
+                for tid in os.listdir(f"/proc/{box.pid}/task"):
+                    try:
+                        os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+                    except ProcessLookupError:
+                        pass  # an idle blocking-pool thread that has just ended
+            cookie = subprocess.run(in_ns(NS_LAN, SPRAY, "cookie", f"{BOX_LAN}:8080", LAN_PC, NEW_PW),
+                                    capture_output=True, text=True, check=True).stdout.strip()
+            idle, busy, pairs, cpu, hashes = [], [], [], 0.0, 0
+            total = {"seconds": 0.0, "requests": 0, "by_status": Counter()}
+            owners = {k: {"latency_ms": [], "by_status": Counter(), "longest_ms": 0.0}
+                      for k in ("known", "lan", "wan")}
+            for _ in range(PROBE_ROUNDS):
+                i = json.loads(probe(IDLE_WINDOW).communicate()[0])
+                p = probe(PROBE_WINDOW)
+                c0, h0 = cpu_s(box.pid), checks()
+                secs = str(PROBE_WINDOW)
+                parts = {"spray": party(NS_WAN, "attack", f"{BOX_WAN}:8080", secs, "500", SPRAY_FROM, "1024"),
+                         "known": party(NS_WAN, "owner", f"{BOX_WAN}:8080", secs, WAN_KNOWN, "admin", NEW_PW,
+                                        cookie),
+                         "lan": party(NS_LAN, "owner", f"{BOX_LAN}:8080", secs, LAN_PC, "1001", NEW_PW),
+                         "wan": party(NS_WAN, "owner", f"{BOX_WAN}:8080", secs, WAN_NEW, "1002", NEW_PW)}
+                got = {k: json.loads(v.communicate()[0]) for k, v in parts.items()}
+                c1, h1 = cpu_s(box.pid), checks()
+                b = json.loads(p.communicate()[0])
+                idle += i["late_ms"]
+                busy += b["late_ms"]
+                pairs.append((i["p99_ms"], b["p99_ms"]))
+                cpu, hashes = cpu + c1 - c0, hashes + h1 - h0
+                r = got["spray"]
+                total["seconds"] += r["seconds"]
+                total["requests"] += r["requests"]
+                total["by_status"] += Counter(r["by_status"])
+                for k, o in owners.items():
+                    o["latency_ms"] += got[k]["latency_ms"]
+                    o["by_status"] += Counter(got[k]["by_status"])
+                    o["longest_ms"] = max(o["longest_ms"], got[k]["longest_ms"])
+        finally:
+            box.terminate()
+            box.wait()
+        for o in owners.values():
+            # Every attempt ranks: one that was not signed in counts as the slowest.
+            n_fail = sum(o["by_status"].values()) - len(o["latency_ms"])
+            ranked = sorted(o["latency_ms"]) + [float("inf")] * n_fail
+            o["p50"], o["p95"] = quantile(ranked, 0.5), quantile(ranked, 0.95)
+            o["ok_p50"] = quantile(o["latency_ms"], 0.5)
+        return {"idle99": quantile(idle, 0.99), "idle50": quantile(idle, 0.5), "idle_max": max(idle),
+                "p99": quantile(busy, 0.99), "max": max(busy),
+                "rounds": ", ".join(f"{x:.2f}/{y:.2f}" for x, y in pairs),
+                "share": cpu / total["seconds"], "hashes": hashes / total["seconds"], **total, **owners}
+
+    def ms(x):
+        return "failed" if x == float("inf") else f"{x:.0f} ms"
+
+    def spray_rows(name, sp):
+        w = f"{PROBE_ROUNDS} windows of {PROBE_WINDOW} s"
+        row(f"[{name}] 20 ms probe p99 lateness during the spray (same core; {w})", f"{sp['p99']:.2f} ms",
+            f"idle p99 {sp['idle99']:.2f} ms (p50 {sp['idle50']:.2f}, max {sp['idle_max']:.2f}) at the same "
+            f"moments; rounds idle/spray p99 {sp['rounds']} ms; max {sp['max']:.2f} ms",
+            "target <= idle + 1 ms and <= 2 ms", sp["p99"] <= sp["idle99"] + 1 and sp["p99"] <= 2)
+        by = ", ".join(f"{k}: {v}" for k, v in sorted(sp["by_status"].items()))
+        row(f"[{name}] daemon CPU during the spray (share of its core); what the spray got",
+            f"{sp['share'] * 100:.0f} %", f"{sp['requests']} spray requests ({by}); {sp['hashes']:.1f} hashes/s",
+            "-", True)
+        for key, who, target in (("known", "known browser (device cookie), internet side", 1000),
+                                 ("lan", "new browser on the LAN segment (extension 1001)", 3000),
+                                 ("wan", "new browser, internet side (extension 1002)", None)):
+            o = sp[key]
+            answers = ", ".join(f"{k}: {v}" for k, v in sorted(o["by_status"].items()))
+            hung = o["by_status"].get("no answer in 10 s", 0)
+            if target:
+                row(f"[{name}] owner's sign-in, {who}: p50 / p95 of every attempt",
+                    f"{ms(o['p50'])} / {ms(o['p95'])}",
+                    f"answers {answers}; longest wait {o['longest_ms']:.0f} ms",
+                    f"target p95 <= {target / 1000:.0f} s, none unanswered > 10 s",
+                    o["p95"] <= target and hung == 0)
+            else:
+                row(f"[{name}] owner's sign-in, {who}: what it gets",
+                    f"{o['by_status'].get('200', 0)} signed in (p50 {ms(o['ok_p50'])})",
+                    f"answers {answers}; longest wait {o['longest_ms']:.0f} ms",
+                    "target: slow or 503 with Retry-After, none unanswered > 10 s", hung == 0)
+
+    try:
+        netns_up()
+        variants = os.environ.get("BENCH_SPRAY_VARIANTS", "default nftables unblocked nice5").split()
+        unblocked = "[policy]\nlockout_failures = 100\n"
+        for v in variants:
+            extra, nice = {"default": ("", 0), "nftables": ('block_with = "nftables"\n', 0),
+                           "unblocked": (unblocked, 0), "nice5": (unblocked, 5)}[v]
+            # (`extra` lands under start_box's [network], block_with's table.)
+            spray_rows(v, spray_rounds(extra, nice))
+        # Voice's worst case before SCHED_IDLE: raw argon2id at normal priority.
+        p = probe(IDLE_WINDOW)
+        subprocess.run(["taskset", "-c", SERVER_CPU, ARGON2_RAW, "2", str(IDLE_WINDOW)],
+                       capture_output=True, text=True, check=True)
+        raw_probe = json.loads(p.communicate()[0])
+        row("20 ms probe p99 lateness beside raw argon2id at normal priority (no daemon; what "
+            "hashing did to voice before SCHED_IDLE)", f"{raw_probe['p99_ms']:.2f} ms",
+            f"max {raw_probe['max_ms']:.2f} ms", "-", True)
+    finally:
+        netns_down()
 
     row("start: exec to first answered /healthz, existing store (median of 10)", f"{start_ms:.1f} ms", "-",
         "target <= 100 ms", start_ms <= 100)
@@ -472,7 +595,8 @@ finally:
     bare.kill()
     bare_h.kill()
     bare_3.kill()
-    daemon.terminate()
+    if daemon.poll() is None:
+        daemon.terminate()
     nginx.wait()
     daemon.wait()
 
@@ -492,7 +616,8 @@ cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d:
 lines = ["# pbx-authd benchmark", "",
          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores ({cpu}); "
          f"server pinned to CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}, {DURATION} s per run, page and API runs "
-         f"interleaved with their peers {ROUNDS} times (median round shown), loopback only.", "",
+         f"interleaved with their peers {ROUNDS} times (median round shown), on loopback; the spray in "
+         f"network namespaces of its own.", "",
          "| figure | pbx-authd | peer | ratio / target | |", "|---|---|---|---|---|"]
 lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
 report = "\n".join(lines) + "\n"

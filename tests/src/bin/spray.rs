@@ -9,10 +9,12 @@
 //!   10 s`: nothing came back in time).
 //! - `spray cookie TARGET FROM PASSWORD`: the admin signs in once from FROM and prints
 //!   the device cookie that browser keeps (retrying while the account is slowed down).
-//! - `spray owner TARGET SECONDS FROM PASSWORD [COOKIE]`: the admin signs in from FROM
-//!   again and again for SECONDS — as a known browser with COOKIE (keeping the one it is
-//!   given back), else as a new browser. Prints its sign-ins: successes, answers by
-//!   status, latencies and the longest wait.
+//! - `spray owner TARGET SECONDS FROM USERNAME PASSWORD [COOKIE]`: USERNAME signs in
+//!   from FROM again and again for SECONDS — as a known browser with COOKIE (keeping the
+//!   one it is given back), else as a new browser (each sign-in mints a device cookie
+//!   for the account, and the ninth retires the oldest: give a new browser an account
+//!   of its own, or it retires the known browser's). Prints its sign-ins: successes,
+//!   answers by status, latencies and the longest wait.
 //!
 //! Every request gives up after 10 s ("never a hang": issue 27 counts them).
 
@@ -168,11 +170,12 @@ async fn first_cookie(target: SocketAddr, from: IpAddr, password: &str) -> Strin
     }
 }
 
-/// The admin signing in again and again from `from` until `seconds` have passed.
+/// `username` signing in again and again from `from` until `seconds` have passed.
 async fn owner(
     target: SocketAddr,
     seconds: f64,
     from: IpAddr,
+    username: &str,
     password: &str,
     mut cookie: Option<String>,
 ) {
@@ -182,7 +185,7 @@ async fn owner(
     let mut longest_ms = 0f64;
     while Instant::now() < end {
         let t0 = Instant::now();
-        let o = login(target, from, "admin", password, cookie.as_deref()).await;
+        let o = login(target, from, username, password, cookie.as_deref()).await;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         longest_ms = longest_ms.max(ms);
         *by_status.entry(o.label()).or_default() += 1;
@@ -215,7 +218,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: spray attack TARGET SECONDS CONNECTIONS FIRST_SOURCE ADDRESSES\n       \
          spray cookie TARGET FROM PASSWORD\n       \
-         spray owner TARGET SECONDS FROM PASSWORD [COOKIE]"
+         spray owner TARGET SECONDS FROM USERNAME PASSWORD [COOKIE]"
     );
     std::process::exit(2);
 }
@@ -239,9 +242,12 @@ async fn main() {
             .await
         }
         ["cookie", t, from, pw] => println!("{}", first_cookie(target(t), ip(from), pw).await),
-        ["owner", t, secs, from, pw] => owner(target(t), number(secs), ip(from), pw, None).await,
-        ["owner", t, secs, from, pw, cookie] => {
-            owner(target(t), number(secs), ip(from), pw, Some(cookie.into())).await
+        ["owner", t, secs, from, user, pw] => {
+            owner(target(t), number(secs), ip(from), user, pw, None).await
+        }
+        ["owner", t, secs, from, user, pw, cookie] => {
+            let cookie = Some(cookie.into());
+            owner(target(t), number(secs), ip(from), user, pw, cookie).await
         }
         _ => usage(),
     }
