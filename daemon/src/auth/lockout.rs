@@ -130,6 +130,15 @@ pub struct Limiter {
     gates: Mutex<HashMap<UserKey, Arc<Gate>>>,
     /// The second factor's counts, apart from the password's ([`second`]).
     factor: Mutex<second::FactorState>,
+    /// When the latest address block ends (monotonic ms): until then
+    /// [`Limiter::blocked_for`] looks an address up; after it, with nothing blocked, it
+    /// answers without the lock (it runs for every request on the page path).
+    blocks_end_ms: std::sync::atomic::AtomicU64,
+}
+
+/// A monotonic reading in whole milliseconds.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6.
@@ -197,6 +206,7 @@ impl Limiter {
             keys: RandomState::new(),
             gates: Mutex::new(HashMap::new()),
             factor: Mutex::new(second::FactorState::default()),
+            blocks_end_ms: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -321,6 +331,13 @@ impl Limiter {
     /// connections: a blocked address costs no parsing).
     pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
         let now = self.clock.mono();
+        if millis(now)
+            >= self
+                .blocks_end_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
         let st = self.lock();
         st.addrs
             .get(&addr_key(ip))
@@ -481,6 +498,9 @@ impl Limiter {
                 if count >= p.lockout_failures {
                     a.failures.clear();
                     a.blocked_until = Some(now + p.lockout_block);
+                    let end = millis(now + p.lockout_block) + 1;
+                    self.blocks_end_ms
+                        .fetch_max(end, std::sync::atomic::Ordering::Relaxed);
                     Failure::Locked(p.lockout_block)
                 } else {
                     Failure::AttemptsLeft(p.lockout_failures - count)

@@ -172,6 +172,10 @@ struct State {
     held_blocks: usize,
     /// The CPU priority the last started worker got (see [`pbx_board::sched`]).
     priority: Option<Background>,
+    /// A `SCHED_IDLE` worker could not raise itself to normal priority for a trusted
+    /// job (not root, no `CAP_SYS_NICE`): trusted jobs are then the trusted lanes' own
+    /// thread's alone.
+    cannot_raise: bool,
 }
 
 struct Job {
@@ -245,11 +249,12 @@ impl Shared {
     }
 }
 
-/// A hashing thread: under `SCHED_IDLE`, taking the other lane's jobs (and the trusted
-/// ones too only while the trusted lanes have no thread of their own); or (`trusted`)
-/// the trusted lanes' own, at the daemon's priority, taking only theirs. A trusted check
-/// never runs under `SCHED_IDLE` beside its own thread: a flood would starve it there
-/// (a LAN sign-in waited the whole 20 s spray in `make bench`).
+/// A hashing thread: under `SCHED_IDLE`, taking any job, trusted ones first, and
+/// running a trusted one at the daemon's normal priority (back to `SCHED_IDLE` after
+/// it); or (`trusted`) the trusted lanes' own, at normal priority, taking only theirs.
+/// A trusted check never runs under `SCHED_IDLE` where a flood would starve it (a LAN
+/// sign-in waited the whole 20 s spray in `make bench`); where a worker may not raise
+/// itself, trusted checks are left to their own thread.
 fn worker(shared: &Shared, trusted: bool) {
     // Voice first: hashing gets only the CPU time nothing else wants.
     if !trusted {
@@ -277,7 +282,7 @@ fn worker(shared: &Shared, trusted: bool) {
                 .is_some_and(|j| j.lane.trusted())
                 .then(|| st.jobs.pop_front())
                 .flatten()
-        } else if st.trusted_worker {
+        } else if st.trusted_worker && st.cannot_raise {
             let other = st.jobs.iter().position(|j| !j.lane.trusted());
             other.and_then(|i| st.jobs.remove(i))
         } else {
@@ -319,7 +324,20 @@ fn worker(shared: &Shared, trusted: bool) {
         }
         st.running += 1;
         drop(st);
+        let raised = !trusted && job.lane.trusted() && raise_for(shared);
+        if !trusted && job.lane.trusted() && !raised && shared.lock().trusted_worker {
+            // Given back to the trusted lanes' own thread.
+            st = shared.lock();
+            st.running -= 1;
+            job.state.store(QUEUED, Ordering::SeqCst);
+            st.jobs.push_front(job);
+            shared.work.notify_all();
+            continue;
+        }
         (job.run)(&mut memory);
+        if raised {
+            let _ = pbx_board::sched::lower_this_thread();
+        }
         st = shared.lock();
         st.running -= 1;
         st.held_blocks = st.held_blocks - held + memory.len();
@@ -329,6 +347,22 @@ fn worker(shared: &Shared, trusted: bool) {
         st.trusted_worker = false;
     } else {
         st.workers -= 1;
+    }
+}
+
+/// Raises a `SCHED_IDLE` worker to normal priority for a trusted job; false (once
+/// logged, then not tried again) where the kernel refuses it.
+fn raise_for(shared: &Shared) -> bool {
+    if shared.lock().cannot_raise {
+        return false;
+    }
+    match pbx_board::sched::normal_this_thread() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("trusted checks wait for their own hashing thread: {e}");
+            shared.lock().cannot_raise = true;
+            false
+        }
     }
 }
 

@@ -49,6 +49,35 @@ fn five_failures_in_ten_minutes_block_the_address_for_ten_minutes() {
     );
 }
 
+/// What the server sheds between requests: a blocked address for exactly its block,
+/// nobody else, before, during or after it (the lock-free answer while nothing is
+/// blocked must not hide a block).
+#[test]
+fn blocked_for_tells_a_blocked_address_for_exactly_its_block() {
+    let (clock, l) = setup();
+    let (a, b) = (ip("192.0.2.7"), ip("192.0.2.8"));
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(l.blocked_for(a), None, "nothing blocked yet");
+    for _ in 0..5 {
+        fail(&l, a, "admin");
+    }
+    assert_eq!(l.blocked_for(a), Some(Duration::from_secs(600)));
+    assert_eq!(l.blocked_for(b), None, "other addresses unaffected");
+    clock.advance(Duration::from_millis(599_999));
+    assert_eq!(l.blocked_for(a), Some(Duration::from_millis(1)));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(l.blocked_for(a), None, "the block is over");
+    for _ in 0..5 {
+        fail(&l, b, "admin");
+    }
+    assert_eq!(
+        l.blocked_for(b),
+        Some(Duration::from_secs(600)),
+        "a later block"
+    );
+    assert_eq!(l.blocked_for(a), None);
+}
+
 #[test]
 fn failures_older_than_the_window_do_not_count() {
     let (clock, l) = setup();
