@@ -10,11 +10,12 @@
 //! - `spray cookie TARGET FROM PASSWORD`: the admin signs in once from FROM and prints
 //!   the device cookie that browser keeps (retrying while the account is slowed down).
 //! - `spray owner TARGET SECONDS FROM USERNAME PASSWORD [COOKIE]`: USERNAME signs in
-//!   from FROM again and again for SECONDS — as a known browser with COOKIE (keeping the
-//!   one it is given back), else as a new browser (each sign-in mints a device cookie
-//!   for the account, and the ninth retires the oldest: give a new browser an account
-//!   of its own, or it retires the known browser's). Prints its sign-ins: successes,
-//!   answers by status, latencies and the longest wait.
+//!   from FROM again and again for SECONDS, an attempt a second at most (as a person
+//!   retries) — as a known browser with COOKIE (keeping the one it is given back), else
+//!   as a new browser (each sign-in mints a device cookie for the account, and the
+//!   ninth retires the oldest: give a new browser an account of its own, or it retires
+//!   the known browser's). Prints its sign-ins: successes, answers by status,
+//!   latencies and the longest wait.
 //!
 //! Every request gives up after 10 s ("never a hang": issue 27 counts them).
 
@@ -29,6 +30,8 @@ use tokio::net::TcpSocket;
 
 /// How long any party waits for an answer before it counts the request as unanswered.
 const GIVE_UP: Duration = Duration::from_secs(10);
+/// The owner's attempts start at most this often.
+const PACE: Duration = Duration::from_secs(1);
 
 /// How a sign-in ended.
 enum Outcome {
@@ -197,10 +200,10 @@ async fn owner(
                     cookie = Some(c);
                 }
             }
-        } else {
-            // Busy or refused: as a browser would, try again shortly.
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // A person, not a script: one attempt a second at most (retrying a busy or
+        // refused one, or signing in again).
+        tokio::time::sleep_until((t0 + PACE).into()).await;
     }
     println!(
         "{}",
