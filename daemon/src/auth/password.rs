@@ -9,11 +9,13 @@
 //!
 //! Checks come in lanes by trust ([`Lane`]): a known browser's (valid device cookie),
 //! then the local network's, then the rest. The trusted lanes go ahead of the others,
-//! each within a small reserve of its own past a full queue, and one more thread —
-//! at the daemon's normal priority, one hash at a time — serves only them: while a
-//! flood keeps the core busy and the `SCHED_IDLE` threads starve, the owner's check still
-//! runs. An attacker cannot use it: the first lane needs a valid cookie, the second an
-//! address on the PBX's own segment, whose attempts the address lockout counts.
+//! each within a small reserve of its own past a full queue, and never run under
+//! `SCHED_IDLE`: one more thread at the daemon's normal priority serves only them, and
+//! a `SCHED_IDLE` thread that takes one raises itself to normal priority for it. While a
+//! flood keeps the core busy and the `SCHED_IDLE` threads starve, the owner's check
+//! still runs. An attacker cannot use it: the first lane needs a valid cookie, the
+//! second an address on the PBX's own segment, whose attempts the address lockout
+//! counts, so what the trusted lanes take from voice is bounded by their rate.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -433,7 +435,7 @@ impl Hasher {
         self.shared.work.notify_all();
         // More queued for the `SCHED_IDLE` workers than idle ones to take them (a woken
         // worker counts as idle until it takes its job): another, up to `concurrency`.
-        let for_idle_workers = if st.trusted_worker {
+        let for_idle_workers = if st.trusted_worker && st.cannot_raise {
             st.jobs.iter().filter(|j| !j.lane.trusted()).count()
         } else {
             st.jobs.len()

@@ -1,8 +1,8 @@
 //! The accept loops: plain HTTP and HTTPS listeners, a connection limit (per address,
 //! a reserve for light users, slots past the pool for the own segment and for known
-//! browsers), blocked addresses shed at accept and between requests ([`Shed`]), a TLS handshake timeout, the header timeout and a
-//! graceful drain (at most 10 s) on shutdown ([`watch`]), and the body deadline (see
-//! [`crate::api::http::BodyDeadline`]). Each connection, plain or TLS, is a
+//! browsers), blocked addresses shed at accept and between requests ([`Shed`]), a TLS
+//! handshake timeout, the header timeout and a graceful drain (at most 10 s) on
+//! shutdown ([`watch`]), and the body deadline (see [`crate::api::http::BodyDeadline`]). Each connection, plain or TLS, is a
 //! [`pbx_http1::Conn`] answered by [`crate::api::route`].
 
 mod watch;
@@ -33,7 +33,7 @@ const LIGHT_USER: usize = 4;
 /// the owner's browser on the LAN still gets in.
 const SEGMENT_SLOTS: usize = 32;
 /// How long a connection past the full pool has to show its first request (and, over
-/// HTTPS, to finish its handshake): a browser sends it at once.
+/// HTTPS, to finish its handshake), and later ones: a browser sends them at once.
 const KNOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// How long the accept loop trusts its reading of the box's own subnets.
