@@ -54,6 +54,13 @@ test: deps lint unit cross system-test
 
 deps: deps-apt deps-pip deps-rustup
 
+# A mirror caught mid-sync answers an index of the wrong size ("Mirror sync in
+# progress?", seen on a fresh machine): apt-get update is tried three times, 20 s
+# apart, and then left to the install or download after it, which fail by name if an
+# index they need is missing.
+APT_UPDATE = for try in 1 2 3; do $(SUDO) apt-get update -qq && break; \
+  echo "apt-get update failed (try $$try of 3)"; [ $$try = 3 ] || sleep 20; done
+
 # apt_install: installs the listed Debian packages that are missing (apt-get update
 # only when something is).
 define apt_install
@@ -62,7 +69,7 @@ define apt_install
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq; \
+	  $(APT_UPDATE); \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 endef
@@ -146,7 +153,7 @@ system-test: firmware-x86_64 firmware-aarch64 firmware-armv7 firmware-armv7-glib
 	  for a in arm64 armhf; do \
 	    dpkg --print-foreign-architectures | grep -qx $$a || $(SUDO) dpkg --add-architecture $$a; \
 	  done; \
-	  $(SUDO) apt-get update -qq; \
+	  $(APT_UPDATE); \
 	  ver=$$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); \
 	  cd target/system && apt-get download "linux-image-$$ver-amd64-unsigned" \
 	    "linux-image-$$ver-arm64-unsigned:arm64" busybox-static:arm64 \
