@@ -147,17 +147,20 @@ system-test: firmware-x86_64 firmware-aarch64 firmware-armv7 firmware-armv7-glib
 	@mkdir -p target/system
 	@# Debian's own kernels (amd64; arm64 with busybox-static:arm64 for the aarch64 boot;
 	@# armmp with busybox-static:armhf and mtd-utils:armhf for the armv7 ones), downloaded
-	@# once into target/system/, never installed.
+	@# once into target/system/, never installed. Each architecture's kernel is the one
+	@# its own index names (the same version, unless a mirror's index of one architecture
+	@# is caught mid-sync: then that one is its main release's kernel).
 	@missing=""; for d in $(SYSTEM_DEBS); do ls target/system/$$d >/dev/null 2>&1 || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  for a in arm64 armhf; do \
 	    dpkg --print-foreign-architectures | grep -qx $$a || $(SUDO) dpkg --add-architecture $$a; \
 	  done; \
 	  $(APT_UPDATE); \
-	  ver=$$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$$/\1/p'); \
-	  cd target/system && apt-get download "linux-image-$$ver-amd64-unsigned" \
-	    "linux-image-$$ver-arm64-unsigned:arm64" busybox-static:arm64 \
-	    "linux-image-$$ver-armmp:armhf" busybox-static:armhf mtd-utils:armhf 2>&1 \
+	  kver() { apt-cache depends "linux-image-$$1" | sed -n "s/.*Depends: linux-image-\(.*\)-$$1\$$/\1/p"; }; \
+	  amd64=$$(kver amd64) arm64=$$(kver arm64:arm64) armhf=$$(kver armmp:armhf); \
+	  cd target/system && apt-get download "linux-image-$${amd64}-amd64-unsigned" \
+	    "linux-image-$${arm64}-arm64-unsigned:arm64" busybox-static:arm64 \
+	    "linux-image-$${armhf}-armmp:armhf" busybox-static:armhf mtd-utils:armhf 2>&1 \
 	    | grep -v '^W: Download is performed unsandboxed' || true; \
 	fi
 	@for d in $(SYSTEM_DEBS); do ls target/system/$$d >/dev/null; done
