@@ -42,11 +42,18 @@ owner_ready "$jar"
 echo "owner-outside $(login 10.99.1.20 "$pw" "$jar")"
 grep -q pbx_device "$jar" && echo "owner-cookie kept" || echo "owner-cookie missing"
 
+guess() { # SOURCE → one wrong password's answer, retried while the box is busy (503:
+  # a check that waited 5 s for a hashing thread on a loaded machine), as an attacker would
+  local r
+  until r=$(login "$1" "not the passphrase"); [[ ${r%% *} != 503 ]]; do sleep 0.2; done
+  echo "$r"
+}
+
 hundred() { # FIRST_ADDRESS → the 100 answers' statuses, counted
   local first=$1 n a jobs=()
   for a in $(seq "$first" $((first + 3))); do
     for n in $(seq 1 25); do
-      login "10.99.1.$a" "not the passphrase" >>"$dir/answers.$first" &
+      guess "10.99.1.$a" >>"$dir/answers.$first" &
       jobs+=($!)
     done
   done

@@ -76,13 +76,11 @@ pub fn closing(error: &Error) -> Response<Body> {
 /// be served ([`crate::server`]); the sign-in itself checks the device cookie fully.
 pub fn known_browser<B>(app: &App, req: &Request<B>) -> bool {
     let h = req.headers();
-    http::session_cookie(h).is_some_and(|id| {
-        let key = crate::auth::sessions::SessionKey::of(id);
-        app.sessions().get_key(&key, false).is_some()
-    }) || app
-        .device_key()
-        .zip(http::cookie(h, crate::auth::device::COOKIE))
-        .is_some_and(|(key, value)| key.signed(value))
+    guard::authed(app, h).is_ok()
+        || app
+            .device_key()
+            .zip(http::cookie(h, crate::auth::device::COOKIE))
+            .is_some_and(|(key, value)| key.signed(value))
 }
 
 /// The response for a handler's result: errors as JSON under `/api/`, as text for pages.

@@ -326,8 +326,10 @@ fn worker(shared: &Shared, trusted: bool) {
         }
         st.running += 1;
         drop(st);
-        let raised = !trusted && job.lane.trusted() && raise_for(shared);
-        if !trusted && job.lane.trusted() && !raised && shared.lock().trusted_worker {
+        // A trusted job on a SCHED_IDLE worker: raised for it, or given back.
+        let borrowed = !trusted && job.lane.trusted();
+        let raised = borrowed && raise_for(shared);
+        if borrowed && !raised && shared.lock().trusted_worker {
             // Given back to the trusted lanes' own thread.
             st = shared.lock();
             st.running -= 1;
@@ -411,11 +413,13 @@ impl Hasher {
         // The queue is ordered by lane, each lane in its order of arrival.
         let ahead = st.jobs.iter().take_while(|j| j.lane <= job.lane).count();
         let same = st.jobs.iter().filter(|j| j.lane == job.lane).count();
+        let capacity = self.shared.concurrency + self.shared.queue;
         if job.lane.trusted() {
-            if same >= job.lane.reserve() {
+            // Within the queue's room like any check, else within its own reserve.
+            if st.running + st.jobs.len() >= capacity && same >= job.lane.reserve() {
                 return Err(Busy);
             }
-        } else if st.running + same >= self.shared.concurrency + self.shared.queue {
+        } else if st.running + same >= capacity {
             return Err(Busy);
         }
         let trusted = job.lane.trusted();

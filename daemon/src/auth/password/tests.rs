@@ -392,3 +392,37 @@ async fn checks_are_answered_busy_past_the_queues_wait_and_the_whole_wait() {
     assert_eq!(h.run(|_| 7).await, Ok(7));
     assert!(!ran.load(Ordering::SeqCst), "the given-up check never ran");
 }
+
+/// Issue 27: the trusted lanes' reserve is past a full queue, not a cap: five sign-ins at
+/// once from the LAN while every thread is busy all wait in a queue with room. Seen
+/// failing before (the fifth was Busy; e2e `two_hundred_parallel_guesses…` got a 503
+/// among its four 401s under load).
+#[tokio::test(flavor = "current_thread")]
+async fn the_trusted_reserve_adds_to_the_queue_and_does_not_cap_it() {
+    let h = Arc::new(Hasher::new(1, 8, HashCost::default()));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let h1 = Arc::clone(&h);
+    let held = tokio::spawn(async move { h1.run(move |_| rx.recv().is_ok()).await });
+    until_running(&h, 1).await;
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let gate = h.submit(Job {
+        state: Arc::default(),
+        lane: Lane::Local,
+        run: Box::new(move |_| {
+            let _ = gate_rx.recv();
+        }),
+    });
+    assert_eq!(gate, Ok(()));
+    until_running(&h, 2).await;
+    for n in 1..=6 {
+        let lan = h.submit(Job {
+            state: Arc::default(),
+            lane: Lane::Local,
+            run: Box::new(|_| ()),
+        });
+        assert_eq!(lan, Ok(()), "LAN check {n} with room in the queue");
+    }
+    gate_tx.send(()).expect("release");
+    tx.send(()).expect("release");
+    assert_eq!(held.await.expect("join"), Ok(true));
+}
