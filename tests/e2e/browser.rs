@@ -198,6 +198,12 @@ async fn email_recovery_end_to_end_in_the_browser() {
     let mails = smtp.wait_for(4, Duration::from_secs(10)).await;
     assert_eq!(mails[3].subject(), "Find Password");
     let link = mails[3].reset_link().expect("link");
+    // Each mail that came over SMTP carries what receiving servers look for.
+    for m in &mails {
+        smtp::assert_standard_headers(&m.raw);
+    }
+    assert_ne!(mails[0].header("message-id"), mails[1].header("message-id"));
+    assert!(mails[0].body().contains("PBX"), "{}", mails[0].body());
     assert!(
         link.starts_with(&format!("https://{}/reset?token=", d.https)),
         "{link}"

@@ -45,10 +45,12 @@ pub async fn admin_bound(d: &Daemon) -> Client {
     assert_eq!(r.json()["email"], ADMIN_MAIL);
     // Binding mailed a confirmation link; without SMTP settings yet it goes to the dev
     // outbox. Wait for it, so that it cannot reach an SMTP server a test saves next.
-    d.outbox_mail("no confirmation mail in the outbox", |m| {
-        m.contains("Subject: Confirm your recovery email")
-    })
-    .await;
+    let mail = d
+        .outbox_mail("no confirmation mail in the outbox", |m| {
+            m.contains("Subject: Confirm your recovery email")
+        })
+        .await;
+    pbx_e2e::smtp::assert_standard_headers(&mail);
     c
 }
 

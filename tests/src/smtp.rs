@@ -29,6 +29,21 @@ pub struct Mail {
     pub raw: String,
 }
 
+/// What receiving servers check in every mail of the box, over SMTP or in the dev
+/// outbox: a `Message-ID` (`<hex@host>`), `Date` and `MIME-Version: 1.0`. Panics with
+/// the headers otherwise.
+pub fn assert_standard_headers(raw: &str) {
+    let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+    let has = |name: &str| head.split("\r\n").find_map(|l| l.strip_prefix(name));
+    let id = has("Message-ID: ").unwrap_or_else(|| panic!("no Message-ID: {head}"));
+    assert!(
+        id.starts_with('<') && id.ends_with('>') && id.contains('@'),
+        "Message-ID {id}"
+    );
+    assert!(has("Date: ").is_some(), "no Date: {head}");
+    assert_eq!(has("MIME-Version: "), Some("1.0"), "{head}");
+}
+
 impl Mail {
     pub fn header(&self, name: &str) -> Option<String> {
         let head = self.raw.split("\r\n\r\n").next().unwrap_or_default();

@@ -243,14 +243,15 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
     let settings = validate(form, stored(app).await?.as_ref())?;
     let from = mailer::parse_address(&settings.from)
         .ok_or_else(|| Error::InvalidRequest("The sender address is not valid.".into()))?;
-    let msg = mail::build(
-        &from,
-        &to,
-        mail::TEST_SUBJECT,
-        format!(
-            "This is a test mail from the PBX, sent at {}.\nIf you can read it, the PBX can send password-recovery mail.\n",
-            mail::format_utc(app.clock().unix())
-        ),
+    let head = mail::Head {
+        from,
+        to,
+        host: crate::flows::recovery::mail_host(app),
+    };
+    let msg = mail::test_mail(
+        &head,
+        &crate::flows::recovery::device_name(app),
+        app.clock().unix(),
     )
     .map_err(|e| Error::InvalidRequest(format!("Cannot build the test mail: {e}")))?;
     let result = mailer::send_smtp(&settings, msg).await;

@@ -93,8 +93,7 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
     .map_err(|e| send_error(e.to_string()))?;
     let link = format!("{}/confirm-email?token={token}", link_base(app));
     let msg = mail::email_check(
-        &envelope.from,
-        &envelope.to,
+        &envelope.head,
         &mail::EmailCheckText {
             username: &account.username,
             device: &device_name(app),

@@ -92,8 +92,7 @@ pub async fn send_reset_link(
         .map_err(|e| send_error(e.to_string()))?;
     let link = format!("{}/reset?token={token}", link_base(app));
     let msg = mail::find_password(
-        &envelope.from,
-        &envelope.to,
+        &envelope.head,
         &mail::FindPassword {
             username,
             device: &device_name(app),

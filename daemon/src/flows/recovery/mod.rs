@@ -115,8 +115,7 @@ pub async fn transport(app: &App, data: &Store) -> Result<Option<Transport>, Err
 /// Where one mail goes: the transport now and both addresses, parsed.
 pub struct Envelope {
     pub transport: Transport,
-    pub from: lettre::message::Mailbox,
-    pub to: lettre::message::Mailbox,
+    pub head: crate::mail::message::Head,
 }
 
 /// A mail that could not go out before a server was asked (stage `Send`), in words.
@@ -140,8 +139,11 @@ pub async fn envelope(app: &App, to: &str) -> Result<Envelope, MailError> {
         mailer::parse_address(to).ok_or_else(|| send_error("the recipient address is invalid"))?;
     Ok(Envelope {
         transport,
-        from,
-        to,
+        head: crate::mail::message::Head {
+            from,
+            to,
+            host: mail_host(app),
+        },
     })
 }
 
@@ -174,7 +176,16 @@ pub(super) async fn account(app: &App, username: &str) -> Result<Option<Account>
     Ok(app.data()?.account(username).await?)
 }
 
-pub(super) fn device_name(app: &App) -> String {
+/// The host a mail's `Message-ID` names: the box's hostname, else its serial.
+pub fn mail_host(app: &App) -> String {
+    let name = match (app.hostname(), app.board_info()) {
+        ("", Some(b)) => b.serial.clone(),
+        (h, _) => h.to_string(),
+    };
+    crate::mail::message::id_host(&name)
+}
+
+pub(crate) fn device_name(app: &App) -> String {
     match app.board_info() {
         Some(b) => format!("the PBX {} (serial {})", b.model, b.serial),
         None => "the PBX".into(),

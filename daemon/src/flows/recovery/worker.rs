@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use lettre::message::Mailbox;
 use tokio::sync::mpsc;
 
 use super::{device_name, MailJob};
@@ -29,17 +28,12 @@ async fn send_notice(
     username: &str,
     to: &str,
     what: &str,
-    build: &(dyn Fn(&Mailbox, &Mailbox) -> Result<lettre::Message, String> + Sync),
+    build: &(dyn Fn(&mail::Head) -> Result<lettre::Message, String> + Sync),
 ) {
-    let Ok(super::Envelope {
-        transport,
-        from,
-        to,
-    }) = super::envelope(app, to).await
-    else {
+    let Ok(super::Envelope { transport, head }) = super::envelope(app, to).await else {
         return;
     };
-    let msg = match build(&from, &to) {
+    let msg = match build(&head) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!("cannot build the {what}: {e}");
@@ -60,8 +54,8 @@ async fn handle_changed(app: &App, username: &str, ip: IpAddr, how: &str) {
     };
     let Some(to) = account.email else { return };
     let (device, at) = (device_name(app), app.clock().unix());
-    send_notice(app, username, &to, "password-change notice", &|from, to| {
-        mail::password_changed(from, to, username, &device, at, &ip.to_string(), how)
+    send_notice(app, username, &to, "password-change notice", &|h| {
+        mail::password_changed(h, username, &device, at, &ip.to_string(), how)
     })
     .await;
 }
@@ -79,7 +73,12 @@ async fn smtp_changed(app: &App, old: &mailer::SmtpSettings, by: &str, ip: IpAdd
         return;
     };
     let (device, at) = (device_name(app), app.clock().unix());
-    let msg = match mail::smtp_changed(&from, &to, &device, by, at, &ip.to_string(), route) {
+    let head = mail::Head {
+        from,
+        to,
+        host: super::mail_host(app),
+    };
+    let msg = match mail::smtp_changed(&head, &device, by, at, &ip.to_string(), route) {
         Ok(m) => m,
         Err(e) => return tracing::error!("cannot build the SMTP-change notice: {e}"),
     };
@@ -108,16 +107,8 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 ip,
             } => {
                 let (device, at) = (device_name(&app), app.clock().unix());
-                send_notice(&app, &username, &old, "email-change notice", &|from, to| {
-                    mail::email_changed(
-                        from,
-                        to,
-                        &username,
-                        &device,
-                        new.as_deref(),
-                        at,
-                        &ip.to_string(),
-                    )
+                send_notice(&app, &username, &old, "email-change notice", &|h| {
+                    mail::email_changed(h, &username, &device, new.as_deref(), at, &ip.to_string())
                 })
                 .await;
             }
@@ -136,8 +127,8 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                     continue;
                 };
                 let (device, at) = (device_name(&app), app.clock().unix());
-                send_notice(&app, ADMIN, &to, "admin-created notice", &|from, to| {
-                    mail::admin_created(from, to, &device, &username, &by, at, &ip.to_string())
+                send_notice(&app, ADMIN, &to, "admin-created notice", &|h| {
+                    mail::admin_created(h, &device, &username, &by, at, &ip.to_string())
                 })
                 .await;
             }
@@ -150,23 +141,9 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                     continue;
                 };
                 let (device, at) = (device_name(&app), app.clock().unix());
-                send_notice(
-                    &app,
-                    &username,
-                    &to,
-                    "second-factor lock notice",
-                    &|from, to| {
-                        mail::factor_locked(
-                            from,
-                            to,
-                            &username,
-                            &device,
-                            at,
-                            &ip.to_string(),
-                            minutes,
-                        )
-                    },
-                )
+                send_notice(&app, &username, &to, "second-factor lock notice", &|h| {
+                    mail::factor_locked(h, &username, &device, at, &ip.to_string(), minutes)
+                })
                 .await;
             }
             MailJob::CredentialsReset { at } => {
@@ -175,8 +152,8 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 };
                 let Some(to) = admin.email else { continue };
                 let device = device_name(&app);
-                send_notice(&app, ADMIN, &to, "credential-reset notice", &|from, to| {
-                    mail::credentials_reset(from, to, &device, at)
+                send_notice(&app, ADMIN, &to, "credential-reset notice", &|h| {
+                    mail::credentials_reset(h, &device, at)
                 })
                 .await;
             }
