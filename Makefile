@@ -36,12 +36,12 @@ FIRMWARE_OBJCOPY := --remove-section=.eh_frame --remove-section=.eh_frame_hdr
 
 APT_PACKAGES := qemu-user-static libc6-armhf-cross chromium chromium-driver curl binutils \
   python3-aiosmtpd iproute2 util-linux binutils-multiarch \
-  busybox-static shellcheck strace e2fsprogs rsyslog faketime nftables spamassassin
+  busybox-static shellcheck strace e2fsprogs rsyslog faketime nftables spamassassin nodejs
 PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps deps-apt deps-pip deps-rustup deps-nightly lint unit cross firmware-x86_64 firmware-aarch64 \
+.PHONY: test deps deps-apt deps-pip deps-rustup deps-npm deps-nightly lint unit cross firmware-x86_64 firmware-aarch64 \
   firmware-armv7 firmware-armv7-glibc run fuzz bench soak system-test fixture
 
 test: deps lint unit cross system-test
@@ -52,7 +52,7 @@ test: deps lint unit cross system-test
 	  '/^test result:/ {p += $$4; f += $$6} END {print "summary: " p + smoke + sys " passed, " f " failed"}' \
 	  target/test-output.txt
 
-deps: deps-apt deps-pip deps-rustup
+deps: deps-apt deps-pip deps-rustup deps-npm
 
 # A mirror caught mid-sync answers an index of the wrong size ("Mirror sync in
 # progress?", seen on a fresh machine): apt-get update is tried three times, 20 s
@@ -84,6 +84,15 @@ deps-pip:
 	@python3 -c 'import importlib.metadata as m, sys; sys.exit(any(f"{p}=={m.version(p)}" not in "$(ZIG_PINS)".split() for p in ("cargo-zigbuild", "ziglang")))' \
 	  2>/dev/null && [ -x "$(ZIGBUILD)" ] || \
 	  python3 -m pip install --quiet --disable-pip-version-check $(ZIG_PINS)
+
+# axe-core and Lighthouse 12 for the UI tests, pinned by tests/npm/package-lock.json,
+# installed into target/npm (Lighthouse 13 needs Node 22; Debian 12 has Node 18/20).
+NPM_DIR := target/npm
+deps-npm: deps-apt
+	@mkdir -p $(NPM_DIR)
+	@cmp -s tests/npm/package-lock.json $(NPM_DIR)/package-lock.json && [ -d $(NPM_DIR)/node_modules/axe-core ] || { \
+	  cp tests/npm/package.json tests/npm/package-lock.json $(NPM_DIR)/ && \
+	  npm ci --prefix $(NPM_DIR) --no-audit --no-fund --loglevel=error; }
 
 deps-rustup:
 	@installed="$$(rustup target list --installed)"; for t in $(STABLE_MUSL); do \

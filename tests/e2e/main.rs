@@ -17,6 +17,7 @@ mod storage;
 mod timeouts;
 mod tls;
 mod twofactor;
+mod ui;
 pub mod upgrade;
 mod voice;
 mod ways_back;

@@ -27,6 +27,16 @@ pub struct Browser {
     downloads: TempDir,
 }
 
+/// The workspace's `target/` (the e2e crate lives one level below the workspace).
+pub fn workspace_target() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// A file of the npm packages the UI tests use (`make deps-npm`: `target/npm`).
+pub fn npm_file(rel: &str) -> std::path::PathBuf {
+    workspace_target().join("npm/node_modules").join(rel)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -256,6 +266,87 @@ impl Browser {
             Some(json!({"script": script, "args": []})),
         )
         .await
+    }
+
+    /// Runs `script` (a function body; its last argument is the callback to call with
+    /// the value) in the page and waits for it (WebDriver's async script, 30 s).
+    pub async fn eval_async(&mut self, script: &str) -> Value {
+        self.cmd("POST", "/timeouts", Some(json!({"script": 30_000})))
+            .await;
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// A Chrome DevTools Protocol command through chromedriver.
+    pub async fn cdp(&mut self, cmd: &str, params: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+    }
+
+    /// `prefers-color-scheme: dark` (true) or light for the pages from now on.
+    pub async fn color_scheme(&mut self, dark: bool) {
+        let value = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": value}]}),
+        )
+        .await;
+    }
+
+    /// A phone's screen (390×844 CSS pixels, touch, device pixel ratio 3), or back to
+    /// the desktop window with `None`.
+    pub async fn viewport(&mut self, size: Option<(u32, u32)>) {
+        match size {
+            Some((w, h)) => {
+                self.cdp(
+                    "Emulation.setDeviceMetricsOverride",
+                    json!({"width": w, "height": h, "deviceScaleFactor": 3, "mobile": true}),
+                )
+                .await
+            }
+            None => {
+                self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+                    .await
+            }
+        };
+    }
+
+    /// axe-core (from npm, `make deps-npm`) on the page as it is now: the violations,
+    /// each as `rule: target…` lines, empty when there are none.
+    pub async fn axe(&mut self) -> Vec<String> {
+        let src = std::fs::read_to_string(npm_file("axe-core/axe.min.js"))
+            .expect("axe-core: make deps-npm installs it into target/npm");
+        self.eval(&format!("{src}\n;return true;")).await;
+        let v = self
+            .eval_async(
+                "const done = arguments[arguments.length - 1];\
+                 axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => \
+                 v.id + ': ' + v.help + ' — ' + v.nodes.map(n => n.target.join(' ') + ' (' + \
+                 (n.failureSummary || '').replace(/\\s+/g, ' ') + ')').join('; ')))).catch(e => done(['axe failed: ' + e]));",
+            )
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![format!("axe returned {v}")])
+    }
+
+    /// Saves a screenshot for the reviewer as `target/screenshots/NAME.png`.
+    pub async fn shot(&mut self, name: &str) {
+        let dir = workspace_target().join("screenshots");
+        std::fs::create_dir_all(&dir).expect("target/screenshots");
+        self.screenshot(&dir.join(format!("{name}.png"))).await;
     }
 
     pub async fn screenshot(&mut self, path: &std::path::Path) {
