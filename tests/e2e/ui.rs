@@ -114,3 +114,113 @@ async fn every_page_state_has_no_axe_violations_in_light_and_dark_mode() {
         found.join("\n")
     );
 }
+
+/// Item 2: a reset link keeps working through a reload (and a phone reopening the tab);
+/// the page checks the link when it opens, names the account, the box's serial and the
+/// certificate warning; a used or unknown link says so before anyone types a password.
+#[tokio::test]
+async fn the_reset_link_survives_a_reload_and_a_dead_link_says_so_on_open() {
+    let (_dir, d) = crate::fresh("ui-reset");
+    let mut c = crate::recovery::admin_ready(&d).await;
+    let serial = c.get("/api/v1/device").await.json()["serial"]
+        .as_str()
+        .expect("serial")
+        .to_string();
+    let r = d
+        .client()
+        .post_json(
+            "/api/v1/forgot",
+            &serde_json::json!({"username": "admin", "email": crate::recovery::ADMIN_MAIL}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let mail = d
+        .outbox_mail("no Find Password mail", |m| {
+            m.contains("Subject: Find Password")
+        })
+        .await;
+    assert!(mail.contains("certificate of its own"), "{mail}");
+    let token = pbx_e2e::link_token(&mail);
+    let mut b = Browser::start().await;
+    b.viewport(Some((390, 844))).await;
+    open(&mut b, &d, &format!("/reset?token={token}")).await;
+    b.wait_for_text("#link-for", "For the account admin").await;
+    let boxline = b.wait_for_text("#link-box", "serial number").await;
+    assert!(boxline.contains(&serial), "{boxline}");
+    b.wait_for_text("#link-ok", "certificate of its own").await;
+    // Not in the query any more (a reload does not send it), kept in the fragment.
+    let url = b.url().await;
+    assert!(
+        !url.contains("token=") && url.ends_with(&format!("/reset#{token}")),
+        "{url}"
+    );
+    b.eval("location.reload(); return true;").await;
+    ready(&mut b).await;
+    b.wait_for_text("#link-for", "For the account admin").await;
+    b.shot("reset-after-reload-phone").await;
+    b.type_into("#new_password", "seven swans over the lake")
+        .await;
+    b.type_into("#confirm_password", "seven swans over the lake")
+        .await;
+    b.click("#reset-form button[type=submit]").await;
+    b.wait_for_text("#done", "Password changed").await;
+
+    // Used: the same link again says so on open, with the way to a new one.
+    open(&mut b, &d, &format!("/reset?token={token}")).await;
+    b.wait_for_text("#link-dead", "does not work any more")
+        .await;
+    assert_eq!(
+        b.eval("return document.getElementById('reset-form').hidden;")
+            .await,
+        serde_json::json!(true),
+        "no form for a dead link"
+    );
+    assert_eq!(
+        b.attr("#link-dead a", "href").await.as_deref(),
+        Some("/forgot")
+    );
+    b.shot("reset-dead-link").await;
+    let mut found = axe_both(&mut b, "reset-dead").await;
+    // Unknown: the same.
+    open(
+        &mut b,
+        &d,
+        "/reset?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    )
+    .await;
+    b.wait_for_text("#link-dead", "does not work any more")
+        .await;
+    b.quit().await;
+    found.retain(|v| !v.is_empty());
+    assert!(found.is_empty(), "{found:?}");
+
+    // The check itself: 410 for the used token, nothing consumed by a check.
+    let r = d
+        .client()
+        .post_json("/api/v1/reset/check", &serde_json::json!({"token": token}))
+        .await;
+    assert_eq!(r.status, 410, "{}", r.text());
+    assert_eq!(r.json()["error"], "token_invalid");
+    assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
+}
+
+/// Item 4: the Forgot Password page says on load which ways back in this box has.
+#[tokio::test]
+async fn the_forgot_page_names_the_ways_back_in_on_load() {
+    let (_dir, d) = crate::fresh("ui-forgot");
+    crate::recovery::admin_ready(&d).await;
+    let mut b = Browser::start().await;
+    open(&mut b, &d, "/forgot").await;
+    b.wait_for_text("#way-email", "enter your username and recovery email below")
+        .await;
+    b.wait_for_text("#way-button", "puts the label password back")
+        .await;
+    assert_eq!(
+        b.eval("return document.getElementById('forgot-form').hidden || document.getElementById('not-configured').hidden === false;")
+            .await,
+        serde_json::json!(false),
+        "the email form is shown, the not-set-up warning is not"
+    );
+    b.shot("forgot-with-email").await;
+    b.quit().await;
+}

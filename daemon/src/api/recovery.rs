@@ -163,6 +163,25 @@ async fn reset_inner(app: &App, ctx: Ctx, req: Request<Incoming>) -> Result<Resp
     Ok(r)
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkForm {
+    token: crate::auth::Secret,
+}
+
+/// `POST /reset/check`: 200 with whose link it is and until when, or 410 `token_invalid`
+/// (403 `not_local` from outside): nothing is consumed.
+pub async fn reset_check(app: &App, req: Req, call: Call) -> Reply {
+    let r = async {
+        let form: LinkForm = http::read_json(req).await?;
+        let view = recovery::reset::check_link(app, call.ip(), &form.token).await?;
+        Ok::<_, Error>(http::json(StatusCode::OK, &view))
+    }
+    .await
+    .unwrap_or_else(|e| http::error_response(&e));
+    Ok(no_referrer(r))
+}
+
 /// `GET /reset?token=…`: the form, or a page naming the allowed networks.
 pub fn reset_page(app: &Arc<App>, _: &Req, call: Call) -> Reply {
     let r = match recovery::check_local(app, call.ip()) {

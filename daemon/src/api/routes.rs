@@ -167,6 +167,7 @@ pub static ROUTES: &[Route] = &[
     r(Post, "/api/v1/recover-with-code", api(Public), later!(recovery::recover_with_code)),
     r(Post, "/api/v1/forgot", api(Public), later!(recovery::forgot)),
     r(Post, "/api/v1/reset", api(Public), later!(recovery::reset)),
+    r(Post, "/api/v1/reset/check", api(Public), later!(recovery::reset_check)),
     r(Get, "/api/v1/settings/smtp", api(AdminRead), later!(settings::smtp_get)),
     r(Put, "/api/v1/settings/smtp", api(Admin), later!(settings::smtp_put)),
     r(Post, "/api/v1/settings/smtp/test", api(Admin), later!(settings::smtp_test)),

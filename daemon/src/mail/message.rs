@@ -15,6 +15,8 @@ pub struct FindPassword<'a> {
     pub requested_from: &'a str,
     /// Cloud PBX: the link opens from anywhere, so no local-network note.
     pub cloud: bool,
+    /// The serial on the box's label, which the reset page shows too.
+    pub serial: Option<&'a str>,
 }
 
 pub const FIND_PASSWORD_SUBJECT: &str = "Find Password";
@@ -104,12 +106,22 @@ pub fn find_password(h: &Head, m: &FindPassword<'_>) -> Result<Message, String> 
          the PBX is connected to), not from outside.\n\n"
             .to_string()
     };
+    // The box's own certificate: the browser warns; what to check instead.
+    let cert = match (m.link.starts_with("https://"), m.serial) {
+        (true, Some(serial)) => format!(
+            "Your browser may warn that the connection is not private: the PBX uses a \
+             certificate of its own. The page shows the PBX's serial number; if it is \
+             {serial}, as on the label of the PBX, continue.\n\n"
+        ),
+        _ => String::new(),
+    };
     let body = format!(
         "Hello {user},\n\n\
          someone asked to reset the password of the account \"{user}\" on {device}.\n\n\
          To choose a new password, open this link:\n\n{link}\n\n\
          The link works once and expires at {expiry} ({ttl} minutes after the request).\n\
          {local}\
+         {cert}\
          The request came from the address {ip}.\n\
          If you did not ask for this, ignore this mail: your password stays unchanged.\n",
         user = m.username,
@@ -321,6 +333,7 @@ mod tests {
             ttl_min: 30,
             requested_from: "192.168.1.20",
             cloud,
+            serial: Some("S50-1"),
         }
     }
 
@@ -499,6 +512,10 @@ mod tests {
         assert!(text.contains("Content-Transfer-Encoding: 7bit"), "{text}");
         assert!(text.contains("local network"));
         assert!(text.contains("192.168.1.20"));
+        assert!(
+            text.contains("certificate of its own") && text.contains("if it is S50-1"),
+            "{text}"
+        );
         let text = String::from_utf8(find_password(&h, &find(true)).expect("mail").formatted())
             .expect("utf-8");
         assert!(!text.contains("local network"));

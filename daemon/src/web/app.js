@@ -178,6 +178,14 @@ async function wireTwoFactor() {
   });
 }
 
+// A time in the browser's own zone, e.g. "14:05" today or "6 Dec, 14:05".
+function localTime(unix) {
+  const d = new Date(unix * 1000), now = new Date();
+  const opts = d.toDateString() === now.toDateString() ? { hour: "2-digit", minute: "2-digit" }
+    : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+  return d.toLocaleString(document.documentElement.lang || undefined, opts);
+}
+
 function utc(unix) { return unix ? new Date(unix * 1000).toISOString().slice(0, 16).replace("T", " ") : "—"; }
 
 // A table row of text cells (never HTML), plus optional action buttons.
@@ -493,6 +501,24 @@ const pages = {
   },
 
   async forgot() {
+    // Which ways back in this box has, said when the page opens (not after a submit).
+    const g = await api("GET", "/recovery");
+    $("checking").hidden = true;
+    const d = g.status === 200 ? g.data : { available: true };
+    const m = d.button && d.button.mode !== undefined ? d.button.mode : d.button;
+    const pressWords = m === "credentials" ? "This PBX then puts the label password back and keeps all data."
+      : m === "mail" ? (d.available ? "This PBX then mails a reset link to the admin's recovery email." : "On this PBX the press mails a reset link, which needs email recovery: not available.")
+      : m === "off" ? "This is switched off on this PBX." : "";
+    $("way-email").textContent = d.available
+      ? "A reset link by email: enter your username and recovery email below."
+      : "A reset link by email: not set up on this PBX.";
+    $("way-button").textContent = "For the admin account: a 3–8 second press of the reset button on the PBX. " + pressWords;
+    $("button-state").textContent = pressWords;
+    $("ways").hidden = false;
+    $("forgot-form").hidden = !d.available;
+    $("not-configured").hidden = !!d.available;
+    if (d.available) $("username").focus();
+    $("code-link").addEventListener("click", (ev) => { ev.preventDefault(); $("use-code").click(); });
     $("forgot-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
@@ -503,11 +529,6 @@ const pages = {
       } else if (r.status === 409) {
         $("forgot-form").hidden = true;
         $("not-configured").hidden = false;
-        const g = await api("GET", "/recovery");
-        const m = g.data.button;
-        $("button-state").textContent = m === "credentials" ? "This PBX puts the label password back and keeps all data."
-          : m === "mail" ? "On this PBX the press mails a reset link, which needs email recovery: not available."
-          : m === "off" ? "This is switched off on this PBX." : "";
       } else {
         showError(explain(r));
       }
@@ -555,9 +576,15 @@ const pages = {
   },
 
   async reset() {
-    const token = new URLSearchParams(location.search).get("token") || "";
-    // Keep the token out of the address bar and history once the page has it.
-    history.replaceState(null, "", "/reset");
+    // The token moves from the query to the fragment: the fragment is never sent to a
+    // server (nor in a Referer), and a reload or a phone reopening the tab keeps it.
+    const q = new URLSearchParams(location.search).get("token");
+    if (q) history.replaceState(null, "", "/reset#" + q);
+    const token = q || decodeURIComponent(location.hash.slice(1));
+    const dead = () => {
+      $("checking").hidden = true; $("reset-form").hidden = true; $("link-ok").hidden = true;
+      $("link-dead").hidden = false;
+    };
     $("reset-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
@@ -565,13 +592,25 @@ const pages = {
       if (np === null) return;
       const r = await api("POST", "/reset", { token, new_password: np });
       if (r.status === 204) {
+        history.replaceState(null, "", "/reset");
         $("reset-form").hidden = true;
+        $("link-ok").hidden = true;
         $("done").hidden = false;
         return;
       }
+      if (r.status === 410) { dead(); return; }
       if (r.data.error === "weak_password") showError(r.data.message, r.data.reasons);
       else showError(explain(r));
     });
+    const c = token ? await api("POST", "/reset/check", { token }) : { status: 410, data: {} };
+    $("checking").hidden = true;
+    if (c.status === 410) { dead(); return; }
+    if (c.status !== 200) { $("reset-form").hidden = false; showError(explain(c)); return; }
+    $("link-for").textContent = "For the account " + c.data.username + ". The link works until " + localTime(c.data.expires_at) + ".";
+    $("link-box").textContent = c.data.serial ? "This is the PBX " + (c.data.model || "") + " with the serial number " + c.data.serial + "." : "";
+    $("link-ok").hidden = false;
+    $("reset-form").hidden = false;
+    $("new_password").focus();
   },
 
   async "settings-email"() {

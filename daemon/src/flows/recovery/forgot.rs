@@ -101,6 +101,7 @@ pub async fn send_reset_link(
             ttl_min: ttl / 60,
             requested_from: ip,
             cloud: config.server.cloud,
+            serial: app.board_info().map(|b| b.serial.as_str()),
         },
     )
     .map_err(send_error)?;

@@ -52,6 +52,35 @@ pub struct ResetRequest {
     pub new_password: Secret,
 }
 
+/// What the reset page shows before anyone types a password: whose link it is, until
+/// when it works, and which box this is (its serial is on the label).
+#[derive(Debug, serde::Serialize)]
+pub struct LinkView {
+    pub username: String,
+    pub expires_at: u64,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+}
+
+/// `POST /reset/check`: the local rule and the token, consuming nothing, so that a dead
+/// link says so when the page opens.
+pub async fn check_link(app: &App, peer: IpAddr, token: &Secret) -> Result<LinkView, Error> {
+    check_local(app, peer)?;
+    let data = app.data()?;
+    let now = app.clock().unix();
+    let token = data
+        .token_valid(token_digest(token.expose()), now)
+        .await?
+        .ok_or(Error::TokenInvalid)?;
+    let board = app.board_info();
+    Ok(LinkView {
+        username: token.username,
+        expires_at: token.expires_at,
+        model: board.map(|b| b.model.clone()),
+        serial: board.map(|b| b.serial.clone()),
+    })
+}
+
 /// `POST /reset`: local rule, token, password rules, then the atomic swap.
 pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Error> {
     check_local(app, peer)?;
