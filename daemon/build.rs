@@ -1,7 +1,13 @@
-//! The firmware's build name for the Device page: `git describe` of the source tree
+//! The web UI and its catalogues, checked and packed (`build/i18n.rs`); and the
+//! firmware's build name for the Device page: `git describe` of the source tree
 //! (e.g. `3600aa9-dirty`), or `unknown` outside a git checkout; and its build time.
 
+#[path = "build/i18n.rs"]
+mod i18n;
+
 fn main() {
+    let out = std::env::var("OUT_DIR").expect("OUT_DIR");
+    i18n::build(std::path::Path::new(&out));
     let describe = std::process::Command::new("git")
         .args(["describe", "--always", "--dirty", "--tags"])
         .output()

@@ -50,6 +50,7 @@ pub mod firewall;
 pub mod flows;
 pub mod fsutil;
 pub mod fuzzing;
+pub mod i18n;
 pub mod mail;
 pub mod model;
 pub mod provision;

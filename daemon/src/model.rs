@@ -82,6 +82,22 @@ pub struct Account {
     /// no sign-in until `admin` enables it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+    /// The language the account chose for its pages and mails (a BCP 47 tag, kept as
+    /// text so that a tag another firmware knows never makes the account unreadable);
+    /// `None`: the box's `i18n.default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl Account {
+    /// The language of the account's mails: its choice, else the box's default.
+    pub fn mail_lang(&self, default: crate::i18n::Lang) -> crate::i18n::Lang {
+        self.language
+            .as_deref()
+            .and_then(crate::i18n::Lang::from_tag)
+            .filter(|l| l.shipped())
+            .unwrap_or(default)
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

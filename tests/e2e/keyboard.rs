@@ -87,7 +87,7 @@ async fn the_admin_pages_with_the_keyboard_alone() {
 
     // The dashboard: every control, and Enter on the link to Accounts.
     b.wait_for_text("#who", "admin").await;
-    b.wait_for_text("#way-codes", "none").await;
+    b.wait_for_text("#way-codes", "not ready").await;
     every_control_reachable(&mut b, "/").await;
     tab_to(&mut b, "/accounts").await;
     b.keys(&ENTER.to_string()).await;

@@ -389,6 +389,17 @@ fn add_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: Option<u
     }
 }
 
+/// The language cookie of the picker (a year; readable by nothing but this box).
+pub fn set_lang_cookie(r: &mut Response<Body>, lang: crate::i18n::Lang, https: bool) {
+    add_cookie(
+        r,
+        super::pages::LANG_COOKIE,
+        lang.code(),
+        Some(365 * 86400),
+        https,
+    );
+}
+
 pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {
     add_cookie(r, SESSION_COOKIE, id, None, https);
 }

@@ -81,6 +81,9 @@ fn signed_in(done: login::SignedIn, ctx: Ctx) -> Response<Body> {
     if let Some(c) = done.device_cookie {
         http::set_device_cookie(&mut r, &c, ctx.https);
     }
+    if let Some(lang) = done.language {
+        http::set_lang_cookie(&mut r, lang, ctx.https);
+    }
     r
 }
 

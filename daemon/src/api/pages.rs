@@ -12,32 +12,35 @@ use crate::app::App;
 use crate::model::Role;
 use crate::model::{Health, Reason};
 
-/// A page of the web UI: the head every page shares (`web/head.html`), then the page's
-/// own file from its `<title>` on, joined at compile time.
-macro_rules! web_page {
-    ($file:literal) => {
-        concat!(
-            include_str!("../web/head.html"),
-            include_str!(concat!("../web/", $file))
-        )
-    };
-}
-pub(crate) use web_page;
+use crate::i18n::{self, page, Lang, Page};
 
-pub(super) const LOGIN: &str = web_page!("login.html");
-pub(super) const DASHBOARD: &str = web_page!("index.html");
-pub(super) const PROFILE: &str = web_page!("profile.html");
-pub(super) const SETTINGS_EMAIL: &str = web_page!("settings-email.html");
-pub(super) const FACTORY_RESET: &str = web_page!("factory-reset.html");
-pub(super) const ACCOUNTS: &str = web_page!("accounts.html");
-pub(super) const SESSIONS: &str = web_page!("sessions.html");
-pub(super) const AUDIT: &str = web_page!("audit.html");
-pub(super) const DEVICE: &str = web_page!("device.html");
-const DEGRADED: &str = web_page!("degraded.html");
-const DEGRADED_FULL: &str = web_page!("degraded-full.html");
-const DEGRADED_NEWER: &str = web_page!("degraded-newer.html");
-const APP_JS: &str = include_str!("../web/app.js");
-const STYLE_CSS: &str = include_str!("../web/style.css");
+/// The cookie the language picker sets (and signing in, to the account's choice).
+pub const LANG_COOKIE: &str = "pbx_lang";
+
+pub(super) const LOGIN: Page = page::LOGIN;
+pub(super) const DASHBOARD: Page = page::INDEX;
+pub(super) const PROFILE: Page = page::PROFILE;
+pub(super) const SETTINGS_EMAIL: Page = page::SETTINGS_EMAIL;
+pub(super) const FACTORY_RESET: Page = page::FACTORY_RESET;
+pub(super) const ACCOUNTS: Page = page::ACCOUNTS;
+pub(super) const SESSIONS: Page = page::SESSIONS;
+pub(super) const AUDIT: Page = page::AUDIT;
+pub(super) const DEVICE: Page = page::DEVICE;
+
+/// The language of a request: the picker's cookie, else the browser's
+/// `Accept-Language`, else the box's `i18n.default`.
+pub fn lang(app: &App, headers: &hyper::HeaderMap) -> Lang {
+    http::cookie(headers, LANG_COOKIE)
+        .and_then(Lang::from_tag)
+        .filter(|l| l.shipped())
+        .or_else(|| {
+            headers
+                .get(hyper::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::negotiate)
+        })
+        .unwrap_or_else(|| app.config().language)
+}
 
 /// Who may see a page of the web UI. A box that cannot sign anyone in shows its
 /// degraded page instead of any of them.
@@ -57,15 +60,17 @@ pub enum Need {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Instead {
     /// The box cannot sign anyone in: the degraded page for why.
-    Degraded(&'static str),
+    Degraded(Page),
     /// To sign in, to the forced change, or to the dashboard.
     Redirect(&'static str),
 }
 
 impl Instead {
-    pub fn response(self) -> Response<Body> {
+    pub fn response(self, lang: Lang) -> Response<Body> {
         match self {
-            Instead::Degraded(page) => http::html(StatusCode::SERVICE_UNAVAILABLE, page),
+            Instead::Degraded(p) => {
+                http::html(StatusCode::SERVICE_UNAVAILABLE, i18n::page(p, lang))
+            }
             Instead::Redirect(to) => http::redirect(to),
         }
     }
@@ -76,10 +81,10 @@ pub fn admit(app: &App, headers: &hyper::HeaderMap, need: Need) -> Result<(), In
     match &app.health() {
         Health::Degraded(why) => {
             return Err(Instead::Degraded(match why {
-                Reason::FlashFull => DEGRADED_FULL,
+                Reason::FlashFull => page::DEGRADED_FULL,
                 // A factory reset would erase what the newer firmware can still read.
-                Reason::NewerFormat(_) => DEGRADED_NEWER,
-                _ => DEGRADED,
+                Reason::NewerFormat(_) => page::DEGRADED_NEWER,
+                _ => page::DEGRADED,
             }));
         }
         Health::Ok => {}
@@ -98,8 +103,9 @@ pub fn admit(app: &App, headers: &hyper::HeaderMap, need: Need) -> Result<(), In
     Ok(())
 }
 
-pub fn serve(page: &'static str) -> Response<Body> {
-    http::html(StatusCode::OK, page)
+/// A page in the request's language.
+pub fn serve(app: &App, headers: &hyper::HeaderMap, p: Page) -> Response<Body> {
+    http::html(StatusCode::OK, i18n::page(p, lang(app, headers)))
 }
 
 pub fn healthz(app: &Arc<App>, _: &Req, _: Call) -> Reply {
@@ -125,18 +131,81 @@ pub fn healthz(app: &Arc<App>, _: &Req, _: Call) -> Reply {
     })
 }
 
-pub fn app_js(_: &Arc<App>, _: &Req, _: Call) -> Reply {
-    Ok(asset("text/javascript; charset=utf-8", APP_JS))
+/// A static asset packed at build time: gzipped for every browser that takes gzip,
+/// inflated for one that does not; cacheable for a year, as its name changes with its
+/// bytes.
+fn asset(req: &Req, content_type: &'static str, gz: &'static [u8]) -> Response<Body> {
+    let takes_gzip = req
+        .headers()
+        .get_all(hyper::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            let mut parts = e.split(';');
+            parts
+                .next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("gzip"))
+                && !parts.any(|p| p.trim().replace(' ', "") == "q=0")
+        });
+    let mut r = if takes_gzip {
+        let mut r = http::response(StatusCode::OK, content_type, Bytes::from_static(gz));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_ENCODING,
+            hyper::header::HeaderValue::from_static("gzip"),
+        );
+        r
+    } else {
+        // A gzip member: 10 bytes of header, the deflate stream, 8 of trailer.
+        let raw = i18n::inflate(gz.get(10..gz.len().saturating_sub(8)).unwrap_or_default());
+        http::response(StatusCode::OK, content_type, raw)
+    };
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    h.insert(
+        hyper::header::VARY,
+        hyper::header::HeaderValue::from_static("Accept-Encoding"),
+    );
+    r
 }
 
-pub fn style_css(_: &Arc<App>, _: &Req, _: Call) -> Reply {
-    Ok(asset("text/css; charset=utf-8", STYLE_CSS))
+pub fn app_js(_: &Arc<App>, req: &Req, _: Call) -> Reply {
+    Ok(asset(
+        req,
+        "text/javascript; charset=utf-8",
+        i18n::APP_JS_GZ,
+    ))
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response<Body> {
-    http::response(
+pub fn style_css(_: &Arc<App>, req: &Req, _: Call) -> Reply {
+    Ok(asset(req, "text/css; charset=utf-8", i18n::STYLE_CSS_GZ))
+}
+
+/// `/static/l10n.<version>.<lang>.js`: the page script's texts in one language.
+pub fn l10n_js(_: &Arc<App>, req: &Req, _: Call) -> Reply {
+    match i18n::l10n_at(req.uri().path()) {
+        Some(l) => Ok(asset(
+            req,
+            "text/javascript; charset=utf-8",
+            i18n::l10n_script(l).1,
+        )),
+        None => Err(crate::error::Error::NotFound),
+    }
+}
+
+/// `/favicon.ico`: the browser asks for it on every page (a 404 is a console error).
+pub fn favicon(_: &Arc<App>, _: &Req, _: Call) -> Reply {
+    let mut r = http::response(
         StatusCode::OK,
-        content_type,
-        Bytes::from_static(body.as_bytes()),
-    )
+        "image/x-icon",
+        Bytes::from_static(include_bytes!("../web/favicon.ico")),
+    );
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("public, max-age=86400"),
+    );
+    Ok(r)
 }

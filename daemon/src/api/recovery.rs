@@ -12,16 +12,16 @@ use crate::app::App;
 use crate::error::Error;
 use crate::flows::recovery::{self, ForgotRequest, ResetRequest};
 
-const FORGOT: &str = super::pages::web_page!("forgot.html");
-const RESET: &str = super::pages::web_page!("reset.html");
-const NOT_LOCAL: &str = super::pages::web_page!("not-local.html");
-const CODES: &str = super::pages::web_page!("recovery-codes.html");
-const CONFIRM: &str = super::pages::web_page!("confirm-email.html");
+use crate::i18n::page;
 
 /// `GET /confirm-email?token=…`: a page that posts the token (a mail scanner that only
 /// fetches the link confirms nothing).
-pub fn confirm_page(_: &Arc<App>, _: &Req, _: Call) -> Reply {
-    Ok(no_referrer(http::html(StatusCode::OK, CONFIRM)))
+pub fn confirm_page(app: &Arc<App>, req: &Req, _: Call) -> Reply {
+    Ok(no_referrer(super::pages::serve(
+        app,
+        req.headers(),
+        page::CONFIRM_EMAIL,
+    )))
 }
 
 #[derive(serde::Deserialize)]
@@ -56,8 +56,12 @@ pub async fn check_now(app: &App, _: Req, _: Call) -> Reply {
 
 /// `GET /recovery-codes`: the page that generates and prints them (the session is
 /// checked by its API call).
-pub fn codes_page(_: &Arc<App>, _: &Req, _: Call) -> Reply {
-    Ok(http::html(StatusCode::OK, CODES))
+pub fn codes_page(app: &Arc<App>, req: &Req, _: Call) -> Reply {
+    Ok(super::pages::serve(
+        app,
+        req.headers(),
+        page::RECOVERY_CODES,
+    ))
 }
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
@@ -183,9 +187,10 @@ pub async fn reset_check(app: &App, req: Req, call: Call) -> Reply {
 }
 
 /// `GET /reset?token=…`: the form, or a page naming the allowed networks.
-pub fn reset_page(app: &Arc<App>, _: &Req, call: Call) -> Reply {
+pub fn reset_page(app: &Arc<App>, req: &Req, call: Call) -> Reply {
+    let lang = super::pages::lang(app, req.headers());
     let r = match recovery::check_local(app, call.ip()) {
-        Ok(()) => http::html(StatusCode::OK, RESET),
+        Ok(()) => http::html(StatusCode::OK, crate::i18n::page(page::RESET, lang)),
         Err(Error::NotLocal { subnets }) => {
             let list = if subnets.is_empty() {
                 "the PBX's own network".to_string()
@@ -194,7 +199,8 @@ pub fn reset_page(app: &Arc<App>, _: &Req, call: Call) -> Reply {
             };
             http::html_owned(
                 StatusCode::FORBIDDEN,
-                NOT_LOCAL.replace("{{subnets}}", &http::escape(&list)),
+                crate::i18n::page(page::NOT_LOCAL, lang)
+                    .replace("{{$subnets}}", &http::escape(&list)),
             )
         }
         Err(e) => http::error_response(&e),
@@ -202,6 +208,6 @@ pub fn reset_page(app: &Arc<App>, _: &Req, call: Call) -> Reply {
     Ok(no_referrer(r))
 }
 
-pub fn forgot_page(_: &Arc<App>, _: &Req, _: Call) -> Reply {
-    Ok(http::html(StatusCode::OK, FORGOT))
+pub fn forgot_page(app: &Arc<App>, req: &Req, _: Call) -> Reply {
+    Ok(super::pages::serve(app, req.headers(), page::FORGOT))
 }

@@ -27,7 +27,7 @@ pub enum Run {
     Now(Now),
     Later(Later),
     /// A page of the web UI, served as it is once its [`Need`] is met.
-    Page(&'static str),
+    Page(crate::i18n::Page),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,8 +144,10 @@ pub static ROUTES: &[Route] = &[
     r(Get, "/accounts", page(Need::Admin), Run::Page(pages::ACCOUNTS)),
     r(Get, "/audit", page(Need::Admin), Run::Page(pages::AUDIT)),
     r(Get, "/device", page(Need::Admin), Run::Page(pages::DEVICE)),
-    r(Get, "/static/app.js", api(Public), Run::Now(pages::app_js)),
-    r(Get, "/static/style.css", api(Public), Run::Now(pages::style_css)),
+    r(Get, crate::i18n::APP_JS_PATH, api(Public), Run::Now(pages::app_js)),
+    r(Get, crate::i18n::STYLE_CSS_PATH, api(Public), Run::Now(pages::style_css)),
+    under(Get, "/static/l10n.", api(Public), Run::Now(pages::l10n_js)),
+    r(Get, "/favicon.ico", api(Public), Run::Now(pages::favicon)),
     r(Get, "/healthz", api(Public), Run::Now(pages::healthz)),
     r(Get, "/forgot", api(Public), Run::Now(recovery::forgot_page)),
     r(Get, "/recovery-codes", api(Public), Run::Now(recovery::codes_page)),
@@ -172,6 +174,7 @@ pub static ROUTES: &[Route] = &[
     r(Put, "/api/v1/settings/smtp", api(Admin), later!(settings::smtp_put)),
     r(Post, "/api/v1/settings/smtp/test", api(Admin), later!(settings::smtp_test)),
     r(Get, "/api/v1/profile", api(Session), later!(settings::profile_get)),
+    r(Post, "/api/v1/language", api(Optional), later!(settings::language_post)),
     r(Put, "/api/v1/profile", api(Full), later!(settings::profile_put)),
     r(Get, "/api/v1/accounts", api(AdminRead), later!(accounts::list)),
     r(Post, "/api/v1/accounts", api(Admin), later!(accounts::create)),
@@ -231,7 +234,9 @@ pub(super) fn run(app: &Arc<App>, ctx: Ctx, req: Req, route: &'static Route, tai
     let who = match route.access {
         Access::Page(need) => match pages::admit(app, req.headers(), need) {
             Ok(()) => None,
-            Err(instead) => return Step::Done(Ok(instead.response())),
+            Err(instead) => {
+                return Step::Done(Ok(instead.response(pages::lang(app, req.headers()))))
+            }
         },
         Access::Api(guard) => match super::guard::check(app, guard, req.headers()) {
             Ok(who) => who,
@@ -240,7 +245,7 @@ pub(super) fn run(app: &Arc<App>, ctx: Ctx, req: Req, route: &'static Route, tai
     };
     let call = Call::new(ctx, who, tail);
     match route.run {
-        Run::Page(html) => Step::Done(Ok(pages::serve(html))),
+        Run::Page(p) => Step::Done(Ok(pages::serve(app, req.headers(), p))),
         Run::Now(f) => Step::Done(f(app, &req, call)),
         Run::Later(f) => Step::Wait(f(Arc::clone(app), req, call)),
     }

@@ -5,6 +5,7 @@ use hyper::StatusCode;
 use super::call::{Call, Reply, Req};
 use super::http::{self};
 use crate::app::App;
+use crate::error::Error;
 use crate::flows::profile::{self, ProfileForm};
 use crate::flows::smtp::{self, SmtpForm};
 
@@ -33,6 +34,38 @@ pub async fn profile_get(app: &App, _: Req, call: Call) -> Reply {
         StatusCode::OK,
         &serde_json::json!({ "username": username, "email": email, "two_factor": two_factor }),
     ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LanguageForm {
+    language: String,
+}
+
+/// `POST /language`: the picker. Sets the language cookie; signed in with the CSRF
+/// header, also the account's own choice, which its mails follow. 204; 400 for a
+/// language this firmware does not speak.
+pub async fn language_post(app: &App, req: Req, call: Call) -> Reply {
+    let headers = req.headers().clone();
+    let form: LanguageForm = http::read_json(req).await?;
+    let lang = crate::i18n::Lang::from_tag(&form.language)
+        .filter(|l| l.shipped())
+        .ok_or_else(|| {
+            let codes: Vec<&str> = crate::i18n::Lang::shipped_all().map(|l| l.code()).collect();
+            Error::InvalidRequest(format!(
+                "{:?} is not a language of this PBX ({}).",
+                form.language,
+                codes.join(", ")
+            ))
+        })?;
+    // Only with the CSRF header: a page without the session's token (Forgot Password
+    // opened while signed in) still sets the cookie.
+    if let Ok(Some(a)) = super::guard::check(app, super::guard::Guard::Csrf, &headers) {
+        profile::set_language(app, &a.session.username, lang).await?;
+    }
+    let mut r = http::no_content();
+    http::set_lang_cookie(&mut r, lang, call.ctx.https);
+    Ok(r)
 }
 
 pub async fn profile_put(app: &App, req: Req, call: Call) -> Reply {

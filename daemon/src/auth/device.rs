@@ -157,6 +157,7 @@ mod tests {
             device_gen: gen,
             devices: devices.iter().map(id_text).collect(),
             disabled: false,
+            language: None,
         }
     }
 

@@ -18,6 +18,24 @@ pub struct ConfigFile {
     pub recovery: RecoveryFile,
     pub audit: AuditFile,
     pub log: LogFile,
+    pub i18n: I18nFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct I18nFile {
+    /// The pages' language for a browser that asks for none of the ten, and the mails'
+    /// for an account that chose none: `en`, `de`, `fr`, `es`, `it`, `pt-BR`, `ru`,
+    /// `tr`, `zh-CN` or `ar`.
+    pub default: String,
+}
+
+impl Default for I18nFile {
+    fn default() -> Self {
+        I18nFile {
+            default: "en".into(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

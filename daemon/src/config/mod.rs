@@ -269,6 +269,9 @@ pub struct Config {
     pub log_level: tracing::Level,
     /// Simulated board (`--dev`).
     pub dev: bool,
+    /// `i18n.default`: the pages' language when the browser asks for none of ours, and
+    /// the mails' when the account chose none.
+    pub language: crate::i18n::Lang,
 }
 
 /// Largest sled page cache allowed: the boxes have 256 MiB of RAM shared with the PBX.

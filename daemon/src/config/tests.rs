@@ -230,3 +230,20 @@ fn syslog_targets_are_udp_or_tcp_host_and_port() {
     };
     assert_eq!(p.0[0].key, "audit.syslog");
 }
+
+#[test]
+fn the_default_language_is_one_of_the_ten() {
+    let c = Config::parse("[i18n]\ndefault = \"en\"\n").expect("en");
+    assert_eq!(c.language, crate::i18n::Lang::En);
+    let Err(p) = Config::parse("[i18n]\ndefault = \"klingon\"\n") else {
+        panic!("accepted");
+    };
+    let problem = p.0.iter().find(|p| p.key == "i18n.default").expect("named");
+    assert!(
+        problem
+            .message
+            .contains("\"klingon\" is not one of the languages en"),
+        "{}",
+        problem.message
+    );
+}

@@ -57,10 +57,29 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
             .map_err(|e| r.bad("audit.syslog", e))
             .ok()
     });
+    let language = match crate::i18n::Lang::ALL
+        .into_iter()
+        .find(|l| l.code() == file.i18n.default)
+    {
+        Some(l) if l.shipped() => l,
+        _ => {
+            let codes: Vec<&str> = crate::i18n::Lang::shipped_all().map(|l| l.code()).collect();
+            r.bad(
+                "i18n.default",
+                format!(
+                    "{:?} is not one of the languages {}",
+                    file.i18n.default,
+                    codes.join(", ")
+                ),
+            );
+            crate::i18n::Lang::En
+        }
+    };
     if !r.0.is_empty() {
         return Err(Problems(r.0));
     }
     Ok(Config {
+        language,
         server,
         tls,
         storage,

@@ -95,6 +95,7 @@ pub async fn create(
         device_gen: 0,
         devices: Vec::new(),
         disabled: false,
+        language: None,
     };
     let store = data.clone();
     let saved = account.clone();

@@ -180,6 +180,8 @@ pub async fn verify_password(
 pub struct SignedIn {
     pub new: NewSession,
     pub device_cookie: Option<String>,
+    /// The account's own language, if it chose one: the browser's pages follow it.
+    pub language: Option<crate::i18n::Lang>,
 }
 
 /// What a right password leads to.
@@ -283,7 +285,20 @@ pub async fn signed_in(app: &App, ip: IpAddr, grant: Grant<'_>, agent: &str) -> 
         Some(_) => None,
         None => mint_device_cookie(app, username).await,
     };
-    SignedIn { new, device_cookie }
+    let language = match app.data() {
+        Ok(data) => data.account(username).await.ok().flatten().and_then(|a| {
+            a.language
+                .as_deref()
+                .and_then(crate::i18n::Lang::from_tag)
+                .filter(|l| l.shipped())
+        }),
+        Err(_) => None,
+    };
+    SignedIn {
+        new,
+        device_cookie,
+        language,
+    }
 }
 
 /// A new device cookie for `username`, its id stored among the account's live ones

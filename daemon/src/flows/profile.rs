@@ -32,6 +32,15 @@ pub async fn get(app: &App, username: &str) -> Result<(String, Option<String>, b
     Ok((account.username, account.email, two_factor))
 }
 
+/// Stores the language `username` chose for its pages and mails.
+pub async fn set_language(app: &App, username: &str, lang: crate::i18n::Lang) -> Result<(), Error> {
+    let code = lang.code().to_string();
+    app.data()?
+        .update_account(username, move |a| a.language = Some(code.clone()))
+        .await?;
+    Ok(())
+}
+
 /// Binds, changes or removes `username`'s recovery email: the current password again
 /// (counted like a sign-in), the account's reset tokens revoked in the same write, and
 /// a notice to the old address. Returns the address now bound.

@@ -181,6 +181,7 @@ impl DataDb {
             device_gen: 0,
             devices: Vec::new(),
             disabled: false,
+            language: None,
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

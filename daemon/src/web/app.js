@@ -4,6 +4,33 @@
 const $ = (id) => document.getElementById(id);
 let csrf = "";
 
+// A text of the page's language (/static/l10n.*.js), its {placeholders} filled in.
+function t(key, args) {
+  let s = (self.L && self.L[key]) || key;
+  for (const [k, v] of Object.entries(args || {})) s = s.split("{" + k + "}").join(String(v));
+  return s;
+}
+
+// An element with text (never HTML) and optional attributes.
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+// The language picker on every page: the cookie for this browser, and for a signed-in
+// account its own choice (its mails follow it).
+function wirePicker() {
+  const p = $("lang-picker");
+  if (!p) return;
+  $("lang-form").addEventListener("submit", (ev) => ev.preventDefault());
+  p.addEventListener("change", async () => {
+    const r = await api("POST", "/language", { language: p.value });
+    if (r.status === 204) location.reload();
+  });
+}
+
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -68,7 +95,12 @@ async function loadSession() {
   if (r.status !== 200) { location.replace("/login"); return null; }
   csrf = r.data.csrf_token;
   const who = $("who");
-  if (who) who.textContent = "Signed in as " + r.data.username;
+  if (who) who.textContent = t("js.signed_in_as", { user: r.data.username });
+  // The header: the admin's sections for the admin, the current page marked.
+  for (const li of document.querySelectorAll(".admin-link")) li.hidden = r.data.role !== "admin";
+  for (const a of document.querySelectorAll(".bar nav a")) {
+    if (a.getAttribute("href") === location.pathname) a.setAttribute("aria-current", "page");
+  }
   return r.data;
 }
 
@@ -81,60 +113,94 @@ function wireLogout() {
   });
 }
 
-// The dashboard's "Ways back in": each way and its state; the banner when only an
-// erase is left. Admins see the details and may change the button's mode.
+// The dashboard's "Ways back in", all from GET /recovery (the one source of truth:
+// `email_ready`, `missing`, `codes_left`, `button`): each way's state, each missing
+// step a link to where it is done, and the banner when only an erase is left.
 function showWays(d, admin) {
-  const emailReady = !!d.available;
   const codes = d.codes_left || 0;
-  const button = d.button && d.button.mode !== undefined ? d.button.mode : d.button;
-  const buttonWorks = button === "credentials" || (button === "mail" && emailReady);
-  $("recovery-ok").hidden = !emailReady;
+  const mode = d.button && d.button.mode !== undefined ? d.button.mode : d.button;
+  const emailReady = admin ? !!d.email_ready : !!d.available;
+  const buttonWorks = mode === "credentials" || (mode === "mail" && emailReady);
   // A clock below the newest time this box has seen: phone codes cannot be checked.
   $("clock-banner").textContent = d.clock ? d.clock.message : "";
   $("clock-banner").hidden = !d.clock;
-  if (!admin) { $("recovery-banner").hidden = emailReady; return; }
+  if (!admin) {
+    $("user-ways").textContent = d.available ? t("js.user_email_available") : t("js.user_email_unavailable");
+    $("user-ways").hidden = false;
+    return;
+  }
   $("ways").hidden = false;
-  $("recovery-banner").hidden = (emailReady && !!d.email_confirmed_at && !d.email_stale) || codes > 0 || buttonWorks;
-  const confirmed = d.email_confirmed_at ? new Date(d.email_confirmed_at * 1000).toISOString().slice(0, 10) : "";
-  $("way-email").textContent = !emailReady ? "not set up"
-    : d.email_stale ? "warning: recovery email last confirmed " + (confirmed ? "on " + confirmed : "never") + " — recovery by email may not work: send a recovery check now and open its link"
-    : confirmed ? "ready (confirmed " + confirmed + ")" : "unconfirmed — open the link in the confirmation mail";
+  $("recovery-banner").hidden = emailReady || codes > 0 || buttonWorks;
+  const confirmed = d.email_confirmed_at ? localDate(d.email_confirmed_at) : "";
+  $("way-email").textContent = emailReady ? t("js.way_email_ready", { date: confirmed }) : t("js.way_not_ready");
+  $("way-email").className = emailReady ? "ok" : "bad";
+  // Each missing step, in order, as a link (or the button that does it).
+  const steps = {
+    smtp: [t("js.step_smtp"), "/settings/email"],
+    bind: [t("js.step_bind"), "/profile#email-section"],
+    confirm: [t("js.step_confirm"), "#check-now"],
+    stale: [t("js.step_stale", { date: confirmed || t("js.never") }), "#check-now"],
+    check_failed: [t("js.step_check_failed"), "#check-now"],
+  };
+  $("email-steps").replaceChildren(...(d.missing || []).map((m) => {
+    const [text, href] = steps[m] || [m, "/"];
+    const li = el("li");
+    li.appendChild(el("a", text, { href }));
+    return li;
+  }));
   const dr = d.drill || {};
   $("drill-state").textContent = dr.last_error
-    ? "The last recovery check mail failed at the " + dr.last_error.stage + " stage (" + dr.last_error.message + "); it is retried at " + new Date(dr.next_due * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC."
-    : (dr.last_sent ? "Last recovery check mail sent " + new Date(dr.last_sent * 1000).toISOString().slice(0, 10) + "." : "");
+    ? t("js.check_failed_at", { stage: stageWords(dr.last_error.stage), detail: dr.last_error.message, when: localTime(dr.next_due) })
+    : (dr.last_sent ? t("js.check_last_sent", { date: localDate(dr.last_sent) }) : "");
   $("drill-state").hidden = !$("drill-state").textContent;
   $("drill-state").className = dr.last_error || d.email_stale ? "warning" : "hint";
-  $("check-now").hidden = !emailReady;
+  $("check-now").hidden = !d.available;
   $("check-now").onclick = async () => {
-    notice("Sending a recovery check…", "check-notice");
+    clearError("check-error");
+    notice(t("js.check_sending"), "check-notice");
     const r = await api("POST", "/recovery/check");
-    if (r.status === 200 && r.data.ok) notice("Recovery check sent: open the link in the mail to confirm the address.", "check-notice");
-    else { notice("", "check-notice"); showError(r.status === 200 ? "The recovery check mail failed at the " + r.data.stage + " stage: " + r.data.message : explain(r), null, "check-error"); }
+    if (r.status === 200 && r.data.ok) notice(t("js.check_sent"), "check-notice");
+    else { notice("", "check-notice"); showError(r.status === 200 ? t("js.check_failed", { stage: stageWords(r.data.stage), detail: r.data.message }) : explain(r), null, "check-error"); }
   };
-  const missing = [];
-  if (d.smtp_configured === false && !d.outbox) missing.push("the email (SMTP) settings are not saved");
-  if (d.email_bound === false) missing.push("no email address is bound to the admin account");
-  if (d.last_test && !d.last_test.ok) missing.push("the last test mail failed at the " + d.last_test.stage + " stage");
-  $("recovery-missing").textContent = missing.length ? "Missing: " + missing.join("; ") + "." : "";
-  $("way-codes").textContent = codes ? codes + " left" : "none";
-  const words = { credentials: "resets the admin password to the label password, data kept",
-    mail: emailReady ? "mails a reset link" : "mails a reset link — but email is not set up, so it does nothing",
-    off: "off" };
-  let b = words[button] || "";
-  if (d.button && d.button.pending) b += " (change to \"" + d.button.pending.mode + "\" waits for a 1–2.5 s press at the PBX; a longer press cancels it)";
-  $("way-button").textContent = b;
-  $("button-mode").value = button;
+  $("way-codes").textContent = codes ? t("js.codes_left", { n: codes }) : t("js.way_not_ready");
+  $("way-codes").className = codes ? "ok" : "bad";
+  $("codes-link").textContent = codes ? t("js.codes_manage") : t("js.codes_make");
+  const words = { credentials: t("js.button_credentials"),
+    mail: emailReady ? t("js.button_mail") : t("js.button_mail_dead"),
+    off: t("js.button_off") };
+  $("way-button").textContent = words[mode] || "";
+  $("way-button").className = buttonWorks ? "ok" : "bad";
+  // The select shows what the button does now; a change waits for the press.
+  $("button-mode").value = mode;
+  const pending = d.button && d.button.pending;
+  $("button-pending").textContent = pending ? t("js.button_pending", { mode: $("button-mode").selectedOptions[0] ? optionText(pending.mode) : pending.mode }) : "";
+  $("button-pending").hidden = !pending;
   $("button-form").onsubmit = async (ev) => {
     ev.preventDefault();
     clearError("button-error");
     notice("", "button-notice");
     const r = await api("PUT", "/recovery/button", { mode: $("button-mode").value, password: $("button_password").value });
     $("button_password").value = "";
-    if (r.status === 202) notice("Now press the reset button on the PBX briefly (1–2.5 s: a longer press is the recovery press and cancels the change) within " + minutes(r.data.pending.expires_in_s) + " minutes to confirm. Without the press nothing changes.", "button-notice");
-    else if (r.data.error === "invalid_credentials") showError("Your password is wrong; nothing was changed.", null, "button-error");
+    if (r.status === 202) {
+      notice(t("js.button_press_now", { minutes: minutes(r.data.pending.expires_in_s) }), "button-notice");
+      $("button-pending").textContent = t("js.button_pending", { mode: optionText(r.data.pending.mode) });
+      $("button-pending").hidden = false;
+      $("button-mode").value = mode;
+    } else if (r.data.error === "invalid_credentials") showError(t("js.button_wrong_password"), null, "button-error");
     else showError(explain(r), null, "button-error");
   };
+}
+
+// The words of a button mode, as its option in the select says them.
+function optionText(mode) {
+  const o = document.querySelector("#button-mode option[value='" + mode + "']");
+  return o ? o.textContent : mode;
+}
+
+// An SMTP stage in words.
+function stageWords(stage) {
+  const w = { dns: t("js.stage_dns"), connect: t("js.stage_connect"), tls: t("js.stage_tls"), auth: t("js.stage_auth"), send: t("js.stage_send") };
+  return w[stage] || stage;
 }
 
 // The profile page's two-factor section: set up (secret + QR), turn on, turn off.
@@ -184,6 +250,11 @@ function localTime(unix) {
   const opts = d.toDateString() === now.toDateString() ? { hour: "2-digit", minute: "2-digit" }
     : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
   return d.toLocaleString(document.documentElement.lang || undefined, opts);
+}
+
+// A date in the browser's own zone and language.
+function localDate(unix) {
+  return new Date(unix * 1000).toLocaleDateString(document.documentElement.lang || undefined, { year: "numeric", month: "short", day: "numeric" });
 }
 
 function utc(unix) { return unix ? new Date(unix * 1000).toISOString().slice(0, 16).replace("T", " ") : "—"; }
@@ -282,8 +353,6 @@ const pages = {
     const s = await loadSession();
     if (!s) return;
     wireLogout();
-    $("settings-link").hidden = s.role !== "admin";
-    for (const li of document.querySelectorAll(".admin-link")) li.hidden = s.role !== "admin";
     const r = await fetch("/api/v1/recovery", { headers: { "X-PBX-Poll": "1" }, credentials: "same-origin" });
     if (r.ok) showWays(await r.json(), s.role === "admin");
   },
@@ -660,6 +729,7 @@ const pages = {
 };
 
 document.addEventListener("DOMContentLoaded", async () => {
+  wirePicker();
   const p = pages[document.body.dataset.page];
   if (p) await p();
   // Every handler is wired: tests (and nothing else) wait for this.

@@ -113,6 +113,11 @@ fn the_state_changes_open_to_anyone_are_exactly_the_ways_in_and_back() {
         "/api/v1/recover-with-code",
         "/api/v1/forgot",
         "/api/v1/reset",
+        // Reads whether a reset link still works; consumes nothing.
+        "/api/v1/reset/check",
+        // The language picker before sign-in (a cookie); the account's choice only with
+        // a session and its CSRF header.
+        "/api/v1/language",
     ]
     .map(|p| format!("Post {:?}", Path::Exact(p)));
     assert_eq!(open, want);

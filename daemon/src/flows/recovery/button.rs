@@ -304,6 +304,7 @@ mod tests {
             device_gen: 0,
             devices: Vec::new(),
             disabled: false,
+            language: None,
         };
         data.blocking().put_account(&other).expect("extension");
         t.admin_token([7; 32]);

@@ -78,6 +78,15 @@ pub struct Readiness {
     /// The clock reads below the newest time this box has seen (phone codes cannot be
     /// checked); `None` when it is set.
     pub clock: Option<ClockUnset>,
+    /// Email recovery works now: a way to send, an address, proven by its link and not
+    /// stale. The one answer the dashboard, the banner and `ctl status` show.
+    pub email_ready: bool,
+    /// What email recovery still needs, in the order to do it (the dashboard links each
+    /// to where it is done): `smtp` (save the email settings), `bind` (bind a recovery
+    /// email to the admin), `confirm` (open the link of the confirmation mail), `stale`
+    /// (not confirmed for too long: send a recovery check), `check_failed` (the last
+    /// recovery check mail could not be sent).
+    pub missing: Vec<&'static str>,
 }
 
 /// An unset clock, for the pages: what it reads and the floor, in Unix seconds and words.
@@ -154,17 +163,36 @@ pub async fn readiness(app: &App) -> Result<Readiness, Error> {
     let last_test = data.setting::<LastTest>().await?;
     let email_bound = admin.as_ref().is_some_and(|a| a.email.is_some());
     let outbox = !smtp && app.config().dev;
+    let email_confirmed_at = admin.as_ref().and_then(|a| a.email_confirmed_at);
+    let email_stale = admin
+        .as_ref()
+        .is_some_and(|a| email::stale(app, a).is_some());
+    let drill = email::drill_state(app).await?;
+    let available = (smtp || outbox) && email_bound;
+    let missing: Vec<&'static str> = [
+        (!smtp && !outbox, "smtp"),
+        (!email_bound, "bind"),
+        (email_bound && email_confirmed_at.is_none(), "confirm"),
+        (
+            email_bound && email_confirmed_at.is_some() && email_stale,
+            "stale",
+        ),
+        (email_bound && drill.last_error.is_some(), "check_failed"),
+    ]
+    .into_iter()
+    .filter_map(|(yes, step)| yes.then_some(step))
+    .collect();
     Ok(Readiness {
-        available: (smtp || outbox) && email_bound,
+        email_ready: available && email_confirmed_at.is_some() && !email_stale,
+        missing,
+        available,
         smtp_configured: smtp,
         outbox,
         email_bound,
         last_test,
-        email_confirmed_at: admin.as_ref().and_then(|a| a.email_confirmed_at),
-        email_stale: admin
-            .as_ref()
-            .is_some_and(|a| email::stale(app, a).is_some()),
-        drill: email::drill_state(app).await?,
+        email_confirmed_at,
+        email_stale,
+        drill,
         codes_left: admin.map_or(0, |a| a.recovery_codes.len()),
         button: button::state(app).await,
         clock: clock_unset(app),
