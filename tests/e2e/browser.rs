@@ -395,7 +395,11 @@ async fn two_factor_enrollment_and_sign_in_in_the_browser() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
+    // Shown in groups of four, as people read and type it.
+    assert!(secret.split(' ').all(|g| g.len() == 4), "{secret}");
+    let secret: String = secret.split(' ').collect();
     assert_eq!(secret.len(), 32, "{secret}");
+    b.wait_for_text("#tfa-signs-out", "signs you out").await;
     b.find("#tfa-qr svg path").await;
     b.screenshot(&dir.path().join("two-factor.png")).await;
     if let Some(out) = std::env::var_os("PBX_E2E_SCREENSHOTS") {
@@ -427,7 +431,10 @@ async fn two_factor_enrollment_and_sign_in_in_the_browser() {
     b.type_into("#otp", &totp::code(&secret, totp::now() + 30))
         .await;
     b.click("#code-form button[type=submit]").await;
-    b.wait_for_path("/").await;
+    // Just turned on: the codes that stand in for a lost phone are offered first.
+    b.wait_for_path("/recovery-codes").await;
+    b.wait_for_text("#offer-2fa", "make and print them now")
+        .await;
     b.wait_for_text("#who", "Signed in as admin").await;
     b.quit().await;
 }

@@ -224,3 +224,157 @@ async fn the_forgot_page_names_the_ways_back_in_on_load() {
     b.shot("forgot-with-email").await;
     b.quit().await;
 }
+
+/// Signs in as admin through the browser (label password already replaced).
+async fn admin_in(b: &mut Browser, d: &Daemon) {
+    open(b, d, "/login").await;
+    sign_in_as(b, "admin", PW).await;
+    ready(b).await;
+}
+
+/// Items 1 and 6: an extension whose temporary password the admin set is told so (not
+/// about a device label) and what saving its own does; the temporary password can be
+/// shown before it is sent; Delete is red and asks in the row, not in a browser dialog.
+#[tokio::test]
+async fn temporary_passwords_are_readable_named_and_delete_asks_in_the_row() {
+    let (_dir, d) = crate::fresh("ui-accounts");
+    crate::change_initial(&d, PW).await;
+    let mut b = Browser::start().await;
+    admin_in(&mut b, &d).await;
+    open(&mut b, &d, "/accounts").await;
+    b.type_into("#new-username", "1001").await;
+    b.type_into("#new-password", "violet kettle on the stove")
+        .await;
+    // Typed blind once no more: Show makes it readable, pressed state said.
+    b.click("#new-password + button.show").await;
+    assert_eq!(
+        b.attr("#new-password", "type").await.as_deref(),
+        Some("text")
+    );
+    assert_eq!(
+        b.attr("#new-password + button.show", "aria-pressed")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    b.shot("accounts-password-shown").await;
+    let fields = b
+        .eval("return [...document.querySelectorAll('input[type=password]')].filter(i => !(i.nextElementSibling && i.nextElementSibling.matches('button.show'))).map(i => i.id);")
+        .await;
+    assert_eq!(
+        fields,
+        serde_json::json!([]),
+        "every password field has its toggle"
+    );
+    b.click("#account-form button[type=submit]").await;
+    b.wait_for_text("#notice", "Account 1001 created").await;
+    assert_eq!(
+        b.attr("#new-password", "type").await.as_deref(),
+        Some("password"),
+        "hidden again once sent"
+    );
+
+    // Delete: red, asked in the row; "Keep it" keeps it.
+    assert_eq!(
+        b.attr("button[aria-label='Delete 1001']", "class")
+            .await
+            .as_deref(),
+        Some("danger")
+    );
+    b.click("button[aria-label='Delete 1001']").await;
+    b.wait_for_text(".ask", "Delete the account 1001? Its sessions end")
+        .await;
+    b.shot("accounts-delete-asks").await;
+    let mut found = axe_both(&mut b, "accounts-delete-ask").await;
+    b.click(".ask button.secondary").await;
+    b.find("button[aria-label='Delete 1001']").await;
+
+    // The extension's first sign-in: its temporary password, not the label's.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    ready(&mut b).await;
+    b.type_into("#username", "1001").await;
+    b.type_into("#password", "violet kettle on the stove").await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for_path("/profile").await;
+    ready(&mut b).await;
+    let temp = b
+        .wait_for_text(
+            "#first-change-temp",
+            "temporary password that the administrator set",
+        )
+        .await;
+    assert!(
+        temp.contains("ends every session of this account"),
+        "{temp}"
+    );
+    assert!(!temp.contains("label"), "{temp}");
+    assert_eq!(
+        b.eval("return document.getElementById('first-change').hidden;")
+            .await,
+        serde_json::json!(true),
+        "no device-label text for an extension"
+    );
+    b.shot("extension-forced-change").await;
+    found.extend(axe_both(&mut b, "extension-forced-change").await);
+    b.quit().await;
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Items 5 and 11: on a phone (390×844) no page is wider than the screen: the tables
+/// scroll in their own box, and the header's sections wrap and stay reachable, the
+/// current one marked.
+#[tokio::test]
+async fn on_a_phone_tables_scroll_in_their_box_and_the_header_fits() {
+    let (_dir, d) = crate::fresh("ui-phone");
+    crate::change_initial(&d, PW).await;
+    let mut b = Browser::start().await;
+    b.viewport(Some((390, 844))).await;
+    admin_in(&mut b, &d).await;
+    let mut found = Vec::new();
+    for (path, table) in [
+        ("/accounts", Some("#accounts-table")),
+        ("/sessions", Some("#sessions-table")),
+        ("/audit", Some("#audit-table")),
+        ("/", None),
+        ("/settings/email", None),
+        ("/device", None),
+        ("/profile", None),
+    ] {
+        open(&mut b, &d, path).await;
+        let page_width = b
+            .eval("return document.documentElement.scrollWidth;")
+            .await
+            .as_u64()
+            .unwrap_or(9999);
+        assert!(
+            page_width <= 390,
+            "{path}: the page is {page_width} px wide on a 390 px screen"
+        );
+        if let Some(t) = table {
+            let v = b
+                .eval(&format!(
+                    "const t = document.querySelector('{t}'), w = t.parentElement;
+                     return [w.className, getComputedStyle(w).overflowX, w.clientWidth <= 390];"
+                ))
+                .await;
+            assert_eq!(v, serde_json::json!(["table-wrap", "auto", true]), "{path}");
+        }
+        // Every section of the header is on the screen.
+        let off = b
+            .eval("return [...document.querySelectorAll('.bar nav a')].filter(a => { const r = a.getBoundingClientRect(); return r.right > 390 || r.left < 0; }).map(a => a.textContent);")
+            .await;
+        assert_eq!(off, serde_json::json!([]), "{path}");
+        let current = b
+            .eval("const a = document.querySelector('.bar nav a[aria-current=page]'); return a ? a.getAttribute('href') : null;")
+            .await;
+        if path != "/profile" {
+            assert_eq!(current, serde_json::json!(path), "{path}");
+        }
+        let name = format!("phone{}", path.replace('/', "-"));
+        b.shot(&name).await;
+        found.extend(axe_both(&mut b, &name).await);
+    }
+    b.quit().await;
+    assert!(found.is_empty(), "{found:#?}");
+}

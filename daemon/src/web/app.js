@@ -19,6 +19,26 @@ function el(tag, text, attrs) {
   return e;
 }
 
+// A "Show" toggle after every password field: a password typed blind once (a new
+// account's temporary one) can be read before it is sent.
+function wirePasswordToggles() {
+  for (const input of document.querySelectorAll("input[type=password]")) {
+    const wrap = el("div", null, { class: "pw" });
+    input.parentNode.insertBefore(wrap, input);
+    wrap.appendChild(input);
+    const b = el("button", t("js.show"), { type: "button", class: "show", "aria-controls": input.id, "aria-pressed": "false" });
+    b.addEventListener("click", () => {
+      const shown = input.type === "text";
+      input.type = shown ? "password" : "text";
+      b.setAttribute("aria-pressed", String(!shown));
+      b.textContent = shown ? t("js.show") : t("js.hide");
+    });
+    wrap.appendChild(b);
+    // Sent or cleared: hidden again.
+    if (input.form) input.form.addEventListener("submit", () => { input.type = "password"; b.setAttribute("aria-pressed", "false"); b.textContent = t("js.show"); });
+  }
+}
+
 // The language picker on every page: the cookie for this browser, and for a signed-in
 // account its own choice (its mails follow it).
 function wirePicker() {
@@ -220,7 +240,8 @@ async function wireTwoFactor() {
     const r = await api("POST", "/2fa/setup", { password: $("tfa_password").value });
     $("tfa_password").value = "";
     if (r.status !== 200) { showError(r.data.error === "invalid_credentials" ? "Your password is wrong." : explain(r), null, "tfa-setup-error"); return; }
-    $("tfa-secret").textContent = r.data.secret;
+    // In groups of four, as people read and type it (apps ignore the spaces).
+    $("tfa-secret").textContent = r.data.secret.replace(/(.{4})(?=.)/g, "$1 ");
     const svg = new DOMParser().parseFromString(r.data.qr_svg, "image/svg+xml").documentElement;
     $("tfa-qr").replaceChildren(document.importNode(svg, true));
     $("tfa-setup-form").hidden = true;
@@ -264,8 +285,8 @@ function row(cells, buttons) {
   const tr = document.createElement("tr");
   for (const c of cells) { const td = document.createElement("td"); td.textContent = c === null || c === undefined ? "—" : String(c); tr.appendChild(td); }
   const td = document.createElement("td");
-  for (const [label, name, fn] of buttons || []) {
-    const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.setAttribute("aria-label", name); b.addEventListener("click", fn); td.appendChild(b);
+  for (const [label, name, fn, cls] of buttons || []) {
+    const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.setAttribute("aria-label", name); b.addEventListener("click", fn); if (cls) b.className = cls; td.appendChild(b);
   }
   tr.appendChild(td);
   return tr;
@@ -299,7 +320,12 @@ const pages = {
       clearError("code-error");
       const r = await api("POST", "/login/2fa", { code: $("otp").value });
       $("otp").value = "";
-      if (r.status === 200) { location.assign(r.data.must_change_password ? "/profile" : "/"); return; }
+      if (r.status === 200) {
+        // Just turned on: the codes that stand in for a lost phone, offered now.
+        const next = q.get("twofactor") === "1" ? "/recovery-codes?offer=2fa" : "/";
+        location.assign(r.data.must_change_password ? "/profile" : next);
+        return;
+      }
       if (r.status === 401 && r.data.error === "unauthenticated") {
         $("code-form").hidden = true; $("login-form").hidden = false;
         showError("The sign-in took too long or too many codes were wrong: enter your password again.");
@@ -316,7 +342,10 @@ const pages = {
     if (!s) return;
     wireLogout();
     $("pw-username").value = s.username;
-    $("first-change").hidden = !s.must_change_password;
+    // The label password (the admin's first sign-in, or after the button's reset), or a
+    // temporary password an admin set: each says so, and what saving does.
+    $("first-change").hidden = !s.must_change_password || s.username !== "admin";
+    $("first-change-temp").hidden = !s.must_change_password || s.username === "admin";
     if (!s.must_change_password) {
       const p = await api("GET", "/profile");
       if (p.status === 200) { $("email").value = p.data.email || ""; $("email-section").hidden = false; }
@@ -401,11 +430,22 @@ const pages = {
             editing = a.username; $("edit-name").textContent = a.username; $("edit-email").value = a.email || "";
             $("edit-password").value = ""; $("edit-section").hidden = false; $("edit-password").focus();
           }],
-          ["Delete", "Delete " + a.username, async () => {
-            if (!confirm("Delete the account " + a.username + "? Its sessions end.")) return;
-            const d = await api("DELETE", "/accounts/" + encodeURIComponent(a.username));
-            if (d.status === 204) { notice("Account " + a.username + " deleted."); load(); } else showError(explain(d), null, "list-error");
-          }]]));
+          ["Delete", "Delete " + a.username, (ev) => {
+            // Asked in the row itself (no browser dialog): what ends, and a way back.
+            const cell = ev.target.parentNode;
+            const ask = el("div", null, { class: "ask", role: "group", "aria-label": t("js.delete_ask", { user: a.username }) });
+            ask.appendChild(el("p", t("js.delete_ask", { user: a.username })));
+            const yes = el("button", t("js.delete_yes", { user: a.username }), { type: "button", class: "danger" });
+            const no = el("button", t("js.delete_no"), { type: "button", class: "secondary" });
+            no.addEventListener("click", () => { load(); });
+            yes.addEventListener("click", async () => {
+              const d = await api("DELETE", "/accounts/" + encodeURIComponent(a.username));
+              if (d.status === 204) { notice(t("js.deleted", { user: a.username })); load(); } else showError(explain(d), null, "list-error");
+            });
+            ask.append(yes, no);
+            cell.replaceChildren(ask);
+            no.focus();
+          }, "danger"]]));
       $("accounts-rows").replaceChildren(...rows);
     };
     $("new-role").addEventListener("change", () => { $("admin-confirm").hidden = $("new-role").value !== "admin"; });
@@ -542,6 +582,8 @@ const pages = {
     if (!s) return;
     wireLogout();
     $("codes-username").value = s.username;
+    $("offer-2fa").hidden = new URLSearchParams(location.search).get("offer") !== "2fa";
+    $("sheet-url").textContent = location.origin + "/login";
     const r = await api("GET", "/recovery");
     if (r.status === 200 && r.data.codes_left !== undefined && s.role === "admin") {
       $("codes-left").textContent = r.data.codes_left ? r.data.codes_left + " unused codes left." : "No recovery codes yet.";
@@ -730,6 +772,7 @@ const pages = {
 
 document.addEventListener("DOMContentLoaded", async () => {
   wirePicker();
+  wirePasswordToggles();
   const p = pages[document.body.dataset.page];
   if (p) await p();
   // Every handler is wired: tests (and nothing else) wait for this.
