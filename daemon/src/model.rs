@@ -136,6 +136,10 @@ impl Account {
 pub struct EmailCheck {
     pub digest: String,
     pub expires_at: u64,
+    /// When its link was opened: kept so that a second click says "already confirmed"
+    /// (until a newer link or another address replaces it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<u64>,
 }
 
 impl fmt::Debug for Account {

@@ -123,7 +123,7 @@ async fn the_admin_pages_with_the_keyboard_alone() {
 
     // Audit: the CSV downloads with Enter on its link.
     b.goto(&format!("{base}/audit")).await;
-    b.wait_for_text("#audit-rows", "session_revoked").await;
+    b.wait_for_text("#audit-rows", "Session ended").await;
     every_control_reachable(&mut b, "/audit").await;
     tab_to(&mut b, "audit-csv").await;
     b.keys(&ENTER.to_string()).await;

@@ -378,3 +378,69 @@ async fn on_a_phone_tables_scroll_in_their_box_and_the_header_fits() {
     b.quit().await;
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// Item 7: the audit in words (the ids only in a tooltip, the CSV and the API), a kind
+/// filter and a text filter that finds part of a word (`failed`), the browser's own
+/// time beside UTC, and page buttons that look disabled when they are.
+#[tokio::test]
+async fn the_audit_speaks_words_filters_by_kind_and_text_and_shows_local_time() {
+    let (_dir, d) = crate::fresh("ui-audit");
+    crate::change_initial(&d, PW).await;
+    let mut c = d.client();
+    assert_eq!(
+        c.login("admin", "not the password at all").await.status,
+        401
+    );
+    assert_eq!(c.login("admin", PW).await.status, 200);
+    // `failed` is part of `login_failed`: the text filter finds it, exact or not.
+    let r = c.get("/api/v1/audit?q=failed").await;
+    assert_eq!(r.status, 200);
+    assert!(crate::audit_field(&r.json(), "event")
+        .iter()
+        .all(|e| e.contains("failed")));
+    assert_eq!(crate::audit_field(&r.json(), "event"), ["login_failed"]);
+    // Before, the only filter was exact: `event=failed` found nothing (and still does).
+    let r = c.get("/api/v1/audit?event=failed").await;
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = c.get("/api/v1/audit?q=LOGIN%20FAILED").await;
+    assert_eq!(crate::audit_field(&r.json(), "event"), ["login_failed"]);
+    let mut b = Browser::start().await;
+    admin_in(&mut b, &d).await;
+    open(&mut b, &d, "/audit").await;
+    let rows = b.wait_for_text("#audit-rows", "Sign-in failed").await;
+    assert!(
+        !rows.contains("login_failed"),
+        "ids are not shown as words: {rows}"
+    );
+    assert!(rows.contains(" UTC)"), "{rows}");
+    // The kind filter: a select of the kinds in words.
+    b.click("#filter-event option[value='login_failed']").await;
+    b.click("#audit-filter button[type=submit]").await;
+    b.wait_for_path("/audit").await;
+    ready(&mut b).await;
+    let rows = b.text("#audit-rows").await;
+    assert!(
+        rows.contains("Sign-in failed") && !rows.contains("Signed in"),
+        "{rows}"
+    );
+    // The text filter.
+    open(&mut b, &d, "/audit").await;
+    b.type_into("#filter-text", "failed").await;
+    b.click("#audit-filter button[type=submit]").await;
+    b.wait_for_path("/audit").await;
+    ready(&mut b).await;
+    let rows = b.text("#audit-rows").await;
+    assert!(
+        rows.contains("Sign-in failed") && !rows.contains("Password changed"),
+        "{rows}"
+    );
+    // One page: both buttons disabled, and they look it.
+    assert_eq!(
+        b.eval("const b = document.getElementById('audit-next'); return [b.disabled, getComputedStyle(b).cursor, getComputedStyle(b).opacity];").await,
+        serde_json::json!([true, "not-allowed", "0.7"])
+    );
+    b.shot("audit-filtered").await;
+    let found = axe_both(&mut b, "audit-filtered").await;
+    b.quit().await;
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -45,10 +45,11 @@ fn filter(query: Option<&str>) -> device::AuditFilter {
     device::AuditFilter {
         event: query_param(query, "event"),
         user: query_param(query, "user"),
+        text: query_param(query, "q"),
     }
 }
 
-/// `GET /audit?event=&user=&page=&per_page=`: newest first; `X-Total-Count` says how
+/// `GET /audit?event=&user=&q=&page=&per_page=`: newest first; `X-Total-Count` says how
 /// many passed the filter (pages count from 1; without `page`, all of them).
 pub async fn audit(app: &App, req: Req, _: Call) -> Reply {
     let q = req.uri().query();

@@ -30,11 +30,19 @@ struct ConfirmForm {
     token: crate::auth::Secret,
 }
 
-/// `POST /confirm-email`: 204, the address proven.
+/// `POST /confirm-email`: 204, the address proven; 200 `{already_confirmed, confirmed_at}`
+/// for a link opened before.
 pub async fn confirm_email(app: &App, req: Req, _: Call) -> Reply {
     let form: ConfirmForm = http::read_json(req).await?;
-    recovery::email::confirm(app, form.token.expose()).await?;
-    Ok(no_referrer(http::no_content()))
+    Ok(no_referrer(
+        match recovery::email::confirm(app, form.token.expose()).await? {
+            recovery::email::Confirmed::Now => http::no_content(),
+            recovery::email::Confirmed::Already { at } => http::json(
+                StatusCode::OK,
+                &serde_json::json!({ "already_confirmed": true, "confirmed_at": at }),
+            ),
+        },
+    ))
 }
 
 /// `POST /recovery/check`: sends the "Recovery check" now; the outcome, and when the

@@ -23,11 +23,35 @@ pub async fn audit(app: &App) -> Result<Vec<AuditEvent>, Error> {
     Ok(app.data()?.audit_events().await?)
 }
 
-/// Which audit events to show: by event name and by user (exact), empty = all.
+/// Which audit events to show: by event name and by user (exact), and by text found
+/// anywhere in the event (its name, user, address or detail; any case, `_` matching a
+/// space: `failed` finds every failure); empty = all.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {
     pub event: Option<String>,
     pub user: Option<String>,
+    pub text: Option<String>,
+}
+
+impl AuditFilter {
+    fn text_matches(&self, e: &AuditEvent) -> bool {
+        let Some(want) = self
+            .text
+            .as_deref()
+            .map(|t| t.trim().to_lowercase().replace('_', " "))
+        else {
+            return true;
+        };
+        [
+            Some(e.event.as_str()),
+            e.username.as_deref(),
+            e.ip.as_deref(),
+            e.detail.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|f| f.to_lowercase().replace('_', " ").contains(&want))
+    }
 }
 
 /// The events that pass `f`, newest first.
@@ -41,6 +65,7 @@ pub async fn audit_filtered(app: &App, f: &AuditFilter) -> Result<Vec<AuditEvent
                 .as_deref()
                 .is_none_or(|u| e.username.as_deref() == Some(u))
         })
+        .filter(|e| f.text_matches(e))
         .collect())
 }
 

@@ -278,6 +278,48 @@ function localDate(unix) {
   return new Date(unix * 1000).toLocaleDateString(document.documentElement.lang || undefined, { year: "numeric", month: "short", day: "numeric" });
 }
 
+// The audit's event kinds in words (the ids stay in the CSV and the API).
+function eventWords() {
+  const EVENTS = {
+    login: t("js.ev_login"),
+    login_failed: t("js.ev_login_failed"),
+    login_locked: t("js.ev_login_locked"),
+    account_protected: t("js.ev_account_protected"),
+    audit_overflow: t("js.ev_audit_overflow"),
+    password_changed: t("js.ev_password_changed"),
+    password_reset: t("js.ev_password_reset"),
+    forgot_request: t("js.ev_forgot_request"),
+    recovery_press: t("js.ev_recovery_press"),
+    credentials_reset: t("js.ev_credentials_reset"),
+    admins_disabled: t("js.ev_admins_disabled"),
+    recovery_codes_generated: t("js.ev_recovery_codes_generated"),
+    recovery_email_changed: t("js.ev_recovery_email_changed"),
+    recovery_email_confirmed: t("js.ev_recovery_email_confirmed"),
+    recovery_email_stale: t("js.ev_recovery_email_stale"),
+    recovery_check_failed: t("js.ev_recovery_check_failed"),
+    two_factor_enabled: t("js.ev_two_factor_enabled"),
+    two_factor_disabled: t("js.ev_two_factor_disabled"),
+    two_factor_failed: t("js.ev_two_factor_failed"),
+    two_factor_locked: t("js.ev_two_factor_locked"),
+    account_created: t("js.ev_account_created"),
+    account_deleted: t("js.ev_account_deleted"),
+    account_email_changed: t("js.ev_account_email_changed"),
+    account_disabled: t("js.ev_account_disabled"),
+    account_enabled: t("js.ev_account_enabled"),
+    temporary_password_set: t("js.ev_temporary_password_set"),
+    session_revoked: t("js.ev_session_revoked"),
+    smtp_settings_saved: t("js.ev_smtp_settings_saved"),
+    smtp_settings_changed: t("js.ev_smtp_settings_changed"),
+    smtp_test_sent: t("js.ev_smtp_test_sent"),
+    button_mode_requested: t("js.ev_button_mode_requested"),
+    button_mode_changed: t("js.ev_button_mode_changed"),
+    button_mode_cancelled: t("js.ev_button_mode_cancelled"),
+    factory_reset: t("js.ev_factory_reset"),
+    factory_reset_failed: t("js.ev_factory_reset_failed"),
+  };
+  return EVENTS;
+}
+
 function utc(unix) { return unix ? new Date(unix * 1000).toISOString().slice(0, 16).replace("T", " ") : "—"; }
 
 // A table row of text cells (never HTML), plus optional action buttons.
@@ -482,22 +524,33 @@ const pages = {
     const s = await loadSession();
     if (!s) return;
     wireLogout();
+    const words = eventWords();
+    for (const [id, w] of Object.entries(words).sort((a, b) => a[1].localeCompare(b[1]))) {
+      $("filter-event").appendChild(el("option", w, { value: id }));
+    }
     const q = new URLSearchParams(location.search);
     $("filter-event").value = q.get("event") || "";
     $("filter-user").value = q.get("user") || "";
+    $("filter-text").value = q.get("q") || "";
     const page = Math.max(1, Number(q.get("page")) || 1);
     const filter = new URLSearchParams();
-    if (q.get("event")) filter.set("event", q.get("event"));
-    if (q.get("user")) filter.set("user", q.get("user"));
+    for (const k of ["event", "user", "q"]) if (q.get(k)) filter.set(k, q.get(k));
     $("audit-csv").href = "/api/v1/audit.csv?" + filter;
     const r = await fetch("/api/v1/audit?" + filter + "&page=" + page + "&per_page=50", { credentials: "same-origin" });
-    if (!r.ok) { showError("The audit trail could not be read (HTTP " + r.status + ")."); return; }
+    if (!r.ok) { showError(t("js.audit_failed", { status: r.status })); return; }
     const total = Number(r.headers.get("x-total-count")) || 0;
     const list = await r.json();
-    $("audit-rows").replaceChildren(...list.map((e) => { const tr = row([utc(e.at) + (e.clock_unset ? " (clock unset)" : ""), e.event, e.username, e.ip, e.detail]); tr.lastChild.remove(); return tr; }));
-    $("audit-count").textContent = total + " event(s)";
+    $("audit-rows").replaceChildren(...list.map((e) => {
+      const when = localTime(e.at) + " (" + utc(e.at) + " UTC)" + (e.clock_unset ? " " + t("js.clock_unset_mark") : "");
+      const tr = row([when, words[e.event] || e.event, e.username, e.ip, e.detail]);
+      tr.lastChild.remove();
+      // The id stays at hand for whoever searches the CSV or the syslog for it.
+      tr.children[1].title = e.event;
+      return tr;
+    }));
+    $("audit-count").textContent = t("js.audit_count", { n: total });
     const pages = Math.max(1, Math.ceil(total / 50));
-    $("audit-page").textContent = "Page " + page + " of " + pages;
+    $("audit-page").textContent = t("js.audit_page", { page, pages });
     const go = (p) => { filter.set("page", p); location.assign("/audit?" + filter); };
     $("audit-prev").disabled = page <= 1;
     $("audit-next").disabled = page >= pages;
@@ -679,6 +732,10 @@ const pages = {
       const r = await api("POST", "/confirm-email", { token });
       $("working").hidden = true;
       if (r.status === 204) { $("done").hidden = false; $("confirm-form").hidden = true; return; }
+      if (r.status === 200 && r.data.already_confirmed) {
+        $("already").textContent = t("js.already_confirmed", { date: localDate(r.data.confirmed_at) });
+        $("already").hidden = false; $("confirm-form").hidden = true; return;
+      }
       showError(r.status === 410 ? "This confirmation link is invalid, expired or already used. The dashboard can send a new one (Send a recovery check)." : explain(r));
       $("confirm-form").hidden = r.status === 410;
     };

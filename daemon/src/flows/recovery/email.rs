@@ -81,6 +81,7 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
     let check = EmailCheck {
         digest: crate::auth::hex(&token_digest(&token)),
         expires_at: now + CHECK_TTL,
+        used_at: None,
     };
     let bound = email.clone();
     data.update_account(&account.username, move |a| {
@@ -110,24 +111,33 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
 
 /// `POST /confirm-email`: the link was opened; the address is proven. Grants nothing
 /// else. One answer (410) for unknown, used and lapsed links.
-pub async fn confirm(app: &App, token: &str) -> Result<(), Error> {
+pub async fn confirm(app: &App, token: &str) -> Result<Confirmed, Error> {
     let wanted = crate::auth::hex(&token_digest(token));
     let now = app.clock().unix();
     let data = app.data()?;
     let accounts = data.accounts().await?;
     let holder = accounts.into_iter().find(|a| {
         a.email_check.as_ref().is_some_and(|c| {
-            crate::auth::ct_eq(c.digest.as_bytes(), wanted.as_bytes()) && c.expires_at > now
+            crate::auth::ct_eq(c.digest.as_bytes(), wanted.as_bytes())
+                && (c.used_at.is_some() || c.expires_at > now)
         })
     });
     let Some(holder) = holder else {
         return Err(Error::TokenInvalid);
     };
+    // Opened before (a second click, a mail client's preview): said, nothing changed.
+    if let Some(at) = holder.email_check.as_ref().and_then(|c| c.used_at) {
+        return Ok(Confirmed::Already { at });
+    }
     let used = data
         .update_account(&holder.username, move |a| {
-            let ours = a.email_check.as_ref().is_some_and(|c| c.digest == wanted);
-            if ours {
-                a.email_check = None;
+            let check = a
+                .email_check
+                .as_mut()
+                .filter(|c| c.digest == wanted && c.used_at.is_none());
+            let ours = check.is_some();
+            if let Some(c) = check {
+                c.used_at = Some(now);
                 a.email_confirmed_at = Some(now);
             }
             ours
@@ -143,7 +153,16 @@ pub async fn confirm(app: &App, token: &str) -> Result<(), Error> {
         holder.email.as_deref(),
     );
     tracing::info!(user = %holder.username, "recovery email confirmed");
-    Ok(())
+    Ok(Confirmed::Now)
+}
+
+/// What opening a confirmation link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The address is proven now.
+    Now,
+    /// The link was opened before, at `at`: the address stays proven.
+    Already { at: u64 },
 }
 
 /// The address of `a` has gone unconfirmed past the drill period and its grace.
