@@ -444,3 +444,115 @@ async fn the_audit_speaks_words_filters_by_kind_and_text_and_shows_local_time() 
     b.quit().await;
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// Lighthouse 12 (npm, `make deps-npm`) on one page: the accessibility and
+/// best-practices scores and the audits below 1, as `(scores, failures)`.
+fn lighthouse(url: &str, cookie: Option<&str>) -> ((f64, f64), Vec<String>) {
+    let dir = pbx_e2e::TempDir::new("lighthouse");
+    let out = dir.path().join("report.json");
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(pbx_e2e::webdriver::npm_file("lighthouse/cli/index.js"))
+        .arg(url)
+        .args([
+            "--only-categories=accessibility,best-practices",
+            "--output=json",
+            "--quiet",
+            "--chrome-flags=--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage",
+        ])
+        .arg(format!("--output-path={}", out.display()))
+        .env("CHROME_PATH", "/usr/bin/chromium")
+        .env("HOME", dir.path());
+    if let Some(c) = cookie {
+        cmd.arg(format!(
+            "--extra-headers={}",
+            serde_json::json!({ "Cookie": c })
+        ));
+    }
+    let status = cmd.status().expect("node runs lighthouse");
+    assert!(status.success(), "lighthouse {url}: {status}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("report")).expect("json");
+    let score = |c: &str| report["categories"][c]["score"].as_f64().unwrap_or(0.0);
+    let mut failures = Vec::new();
+    for (id, a) in report["audits"].as_object().expect("audits") {
+        let mode = a["scoreDisplayMode"].as_str().unwrap_or_default();
+        if matches!(mode, "binary" | "numeric") && a["score"].as_f64().is_some_and(|s| s < 1.0) {
+            failures.push(format!("{id}: {} {}", a["title"], a["details"]["items"]));
+        }
+    }
+    ((score("accessibility"), score("best-practices")), failures)
+}
+
+/// Lighthouse accessibility and best practices at 100 on every page, signed out and
+/// signed in (the admin's session cookie).
+#[tokio::test]
+async fn lighthouse_accessibility_and_best_practices_are_100_on_every_page() {
+    let (_dir, d) = crate::fresh("ui-lighthouse");
+    let mut c = crate::recovery::admin_ready(&d).await;
+    // A live reset link and a live confirmation link: the pages as their mails open them.
+    let r = d
+        .client()
+        .post_json(
+            "/api/v1/forgot",
+            &serde_json::json!({"username": "admin", "email": crate::recovery::ADMIN_MAIL}),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let reset = pbx_e2e::link_token(
+        &d.outbox_mail("Find Password", |m| m.contains("Subject: Find Password"))
+            .await,
+    );
+    assert_eq!(
+        c.post_json("/api/v1/recovery/check", &serde_json::json!({}))
+            .await
+            .status,
+        200
+    );
+    let check = pbx_e2e::link_token(
+        &d.outbox_mail("Recovery check", |m| m.contains("Subject: Recovery check"))
+            .await,
+    );
+    let r = c.login("admin", PW).await;
+    assert_eq!(r.status, 200);
+    let session = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("pbx_session="))
+        .and_then(|c| c.split(';').next().map(str::to_string))
+        .expect("session cookie");
+    let base = format!("http://{}", d.http);
+    let reset = format!("/reset?token={reset}");
+    let check = format!("/confirm-email?token={check}");
+    let pages: [(&str, bool); 13] = [
+        ("/login", false),
+        ("/forgot", false),
+        (&reset, false),
+        (&check, false),
+        ("/", true),
+        ("/profile", true),
+        ("/settings/email", true),
+        ("/accounts", true),
+        ("/sessions", true),
+        ("/audit", true),
+        ("/device", true),
+        ("/recovery-codes", true),
+        ("/factory-reset", true),
+    ];
+    let mut bad = Vec::new();
+    for (path, signed_in) in pages {
+        let url = format!("{base}{path}");
+        let ((a11y, bp), failures) = tokio::task::spawn_blocking({
+            let session = session.clone();
+            move || lighthouse(&url, signed_in.then_some(session.as_str()))
+        })
+        .await
+        .expect("lighthouse");
+        println!("lighthouse {path}: accessibility {a11y}, best practices {bp}");
+        if a11y < 1.0 || bp < 1.0 {
+            bad.push(format!(
+                "{path}: accessibility {a11y}, best practices {bp}: {failures:#?}"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
