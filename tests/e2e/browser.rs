@@ -148,7 +148,8 @@ async fn email_recovery_end_to_end_in_the_browser() {
     b.type_into("#to", "admin@pbx.test").await;
     b.type_into("#timeout_s", "2").await;
     b.click("#test-button").await;
-    b.wait_for_text("#error", "auth stage").await;
+    b.wait_for_text("#error", "refused the username or password")
+        .await;
     b.type_into("#smtp-password", smtp::PASSWORD).await;
     b.click("#test-button").await;
     b.wait_for_text("#notice", "Test mail sent").await;

@@ -83,7 +83,7 @@ function notice(text, id) { const n = $(id || "notice"); n.textContent = text; n
 function confirmedNewPassword(errId) {
   const np = $("new_password").value;
   if (np !== $("confirm_password").value) {
-    showError("The two new passwords do not match.", null, errId);
+    showError(t("js.passwords_differ"), null, errId);
     $("confirm_password").focus();
     return null;
   }
@@ -97,17 +97,16 @@ function explain(res) {
   if (d.error === "second_factor_locked") return d.message;
   if (res.status === 429 && d.retry_after_s !== undefined) {
     const m = minutes(d.retry_after_s);
-    return "Too many attempts — try again in " + m + " min.";
+    return t("js.too_many", { minutes: m });
   }
   if (res.status === 401 && d.error === "invalid_credentials") {
-    let t = "Wrong username or password.";
+    let w = t("js.wrong_credentials");
     if (d.attempts_left !== undefined) {
-      t += " " + d.attempts_left + (d.attempts_left === 1 ? " attempt" : " attempts") +
-        " left before this computer is blocked for 10 minutes.";
+      w += " " + (d.attempts_left === 1 ? t("js.attempt_left") : t("js.attempts_left", { n: d.attempts_left }));
     }
-    return t;
+    return w;
   }
-  return d.message || ("The request failed (HTTP " + res.status + ").");
+  return d.message || t("js.request_failed", { status: res.status });
 }
 
 async function loadSession() {
@@ -231,7 +230,7 @@ async function wireTwoFactor() {
   $("tfa-section").hidden = false;
   $("tfa-required").hidden = !s.data.two_factor_enrollment_required;
   const on = p.status === 200 && p.data.two_factor;
-  $("tfa-state").textContent = on ? "Two-factor sign-in is on." : "Two-factor sign-in is off.";
+  $("tfa-state").textContent = on ? t("js.tfa_on") : t("js.tfa_off");
   $("tfa-setup-form").hidden = on;
   $("tfa-disable-form").hidden = !on;
   $("tfa-setup-form").addEventListener("submit", async (ev) => {
@@ -239,7 +238,7 @@ async function wireTwoFactor() {
     clearError("tfa-setup-error");
     const r = await api("POST", "/2fa/setup", { password: $("tfa_password").value });
     $("tfa_password").value = "";
-    if (r.status !== 200) { showError(r.data.error === "invalid_credentials" ? "Your password is wrong." : explain(r), null, "tfa-setup-error"); return; }
+    if (r.status !== 200) { showError(r.data.error === "invalid_credentials" ? t("js.password_wrong") : explain(r), null, "tfa-setup-error"); return; }
     // In groups of four, as people read and type it (apps ignore the spaces).
     $("tfa-secret").textContent = r.data.secret.replace(/(.{4})(?=.)/g, "$1 ");
     const svg = new DOMParser().parseFromString(r.data.qr_svg, "image/svg+xml").documentElement;
@@ -260,8 +259,8 @@ async function wireTwoFactor() {
     clearError("tfa-disable-error");
     const r = await api("POST", "/2fa/disable", { password: $("tfa_off_password").value, code: $("tfa_off_code").value });
     $("tfa_off_password").value = ""; $("tfa_off_code").value = "";
-    if (r.status === 204) { notice("Two-factor sign-in is off.", "tfa-notice"); $("tfa-state").textContent = "Two-factor sign-in is off."; return; }
-    showError(r.data.error === "invalid_credentials" ? "The password or the code is wrong." : explain(r), null, "tfa-disable-error");
+    if (r.status === 204) { notice(t("js.tfa_off"), "tfa-notice"); $("tfa-state").textContent = t("js.tfa_off"); return; }
+    showError(r.data.error === "invalid_credentials" ? t("js.password_or_code_wrong") : explain(r), null, "tfa-disable-error");
   });
 }
 
@@ -337,8 +336,8 @@ function row(cells, buttons) {
 const pages = {
   async login() {
     const q = new URLSearchParams(location.search);
-    if (q.get("changed") === "1") notice("Password changed — sign in with the new password.");
-    if (q.get("twofactor") === "1") notice("Two-factor sign-in is on — sign in again with your password and a code.");
+    if (q.get("changed") === "1") notice(t("js.changed_sign_in"));
+    if (q.get("twofactor") === "1") notice(t("js.tfa_on_sign_in"));
     $("login-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
@@ -370,10 +369,10 @@ const pages = {
       }
       if (r.status === 401 && r.data.error === "unauthenticated") {
         $("code-form").hidden = true; $("login-form").hidden = false;
-        showError("The sign-in took too long or too many codes were wrong: enter your password again.");
+        showError(t("js.presession_over"));
         return;
       }
-      showError(r.status === 401 ? "That code is not right (or was used already). " + explain(r).replace("Wrong username or password.", "").trim() : explain(r), null, "code-error");
+      showError(r.status === 401 ? (t("js.code_wrong") + " " + explain(r).replace(t("js.wrong_credentials"), "").trim()).trim() : explain(r), null, "code-error");
       $("otp").focus();
     });
   },
@@ -397,8 +396,8 @@ const pages = {
         notice("", "email-notice");
         const r = await api("PUT", "/profile", { email: $("email").value, current_password: $("email_password").value });
         $("email_password").value = "";
-        if (r.status === 200) notice(r.data.email ? "Recovery email saved: " + r.data.email : "Recovery email removed.", "email-notice");
-        else if (r.data.error === "invalid_credentials") showError("Your password is wrong; the recovery email was not changed.", null, "email-error");
+        if (r.status === 200) notice(r.data.email ? t("js.email_saved", { email: r.data.email }) : t("js.email_removed"), "email-notice");
+        else if (r.data.error === "invalid_credentials") showError(t("js.email_password_wrong"), null, "email-error");
         else showError(explain(r), null, "email-error");
       });
     }
@@ -415,7 +414,7 @@ const pages = {
       }
       if (r.status === 401 && r.data.error === "unauthenticated") { location.replace("/login"); return; }
       if (r.data.error === "weak_password") showError(r.data.message, r.data.reasons);
-      else if (r.data.error === "invalid_credentials") showError("The current password is wrong.");
+      else if (r.data.error === "invalid_credentials") showError(t("js.current_password_wrong"));
       else showError(explain(r));
     });
   },
@@ -432,23 +431,23 @@ const pages = {
     const s = await loadSession();
     if (!s) return;
     wireLogout();
-    if (s.role === "admin") $("sessions-scope").textContent = "Every account's sessions (you are the admin).";
+    if (s.role === "admin") $("sessions-scope").textContent = t("js.sessions_all");
     const load = async () => {
       const r = await api("GET", "/sessions");
       if (r.status !== 200) { showError(explain(r)); return; }
       const rows = r.data.map((x) => row(
-        [x.username, x.ip, x.browser + (x.current ? " (this browser)" : ""), utc(x.started_at), utc(x.last_seen_at)],
-        x.current ? [] : [["End", "End the session of " + x.username + " from " + x.ip, async () => {
+        [x.username, x.ip, x.browser + (x.current ? " " + t("js.this_browser") : ""), localTime(x.started_at), localTime(x.last_seen_at)],
+        x.current ? [] : [[t("js.end"), t("js.end_session_of", { user: x.username, ip: x.ip }), async () => {
           clearError(); notice("");
           const d = await api("DELETE", "/sessions/" + x.id);
-          if (d.status === 204) { notice("Session ended."); load(); } else showError(explain(d));
+          if (d.status === 204) { notice(t("js.session_ended")); load(); } else showError(explain(d));
         }]]));
       $("sessions-rows").replaceChildren(...rows);
     };
     $("end-others").addEventListener("click", async () => {
       clearError();
       const r = await api("DELETE", "/sessions");
-      if (r.status === 200) { notice(r.data.ended + " other session(s) ended."); load(); } else showError(explain(r));
+      if (r.status === 200) { notice(t("js.sessions_ended", { n: r.data.ended })); load(); } else showError(explain(r));
     });
     load();
   },
@@ -462,17 +461,17 @@ const pages = {
       const r = await api("GET", "/accounts");
       if (r.status !== 200) { showError(explain(r), null, "list-error"); return; }
       const rows = r.data.map((a) => row(
-        [a.username, a.role + (a.disabled ? " (disabled)" : ""), a.email ? a.email + (a.email_confirmed ? "" : " (unconfirmed)") : null, a.two_factor ? "on" : "off", utc(a.last_sign_in)],
+        [a.username, (a.role === "admin" ? t("js.role_admin") : t("js.role_user")) + (a.disabled ? " " + t("js.disabled") : ""), a.email ? a.email + (a.email_confirmed ? "" : " " + t("js.unconfirmed")) : null, a.two_factor ? t("js.on") : t("js.off"), a.last_sign_in ? localTime(a.last_sign_in) : null],
         a.username === "admin" ? [] : [
-          ...(a.disabled ? [["Enable", "Enable " + a.username, async () => {
+          ...(a.disabled ? [[t("js.enable"), t("js.enable_user", { user: a.username }), async () => {
             const e = await api("PUT", "/accounts/" + encodeURIComponent(a.username), { enabled: true });
-            if (e.status === 200) { notice("Account " + a.username + " enabled."); load(); } else showError(explain(e), null, "list-error");
+            if (e.status === 200) { notice(t("js.enabled", { user: a.username })); load(); } else showError(explain(e), null, "list-error");
           }]] : []),
-          ["Change", "Change " + a.username, () => {
+          [t("js.change"), t("js.change_user", { user: a.username }), () => {
             editing = a.username; $("edit-name").textContent = a.username; $("edit-email").value = a.email || "";
             $("edit-password").value = ""; $("edit-section").hidden = false; $("edit-password").focus();
           }],
-          ["Delete", "Delete " + a.username, (ev) => {
+          [t("js.delete"), t("js.delete_user", { user: a.username }), (ev) => {
             // Asked in the row itself (no browser dialog): what ends, and a way back.
             const cell = ev.target.parentNode;
             const ask = el("div", null, { class: "ask", role: "group", "aria-label": t("js.delete_ask", { user: a.username }) });
@@ -501,7 +500,7 @@ const pages = {
         if ($("acting-code").value) body.code = $("acting-code").value;
       }
       const r = await api("POST", "/accounts", body);
-      if (r.status === 201) { notice("Account " + r.data.username + " created: it must choose its own password at the first sign-in."); $("account-form").reset(); $("admin-confirm").hidden = true; load(); return; }
+      if (r.status === 201) { notice(t("js.created", { user: r.data.username })); $("account-form").reset(); $("admin-confirm").hidden = true; load(); return; }
       const m = r.data.message || explain(r);
       if (r.data.error === "weak_password") showError(m, r.data.reasons, "password-error");
       else if (r.status === 409 || /username/i.test(m)) showError(m, null, "username-error");
@@ -514,7 +513,7 @@ const pages = {
       const body = { email: $("edit-email").value };
       if ($("edit-password").value) body.password = $("edit-password").value;
       const r = await api("PUT", "/accounts/" + encodeURIComponent(editing), body);
-      if (r.status === 200) { notice("Account " + editing + " saved."); $("edit-section").hidden = true; load(); return; }
+      if (r.status === 200) { notice(t("js.saved_user", { user: editing })); $("edit-section").hidden = true; load(); return; }
       showError(r.data.message || explain(r), r.data.reasons, "edit-error");
     });
     load();
@@ -570,14 +569,17 @@ const pages = {
     $("dev-mac").textContent = d.mac || "—";
     $("dev-firmware").textContent = d.firmware_version + " (" + d.firmware_build + ")";
     const u = d.uptime_s;
-    $("dev-uptime").textContent = Math.floor(u / 86400) + " d " + Math.floor(u % 86400 / 3600) + " h " + Math.floor(u % 3600 / 60) + " min";
-    $("dev-flash").textContent = d.data_db_bytes === null ? "—" : (d.data_db_bytes / 1024).toFixed(0) + " KiB";
+    $("dev-uptime").textContent = t("js.uptime", { d: Math.floor(u / 86400), h: Math.floor(u % 86400 / 3600), m: Math.floor(u % 3600 / 60) });
+    $("dev-flash").textContent = d.data_db_bytes === null ? "—" : t("js.kib", { n: (d.data_db_bytes / 1024).toFixed(0) });
     const rc = d.recovery || {};
-    const button = rc.button ? rc.button.mode : "—";
-    $("dev-recovery").textContent = "email " + (rc.available ? (rc.email_confirmed_at ? "ready" : "unconfirmed") : "not set up") +
-      "; recovery codes " + (rc.codes_left || "none") + "; reset button " + button;
+    const modeWords = { credentials: t("js.button_credentials"), mail: t("js.button_mail"), off: t("js.button_off") };
+    $("dev-recovery").textContent = t("js.device_ways", {
+      email: rc.email_ready ? t("js.ready") : t("js.way_not_ready"),
+      codes: rc.codes_left ? t("js.codes_left", { n: rc.codes_left }) : t("js.way_not_ready"),
+      button: rc.button ? modeWords[rc.button.mode] || rc.button.mode : "—",
+    });
     const sl = d.syslog || {};
-    $("dev-syslog").textContent = sl.enabled ? sl.sent + " events sent, " + sl.dropped + " dropped" : "off (audit.syslog)";
+    $("dev-syslog").textContent = sl.enabled ? t("js.syslog_counts", { sent: sl.sent, dropped: sl.dropped }) : t("js.syslog_off");
   },
 
   async "factory-reset"() {
@@ -589,18 +591,18 @@ const pages = {
     if (w.status === 200) {
       const d = w.data, ready = [];
       const mode = d.button && d.button.mode;
-      if (d.available && d.email_confirmed_at) ready.push("the emailed reset link (Forgot password)");
-      if (d.codes_left) ready.push(d.codes_left + " recovery code(s)");
-      if (mode === "credentials") ready.push("a 3–8 second press of the reset button (the label password back, data kept)");
-      if (mode === "mail" && d.available) ready.push("a 3–8 second press of the reset button (mails a reset link)");
+      if (d.email_ready) ready.push(t("js.left_email"));
+      if (d.codes_left) ready.push(t("js.left_codes", { n: d.codes_left }));
+      if (mode === "credentials") ready.push(t("js.left_button_credentials"));
+      if (mode === "mail" && d.email_ready) ready.push(t("js.left_button_mail"));
       $("ways-left").textContent = ready.length
-        ? "Still ready without erasing anything: " + ready.join("; ") + ". If you only lost a password, use one of these instead."
-        : "No other way back in is set up: a factory reset is the only one left.";
+        ? t("js.still_ready", { ways: ready.join("; ") })
+        : t("js.none_left");
     }
     $("reset-device-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
-      if ($("confirm").value !== "ERASE") { showError("Type ERASE (in capitals) to confirm that all settings and data will be erased."); return; }
+      if ($("confirm").value !== "ERASE") { showError(t("js.type_erase")); return; }
       const r = await api("POST", "/factory-reset", { password: $("password").value, confirm: $("confirm").value });
       $("password").value = "";
       if (r.status !== 202) { showError(explain(r)); return; }
@@ -616,14 +618,14 @@ const pages = {
           if (h.ok) {
             const q = await fetch("/api/v1/session", { headers: { "X-PBX-Poll": "1" }, credentials: "same-origin" });
             if (q.status === 401) {
-              $("erase-state").textContent = "Done.";
+              $("erase-state").textContent = t("js.done");
               $("erase-done").hidden = false;
               return;
             }
           }
         } catch (e) { /* restarting: not answering yet */ }
         const secs = Math.round((Date.now() - started) / 1000);
-        $("erase-state").textContent = "Erasing all settings and data, then restarting… (" + secs + " s) Keep the PBX powered on.";
+        $("erase-state").textContent = t("js.erasing", { s: secs });
         setTimeout(poll, 1000);
       };
       setTimeout(poll, 1000);
@@ -639,7 +641,7 @@ const pages = {
     $("sheet-url").textContent = location.origin + "/login";
     const r = await api("GET", "/recovery");
     if (r.status === 200 && r.data.codes_left !== undefined && s.role === "admin") {
-      $("codes-left").textContent = r.data.codes_left ? r.data.codes_left + " unused codes left." : "No recovery codes yet.";
+      $("codes-left").textContent = r.data.codes_left ? t("js.codes_unused", { n: r.data.codes_left }) : t("js.codes_none");
     }
     $("print-codes").addEventListener("click", () => window.print());
     $("codes-form").addEventListener("submit", async (ev) => {
@@ -648,13 +650,13 @@ const pages = {
       const g = await api("POST", "/recovery-codes", { password: $("codes_password").value });
       $("codes_password").value = "";
       if (g.status !== 200) {
-        showError(g.data.error === "invalid_credentials" ? "Your password is wrong; no codes were made." : explain(g));
+        showError(g.data.error === "invalid_credentials" ? t("js.codes_password_wrong") : explain(g));
         return;
       }
       $("sheet-user").textContent = g.data.username;
       $("sheet-model").textContent = g.data.model || "";
       $("sheet-serial").textContent = g.data.serial || "";
-      $("sheet-date").textContent = new Date(g.data.generated_at * 1000).toISOString().slice(0, 10);
+      $("sheet-date").textContent = localDate(g.data.generated_at);
       const list = $("codes-list");
       list.textContent = "";
       for (const c of g.data.codes) { const li = document.createElement("li"); li.textContent = c; list.appendChild(li); }
@@ -670,13 +672,11 @@ const pages = {
     $("checking").hidden = true;
     const d = g.status === 200 ? g.data : { available: true };
     const m = d.button && d.button.mode !== undefined ? d.button.mode : d.button;
-    const pressWords = m === "credentials" ? "This PBX then puts the label password back and keeps all data."
-      : m === "mail" ? (d.available ? "This PBX then mails a reset link to the admin's recovery email." : "On this PBX the press mails a reset link, which needs email recovery: not available.")
-      : m === "off" ? "This is switched off on this PBX." : "";
-    $("way-email").textContent = d.available
-      ? "A reset link by email: enter your username and recovery email below."
-      : "A reset link by email: not set up on this PBX.";
-    $("way-button").textContent = "For the admin account: a 3–8 second press of the reset button on the PBX. " + pressWords;
+    const pressWords = m === "credentials" ? t("js.press_credentials")
+      : m === "mail" ? (d.available ? t("js.press_mail") : t("js.press_mail_dead"))
+      : m === "off" ? t("js.press_off") : "";
+    $("way-email").textContent = d.available ? t("js.forgot_email_yes") : t("js.forgot_email_no");
+    $("way-button").textContent = t("js.forgot_button", { what: pressWords });
     $("button-state").textContent = pressWords;
     $("ways").hidden = false;
     $("forgot-form").hidden = !d.available;
@@ -689,7 +689,7 @@ const pages = {
       notice("");
       const r = await api("POST", "/forgot", { username: $("username").value, email: $("email").value });
       if (r.status === 202) {
-        notice("If the username and email match an account, a mail with the subject \"Find Password\" is on its way. Open its link from a computer on the PBX's local network.");
+        notice(t("js.forgot_sent"));
       } else if (r.status === 409) {
         $("forgot-form").hidden = true;
         $("not-configured").hidden = false;
@@ -736,7 +736,7 @@ const pages = {
         $("already").textContent = t("js.already_confirmed", { date: localDate(r.data.confirmed_at) });
         $("already").hidden = false; $("confirm-form").hidden = true; return;
       }
-      showError(r.status === 410 ? "This confirmation link is invalid, expired or already used. The dashboard can send a new one (Send a recovery check)." : explain(r));
+      showError(r.status === 410 ? t("js.confirm_dead") : explain(r));
       $("confirm-form").hidden = r.status === 410;
     };
     $("confirm-form").addEventListener("submit", (ev) => { ev.preventDefault(); send(); });
@@ -774,8 +774,8 @@ const pages = {
     $("checking").hidden = true;
     if (c.status === 410) { dead(); return; }
     if (c.status !== 200) { $("reset-form").hidden = false; showError(explain(c)); return; }
-    $("link-for").textContent = "For the account " + c.data.username + ". The link works until " + localTime(c.data.expires_at) + ".";
-    $("link-box").textContent = c.data.serial ? "This is the PBX " + (c.data.model || "") + " with the serial number " + c.data.serial + "." : "";
+    $("link-for").textContent = t("js.link_for", { user: c.data.username, until: localTime(c.data.expires_at) });
+    $("link-box").textContent = c.data.serial ? t("js.link_box", { model: c.data.model || "", serial: c.data.serial }) : "";
     $("link-ok").hidden = false;
     $("reset-form").hidden = false;
     $("new_password").focus();
@@ -801,13 +801,13 @@ const pages = {
     };
     $("test-button").addEventListener("click", async () => {
       clearError();
-      notice("Sending a test mail…");
+      notice(t("js.test_sending"));
       const f = form();
       if ($("to").value) f.to = $("to").value;
       const r = await api("POST", "/settings/smtp/test", f);
       notice("");
-      if (r.status === 200 && r.data.ok) notice("Test mail sent. Check the inbox, then save the settings.");
-      else if (r.status === 200) showError("The test mail failed at the " + r.data.stage + " stage: " + r.data.message);
+      if (r.status === 200 && r.data.ok) notice(t("js.test_sent"));
+      else if (r.status === 200) showError(t("js.test_failed", { stage: stageWords(r.data.stage), detail: r.data.message }));
       else showError(explain(r));
     });
     $("smtp-form").addEventListener("submit", async (ev) => {
@@ -818,7 +818,7 @@ const pages = {
       if ($("smtp-current-password").value) f.current_password = $("smtp-current-password").value;
       const r = await api("PUT", "/settings/smtp", f);
       if (r.status === 200) {
-        notice("Email settings saved.");
+        notice(t("js.smtp_saved"));
         $("smtp-password").value = "";
         $("smtp-current-password").value = "";
         $("pw-kept").hidden = !r.data.password_set;
