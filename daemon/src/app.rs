@@ -316,9 +316,7 @@ impl App {
     pub fn data(&self) -> Result<Store, Error> {
         match (&self.data, &self.health()) {
             (Some(d), Health::Ok) => Ok(d.clone()),
-            (_, Health::Degraded(why)) => Err(Error::Degraded(format!(
-                "The device is in a degraded state: {why}."
-            ))),
+            (_, Health::Degraded(why)) => Err(Error::Degraded(why.to_string())),
             (None, Health::Ok) => Err(Error::Internal("data DB missing".into())),
         }
     }

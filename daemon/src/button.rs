@@ -52,7 +52,7 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
                 }
                 Err(e) => {
                     tracing::error!("confirming the button mode: {e}");
-                    json!({"ok": false, "error": e.code(), "message": e.message()})
+                    json!({"ok": false, "error": e.code(), "message": e.message(crate::i18n::Lang::En)})
                 }
             };
         }
@@ -107,7 +107,7 @@ async fn recovery_press(app: &Arc<App>, source: &str) -> Value {
                     Some("credential reset failed"),
                 );
                 tracing::error!(source, "credential reset failed: {e}");
-                json!({"ok": false, "error": e.code(), "message": e.message()})
+                json!({"ok": false, "error": e.code(), "message": e.message(crate::i18n::Lang::En)})
             }
         },
     }

@@ -6,92 +6,94 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 
+use crate::i18n::{k, Key, Lang, Msg};
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
-    #[error("The request body is not valid JSON for this call: {0}")]
+    /// The body is not the JSON this call takes; the parser's detail (technical, English).
     InvalidJson(String),
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("Send the request body as JSON (Content-Type: application/json).")]
+    InvalidRequest(Msg),
     UnsupportedMediaType,
-    #[error("The request body is larger than 16 KiB.")]
     BodyTooLarge,
-    #[error("The request body did not arrive in time; the connection is closed.")]
     RequestTimeout,
-    #[error("This address is not one this PBX answers to; open it by its IP address or its configured name.")]
     Misdirected,
-    #[error("Enter your current password: {0}")]
-    CurrentPasswordRequired(&'static str),
-    #[error("Enter the SMTP password: the stored one is only sent to the server, user name and security it was saved for.")]
+    /// The current password is needed: why, in words.
+    CurrentPasswordRequired(Key),
     PasswordRequired,
-    #[error("A factory reset is in progress; the device restarts when it is done.")]
     ResetInProgress,
-    #[error("Wrong username or password.")]
-    InvalidCredentials { attempts_left: Option<u32> },
-    #[error("Too many attempts — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
-    Locked { retry_after: Duration },
-    #[error("This account has had {} failed sign-ins in a row, so it now takes sign-ins only from a browser that signed in to it before or from a computer on the PBX's local network. From elsewhere: use the emailed password-reset link or a recovery code from the local network, or the reset button's credential reset at the PBX; a sign-in or recovery through any of them lifts this protection.", crate::auth::lockout::PROTECT_AFTER)]
+    InvalidCredentials {
+        attempts_left: Option<u32>,
+    },
+    Locked {
+        retry_after: Duration,
+    },
     AccountProtected,
-    #[error("{}", second_factor_locked(*.retry_after, *.account))]
     SecondFactorLocked {
         retry_after: Duration,
         account: bool,
     },
-    #[error("Sign in first.")]
     Unauthenticated,
-    #[error("The request lacks a valid X-CSRF-Token header; reload the page and try again.")]
     Csrf,
-    #[error("Only the administrator can do this.")]
     Forbidden,
-    #[error("This account is disabled: the reset button's credential reset at the PBX switched off every admin account but \"admin\". The admin enables it again on the Accounts page.")]
     AccountDisabled,
-    #[error("Change the initial password first.")]
     PasswordChangeRequired,
-    #[error("Set up two-factor sign-in first (Profile page): this PBX requires it for the admin.")]
     TwoFactorEnrollmentRequired,
-    #[error("Enter the 6-digit code from your authenticator app (or a recovery code).")]
     SecondFactorRequired,
-    #[error("This account has two-factor sign-in: enter the current 6-digit code from the authenticator app as well. A recovery code stands in for one factor only; with the phone lost too, use the email link or the reset button at the PBX.")]
     TotpRequired,
     /// The box's clock reads below the newest time it has seen: a phone's code cannot be
     /// checked. Never counted as a failed attempt.
-    #[error("This PBX's clock reads {}, earlier than {}, the last time it is known to have been right: codes from your phone cannot be checked until the time is set. Use a recovery code, or set the PBX's time (NTP, or the date on the box).", crate::clock::format_utc(*reads), crate::clock::format_utc(*floor))]
-    ClockUnset { reads: u64, floor: u64 },
-    #[error("Choose a different password.")]
-    WeakPassword { reasons: Vec<String> },
-    #[error("The device is busy checking other passwords; try again in a moment.")]
+    ClockUnset {
+        reads: u64,
+        floor: u64,
+    },
+    WeakPassword {
+        reasons: Vec<Msg>,
+    },
     Busy,
-    #[error("The device is receiving too many requests at once; try again in a moment.")]
     Overloaded,
     /// Every connection slot is taken (by many addresses at once: an attack, most
     /// likely); a connection past them is answered this unless it carries a session or
     /// a device cookie of this box.
-    #[error("The PBX has no free connection for new browsers right now: every one is taken, most likely by an attack from the internet. A browser that has signed in here before and computers on the PBX's own network still get in; otherwise try again in a few seconds.")]
     Crowded,
-    #[error("{0}")]
+    /// Why the box cannot sign anyone in (technical, English).
     Degraded(String),
-    #[error("Too many requests from this address — try again in {} min.", retry_secs(*.retry_after).div_ceil(60))]
-    RateLimited { retry_after: Duration },
-    #[error("Password recovery by email is not set up on this PBX. The only way back in is a factory reset with the reset button (hold it 10-30 seconds), which erases all settings and data.")]
+    RateLimited {
+        retry_after: Duration,
+    },
     RecoveryNotConfigured,
-    #[error("This password-reset link is invalid, expired or already used. Request a new one on the Forgot Password page.")]
     TokenInvalid,
-    #[error("This recovery code is not valid or was already used. Check the username and the code (each code works once).")]
     CodeInvalid,
-    #[error("Password-reset links and recovery codes only work from a computer on the PBX's local network ({}). Use a computer on that network.", .subnets.join(", "))]
-    NotLocal { subnets: Vec<String> },
-    #[error("{0}")]
-    Conflict(String),
-    #[error("No such page or API call.")]
+    NotLocal {
+        subnets: Vec<String>,
+    },
+    Conflict(Msg),
     NotFound,
-    #[error("This method is not allowed here.")]
-    MethodNotAllowed { allow: String },
-    #[error("storage: {0}")]
-    Storage(#[from] StoreError),
-    #[error("internal: {0}")]
+    MethodNotAllowed {
+        allow: String,
+    },
+    Storage(StoreError),
     Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        Error::Storage(e)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// In English, for the log: the detail of a storage or internal fault included (it
+/// never reaches an answer: [`Error::message`]).
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Storage(e) => write!(f, "storage: {e}"),
+            Error::Internal(e) => write!(f, "internal: {e}"),
+            other => f.write_str(&other.message(Lang::En)),
+        }
+    }
 }
 
 impl Error {
@@ -187,17 +189,77 @@ impl Error {
         }
     }
 
-    /// The sentence shown to people; for 5xx a fixed text, never the internal detail.
-    pub fn message(&self) -> String {
+    /// The sentence shown to people, as a catalogue text; for 5xx a fixed text, never
+    /// the internal detail.
+    pub fn msg(&self) -> Msg {
+        let mins = |d: &Duration| retry_secs(*d).div_ceil(60);
         match self {
-            Error::Storage(StoreError::Full) => {
-                "The device's flash is full; the change was not saved.".into()
+            Error::InvalidJson(detail) => Msg::new(k::ERR_INVALID_JSON).arg("detail", detail),
+            Error::InvalidRequest(m) | Error::Conflict(m) => m.clone(),
+            Error::UnsupportedMediaType => Msg::new(k::ERR_UNSUPPORTED_MEDIA_TYPE),
+            Error::BodyTooLarge => Msg::new(k::ERR_BODY_TOO_LARGE),
+            Error::RequestTimeout => Msg::new(k::ERR_REQUEST_TIMEOUT),
+            Error::Misdirected => Msg::new(k::ERR_MISDIRECTED),
+            Error::CurrentPasswordRequired(why) => Msg::new(k::ERR_CURRENT_PASSWORD_REQUIRED)
+                .arg("why", crate::i18n::t(Lang::En, *why)),
+            Error::PasswordRequired => Msg::new(k::ERR_PASSWORD_REQUIRED),
+            Error::ResetInProgress => Msg::new(k::ERR_RESET_IN_PROGRESS),
+            Error::InvalidCredentials { .. } => Msg::new(k::ERR_INVALID_CREDENTIALS),
+            Error::Locked { retry_after } => {
+                Msg::new(k::ERR_LOCKED).arg("minutes", mins(retry_after))
             }
-            Error::Storage(_) => {
-                "The change could not be saved to flash; nothing was changed. Try again; if it keeps failing, the device needs service.".into()
+            Error::AccountProtected => {
+                Msg::new(k::ERR_ACCOUNT_PROTECTED).arg("n", crate::auth::lockout::PROTECT_AFTER)
             }
-            Error::Internal(_) => "Something went wrong inside the device; nothing was changed.".into(),
-            other => other.to_string(),
+            Error::SecondFactorLocked {
+                retry_after,
+                account: true,
+            } => Msg::new(k::ERR_SECOND_FACTOR_LOCKED_ACCOUNT).arg("minutes", mins(retry_after)),
+            Error::SecondFactorLocked {
+                retry_after,
+                account: false,
+            } => Msg::new(k::ERR_SECOND_FACTOR_LOCKED_ADDRESS).arg("minutes", mins(retry_after)),
+            Error::Unauthenticated => Msg::new(k::ERR_UNAUTHENTICATED),
+            Error::Csrf => Msg::new(k::ERR_CSRF),
+            Error::Forbidden => Msg::new(k::ERR_FORBIDDEN),
+            Error::AccountDisabled => Msg::new(k::ERR_ACCOUNT_DISABLED),
+            Error::PasswordChangeRequired => Msg::new(k::ERR_PASSWORD_CHANGE_REQUIRED),
+            Error::TwoFactorEnrollmentRequired => Msg::new(k::ERR_TWO_FACTOR_ENROLLMENT_REQUIRED),
+            Error::SecondFactorRequired => Msg::new(k::ERR_SECOND_FACTOR_REQUIRED),
+            Error::TotpRequired => Msg::new(k::ERR_TOTP_REQUIRED),
+            Error::ClockUnset { reads, floor } => Msg::new(k::ERR_CLOCK_UNSET)
+                .arg("reads", crate::clock::format_utc(*reads))
+                .arg("floor", crate::clock::format_utc(*floor)),
+            Error::WeakPassword { .. } => Msg::new(k::ERR_WEAK_PASSWORD),
+            Error::Busy => Msg::new(k::ERR_BUSY),
+            Error::Overloaded => Msg::new(k::ERR_OVERLOADED),
+            Error::Crowded => Msg::new(k::ERR_CROWDED),
+            Error::Degraded(why) => Msg::new(k::ERR_DEGRADED).arg("why", why),
+            Error::RateLimited { retry_after } => {
+                Msg::new(k::ERR_RATE_LIMITED).arg("minutes", mins(retry_after))
+            }
+            Error::RecoveryNotConfigured => Msg::new(k::ERR_RECOVERY_NOT_CONFIGURED),
+            Error::TokenInvalid => Msg::new(k::ERR_TOKEN_INVALID),
+            Error::CodeInvalid => Msg::new(k::ERR_CODE_INVALID),
+            Error::NotLocal { subnets } => {
+                Msg::new(k::ERR_NOT_LOCAL).arg("subnets", subnets.join(", "))
+            }
+            Error::NotFound => Msg::new(k::ERR_NOT_FOUND),
+            Error::MethodNotAllowed { .. } => Msg::new(k::ERR_METHOD_NOT_ALLOWED),
+            Error::Storage(StoreError::Full) => Msg::new(k::ERR_STORAGE_FULL),
+            Error::Storage(_) => Msg::new(k::ERR_STORAGE),
+            Error::Internal(_) => Msg::new(k::ERR_INTERNAL),
+        }
+    }
+
+    /// [`Error::msg`] in `lang`.
+    pub fn message(&self, lang: Lang) -> String {
+        match self {
+            // The reason is a text of its own, in the same language.
+            Error::CurrentPasswordRequired(why) => Msg::new(k::ERR_CURRENT_PASSWORD_REQUIRED)
+                .arg("why", crate::i18n::t(lang, *why))
+                .text(lang),
+            other => other.msg().text(lang),
         }
     }
 
@@ -216,20 +278,6 @@ impl Error {
 
     pub fn is_server_fault(&self) -> bool {
         self.status().is_server_error()
-    }
-}
-
-fn second_factor_locked(retry_after: Duration, account: bool) -> String {
-    let min = retry_secs(retry_after).div_ceil(60);
-    if account {
-        format!(
-            "Too many wrong codes for this account: its two-factor sign-in is locked for \
-             {min} min. If those codes were not yours, someone knows the password — \
-             change it once you are in. At the PBX, the reset button's credential reset \
-             (a 3-8 second press, where it is on) removes two-factor sign-in."
-        )
-    } else {
-        format!("Too many wrong codes from this address — try again in {min} min.")
     }
 }
 
@@ -254,7 +302,7 @@ mod tests {
             "/dev/mtd3 EIO secret-path",
         )));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!e.message().contains("secret-path"));
+        assert!(!e.message(Lang::En).contains("secret-path"));
         assert_eq!(
             Error::Storage(StoreError::Full).status(),
             StatusCode::INSUFFICIENT_STORAGE
@@ -266,7 +314,10 @@ mod tests {
         let e = Error::Locked {
             retry_after: Duration::from_secs(61),
         };
-        assert_eq!(e.message(), "Too many attempts — try again in 2 min.");
+        assert_eq!(
+            e.message(Lang::En),
+            "Too many attempts — try again in 2 min."
+        );
         assert_eq!(e.retry_after(), Some(61));
     }
 }

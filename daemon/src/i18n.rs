@@ -194,6 +194,41 @@ pub fn fill(lang: Lang, key: Key, args: &[(&str, &str)]) -> String {
     out
 }
 
+/// A sentence for a person: a catalogue text and its placeholders' values, said in the
+/// language of whoever reads it (an API answer's `message`, a mail); in English where
+/// it is logged (`Display`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub key: Key,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Msg {
+    pub fn new(key: Key) -> Msg {
+        Msg {
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    /// The value of the placeholder `{name}`.
+    pub fn arg(mut self, name: &'static str, value: impl ToString) -> Msg {
+        self.args.push((name, value.to_string()));
+        self
+    }
+
+    pub fn text(&self, lang: Lang) -> String {
+        let args: Vec<(&str, &str)> = self.args.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        fill(lang, self.key, &args)
+    }
+}
+
+impl std::fmt::Display for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text(Lang::En))
+    }
+}
+
 /// The page script's texts of `lang`: the versioned path and the gzipped script.
 pub fn l10n_script(lang: Lang) -> (&'static str, &'static [u8]) {
     let lang = if lang.shipped() { lang } else { Lang::En };

@@ -480,8 +480,16 @@ async fn the_recovery_email_is_proven_by_its_link_and_a_failed_check_is_retried(
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.set_cookies().is_empty(), "opening it grants nothing");
+    // Opened again (a second click, a mail client's preview): said, nothing granted.
     let r = anon
         .post_json("/api/v1/confirm-email", &json!({"token": token}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["already_confirmed"], json!(true));
+    assert!(r.set_cookies().is_empty());
+    // A link never mailed is still one answer: 410.
+    let r = anon
+        .post_json("/api/v1/confirm-email", &json!({"token": "A".repeat(43)}))
         .await;
     assert_eq!(
         (r.status, r.json()["error"].clone()),

@@ -90,8 +90,11 @@ async fn read_body_inner(req: Request<Incoming>) -> Result<hyper::body::Bytes, E
     let mut held = Held(0);
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|_| Error::InvalidRequest("The request body was cut off.".into()))?;
+        let frame = frame.map_err(|_| {
+            Error::InvalidRequest(crate::i18n::Msg::new(
+                crate::i18n::k::MSG_THE_REQUEST_BODY_WAS_CUT,
+            ))
+        })?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -209,7 +212,7 @@ pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => json_bytes(status, bytes.into()),
-        Err(e) => error_response(&Error::Internal(e.to_string())),
+        Err(e) => error_response(&Error::Internal(e.to_string()), crate::i18n::Lang::En),
     }
 }
 
@@ -220,16 +223,22 @@ pub fn no_content() -> Response<Body> {
 }
 
 /// The JSON error body `{error, message, ...}` with the headers a client acts on.
-pub fn error_response(e: &Error) -> Response<Body> {
+pub fn error_response(e: &Error, lang: crate::i18n::Lang) -> Response<Body> {
     if e.is_server_fault() {
         tracing::error!(code = e.code(), "request failed: {e}");
     }
-    let mut body = serde_json::json!({ "error": e.code(), "message": e.message() });
+    let mut body = serde_json::json!({ "error": e.code(), "message": e.message(lang) });
     match e {
         Error::InvalidCredentials {
             attempts_left: Some(n),
         } => body["attempts_left"] = (*n).into(),
-        Error::WeakPassword { reasons } => body["reasons"] = reasons.clone().into(),
+        Error::WeakPassword { reasons } => {
+            body["reasons"] = reasons
+                .iter()
+                .map(|m| m.text(lang))
+                .collect::<Vec<_>>()
+                .into()
+        }
         Error::ClockUnset { reads, floor } => {
             body["clock_reads"] = (*reads).into();
             body["clock_floor"] = (*floor).into();

@@ -47,12 +47,14 @@ pub fn route<B: Send + 'static>(
     busy: impl FnOnce() -> B,
 ) -> Answer {
     let is_api = req.uri().path().starts_with("/api/");
+    let hint = pages::LangHint::of(req.headers());
     match dispatch(app, ctx, req) {
-        Step::Done(result) => Answer::ready(answer(result, is_api)),
+        Step::Done(result) => Answer::ready(answer(app, result, is_api, &hint)),
         Step::Wait(handler) => {
             let token = busy();
+            let app = Arc::clone(app);
             Answer::Waiting(Box::pin(async move {
-                let r = answer(handler.await, is_api);
+                let r = answer(&app, handler.await, is_api, &hint);
                 drop(token);
                 r
             }))
@@ -62,8 +64,8 @@ pub fn route<B: Send + 'static>(
 
 /// `error` as JSON, and the connection closed after it (an address shed between
 /// requests, see [`crate::server`]).
-pub fn closing(error: &Error) -> Response<Body> {
-    let mut r = http::error_response(error);
+pub fn closing<B>(app: &App, error: &Error, req: &Request<B>) -> Response<Body> {
+    let mut r = http::error_response(error, pages::lang(app, req.headers()));
     r.headers_mut().insert(
         hyper::header::CONNECTION,
         hyper::header::HeaderValue::from_static("close"),
@@ -83,16 +85,22 @@ pub fn known_browser<B>(app: &App, req: &Request<B>) -> bool {
             .is_some_and(|(key, value)| key.signed(value))
 }
 
-/// The response for a handler's result: errors as JSON under `/api/`, as text for pages.
-fn answer(result: Result<Response<Body>, Error>, is_api: bool) -> Response<Body> {
+/// The response for a handler's result: errors as JSON under `/api/`, as text for pages,
+/// in the request's language.
+fn answer(
+    app: &App,
+    result: Result<Response<Body>, Error>,
+    is_api: bool,
+    hint: &pages::LangHint,
+) -> Response<Body> {
     match result {
         Ok(r) => r,
         Err(e) if !is_api && matches!(e, Error::NotFound | Error::Misdirected) => http::response(
             e.status(),
             "text/plain; charset=utf-8",
-            format!("{}\n", e.message()),
+            format!("{}\n", e.message(hint.lang(app))),
         ),
-        Err(e) => http::error_response(&e),
+        Err(e) => http::error_response(&e, hint.lang(app)),
     }
 }
 

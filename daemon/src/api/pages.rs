@@ -30,16 +30,41 @@ pub(super) const DEVICE: Page = page::DEVICE;
 /// The language of a request: the picker's cookie, else the browser's
 /// `Accept-Language`, else the box's `i18n.default`.
 pub fn lang(app: &App, headers: &hyper::HeaderMap) -> Lang {
-    http::cookie(headers, LANG_COOKIE)
-        .and_then(Lang::from_tag)
-        .filter(|l| l.shipped())
-        .or_else(|| {
-            headers
-                .get(hyper::header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::negotiate)
-        })
-        .unwrap_or_else(|| app.config().language)
+    LangHint::of(headers).lang(app)
+}
+
+/// What a request says about its language, kept (two header values, reference-counted)
+/// until an answer needs it: most answers never do.
+#[derive(Default)]
+pub struct LangHint {
+    cookie: Option<hyper::header::HeaderValue>,
+    accept: Option<hyper::header::HeaderValue>,
+}
+
+impl LangHint {
+    pub fn of(headers: &hyper::HeaderMap) -> LangHint {
+        LangHint {
+            cookie: headers.get(hyper::header::COOKIE).cloned(),
+            accept: headers.get(hyper::header::ACCEPT_LANGUAGE).cloned(),
+        }
+    }
+
+    pub fn lang(&self, app: &App) -> Lang {
+        let mut h = hyper::HeaderMap::new();
+        if let Some(c) = &self.cookie {
+            h.insert(hyper::header::COOKIE, c.clone());
+        }
+        http::cookie(&h, LANG_COOKIE)
+            .and_then(Lang::from_tag)
+            .filter(|l| l.shipped())
+            .or_else(|| {
+                self.accept
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::negotiate)
+            })
+            .unwrap_or_else(|| app.config().language)
+    }
 }
 
 /// Who may see a page of the web UI. A box that cannot sign anyone in shows its

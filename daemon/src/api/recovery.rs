@@ -160,9 +160,10 @@ fn no_referrer(mut r: Response<Body>) -> Response<Body> {
 
 /// `POST /reset`: every answer, the errors too, carries `Referrer-Policy: no-referrer`.
 pub async fn reset(app: &App, req: Req, call: Call) -> Reply {
+    let lang = super::pages::lang(app, req.headers());
     let r = match reset_inner(app, call.ctx, req).await {
         Ok(r) => r,
-        Err(e) => http::error_response(&e),
+        Err(e) => http::error_response(&e, lang),
     };
     Ok(no_referrer(r))
 }
@@ -184,13 +185,14 @@ struct LinkForm {
 /// `POST /reset/check`: 200 with whose link it is and until when, or 410 `token_invalid`
 /// (403 `not_local` from outside): nothing is consumed.
 pub async fn reset_check(app: &App, req: Req, call: Call) -> Reply {
+    let lang = super::pages::lang(app, req.headers());
     let r = async {
         let form: LinkForm = http::read_json(req).await?;
         let view = recovery::reset::check_link(app, call.ip(), &form.token).await?;
         Ok::<_, Error>(http::json(StatusCode::OK, &view))
     }
     .await
-    .unwrap_or_else(|e| http::error_response(&e));
+    .unwrap_or_else(|e| http::error_response(&e, lang));
     Ok(no_referrer(r))
 }
 
@@ -211,7 +213,7 @@ pub fn reset_page(app: &Arc<App>, req: &Req, call: Call) -> Reply {
                     .replace("{{$subnets}}", &http::escape(&list)),
             )
         }
-        Err(e) => http::error_response(&e),
+        Err(e) => http::error_response(&e, lang),
     };
     Ok(no_referrer(r))
 }

@@ -52,11 +52,11 @@ pub async fn language_post(app: &App, req: Req, call: Call) -> Reply {
         .filter(|l| l.shipped())
         .ok_or_else(|| {
             let codes: Vec<&str> = crate::i18n::Lang::shipped_all().map(|l| l.code()).collect();
-            Error::InvalidRequest(format!(
-                "{:?} is not a language of this PBX ({}).",
-                form.language,
-                codes.join(", ")
-            ))
+            Error::InvalidRequest(
+                crate::i18n::Msg::new(crate::i18n::k::MSG_NOT_A_LANGUAGE)
+                    .arg("language", &form.language)
+                    .arg("languages", codes.join(", ")),
+            )
         })?;
     // Only with the CSRF header: a page without the session's token (Forgot Password
     // opened while signed in) still sets the cookie.

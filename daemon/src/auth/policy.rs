@@ -8,6 +8,7 @@
 //! looked up (`P@ssw0rd2024!` → `password`).
 
 use crate::config::Policy;
+use crate::i18n::{k, Msg};
 
 /// Base words that make a password common once the decorations are stripped.
 const COMMON_BASES: &[&str] = &[
@@ -177,35 +178,36 @@ const COMMON_EXACT: &[&str] = &[
 ];
 
 /// The reason given when the label's initial password is chosen again.
-pub const LABEL_REUSED: &str =
-    "The password printed on the device label must not be reused; choose your own.";
+pub fn label_reused() -> Msg {
+    Msg::new(k::PW_LABEL_REUSED)
+}
 
 /// Why a password is refused, as sentences for the form; empty when it is acceptable.
-pub fn check(password: &str, username: &str, policy: &Policy) -> Vec<String> {
+pub fn check(password: &str, username: &str, policy: &Policy) -> Vec<Msg> {
     let mut reasons = Vec::new();
     let len = password.chars().count();
     if len < policy.password_min_len {
-        reasons.push(format!(
-            "Use at least {} characters (this one has {len}).",
-            policy.password_min_len
-        ));
+        reasons.push(
+            Msg::new(k::PW_TOO_SHORT)
+                .arg("min", policy.password_min_len)
+                .arg("len", len),
+        );
     }
     if len > policy.password_max_len {
-        reasons.push(format!(
-            "Use at most {} characters (this one has {len}).",
-            policy.password_max_len
-        ));
+        reasons.push(
+            Msg::new(k::PW_TOO_LONG)
+                .arg("max", policy.password_max_len)
+                .arg("len", len),
+        );
     }
     if password.chars().any(char::is_control) {
-        reasons.push("Control characters (such as tabs or line breaks) are not allowed.".into());
+        reasons.push(Msg::new(k::PW_CONTROL));
     }
     if !username.is_empty() && password.to_lowercase() == username.to_lowercase() {
-        reasons.push("The password must not be the same as the username.".into());
+        reasons.push(Msg::new(k::PW_SAME_AS_USERNAME));
     }
     if is_common(password) {
-        reasons.push(
-            "This is a commonly used password that attackers try first; choose another, for example a few unrelated words.".into(),
-        );
+        reasons.push(Msg::new(k::PW_COMMON));
     }
     reasons
 }
@@ -283,18 +285,23 @@ mod tests {
 
     #[test]
     fn length_bounds_count_characters_not_bytes() {
-        assert_eq!(check("blue-kettle", "admin", &p()), Vec::<String>::new());
+        assert_eq!(check("blue-kettle", "admin", &p()), Vec::<Msg>::new());
         assert_eq!(check("short pw", "admin", &p()).len(), 1);
         // Ten characters of two bytes each: long enough.
         assert!(check("ééééàààüüx", "admin", &p()).is_empty());
         let long = "x".repeat(129) + "yz";
-        assert!(check(&long, "admin", &p())[0].contains("at most 128"));
+        assert!(check(&long, "admin", &p())[0]
+            .to_string()
+            .contains("at most 128"));
     }
 
     #[test]
     fn username_as_password_is_refused() {
         let r = check("extension1001", "Extension1001", &p());
-        assert!(r.iter().any(|m| m.contains("username")), "{r:?}");
+        assert!(
+            r.iter().any(|m| m.to_string().contains("username")),
+            "{r:?}"
+        );
     }
 
     #[test]

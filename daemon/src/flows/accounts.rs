@@ -54,7 +54,7 @@ pub async fn create(
             .current_password
             .take()
             .ok_or(Error::CurrentPasswordRequired(
-                "an account with the admin role can do everything you can.",
+                crate::i18n::k::MSG_WHY_ADMIN_ROLE,
             ))?;
         let acting = super::login::verify_password(app, ip, by, password, None).await?;
         if acting.two_factor() {
@@ -63,18 +63,17 @@ pub async fn create(
         }
     }
     if !valid_username(&body.username) {
-        return Err(Error::InvalidRequest(
-            "The username must be 1-32 letters, digits, dots, dashes or underscores (an extension number such as 1001).".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_USERNAME_MUST_BE_1,
+        )));
     }
     let email = Email::parse_optional(body.email.as_deref())?.map(Email::into_string);
     let data = app.data()?;
     let name = body.username.clone();
     if data.account(&name).await?.is_some() {
-        return Err(Error::Conflict(format!(
-            "The account {:?} already exists.",
-            body.username
-        )));
+        return Err(Error::Conflict(
+            crate::i18n::Msg::new(crate::i18n::k::MSG_ACCOUNT_EXISTS).arg("user", &body.username),
+        ));
     }
     let password_hash = crate::flows::hash_new_password(app, body.password, &body.username).await?;
     let now = app.clock().unix();
@@ -101,10 +100,10 @@ pub async fn create(
     let saved = account.clone();
     // Checked again in the same step as the write: two creations cannot both win.
     if !store.insert_new_account(saved).await? {
-        return Err(Error::Conflict(format!(
-            "The account {:?} already exists.",
-            account.username
-        )));
+        return Err(Error::Conflict(
+            crate::i18n::Msg::new(crate::i18n::k::MSG_ACCOUNT_EXISTS)
+                .arg("user", &account.username),
+        ));
     }
     tracing::info!(by = %by, user = %account.username, "account created");
     let detail = format!("role {} by {by}", account.role.as_str());
@@ -156,9 +155,9 @@ pub async fn update(
     change: AccountChange,
 ) -> Result<Account, Error> {
     if username == ADMIN {
-        return Err(Error::InvalidRequest(
-            "The admin account changes its own password and email on its Profile page.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_ADMIN_ACCOUNT_CHANGES_ITS,
+        )));
     }
     let email = match change.email.as_deref() {
         None => None,
@@ -239,9 +238,9 @@ pub async fn update(
 /// its sessions end.
 pub async fn delete(app: &App, ip: IpAddr, by: &str, username: &str) -> Result<(), Error> {
     if username == ADMIN {
-        return Err(Error::InvalidRequest(
-            "The admin account cannot be deleted.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_ADMIN_ACCOUNT_CANNOT_BE,
+        )));
     }
     let data = app.data()?;
     let name = username.to_string();

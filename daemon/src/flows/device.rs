@@ -170,9 +170,9 @@ pub async fn factory_reset(
     body: FactoryResetRequest,
 ) -> Result<bool, Error> {
     if body.confirm != "ERASE" {
-        return Err(Error::InvalidRequest(
-            "Type ERASE (in capitals) to confirm that all settings and data will be erased.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_TYPE_ERASE_IN_CAPITALS_TO,
+        )));
     }
     // A wrong password here counts like a failed sign-in.
     super::login::verify_password(app, ip, username, body.password, None).await?;

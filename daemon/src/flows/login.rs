@@ -490,7 +490,8 @@ mod tests {
         let Err(e) = r else { panic!("refused") };
         assert_eq!((e.status().as_u16(), e.code()), (429, "account_protected"));
         assert!(
-            e.message().contains("browser that signed in to it before"),
+            e.message(crate::i18n::Lang::En)
+                .contains("browser that signed in to it before"),
             "{e}"
         );
         assert_eq!(app.hasher().checks(), checks, "refused before any hash");

@@ -46,7 +46,7 @@ pub async fn hash_new_password(
                 .await
                 .map_err(|_| Error::Busy)?;
             if is_initial {
-                reasons.push(crate::auth::policy::LABEL_REUSED.into());
+                reasons.push(crate::auth::policy::label_reused());
             }
         }
     }

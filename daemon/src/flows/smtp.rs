@@ -86,24 +86,24 @@ fn validate(form: SmtpForm, stored: Option<&SmtpSettings>) -> Result<SmtpSetting
     let host = form.host.trim().to_string();
     if host.is_empty() || host.len() > 253 || host.contains(|c: char| c.is_whitespace() || c == '/')
     {
-        return Err(Error::InvalidRequest(
-            "Enter the SMTP server's name or address, e.g. smtp.example.com.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_ENTER_THE_SMTP_SERVER_S,
+        )));
     }
     if form.port == 0 {
-        return Err(Error::InvalidRequest(
-            "The port must be between 1 and 65535 (usually 587 for STARTTLS, 465 for TLS).".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_PORT_MUST_BE_BETWEEN,
+        )));
     }
     if !(1..=60).contains(&form.timeout_s) {
-        return Err(Error::InvalidRequest(
-            "The timeout must be between 1 and 60 seconds.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_TIMEOUT_MUST_BE_BETWEEN,
+        )));
     }
     if mailer::parse_address(&form.from).is_none() {
-        return Err(Error::InvalidRequest(
-            "The sender address is not a valid email address, e.g. pbx@example.com.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_SENDER_ADDRESS_IS_NOT,
+        )));
     }
     if form.username.len() > 256
         || form
@@ -111,9 +111,9 @@ fn validate(form: SmtpForm, stored: Option<&SmtpSettings>) -> Result<SmtpSetting
             .as_ref()
             .is_some_and(|p| p.expose().len() > 256)
     {
-        return Err(Error::InvalidRequest(
-            "The username or password is too long.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_USERNAME_OR_PASSWORD_IS,
+        )));
     }
     let username = form.username.trim().to_string();
     // The write-only password goes only where it was saved for: the same server, port,
@@ -176,8 +176,7 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
     let moved = route_changes(old.as_ref(), &settings);
     if moved {
         let password = current_password.ok_or(Error::CurrentPasswordRequired(
-            "changing where the PBX sends its mail (server, port, encryption, username or \
-             sender) needs it, since password-reset links travel that way.",
+            crate::i18n::k::MSG_WHY_SMTP_ROUTE,
         ))?;
         super::login::verify_password(app, ip, by, password, None).await?;
     }
@@ -231,18 +230,27 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
     let data = app.data()?;
     let to_text = match form.to.clone().filter(|t| !t.trim().is_empty()) {
         Some(t) => t,
-        None => data.account(ADMIN).await?.and_then(|a| a.email).ok_or_else(|| {
-            Error::InvalidRequest(
-                "Enter a recipient, or bind an email address to the admin account on the Profile page first.".into(),
-            )
-        })?,
+        None => data
+            .account(ADMIN)
+            .await?
+            .and_then(|a| a.email)
+            .ok_or_else(|| {
+                Error::InvalidRequest(crate::i18n::Msg::new(
+                    crate::i18n::k::MSG_ENTER_A_RECIPIENT_OR_BIND,
+                ))
+            })?,
     };
     let to = mailer::parse_address(&to_text).ok_or_else(|| {
-        Error::InvalidRequest("The recipient is not a valid email address.".into())
+        Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_RECIPIENT_IS_NOT_A,
+        ))
     })?;
     let settings = validate(form, stored(app).await?.as_ref())?;
-    let from = mailer::parse_address(&settings.from)
-        .ok_or_else(|| Error::InvalidRequest("The sender address is not valid.".into()))?;
+    let from = mailer::parse_address(&settings.from).ok_or_else(|| {
+        Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THE_SENDER_ADDRESS_IS_NOT_2,
+        ))
+    })?;
     let head = mail::Head {
         from,
         to,
@@ -253,7 +261,11 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
         &crate::flows::recovery::device_name(app),
         app.clock().unix(),
     )
-    .map_err(|e| Error::InvalidRequest(format!("Cannot build the test mail: {e}")))?;
+    .map_err(|e| {
+        Error::InvalidRequest(
+            crate::i18n::Msg::new(crate::i18n::k::MSG_TEST_MAIL_UNBUILT).arg("detail", e),
+        )
+    })?;
     let result = mailer::send_smtp(&settings, msg).await;
     let at = app.clock().unix();
     let (outcome, record) = match &result {

@@ -36,9 +36,9 @@ pub async fn setup(
 ) -> Result<Setup, Error> {
     let account = super::login::verify_password(app, ip, username, password, None).await?;
     if account.two_factor() {
-        return Err(Error::Conflict(
-            "Two-factor sign-in is already on. Turn it off first to set up a new phone.".into(),
-        ));
+        return Err(Error::Conflict(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_TWO_FACTOR_SIGN_IN_IS,
+        )));
     }
     let secret = totp::base32(&totp::new_secret());
     let stored = Totp {
@@ -77,9 +77,9 @@ pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Res
         .await?
         .ok_or(Error::Unauthenticated)?;
     let Some(t) = account.totp.filter(|t| !t.enabled) else {
-        return Err(Error::InvalidRequest(
-            "Set up two-factor sign-in first (or it is already on).".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_SET_UP_TWO_FACTOR_SIGN,
+        )));
     };
     if let Some(u) = app.time().unset() {
         return Err(Error::ClockUnset {
@@ -89,9 +89,9 @@ pub async fn enable(app: &App, ip: IpAddr, username: &str, code: &Secret) -> Res
     }
     let secret = totp::from_base32(&t.secret).unwrap_or_default();
     let Some(step) = totp::verify(&secret, code.expose(), app.clock().unix(), None) else {
-        return Err(Error::InvalidRequest(
-            "That code is not right. Check the phone's clock and enter the current code.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_THAT_CODE_IS_NOT_RIGHT,
+        )));
     };
     app.data()?
         .update_account(username, move |a| {
@@ -124,9 +124,9 @@ pub async fn disable(
 ) -> Result<(), Error> {
     let account = super::login::verify_password(app, ip, username, form.password, None).await?;
     if !account.two_factor() {
-        return Err(Error::InvalidRequest(
-            "Two-factor sign-in is not on.".into(),
-        ));
+        return Err(Error::InvalidRequest(crate::i18n::Msg::new(
+            crate::i18n::k::MSG_TWO_FACTOR_SIGN_IN_IS_2,
+        )));
     }
     second_factor(app, ip, username, &form.code).await?;
     app.data()?

@@ -21,9 +21,9 @@ impl Email {
             .filter(|m| m.name.is_none())
             .map(|m| Email(m.email.to_string()))
             .ok_or_else(|| {
-                Error::InvalidRequest(
-                    "That is not a valid email address, e.g. admin@example.com.".into(),
-                )
+                Error::InvalidRequest(crate::i18n::Msg::new(
+                    crate::i18n::k::MSG_THAT_IS_NOT_A_VALID,
+                ))
             })
     }
 

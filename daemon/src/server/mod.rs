@@ -304,15 +304,21 @@ async fn serve_connection(
         if knocking.load(Ordering::Relaxed) {
             if !crate::api::known_browser(&app, &req) {
                 noted.mark_idle();
-                return Answer::ready(crate::api::closing(&crate::error::Error::Crowded));
+                return Answer::ready(crate::api::closing(
+                    &app,
+                    &crate::error::Error::Crowded,
+                    &req,
+                ));
             }
             knocking.store(false, Ordering::Relaxed);
         }
         if let Some(left) = shed.refuses(ctx.peer.ip()) {
             noted.mark_idle();
-            return Answer::ready(crate::api::closing(&crate::error::Error::Locked {
-                retry_after: left,
-            }));
+            return Answer::ready(crate::api::closing(
+                &app,
+                &crate::error::Error::Locked { retry_after: left },
+                &req,
+            ));
         }
         // A handler that waits holds `busy` until its answer: the header clock runs
         // again from the answer.

@@ -94,9 +94,12 @@ fn only_names_of_this_box_pass_the_host_check() {
 
 #[test]
 fn error_body_carries_code_message_and_retry() {
-    let r = error_response(&Error::Locked {
-        retry_after: std::time::Duration::from_secs(600),
-    });
+    let r = error_response(
+        &Error::Locked {
+            retry_after: std::time::Duration::from_secs(600),
+        },
+        crate::i18n::Lang::En,
+    );
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()[header::RETRY_AFTER], "600");
 }
