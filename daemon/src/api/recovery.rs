@@ -47,16 +47,19 @@ pub async fn confirm_email(app: &App, req: Req, _: Call) -> Reply {
 
 /// `POST /recovery/check`: sends the "Recovery check" now; the outcome, and when the
 /// next one (or the retry) is due.
-pub async fn check_now(app: &App, _: Req, _: Call) -> Reply {
+pub async fn check_now(app: &App, req: Req, _: Call) -> Reply {
+    let lang = super::pages::lang(app, req.headers());
     let (outcome, _) = recovery::email::tick(app, true).await?;
     let drill = recovery::email::drill_state(app).await?;
     let body = match outcome {
-        Some(Err(e)) => serde_json::json!({
-            "ok": false, "stage": e.stage, "message": e.message, "next_due": drill.next_due,
-        }),
-        Some(Ok(())) => serde_json::json!({ "ok": true, "next_due": drill.next_due }),
+        Some(r) => {
+            let mut v = super::settings::mail_outcome(r.as_ref().err(), lang);
+            v["next_due"] = drill.next_due.into();
+            v
+        }
         None => serde_json::json!({
-            "ok": false, "message": "The recovery check is off (recovery.drill_days = 0).",
+            "ok": false,
+            "message": crate::i18n::t(lang, crate::i18n::k::MSG_CHECK_OFF),
         }),
     };
     Ok(http::json(StatusCode::OK, &body))

@@ -22,9 +22,30 @@ pub async fn smtp_put(app: &App, req: Req, call: Call) -> Reply {
 
 pub async fn smtp_test(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
+    let lang = super::pages::lang(app, req.headers());
     let form: SmtpForm = http::read_json(req).await?;
     let outcome = smtp::test(app, call.ip(), &a.session.username, form).await?;
-    Ok(http::json(StatusCode::OK, &outcome))
+    Ok(http::json(
+        StatusCode::OK,
+        &mail_outcome(outcome.error.as_ref(), lang),
+    ))
+}
+
+/// `{ok: true}`, or `{ok: false, stage, message, detail}`: the sentence in the reader's
+/// language, the system's own words (`os error 111`) beside it.
+pub fn mail_outcome(
+    error: Option<&crate::mail::transport::MailError>,
+    lang: crate::i18n::Lang,
+) -> serde_json::Value {
+    match error {
+        None => serde_json::json!({ "ok": true }),
+        Some(e) => serde_json::json!({
+            "ok": false,
+            "stage": e.stage,
+            "message": e.said.text(lang),
+            "detail": e.detail,
+        }),
+    }
 }
 
 pub async fn profile_get(app: &App, _: Req, call: Call) -> Reply {

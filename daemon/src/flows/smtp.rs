@@ -215,14 +215,12 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
     Ok(view)
 }
 
-/// The outcome of a test mail: `{ok: true}` or `{ok: false, stage, message}`.
-#[derive(Debug, Serialize)]
+/// The outcome of a test mail: `{ok: true}` or `{ok: false, stage, message, detail}`
+/// (the API says `message` in the reader's language).
+#[derive(Debug)]
 pub struct TestOutcome {
     pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stage: Option<mailer::Stage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub error: Option<mailer::MailError>,
 }
 
 /// Sends a test mail with the form's (unsaved) values, within `timeout_s` + 1 s.
@@ -272,8 +270,7 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
         Ok(()) => (
             TestOutcome {
                 ok: true,
-                stage: None,
-                message: None,
+                error: None,
             },
             LastTest {
                 ok: true,
@@ -284,8 +281,7 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
         Err(e) => (
             TestOutcome {
                 ok: false,
-                stage: Some(e.stage),
-                message: Some(e.message.clone()),
+                error: Some(e.clone()),
             },
             LastTest {
                 ok: false,

@@ -17,6 +17,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
+
+use crate::i18n::{k, Msg};
 use tokio::io::AsyncReadExt;
 use tokio::time::{timeout_at, Instant};
 
@@ -73,9 +75,16 @@ pub enum Stage {
     Send,
 }
 
+/// A mail that did not go out: the stage, what to do in a sentence (said in the
+/// reader's language), and the technical detail beside it (`os error 111`: English, as
+/// the system said it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailError {
     pub stage: Stage,
+    pub said: Msg,
+    pub detail: Option<String>,
+    /// [`MailError::said`] in English with the detail: for the log, the audit and the
+    /// stored outcome of a recovery check.
     pub message: String,
 }
 
@@ -85,19 +94,39 @@ impl fmt::Display for MailError {
     }
 }
 
-fn fail(stage: Stage, message: impl Into<String>) -> MailError {
-    MailError {
-        stage,
-        message: message.into(),
+impl MailError {
+    pub fn new(stage: Stage, said: Msg, detail: Option<String>) -> MailError {
+        let message = match &detail {
+            Some(d) => format!("{said} ({d})"),
+            None => said.to_string(),
+        };
+        MailError {
+            stage,
+            said,
+            detail,
+            message,
+        }
     }
+
+    /// The sentence in `lang`, the detail after it.
+    pub fn text(&self, lang: crate::i18n::Lang) -> String {
+        match &self.detail {
+            Some(d) => format!("{} ({d})", self.said.text(lang)),
+            None => self.said.text(lang),
+        }
+    }
+}
+
+fn fail(stage: Stage, said: Msg, detail: impl fmt::Display) -> MailError {
+    MailError::new(stage, said, Some(detail.to_string()))
 }
 
 /// A failure whose cause is text the peer sent (a banner, a server response): the
 /// caller — possibly probing an internal port — gets a fixed hint; the peer's words go
 /// to the log only.
-fn fail_quoting(stage: Stage, hint: String, peer_said: &str) -> MailError {
+fn fail_quoting(stage: Stage, hint: Msg, peer_said: &str) -> MailError {
     tracing::warn!(?stage, "SMTP peer said: {}", peer_said.trim());
-    fail(stage, hint)
+    MailError::new(stage, hint, None)
 }
 
 /// Where mail goes.
@@ -123,8 +152,8 @@ impl Transport {
                 let dir = dir.clone();
                 tokio::task::spawn_blocking(move || write_eml(&dir, &msg.formatted()))
                     .await
-                    .map_err(|e| fail(Stage::Send, e.to_string()))?
-                    .map_err(|e| fail(Stage::Send, format!("cannot write to the outbox: {e}")))
+                    .map_err(|e| fail(Stage::Send, Msg::new(k::SMTP_OUTBOX), e))?
+                    .map_err(|e| fail(Stage::Send, Msg::new(k::SMTP_OUTBOX), e))
             }
         }
     }
@@ -144,38 +173,30 @@ fn write_eml(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub async fn send_smtp(s: &SmtpSettings, msg: Message) -> Result<(), MailError> {
     let t = Duration::from_secs(s.timeout_s);
     let deadline = Instant::now() + t + Duration::from_secs(1);
-    let late = |stage: Stage, what: &str| {
-        fail(
+    let late = |stage: Stage, key| {
+        MailError::new(
             stage,
-            format!("{what} took longer than the timeout of {} s", s.timeout_s),
+            Msg::new(key)
+                .arg("host", &s.host)
+                .arg("port", s.port)
+                .arg("s", s.timeout_s),
+            None,
         )
     };
+    let at = |key| Msg::new(key).arg("host", &s.host).arg("port", s.port);
 
     // dns
     let addrs: Vec<std::net::SocketAddr> =
         match timeout_at(deadline, tokio::net::lookup_host((s.host.as_str(), s.port))).await {
-            Err(_) => return Err(late(Stage::Dns, "looking up the server name")),
-            Ok(Err(e)) => {
-                return Err(fail(
-                    Stage::Dns,
-                    format!("cannot resolve {:?}: {e}; check the server name", s.host),
-                ))
-            }
+            Err(_) => return Err(late(Stage::Dns, k::SMTP_DNS_TIMEOUT)),
+            Ok(Err(e)) => return Err(fail(Stage::Dns, at(k::SMTP_DNS_FAILED), e)),
             Ok(Ok(a)) => a.collect(),
         };
 
     // connect
     let mut probe = match timeout_at(deadline, tokio::net::TcpStream::connect(&addrs[..])).await {
-        Err(_) => return Err(late(Stage::Connect, "connecting to the server")),
-        Ok(Err(e)) => {
-            return Err(fail(
-                Stage::Connect,
-                format!(
-                    "cannot connect to {}:{} ({e}); check the server name, the port and any firewall between the PBX and the server",
-                    s.host, s.port
-                ),
-            ))
-        }
+        Err(_) => return Err(late(Stage::Connect, k::SMTP_CONNECT_TIMEOUT)),
+        Ok(Err(e)) => return Err(fail(Stage::Connect, at(k::SMTP_CONNECT_FAILED), e)),
         Ok(Ok(c)) => c,
     };
 
@@ -190,33 +211,13 @@ pub async fn send_smtp(s: &SmtpSettings, msg: Message) -> Result<(), MailError> 
     drop(probe);
     match (s.security, &greeting) {
         (Security::Starttls | Security::None, None) => {
-            return Err(fail(
-                Stage::Tls,
-                format!(
-                    "the server on port {} sent no SMTP greeting: it expects implicit TLS; choose TLS instead of {}",
-                    s.port,
-                    if s.security == Security::Starttls { "STARTTLS" } else { "no encryption" }
-                ),
-            ))
+            return Err(MailError::new(Stage::Tls, at(k::SMTP_WANTS_TLS), None))
         }
         (Security::Tls, Some(g)) if g.starts_with("220") => {
-            return Err(fail(
-                Stage::Tls,
-                format!(
-                    "the server on port {} speaks plain SMTP first: it expects STARTTLS (usually port 587), not implicit TLS; choose STARTTLS instead of TLS",
-                    s.port
-                ),
-            ))
+            return Err(MailError::new(Stage::Tls, at(k::SMTP_WANTS_STARTTLS), None))
         }
         (Security::Starttls | Security::None, Some(g)) if !g.starts_with("220") => {
-            return Err(fail_quoting(
-                Stage::Connect,
-                format!(
-                    "the server on port {} did not greet as an SMTP server; check the server name and the port",
-                    s.port
-                ),
-                g,
-            ))
+            return Err(fail_quoting(Stage::Connect, at(k::SMTP_NOT_SMTP), g))
         }
         _ => {}
     }
@@ -224,7 +225,7 @@ pub async fn send_smtp(s: &SmtpSettings, msg: Message) -> Result<(), MailError> 
     let tls = || {
         TlsParameters::builder(s.host.clone())
             .build_rustls()
-            .map_err(|e| fail(Stage::Tls, format!("cannot set up TLS: {e}")))
+            .map_err(|e| fail(Stage::Tls, Msg::new(k::SMTP_TLS_SETUP), e))
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
         .port(s.port)
@@ -240,7 +241,7 @@ pub async fn send_smtp(s: &SmtpSettings, msg: Message) -> Result<(), MailError> 
     }
     let transport = builder.build();
     match timeout_at(deadline, transport.send(msg)).await {
-        Err(_) => Err(late(Stage::Send, "talking to the server")),
+        Err(_) => Err(late(Stage::Send, k::SMTP_SEND_TIMEOUT)),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(classify(&e, s)),
     }
@@ -253,13 +254,13 @@ fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> MailError {
         return if ["530", "534", "535", "538", "454"].contains(&code.as_str()) {
             fail_quoting(
                 Stage::Auth,
-                format!("the server refused the login ({code}); check the username and password"),
+                Msg::new(k::SMTP_AUTH_REFUSED).arg("code", code),
                 &text,
             )
         } else {
             fail_quoting(
                 Stage::Send,
-                format!("the server refused the message ({code}); check the sender address and that the server relays for this login"),
+                Msg::new(k::SMTP_MAIL_REFUSED).arg("code", code),
                 &text,
             )
         };
@@ -267,32 +268,25 @@ fn classify(e: &lettre::transport::smtp::Error, s: &SmtpSettings) -> MailError {
     if e.is_tls() {
         return fail(
             Stage::Tls,
-            format!("TLS with {} failed: {text}; the server's certificate must be valid for this name and trusted by the PBX", s.host),
+            Msg::new(k::SMTP_TLS_FAILED).arg("host", &s.host),
+            text,
         );
     }
     let lower = text.to_lowercase();
     if lower.contains("authentication") || lower.contains("mechanism") {
-        return fail_quoting(
-            Stage::Auth,
-            "cannot log in; the server may only allow login after STARTTLS or TLS".into(),
-            &text,
-        );
+        return fail_quoting(Stage::Auth, Msg::new(k::SMTP_AUTH_NEEDS_TLS), &text);
     }
     if lower.contains("starttls") || lower.contains("tls") {
         return fail_quoting(
             Stage::Tls,
-            format!("the server may not offer STARTTLS on port {}", s.port),
+            Msg::new(k::SMTP_NO_STARTTLS).arg("port", s.port),
             &text,
         );
     }
     if e.is_timeout() {
-        return fail_quoting(Stage::Send, "the server stopped answering".into(), &text);
+        return fail_quoting(Stage::Send, Msg::new(k::SMTP_STOPPED), &text);
     }
-    fail_quoting(
-        Stage::Send,
-        "the conversation with the server failed; see the PBX log for its answer".into(),
-        &text,
-    )
+    fail_quoting(Stage::Send, Msg::new(k::SMTP_FAILED), &text)
 }
 
 /// Parses an email address as lettre will use it.

@@ -179,7 +179,7 @@ function showWays(d, admin) {
     notice(t("js.check_sending"), "check-notice");
     const r = await api("POST", "/recovery/check");
     if (r.status === 200 && r.data.ok) notice(t("js.check_sent"), "check-notice");
-    else { notice("", "check-notice"); showError(r.status === 200 ? t("js.check_failed", { stage: stageWords(r.data.stage), detail: r.data.message }) : explain(r), null, "check-error"); }
+    else { notice("", "check-notice"); showError(r.status === 200 ? t("js.check_failed", { stage: stageWords(r.data.stage), detail: withDetail(r.data) }) : explain(r), null, "check-error"); }
   };
   $("way-codes").textContent = codes ? t("js.codes_left", { n: codes }) : t("js.way_not_ready");
   $("way-codes").className = codes ? "ok" : "bad";
@@ -215,6 +215,9 @@ function optionText(mode) {
   const o = document.querySelector("#button-mode option[value='" + mode + "']");
   return o ? o.textContent : mode;
 }
+
+// A mail failure's sentence, the system's own words (e.g. "os error 111") after it.
+function withDetail(d) { return (d.message || "") + (d.detail ? " (" + d.detail + ")" : ""); }
 
 // An SMTP stage in words.
 function stageWords(stage) {
@@ -807,7 +810,7 @@ const pages = {
       const r = await api("POST", "/settings/smtp/test", f);
       notice("");
       if (r.status === 200 && r.data.ok) notice(t("js.test_sent"));
-      else if (r.status === 200) showError(t("js.test_failed", { stage: stageWords(r.data.stage), detail: r.data.message }));
+      else if (r.status === 200) showError(t("js.test_failed", { stage: stageWords(r.data.stage), detail: withDetail(r.data) }));
       else showError(explain(r));
     });
     $("smtp-form").addEventListener("submit", async (ev) => {

@@ -127,12 +127,19 @@ pub struct Envelope {
     pub head: crate::mail::message::Head,
 }
 
-/// A mail that could not go out before a server was asked (stage `Send`), in words.
-pub fn send_error(message: impl Into<String>) -> MailError {
-    MailError {
-        stage: Stage::Send,
-        message: message.into(),
-    }
+/// A mail that could not go out before a server was asked (stage `Send`): why, and the
+/// technical detail if there is one.
+pub fn send_error(detail: impl std::fmt::Display) -> MailError {
+    MailError::new(
+        Stage::Send,
+        crate::i18n::Msg::new(crate::i18n::k::SMTP_NOT_SENT),
+        Some(detail.to_string()),
+    )
+}
+
+/// A mail that cannot go out for a reason the PBX knows, in words.
+fn unsent(key: crate::i18n::Key) -> MailError {
+    MailError::new(Stage::Send, crate::i18n::Msg::new(key), None)
 }
 
 /// The envelope of a mail to `to` through the transport of now.
@@ -141,11 +148,10 @@ pub async fn envelope(app: &App, to: &str) -> Result<Envelope, MailError> {
     let transport = transport(app, &data)
         .await
         .map_err(|e| send_error(e.to_string()))?
-        .ok_or_else(|| send_error("no mail transport configured"))?;
+        .ok_or_else(|| unsent(crate::i18n::k::SMTP_NO_TRANSPORT))?;
     let from = mailer::parse_address(&transport.from_address())
-        .ok_or_else(|| send_error("the sender address is invalid"))?;
-    let to =
-        mailer::parse_address(to).ok_or_else(|| send_error("the recipient address is invalid"))?;
+        .ok_or_else(|| unsent(crate::i18n::k::SMTP_BAD_SENDER))?;
+    let to = mailer::parse_address(to).ok_or_else(|| unsent(crate::i18n::k::SMTP_BAD_RECIPIENT))?;
     Ok(Envelope {
         transport,
         head: crate::mail::message::Head {
