@@ -187,10 +187,30 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
 
 /// The text of `key` in `lang` with its `{name}` placeholders filled in.
 pub fn fill(lang: Lang, key: Key, args: &[(&str, &str)]) -> String {
-    let mut out = t(lang, key).to_string();
-    for (name, value) in args {
-        out = out.replace(&format!("{{{name}}}"), value);
+    // One pass: a value that happens to hold `{name}` is never filled in again.
+    let text = t(lang, key);
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let value = rest[1..].find('}').and_then(|j| {
+            args.iter()
+                .find(|(n, _)| *n == &rest[1..=j])
+                .map(|(_, v)| (j, *v))
+        });
+        match value {
+            Some((j, v)) => {
+                out.push_str(v);
+                rest = &rest[j + 2..];
+            }
+            None => {
+                out.push('{');
+                rest = &rest[1..];
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -342,6 +362,12 @@ mod tests {
                 assert!(!left.contains("{{"), "page {p} {lang:?}: {left}");
             }
         }
+    }
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        let m = Msg::new(k::MSG_ACCOUNT_EXISTS).arg("user", "{user}");
+        assert_eq!(m.to_string(), "The account \"{user}\" already exists.");
     }
 
     #[test]

@@ -249,17 +249,9 @@ pub async fn test(app: &App, ip: IpAddr, by: &str, form: SmtpForm) -> Result<Tes
             crate::i18n::k::MSG_THE_SENDER_ADDRESS_IS_NOT_2,
         ))
     })?;
-    let head = mail::Head {
-        from,
-        to,
-        host: crate::flows::recovery::mail_host(app),
-    };
-    let msg = mail::test_mail(
-        &head,
-        &crate::flows::recovery::device_name(app),
-        app.clock().unix(),
-    )
-    .map_err(|e| {
+    let lang = crate::flows::recovery::mail_lang(app, by).await;
+    let head = crate::flows::recovery::head(app, from, to, lang);
+    let msg = mail::test_mail(&head, app.clock().unix()).map_err(|e| {
         Error::InvalidRequest(
             crate::i18n::Msg::new(crate::i18n::k::MSG_TEST_MAIL_UNBUILT).arg("detail", e),
         )

@@ -1,41 +1,63 @@
-//! The texts of the recovery mails: subject `Find Password` with the reset link, and the
-//! "Your password was changed" notice.
+//! The texts of the mails, in the recipient's language (`i18n/<lang>.txt`, keys
+//! `mail.*`): subject `Find Password` with the reset link, the notices, the confirmation
+//! and the recovery check, the test mail. Every mail carries a `Message-ID`, `Date` and
+//! `MIME-Version` and is plain text that names the PBX.
 
 use lettre::message::header::{self, ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
 use lettre::Message;
 
+use crate::i18n::{self, k, Key, Lang};
+
 /// What the "Find Password" mail says.
 pub struct FindPassword<'a> {
     pub username: &'a str,
-    pub device: &'a str,
     pub link: &'a str,
     pub expires_at: u64,
     pub ttl_min: u64,
     pub requested_from: &'a str,
     /// Cloud PBX: the link opens from anywhere, so no local-network note.
     pub cloud: bool,
-    /// The serial on the box's label, which the reset page shows too.
-    pub serial: Option<&'a str>,
 }
 
-pub const FIND_PASSWORD_SUBJECT: &str = "Find Password";
-pub const CHANGED_SUBJECT: &str = "Your password was changed";
-pub const TEST_SUBJECT: &str = "PBX test mail";
-pub const EMAIL_CHANGED_SUBJECT: &str = "Recovery email changed";
-pub const CONFIRM_SUBJECT: &str = "Confirm your recovery email";
-pub const DRILL_SUBJECT: &str = "Recovery check";
-pub const CREDENTIALS_RESET_SUBJECT: &str = "Admin password reset with the reset button";
-pub const FACTOR_LOCKED_SUBJECT: &str = "Two-factor sign-in locked";
-pub const SMTP_CHANGED_SUBJECT: &str = "Email settings changed";
-pub const ADMIN_CREATED_SUBJECT: &str = "Admin account created";
-
-/// Who a mail is from and to, and the host its `Message-ID` names (the box's hostname,
-/// else its serial): what every mail of the box carries besides its text.
+/// Who a mail is from and to, the host its `Message-ID` names (the box's hostname, else
+/// its serial), the recipient's language, and the box the mail speaks of: what every
+/// mail of the box carries besides its text.
 pub struct Head {
     pub from: Mailbox,
     pub to: Mailbox,
     pub host: String,
+    pub lang: Lang,
+    /// The model and serial on the box's label, if it has them.
+    pub device: Option<(String, String)>,
+}
+
+impl Head {
+    fn t(&self, key: Key) -> &'static str {
+        i18n::t(self.lang, key)
+    }
+
+    fn fill(&self, key: Key, args: &[(&str, &str)]) -> String {
+        i18n::fill(self.lang, key, args)
+    }
+
+    /// "the PBX S50 (serial S50-1)", in the recipient's language.
+    fn device(&self) -> String {
+        match &self.device {
+            Some((model, serial)) => {
+                self.fill(k::MAIL_DEVICE, &[("model", model), ("serial", serial)])
+            }
+            None => self.t(k::MAIL_DEVICE_PLAIN).to_string(),
+        }
+    }
+
+    /// Builds the mail `subject`/`body` with `args` and `{device}` filled in.
+    fn mail(&self, subject: Key, body: Key, args: &[(&str, &str)]) -> Result<Message, String> {
+        let device = self.device();
+        let mut all: Vec<(&str, &str)> = vec![("device", device.as_str())];
+        all.extend_from_slice(args);
+        build(self, &self.fill(subject, &all), self.fill(body, &all))
+    }
 }
 
 /// A `Message-ID` of 128 random bits at the box (RFC 5322 §3.6.4). Without one, mail
@@ -86,103 +108,87 @@ pub fn build(h: &Head, subject: &str, text: String) -> Result<Message, String> {
 }
 
 /// The test mail of the Email settings page (sent with the form's unsaved values).
-pub fn test_mail(h: &Head, device: &str, at: u64) -> Result<Message, String> {
-    let body = format!(
-        "Hello,\n\n\
-         this is a test mail from {device}, sent at {when} from its Email settings \
-         page.\n\n\
-         If you can read it, the PBX can send password-recovery mail with these settings. \
-         Save them on the same page to use them.\n",
-        when = format_utc(at),
-    );
-    build(h, TEST_SUBJECT, body)
+pub fn test_mail(h: &Head, at: u64) -> Result<Message, String> {
+    h.mail(
+        k::MAIL_TEST_SUBJECT,
+        k::MAIL_TEST_BODY,
+        &[("when", &format_utc(at))],
+    )
 }
 
 pub fn find_password(h: &Head, m: &FindPassword<'_>) -> Result<Message, String> {
-    let local = if m.cloud {
-        String::new()
-    } else {
-        "The link only opens from a computer on the PBX's local network (the office LAN \
-         the PBX is connected to), not from outside.\n\n"
-            .to_string()
-    };
+    let local = if m.cloud { "" } else { h.t(k::MAIL_FIND_LOCAL) };
     // The box's own certificate: the browser warns; what to check instead.
-    let cert = match (m.link.starts_with("https://"), m.serial) {
-        (true, Some(serial)) => format!(
-            "Your browser may warn that the connection is not private: the PBX uses a \
-             certificate of its own. The page shows the PBX's serial number; if it is \
-             {serial}, as on the label of the PBX, continue.\n\n"
-        ),
+    let cert = match (m.link.starts_with("https://"), &h.device) {
+        (true, Some((_, serial))) => h.fill(k::MAIL_FIND_CERT, &[("serial", serial)]),
         _ => String::new(),
     };
-    let body = format!(
-        "Hello {user},\n\n\
-         someone asked to reset the password of the account \"{user}\" on {device}.\n\n\
-         To choose a new password, open this link:\n\n{link}\n\n\
-         The link works once and expires at {expiry} ({ttl} minutes after the request).\n\
-         {local}\
-         {cert}\
-         The request came from the address {ip}.\n\
-         If you did not ask for this, ignore this mail: your password stays unchanged.\n",
-        user = m.username,
-        device = m.device,
-        link = m.link,
-        expiry = format_utc(m.expires_at),
-        ttl = m.ttl_min,
-        ip = m.requested_from,
-    );
-    build(h, FIND_PASSWORD_SUBJECT, body)
+    h.mail(
+        k::MAIL_FIND_SUBJECT,
+        k::MAIL_FIND_BODY,
+        &[
+            ("user", m.username),
+            ("link", m.link),
+            ("expiry", &format_utc(m.expires_at)),
+            ("ttl", &m.ttl_min.to_string()),
+            ("local", local),
+            ("cert", &cert),
+            ("ip", m.requested_from),
+        ],
+    )
+}
+
+/// How a password was replaced without the old one, for the notice.
+pub fn how_words(h: &Head, how: Key) -> &'static str {
+    h.t(how)
 }
 
 pub fn password_changed(
     h: &Head,
     username: &str,
-    device: &str,
     at: u64,
     ip: &str,
-    how: &str,
+    how: Key,
 ) -> Result<Message, String> {
-    let body = format!(
-        "Hello {username},\n\n\
-         the password of the account \"{username}\" on {device} was changed at {when} \
-         with {how}, from the address {ip}. All sessions of the account \
-         were signed out.\n\n\
-         If this was not you, someone else has set a new password for your account: \
-         contact your PBX administrator at once.\n",
-        when = format_utc(at),
-    );
-    build(h, CHANGED_SUBJECT, body)
+    h.mail(
+        k::MAIL_CHANGED_SUBJECT,
+        k::MAIL_CHANGED_BODY,
+        &[
+            ("user", username),
+            ("when", &format_utc(at)),
+            ("how", how_words(h, how)),
+            ("ip", ip),
+        ],
+    )
 }
 
 /// The notice to the *old* recovery address when it is changed or removed.
 pub fn email_changed(
     h: &Head,
     username: &str,
-    device: &str,
     new: Option<&str>,
     at: u64,
     ip: &str,
 ) -> Result<Message, String> {
     let what = match new {
-        Some(n) => format!("changed from this address to {n}"),
-        None => "removed (no address is bound now)".to_string(),
+        Some(n) => h.fill(k::MAIL_EMAIL_CHANGED_TO, &[("new", n)]),
+        None => h.t(k::MAIL_EMAIL_REMOVED).to_string(),
     };
-    let body = format!(
-        "Hello {username},\n\n\
-         the recovery email of the account \"{username}\" on {device} was {what} at \
-         {when}, from the address {ip}. Password-reset links now go to the new address \
-         only; links sent here before no longer work.\n\n\
-         If this was not you, someone else has signed in to your account: contact your \
-         PBX administrator at once.\n",
-        when = format_utc(at),
-    );
-    build(h, EMAIL_CHANGED_SUBJECT, body)
+    h.mail(
+        k::MAIL_EMAIL_CHANGED_SUBJECT,
+        k::MAIL_EMAIL_CHANGED_BODY,
+        &[
+            ("user", username),
+            ("what", &what),
+            ("when", &format_utc(at)),
+            ("ip", ip),
+        ],
+    )
 }
 
 /// What a confirmation mail of a recovery address says.
 pub struct EmailCheckText<'a> {
     pub username: &'a str,
-    pub device: &'a str,
     pub link: &'a str,
     pub expires_at: u64,
     /// The periodic "Recovery check" rather than the one after binding the address.
@@ -192,91 +198,64 @@ pub struct EmailCheckText<'a> {
 /// "Confirm your recovery email" / "Recovery check": a link that proves the address
 /// receives the PBX's mail. Opening it changes nothing else.
 pub fn email_check(h: &Head, m: &EmailCheckText<'_>) -> Result<Message, String> {
-    let why = if m.drill {
-        "This is the regular recovery check: the PBX makes sure that password-reset mail \
-         still reaches you."
+    let (subject, why) = if m.drill {
+        (k::MAIL_DRILL_SUBJECT, k::MAIL_CHECK_WHY_DRILL)
     } else {
-        "This address was just bound as the recovery email of the account."
+        (k::MAIL_CONFIRM_SUBJECT, k::MAIL_CHECK_WHY_BOUND)
     };
-    let body = format!(
-        "Hello {user},\n\n\
-         {why} To confirm that mail from {device} arrives here, open this link:\n\n\
-         {link}\n\n\
-         The link works once until {expiry}. It only confirms this address; it does not \
-         sign you in or change anything else.\n\
-         If the PBX does not hear back, its dashboard will warn that recovery by email \
-         may not work.\n",
-        user = m.username,
-        device = m.device,
-        link = m.link,
-        expiry = format_utc(m.expires_at),
-    );
-    build(
-        h,
-        if m.drill {
-            DRILL_SUBJECT
-        } else {
-            CONFIRM_SUBJECT
-        },
-        body,
+    h.mail(
+        subject,
+        k::MAIL_CHECK_BODY,
+        &[
+            ("user", m.username),
+            ("why", h.t(why)),
+            ("link", m.link),
+            ("expiry", &format_utc(m.expires_at)),
+        ],
     )
 }
 
 /// The notice to the admin's address after the button's credential-only reset.
-pub fn credentials_reset(h: &Head, device: &str, at: u64) -> Result<Message, String> {
-    let body = format!(
-        "Hello admin,\n\n\
-         the admin password of {device} was reset with the reset button at {when}. \
-         Data was kept: extensions, settings and recordings are unchanged. The admin \
-         account now signs in with the password printed on the PBX's label and must \
-         choose a new one; every admin session was signed out.\n\n\
-         If this was not you, someone had their hands on the PBX: sign in with the label \
-         password, choose a new password, and check who can reach the device.\n",
-        when = format_utc(at),
-    );
-    build(h, CREDENTIALS_RESET_SUBJECT, body)
+pub fn credentials_reset(h: &Head, at: u64) -> Result<Message, String> {
+    h.mail(
+        k::MAIL_CREDENTIALS_RESET_SUBJECT,
+        k::MAIL_CREDENTIALS_RESET_BODY,
+        &[("when", &format_utc(at))],
+    )
 }
 
 /// The notice to the admin that another account with the admin role exists now.
 pub fn admin_created(
     h: &Head,
-    device: &str,
     username: &str,
     by: &str,
     at: u64,
     ip: &str,
 ) -> Result<Message, String> {
-    let body = format!(
-        "Hello admin,\n\n\
-         at {when} the account \"{by}\" created the account \"{username}\" with the \
-         admin role on {device}, from the address {ip}. It can do everything the admin \
-         can.\n\n\
-         If this was not you, sign in and delete it on the Accounts page, or press the \
-         reset button of the PBX for 3-8 seconds: that resets the admin password and \
-         disables every other admin account.\n",
-        when = format_utc(at),
-    );
-    build(h, ADMIN_CREATED_SUBJECT, body)
+    h.mail(
+        k::MAIL_ADMIN_CREATED_SUBJECT,
+        k::MAIL_ADMIN_CREATED_BODY,
+        &[
+            ("user", username),
+            ("by", by),
+            ("when", &format_utc(at)),
+            ("ip", ip),
+        ],
+    )
 }
 
 /// The notice, sent the old way, that the PBX's mail now goes through another server.
-pub fn smtp_changed(
-    h: &Head,
-    device: &str,
-    by: &str,
-    at: u64,
-    ip: &str,
-    route: &str,
-) -> Result<Message, String> {
-    let body = format!(
-        "Hello admin,\n\n\
-         at {when} the account \"{by}\" changed the email settings of {device} from the \
-         address {ip}: password-reset links and notices now go through {route}.\n\n\
-         If this was not you, someone can reroute your recovery mail: sign in, check the \
-         Email settings page, change your password, and end the other sessions.\n",
-        when = format_utc(at),
-    );
-    build(h, SMTP_CHANGED_SUBJECT, body)
+pub fn smtp_changed(h: &Head, by: &str, at: u64, ip: &str, route: &str) -> Result<Message, String> {
+    h.mail(
+        k::MAIL_SMTP_CHANGED_SUBJECT,
+        k::MAIL_SMTP_CHANGED_BODY,
+        &[
+            ("by", by),
+            ("when", &format_utc(at)),
+            ("ip", ip),
+            ("route", route),
+        ],
+    )
 }
 
 /// The notice to an account's confirmed address when wrong codes locked its second
@@ -284,21 +263,20 @@ pub fn smtp_changed(
 pub fn factor_locked(
     h: &Head,
     username: &str,
-    device: &str,
     at: u64,
     ip: &str,
     minutes: u64,
 ) -> Result<Message, String> {
-    let body = format!(
-        "Hello {username},\n\n\
-         at {when} the right password of the account \"{username}\" on {device} was \
-         entered, followed by wrong two-factor codes, the last from the address {ip}. \
-         Two-factor sign-in of the account is locked for {minutes} minutes.\n\n\
-         If this was not you, someone knows your password: sign in once the lock is \
-         over and choose a new password (Profile page), or ask your PBX administrator.\n",
-        when = format_utc(at),
-    );
-    build(h, FACTOR_LOCKED_SUBJECT, body)
+    h.mail(
+        k::MAIL_FACTOR_LOCKED_SUBJECT,
+        k::MAIL_FACTOR_LOCKED_BODY,
+        &[
+            ("user", username),
+            ("when", &format_utc(at)),
+            ("ip", ip),
+            ("minutes", &minutes.to_string()),
+        ],
+    )
 }
 
 pub use crate::clock::format_utc;
@@ -319,21 +297,19 @@ mod tests {
             from: "PBX <pbx@example.com>".parse().expect("from"),
             to: "admin@example.com".parse().expect("to"),
             host: id_host("pbx-s50"),
+            lang: Lang::En,
+            device: Some(("S50".into(), "S50-1".into())),
         }
     }
-
-    const DEVICE: &str = "the PBX S50 (serial S50-1)";
 
     fn find(cloud: bool) -> FindPassword<'static> {
         FindPassword {
             username: "admin",
-            device: DEVICE,
             link: "https://pbx.example.com/reset?token=abc",
             expires_at: 1_795_717_800,
             ttl_min: 30,
             requested_from: "192.168.1.20",
             cloud,
-            serial: Some("S50-1"),
         }
     }
 
@@ -343,7 +319,6 @@ mod tests {
         let at = 1_795_717_800;
         let check = |drill| EmailCheckText {
             username: "admin",
-            device: DEVICE,
             link: "https://192.168.1.10/confirm-email?token=abc",
             expires_at: at,
             drill,
@@ -352,42 +327,28 @@ mod tests {
             ("find-password", find_password(&h, &find(false))),
             (
                 "changed",
-                password_changed(&h, "admin", DEVICE, at, "192.168.1.20", "a reset link"),
+                password_changed(&h, "admin", at, "192.168.1.20", k::MAIL_HOW_LINK),
             ),
             (
                 "email-changed",
-                email_changed(
-                    &h,
-                    "admin",
-                    DEVICE,
-                    Some("new@example.com"),
-                    at,
-                    "192.168.1.20",
-                ),
+                email_changed(&h, "admin", Some("new@example.com"), at, "192.168.1.20"),
             ),
             ("confirm", email_check(&h, &check(false))),
             ("drill", email_check(&h, &check(true))),
-            ("credentials-reset", credentials_reset(&h, DEVICE, at)),
+            ("credentials-reset", credentials_reset(&h, at)),
             (
                 "admin-created",
-                admin_created(&h, DEVICE, "boss", "admin", at, "192.168.1.20"),
+                admin_created(&h, "boss", "admin", at, "192.168.1.20"),
             ),
             (
                 "smtp-changed",
-                smtp_changed(
-                    &h,
-                    DEVICE,
-                    "admin",
-                    at,
-                    "192.168.1.20",
-                    "smtp.example.com:587",
-                ),
+                smtp_changed(&h, "admin", at, "192.168.1.20", "smtp.example.com:587"),
             ),
             (
                 "factor-locked",
-                factor_locked(&h, "admin", DEVICE, at, "192.168.1.20", 15),
+                factor_locked(&h, "admin", at, "192.168.1.20", 15),
             ),
-            ("test", test_mail(&h, DEVICE, at)),
+            ("test", test_mail(&h, at)),
         ];
         mails
             .into_iter()

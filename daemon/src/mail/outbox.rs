@@ -20,8 +20,8 @@ pub enum MailJob {
     PasswordChanged {
         username: String,
         ip: IpAddr,
-        /// How: "a password-reset link", "a recovery code".
-        how: &'static str,
+        /// How it was replaced (`mail.how_*`), in the recipient's words.
+        how: crate::i18n::Key,
     },
     /// Tells the old recovery address that it no longer is one.
     EmailChanged {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{device_name, envelope, forgot::link_base, send_error};
+use super::{envelope, forgot::link_base, send_error};
 use crate::app::App;
 use crate::auth::{random_token, token_digest};
 use crate::error::Error;
@@ -72,10 +72,11 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
     else {
         return Ok(false);
     };
+    let lang = account.mail_lang(app.config().language);
     let Some(email) = account.email else {
         return Ok(false);
     };
-    let envelope = envelope(app, &email).await?;
+    let envelope = envelope(app, &email, lang).await?;
     let token = random_token();
     let now = app.clock().unix();
     let check = EmailCheck {
@@ -97,7 +98,6 @@ pub async fn send_check(app: &App, username: &str, why: Why) -> Result<bool, Mai
         &envelope.head,
         &mail::EmailCheckText {
             username: &account.username,
-            device: &device_name(app),
             link: &link,
             expires_at: now + CHECK_TTL,
             drill: why == Why::Drill,

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 
-use super::{device_name, envelope, readiness, send_error, MailJob};
+use super::{envelope, readiness, send_error, MailJob};
 use crate::app::App;
 use crate::auth::token_digest;
 use crate::error::Error;
@@ -74,7 +74,7 @@ pub async fn send_reset_link(
     to: &str,
     ip: &str,
 ) -> Result<(), MailError> {
-    let envelope = envelope(app, to).await?;
+    let envelope = envelope(app, to, super::mail_lang(app, username).await).await?;
     let data = app.data().map_err(|e| send_error(e.to_string()))?;
     let config = app.config();
     let token = crate::auth::random_token();
@@ -95,13 +95,11 @@ pub async fn send_reset_link(
         &envelope.head,
         &mail::FindPassword {
             username,
-            device: &device_name(app),
             link: &link,
             expires_at: now + ttl,
             ttl_min: ttl / 60,
             requested_from: ip,
             cloud: config.server.cloud,
-            serial: app.board_info().map(|b| b.serial.as_str()),
         },
     )
     .map_err(send_error)?;

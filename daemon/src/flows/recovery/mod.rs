@@ -34,9 +34,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::Error;
+use crate::i18n::Lang;
+use crate::mail::message::Head;
 use crate::mail::transport::{self as mailer, MailError, SmtpSettings, Stage, Transport};
 use crate::model::{Account, Role, ADMIN};
 use crate::store::{Setting, Store};
+use lettre::message::Mailbox;
 
 /// The saved SMTP route of recovery mail.
 impl Setting for SmtpSettings {
@@ -124,7 +127,7 @@ pub async fn transport(app: &App, data: &Store) -> Result<Option<Transport>, Err
 /// Where one mail goes: the transport now and both addresses, parsed.
 pub struct Envelope {
     pub transport: Transport,
-    pub head: crate::mail::message::Head,
+    pub head: Head,
 }
 
 /// A mail that could not go out before a server was asked (stage `Send`): why, and the
@@ -142,8 +145,31 @@ fn unsent(key: crate::i18n::Key) -> MailError {
     MailError::new(Stage::Send, crate::i18n::Msg::new(key), None)
 }
 
-/// The envelope of a mail to `to` through the transport of now.
-pub async fn envelope(app: &App, to: &str) -> Result<Envelope, MailError> {
+/// What every mail of this box carries: the addresses, the `Message-ID` host, the
+/// recipient's language and the box's model and serial.
+pub fn head(app: &App, from: Mailbox, to: Mailbox, lang: Lang) -> Head {
+    Head {
+        from,
+        to,
+        host: mail_host(app),
+        lang,
+        device: app
+            .board_info()
+            .map(|b| (b.model.clone(), b.serial.clone())),
+    }
+}
+
+/// The language of `username`'s mail: its own choice, else the box's `i18n.default`.
+pub async fn mail_lang(app: &App, username: &str) -> Lang {
+    let default = app.config().language;
+    match account(app, username).await {
+        Ok(Some(a)) => a.mail_lang(default),
+        _ => default,
+    }
+}
+
+/// The envelope of a mail to `to` (in `lang`) through the transport of now.
+pub async fn envelope(app: &App, to: &str, lang: Lang) -> Result<Envelope, MailError> {
     let data = app.data().map_err(|e| send_error(e.to_string()))?;
     let transport = transport(app, &data)
         .await
@@ -154,11 +180,7 @@ pub async fn envelope(app: &App, to: &str) -> Result<Envelope, MailError> {
     let to = mailer::parse_address(to).ok_or_else(|| unsent(crate::i18n::k::SMTP_BAD_RECIPIENT))?;
     Ok(Envelope {
         transport,
-        head: crate::mail::message::Head {
-            from,
-            to,
-            host: mail_host(app),
-        },
+        head: head(app, from, to, lang),
     })
 }
 
@@ -217,13 +239,6 @@ pub fn mail_host(app: &App) -> String {
         (h, _) => h.to_string(),
     };
     crate::mail::message::id_host(&name)
-}
-
-pub(crate) fn device_name(app: &App) -> String {
-    match app.board_info() {
-        Some(b) => format!("the PBX {} (serial {})", b.model, b.serial),
-        None => "the PBX".into(),
-    }
 }
 
 /// Admins see the full readiness; everyone else whether recovery by email is available

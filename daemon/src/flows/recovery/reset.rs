@@ -111,8 +111,8 @@ pub enum Way {
 /// the audit trail and the log say how, and the account's address gets a notice.
 pub fn after_reset(app: &App, username: String, peer: IpAddr, way: Way) {
     let (detail, how) = match way {
-        Way::Link => ("reset link", "a password-reset link"),
-        Way::Code => ("recovery code", "a recovery code"),
+        Way::Link => ("reset link", crate::i18n::k::MAIL_HOW_LINK),
+        Way::Code => ("recovery code", crate::i18n::k::MAIL_HOW_CODE),
     };
     let ended = crate::flows::end_sign_ins(app, &username);
     app.limiter().forgive_account(&username);
@@ -122,7 +122,7 @@ pub fn after_reset(app: &App, username: String, peer: IpAddr, way: Way) {
         Some(peer),
         Some(detail),
     );
-    tracing::info!(user = %username, %peer, ended, "password reset with {how}");
+    tracing::info!(user = %username, %peer, ended, "password reset with a {detail}");
     app.outbox().enqueue(MailJob::PasswordChanged {
         username,
         ip: peer,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{device_name, MailJob};
+use super::{mail_lang, MailJob};
 use crate::app::App;
 use crate::mail::message as mail;
 use crate::mail::transport as mailer;
@@ -30,7 +30,8 @@ async fn send_notice(
     what: &str,
     build: &(dyn Fn(&mail::Head) -> Result<lettre::Message, String> + Sync),
 ) {
-    let Ok(super::Envelope { transport, head }) = super::envelope(app, to).await else {
+    let lang = mail_lang(app, username).await;
+    let Ok(super::Envelope { transport, head }) = super::envelope(app, to, lang).await else {
         return;
     };
     let msg = match build(&head) {
@@ -48,14 +49,14 @@ async fn send_notice(
     }
 }
 
-async fn handle_changed(app: &App, username: &str, ip: IpAddr, how: &str) {
+async fn handle_changed(app: &App, username: &str, ip: IpAddr, how: crate::i18n::Key) {
     let Ok(Some(account)) = super::account(app, username).await else {
         return;
     };
     let Some(to) = account.email else { return };
-    let (device, at) = (device_name(app), app.clock().unix());
+    let at = app.clock().unix();
     send_notice(app, username, &to, "password-change notice", &|h| {
-        mail::password_changed(h, username, &device, at, &ip.to_string(), how)
+        mail::password_changed(h, username, at, &ip.to_string(), how)
     })
     .await;
 }
@@ -72,13 +73,9 @@ async fn smtp_changed(app: &App, old: &mailer::SmtpSettings, by: &str, ip: IpAdd
     let Some(from) = mailer::parse_address(&old.from) else {
         return;
     };
-    let (device, at) = (device_name(app), app.clock().unix());
-    let head = mail::Head {
-        from,
-        to,
-        host: super::mail_host(app),
-    };
-    let msg = match mail::smtp_changed(&head, &device, by, at, &ip.to_string(), route) {
+    let at = app.clock().unix();
+    let head = super::head(app, from, to, mail_lang(app, ADMIN).await);
+    let msg = match mail::smtp_changed(&head, by, at, &ip.to_string(), route) {
         Ok(m) => m,
         Err(e) => return tracing::error!("cannot build the SMTP-change notice: {e}"),
     };
@@ -106,9 +103,9 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 new,
                 ip,
             } => {
-                let (device, at) = (device_name(&app), app.clock().unix());
+                let at = app.clock().unix();
                 send_notice(&app, &username, &old, "email-change notice", &|h| {
-                    mail::email_changed(h, &username, &device, new.as_deref(), at, &ip.to_string())
+                    mail::email_changed(h, &username, new.as_deref(), at, &ip.to_string())
                 })
                 .await;
             }
@@ -126,9 +123,9 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 let Some(to) = confirmed_address(&app, ADMIN).await else {
                     continue;
                 };
-                let (device, at) = (device_name(&app), app.clock().unix());
+                let at = app.clock().unix();
                 send_notice(&app, ADMIN, &to, "admin-created notice", &|h| {
-                    mail::admin_created(h, &device, &username, &by, at, &ip.to_string())
+                    mail::admin_created(h, &username, &by, at, &ip.to_string())
                 })
                 .await;
             }
@@ -140,9 +137,9 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 let Some(to) = confirmed_address(&app, &username).await else {
                     continue;
                 };
-                let (device, at) = (device_name(&app), app.clock().unix());
+                let at = app.clock().unix();
                 send_notice(&app, &username, &to, "second-factor lock notice", &|h| {
-                    mail::factor_locked(h, &username, &device, at, &ip.to_string(), minutes)
+                    mail::factor_locked(h, &username, at, &ip.to_string(), minutes)
                 })
                 .await;
             }
@@ -151,9 +148,8 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                     continue;
                 };
                 let Some(to) = admin.email else { continue };
-                let device = device_name(&app);
                 send_notice(&app, ADMIN, &to, "credential-reset notice", &|h| {
-                    mail::credentials_reset(h, &device, at)
+                    mail::credentials_reset(h, at)
                 })
                 .await;
             }
