@@ -76,12 +76,18 @@ pub fn codes_page(app: &Arc<App>, req: &Req, _: Call) -> Reply {
 }
 
 /// `GET /recovery`: everyone learns whether recovery is available; an admin also why not.
-pub async fn status(app: &App, _: Req, call: Call) -> Reply {
+pub async fn status(app: &App, req: Req, call: Call) -> Reply {
     let role = call.who().map(|a| a.session.role);
-    Ok(http::json(
-        StatusCode::OK,
-        &recovery::readiness_for(app, role).await?,
-    ))
+    let mut view = recovery::readiness_for(app, role).await?;
+    // The unset clock in the reader's language (the stored view says it in English).
+    if let (Some(reads), Some(floor)) = (
+        view["clock"]["reads"].as_u64(),
+        view["clock"]["floor"].as_u64(),
+    ) {
+        let lang = super::pages::lang(app, req.headers());
+        view["clock"]["message"] = Error::ClockUnset { reads, floor }.message(lang).into();
+    }
+    Ok(http::json(StatusCode::OK, &view))
 }
 
 #[derive(serde::Deserialize)]

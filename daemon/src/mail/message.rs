@@ -293,11 +293,15 @@ mod tests {
     }
 
     fn head() -> Head {
+        head_in(Lang::En)
+    }
+
+    fn head_in(lang: Lang) -> Head {
         Head {
             from: "PBX <pbx@example.com>".parse().expect("from"),
             to: "admin@example.com".parse().expect("to"),
             host: id_host("pbx-s50"),
-            lang: Lang::En,
+            lang,
             device: Some(("S50".into(), "S50-1".into())),
         }
     }
@@ -315,7 +319,12 @@ mod tests {
 
     /// Every kind of mail the box sends, formatted as it goes out.
     pub(crate) fn every_kind() -> Vec<(&'static str, String)> {
-        let h = head();
+        every_kind_in(Lang::En)
+    }
+
+    /// [`every_kind`] in `lang`.
+    fn every_kind_in(lang: Lang) -> Vec<(&'static str, String)> {
+        let h = head_in(lang);
         let at = 1_795_717_800;
         let check = |drill| EmailCheckText {
             username: "admin",
@@ -449,6 +458,53 @@ mod tests {
             .collect();
         let (score, report) = spamassassin(&bare);
         assert!(score > 0.0 && report.contains("MISSING_MID"), "{report}");
+    }
+
+    /// Every mail in every shipped language: its subject and body translated (not the
+    /// English text), and a mail of each script (Latin with accents, Cyrillic, Chinese,
+    /// Arabic) at SpamAssassin score 0 or below too.
+    #[test]
+    fn every_mail_in_every_language_is_translated_and_not_spam() {
+        let keys = [
+            k::MAIL_TEST_SUBJECT,
+            k::MAIL_TEST_BODY,
+            k::MAIL_FIND_SUBJECT,
+            k::MAIL_FIND_BODY,
+            k::MAIL_CHANGED_SUBJECT,
+            k::MAIL_CHANGED_BODY,
+            k::MAIL_EMAIL_CHANGED_SUBJECT,
+            k::MAIL_EMAIL_CHANGED_BODY,
+            k::MAIL_CONFIRM_SUBJECT,
+            k::MAIL_DRILL_SUBJECT,
+            k::MAIL_CHECK_BODY,
+            k::MAIL_CREDENTIALS_RESET_SUBJECT,
+            k::MAIL_CREDENTIALS_RESET_BODY,
+            k::MAIL_ADMIN_CREATED_SUBJECT,
+            k::MAIL_ADMIN_CREATED_BODY,
+            k::MAIL_SMTP_CHANGED_SUBJECT,
+            k::MAIL_SMTP_CHANGED_BODY,
+            k::MAIL_FACTOR_LOCKED_SUBJECT,
+            k::MAIL_FACTOR_LOCKED_BODY,
+        ];
+        for lang in Lang::shipped_all().filter(|l| *l != Lang::En) {
+            for key in keys {
+                assert_ne!(
+                    i18n::t(lang, key),
+                    i18n::t(Lang::En, key),
+                    "{lang:?} {key:?}"
+                );
+            }
+            assert_eq!(every_kind_in(lang).len(), 10);
+        }
+        for lang in [Lang::De, Lang::Ru, Lang::ZhCn, Lang::Ar]
+            .into_iter()
+            .filter(|l| l.shipped())
+        {
+            for (kind, text) in every_kind_in(lang) {
+                let (score, report) = spamassassin(&text);
+                assert!(score <= 0.0, "{lang:?} {kind}: score {score}: {report}");
+            }
+        }
     }
 
     #[test]
