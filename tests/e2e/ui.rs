@@ -570,3 +570,138 @@ async fn lighthouse_accessibility_and_best_practices_are_100_on_every_page() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// The English sentences of the catalogue (three words or more, markup and placeholders
+/// taken out): what must not be left on a page in another language.
+fn english_sentences() -> Vec<String> {
+    let en = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../daemon/i18n/en.txt"),
+    )
+    .expect("en.txt");
+    let mut out = Vec::new();
+    for line in en.lines() {
+        let Some((_, v)) = line.split_once(" = ") else {
+            continue;
+        };
+        if line.starts_with('#') {
+            continue;
+        }
+        // Each run of text between markup and placeholders, as a reader sees it.
+        let mut plain = String::new();
+        let mut depth = 0;
+        for c in v.replace("\\n", " ").chars() {
+            match c {
+                '<' | '{' => {
+                    depth += 1;
+                    plain.push('\n');
+                }
+                '>' | '}' => depth -= 1,
+                c if depth == 0 => plain.push(c),
+                _ => {}
+            }
+        }
+        for run in plain.split('\n') {
+            let run = run.trim().trim_end_matches(['.', ':', ';', ',']);
+            if run
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphabetic))
+                .count()
+                >= 3
+            {
+                out.push(run.to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every page in every language the picker offers (all ten), signed out and signed in:
+/// `<html lang dir>` set (right to left for Arabic) and no English sentence left on the
+/// page after its script ran. Screenshots of the dashboard in each.
+#[tokio::test]
+async fn every_page_in_every_language_has_no_english_left() {
+    let (_dir, d) = crate::fresh("ui-languages");
+    crate::recovery::admin_ready(&d).await;
+    let english = english_sentences();
+    assert!(english.len() > 200, "{}", english.len());
+    let mut b = Browser::start().await;
+    open(&mut b, &d, "/login").await;
+    let langs = b
+        .eval("return [...document.querySelectorAll('#lang-picker option')].map(o => o.value);")
+        .await;
+    let langs: Vec<String> = serde_json::from_value(langs).expect("languages");
+    assert_eq!(
+        langs,
+        ["en", "de", "fr", "es", "it", "pt-BR", "ru", "tr", "zh-CN", "ar"],
+        "the ten languages, each in the picker"
+    );
+    let pages = [
+        ("/login", false),
+        ("/forgot", false),
+        (
+            "/reset?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            false,
+        ),
+        ("/", true),
+        ("/profile", true),
+        ("/settings/email", true),
+        ("/accounts", true),
+        ("/sessions", true),
+        ("/audit", true),
+        ("/device", true),
+        ("/recovery-codes", true),
+        ("/factory-reset", true),
+    ];
+    let mut left = Vec::new();
+    for lang in langs.iter().filter(|l| *l != "en") {
+        // The picker itself: the cookie, then every page in that language.
+        open(&mut b, &d, "/login").await;
+        b.click(&format!("#lang-picker option[value='{lang}']"))
+            .await;
+        wait_for_lang(&mut b, lang).await;
+        for (path, signed_in) in pages {
+            if signed_in && b.url().await.contains("/login") {
+                sign_in_as(&mut b, "admin", PW).await;
+            }
+            open(&mut b, &d, path).await;
+            let html = b
+                .eval("return [document.documentElement.lang, document.documentElement.dir, document.title + ' ' + document.body.textContent.replace(/\\s+/g, ' ')];")
+                .await;
+            let want_dir = if lang == "ar" { "rtl" } else { "ltr" };
+            assert_eq!(html[0], serde_json::json!(lang), "{path}");
+            assert_eq!(html[1], serde_json::json!(want_dir), "{lang} {path}");
+            let text = html[2].as_str().unwrap_or_default();
+            for e in &english {
+                if text.contains(e.as_str()) {
+                    left.push(format!("{lang} {path}: {e:?}"));
+                }
+            }
+        }
+        open(&mut b, &d, "/").await;
+        b.shot(&format!("lang-{lang}-dashboard")).await;
+        b.click("#logout").await;
+        b.wait_for_path("/login").await;
+    }
+    b.quit().await;
+    assert!(
+        left.is_empty(),
+        "English left on the pages:\n{}",
+        left.join("\n")
+    );
+}
+
+/// Waits until the page is in `lang` (after the picker reloaded it).
+async fn wait_for_lang(b: &mut Browser, lang: &str) {
+    for _ in 0..100 {
+        let v = b
+            .eval("return [document.documentElement.lang, document.body && document.body.dataset.ready];")
+            .await;
+        if v == serde_json::json!([lang, "1"]) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the page did not switch to {lang}");
+}
