@@ -304,6 +304,9 @@ async fn recovery_codes_end_to_end_in_the_browser() {
         sheet.contains("Recovery codes for admin") && sheet.contains("PBX SIM"),
         "{sheet}"
     );
+    // Where and how to use them, on the sheet itself (it is printed).
+    assert!(sheet.contains("How to use a code"), "{sheet}");
+    assert!(sheet.contains(&format!("{base}/login")), "{sheet}");
     let codes: Vec<String> = b
         .text("#codes-list")
         .await

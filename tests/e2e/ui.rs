@@ -705,3 +705,195 @@ async fn wait_for_lang(b: &mut Browser, lang: &str) {
     }
     panic!("the page did not switch to {lang}");
 }
+
+/// Item 3: one source of truth for readiness. A failed test of settings that were never
+/// saved is no missing step; the select shows what the button does now, a pending
+/// change beside it; a way that is not set up links to where it is set up.
+#[tokio::test]
+async fn the_dashboard_never_contradicts_itself() {
+    let (_dir, d) = crate::fresh("ui-dashboard");
+    let mut c = crate::recovery::admin_ready(&d).await;
+    // A test of unsaved settings against a closed port: it fails, nothing is saved.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut s = crate::recovery::settings("127.0.0.1", closed, "starttls", "x", 2);
+    s["to"] = "admin@pbx.test".into();
+    let r = c.post_json("/api/v1/settings/smtp/test", &s).await;
+    assert_eq!(r.json()["ok"], false, "{}", r.text());
+    // A change of the button's mode, waiting for its press.
+    let r = c
+        .send_json(
+            "PUT",
+            "/api/v1/recovery/button",
+            &serde_json::json!({"mode": "off", "password": PW}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let ready = c.get("/api/v1/recovery").await.json();
+    assert_eq!(ready["email_ready"], true, "{ready}");
+    assert_eq!(ready["missing"], serde_json::json!([]), "{ready}");
+
+    let mut b = Browser::start().await;
+    admin_in(&mut b, &d).await;
+    b.wait_for_text("#way-email", "ready (address confirmed")
+        .await;
+    assert_eq!(
+        b.text("#email-steps").await,
+        "",
+        "the failed test of unsaved settings is no missing step"
+    );
+    let page = b.text("main").await;
+    assert!(
+        !page.contains("failed") && !page.contains("not set up"),
+        "{page}"
+    );
+    // The select: the mode of now; the pending one said beside it.
+    assert_eq!(
+        b.eval("return document.getElementById('button-mode').value;")
+            .await,
+        serde_json::json!("credentials")
+    );
+    b.wait_for_text("#button-pending", "waits for a 1–2.5 s press")
+        .await;
+    assert!(b
+        .text("#button-pending")
+        .await
+        .contains("Nothing (only the 10–30 s factory reset remains)"));
+    // No codes yet: not ready, with the link to make them.
+    b.wait_for_text("#way-codes", "not ready").await;
+    assert_eq!(b.text("#codes-link").await, "Make recovery codes");
+    assert_eq!(
+        b.attr("#codes-link", "href").await.as_deref(),
+        Some("/recovery-codes")
+    );
+    b.shot("dashboard-pending-button").await;
+    let found = axe_both(&mut b, "dashboard-pending").await;
+    b.quit().await;
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Item 10: the favicon is there (no 404 in every page's console); the script and the
+/// style carry a version in their names, are sent gzipped to a browser that takes gzip
+/// and plain to one that does not, and may be cached for a year.
+#[tokio::test]
+async fn assets_are_versioned_gzipped_cacheable_and_the_favicon_is_there() {
+    let (_dir, d) = crate::fresh("ui-assets");
+    let mut c = d.client();
+    let fav = c.get("/favicon.ico").await;
+    assert_eq!(fav.status, 200);
+    assert_eq!(fav.header("content-type").as_deref(), Some("image/x-icon"));
+    let page = c.get("/login").await.text();
+    let asset = |ext: &str| {
+        page.split('"')
+            .find(|s| s.starts_with("/static/") && s.ends_with(ext) && !s.contains("l10n"))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {ext} asset in {page}"))
+    };
+    for (path, ctype, marker) in [
+        (asset(".js"), "text/javascript; charset=utf-8", "use strict"),
+        (asset(".css"), "text/css; charset=utf-8", "color-scheme"),
+    ] {
+        // The name carries a version: /static/app.<8 hex>.js.
+        let version = path.split('.').nth(1).unwrap_or_default();
+        assert!(
+            version.len() == 8 && version.chars().all(|c| c.is_ascii_hexdigit()),
+            "{path}"
+        );
+        let gz = c
+            .send(
+                "GET",
+                &path,
+                &[("accept-encoding", "gzip, deflate, br")],
+                None,
+            )
+            .await;
+        assert_eq!(gz.status, 200, "{path}");
+        assert_eq!(
+            gz.header("content-encoding").as_deref(),
+            Some("gzip"),
+            "{path}"
+        );
+        assert_eq!(gz.header("content-type").as_deref(), Some(ctype));
+        assert_eq!(
+            gz.header("cache-control").as_deref(),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(gz.header("vary").as_deref(), Some("Accept-Encoding"));
+        let plain = c
+            .send("GET", &path, &[("accept-encoding", "identity")], None)
+            .await;
+        assert_eq!(plain.header("content-encoding"), None, "{path}");
+        assert!(plain.text().contains(marker), "{path}");
+        assert!(
+            gz.body.len() * 2 < plain.body.len(),
+            "{path}: gzip {} of {}",
+            gz.body.len(),
+            plain.body.len()
+        );
+    }
+    // The old unversioned names are gone.
+    assert_eq!(c.get("/static/app.js").await.status, 404);
+}
+
+/// axe-core in light and dark mode on states the other tests do not reach: the degraded
+/// page (a corrupt data DB), the forgot page with its code form open, the printed code
+/// sheet, two-factor enrolment, and the sign-in's code step.
+#[tokio::test]
+async fn more_page_states_have_no_axe_violations_in_light_and_dark_mode() {
+    use pbx_e2e::totp;
+    let (dir, d) = crate::fresh("ui-axe-states");
+    crate::change_initial(&d, PW).await;
+    let mut b = Browser::start().await;
+    let mut found = Vec::new();
+    open(&mut b, &d, "/forgot").await;
+    b.click("#use-code").await;
+    found.extend(axe_both(&mut b, "forgot-code-form").await);
+    admin_in(&mut b, &d).await;
+    open(&mut b, &d, "/recovery-codes").await;
+    b.type_into("#codes_password", PW).await;
+    b.click("#codes-form button[type=submit]").await;
+    b.wait_for_text("#codes-sheet", "How to use a code").await;
+    found.extend(axe_both(&mut b, "codes-sheet").await);
+    open(&mut b, &d, "/profile").await;
+    b.type_into("#tfa_password", PW).await;
+    b.click("#tfa-setup-form button[type=submit]").await;
+    let secret = loop {
+        let t = b.text("#tfa-secret").await;
+        if !t.is_empty() {
+            break t.replace(' ', "");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    found.extend(axe_both(&mut b, "tfa-enroll").await);
+    b.type_into("#tfa_code", &totp::code(&secret, totp::now()))
+        .await;
+    b.click("#tfa-enable-form button[type=submit]").await;
+    b.wait_for_path("/login").await;
+    ready(&mut b).await;
+    b.type_into("#username", "admin").await;
+    b.type_into("#password", PW).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for_text("#code-form", "authenticator app").await;
+    found.extend(axe_both(&mut b, "login-code-step").await);
+
+    // Degraded: garbage over the data DB.
+    assert_eq!(d.stop(), Some(0));
+    let db = dir.path().join("state/data.db/db");
+    let len = std::fs::metadata(&db).expect("data DB").len().max(4096);
+    std::fs::write(
+        &db,
+        (0..len)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("garbage");
+    let d = Daemon::start(&dir.path().join("state"));
+    b.goto(&format!("http://{}/login", d.http)).await;
+    ready(&mut b).await;
+    b.wait_for_text("main", "factory reset").await;
+    found.extend(axe_both(&mut b, "degraded").await);
+    b.quit().await;
+    assert!(found.is_empty(), "{found:#?}");
+}
