@@ -897,3 +897,166 @@ async fn more_page_states_have_no_axe_violations_in_light_and_dark_mode() {
     b.quit().await;
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// The subject of a raw mail, RFC 2047 words decoded (lettre encodes a non-ASCII one
+/// as `=?utf-8?b?…?=`).
+fn subject_of(raw: &str) -> String {
+    use base64::Engine as _;
+    let line = raw
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .expect("Subject")
+        .to_string();
+    line.split_whitespace()
+        .map(|w| {
+            match w
+                .strip_prefix("=?utf-8?b?")
+                .and_then(|w| w.strip_suffix("?="))
+            {
+                Some(b64) => String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .expect("base64"),
+                )
+                .expect("utf-8"),
+                None => w.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// API messages in the request's language (the picker's cookie over Accept-Language,
+/// the box's default without either), error codes English; the account's own choice
+/// follows it into every sign-in and into its mails.
+#[tokio::test]
+async fn messages_pages_and_mails_follow_the_chosen_language() {
+    let (_dir, d) = crate::fresh("ui-lang-api");
+    let mut c = crate::recovery::admin_ready(&d).await;
+    let wrong = serde_json::json!({"username": "admin", "password": "not the password"})
+        .to_string()
+        .into_bytes();
+    let ask = |lang: Option<&'static str>, cookie: Option<&'static str>| {
+        let mut h = vec![("content-type", "application/json")];
+        if let Some(l) = lang {
+            h.push(("accept-language", l));
+        }
+        if let Some(c) = cookie {
+            h.push(("cookie", c));
+        }
+        h
+    };
+    let mut anon = d.client();
+    let r = anon
+        .send(
+            "POST",
+            "/api/v1/login",
+            &ask(Some("de-AT,de;q=0.9,en;q=0.5"), None),
+            Some(wrong.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["error"],
+        "invalid_credentials",
+        "codes stay English"
+    );
+    assert_eq!(r.json()["message"], "Benutzername oder Passwort falsch.");
+    let mut anon = d.client();
+    let r = anon
+        .send(
+            "POST",
+            "/api/v1/login",
+            &ask(Some("de"), Some("pbx_lang=fr")),
+            Some(wrong.clone()),
+        )
+        .await;
+    assert_eq!(
+        r.json()["message"],
+        "Nom d'utilisateur ou mot de passe incorrect.",
+        "the picker's cookie wins"
+    );
+    let mut anon = d.client();
+    let r = anon
+        .send(
+            "POST",
+            "/api/v1/login",
+            &ask(Some("xx, ja"), None),
+            Some(wrong),
+        )
+        .await;
+    assert_eq!(
+        r.json()["message"],
+        "Wrong username or password.",
+        "i18n.default"
+    );
+    let page = anon
+        .send("GET", "/login", &[("accept-language", "ar-EG")], None)
+        .await;
+    assert!(
+        page.text().contains("<html lang=\"ar\" dir=\"rtl\">"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("تسجيل الدخول إلى الـPBX"));
+    let r = anon
+        .send(
+            "POST",
+            "/api/v1/language",
+            &ask(None, None),
+            Some(br#"{"language":"tlh"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("\"tlh\" is not a language of this PBX"));
+
+    // Signed in: the picker is the account's choice too.
+    let r = c
+        .post_json("/api/v1/language", &serde_json::json!({"language": "ru"}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("pbx_lang=ru;") && c.contains("SameSite=Strict")),
+        "{:?}",
+        r.set_cookies()
+    );
+    let mut fresh_browser = d.client();
+    let r = fresh_browser.login("admin", PW).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("pbx_lang=ru;")),
+        "sign-in sets the account's language: {:?}",
+        r.set_cookies()
+    );
+    // And its mails: Find Password in Russian.
+    let r = d
+        .client()
+        .post_json(
+            "/api/v1/forgot",
+            &serde_json::json!({"username": "admin", "email": crate::recovery::ADMIN_MAIL}),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let mail = pbx_e2e::poll_until(
+        std::time::Duration::from_secs(10),
+        "a Russian Find Password mail",
+        || {
+            d.outbox()
+                .into_iter()
+                .find(|m| subject_of(m) == "Забыли пароль")
+        },
+    )
+    .await;
+    assert!(
+        mail.contains("Content-Type: text/plain; charset=utf-8"),
+        "{mail}"
+    );
+    pbx_e2e::smtp::assert_standard_headers(&mail);
+}

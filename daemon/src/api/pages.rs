@@ -30,7 +30,23 @@ pub(super) const DEVICE: Page = page::DEVICE;
 /// The language of a request: the picker's cookie, else the browser's
 /// `Accept-Language`, else the box's `i18n.default`.
 pub fn lang(app: &App, headers: &hyper::HeaderMap) -> Lang {
-    LangHint::of(headers).lang(app)
+    choose(
+        app,
+        http::cookie(headers, LANG_COOKIE),
+        headers.get(hyper::header::ACCEPT_LANGUAGE),
+    )
+}
+
+fn choose(app: &App, cookie: Option<&str>, accept: Option<&hyper::header::HeaderValue>) -> Lang {
+    cookie
+        .and_then(Lang::from_tag)
+        .filter(|l| l.shipped())
+        .or_else(|| {
+            accept
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::negotiate)
+        })
+        .unwrap_or_else(|| app.config().language)
 }
 
 /// What a request says about its language, kept (two header values, reference-counted)
@@ -50,20 +66,18 @@ impl LangHint {
     }
 
     pub fn lang(&self, app: &App) -> Lang {
-        let mut h = hyper::HeaderMap::new();
-        if let Some(c) = &self.cookie {
-            h.insert(hyper::header::COOKIE, c.clone());
-        }
-        http::cookie(&h, LANG_COOKIE)
-            .and_then(Lang::from_tag)
-            .filter(|l| l.shipped())
-            .or_else(|| {
-                self.accept
-                    .as_ref()
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(Lang::negotiate)
-            })
-            .unwrap_or_else(|| app.config().language)
+        let cookie = self
+            .cookie
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split(';').find_map(|kv| {
+                    kv.trim()
+                        .strip_prefix(LANG_COOKIE)
+                        .and_then(|rest| rest.strip_prefix('='))
+                })
+            });
+        choose(app, cookie, self.accept.as_ref())
     }
 }
 
