@@ -644,6 +644,10 @@ async fn every_page_in_every_language_has_no_english_left() {
             "/reset?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             false,
         ),
+        (
+            "/confirm-email?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            false,
+        ),
         ("/", true),
         ("/profile", true),
         ("/settings/email", true),
