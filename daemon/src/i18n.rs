@@ -364,6 +364,54 @@ mod tests {
         }
     }
 
+    /// The runs of a text a reader sees: markup and placeholders taken out.
+    fn runs(text: &str) -> Vec<String> {
+        let mut plain = String::new();
+        let mut depth = 0u32;
+        for c in text.chars() {
+            match c {
+                '<' | '{' => {
+                    depth += 1;
+                    plain.push('\n');
+                }
+                '>' | '}' => depth = depth.saturating_sub(1),
+                c if depth == 0 => plain.push(c),
+                _ => {}
+            }
+        }
+        plain
+            .split('\n')
+            .map(|r| r.trim().trim_end_matches(['.', ':', ';', ',']).to_string())
+            .filter(|r| {
+                r.split_whitespace()
+                    .filter(|w| w.chars().any(char::is_alphabetic))
+                    .count()
+                    >= 3
+            })
+            .collect()
+    }
+
+    /// Every page (the degraded ones and the not-local page too) in every shipped
+    /// language: no English sentence of the catalogue in it. (The pages' script texts
+    /// are checked in Chromium: e2e `ui::every_page_in_every_language_has_no_english_left`.)
+    #[test]
+    fn every_page_in_every_language_has_no_english_sentence() {
+        let english: Vec<String> = table(Lang::En).texts.iter().flat_map(|t| runs(t)).collect();
+        assert!(english.len() > 150, "{}", english.len());
+        let mut left = Vec::new();
+        for p in 0..PAGES {
+            for lang in Lang::shipped_all().filter(|l| *l != Lang::En) {
+                let html = page(Page(p), lang);
+                for e in &english {
+                    if html.contains(e.as_str()) {
+                        left.push(format!("page {p} {lang:?}: {e:?}"));
+                    }
+                }
+            }
+        }
+        assert!(left.is_empty(), "{left:#?}");
+    }
+
     #[test]
     fn placeholders_are_filled_once() {
         let m = Msg::new(k::MSG_ACCOUNT_EXISTS).arg("user", "{user}");
