@@ -25,6 +25,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 const DRAIN_LIMIT: u64 = 1024 * 1024;
 
 pub const SESSION_COOKIE: &str = "pbx_session";
+/// The cookie the language picker sets (and signing in, to the account's choice).
+pub const LANG_COOKIE: &str = "pbx_lang";
 
 /// What the server knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -400,13 +402,7 @@ fn add_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: Option<u
 
 /// The language cookie of the picker (a year; readable by nothing but this box).
 pub fn set_lang_cookie(r: &mut Response<Body>, lang: crate::i18n::Lang, https: bool) {
-    add_cookie(
-        r,
-        super::pages::LANG_COOKIE,
-        lang.code(),
-        Some(365 * 86400),
-        https,
-    );
+    add_cookie(r, LANG_COOKIE, lang.code(), Some(365 * 86400), https);
 }
 
 pub fn set_session_cookie(r: &mut Response<Body>, id: &str, https: bool) {

@@ -14,8 +14,7 @@ use crate::model::{Health, Reason};
 
 use crate::i18n::{self, page, Lang, Page};
 
-/// The cookie the language picker sets (and signing in, to the account's choice).
-pub const LANG_COOKIE: &str = "pbx_lang";
+use super::http::LANG_COOKIE;
 
 pub(super) const LOGIN: Page = page::LOGIN;
 pub(super) const DASHBOARD: Page = page::INDEX;
