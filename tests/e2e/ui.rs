@@ -1074,3 +1074,32 @@ async fn messages_pages_and_mails_follow_the_chosen_language() {
     );
     pbx_e2e::smtp::assert_standard_headers(&mail);
 }
+
+/// The picker with the keyboard alone: arrowing through the closed list moves the
+/// choice without reloading at every step (a keyboard user could never get past the
+/// next language otherwise); Enter applies it.
+#[tokio::test]
+async fn the_language_picker_works_with_the_keyboard() {
+    const ARROW_DOWN: char = '\u{E015}';
+    let (_dir, d) = crate::fresh("ui-picker-keys");
+    let mut b = Browser::start().await;
+    open(&mut b, &d, "/login").await;
+    b.eval("document.getElementById('lang-picker').focus(); return true;")
+        .await;
+    b.keys(&format!("{ARROW_DOWN}{ARROW_DOWN}")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let now = b
+        .eval(
+            "return [document.documentElement.lang, document.getElementById('lang-picker').value];",
+        )
+        .await;
+    assert_eq!(
+        now,
+        serde_json::json!(["en", "fr"]),
+        "two steps down, no reload yet"
+    );
+    b.keys(&pbx_e2e::webdriver::ENTER.to_string()).await;
+    wait_for_lang(&mut b, "fr").await;
+    b.wait_for_text("h1", "Se connecter au PBX").await;
+    b.quit().await;
+}

@@ -41,14 +41,23 @@ function wirePasswordToggles() {
 
 // The language picker on every page: the cookie for this browser, and for a signed-in
 // account its own choice (its mails follow it).
+// A choice with the mouse applies at once; with the keyboard, arrowing through the
+// closed list only moves the choice (it would reload on the first arrow otherwise):
+// Enter, or leaving the list, applies it.
 function wirePicker() {
   const p = $("lang-picker");
   if (!p) return;
-  $("lang-form").addEventListener("submit", (ev) => ev.preventDefault());
-  p.addEventListener("change", async () => {
+  const was = p.value;
+  let keyed = false;
+  const apply = async () => {
+    if (p.value === was) return;
     const r = await api("POST", "/language", { language: p.value });
     if (r.status === 204) location.reload();
-  });
+  };
+  $("lang-form").addEventListener("submit", (ev) => { ev.preventDefault(); apply(); });
+  p.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); apply(); } else keyed = true; });
+  p.addEventListener("change", () => { if (!keyed) apply(); });
+  p.addEventListener("blur", () => { if (keyed) apply(); keyed = false; });
 }
 
 async function api(method, path, body) {
