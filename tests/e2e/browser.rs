@@ -7,10 +7,7 @@ use crate::{fresh, initial};
 
 /// On the login page: signs in as admin and waits for the dashboard.
 async fn sign_in(b: &mut Browser, password: &str) {
-    b.type_into("#username", "admin").await;
-    b.type_into("#password", password).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_path("/").await;
+    crate::ui::sign_in_as(b, "admin", password).await;
 }
 
 /// On the Forgot Password page: asks for the admin's reset link.
@@ -132,7 +129,7 @@ async fn email_recovery_end_to_end_in_the_browser() {
     // The header's section link, marked as the current page there.
     b.click(".bar nav a[href='/settings/email']").await;
     b.wait_for_path("/settings/email").await;
-    wait_ready(&mut b).await;
+    b.wait_ready().await;
     assert_eq!(
         b.attr(".bar nav a[href='/settings/email']", "aria-current")
             .await
@@ -513,19 +510,6 @@ async fn the_admin_pages_in_the_browser() {
     b.quit().await;
 }
 
-/// Waits until the page's script has wired every handler (`body[data-ready]`).
-async fn wait_ready(b: &mut Browser) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while b.eval("return document.body.dataset.ready || ''").await != "1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "page script not ready at {}",
-            b.url().await
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// Issue 24 item 0 (failed on the old code: the page had no handler, the form posted
 /// natively and showed a raw `{"error":"csrf"}` page): the web factory reset works like
 /// the other pages — signed in, the last warning names the ways back in still ready,
@@ -542,7 +526,7 @@ async fn the_web_factory_reset_erases_and_the_label_password_works_again() {
     b.goto(&format!("{base}/login")).await;
     sign_in(&mut b, "amber tram over the bridge").await;
     b.goto(&format!("{base}/factory-reset")).await;
-    wait_ready(&mut b).await;
+    b.wait_ready().await;
     b.wait_for_text("#who", "admin").await;
     let ways = b.wait_for_text("#ways-left", "Still ready").await;
     assert!(ways.contains("3–8 second press"), "{ways}");
@@ -597,7 +581,7 @@ async fn the_web_factory_reset_erases_and_the_label_password_works_again() {
 
 /// [`sign_in`] that lands on `path` (the forced change after a reset).
 async fn sign_in_expecting(b: &mut Browser, password: &str, path: &str) {
-    wait_ready(b).await;
+    b.wait_ready().await;
     b.type_into("#username", "admin").await;
     b.type_into("#password", password).await;
     b.click("button[type=submit]").await;
@@ -649,7 +633,7 @@ async fn every_form_on_every_page_is_handled_by_the_page_script() {
         }
         for (file, path, _) in FORM_PAGES.iter().filter(|p| p.2 == signed_in) {
             b.goto(&format!("{base}{path}")).await;
-            wait_ready(&mut b).await;
+            b.wait_ready().await;
             let taken = b
                 .eval(
                     "return [...document.forms].map(f => {

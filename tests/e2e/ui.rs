@@ -15,20 +15,6 @@ pub async fn sign_in_as(b: &mut Browser, user: &str, password: &str) {
     b.wait_for_path("/").await;
 }
 
-/// Waits until the page's script has wired everything (`body[data-ready]`).
-pub async fn ready(b: &mut Browser) {
-    for _ in 0..100 {
-        if b.eval("return document.body && document.body.dataset.ready === '1';")
-            .await
-            == serde_json::json!(true)
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the page's script did not finish");
-}
-
 /// axe-core in light and in dark mode on the page as it is; a screenshot of each.
 /// Returns the violations, each prefixed with the state and scheme.
 pub async fn axe_both(b: &mut Browser, state: &str) -> Vec<String> {
@@ -47,24 +33,17 @@ pub async fn axe_both(b: &mut Browser, state: &str) -> Vec<String> {
 
 /// Waits for the page whose address has `part` in its query, and for its script.
 async fn wait_for_query(b: &mut Browser, part: &str) {
-    for _ in 0..100 {
-        let ok = b
-            .eval(&format!(
-                "return location.search.includes({part:?}) && document.body && document.body.dataset.ready === '1';"
-            ))
-            .await;
-        if ok == serde_json::json!(true) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no page with {part} in its address");
+    b.wait_until(
+        &format!("location.search.includes({part:?}) && document.body && document.body.dataset.ready === '1'"),
+        &format!("no page with {part} in its address"),
+    )
+    .await;
 }
 
 /// Opens `path` and waits for its script.
 pub async fn open(b: &mut Browser, d: &Daemon, path: &str) {
     b.goto(&format!("http://{}{path}", d.http)).await;
-    ready(b).await;
+    b.wait_ready().await;
 }
 
 #[tokio::test]
@@ -99,14 +78,14 @@ async fn every_page_state_has_no_axe_violations_in_light_and_dark_mode() {
     b.type_into("#password", &crate::initial(&d)).await;
     b.click("#login-form button[type=submit]").await;
     b.wait_for_path("/profile").await;
-    ready(&mut b).await;
+    b.wait_ready().await;
     found.extend(axe_both(&mut b, "forced-change").await);
     b.type_into("#current_password", &crate::initial(&d)).await;
     b.type_into("#new_password", PW).await;
     b.type_into("#confirm_password", PW).await;
     b.click("#password-form button[type=submit]").await;
     b.wait_for_path("/login").await;
-    ready(&mut b).await;
+    b.wait_ready().await;
     sign_in_as(&mut b, "admin", PW).await;
 
     for (path, state) in [
@@ -171,7 +150,7 @@ async fn the_reset_link_survives_a_reload_and_a_dead_link_says_so_on_open() {
         "{url}"
     );
     b.eval("location.reload(); return true;").await;
-    ready(&mut b).await;
+    b.wait_ready().await;
     b.wait_for_text("#link-for", "For the account admin").await;
     b.shot("reset-after-reload-phone").await;
     b.type_into("#new_password", "seven swans over the lake")
@@ -245,7 +224,7 @@ async fn the_forgot_page_names_the_ways_back_in_on_load() {
 async fn admin_in(b: &mut Browser, d: &Daemon) {
     open(b, d, "/login").await;
     sign_in_as(b, "admin", PW).await;
-    ready(b).await;
+    b.wait_ready().await;
 }
 
 /// Items 1 and 6: an extension whose temporary password the admin set is told so (not
@@ -308,12 +287,12 @@ async fn temporary_passwords_are_readable_named_and_delete_asks_in_the_row() {
     // The extension's first sign-in: its temporary password, not the label's.
     b.click("#logout").await;
     b.wait_for_path("/login").await;
-    ready(&mut b).await;
+    b.wait_ready().await;
     b.type_into("#username", "1001").await;
     b.type_into("#password", "violet kettle on the stove").await;
     b.click("#login-form button[type=submit]").await;
     b.wait_for_path("/profile").await;
-    ready(&mut b).await;
+    b.wait_ready().await;
     let temp = b
         .wait_for_text(
             "#first-change-temp",
@@ -698,16 +677,11 @@ async fn every_page_in_every_language_has_no_english_left() {
 
 /// Waits until the page is in `lang` (after the picker reloaded it).
 async fn wait_for_lang(b: &mut Browser, lang: &str) {
-    for _ in 0..100 {
-        let v = b
-            .eval("return [document.documentElement.lang, document.body && document.body.dataset.ready];")
-            .await;
-        if v == serde_json::json!([lang, "1"]) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("the page did not switch to {lang}");
+    b.wait_until(
+        &format!("document.documentElement.lang === {lang:?} && document.body && document.body.dataset.ready === '1'"),
+        &format!("the page did not switch to {lang}"),
+    )
+    .await;
 }
 
 /// Item 3: one source of truth for readiness. A failed test of settings that were never
@@ -883,7 +857,7 @@ async fn more_page_states_have_no_axe_violations_in_light_and_dark_mode() {
         .await;
     b.click("#tfa-enable-form button[type=submit]").await;
     b.wait_for_path("/login").await;
-    ready(&mut b).await;
+    b.wait_ready().await;
     b.type_into("#username", "admin").await;
     b.type_into("#password", PW).await;
     b.click("#login-form button[type=submit]").await;
@@ -903,7 +877,7 @@ async fn more_page_states_have_no_axe_violations_in_light_and_dark_mode() {
     .expect("garbage");
     let d = Daemon::start(&dir.path().join("state"));
     b.goto(&format!("http://{}/login", d.http)).await;
-    ready(&mut b).await;
+    b.wait_ready().await;
     b.wait_for_text("main", "factory reset").await;
     found.extend(axe_both(&mut b, "degraded").await);
     b.quit().await;

@@ -268,6 +268,30 @@ impl Browser {
         .await
     }
 
+    /// Waits (up to 10 s) until `condition` (a JS expression) is true in the page; panics
+    /// naming `what` otherwise.
+    pub async fn wait_until(&mut self, condition: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let script = format!("return !!({condition});");
+        while self.eval(&script).await != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "{what} (at {})",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the page's script has wired everything (`body[data-ready]`).
+    pub async fn wait_ready(&mut self) {
+        self.wait_until(
+            "document.body && document.body.dataset.ready === '1'",
+            "page script not ready",
+        )
+        .await;
+    }
+
     /// Runs `script` (a function body; its last argument is the callback to call with
     /// the value) in the page and waits for it (WebDriver's async script, 30 s).
     pub async fn eval_async(&mut self, script: &str) -> Value {

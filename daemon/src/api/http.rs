@@ -375,9 +375,12 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 /// Bytes, not `to_str`: that would first check every byte of every cookie the browser
 /// sends; only the wanted value has to be text.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
+    cookie_in(headers.get_all(header::COOKIE).iter(), name)
+}
+
+/// [`cookie`] in `Cookie` header values kept apart from their request.
+pub fn cookie_in<'a>(values: impl Iterator<Item = &'a HeaderValue>, name: &str) -> Option<&'a str> {
+    values
         .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
         .filter_map(|kv| {
             let eq = kv.iter().position(|&b| b == b'=')?;

@@ -65,17 +65,7 @@ impl LangHint {
     }
 
     pub fn lang(&self, app: &App) -> Lang {
-        let cookie = self
-            .cookie
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split(';').find_map(|kv| {
-                    kv.trim()
-                        .strip_prefix(LANG_COOKIE)
-                        .and_then(|rest| rest.strip_prefix('='))
-                })
-            });
+        let cookie = http::cookie_in(self.cookie.iter(), LANG_COOKIE);
         choose(app, cookie, self.accept.as_ref())
     }
 }

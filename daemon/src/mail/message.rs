@@ -138,11 +138,6 @@ pub fn find_password(h: &Head, m: &FindPassword<'_>) -> Result<Message, String> 
     )
 }
 
-/// How a password was replaced without the old one, for the notice.
-pub fn how_words(h: &Head, how: Key) -> &'static str {
-    h.t(how)
-}
-
 pub fn password_changed(
     h: &Head,
     username: &str,
@@ -156,7 +151,7 @@ pub fn password_changed(
         &[
             ("user", username),
             ("when", &format_utc(at)),
-            ("how", how_words(h, how)),
+            ("how", h.t(how)),
             ("ip", ip),
         ],
     )

@@ -201,7 +201,7 @@ function showWays(d, admin) {
   // The select shows what the button does now; a change waits for the press.
   $("button-mode").value = mode;
   const pending = d.button && d.button.pending;
-  $("button-pending").textContent = pending ? t("js.button_pending", { mode: $("button-mode").selectedOptions[0] ? optionText(pending.mode) : pending.mode }) : "";
+  $("button-pending").textContent = pending ? t("js.button_pending", { mode: optionText(pending.mode) }) : "";
   $("button-pending").hidden = !pending;
   $("button-form").onsubmit = async (ev) => {
     ev.preventDefault();
