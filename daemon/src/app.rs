@@ -51,6 +51,8 @@ pub struct App {
     hostname: String,
     /// The config file it was started with (`None`: the embedded dev config).
     config_path: Option<std::path::PathBuf>,
+    /// The trusted networks, HTTPS-only, and the change on probation (spec §10).
+    access: crate::auth::trust::Live,
 }
 
 impl App {
@@ -85,6 +87,12 @@ impl App {
             Health::Degraded(why) => tracing::error!("degraded: {why}"),
         }
         let device_key = data.as_ref().map(Store::blocking).and_then(device_key);
+        let access = crate::flows::access::restore(
+            data.as_ref().map(Store::blocking),
+            &config,
+            clock.unix(),
+            clock.mono(),
+        );
         let p = config.policy.clone();
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_ascii_lowercase())
@@ -105,6 +113,7 @@ impl App {
             started_at: clock.unix(),
             hostname,
             config_path: None,
+            access,
             config: RwLock::new(Arc::new(config)),
             clock,
             board,
@@ -150,6 +159,11 @@ impl App {
             self.syslog.configure(new.syslog.clone());
         }
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+    }
+
+    /// The trusted networks, HTTPS-only and the probation in force.
+    pub fn access(&self) -> &crate::auth::trust::Live {
+        &self.access
     }
 
     /// Records an audit event; best effort (a full flash must not block a login).

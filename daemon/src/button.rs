@@ -60,6 +60,7 @@ pub async fn press(app: &Arc<App>, held: Duration, source: &str) -> Value {
     match windows.classify(ms) {
         Press::Recovery => {
             button::cancel(app, "a recovery press");
+            crate::flows::access::revert(app, crate::flows::access::WHY_BUTTON).await;
             recovery_press(app, source).await
         }
         Press::FactoryReset => {

@@ -68,6 +68,18 @@ pub enum Error {
         subnets: Vec<String>,
     },
     Conflict(Msg),
+    /// A sign-in or request from outside the trusted networks of the account's role.
+    NotTrustedNetwork {
+        admin: bool,
+        networks: Vec<String>,
+        local: bool,
+        ip: std::net::IpAddr,
+    },
+    /// A change on probation confirmed by a session older than the change.
+    ConfirmFromNewSession,
+    NothingOnProbation,
+    /// An installer account whose time is over.
+    InstallerExpired,
     NotFound,
     MethodNotAllowed {
         allow: String,
@@ -116,7 +128,9 @@ impl Error {
             | Error::AccountProtected => StatusCode::TOO_MANY_REQUESTS,
             Error::RecoveryNotConfigured | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TokenInvalid | Error::CodeInvalid => StatusCode::GONE,
-            Error::NotLocal { .. } => StatusCode::FORBIDDEN,
+            Error::NotLocal { .. } | Error::NotTrustedNetwork { .. } => StatusCode::FORBIDDEN,
+            Error::ConfirmFromNewSession | Error::NothingOnProbation => StatusCode::CONFLICT,
+            Error::InstallerExpired => StatusCode::UNAUTHORIZED,
             Error::Csrf
             | Error::Forbidden
             | Error::AccountDisabled
@@ -162,6 +176,10 @@ impl Error {
             Error::TokenInvalid => "token_invalid",
             Error::CodeInvalid => "code_invalid",
             Error::NotLocal { .. } => "not_local",
+            Error::NotTrustedNetwork { .. } => "not_trusted_network",
+            Error::ConfirmFromNewSession => "confirm_from_new_session",
+            Error::NothingOnProbation => "nothing_on_probation",
+            Error::InstallerExpired => "installer_expired",
             Error::Conflict(_) => "conflict",
             Error::Unauthenticated => "unauthenticated",
             Error::Csrf => "csrf",
@@ -244,6 +262,21 @@ impl Error {
             Error::NotLocal { subnets } => {
                 Msg::new(k::ERR_NOT_LOCAL).arg("subnets", subnets.join(", "))
             }
+            Error::NotTrustedNetwork {
+                admin,
+                networks,
+                ip,
+                ..
+            } => Msg::new(if *admin {
+                k::ERR_NOT_TRUSTED_NETWORK_ADMIN
+            } else {
+                k::ERR_NOT_TRUSTED_NETWORK_USER
+            })
+            .arg("networks", networks.join(", "))
+            .arg("ip", ip),
+            Error::ConfirmFromNewSession => Msg::new(k::ERR_CONFIRM_FROM_NEW_SESSION),
+            Error::NothingOnProbation => Msg::new(k::ERR_NOTHING_ON_PROBATION),
+            Error::InstallerExpired => Msg::new(k::ERR_INSTALLER_EXPIRED),
             Error::NotFound => Msg::new(k::ERR_NOT_FOUND),
             Error::MethodNotAllowed { .. } => Msg::new(k::ERR_METHOD_NOT_ALLOWED),
             Error::Storage(StoreError::Full) => Msg::new(k::ERR_STORAGE_FULL),
@@ -259,6 +292,18 @@ impl Error {
             Error::CurrentPasswordRequired(why) => Msg::new(k::ERR_CURRENT_PASSWORD_REQUIRED)
                 .arg("why", crate::i18n::t(lang, *why))
                 .text(lang),
+            // "this PBX's own network" in the same language, before the subnets.
+            Error::NotTrustedNetwork {
+                local: true,
+                networks,
+                ..
+            } => {
+                let mut m = self.msg();
+                let own = crate::i18n::t(lang, k::MSG_NET_LOCAL).to_string();
+                let all = std::iter::once(own).chain(networks.iter().cloned());
+                m.args[0].1 = all.collect::<Vec<_>>().join(", ");
+                m.text(lang)
+            }
             other => other.msg().text(lang),
         }
     }

@@ -30,7 +30,8 @@ pub fn cookie_csrf(data: &[u8]) {
         h.append(COOKIE, v.clone());
         h.append(COOKIE, v);
     }
-    if let Some(id) = crate::api::http::session_cookie(&h) {
+    let _ = crate::api::http::session_cookie(&h, true);
+    if let Some(id) = crate::api::http::session_cookie(&h, false) {
         let _ = crate::auth::token_digest(id);
         let _ = crate::auth::ct_eq(id.as_bytes(), csrf);
     }

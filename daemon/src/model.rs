@@ -87,6 +87,127 @@ pub struct Account {
     /// `None`: the box's `i18n.default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// An installer's account: until when, who issued it, where from (spec §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<Installer>,
+    /// The alert kinds this account turned off (their names, see [`AlertKind`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts_off: Vec<String>,
+}
+
+/// What makes an account an installer's: it ends by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installer {
+    /// Unix seconds: its sessions end and the account is removed then.
+    pub until: u64,
+    /// The owner who issued it (mailed at each of its sign-ins).
+    pub by: String,
+    /// Where it may sign in from besides its role's networks (empty: those only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
+}
+
+/// The access settings as the admin edits them on the page (and as stored, as text so
+/// that an entry another firmware knows never makes the record unreadable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessSettings {
+    pub admin_networks: Vec<String>,
+    pub user_networks: Vec<String>,
+    pub https_only: bool,
+    pub require_2fa_for_admin: bool,
+}
+
+/// A change that can lock the admin out, applied and waiting for its confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probation {
+    /// Unix seconds: it reverts then unless confirmed.
+    pub reverts_at: u64,
+    /// The settings it reverts to (the last confirmed ones).
+    pub previous: AccessSettings,
+    /// The names of the settings that changed.
+    pub changes: Vec<String>,
+    /// Who made it.
+    pub by: String,
+}
+
+/// The `access` setting: the admin's settings (absent: the config's) and the change on
+/// probation, written together in one flushed write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    pub settings: AccessSettings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probation: Option<Probation>,
+}
+
+/// The alerts mailed to the admins (spec §10), each also an audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    NewDevice,
+    AddressBlocked,
+    AccountCap,
+    FactorLocked,
+    TwoFactorOff,
+    CodesRegenerated,
+    CredentialsReset,
+    FactoryResetRequested,
+    SmtpChanged,
+    AdminCreated,
+    ProbationReverted,
+    InstallerSignIn,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 12] = [
+        AlertKind::NewDevice,
+        AlertKind::AddressBlocked,
+        AlertKind::AccountCap,
+        AlertKind::FactorLocked,
+        AlertKind::TwoFactorOff,
+        AlertKind::CodesRegenerated,
+        AlertKind::CredentialsReset,
+        AlertKind::FactoryResetRequested,
+        AlertKind::SmtpChanged,
+        AlertKind::AdminCreated,
+        AlertKind::ProbationReverted,
+        AlertKind::InstallerSignIn,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::NewDevice => "new_device",
+            AlertKind::AddressBlocked => "address_blocked",
+            AlertKind::AccountCap => "account_cap",
+            AlertKind::FactorLocked => "factor_locked",
+            AlertKind::TwoFactorOff => "two_factor_off",
+            AlertKind::CodesRegenerated => "codes_regenerated",
+            AlertKind::CredentialsReset => "credentials_reset",
+            AlertKind::FactoryResetRequested => "factory_reset_requested",
+            AlertKind::SmtpChanged => "smtp_changed",
+            AlertKind::AdminCreated => "admin_created",
+            AlertKind::ProbationReverted => "probation_reverted",
+            AlertKind::InstallerSignIn => "installer_sign_in",
+        }
+    }
+
+    /// The first seven may be turned off on the profile; the rest always come (what
+    /// they tell cannot be waved away: someone reached the owner's settings).
+    pub fn optional(self) -> bool {
+        matches!(
+            self,
+            AlertKind::NewDevice
+                | AlertKind::AddressBlocked
+                | AlertKind::AccountCap
+                | AlertKind::FactorLocked
+                | AlertKind::TwoFactorOff
+                | AlertKind::CodesRegenerated
+                | AlertKind::CredentialsReset
+        )
+    }
+
+    pub fn from_name(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 impl Account {
@@ -252,6 +373,14 @@ pub enum AuditKind {
     ButtonModeCancelled,
     FactoryReset,
     FactoryResetFailed,
+    LoginNewDevice,
+    LoginUntrusted,
+    AccessChanged,
+    AccessConfirmed,
+    AccessReverted,
+    InstallerCreated,
+    InstallerEnded,
+    AlertsHeld,
 }
 
 /// How much an audit event matters to whoever watches the trail.
@@ -264,7 +393,7 @@ pub enum Severity {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 35] = [
+    pub const ALL: [AuditKind; 43] = [
         AuditKind::Login,
         AuditKind::LoginFailed,
         AuditKind::LoginLocked,
@@ -300,6 +429,14 @@ impl AuditKind {
         AuditKind::ButtonModeCancelled,
         AuditKind::FactoryReset,
         AuditKind::FactoryResetFailed,
+        AuditKind::LoginNewDevice,
+        AuditKind::LoginUntrusted,
+        AuditKind::AccessChanged,
+        AuditKind::AccessConfirmed,
+        AuditKind::AccessReverted,
+        AuditKind::InstallerCreated,
+        AuditKind::InstallerEnded,
+        AuditKind::AlertsHeld,
     ];
 
     pub fn name(self) -> &'static str {
@@ -339,6 +476,14 @@ impl AuditKind {
             AuditKind::ButtonModeCancelled => "button_mode_cancelled",
             AuditKind::FactoryReset => "factory_reset",
             AuditKind::FactoryResetFailed => "factory_reset_failed",
+            AuditKind::LoginNewDevice => "login_new_device",
+            AuditKind::LoginUntrusted => "login_untrusted",
+            AuditKind::AccessChanged => "access_changed",
+            AuditKind::AccessConfirmed => "access_confirmed",
+            AuditKind::AccessReverted => "access_reverted",
+            AuditKind::InstallerCreated => "installer_created",
+            AuditKind::InstallerEnded => "installer_ended",
+            AuditKind::AlertsHeld => "alerts_held",
         }
     }
 
@@ -351,7 +496,10 @@ impl AuditKind {
             | AuditKind::RecoveryCheckFailed
             | AuditKind::TwoFactorFailed
             | AuditKind::TwoFactorLocked
-            | AuditKind::FactoryResetFailed => Severity::Warning,
+            | AuditKind::FactoryResetFailed
+            | AuditKind::LoginUntrusted
+            | AuditKind::AccessReverted
+            | AuditKind::AlertsHeld => Severity::Warning,
             _ => Severity::Notice,
         }
     }

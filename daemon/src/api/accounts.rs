@@ -18,6 +18,11 @@ fn view(a: &Account, last_sign_in: Option<u64>) -> serde_json::Value {
         "two_factor": a.two_factor(),
         "disabled": a.disabled,
         "last_sign_in": last_sign_in,
+        "installer": a.installer.as_ref().map(|i| serde_json::json!({
+            "until": i.until,
+            "by": i.by,
+            "networks": i.networks,
+        })),
     })
 }
 
@@ -38,6 +43,7 @@ pub async fn update(app: &App, req: Req, call: Call) -> Reply {
     let a = call.authed()?;
     let body: accounts::AccountChange = http::read_json(req).await?;
     let by = &a.session.username;
+    accounts::within_reach(app, a.session.installer, &call.tail).await?;
     let account = accounts::update(app, call.ip(), by, &call.tail, body).await?;
     Ok(http::json(StatusCode::OK, &view(&account, None)))
 }
@@ -51,6 +57,7 @@ pub async fn create(app: &App, req: Req, call: Call) -> Reply {
 
 pub async fn delete(app: &App, _: Req, call: Call) -> Reply {
     let a = call.authed()?;
+    accounts::within_reach(app, a.session.installer, &call.tail).await?;
     accounts::delete(app, call.ip(), &a.session.username, &call.tail).await?;
     Ok(http::no_content())
 }

@@ -5,7 +5,7 @@
 
 use hyper::header::HeaderMap;
 
-use super::http;
+use super::http::{self, Ctx};
 use crate::app::App;
 use crate::auth::sessions::{Session, SessionKey};
 use crate::error::Error;
@@ -35,21 +35,36 @@ pub enum Guard {
     AdminRead,
     /// An administrator's change: [`Guard::Full`] and the admin role.
     Admin,
+    /// The owner's settings (accounts, installers, SMTP, access, the button, the
+    /// factory reset): [`Guard::Admin`], not an installer's session.
+    Owner,
 }
 
-/// Applies `guard` to a request's headers: the caller it lets in (`None` for anyone).
-pub fn check(app: &App, guard: Guard, headers: &HeaderMap) -> Result<Option<Authed>, Error> {
+/// Applies `guard` to a request: the caller it lets in (`None` for anyone). A session
+/// used from outside the trusted networks of its role is refused (`not_trusted_network`;
+/// for [`Guard::Optional`]: treated as none).
+pub fn check(
+    app: &App,
+    guard: Guard,
+    headers: &HeaderMap,
+    ctx: &Ctx,
+) -> Result<Option<Authed>, Error> {
+    let h = (headers, ctx);
     match guard {
         Guard::Public => Ok(None),
-        Guard::Optional => Ok(authed(app, headers).ok()),
-        Guard::Session => authed(app, headers).map(Some),
-        Guard::Csrf => authed_csrf(app, headers).map(Some),
-        Guard::Enrolling => authed_enrolling(app, headers).map(Some),
-        Guard::Full => authed_full(app, headers).map(Some),
-        Guard::AdminRead => admin_read(app, headers).map(Some),
-        Guard::Admin => admin(app, headers).map(Some),
+        Guard::Optional => Ok(authed(app, h).ok()),
+        Guard::Session => authed(app, h).map(Some),
+        Guard::Csrf => authed_csrf(app, h).map(Some),
+        Guard::Enrolling => authed_enrolling(app, h).map(Some),
+        Guard::Full => authed_full(app, h).map(Some),
+        Guard::AdminRead => admin_read(app, h).map(Some),
+        Guard::Admin => admin(app, h).map(Some),
+        Guard::Owner => owner(app, h).map(Some),
     }
 }
+
+/// A request's headers and its connection.
+type Asked<'a> = (&'a HeaderMap, &'a Ctx);
 
 /// A caller with a live session.
 pub struct Authed {
@@ -58,8 +73,16 @@ pub struct Authed {
     pub session: Session,
 }
 
-pub fn authed(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
-    let id = http::session_cookie(headers).ok_or(Error::Unauthenticated)?;
+/// A live session, used from within the trusted networks of its role.
+pub fn authed(app: &App, (headers, ctx): Asked<'_>) -> Result<Authed, Error> {
+    let a = session(app, headers, ctx.https)?;
+    crate::flows::access::admit(app, a.session.role, None, ctx.peer.ip())?;
+    Ok(a)
+}
+
+/// The live session the request's cookie names, wherever the request comes from.
+pub fn session(app: &App, headers: &HeaderMap, https: bool) -> Result<Authed, Error> {
+    let id = http::session_cookie(headers, https).ok_or(Error::Unauthenticated)?;
     let key = SessionKey::of(id);
     let touch = !headers.contains_key(POLL_HEADER);
     let session = app
@@ -70,8 +93,9 @@ pub fn authed(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 }
 
 /// A state-changing request: live session plus the session's CSRF token in the header.
-fn authed_csrf(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
-    let a = authed(app, headers)?;
+fn authed_csrf(app: &App, h: Asked<'_>) -> Result<Authed, Error> {
+    let headers = h.0;
+    let a = authed(app, h)?;
     let sent = headers
         .get(CSRF_HEADER)
         .map(|v| v.as_bytes())
@@ -84,8 +108,8 @@ fn authed_csrf(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 
 /// Like [`authed_csrf`], and the account has replaced its initial password: everything
 /// but the password change itself waits for that.
-fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
-    let a = authed_csrf(app, headers)?;
+fn authed_full(app: &App, h: Asked<'_>) -> Result<Authed, Error> {
+    let a = authed_csrf(app, h)?;
     if a.session.must_change_password {
         return Err(Error::PasswordChangeRequired);
     }
@@ -97,8 +121,8 @@ fn authed_full(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 
 /// Setting up a second factor: allowed while its enrollment is required (that is what
 /// the session is for), not before the initial password is replaced.
-fn authed_enrolling(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
-    let a = authed_csrf(app, headers)?;
+fn authed_enrolling(app: &App, h: Asked<'_>) -> Result<Authed, Error> {
+    let a = authed_csrf(app, h)?;
     if a.session.must_change_password {
         return Err(Error::PasswordChangeRequired);
     }
@@ -106,8 +130,8 @@ fn authed_enrolling(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 }
 
 /// [`authed_full`] for an administrator.
-fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
-    let a = authed_full(app, headers)?;
+fn admin(app: &App, h: Asked<'_>) -> Result<Authed, Error> {
+    let a = authed_full(app, h)?;
     if a.session.role != crate::model::Role::Admin {
         return Err(Error::Forbidden);
     }
@@ -115,8 +139,8 @@ fn admin(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
 }
 
 /// Admin reads (GET): a session without the forced change pending, no CSRF header.
-fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
-    let a = authed(app, headers)?;
+fn admin_read(app: &App, h: Asked<'_>) -> Result<Authed, Error> {
+    let a = authed(app, h)?;
     if a.session.role != crate::model::Role::Admin {
         return Err(Error::Forbidden);
     }
@@ -125,6 +149,15 @@ fn admin_read(app: &App, headers: &HeaderMap) -> Result<Authed, Error> {
     }
     if a.session.must_enroll_2fa {
         return Err(Error::TwoFactorEnrollmentRequired);
+    }
+    Ok(a)
+}
+
+/// [`admin`], not an installer.
+fn owner(app: &App, h: Asked<'_>) -> Result<Authed, Error> {
+    let a = admin(app, h)?;
+    if a.session.installer {
+        return Err(Error::Forbidden);
     }
     Ok(a)
 }

@@ -241,6 +241,16 @@ pub fn error_response(e: &Error, lang: crate::i18n::Lang) -> Response<Body> {
                 .collect::<Vec<_>>()
                 .into()
         }
+        Error::NotTrustedNetwork {
+            networks, local, ..
+        } => {
+            let local = local.then(|| crate::auth::trust::LOCAL.to_string());
+            body["networks"] = local
+                .into_iter()
+                .chain(networks.iter().cloned())
+                .collect::<Vec<_>>()
+                .into()
+        }
         Error::ClockUnset { reads, floor } => {
             body["clock_reads"] = (*reads).into();
             body["clock_floor"] = (*floor).into();
@@ -291,6 +301,19 @@ pub fn redirect(to: &'static str) -> Response<Body> {
     );
     r.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
+    r
+}
+
+/// 308 Permanent Redirect to `to` (the method and body are kept).
+pub fn redirect_permanent(to: &str) -> Response<Body> {
+    let mut r = response(
+        StatusCode::PERMANENT_REDIRECT,
+        "text/plain; charset=utf-8",
+        Bytes::new(),
+    );
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
     r
 }
 
@@ -366,9 +389,36 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The session cookie value from the request, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, SESSION_COOKIE)
+/// The name a cookie has on this scheme: over HTTPS the `__Host-` prefix (spec §10),
+/// which a browser only accepts with `Secure`, `Path=/` and no `Domain` — so neither a
+/// plain-HTTP page nor another host of the domain can plant one (session fixation).
+pub fn cookie_name(base: &'static str, https: bool) -> &'static str {
+    use crate::auth::{device, presession};
+    match (https, base) {
+        (false, _) => base,
+        (true, SESSION_COOKIE) => "__Host-pbx_session",
+        (true, device::COOKIE) => "__Host-pbx_device",
+        (true, presession::COOKIE) => "__Host-pbx_2fa",
+        (true, other) => other,
+    }
+}
+
+/// The session cookie value from the request, if any: over HTTPS only the prefixed one.
+pub fn session_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
+    cookie(headers, cookie_name(SESSION_COOKIE, https))
+}
+
+/// The pre-session cookie (a sign-in owing its second factor).
+pub fn presession_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
+    cookie(headers, cookie_name(crate::auth::presession::COOKIE, https))
+}
+
+/// The device cookie: over HTTPS the prefixed one, else one a browser kept from before
+/// the prefix (an upgrade must not turn every known browser into a stranger; the value
+/// is signed and bound to its account, so a planted one knows only its own account).
+pub fn device_cookie(headers: &HeaderMap, https: bool) -> Option<&str> {
+    let base = crate::auth::device::COOKIE;
+    cookie(headers, cookie_name(base, https)).or_else(|| cookie(headers, base))
 }
 
 /// The value of cookie `name` from the request, if any.
@@ -391,8 +441,16 @@ pub fn cookie_in<'a>(values: impl Iterator<Item = &'a HeaderValue>, name: &str) 
 }
 
 /// Appends a `Set-Cookie`: HttpOnly, SameSite=Strict, Path=/, Secure on HTTPS;
-/// `max_age` in seconds (`None`: a browser-session cookie; `Some(0)`: removed).
-fn add_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: Option<u64>, https: bool) {
+/// `max_age` in seconds (`None`: a browser-session cookie; `Some(0)`: removed). Over
+/// HTTPS the session, device and pre-session cookies take the `__Host-` prefix.
+fn add_cookie(
+    r: &mut Response<Body>,
+    name: &'static str,
+    value: &str,
+    max_age: Option<u64>,
+    https: bool,
+) {
+    let name = cookie_name(name, https);
     let secure = if https { "; Secure" } else { "" };
     let age = max_age
         .map(|s| format!("; Max-Age={s}"))

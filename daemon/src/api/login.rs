@@ -12,13 +12,12 @@ use std::sync::Arc;
 use super::call::{Call, Reply, Req};
 use super::http::{self, Body, Ctx};
 use crate::app::App;
-use crate::auth::device;
 use crate::auth::sessions::Session;
 use crate::flows::login::{self, LoginOutcome, LoginRequest, PasswordRequest};
 use crate::flows::twofactor::{self, CodeForm, DisableForm};
 
 pub async fn post_login(app: &App, req: Req, call: Call) -> Reply {
-    let device = http::cookie(req.headers(), device::COOKIE).map(str::to_string);
+    let device = http::device_cookie(req.headers(), call.ctx.https).map(str::to_string);
     let agent = user_agent(&req);
     let body: LoginRequest = http::read_json(req).await?;
     match login::login(app, call.ip(), body, device.as_deref(), &agent).await? {
@@ -89,7 +88,7 @@ fn signed_in(done: login::SignedIn, ctx: Ctx) -> Response<Body> {
 
 /// `POST /login/2fa {code}`: completes a sign-in that owes its second factor.
 pub async fn post_login_2fa(app: &App, req: Req, call: Call) -> Reply {
-    let pre = http::cookie(req.headers(), crate::auth::presession::COOKIE).map(str::to_string);
+    let pre = http::presession_cookie(req.headers(), call.ctx.https).map(str::to_string);
     let form: CodeForm = http::read_json(req).await?;
     let done = twofactor::complete_login(app, call.ip(), pre.as_deref(), &form.code).await?;
     let mut r = signed_in(done, call.ctx);

@@ -11,6 +11,7 @@
 //!   profile), [`recovery`], [`device`],
 //!   [`pages`] (the embedded web UI and `/healthz`).
 
+pub mod access;
 pub mod accounts;
 pub mod call;
 pub mod device;
@@ -76,12 +77,12 @@ pub fn closing<B>(app: &App, error: &Error, req: &Request<B>) -> Response<Body> 
 /// Whether `req` comes from a browser this box knows: it carries a live session or a
 /// device cookie this box signed. What a connection past the full pool must show to
 /// be served ([`crate::server`]); the sign-in itself checks the device cookie fully.
-pub fn known_browser<B>(app: &App, req: &Request<B>) -> bool {
+pub fn known_browser<B>(app: &App, req: &Request<B>, https: bool) -> bool {
     let h = req.headers();
-    guard::authed(app, h).is_ok()
+    guard::session(app, h, https).is_ok()
         || app
             .device_key()
-            .zip(http::cookie(h, crate::auth::device::COOKIE))
+            .zip(http::device_cookie(h, https))
             .is_some_and(|(key, value)| key.signed(value))
 }
 
@@ -137,6 +138,39 @@ fn host_is_configured(app: &App, host: &str) -> bool {
     )
 }
 
+/// `server.https_only` (spec §10): plain HTTP from anywhere but loopback is answered a
+/// 308 to the same path and query on HTTPS, at the name the browser used. `None` (served
+/// as it is): loopback, or no HTTPS listener to send it to.
+#[cold]
+fn to_https<B>(app: &App, ctx: &Ctx, req: &Request<B>) -> Option<Response<Body>> {
+    let peer = match ctx.peer.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ctx.peer.ip(), Into::into),
+        v4 => v4,
+    };
+    if peer.is_loopback() {
+        return None;
+    }
+    let port = app.https_addr()?.port();
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| match h.strip_prefix('[') {
+            Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or_default()),
+            None => h.split(':').next().unwrap_or_default().to_string(),
+        })
+        .filter(|h| !h.is_empty())
+        .or_else(|| app.config().public_host())
+        .unwrap_or_else(|| app.hostname().to_string());
+    let rest = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let to = if port == 443 {
+        format!("https://{host}{rest}")
+    } else {
+        format!("https://{host}:{port}{rest}")
+    };
+    Some(http::redirect_permanent(&to))
+}
+
 /// A handler that awaits (flash, hashing, mail), boxed and behind `dyn` (see
 /// [`routes`]'s `later!`). It owns what it needs (the app, the request).
 pub type Handler = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
@@ -153,6 +187,11 @@ fn dispatch(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Step {
     // Before anything else (the DNS-rebinding defence).
     if path != "/healthz" && !host_allowed(app, req.headers()) {
         return Step::Done(Err(Error::Misdirected));
+    }
+    if !ctx.https && path != "/healthz" && app.access().rules().https_only {
+        if let Some(r) = to_https(app, &ctx, &req) {
+            return Step::Done(Ok(r));
+        }
     }
     if path.starts_with("/api/") && app.is_resetting() {
         // From the moment an erase starts until the reboot, nothing is signed in or

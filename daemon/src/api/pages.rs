@@ -105,7 +105,12 @@ impl Instead {
 }
 
 /// Whether the caller may see a page that needs `need`.
-pub fn admit(app: &App, headers: &hyper::HeaderMap, need: Need) -> Result<(), Instead> {
+pub fn admit(
+    app: &App,
+    headers: &hyper::HeaderMap,
+    ctx: &super::http::Ctx,
+    need: Need,
+) -> Result<(), Instead> {
     match &app.health() {
         Health::Degraded(why) => {
             return Err(Instead::Degraded(match why {
@@ -120,7 +125,7 @@ pub fn admit(app: &App, headers: &hyper::HeaderMap, need: Need) -> Result<(), In
     if need == Need::Anyone {
         return Ok(());
     }
-    let a = super::guard::authed(app, headers).map_err(|_| Instead::Redirect("/login"))?;
+    let a = super::guard::authed(app, (headers, ctx)).map_err(|_| Instead::Redirect("/login"))?;
     let pending = a.session.must_change_password || a.session.must_enroll_2fa;
     if pending && need != Need::Pending {
         return Err(Instead::Redirect("/profile"));

@@ -14,7 +14,7 @@ use super::call::{Call, Reply, Req};
 use super::guard::{Guard, Guard::*};
 use super::http::Ctx;
 use super::pages::{self, Need};
-use super::{accounts, device, login, recovery, sessions, settings, Handler, Step};
+use super::{access, accounts, device, login, recovery, sessions, settings, Handler, Step};
 use crate::app::App;
 
 /// A handler that answers at once (nothing to wait for).
@@ -162,7 +162,7 @@ pub static ROUTES: &[Route] = &[
     r(Get, "/api/v1/session", api(Session), Run::Now(login::get_session)),
     r(Post, "/api/v1/password", api(Csrf), later!(login::post_password)),
     r(Get, "/api/v1/recovery", api(Optional), later!(recovery::status)),
-    r(Put, "/api/v1/recovery/button", api(Admin), later!(recovery::button_put)),
+    r(Put, "/api/v1/recovery/button", api(Owner), later!(recovery::button_put)),
     r(Post, "/api/v1/recovery/check", api(Admin), later!(recovery::check_now)),
     r(Post, "/api/v1/confirm-email", api(Public), later!(recovery::confirm_email)),
     r(Post, "/api/v1/recovery-codes", api(Full), later!(recovery::codes_post)),
@@ -171,13 +171,19 @@ pub static ROUTES: &[Route] = &[
     r(Post, "/api/v1/reset", api(Public), later!(recovery::reset)),
     r(Post, "/api/v1/reset/check", api(Public), later!(recovery::reset_check)),
     r(Get, "/api/v1/settings/smtp", api(AdminRead), later!(settings::smtp_get)),
-    r(Put, "/api/v1/settings/smtp", api(Admin), later!(settings::smtp_put)),
+    r(Put, "/api/v1/settings/smtp", api(Owner), later!(settings::smtp_put)),
+    r(Get, "/api/v1/settings/access", api(AdminRead), later!(access::get)),
+    r(Put, "/api/v1/settings/access", api(Owner), later!(access::put)),
+    r(Post, "/api/v1/settings/access/confirm", api(Owner), later!(access::confirm)),
+    r(Post, "/api/v1/installers", api(Owner), later!(access::issue)),
+    under(Delete, "/api/v1/installers/", api(Owner), later!(access::end)),
     r(Post, "/api/v1/settings/smtp/test", api(Admin), later!(settings::smtp_test)),
     r(Get, "/api/v1/profile", api(Session), later!(settings::profile_get)),
     r(Post, "/api/v1/language", api(Optional), later!(settings::language_post)),
     r(Put, "/api/v1/profile", api(Full), later!(settings::profile_put)),
+    r(Put, "/api/v1/profile/alerts", api(Full), later!(settings::alerts_put)),
     r(Get, "/api/v1/accounts", api(AdminRead), later!(accounts::list)),
-    r(Post, "/api/v1/accounts", api(Admin), later!(accounts::create)),
+    r(Post, "/api/v1/accounts", api(Owner), later!(accounts::create)),
     under(Put, "/api/v1/accounts/", api(Admin), later!(accounts::update)),
     under(Delete, "/api/v1/accounts/", api(Admin), later!(accounts::delete)),
     r(Get, "/api/v1/sessions", api(Session), Run::Now(sessions::list)),
@@ -186,7 +192,7 @@ pub static ROUTES: &[Route] = &[
     r(Get, "/api/v1/audit", api(AdminRead), later!(device::audit)),
     r(Get, "/api/v1/audit.csv", api(AdminRead), later!(device::audit_csv)),
     r(Get, "/api/v1/device", api(AdminRead), later!(device::info)),
-    r(Post, "/api/v1/factory-reset", api(Admin), later!(device::factory_reset)),
+    r(Post, "/api/v1/factory-reset", api(Owner), later!(device::factory_reset)),
 ];
 
 /// What the table says about a request.
@@ -232,13 +238,13 @@ pub fn allow(path: &str) -> String {
 /// Runs `route` for `req`: its access first, then its handler.
 pub(super) fn run(app: &Arc<App>, ctx: Ctx, req: Req, route: &'static Route, tail: String) -> Step {
     let who = match route.access {
-        Access::Page(need) => match pages::admit(app, req.headers(), need) {
+        Access::Page(need) => match pages::admit(app, req.headers(), &ctx, need) {
             Ok(()) => None,
             Err(instead) => {
                 return Step::Done(Ok(instead.response(pages::lang(app, req.headers()))))
             }
         },
-        Access::Api(guard) => match super::guard::check(app, guard, req.headers()) {
+        Access::Api(guard) => match super::guard::check(app, guard, req.headers(), &ctx) {
             Ok(who) => who,
             Err(e) => return Step::Done(Err(e)),
         },

@@ -50,10 +50,17 @@ pub fn mail_outcome(
 
 pub async fn profile_get(app: &App, _: Req, call: Call) -> Reply {
     let a = call.authed()?;
-    let (username, email, two_factor) = profile::get(app, &a.session.username).await?;
+    let account = profile::get(app, &a.session.username).await?;
+    let alerts = crate::flows::alerts::switches(&account);
     Ok(http::json(
         StatusCode::OK,
-        &serde_json::json!({ "username": username, "email": email, "two_factor": two_factor }),
+        &serde_json::json!({
+            "username": account.username,
+            "email": account.email,
+            "two_factor": account.two_factor(),
+            "alerts": alerts.iter().map(|s| (s.kind, s.on)).collect::<std::collections::BTreeMap<_, _>>(),
+            "alerts_always_on": alerts.iter().filter(|s| !s.optional).map(|s| s.kind).collect::<Vec<_>>(),
+        }),
     ))
 }
 
@@ -81,12 +88,24 @@ pub async fn language_post(app: &App, req: Req, call: Call) -> Reply {
         })?;
     // Only with the CSRF header: a page without the session's token (Forgot Password
     // opened while signed in) still sets the cookie.
-    if let Ok(Some(a)) = super::guard::check(app, super::guard::Guard::Csrf, &headers) {
+    if let Ok(Some(a)) = super::guard::check(app, super::guard::Guard::Csrf, &headers, &call.ctx) {
         profile::set_language(app, &a.session.username, lang).await?;
     }
     let mut r = http::no_content();
     http::set_lang_cookie(&mut r, lang, call.ctx.https);
     Ok(r)
+}
+
+/// `PUT /profile/alerts {alerts: {kind: bool}, current_password}`: which alert mails
+/// the account wants (the password again: a stolen session must not silence them).
+pub async fn alerts_put(app: &App, req: Req, call: Call) -> Reply {
+    let a = call.authed()?;
+    let form: profile::AlertsForm = http::read_json(req).await?;
+    let alerts = profile::set_alerts(app, call.ip(), &a.session.username, form).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &serde_json::json!({ "alerts": alerts }),
+    ))
 }
 
 pub async fn profile_put(app: &App, req: Req, call: Call) -> Reply {

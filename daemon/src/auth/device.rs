@@ -158,6 +158,8 @@ mod tests {
             devices: devices.iter().map(id_text).collect(),
             disabled: false,
             language: None,
+            installer: None,
+            alerts_off: Vec::new(),
         }
     }
 

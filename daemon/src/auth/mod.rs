@@ -12,6 +12,7 @@ pub mod recovery;
 pub mod recovery_code;
 pub mod sessions;
 pub mod totp;
+pub mod trust;
 
 use std::fmt;
 

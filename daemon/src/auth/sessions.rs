@@ -26,6 +26,8 @@ pub struct Session {
     pub must_change_password: bool,
     /// `policy.require_2fa_for_admin` and no second factor yet: only enrollment is open.
     pub must_enroll_2fa: bool,
+    /// An installer's session: the owner's settings are out of its reach.
+    pub installer: bool,
     pub csrf_token: Arc<str>,
     /// Where and with what it signed in, for the Sessions page.
     pub origin: Arc<Origin>,
@@ -53,6 +55,14 @@ pub struct Listed {
     pub started_at: u64,
     pub last_seen_at: u64,
     pub current: bool,
+}
+
+impl Session {
+    /// When it was created (monotonic): a change on probation is confirmed only by a
+    /// session created after it.
+    pub fn created(&self) -> std::time::Duration {
+        self.created
+    }
 }
 
 impl SessionKey {
@@ -145,6 +155,8 @@ pub struct Grant<'a> {
     pub must_change_password: bool,
     /// `policy.require_2fa_for_admin` and no second factor yet.
     pub must_enroll_2fa: bool,
+    /// An installer's account.
+    pub installer: bool,
 }
 
 impl<'a> Grant<'a> {
@@ -155,6 +167,7 @@ impl<'a> Grant<'a> {
             role,
             must_change_password: false,
             must_enroll_2fa: false,
+            installer: false,
         }
     }
 
@@ -205,6 +218,7 @@ impl Sessions {
             role,
             must_change_password,
             must_enroll_2fa,
+            installer,
         } = grant;
         let now = self.clock.mono();
         origin.started_at = self.clock.unix();
@@ -222,6 +236,7 @@ impl Sessions {
             role,
             must_change_password,
             must_enroll_2fa,
+            installer,
             csrf_token: csrf_token.into(),
             origin: Arc::new(origin),
             created: now,

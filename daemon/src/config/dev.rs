@@ -27,6 +27,8 @@ impl Config {
             "https".into(),
             toml::Value::Array(vec![https.to_string().into()]),
         );
+        // A developer's loopback browser; tests that want it turn it on.
+        server.insert("https_only".into(), false.into());
         let mut storage = toml::Table::new();
         storage.insert("board_db".into(), path(state_dir.join("board.db")));
         storage.insert("data_db".into(), path(state_dir.join("data.db")));

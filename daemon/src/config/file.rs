@@ -19,6 +19,34 @@ pub struct ConfigFile {
     pub audit: AuditFile,
     pub log: LogFile,
     pub i18n: I18nFile,
+    pub access: AccessFile,
+}
+
+/// `[access]`: who may reach the admin (spec §10).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct AccessFile {
+    /// Where admin-role accounts may sign in from: CIDR subnets, single addresses, or
+    /// `local` (loopback and the box's own LAN segment); empty: anywhere.
+    pub admin_networks: Vec<String>,
+    /// The same for extension (user-role) accounts.
+    pub user_networks: Vec<String>,
+    /// How long a change that can lock the admin out waits for its confirmation
+    /// before it reverts by itself.
+    pub probation_s: u64,
+    /// Alert mails sent in one hour at most, over all kinds; the rest are summarised.
+    pub alerts_per_hour: u64,
+}
+
+impl Default for AccessFile {
+    fn default() -> Self {
+        AccessFile {
+            admin_networks: Vec::new(),
+            user_networks: Vec::new(),
+            probation_s: 600,
+            alerts_per_hour: 10,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +119,9 @@ pub struct ServerFile {
     /// Host names (besides IP literals, `localhost`, the device's hostname and the host
     /// of `public_url`) that requests may be addressed to.
     pub allowed_hosts: Vec<String>,
+    /// Plain HTTP answers `/healthz` and a 308 to HTTPS for the rest, except from
+    /// loopback (false with `--dev`).
+    pub https_only: bool,
 }
 
 impl Default for ServerFile {
@@ -108,6 +139,7 @@ impl Default for ServerFile {
             max_connections: 256,
             max_connections_per_address: 64,
             allowed_hosts: Vec::new(),
+            https_only: true,
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Server {
     /// Connections one address (IPv6: one /64) may hold, so that one machine cannot
     /// take the whole pool.
     pub max_connections_per_address: usize,
+    /// `server.https_only` as the file says (the admin's choice on the page wins).
+    pub https_only: bool,
 }
 
 /// `[storage]`: where the two databases and the daemon's state live.
@@ -272,6 +274,17 @@ pub struct Config {
     /// `i18n.default`: the pages' language when the browser asks for none of ours, and
     /// the mails' when the account chose none.
     pub language: crate::i18n::Lang,
+    pub access: AccessConfig,
+}
+
+/// `[access]`: the trusted networks as the file says (the admin's choice on the page
+/// wins), the probation of risky changes, the alerts' hourly cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessConfig {
+    pub admin_networks: crate::auth::trust::NetList,
+    pub user_networks: crate::auth::trust::NetList,
+    pub probation: Duration,
+    pub alerts_per_hour: u32,
 }
 
 /// Largest sled page cache allowed: the boxes have 256 MiB of RAM shared with the PBX.

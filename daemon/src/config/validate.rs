@@ -52,6 +52,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
     let log_level = log(&file.log, &mut r);
     let policy = policy(&file.policy, &mut r);
     let recovery = recovery(&file.recovery, &mut r);
+    let access = access(&file.access, &mut r);
     let syslog = file.audit.syslog.as_deref().and_then(|t| {
         super::SyslogTarget::parse(t)
             .map_err(|e| r.bad("audit.syslog", e))
@@ -79,6 +80,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
         return Err(Problems(r.0));
     }
     Ok(Config {
+        access,
         language,
         server,
         tls,
@@ -92,6 +94,24 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
         log_level,
         dev: false,
     })
+}
+
+fn access(f: &super::file::AccessFile, r: &mut Report) -> super::AccessConfig {
+    use crate::auth::trust::NetList;
+    let mut nets = |key: &str, list: &[String]| {
+        NetList::parse(list).unwrap_or_else(|e| {
+            r.bad(key, e);
+            NetList::default()
+        })
+    };
+    let admin_networks = nets("access.admin_networks", &f.admin_networks);
+    let user_networks = nets("access.user_networks", &f.user_networks);
+    super::AccessConfig {
+        admin_networks,
+        user_networks,
+        probation: r.secs("access.probation_s", f.probation_s, 1, 86_400),
+        alerts_per_hour: r.range("access.alerts_per_hour", f.alerts_per_hour, 1, 1000) as u32,
+    }
 }
 
 fn server(s: &ServerFile, r: &mut Report) -> Server {
@@ -179,6 +199,7 @@ fn server(s: &ServerFile, r: &mut Report) -> Server {
         allowed_hosts,
         max_connections: usize::try_from(s.max_connections).unwrap_or(256),
         max_connections_per_address: usize::try_from(s.max_connections_per_address).unwrap_or(64),
+        https_only: s.https_only,
     }
 }
 

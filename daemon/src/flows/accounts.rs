@@ -30,10 +30,22 @@ pub struct NewAccount {
 }
 
 /// Extension numbers and simple names: 1–32 of `a-z A-Z 0-9 . _ -`.
-fn valid_username(u: &str) -> bool {
+pub(super) fn valid_username(u: &str) -> bool {
     (1..=32).contains(&u.len())
         && u.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// An installer changes or deletes extension accounts only: never an admin-role
+/// account (the owner's email and password among them) nor another installer.
+pub async fn within_reach(app: &App, installer: bool, username: &str) -> Result<(), Error> {
+    if !installer {
+        return Ok(());
+    }
+    match app.data()?.account(username).await? {
+        Some(a) if a.role == Role::Admin || a.installer.is_some() => Err(Error::Forbidden),
+        _ => Ok(()),
+    }
 }
 
 pub async fn list(app: &App) -> Result<Vec<Account>, Error> {
@@ -77,36 +89,65 @@ pub async fn create(
     }
     let password_hash = crate::flows::hash_new_password(app, body.password, &body.username).await?;
     let now = app.clock().unix();
-    let account = Account {
-        username: body.username,
-        role: body.role,
+    let account = fresh(body.username, body.role, password_hash, email, now);
+    insert(app, ip, by, account).await
+}
+
+/// A new account with a password its owner replaces at the first sign-in.
+pub(super) fn fresh(
+    username: String,
+    role: Role,
+    password_hash: String,
+    email: Option<String>,
+    now: u64,
+) -> Account {
+    Account {
+        username,
+        role,
         password_hash,
-        email: email.clone(),
+        email_bound_at: email.as_ref().map(|_| now),
+        email,
         // The admin chose this password; its owner replaces it at first sign-in.
         must_change_password: true,
         created_at: now,
         password_changed_at: now,
         recovery_codes: Vec::new(),
         email_confirmed_at: None,
-        email_bound_at: email.as_ref().map(|_| now),
         email_check: None,
         totp: None,
         device_gen: 0,
         devices: Vec::new(),
         disabled: false,
         language: None,
-    };
-    let store = data.clone();
-    let saved = account.clone();
-    // Checked again in the same step as the write: two creations cannot both win.
-    if !store.insert_new_account(saved).await? {
+        installer: None,
+        alerts_off: Vec::new(),
+    }
+}
+
+/// Stores a new account (refused if the name is taken, checked in the same step as
+/// the write: two creations cannot both win); audited, an admin-role one alerted, a
+/// bound address asked to confirm.
+pub(super) async fn insert(
+    app: &App,
+    ip: IpAddr,
+    by: &str,
+    account: Account,
+) -> Result<Account, Error> {
+    if !app.data()?.insert_new_account(account.clone()).await? {
         return Err(Error::Conflict(
             crate::i18n::Msg::new(crate::i18n::k::MSG_ACCOUNT_EXISTS)
                 .arg("user", &account.username),
         ));
     }
     tracing::info!(by = %by, user = %account.username, "account created");
-    let detail = format!("role {} by {by}", account.role.as_str());
+    let detail = match &account.installer {
+        Some(i) => format!(
+            "installer, role {} by {by}, until {}",
+            account.role.as_str(),
+            crate::clock::format_utc(i.until)
+        ),
+        None => format!("role {} by {by}", account.role.as_str()),
+    };
     app.audit(
         AuditKind::AccountCreated,
         Some(&account.username),
@@ -114,11 +155,16 @@ pub async fn create(
         Some(&detail),
     );
     if account.role == Role::Admin {
-        app.outbox().enqueue(MailJob::AdminCreated {
-            username: account.username.clone(),
-            by: by.to_string(),
-            ip,
-        });
+        crate::flows::alerts::raise(
+            app,
+            crate::model::AlertKind::AdminCreated,
+            None,
+            MailJob::AdminCreated {
+                username: account.username.clone(),
+                by: by.to_string(),
+                ip,
+            },
+        );
     }
     if account.email.is_some() {
         app.outbox()

@@ -176,6 +176,24 @@ pub async fn factory_reset(
     }
     // A wrong password here counts like a failed sign-in.
     super::login::verify_password(app, ip, username, body.password, None).await?;
+    // Mailed before the erase starts: the erase takes the mail settings with it.
+    let args = vec![("by", username.to_string()), ("ip", ip.to_string())];
+    let kind = crate::model::AlertKind::FactoryResetRequested;
+    let cap = app.config().access.alerts_per_hour;
+    if app
+        .outbox()
+        .alerts()
+        .admit(kind.name(), None, app.clock().mono(), cap)
+        == crate::mail::outbox::Verdict::Send
+    {
+        let send = super::recovery::worker::send_alert(app, kind, None, &args);
+        if tokio::time::timeout(std::time::Duration::from_secs(15), send)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the factory-reset alert did not go out within 15 s");
+        }
+    }
     Ok(crate::factory_reset::start(
         app,
         &format!("web UI by {username}"),

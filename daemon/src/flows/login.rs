@@ -58,6 +58,16 @@ pub(super) fn failed(app: &App, ip: IpAddr, username: &str, failure: Failure) ->
                 Some(ip),
                 Some("address blocked"),
             );
+            crate::flows::alerts::alert(
+                app,
+                crate::model::AlertKind::AddressBlocked,
+                None,
+                vec![
+                    ("ip", ip.to_string()),
+                    ("user", shown.to_string()),
+                    ("minutes", d.as_secs().div_ceil(60).to_string()),
+                ],
+            );
             Error::Locked { retry_after: d }
         }
     }
@@ -145,6 +155,7 @@ pub async fn verify_password(
         )
         .await
         .map_err(|_| Error::Busy)?;
+    let known = account.is_some();
     match account {
         Some(a) if ok => {
             attempt.succeeded();
@@ -164,6 +175,18 @@ pub async fn verify_password(
                     Some(ip),
                     Some(&format!("{PROTECT_AFTER} failed sign-ins in a row")),
                 );
+                if known {
+                    crate::flows::alerts::alert(
+                        app,
+                        crate::model::AlertKind::AccountCap,
+                        Some(username),
+                        vec![
+                            ("user", shown.to_string()),
+                            ("ip", ip.to_string()),
+                            ("n", PROTECT_AFTER.to_string()),
+                        ],
+                    );
+                }
             }
             if let (false, Some(id), Failure::AttemptsLeft(0)) = (slowed, device, failure) {
                 void_device(app, username, id).await;
@@ -229,6 +252,14 @@ pub async fn login(
     } else {
         None
     };
+    if req.username.len() <= MAX_USERNAME {
+        if let Some(a) = app.data()?.account(&req.username).await? {
+            crate::flows::access::admit_account(app, &a, ip)?;
+            if crate::flows::installers::expired(app, &a) {
+                return Err(Error::InstallerExpired);
+            }
+        }
+    }
     let account = verify_password(app, ip, &req.username, req.password, device).await?;
     if account.disabled {
         tracing::info!(%ip, user = %account.username, "sign-in of a disabled account");
@@ -245,7 +276,7 @@ pub async fn login(
         );
         return Ok(LoginOutcome::SecondFactor { presession });
     }
-    let enroll = account.role == Role::Admin && app.config().policy.require_2fa_for_admin;
+    let enroll = account.role == Role::Admin && app.access().rules().require_2fa_for_admin;
     tracing::info!(%ip, user = %account.username, known_device = device.is_some(), "password right");
     let grant = Grant {
         session: crate::auth::sessions::Grant {
@@ -253,6 +284,7 @@ pub async fn login(
             role: account.role,
             must_change_password: account.must_change_password,
             must_enroll_2fa: enroll,
+            installer: account.installer.is_some(),
         },
         known_device: device,
     };
@@ -271,29 +303,65 @@ pub struct Grant<'a> {
 /// The session of a completed sign-in, and a device cookie for a browser that had none
 /// (kept among the account's live cookies, the oldest retired beyond
 /// [`device::PER_ACCOUNT`]); audited.
-pub async fn signed_in(app: &App, ip: IpAddr, grant: Grant<'_>, agent: &str) -> SignedIn {
+pub async fn signed_in(app: &App, ip: IpAddr, mut grant: Grant<'_>, agent: &str) -> SignedIn {
     let username = grant.session.username;
     tracing::info!(%ip, user = %username, "login");
-    app.audit(AuditKind::Login, Some(username), Some(ip), None);
+    let account = match app.data() {
+        Ok(data) => data.account(username).await.ok().flatten(),
+        Err(_) => None,
+    };
+    grant.session.installer = account.as_ref().is_some_and(|a| a.installer.is_some());
     let origin = Origin {
         ip: Some(ip),
         agent: agent.to_string(),
         started_at: 0,
     };
     let new = app.sessions().create(grant.session, origin);
+    let browser = crate::auth::sessions::browser_name(agent);
     let device_cookie = match grant.known_device {
-        Some(_) => None,
-        None => mint_device_cookie(app, username).await,
+        Some(_) => {
+            app.audit(AuditKind::Login, Some(username), Some(ip), None);
+            None
+        }
+        None => {
+            app.audit(
+                AuditKind::LoginNewDevice,
+                Some(username),
+                Some(ip),
+                Some(&browser),
+            );
+            crate::flows::alerts::alert(
+                app,
+                crate::model::AlertKind::NewDevice,
+                Some(username),
+                vec![
+                    ("user", username.to_string()),
+                    ("ip", ip.to_string()),
+                    ("browser", browser.clone()),
+                ],
+            );
+            mint_device_cookie(app, username).await
+        }
     };
-    let language = match app.data() {
-        Ok(data) => data.account(username).await.ok().flatten().and_then(|a| {
-            a.language
-                .as_deref()
-                .and_then(crate::i18n::Lang::from_tag)
-                .filter(|l| l.shipped())
-        }),
-        Err(_) => None,
-    };
+    if let Some(i) = account.as_ref().and_then(|a| a.installer.as_ref()) {
+        crate::flows::alerts::alert(
+            app,
+            crate::model::AlertKind::InstallerSignIn,
+            Some(username),
+            vec![
+                ("user", username.to_string()),
+                ("ip", ip.to_string()),
+                ("browser", browser),
+                ("until", crate::clock::format_utc(i.until)),
+            ],
+        );
+    }
+    let language = account.and_then(|a| {
+        a.language
+            .as_deref()
+            .and_then(crate::i18n::Lang::from_tag)
+            .filter(|l| l.shipped())
+    });
     SignedIn {
         new,
         device_cookie,

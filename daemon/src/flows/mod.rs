@@ -8,13 +8,18 @@
 //! - [`accounts`]: extension accounts. [`profile`]: the recovery email.
 //! - [`smtp`]: SMTP settings and the test mail.
 //! - [`device`]: the audit trail, the factory reset from the web.
+//! - [`access`]: trusted networks, HTTPS-only, the probation of risky changes;
+//!   [`installers`]: time-limited installer accounts; [`alerts`]: alert mails.
 //! - [`recovery`]: email recovery (readiness, Forgot Password, the reset link, the worker).
 //!
 //! [`App`]: crate::app::App
 //! [`Error`]: crate::error::Error
 
+pub mod access;
 pub mod accounts;
+pub mod alerts;
 pub mod device;
+pub mod installers;
 pub mod local;
 pub mod localnet;
 pub mod login;

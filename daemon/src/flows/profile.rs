@@ -20,16 +20,40 @@ pub struct ProfileForm {
     pub current_password: crate::auth::Secret,
 }
 
-/// `(username, email, two-factor sign-in on)` of the signed-in account.
-pub async fn get(app: &App, username: &str) -> Result<(String, Option<String>, bool), Error> {
-    let name = username.to_string();
-    let account = app
+/// The signed-in account.
+pub async fn get(app: &App, username: &str) -> Result<crate::model::Account, Error> {
+    app.data()?
+        .account(username)
+        .await?
+        .ok_or(Error::Unauthenticated)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsForm {
+    pub alerts: std::collections::BTreeMap<String, bool>,
+    pub current_password: crate::auth::Secret,
+}
+
+/// Turns alert kinds on or off for `username` (its password first); the new state.
+pub async fn set_alerts(
+    app: &App,
+    ip: std::net::IpAddr,
+    username: &str,
+    form: AlertsForm,
+) -> Result<std::collections::BTreeMap<&'static str, bool>, Error> {
+    let account =
+        super::login::verify_password(app, ip, username, form.current_password, None).await?;
+    let off = crate::flows::alerts::alerts_off(&account.alerts_off, &form.alerts)?;
+    let updated = app
         .data()?
-        .account(&name)
+        .update_account(username, move |a| a.alerts_off = off.clone())
         .await?
         .ok_or(Error::Unauthenticated)?;
-    let two_factor = account.two_factor();
-    Ok((account.username, account.email, two_factor))
+    Ok(crate::flows::alerts::switches(&updated.account)
+        .into_iter()
+        .map(|s| (s.kind, s.on))
+        .collect())
 }
 
 /// Stores the language `username` chose for its pages and mails.
@@ -124,7 +148,7 @@ mod tests {
             Err(Error::InvalidCredentials { .. })
         ));
         assert_eq!(
-            get(app, ADMIN).await.expect("read").1.as_deref(),
+            get(app, ADMIN).await.expect("read").email.as_deref(),
             Some("old@pbx.test")
         );
         assert!(matches!(

@@ -196,12 +196,17 @@ pub async fn save(app: &App, ip: IpAddr, by: &str, mut form: SmtpForm) -> Result
             Some(&route),
         );
         if let Some(old) = old {
-            app.outbox().enqueue(MailJob::SmtpChanged {
-                old: Box::new(old),
-                by: by.to_string(),
-                ip,
-                route: route.clone(),
-            });
+            crate::flows::alerts::raise(
+                app,
+                crate::model::AlertKind::SmtpChanged,
+                None,
+                MailJob::SmtpChanged {
+                    old: Box::new(old),
+                    by: by.to_string(),
+                    ip,
+                    route: route.clone(),
+                },
+            );
         }
     } else {
         app.audit(

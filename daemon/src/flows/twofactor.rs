@@ -137,6 +137,12 @@ pub async fn disable(
         .await?;
     app.presessions().remove_user(username);
     app.audit(AuditKind::TwoFactorDisabled, Some(username), Some(ip), None);
+    crate::flows::alerts::alert(
+        app,
+        crate::model::AlertKind::TwoFactorOff,
+        Some(username),
+        vec![("user", username.to_string()), ("ip", ip.to_string())],
+    );
     tracing::info!(user = %username, "two-factor sign-in off");
     Ok(())
 }
@@ -237,11 +243,16 @@ async fn check_factor(
                     lockout::FACTOR_FAILURES
                 )),
             );
-            app.outbox().enqueue(MailJob::FactorLocked {
-                username: username.to_string(),
-                ip,
-                minutes,
-            });
+            crate::flows::alerts::raise(
+                app,
+                crate::model::AlertKind::FactorLocked,
+                None,
+                MailJob::FactorLocked {
+                    username: username.to_string(),
+                    ip,
+                    minutes,
+                },
+            );
             Error::InvalidCredentials {
                 attempts_left: Some(0),
             }
@@ -272,6 +283,13 @@ pub async fn complete_login(
 ) -> Result<SignedIn, Error> {
     let token = presession.ok_or(Error::Unauthenticated)?;
     let pending = app.presessions().get(token).ok_or(Error::Unauthenticated)?;
+    // The code is not even checked from outside the trusted networks.
+    if let Some(a) = app.data()?.account(&pending.username).await? {
+        crate::flows::access::admit_account(app, &a, ip)?;
+        if crate::flows::installers::expired(app, &a) {
+            return Err(Error::InstallerExpired);
+        }
+    }
     if let Err(e) = second_factor(app, ip, &pending.username, code).await {
         app.presessions().failed(token);
         return Err(e);

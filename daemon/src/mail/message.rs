@@ -8,6 +8,7 @@ use lettre::message::{Body, Mailbox};
 use lettre::Message;
 
 use crate::i18n::{self, k, Key, Lang};
+use crate::model::AlertKind;
 
 /// What the "Find Password" mail says.
 pub struct FindPassword<'a> {
@@ -48,6 +49,30 @@ impl Head {
                 self.fill(k::MAIL_DEVICE, &[("model", model), ("serial", serial)])
             }
             None => self.t(k::MAIL_DEVICE_PLAIN).to_string(),
+        }
+    }
+
+    /// An alert's value in the recipient's words: why a change reverted, what changed.
+    fn words(&self, name: &str, value: &str) -> String {
+        let change = |c: &str| match c.trim() {
+            "admin_networks" => self.t(k::MAIL_CHANGE_ADMIN_NETWORKS),
+            "user_networks" => self.t(k::MAIL_CHANGE_USER_NETWORKS),
+            "https_only" => self.t(k::MAIL_CHANGE_HTTPS_ONLY),
+            "require_2fa_for_admin" => self.t(k::MAIL_CHANGE_REQUIRE_2FA_FOR_ADMIN),
+            _ => "",
+        };
+        match (name, value) {
+            ("why", "timeout") => self.t(k::MAIL_REVERTED_TIMEOUT).to_string(),
+            ("why", "button") => self.t(k::MAIL_REVERTED_BUTTON).to_string(),
+            ("changes", list) => list
+                .split(',')
+                .map(|c| match change(c) {
+                    "" => c.trim(),
+                    words => words,
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => value.to_string(),
         }
     }
 
@@ -270,6 +295,82 @@ pub fn factor_locked(
             ("when", &format_utc(at)),
             ("ip", ip),
             ("minutes", &minutes.to_string()),
+        ],
+    )
+}
+
+/// The subject and body of an alert of `kind` (the four with mails of their own map to
+/// those texts, never built here).
+fn alert_texts(kind: AlertKind) -> (Key, Key) {
+    match kind {
+        AlertKind::NewDevice => (k::MAIL_NEW_DEVICE_SUBJECT, k::MAIL_NEW_DEVICE_BODY),
+        AlertKind::AddressBlocked => (k::MAIL_BLOCKED_SUBJECT, k::MAIL_BLOCKED_BODY),
+        AlertKind::AccountCap => (k::MAIL_CAP_SUBJECT, k::MAIL_CAP_BODY),
+        AlertKind::FactorLocked => (k::MAIL_FACTOR_LOCKED_SUBJECT, k::MAIL_FACTOR_LOCKED_BODY),
+        AlertKind::TwoFactorOff => (k::MAIL_FACTOR_OFF_SUBJECT, k::MAIL_FACTOR_OFF_BODY),
+        AlertKind::CodesRegenerated => (k::MAIL_CODES_SUBJECT, k::MAIL_CODES_BODY),
+        AlertKind::CredentialsReset => (
+            k::MAIL_CREDENTIALS_RESET_SUBJECT,
+            k::MAIL_CREDENTIALS_RESET_BODY,
+        ),
+        AlertKind::FactoryResetRequested => (k::MAIL_WEB_RESET_SUBJECT, k::MAIL_WEB_RESET_BODY),
+        AlertKind::SmtpChanged => (k::MAIL_SMTP_CHANGED_SUBJECT, k::MAIL_SMTP_CHANGED_BODY),
+        AlertKind::AdminCreated => (k::MAIL_ADMIN_CREATED_SUBJECT, k::MAIL_ADMIN_CREATED_BODY),
+        AlertKind::ProbationReverted => (k::MAIL_REVERTED_SUBJECT, k::MAIL_REVERTED_BODY),
+        AlertKind::InstallerSignIn => (k::MAIL_INSTALLER_SUBJECT, k::MAIL_INSTALLER_BODY),
+    }
+}
+
+/// An alert (spec §10): its texts with `args` and `{when}` filled in; one that can be
+/// turned off says where.
+pub fn alert(h: &Head, kind: AlertKind, at: u64, args: &[(&str, &str)]) -> Result<Message, String> {
+    let (subject, body) = alert_texts(kind);
+    let when = format_utc(at);
+    let device = h.device();
+    let worded: Vec<(&str, String)> = args.iter().map(|&(n, v)| (n, h.words(n, v))).collect();
+    let mut all: Vec<(&str, &str)> = vec![("device", device.as_str()), ("when", when.as_str())];
+    all.extend(worded.iter().map(|(n, v)| (*n, v.as_str())));
+    let mut text = h.fill(body, &all);
+    if kind.optional() {
+        text.push('\n');
+        text.push_str(h.t(k::MAIL_ALERT_OFF));
+        text.push('\n');
+    }
+    build(h, &h.fill(subject, &all), text)
+}
+
+/// The alerts held back beyond the hour's budget, counted by kind.
+pub fn alerts_held(h: &Head, held: &[(&str, u32)]) -> Result<Message, String> {
+    let n: u32 = held.iter().map(|(_, c)| c).sum();
+    let list: String = held
+        .iter()
+        .map(|(kind, c)| {
+            let name = AlertKind::from_name(kind).map_or(*kind, |k| h.t(alert_texts(k).0));
+            format!("- {name}: {c}\n")
+        })
+        .collect();
+    h.mail(
+        k::MAIL_HELD_SUBJECT,
+        k::MAIL_HELD_BODY,
+        &[("n", &n.to_string()), ("list", &list)],
+    )
+}
+
+/// The addresses blocked in an hour after the one mailed, most blocks first (ten named).
+pub fn blocked_summary(h: &Head, blocked: &[(std::net::IpAddr, u32)]) -> Result<Message, String> {
+    let n: u32 = blocked.iter().map(|(_, c)| c).sum();
+    let list: String = blocked
+        .iter()
+        .take(10)
+        .map(|(ip, c)| format!("- {ip}: {c}\n"))
+        .collect();
+    h.mail(
+        k::MAIL_BLOCKED_SUMMARY_SUBJECT,
+        k::MAIL_BLOCKED_SUMMARY_BODY,
+        &[
+            ("n", &n.to_string()),
+            ("addresses", &blocked.len().to_string()),
+            ("list", &list),
         ],
     )
 }

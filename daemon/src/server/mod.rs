@@ -302,7 +302,7 @@ async fn serve_connection(
         }
         pbx_board::sched::give_way();
         if knocking.load(Ordering::Relaxed) {
-            if !crate::api::known_browser(&app, &req) {
+            if !crate::api::known_browser(&app, &req, ctx.https) {
                 noted.mark_idle();
                 return Answer::ready(crate::api::closing(
                     &app,

@@ -182,6 +182,8 @@ impl DataDb {
             devices: Vec::new(),
             disabled: false,
             language: None,
+            installer: None,
+            alerts_off: Vec::new(),
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

@@ -34,10 +34,10 @@ fn finds_the_session_cookie_among_others() {
         header::COOKIE,
         HeaderValue::from_static("a=1; pbx_session=abc; b=2"),
     );
-    assert_eq!(session_cookie(&h), Some("abc"));
+    assert_eq!(session_cookie(&h, false), Some("abc"));
     let mut h = HeaderMap::new();
     h.append(header::COOKIE, HeaderValue::from_static("pbx_sessionx=1"));
-    assert_eq!(session_cookie(&h), None);
+    assert_eq!(session_cookie(&h, false), None);
     // Spaces around, a second Cookie header, bytes that are not text elsewhere.
     let mut h = HeaderMap::new();
     h.append(
@@ -48,13 +48,13 @@ fn finds_the_session_cookie_among_others() {
         header::COOKIE,
         HeaderValue::from_static(" pbx_session = abc "),
     );
-    assert_eq!(session_cookie(&h), Some("abc"));
+    assert_eq!(session_cookie(&h, false), Some("abc"));
     let mut h = HeaderMap::new();
     h.append(
         header::COOKIE,
         HeaderValue::from_bytes(b"pbx_session=\xff").expect("opaque bytes"),
     );
-    assert_eq!(session_cookie(&h), None, "not text: no session");
+    assert_eq!(session_cookie(&h, false), None, "not text: no session");
 }
 
 #[test]

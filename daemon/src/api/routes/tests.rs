@@ -11,10 +11,11 @@ use crate::model::Role;
 /// session's CSRF token.
 fn caller(t: &TestApp, role: Role, csrf: bool) -> HeaderMap {
     let name = if role == Role::Admin { "admin" } else { "1001" };
-    let s = t.app.sessions().create(
-        crate::auth::sessions::Grant::of(name, role),
-        Default::default(),
-    );
+    signed(t, crate::auth::sessions::Grant::of(name, role), csrf)
+}
+
+fn signed(t: &TestApp, grant: crate::auth::sessions::Grant<'_>, csrf: bool) -> HeaderMap {
+    let s = t.app.sessions().create(grant, Default::default());
     let mut h = HeaderMap::new();
     let cookie = format!("{}={}", super::super::http::SESSION_COOKIE, s.id);
     h.insert(COOKIE, HeaderValue::from_str(&cookie).expect("cookie"));
@@ -28,11 +29,15 @@ fn caller(t: &TestApp, role: Role, csrf: bool) -> HeaderMap {
 /// What the router's access check answers: `Ok` (the handler would run), the API error,
 /// or where a page redirects.
 fn admitted(t: &TestApp, route: &Route, headers: &HeaderMap) -> Result<(), String> {
+    let ctx = super::super::http::Ctx {
+        peer: "192.0.2.7:50000".parse().expect("peer"),
+        https: false,
+    };
     match route.access {
-        Access::Api(g) => super::super::guard::check(&t.app, g, headers)
+        Access::Api(g) => super::super::guard::check(&t.app, g, headers, &ctx)
             .map(|_| ())
             .map_err(|e| e.code().to_string()),
-        Access::Page(n) => pages::admit(&t.app, headers, n).map_err(|i| match i {
+        Access::Page(n) => pages::admit(&t.app, headers, &ctx, n).map_err(|i| match i {
             pages::Instead::Redirect(to) => format!("redirect {to}"),
             other => format!("{other:?}"),
         }),
@@ -69,7 +74,7 @@ async fn a_user_session_gets_403_on_every_admin_route_and_the_dashboard_for_admi
     for route in ROUTES {
         let is_admin = matches!(
             route.access,
-            Access::Api(Guard::Admin | Guard::AdminRead) | Access::Page(Need::Admin)
+            Access::Api(Guard::Admin | Guard::AdminRead | Guard::Owner) | Access::Page(Need::Admin)
         );
         let want = match route.access {
             _ if !is_admin => Ok(()),
@@ -80,8 +85,42 @@ async fn a_user_session_gets_403_on_every_admin_route_and_the_dashboard_for_admi
         assert_eq!(admitted(&t, route, &admin), Ok(()), "{}", name(route));
         admin_routes += usize::from(is_admin);
     }
-    // Five admin pages and 13 admin API routes: a new one is counted here on purpose.
-    assert_eq!(admin_routes, 18, "admin-only routes in the table");
+    // Five admin pages and 18 admin API routes: a new one is counted here on purpose.
+    assert_eq!(admin_routes, 23, "admin-only routes in the table");
+}
+
+/// An installer's admin session (spec §10): every admin route but the owner's settings —
+/// accounts, installers, SMTP, access, the button, the factory reset.
+#[tokio::test]
+async fn an_installer_gets_403_on_the_owners_settings_only() {
+    let t = TestApp::ready("routes-installer").await;
+    let mut grant = crate::auth::sessions::Grant::of("inst", Role::Admin);
+    grant.installer = true;
+    let installer = signed(&t, grant, true);
+    let mut owner_routes = Vec::new();
+    for route in ROUTES {
+        let want = match route.access {
+            Access::Api(Guard::Owner) => Err("forbidden".to_string()),
+            _ => Ok(()),
+        };
+        assert_eq!(admitted(&t, route, &installer), want, "{}", name(route));
+        if want.is_err() {
+            owner_routes.push(name(route));
+        }
+    }
+    assert_eq!(
+        owner_routes,
+        [
+            "Put Exact(\"/api/v1/recovery/button\")",
+            "Put Exact(\"/api/v1/settings/smtp\")",
+            "Put Exact(\"/api/v1/settings/access\")",
+            "Post Exact(\"/api/v1/settings/access/confirm\")",
+            "Post Exact(\"/api/v1/installers\")",
+            "Delete Under(\"/api/v1/installers/\")",
+            "Post Exact(\"/api/v1/accounts\")",
+            "Post Exact(\"/api/v1/factory-reset\")",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -183,7 +222,9 @@ fn the_administrators_areas_hold_only_admin_routes() {
         "/api/v1/device",
         "/api/v1/factory-reset",
         "/api/v1/recovery/",
+        "/api/v1/installers",
         "/accounts",
+        "/access",
         "/audit",
         "/device",
         "/factory-reset",
@@ -195,7 +236,8 @@ fn the_administrators_areas_hold_only_admin_routes() {
             assert!(
                 matches!(
                     route.access,
-                    Access::Api(Guard::Admin | Guard::AdminRead) | Access::Page(Need::Admin)
+                    Access::Api(Guard::Admin | Guard::AdminRead | Guard::Owner)
+                        | Access::Page(Need::Admin)
                 ),
                 "{} is in an admin area but not admin-only",
                 name(route)

@@ -210,7 +210,15 @@ pub async fn reset_admin_credentials(app: &App, source: &str) -> Result<(), Erro
         sessions_ended = ended,
         "admin password reset to the label password with the reset button; data kept"
     );
-    app.outbox().enqueue(MailJob::CredentialsReset { at: now });
+    if let Err(e) = crate::flows::access::clear_admin_networks(app).await {
+        tracing::error!("the admin networks were not cleared: {e}");
+    }
+    crate::flows::alerts::raise(
+        app,
+        crate::model::AlertKind::CredentialsReset,
+        None,
+        MailJob::CredentialsReset { at: now },
+    );
     Ok(())
 }
 
@@ -305,6 +313,8 @@ mod tests {
             devices: Vec::new(),
             disabled: false,
             language: None,
+            installer: None,
+            alerts_off: Vec::new(),
         };
         data.blocking().put_account(&other).expect("extension");
         t.admin_token([7; 32]);

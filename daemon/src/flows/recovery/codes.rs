@@ -37,6 +37,12 @@ pub async fn generate(
         None,
     );
     tracing::info!(user = %username, "new recovery codes generated");
+    crate::flows::alerts::alert(
+        app,
+        crate::model::AlertKind::CodesRegenerated,
+        Some(username),
+        vec![("user", username.to_string()), ("ip", ip.to_string())],
+    );
     Ok(codes)
 }
 
@@ -78,6 +84,9 @@ pub async fn recover(app: &App, peer: IpAddr, req: CodeRecovery) -> Result<(), E
             hit | crate::auth::ct_eq(c.as_bytes(), w.as_bytes())
         })
     };
+    if let Some(a) = &account {
+        crate::flows::access::admit_account(app, a, peer)?;
+    }
     let (Some(wanted), Some(account)) = (wanted, account) else {
         attempt.failed();
         return Err(Error::CodeInvalid);

@@ -9,9 +9,10 @@ use tokio::sync::mpsc;
 
 use super::{mail_lang, MailJob};
 use crate::app::App;
+use crate::flows::alerts::wants;
 use crate::mail::message as mail;
 use crate::mail::transport as mailer;
-use crate::model::ADMIN;
+use crate::model::{AlertKind, ADMIN};
 
 /// The account's recovery address if it is confirmed: an unconfirmed one may be
 /// anybody's, so alerts go only to a proven one.
@@ -134,7 +135,11 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 ip,
                 minutes,
             } => {
-                let Some(to) = confirmed_address(&app, &username).await else {
+                let Some((_, to)) =
+                    recipients(&app, Some(AlertKind::FactorLocked), &[username.as_str()])
+                        .await
+                        .pop()
+                else {
                     continue;
                 };
                 let at = app.clock().unix();
@@ -147,12 +152,87 @@ pub async fn mail_worker(app: Arc<App>, mut rx: mpsc::Receiver<MailJob>) {
                 let Ok(Some(admin)) = super::account(&app, ADMIN).await else {
                     continue;
                 };
+                if !wants(&admin, AlertKind::CredentialsReset) {
+                    continue;
+                }
                 let Some(to) = admin.email else { continue };
                 send_notice(&app, ADMIN, &to, "credential-reset notice", &|h| {
                     mail::credentials_reset(h, at)
                 })
                 .await;
             }
+            MailJob::Alert { kind, user, args } => {
+                send_alert(&app, kind, user.as_deref(), &args).await
+            }
+            MailJob::AlertsHeld { held } => {
+                for (name, to) in recipients(&app, None, &[ADMIN]).await {
+                    send_notice(&app, &name, &to, "held-alerts summary", &|h| {
+                        mail::alerts_held(h, &held)
+                    })
+                    .await;
+                }
+            }
+            MailJob::BlockedSummary { blocked } => {
+                for (name, to) in recipients(&app, Some(AlertKind::AddressBlocked), &[ADMIN]).await
+                {
+                    send_notice(&app, &name, &to, "blocked-address summary", &|h| {
+                        mail::blocked_summary(h, &blocked)
+                    })
+                    .await;
+                }
+            }
         }
     }
+}
+
+/// Mails an alert to whoever hears of it ([`alert_recipients`]).
+pub async fn send_alert(
+    app: &App,
+    kind: AlertKind,
+    user: Option<&str>,
+    args: &[(&'static str, String)],
+) {
+    let args: Vec<(&str, &str)> = args.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let at = app.clock().unix();
+    for (name, to) in alert_recipients(app, kind, user).await {
+        send_notice(app, &name, &to, kind.name(), &|h| {
+            mail::alert(h, kind, at, &args)
+        })
+        .await;
+    }
+}
+
+/// Who hears of an alert about `user` (`None`: about the box): the account itself,
+/// and the owner for one about the box or an admin-role account.
+async fn alert_recipients(app: &App, kind: AlertKind, user: Option<&str>) -> Vec<(String, String)> {
+    let Some(user) = user else {
+        return recipients(app, Some(kind), &[ADMIN]).await;
+    };
+    let admin_role = matches!(
+        super::account(app, user).await,
+        Ok(Some(a)) if a.role == crate::model::Role::Admin
+    );
+    if admin_role && user != ADMIN {
+        recipients(app, Some(kind), &[user, ADMIN]).await
+    } else {
+        recipients(app, Some(kind), &[user]).await
+    }
+}
+
+/// Of `names`, those with a confirmed address that want alerts of `kind` (`None`: a
+/// summary, always sent): (name, address).
+async fn recipients(app: &App, kind: Option<AlertKind>, names: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in names {
+        let Ok(Some(a)) = super::account(app, name).await else {
+            continue;
+        };
+        if kind.is_some_and(|k| !wants(&a, k)) {
+            continue;
+        }
+        if let Some(to) = a.email.filter(|_| a.email_confirmed_at.is_some()) {
+            out.push((a.username, to));
+        }
+    }
+    out
 }
