@@ -12,7 +12,7 @@ const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 
 /// The environment that runs the daemon on a fake wall clock (the monotonic clock stays
 /// real: a box's does, whatever NTP does to the wall clock).
-fn faked(extra: &[(&str, String)]) -> Vec<(String, String)> {
+pub(crate) fn faked(extra: &[(&str, String)]) -> Vec<(String, String)> {
     assert!(
         Path::new(LIBFAKETIME).exists(),
         "libfaketime missing (make test installs faketime)"

@@ -1,22 +1,23 @@
 //! End-to-end tests of the real `pbx-authd` binary on loopback: one test binary, one
 //! module per flow.
 
+mod access;
 mod admin;
 mod browser;
 mod cli;
-mod clock;
+pub mod clock;
 mod device;
 mod http_input;
 mod keyboard;
 mod login;
 mod overlay;
 mod password;
-mod recovery;
+pub mod recovery;
 mod security;
 mod storage;
 mod timeouts;
 mod tls;
-mod twofactor;
+pub mod twofactor;
 mod ui;
 pub mod upgrade;
 mod voice;

@@ -10,7 +10,7 @@ use crate::recovery::ADMIN_PW;
 use crate::{change_initial, initial};
 
 /// Enrolls `c`'s account; returns the secret. `c` is signed out afterwards.
-async fn enroll(c: &mut Client) -> String {
+pub async fn enroll(c: &mut Client) -> String {
     let r = c
         .post_json(
             "/api/v1/2fa/setup",

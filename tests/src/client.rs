@@ -179,16 +179,14 @@ impl Client {
         };
         for c in r.set_cookies() {
             if let Some(v) = c.split(';').next() {
-                if v.starts_with("pbx_session=") {
-                    self.cookie = if v == "pbx_session=" {
-                        None
-                    } else {
-                        Some(v.to_string())
-                    };
-                } else if v.starts_with("pbx_device=") {
-                    self.device_cookie = (v != "pbx_device=").then(|| v.to_string());
-                } else if v.starts_with("pbx_2fa=") {
-                    self.presession = (v != "pbx_2fa=").then(|| v.to_string());
+                // Over HTTPS the names carry the `__Host-` prefix; kept as sent.
+                let (name, value) = v.split_once('=').unwrap_or((v, ""));
+                let kept = (!value.is_empty()).then(|| v.to_string());
+                match name.trim_start_matches("__Host-") {
+                    "pbx_session" => self.cookie = kept,
+                    "pbx_device" => self.device_cookie = kept,
+                    "pbx_2fa" => self.presession = kept,
+                    _ => {}
                 }
             }
         }

@@ -214,7 +214,7 @@ pub async fn view(app: &App, session_created: Duration, peer: IpAddr) -> Result<
     Ok(AccessView {
         probation: rec.probation.zip(live).map(|(p, l)| ProbationView {
             reverts_at: p.reverts_at,
-            reverts_in_s: l.until.saturating_sub(now).as_secs(),
+            reverts_in_s: crate::error::retry_secs(l.until.saturating_sub(now)),
             changes: p.changes,
             by: p.by,
             previous: p.previous,
