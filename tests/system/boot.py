@@ -377,28 +377,55 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http(port, method, path, body=None, session=None):
-    """One request; `session` (cookie, CSRF token) signs it in."""
+def http(port, method, path, body=None, session=None, scheme="http"):
+    """One request; `session` (cookie, CSRF token) signs it in. Plain HTTP for /healthz:
+    the box answers everything else over plain HTTP with a 308 to HTTPS (the host is
+    not loopback to the guest), so the API goes through [`api`]."""
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if session:
         headers["Cookie"], headers["X-CSRF-Token"] = session
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+    req = urllib.request.Request(f"{scheme}://127.0.0.1:{port}{path}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
                                  headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=TLS if scheme == "https" else None) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
 
 
+# The box's own self-signed certificate: the tests check the daemon, not the PKI.
+TLS = ssl.create_default_context()
+TLS.check_hostname, TLS.verify_mode = False, ssl.CERT_NONE
+
+
+def api(https_port, method, path, body=None, session=None):
+    """[`http`] over HTTPS, as a browser reaches the box's API (`server.https_only`)."""
+    return http(https_port, method, path, body, session, scheme="https")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+
+
+def plain_redirect(port, path):
+    """(status, Location) of a plain-HTTP GET, the redirect not followed."""
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, r.headers.get("Location")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Location")
+
+
 def login(port, password):
     """(status, answer, session) of an admin sign-in."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/login", method="POST",
+    req = urllib.request.Request(f"https://127.0.0.1:{port}/api/v1/login", method="POST",
                                  data=json.dumps({"username": "admin", "password": password}).encode(),
                                  headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=TLS) as r:
             answer = json.loads(r.read())
             cookie = "; ".join(c.split(";", 1)[0] for c in r.headers.get_all("Set-Cookie"))
             return r.status, answer, (cookie, answer.get("csrf_token", ""))
@@ -607,16 +634,16 @@ def owner_data(box, smtp, label, prefix=""):
     mailed link. (password, the confirmation's status), or None once reported why not."""
     new_pw = "Owner-pass-2026!"
     first = len(smtp.mails())
-    st, _, session = login(box.port, label)
-    changed = http(box.port, "POST", "/api/v1/password",
+    st, _, session = login(box.https_port, label)
+    changed = api(box.https_port, "POST", "/api/v1/password",
                    {"current_password": label, "new_password": new_pw}, session)[0]
-    st, _, session = login(box.port, new_pw)
-    smtp_st = http(box.port, "PUT", "/api/v1/settings/smtp",
+    st, _, session = login(box.https_port, new_pw)
+    smtp_st = api(box.https_port, "PUT", "/api/v1/settings/smtp",
                    {"host": "10.0.2.2", "port": smtp.ports["starttls"], "security": "starttls",
                     "username": SMTP_USER, "password": SMTP_PASSWORD, "from": "pbx@example.com",
                     "current_password": new_pw},
                    session)[0]
-    email = http(box.port, "PUT", "/api/v1/profile",
+    email = api(box.https_port, "PUT", "/api/v1/profile",
                  {"email": "owner@example.com", "current_password": new_pw}, session)[0]
     if (changed, st, smtp_st, email) != (204, 200, 200, 200):
         report(prefix + "owner-data", False, f"password {changed}, sign-in {st}, SMTP {smtp_st}, email {email}")
@@ -628,7 +655,7 @@ def owner_data(box, smtp, label, prefix=""):
         time.sleep(0.5)
     confirm_mail = next((m for m in smtp.mails()[first:] if subject(m) == "Confirm your recovery email"), "")
     token = re.search(r"/confirm-email\?token=([A-Za-z0-9_-]+)", confirm_mail)
-    confirmed = http(box.port, "POST", "/api/v1/confirm-email", {"token": token.group(1)})[0] \
+    confirmed = api(box.https_port, "POST", "/api/v1/confirm-email", {"token": token.group(1)})[0] \
         if token else None
     return new_pw, confirmed
 
@@ -650,15 +677,15 @@ def presses(box, smtp, label, new_pw, confirmed, prefix=""):
     while len(smtp.mails()) == before and time.time() < deadline:
         time.sleep(0.5)
     mails = smtp.mails()[before:]
-    old_st = login(box.port, new_pw)[0]
-    st, answer, session = login(box.port, label)
+    old_st = login(box.https_port, new_pw)[0]
+    st, answer, session = login(box.https_port, label)
     kept = {}
     if session:
-        http(box.port, "POST", "/api/v1/password",
+        api(box.https_port, "POST", "/api/v1/password",
              {"current_password": label, "new_password": new_pw + "2"}, session)
-        session = login(box.port, new_pw + "2")[2]
-        kept = json.loads(http(box.port, "GET", "/api/v1/settings/smtp", None, session)[1] or b"{}")
-        kept["email"] = json.loads(http(box.port, "GET", "/api/v1/profile", None, session)[1]
+        session = login(box.https_port, new_pw + "2")[2]
+        kept = json.loads(api(box.https_port, "GET", "/api/v1/settings/smtp", None, session)[1] or b"{}")
+        kept["email"] = json.loads(api(box.https_port, "GET", "/api/v1/profile", None, session)[1]
                                    or b"{}").get("email")
     notice = "Admin password reset with the reset button"
     press_ok = (confirmed == 204 and len(mails) == 1 and subject(mails[0]) == notice and "owner@example.com" in mails[0]
@@ -686,7 +713,7 @@ def first_boot(box, vmlinuz, storage, prefix="", limit=120):
         report(prefix + "first-boot", False, f"no /healthz 200 (or no label password) within {limit} s; "
                f"{box.stalled(3000)}")
         return None
-    st, answer, _ = login(box.port, label)
+    st, answer, _ = login(box.https_port, label)
     ok = st == 200 and answer.get("must_change_password") is True
     phases = ", ".join(m.group(2) + " " + m.group(1) for m in
                        re.finditer(r"^system: ([0-9.]+ s) (.+)$", box.text(), re.M))
@@ -701,14 +728,14 @@ def first_boot(box, vmlinuz, storage, prefix="", limit=120):
 def factory_state(box, label):
     """What a box says after an erase: the label password's sign-in (status, answer)
     and, after the forced change, the SMTP settings."""
-    st, answer, session = login(box.port, label)
+    st, answer, session = login(box.https_port, label)
     smtp = {}
     if session:
         # Admin pages need the forced change done first.
-        http(box.port, "POST", "/api/v1/password",
+        api(box.https_port, "POST", "/api/v1/password",
              {"current_password": label, "new_password": "Second-owner-2026!"}, session)
-        session = login(box.port, "Second-owner-2026!")[2]
-        smtp = json.loads(http(box.port, "GET", "/api/v1/settings/smtp", None, session)[1] or b"{}")
+        session = login(box.https_port, "Second-owner-2026!")[2]
+        smtp = json.loads(api(box.https_port, "GET", "/api/v1/settings/smtp", None, session)[1] or b"{}")
     return st, answer, smtp
 
 
@@ -797,32 +824,32 @@ class Owner:
     def first_change(self, box):
         label = self.label or label_password(box.text())
         self.history.append(label)
-        self.session = login(box.port, label)[2]
+        self.session = login(box.https_port, label)[2]
         self.pending_pw = "Cut-owner-0!"
-        if http(box.port, "POST", "/api/v1/password",
+        if api(box.https_port, "POST", "/api/v1/password",
                 {"current_password": label, "new_password": self.pending_pw}, self.session)[0] != 204:
             return "the first password change failed"
         self.password, self.acked = self.pending_pw, self.acked + 1
         self.history.append(self.password)
         # A password change ends the account's sessions, this one included.
-        self.session = login(box.port, self.password)[2]
+        self.session = login(box.https_port, self.password)[2]
         return None
 
     def check(self, box):
         """None if every acknowledged write is there (and signs the owner in), else why not."""
-        st, _, self.session = login(box.port, self.password)
+        st, _, self.session = login(box.https_port, self.password)
         if st != 200 and self.pending_pw:
-            st, _, self.session = login(box.port, self.pending_pw)
+            st, _, self.session = login(box.https_port, self.pending_pw)
             if st == 200:
                 self.password = self.pending_pw
         if st != 200:
             # Which one does (newest first; the lockout allows 3 more tries).
-            works = next((p for p in reversed(self.history[-3:]) if login(box.port, p)[0] == 200), None)
+            works = next((p for p in reversed(self.history[-3:]) if login(box.https_port, p)[0] == 200), None)
             log = box.warnings()
             return (f"the acknowledged password {self.password!r} does not sign in ({st}); of the last "
                     f"three ({self.history[-3:]}) this one does: {works!r}; the daemon's warnings: {log[-8:]}")
         if self.smtp_ack is not None:
-            got = json.loads(http(box.port, "GET", "/api/v1/settings/smtp", None, self.session)[1] or b"{}")
+            got = json.loads(api(box.https_port, "GET", "/api/v1/settings/smtp", None, self.session)[1] or b"{}")
             if got.get("timeout_s") not in {timeout_of(self.smtp_ack), timeout_of(self.pending_n)}:
                 return (f"SMTP timeout {got.get('timeout_s')!r}, acknowledged {timeout_of(self.smtp_ack)} "
                         f"(write {self.smtp_ack})")
@@ -834,7 +861,7 @@ class Owner:
         self.pending_n = self.n
         # Where mail goes stays the same (the first write sets it, with the password);
         # the writes differ in their timeout, so none needs a hash (SPEC §4).
-        st, body = http(box.port, "PUT", "/api/v1/settings/smtp",
+        st, body = api(box.https_port, "PUT", "/api/v1/settings/smtp",
                         {"host": "10.0.2.2", "port": 25, "security": "none", "from": "pbx@example.com",
                          "timeout_s": timeout_of(self.n), "current_password": self.password},
                         self.session)
@@ -845,7 +872,7 @@ class Owner:
         self.smtp_ack, self.acked = self.n, self.acked + 1
         if self.n % self.password_every == 0:
             self.pending_pw = f"Cut-owner-{self.n}!"
-            st, body = http(box.port, "POST", "/api/v1/password",
+            st, body = api(box.https_port, "POST", "/api/v1/password",
                             {"current_password": self.password, "new_password": self.pending_pw}, self.session)
             if st != 204:
                 self.refused = f"{st} {error_code(body)} (password change)"
@@ -853,7 +880,7 @@ class Owner:
                 return False
             self.password, self.acked = self.pending_pw, self.acked + 1
             self.history.append(self.password)
-            self.session = login(box.port, self.password)[2]
+            self.session = login(box.https_port, self.password)[2]
         return True
 
 
@@ -1073,15 +1100,15 @@ def aarch64_boot(work, smtp):
         if healthy is None or not label:
             detail.append("no /healthz 200 within 300 s")
             return
-        ctx = ssl.create_default_context()
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # the box's own self-signed one
-        with urllib.request.urlopen(f"https://127.0.0.1:{box.https_port}/healthz", context=ctx, timeout=30) as r:
+        with urllib.request.urlopen(f"https://127.0.0.1:{box.https_port}/healthz", context=TLS, timeout=30) as r:
             https = (r.status, r.read())
-        st, answer, session = login(box.port, label)
-        changed = http(box.port, "POST", "/api/v1/password",
+        # server.https_only as shipped: the host is no loopback to the guest.
+        redirect = plain_redirect(box.port, "/login")
+        st, answer, session = login(box.https_port, label)
+        changed = api(box.https_port, "POST", "/api/v1/password",
                        {"current_password": label, "new_password": "Arm-owner-2026!"}, session)[0]
         detail.append(f"Debian arm64 kernel {version}: /healthz HTTP 200 after {healthy:.1f} s, HTTPS {https}; "
-                      f"label sign-in {st} (must change {answer.get('must_change_password')}), password changed "
+                      f"plain HTTP /login {redirect}; label sign-in {st} (must change {answer.get('must_change_password')}), password changed "
                       f"{changed}")
         shell = Shell(box.shell_path)
         out = shell.run("/usr/bin/pbx-authd ctl factory-reset --yes", timeout=30).strip()
@@ -1093,11 +1120,12 @@ def aarch64_boot(work, smtp):
             return
         box = Box(vmlinuz, initrd, work, [img], "arm-2", append="pbx.disk", arch="aarch64")
         healthy = box.healthy(limit=300)
-        st2, answer2, _ = login(box.port, label) if healthy else (None, {}, None)
-        old = login(box.port, "Arm-owner-2026!")[0] if healthy else None
+        st2, answer2, _ = login(box.https_port, label) if healthy else (None, {}, None)
+        old = login(box.https_port, "Arm-owner-2026!")[0] if healthy else None
         detail.append(f"booted again ({healthy and round(healthy, 1)} s): label password {st2} with must change "
                       f"{answer2.get('must_change_password')}, the owner's password {old}")
-        ok = (https == (200, b"ok\n") and st == 200 and changed == 204 and st2 == 200
+        ok = (https == (200, b"ok\n") and redirect == (308, "https://127.0.0.1/login")
+              and st == 200 and changed == 204 and st2 == 200
               and answer2.get("must_change_password") is True and old == 401)
     finally:
         box.stop()
@@ -1136,7 +1164,7 @@ def erase_in_namespace(box, shell, qmp, label, password, prefix):
     shell.run("mount -t ubifs ubi0:data /var/lib/pbx-authd && "
               "LOGFILE=/dev/console SSL_CERT_FILE=/etc/ssl/smtp-test.pem /etc/init.d/S50pbx-authd start")
     again = box.healthy(limit=time.time() - box.started + 120)
-    old = login(box.port, password)[0] if again else None
+    old = login(box.https_port, password)[0] if again else None
     st, answer, smtp = factory_state(box, label) if again else (None, {}, {})
     ok = (up is not None and ended is not None and ended.group(1) == "129" and erased and user_ff and data_blank
           and factory_kept and old == 401 and st == 200 and answer.get("must_change_password") is True
