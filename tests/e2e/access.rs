@@ -627,3 +627,114 @@ async fn alerts_reach_the_owner_at_a_real_smtp_server() {
     );
     pbx_e2e::smtp::assert_standard_headers(&reverted.raw);
 }
+
+/// The Access page and the profile's alert switches in Chromium: a risky change shows
+/// its countdown and what reverts, cannot be confirmed from the session that made it,
+/// and is kept from a new sign-in; an installer account is opened (its password shown
+/// once) and ended from its row; an alert turned off stays off after a reload.
+#[tokio::test]
+async fn the_access_page_and_the_alert_switches_in_the_browser() {
+    use pbx_e2e::webdriver::Browser;
+    let (_dir, d) = crate::fresh("access-ui");
+    crate::change_initial(&d, ADMIN_PW).await;
+    let mut b = Browser::start().await;
+    crate::ui::admin_in(&mut b, &d).await;
+    crate::ui::open(&mut b, &d, "/access").await;
+    b.wait_for_text("#no-installers", "No installer account is open.")
+        .await;
+    assert_eq!(
+        b.eval("return document.getElementById('probation').hidden;")
+            .await,
+        json!(true)
+    );
+    // HTTPS-only on: risky, on probation (loopback is exempt, so this browser stays in).
+    b.click("#https-only").await;
+    b.type_into("#access-password", ADMIN_PW).await;
+    b.click("#access-form button[type=submit]").await;
+    b.wait_for_text("#notice", "on probation").await;
+    let text = b
+        .wait_for_text("#probation-text", "sign-in only over HTTPS")
+        .await;
+    assert!(
+        text.contains("made by admin") && text.contains("undo themselves in"),
+        "{text}"
+    );
+    let how = b.text("#probation-how").await;
+    assert!(how.contains("sign out, sign in again"), "{how}");
+    assert_eq!(
+        b.eval("return document.getElementById('confirm-button').hidden;")
+            .await,
+        json!(true)
+    );
+    b.shot("access-probation").await;
+    // A new sign-in may keep it.
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.wait_ready().await;
+    crate::ui::sign_in_as(&mut b, "admin", ADMIN_PW).await;
+    crate::ui::open(&mut b, &d, "/access").await;
+    b.wait_for_text("#probation-how", "keep them here").await;
+    b.click("#confirm-button").await;
+    b.wait_for_text("#notice", "Confirmed: the new settings stay.")
+        .await;
+    b.wait_until(
+        "document.getElementById('probation').hidden",
+        "the probation box gone",
+    )
+    .await;
+    assert_eq!(
+        b.eval("return document.getElementById('https-only').checked;")
+            .await,
+        json!(true)
+    );
+
+    // An installer account, its password shown once, ended from its row.
+    b.type_into("#inst-username", "tech").await;
+    b.type_into("#inst-hours", "4").await;
+    b.type_into("#inst-password", ADMIN_PW).await;
+    b.click("#installer-form button[type=submit]").await;
+    let issued = b
+        .wait_for_text("#inst-notice", "Give tech this password")
+        .await;
+    assert!(issued.contains("shown only now"), "{issued}");
+    b.wait_for_text("#installer-rows", "tech").await;
+    b.shot("access-installer").await;
+    b.click("#installer-rows button.danger").await;
+    b.wait_for_text("#inst-notice", "The installer account tech is ended")
+        .await;
+    b.wait_until(
+        "document.getElementById('installer-rows').children.length === 0",
+        "the row gone",
+    )
+    .await;
+
+    // The profile's alert switches: one turned off stays off; the owner's ones cannot be.
+    crate::ui::open(&mut b, &d, "/profile").await;
+    b.wait_until(
+        "!document.getElementById('alerts-section').hidden",
+        "the alerts section",
+    )
+    .await;
+    assert_eq!(
+        b.eval("return document.getElementById('alert-smtp_changed').disabled;")
+            .await,
+        json!(true)
+    );
+    b.click("#alert-new_device").await;
+    b.type_into("#alerts_password", ADMIN_PW).await;
+    b.click("#alerts-form button[type=submit]").await;
+    b.wait_for_text("#alerts-notice", "Alerts saved.").await;
+    crate::ui::open(&mut b, &d, "/profile").await;
+    b.wait_until(
+        "!document.getElementById('alerts-section').hidden",
+        "the alerts section",
+    )
+    .await;
+    assert_eq!(
+        b.eval("return document.getElementById('alert-new_device').checked;")
+            .await,
+        json!(false)
+    );
+    b.shot("profile-alerts").await;
+    b.quit().await;
+}

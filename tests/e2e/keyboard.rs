@@ -134,5 +134,11 @@ async fn the_admin_pages_with_the_keyboard_alone() {
     b.goto(&format!("{base}/device")).await;
     b.wait_for_text("#dev-serial", "SIM-0001").await;
     every_control_reachable(&mut b, "/device").await;
+
+    // Access: the networks, the switches, the installer form.
+    b.goto(&format!("{base}/access")).await;
+    b.wait_for_text("#no-installers", "No installer account")
+        .await;
+    every_control_reachable(&mut b, "/access").await;
     b.quit().await;
 }

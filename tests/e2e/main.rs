@@ -18,7 +18,7 @@ mod storage;
 mod timeouts;
 mod tls;
 pub mod twofactor;
-mod ui;
+pub mod ui;
 pub mod upgrade;
 mod voice;
 mod ways_back;

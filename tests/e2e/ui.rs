@@ -96,6 +96,7 @@ async fn every_page_state_has_no_axe_violations_in_light_and_dark_mode() {
         ("/sessions", "sessions"),
         ("/audit", "audit"),
         ("/device", "device"),
+        ("/access", "access"),
         ("/recovery-codes", "recovery-codes"),
         ("/factory-reset", "factory-reset"),
     ] {
@@ -221,7 +222,7 @@ async fn the_forgot_page_names_the_ways_back_in_on_load() {
 }
 
 /// Signs in as admin through the browser (label password already replaced).
-async fn admin_in(b: &mut Browser, d: &Daemon) {
+pub async fn admin_in(b: &mut Browser, d: &Daemon) {
     open(b, d, "/login").await;
     sign_in_as(b, "admin", PW).await;
     b.wait_ready().await;
@@ -334,6 +335,7 @@ async fn on_a_phone_tables_scroll_in_their_box_and_the_header_fits() {
         ("/", None),
         ("/settings/email", None),
         ("/device", None),
+        ("/access", Some("#installers-table")),
         ("/profile", None),
     ] {
         open(&mut b, &d, path).await;
@@ -516,7 +518,7 @@ async fn lighthouse_accessibility_and_best_practices_are_100_on_every_page() {
     let base = format!("http://{}", d.http);
     let reset = format!("/reset?token={reset}");
     let check = format!("/confirm-email?token={check}");
-    let pages: [(&str, bool); 13] = [
+    let pages: [(&str, bool); 14] = [
         ("/login", false),
         ("/forgot", false),
         (&reset, false),
@@ -528,6 +530,7 @@ async fn lighthouse_accessibility_and_best_practices_are_100_on_every_page() {
         ("/sessions", true),
         ("/audit", true),
         ("/device", true),
+        ("/access", true),
         ("/recovery-codes", true),
         ("/factory-reset", true),
     ];
@@ -634,6 +637,7 @@ async fn every_page_in_every_language_has_no_english_left() {
         ("/sessions", true),
         ("/audit", true),
         ("/device", true),
+        ("/access", true),
         ("/recovery-codes", true),
         ("/factory-reset", true),
     ];

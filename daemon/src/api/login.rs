@@ -54,6 +54,9 @@ struct View<'a> {
         skip_serializing_if = "is_false"
     )]
     must_enroll_2fa: bool,
+    /// An installer's session: the owner's settings are not offered.
+    #[serde(skip_serializing_if = "is_false")]
+    installer: bool,
     csrf_token: &'a str,
 }
 
@@ -69,6 +72,7 @@ fn view(s: &Session) -> Response<Body> {
             role: s.role.as_str(),
             must_change_password: s.must_change_password,
             must_enroll_2fa: s.must_enroll_2fa,
+            installer: s.installer,
             csrf_token: &s.csrf_token,
         },
     )

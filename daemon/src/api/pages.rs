@@ -25,6 +25,7 @@ pub(super) const ACCOUNTS: Page = page::ACCOUNTS;
 pub(super) const SESSIONS: Page = page::SESSIONS;
 pub(super) const AUDIT: Page = page::AUDIT;
 pub(super) const DEVICE: Page = page::DEVICE;
+pub(super) const ACCESS: Page = page::ACCESS;
 
 /// The language of a request: the picker's cookie, else the browser's
 /// `Accept-Language`, else the box's `i18n.default`.

@@ -144,6 +144,7 @@ pub static ROUTES: &[Route] = &[
     r(Get, "/accounts", page(Need::Admin), Run::Page(pages::ACCOUNTS)),
     r(Get, "/audit", page(Need::Admin), Run::Page(pages::AUDIT)),
     r(Get, "/device", page(Need::Admin), Run::Page(pages::DEVICE)),
+    r(Get, "/access", page(Need::Admin), Run::Page(pages::ACCESS)),
     r(Get, crate::i18n::APP_JS_PATH, api(Public), Run::Now(pages::app_js)),
     r(Get, crate::i18n::STYLE_CSS_PATH, api(Public), Run::Now(pages::style_css)),
     under(Get, "/static/l10n.", api(Public), Run::Now(pages::l10n_js)),

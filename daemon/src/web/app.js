@@ -327,8 +327,79 @@ function eventWords() {
     button_mode_cancelled: t("js.ev_button_mode_cancelled"),
     factory_reset: t("js.ev_factory_reset"),
     factory_reset_failed: t("js.ev_factory_reset_failed"),
+    login_new_device: t("js.ev_login_new_device"),
+    login_untrusted: t("js.ev_login_untrusted"),
+    access_changed: t("js.ev_access_changed"),
+    access_confirmed: t("js.ev_access_confirmed"),
+    access_reverted: t("js.ev_access_reverted"),
+    installer_created: t("js.ev_installer_created"),
+    installer_ended: t("js.ev_installer_ended"),
+    alerts_held: t("js.ev_alerts_held"),
   };
   return EVENTS;
+}
+
+// The alert kinds of the profile's switches, in words.
+function alertWords() {
+  return {
+    new_device: t("js.alert_new_device"),
+    address_blocked: t("js.alert_address_blocked"),
+    account_cap: t("js.alert_account_cap"),
+    factor_locked: t("js.alert_factor_locked"),
+    two_factor_off: t("js.alert_two_factor_off"),
+    codes_regenerated: t("js.alert_codes_regenerated"),
+    credentials_reset: t("js.alert_credentials_reset"),
+    factory_reset_requested: t("js.alert_factory_reset_requested"),
+    smtp_changed: t("js.alert_smtp_changed"),
+    admin_created: t("js.alert_admin_created"),
+    probation_reverted: t("js.alert_probation_reverted"),
+    installer_sign_in: t("js.alert_installer_sign_in"),
+  };
+}
+
+// The alert switches of the profile: one checkbox per kind; those that always come are
+// shown checked and disabled.
+async function wireAlerts() {
+  const p = await api("GET", "/profile");
+  if (p.status !== 200 || !p.data.alerts) return;
+  const words = alertWords();
+  const box = $("alert-switches");
+  const always = p.data.alerts_always_on || [];
+  for (const [kind, on] of Object.entries(p.data.alerts)) {
+    const input = el("input", null, { type: "checkbox", id: "alert-" + kind, "data-kind": kind });
+    input.checked = on;
+    const fixed = always.includes(kind);
+    if (fixed) input.disabled = true;
+    const label = el("label", null, { class: "check", for: "alert-" + kind });
+    label.appendChild(input);
+    label.appendChild(document.createTextNode(" " + (words[kind] || kind) + (fixed ? " " + t("js.alert_always") : "")));
+    box.appendChild(label);
+  }
+  $("alerts-section").hidden = false;
+  $("alerts-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearError("alerts-error");
+    notice("", "alerts-notice");
+    const alerts = {};
+    for (const c of box.querySelectorAll("input[data-kind]")) if (!c.disabled) alerts[c.dataset.kind] = c.checked;
+    const r = await api("PUT", "/profile/alerts", { alerts, current_password: $("alerts_password").value });
+    $("alerts_password").value = "";
+    if (r.status === 200) notice(t("js.alerts_saved"), "alerts-notice");
+    else showError(explain(r), null, "alerts-error");
+  });
+}
+
+// A list of networks as typed (one per line, or separated by commas or spaces).
+function networksOf(text) { return text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean); }
+
+function changeWords(names) {
+  const w = {
+    admin_networks: t("js.change_admin_networks"),
+    user_networks: t("js.change_user_networks"),
+    https_only: t("js.change_https_only"),
+    require_2fa_for_admin: t("js.change_require_2fa_for_admin"),
+  };
+  return names.map((n) => w[n] || n).join("; ");
 }
 
 function utc(unix) { return unix ? new Date(unix * 1000).toISOString().slice(0, 16).replace("T", " ") : "—"; }
@@ -346,6 +417,112 @@ function row(cells, buttons) {
 }
 
 const pages = {
+  async access() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    if (s.installer) {
+      $("installer-note").hidden = false;
+      $("access-form").hidden = true;
+      $("installer-form").hidden = true;
+    }
+    let timer = null;
+    const fill = (list, localId, textId) => {
+      $(localId).checked = list.includes("local");
+      $(textId).value = list.filter((n) => n !== "local").join("\n");
+    };
+    const listOf = (localId, textId) => ($(localId).checked ? ["local"] : []).concat(networksOf($(textId).value));
+    const show = (v) => {
+      fill(v.admin_networks, "admin-local", "admin-networks");
+      fill(v.user_networks, "user-local", "user-networks");
+      $("https-only").checked = v.https_only;
+      $("require-2fa").checked = v.require_2fa_for_admin;
+      const out = $("you-outside");
+      out.hidden = v.you_are_trusted;
+      out.textContent = v.you_are_trusted ? "" : t("js.you_outside", { ip: v.your_address });
+      const p = v.probation;
+      $("probation").hidden = !p;
+      if (timer) { clearInterval(timer); timer = null; }
+      if (!p) return;
+      let left = p.reverts_in_s;
+      const tick = () => {
+        $("probation-text").textContent = t("js.probation_left", {
+          time: Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0"),
+          changes: changeWords(p.changes),
+          user: p.by,
+        });
+        if (left > 0) left -= 1; else { clearInterval(timer); timer = null; setTimeout(load, 1500); }
+      };
+      tick();
+      timer = setInterval(tick, 1000);
+      $("probation-how").textContent = p.confirmable ? t("js.probation_confirm_here") : t("js.probation_sign_in_again");
+      $("confirm-button").hidden = !p.confirmable || !!s.installer;
+    };
+    const load = async () => {
+      const r = await api("GET", "/settings/access");
+      if (r.status === 200) show(r.data); else showError(explain(r));
+    };
+    $("confirm-button").addEventListener("click", async () => {
+      clearError("confirm-error");
+      const r = await api("POST", "/settings/access/confirm", {});
+      if (r.status === 204) { notice(t("js.access_confirmed")); await load(); }
+      else showError(explain(r), null, "confirm-error");
+    });
+    $("access-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      notice("");
+      const r = await api("PUT", "/settings/access", {
+        admin_networks: listOf("admin-local", "admin-networks"),
+        user_networks: listOf("user-local", "user-networks"),
+        https_only: $("https-only").checked,
+        require_2fa_for_admin: $("require-2fa").checked,
+        current_password: $("access-password").value,
+      });
+      $("access-password").value = "";
+      if (r.status === 200) {
+        show(r.data);
+        notice(r.data.probation ? t("js.access_saved_probation") : t("js.access_saved"));
+      } else showError(explain(r));
+    });
+    const installers = async () => {
+      const r = await api("GET", "/accounts");
+      const rows = $("installer-rows");
+      rows.textContent = "";
+      const list = r.status === 200 ? r.data.filter((a) => a.installer) : [];
+      $("no-installers").hidden = list.length > 0;
+      for (const a of list) {
+        const nets = a.installer.networks.length ? a.installer.networks.join(", ") : t("js.networks_of_role");
+        const buttons = s.installer ? [] : [[t("js.end_now"), t("js.end_installer_named", { user: a.username }), async () => {
+          const d = await api("DELETE", "/installers/" + encodeURIComponent(a.username));
+          if (d.status === 204) { notice(t("js.installer_ended", { user: a.username }), "inst-notice"); installers(); }
+          else showError(explain(d), null, "inst-error");
+        }, "danger"]];
+        rows.appendChild(row([a.username, a.role === "admin" ? t("js.role_admin") : t("js.role_user"), localTime(a.installer.until), nets], buttons));
+      }
+    };
+    $("installer-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError("inst-error");
+      notice("", "inst-notice");
+      const r = await api("POST", "/installers", {
+        username: $("inst-username").value,
+        role: $("inst-role").value,
+        hours: Number($("inst-hours").value),
+        networks: networksOf($("inst-networks").value),
+        current_password: $("inst-password").value,
+      });
+      $("inst-password").value = "";
+      if (r.status === 201) {
+        notice(t("js.installer_issued", { user: r.data.username, password: r.data.password, until: localTime(r.data.expires_at) }), "inst-notice");
+        $("installer-form").reset();
+        installers();
+      } else showError(explain(r), null, "inst-error");
+    });
+    await load();
+    await installers();
+  },
+
   async login() {
     const q = new URLSearchParams(location.search);
     if (q.get("changed") === "1") notice(t("js.changed_sign_in"));
@@ -400,6 +577,7 @@ const pages = {
     $("first-change").hidden = !s.must_change_password || s.username !== "admin";
     $("first-change-temp").hidden = !s.must_change_password || s.username === "admin";
     if (!s.must_change_password) {
+      wireAlerts();
       const p = await api("GET", "/profile");
       if (p.status === 200) { $("email").value = p.data.email || ""; $("email-section").hidden = false; }
       $("email-form").addEventListener("submit", async (ev) => {

@@ -85,8 +85,8 @@ async fn a_user_session_gets_403_on_every_admin_route_and_the_dashboard_for_admi
         assert_eq!(admitted(&t, route, &admin), Ok(()), "{}", name(route));
         admin_routes += usize::from(is_admin);
     }
-    // Five admin pages and 18 admin API routes: a new one is counted here on purpose.
-    assert_eq!(admin_routes, 23, "admin-only routes in the table");
+    // Six admin pages and 18 admin API routes: a new one is counted here on purpose.
+    assert_eq!(admin_routes, 24, "admin-only routes in the table");
 }
 
 /// An installer's admin session (spec §10): every admin route but the owner's settings —
