@@ -189,13 +189,12 @@ async fn a_change_reverts_after_its_probation_unless_a_new_session_confirms_it()
     assert_eq!(v["you_are_trusted"], false);
     // Locked out at once: the change applies now.
     assert_eq!(c.get("/api/v1/session").await.status, 403);
-    let reverted = pbx_e2e::poll_until_async(Duration::from_secs(10), "the revert", || async {
+    pbx_e2e::poll_until_async(Duration::from_secs(10), "the revert", || async {
         let mut probe = d.client();
         probe.cookie = c.cookie.clone();
         (probe.get("/api/v1/session").await.status == 200).then_some(())
     })
     .await;
-    let _ = reverted;
     let v = c.get("/api/v1/settings/access").await.json();
     assert_eq!(v["admin_networks"], json!([]), "{v}");
     assert!(v.get("probation").is_none(), "{v}");
