@@ -13,7 +13,9 @@ SHELL := /bin/bash
 # The firmware: std built from source on a pinned nightly, at the release profile's
 # opt-level and inside its LTO, and without std's backtrace symbolizer (gimli,
 # addr2line, miniz: of no use in a stripped binary without unwind tables); what each
-# step saved is in docs/performance.md. armv7 musl runs whatever the box's libc is
+# step saved is in docs/performance.md. Panic locations (file:line:col of every unwrap,
+# index and arithmetic check) are not embedded (-Zlocation-detail=none, ~115 KB): a
+# panic's message still says what failed. armv7 musl runs whatever the box's libc is
 # (glibc, uClibc, musl); rustup ships no std for it at all.
 TARGETS := x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf \
   armv7-unknown-linux-musleabihf
@@ -26,7 +28,7 @@ MAX_BYTES_x86_64-unknown-linux-musl := 3670016
 NIGHTLY := nightly-2026-10-30
 # Stable's x86_64 musl std: make bench's bare-hyper floor is built with it.
 STABLE_MUSL := x86_64-unknown-linux-musl
-BUILD_STD = RUSTFLAGS="-C link-self-contained=no" $(ZIGBUILD) +$(NIGHTLY) zigbuild \
+BUILD_STD = RUSTFLAGS="-C link-self-contained=no -Zlocation-detail=none" $(ZIGBUILD) +$(NIGHTLY) zigbuild \
   -Zbuild-std=std,panic_abort -Zbuild-std-features= --release -p pbx-authd
 # Release builds abort on panic, so nothing ever unwinds: the DWARF unwind tables
 # (~13% of the file) only served backtraces. Dropped from the firmware copy, as C

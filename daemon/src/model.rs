@@ -373,7 +373,6 @@ pub enum AuditKind {
     ButtonModeCancelled,
     FactoryReset,
     FactoryResetFailed,
-    LoginNewDevice,
     LoginUntrusted,
     AccessChanged,
     AccessConfirmed,
@@ -393,7 +392,7 @@ pub enum Severity {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 43] = [
+    pub const ALL: [AuditKind; 42] = [
         AuditKind::Login,
         AuditKind::LoginFailed,
         AuditKind::LoginLocked,
@@ -429,7 +428,6 @@ impl AuditKind {
         AuditKind::ButtonModeCancelled,
         AuditKind::FactoryReset,
         AuditKind::FactoryResetFailed,
-        AuditKind::LoginNewDevice,
         AuditKind::LoginUntrusted,
         AuditKind::AccessChanged,
         AuditKind::AccessConfirmed,
@@ -476,7 +474,6 @@ impl AuditKind {
             AuditKind::ButtonModeCancelled => "button_mode_cancelled",
             AuditKind::FactoryReset => "factory_reset",
             AuditKind::FactoryResetFailed => "factory_reset_failed",
-            AuditKind::LoginNewDevice => "login_new_device",
             AuditKind::LoginUntrusted => "login_untrusted",
             AuditKind::AccessChanged => "access_changed",
             AuditKind::AccessConfirmed => "access_confirmed",

@@ -601,6 +601,7 @@ const FORM_PAGES: &[(&str, &str, bool)] = &[
     ("recovery-codes.html", "/recovery-codes", true),
     ("audit.html", "/audit", true),
     ("factory-reset.html", "/factory-reset", true),
+    ("access.html", "/access", true),
 ];
 
 /// Issue 24 item 0: no page can ship a form without its handler again. Every embedded

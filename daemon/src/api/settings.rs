@@ -58,7 +58,7 @@ pub async fn profile_get(app: &App, _: Req, call: Call) -> Reply {
             "username": account.username,
             "email": account.email,
             "two_factor": account.two_factor(),
-            "alerts": alerts.iter().map(|s| (s.kind, s.on)).collect::<std::collections::BTreeMap<_, _>>(),
+            "alerts": alerts_map(&alerts),
             "alerts_always_on": alerts.iter().filter(|s| !s.optional).map(|s| s.kind).collect::<Vec<_>>(),
         }),
     ))
@@ -104,8 +104,17 @@ pub async fn alerts_put(app: &App, req: Req, call: Call) -> Reply {
     let alerts = profile::set_alerts(app, call.ip(), &a.session.username, form).await?;
     Ok(http::json(
         StatusCode::OK,
-        &serde_json::json!({ "alerts": alerts }),
+        &serde_json::json!({ "alerts": alerts_map(&alerts) }),
     ))
+}
+
+/// `{kind: on}` of the alert switches.
+fn alerts_map(switches: &[crate::flows::alerts::Switch]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for s in switches {
+        m.insert(s.kind.into(), s.on.into());
+    }
+    m.into()
 }
 
 pub async fn profile_put(app: &App, req: Req, call: Call) -> Reply {

@@ -324,12 +324,8 @@ pub async fn signed_in(app: &App, ip: IpAddr, mut grant: Grant<'_>, agent: &str)
             None
         }
         None => {
-            app.audit(
-                AuditKind::LoginNewDevice,
-                Some(username),
-                Some(ip),
-                Some(&browser),
-            );
+            let detail = format!("new browser ({browser})");
+            app.audit(AuditKind::Login, Some(username), Some(ip), Some(&detail));
             crate::flows::alerts::alert(
                 app,
                 crate::model::AlertKind::NewDevice,

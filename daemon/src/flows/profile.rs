@@ -41,7 +41,7 @@ pub async fn set_alerts(
     ip: std::net::IpAddr,
     username: &str,
     form: AlertsForm,
-) -> Result<std::collections::BTreeMap<&'static str, bool>, Error> {
+) -> Result<Vec<crate::flows::alerts::Switch>, Error> {
     let account =
         super::login::verify_password(app, ip, username, form.current_password, None).await?;
     let off = crate::flows::alerts::alerts_off(&account.alerts_off, &form.alerts)?;
@@ -50,10 +50,7 @@ pub async fn set_alerts(
         .update_account(username, move |a| a.alerts_off = off.clone())
         .await?
         .ok_or(Error::Unauthenticated)?;
-    Ok(crate::flows::alerts::switches(&updated.account)
-        .into_iter()
-        .map(|s| (s.kind, s.on))
-        .collect())
+    Ok(crate::flows::alerts::switches(&updated.account))
 }
 
 /// Stores the language `username` chose for its pages and mails.

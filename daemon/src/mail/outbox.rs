@@ -250,8 +250,8 @@ mod tests {
     fn the_first_block_of_an_hour_is_mailed_the_rest_summarised() {
         let b = AlertBudget::default();
         let (a, c) = (
-            "203.0.113.1".parse().unwrap(),
-            "203.0.113.2".parse().unwrap(),
+            "203.0.113.1".parse().expect("ip"),
+            "203.0.113.2".parse().expect("ip"),
         );
         let t0 = Duration::from_secs(5);
         assert_eq!(b.admit("address_blocked", Some(a), t0, 10), Verdict::Send);

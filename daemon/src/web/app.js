@@ -327,7 +327,6 @@ function eventWords() {
     button_mode_cancelled: t("js.ev_button_mode_cancelled"),
     factory_reset: t("js.ev_factory_reset"),
     factory_reset_failed: t("js.ev_factory_reset_failed"),
-    login_new_device: t("js.ev_login_new_device"),
     login_untrusted: t("js.ev_login_untrusted"),
     access_changed: t("js.ev_access_changed"),
     access_confirmed: t("js.ev_access_confirmed"),
