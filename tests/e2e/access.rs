@@ -737,3 +737,75 @@ async fn the_access_page_and_the_alert_switches_in_the_browser() {
     b.shot("profile-alerts").await;
     b.quit().await;
 }
+
+/// The hourly cap (`access.alerts_per_hour = 1`): alerts beyond it are not mailed but
+/// counted, and mailed as one summary when the hour is over (the box's monotonic clock
+/// moved two hours on with libfaketime); the next hour mails again.
+#[tokio::test]
+async fn alerts_beyond_the_hourly_cap_come_as_one_summary() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("access-alert-cap");
+    let jump = dir.path().join("faketime");
+    std::fs::write(&jump, "+0\n").expect("faketime file");
+    let opts = Opts {
+        config: Some("[access]\nalerts_per_hour = 1\n".into()),
+        env: vec![
+            ("SSL_CERT_FILE".into(), smtp.ca.display().to_string()),
+            (
+                "LD_PRELOAD".into(),
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into(),
+            ),
+            ("FAKETIME_TIMESTAMP_FILE".into(), jump.display().to_string()),
+            ("FAKETIME_NO_CACHE".into(), "1".into()),
+        ],
+    };
+    let d = Daemon::start_opts(&dir.path().join("state"), &opts);
+    let mut c = crate::recovery::admin_ready(&d).await;
+    crate::recovery::use_smtp(&mut c, &smtp, 5).await;
+    // The setup's own sign-ins spent this hour's one mail: these three are held.
+    for n in 11..14 {
+        let from = format!("127.0.0.{n}");
+        assert_eq!(
+            d.client_from(&from).login("admin", ADMIN_PW).await.status,
+            200
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let new_sign_ins = || {
+        smtp.mails()
+            .into_iter()
+            .filter(|m| m.subject() == "New sign-in to the PBX as admin")
+            .count()
+    };
+    assert_eq!(new_sign_ins(), 0, "over the cap: not mailed one by one");
+    std::fs::write(&jump, "+2h\n").expect("jump");
+    let summary = pbx_e2e::poll_until(Duration::from_secs(15), "the held-alerts summary", || {
+        smtp.mails()
+            .into_iter()
+            .find(|m| m.subject().starts_with("PBX held back"))
+    })
+    .await;
+    let body = summary.body();
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("- New sign-in to the PBX as admin: "))
+        .unwrap_or_else(|| panic!("{body}"));
+    let held: u32 = line
+        .rsplit(": ")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .expect("count");
+    assert!(held >= 3, "{body}");
+    pbx_e2e::smtp::assert_standard_headers(&summary.raw);
+    // A new hour: mailed again.
+    let mut c = d.client_from("127.0.0.20");
+    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
+    pbx_e2e::poll_until(
+        Duration::from_secs(10),
+        "a new sign-in mailed in the new hour",
+        || (new_sign_ins() == 1).then_some(()),
+    )
+    .await;
+    let audit = c.get("/api/v1/audit").await.json();
+    assert!(events(&audit).contains(&"alerts_held".into()), "{audit}");
+}

@@ -20,10 +20,15 @@ use crate::model::{Account, AlertKind, AuditKind};
 /// address of an address block (the hour's later ones are summarised).
 pub fn raise(app: &App, kind: AlertKind, blocked: Option<IpAddr>, job: MailJob) {
     let cap = app.config().access.alerts_per_hour;
+    let user = match &job {
+        MailJob::Alert { user, .. } => user.as_deref(),
+        MailJob::FactorLocked { username, .. } => Some(username.as_str()),
+        _ => None,
+    };
     match app
         .outbox()
         .alerts()
-        .admit(kind.name(), blocked, app.clock().mono(), cap)
+        .admit(kind.name(), user, blocked, app.clock().mono(), cap)
     {
         Verdict::Send => app.outbox().enqueue(job),
         Verdict::Held => {
@@ -66,11 +71,16 @@ fn args_ip(job: &MailJob) -> Option<IpAddr> {
 pub fn hourly(app: &App) {
     let due = app.outbox().alerts().due(app.clock().mono());
     if !due.held.is_empty() {
-        let n: u32 = due.held.iter().map(|(_, c)| c).sum();
+        let n: u32 = due.held.iter().map(|(_, _, c)| c).sum();
         let list = due
             .held
             .iter()
-            .map(|(k, c)| format!("{k} ×{c}"))
+            .map(|(k, u, c)| {
+                format!(
+                    "{k} {}×{c}",
+                    u.as_deref().map(|u| format!("{u} ")).unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         app.audit(

@@ -183,7 +183,7 @@ pub async fn factory_reset(
     if app
         .outbox()
         .alerts()
-        .admit(kind.name(), None, app.clock().mono(), cap)
+        .admit(kind.name(), None, None, app.clock().mono(), cap)
         == crate::mail::outbox::Verdict::Send
     {
         let send = super::recovery::worker::send_alert(app, kind, None, &args);

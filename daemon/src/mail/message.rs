@@ -339,13 +339,18 @@ pub fn alert(h: &Head, kind: AlertKind, at: u64, args: &[(&str, &str)]) -> Resul
     build(h, &h.fill(subject, &all), text)
 }
 
-/// The alerts held back beyond the hour's budget, counted by kind.
-pub fn alerts_held(h: &Head, held: &[(&str, u32)]) -> Result<Message, String> {
-    let n: u32 = held.iter().map(|(_, c)| c).sum();
+/// The alerts held back beyond the hour's budget: each kind's subject (about its
+/// account, "…" where none is named) and how many.
+pub fn alerts_held(h: &Head, held: &[crate::mail::outbox::Held]) -> Result<Message, String> {
+    let n: u32 = held.iter().map(|(_, _, c)| c).sum();
     let list: String = held
         .iter()
-        .map(|(kind, c)| {
-            let name = AlertKind::from_name(kind).map_or(*kind, |k| h.t(alert_texts(k).0));
+        .map(|(kind, user, c)| {
+            let user = user.as_deref().unwrap_or("…");
+            let name = match AlertKind::from_name(kind) {
+                Some(k) => h.fill(alert_texts(k).0, &[("user", user)]),
+                None => kind.to_string(),
+            };
             format!("- {name}: {c}\n")
         })
         .collect();

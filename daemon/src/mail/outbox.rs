@@ -66,8 +66,9 @@ pub enum MailJob {
         user: Option<String>,
         args: Vec<(&'static str, String)>,
     },
-    /// The alerts held back beyond the hour's budget: (kind, how many).
-    AlertsHeld { held: Vec<(&'static str, u32)> },
+    /// The alerts held back beyond the hour's budget: (kind, the account it was about,
+    /// how many).
+    AlertsHeld { held: Vec<Held> },
     /// The addresses blocked in the hour after the one mailed: (address, blocks).
     BlockedSummary { blocked: Vec<(IpAddr, u32)> },
 }
@@ -85,7 +86,7 @@ struct Budget {
     /// When the current hour began (monotonic), if an alert came in it.
     window: Option<Duration>,
     sent: u32,
-    held: BTreeMap<&'static str, u32>,
+    held: BTreeMap<(&'static str, Option<String>), u32>,
     /// The blocks of the hour after the first one mailed: when it began, per address.
     blocked: Option<(Duration, BTreeMap<IpAddr, u32>)>,
 }
@@ -104,11 +105,18 @@ pub enum Verdict {
     Aggregated,
 }
 
+/// Alerts of one kind about one account (`None`: about the box, or past the first
+/// [`HELD_NAMED`] accounts) held back: (kind name, account, how many).
+pub type Held = (&'static str, Option<String>, u32);
+
+/// Accounts named in the held summary; the rest are counted under their kind.
+const HELD_NAMED: usize = 32;
+
 /// What is due when an hour is over.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Due {
-    /// Alerts held back: (kind name, how many).
-    pub held: Vec<(&'static str, u32)>,
+    /// Alerts held back.
+    pub held: Vec<Held>,
     /// Addresses blocked after the first: (address, blocks), most blocks first.
     pub blocked: Vec<(IpAddr, u32)>,
 }
@@ -123,6 +131,7 @@ impl AlertBudget {
     pub fn admit(
         &self,
         kind: &'static str,
+        user: Option<&str>,
         blocked: Option<IpAddr>,
         now: Duration,
         cap: u32,
@@ -145,7 +154,10 @@ impl AlertBudget {
             }
         }
         if b.sent >= cap {
-            *b.held.entry(kind).or_default() += 1;
+            let named = user
+                .filter(|_| b.held.len() < HELD_NAMED)
+                .map(str::to_string);
+            *b.held.entry((kind, named)).or_default() += 1;
             return Verdict::Held;
         }
         b.sent += 1;
@@ -158,7 +170,10 @@ impl AlertBudget {
         let mut b = self.lock();
         let mut due = Due::default();
         if b.window.is_some_and(|w| now >= w + HOUR) && !b.held.is_empty() {
-            due.held = std::mem::take(&mut b.held).into_iter().collect();
+            due.held = std::mem::take(&mut b.held)
+                .into_iter()
+                .map(|((k, u), n)| (k, u, n))
+                .collect();
         }
         if let Some((since, _)) = &b.blocked {
             if now >= *since + HOUR {
@@ -223,24 +238,39 @@ mod tests {
         let b = AlertBudget::default();
         let t0 = Duration::from_secs(10);
         for i in 0..3 {
-            assert_eq!(b.admit("new_device", None, t0 + M * i, 3), Verdict::Send);
+            assert_eq!(
+                b.admit("new_device", Some("1001"), None, t0 + M * i, 3),
+                Verdict::Send
+            );
         }
-        assert_eq!(b.admit("new_device", None, t0 + M * 5, 3), Verdict::Held);
         assert_eq!(
-            b.admit("two_factor_off", None, t0 + M * 6, 3),
+            b.admit("new_device", Some("1001"), None, t0 + M * 5, 3),
             Verdict::Held
         );
-        assert_eq!(b.admit("new_device", None, t0 + M * 7, 3), Verdict::Held);
+        assert_eq!(
+            b.admit("two_factor_off", Some("admin"), None, t0 + M * 6, 3),
+            Verdict::Held
+        );
+        assert_eq!(
+            b.admit("new_device", Some("1001"), None, t0 + M * 7, 3),
+            Verdict::Held
+        );
         assert_eq!(
             b.due(t0 + M * 59),
             Due::default(),
             "not before the hour is over"
         );
         let due = b.due(t0 + HOUR);
-        assert_eq!(due.held, [("new_device", 2), ("two_factor_off", 1)]);
+        assert_eq!(
+            due.held,
+            [
+                ("new_device", Some("1001".to_string()), 2),
+                ("two_factor_off", Some("admin".to_string()), 1)
+            ]
+        );
         assert_eq!(b.due(t0 + HOUR), Due::default(), "taken once");
         assert_eq!(
-            b.admit("new_device", None, t0 + HOUR + M, 3),
+            b.admit("new_device", Some("1001"), None, t0 + HOUR + M, 3),
             Verdict::Send,
             "a new hour"
         );
@@ -254,23 +284,26 @@ mod tests {
             "203.0.113.2".parse().expect("ip"),
         );
         let t0 = Duration::from_secs(5);
-        assert_eq!(b.admit("address_blocked", Some(a), t0, 10), Verdict::Send);
         assert_eq!(
-            b.admit("address_blocked", Some(c), t0 + M, 10),
+            b.admit("address_blocked", None, Some(a), t0, 10),
+            Verdict::Send
+        );
+        assert_eq!(
+            b.admit("address_blocked", None, Some(c), t0 + M, 10),
             Verdict::Aggregated
         );
         assert_eq!(
-            b.admit("address_blocked", Some(c), t0 + M * 2, 10),
+            b.admit("address_blocked", None, Some(c), t0 + M * 2, 10),
             Verdict::Aggregated
         );
         assert_eq!(
-            b.admit("address_blocked", Some(a), t0 + M * 3, 10),
+            b.admit("address_blocked", None, Some(a), t0 + M * 3, 10),
             Verdict::Aggregated
         );
         let due = b.due(t0 + HOUR);
         assert_eq!(due.blocked, [(c, 2), (a, 1)], "most blocks first");
         assert_eq!(
-            b.admit("address_blocked", Some(a), t0 + HOUR + M, 10),
+            b.admit("address_blocked", None, Some(a), t0 + HOUR + M, 10),
             Verdict::Send
         );
     }
