@@ -87,7 +87,7 @@ impl App {
             Health::Degraded(why) => tracing::error!("degraded: {why}"),
         }
         let device_key = data.as_ref().map(Store::blocking).and_then(device_key);
-        let access = crate::flows::access::restore(
+        let access = access_at_start(
             data.as_ref().map(Store::blocking),
             &config,
             clock.unix(),
@@ -338,6 +338,30 @@ impl App {
 
 impl Setting for ClockFloor {
     const KEY: &'static str = "clock_floor";
+}
+
+impl Setting for crate::model::AccessRecord {
+    const KEY: &'static str = "access";
+}
+
+/// The access rules at start (blocking, before serving): the saved record, else the
+/// config's; an unreadable record falls back to the config, never to a lock.
+pub(crate) fn access_at_start(
+    data: Option<&DataDb>,
+    config: &Config,
+    now_unix: u64,
+    mono: std::time::Duration,
+) -> crate::auth::trust::Live {
+    use crate::model::AccessRecord;
+    let record = data.and_then(|d| match d.setting::<AccessRecord>(AccessRecord::KEY) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("the saved access settings are unreadable ({e}): using the config's");
+            None
+        }
+    });
+    let fallback = config.access_settings();
+    crate::auth::trust::Live::restore(record, &fallback, config.access.probation, now_unix, mono)
 }
 
 /// The device-cookie key from the data DB, made on first use (erased with the data DB,

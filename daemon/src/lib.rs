@@ -86,7 +86,7 @@ pub async fn run(
     tokio::spawn(flows::recovery::email::drill_worker(Arc::clone(&app)));
     tokio::spawn(flows::login::failure_summaries(Arc::clone(&app)));
     flows::installers::schedule(&app).await;
-    tokio::spawn(flows::access::watch(Arc::clone(&app)));
+    tokio::spawn(flows::ticker::watch(Arc::clone(&app)));
     tokio::spawn(flows::time::keep_floor(Arc::clone(&app)));
     app.syslog().configure(app.config().syslog.clone());
     let socket = app.config().control.socket.clone();

@@ -76,7 +76,7 @@ pub struct Authed {
 /// A live session, used from within the trusted networks of its role.
 pub fn authed(app: &App, (headers, ctx): Asked<'_>) -> Result<Authed, Error> {
     let a = session(app, headers, ctx.https)?;
-    crate::flows::access::admit(app, a.session.role, None, ctx.peer.ip())?;
+    crate::flows::gate::admit(app, a.session.role, None, ctx.peer.ip())?;
     Ok(a)
 }
 

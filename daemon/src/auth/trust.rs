@@ -118,6 +118,25 @@ pub struct Rules {
     pub require_2fa_for_admin: bool,
 }
 
+impl Rules {
+    /// The rules of `s`; the first bad entry named with its setting.
+    pub fn of(s: &crate::model::AccessSettings) -> Result<Rules, crate::i18n::Msg> {
+        let list = |field: &'static str, l: &[String]| {
+            NetList::parse(l).map_err(|e| {
+                crate::i18n::Msg::new(crate::i18n::k::MSG_ACCESS_BAD_NETWORK)
+                    .arg("field", field)
+                    .arg("problem", e)
+            })
+        };
+        Ok(Rules {
+            admin: list("admin_networks", &s.admin_networks)?,
+            user: list("user_networks", &s.user_networks)?,
+            https_only: s.https_only,
+            require_2fa_for_admin: s.require_2fa_for_admin,
+        })
+    }
+}
+
 /// A change on probation as the running daemon keeps it (monotonic clock: a wall clock
 /// set back cannot stretch it, one set forward only ends it sooner).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +157,40 @@ pub struct Live {
 }
 
 impl Live {
+    /// At start: the saved record's rules (else `fallback`'s, the config's) and its change
+    /// on probation with the time it has left — never more than `max` (a clock set back
+    /// while the box was off cannot stretch it); past its deadline, due at once.
+    pub fn restore(
+        record: Option<crate::model::AccessRecord>,
+        fallback: &crate::model::AccessSettings,
+        max: Duration,
+        now_unix: u64,
+        mono: Duration,
+    ) -> Live {
+        let fallback = || Rules::of(fallback).unwrap_or_default();
+        let Some(record) = record else {
+            return Live::new(fallback(), None);
+        };
+        let rules = match Rules::of(&record.settings) {
+            Ok(r) => r,
+            Err(m) => {
+                tracing::error!(
+                    "the saved access settings are not valid here ({m}): using the config's"
+                );
+                return Live::new(fallback(), None);
+            }
+        };
+        let probation = record.probation.map(|p| {
+            let left = p.reverts_at.saturating_sub(now_unix).min(max.as_secs());
+            tracing::warn!(changes = %p.changes.join(", "), left_s = left, "a change is on probation");
+            OnProbation {
+                began: mono,
+                until: mono + Duration::from_secs(left),
+            }
+        });
+        Live::new(rules, probation)
+    }
+
     pub fn new(rules: Rules, probation: Option<OnProbation>) -> Live {
         Live {
             rules: RwLock::new(Arc::new(rules)),

@@ -302,6 +302,16 @@ impl Config {
         Config::parse(&text)
     }
 
+    /// The access settings the file gives (the admin's saved ones win, spec §10).
+    pub fn access_settings(&self) -> crate::model::AccessSettings {
+        crate::model::AccessSettings {
+            admin_networks: self.access.admin_networks.entries(),
+            user_networks: self.access.user_networks.entries(),
+            https_only: self.server.https_only,
+            require_2fa_for_admin: self.policy.require_2fa_for_admin,
+        }
+    }
+
     /// The host part of `public_url` (no scheme, port or brackets), lower case.
     pub fn public_host(&self) -> Option<String> {
         let rest = self.server.public_url.as_deref()?.split("://").nth(1)?;

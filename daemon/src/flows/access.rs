@@ -10,94 +10,18 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::auth::trust::{NetList, OnProbation, Rules};
+use crate::auth::trust::{OnProbation, Rules};
 use crate::auth::Secret;
-use crate::config::Config;
 use crate::error::Error;
-use crate::i18n::{k, Msg};
-use crate::model::{AccessRecord, AccessSettings, Account, AuditKind, Probation, Role};
-use crate::store::DataDb;
-
-impl crate::store::Setting for AccessRecord {
-    const KEY: &'static str = "access";
-}
-
-/// The settings the config file gives (before the admin saved any).
-pub fn from_config(config: &Config) -> AccessSettings {
-    AccessSettings {
-        admin_networks: config.access.admin_networks.entries(),
-        user_networks: config.access.user_networks.entries(),
-        https_only: config.server.https_only,
-        require_2fa_for_admin: config.policy.require_2fa_for_admin,
-    }
-}
-
-/// The rules of `s`; the first bad entry named with its setting.
-pub fn rules_of(s: &AccessSettings) -> Result<Rules, Msg> {
-    let list = |field: &'static str, l: &[String]| {
-        NetList::parse(l).map_err(|e| {
-            Msg::new(k::MSG_ACCESS_BAD_NETWORK)
-                .arg("field", field)
-                .arg("problem", e)
-        })
-    };
-    Ok(Rules {
-        admin: list("admin_networks", &s.admin_networks)?,
-        user: list("user_networks", &s.user_networks)?,
-        https_only: s.https_only,
-        require_2fa_for_admin: s.require_2fa_for_admin,
-    })
-}
-
-/// At start (blocking, before serving): the saved settings, else the config's, and the
-/// change on probation with the time it has left (never more than `access.probation_s`:
-/// a clock set back while the box was off cannot stretch it).
-pub fn restore(
-    data: Option<&DataDb>,
-    config: &Config,
-    now_unix: u64,
-    mono: Duration,
-) -> crate::auth::trust::Live {
-    let record = data.and_then(|d| match d.setting::<AccessRecord>("access") {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("the saved access settings are unreadable ({e}): using the config's");
-            None
-        }
-    });
-    let fallback = || rules_of(&from_config(config)).unwrap_or_default();
-    let Some(record) = record else {
-        return crate::auth::trust::Live::new(fallback(), None);
-    };
-    let rules = match rules_of(&record.settings) {
-        Ok(r) => r,
-        Err(m) => {
-            tracing::error!(
-                "the saved access settings are not valid here ({m}): using the config's"
-            );
-            return crate::auth::trust::Live::new(fallback(), None);
-        }
-    };
-    let probation = record.probation.map(|p| {
-        let left = p
-            .reverts_at
-            .saturating_sub(now_unix)
-            .min(config.access.probation.as_secs());
-        tracing::warn!(changes = %p.changes.join(", "), left_s = left, "a change is on probation");
-        OnProbation {
-            began: mono,
-            until: mono + Duration::from_secs(left),
-        }
-    });
-    crate::auth::trust::Live::new(rules, probation)
-}
+use crate::flows::gate::admit;
+use crate::model::{AccessRecord, AccessSettings, AuditKind, Probation, Role};
 
 /// The settings in force: the admin's saved ones, else the config's.
 async fn record(app: &App) -> Result<AccessRecord, Error> {
     Ok(match app.data()?.setting::<AccessRecord>().await? {
         Some(r) => r,
         None => AccessRecord {
-            settings: from_config(&app.config()),
+            settings: app.config().access_settings(),
             probation: None,
         },
     })
@@ -110,7 +34,7 @@ pub async fn config_reloaded(app: &App) {
         .map(|d| d.blocking().setting::<AccessRecord>("access"))
     {
         Ok(Ok(None)) => {
-            if let Ok(r) = rules_of(&from_config(&app.config())) {
+            if let Ok(r) = Rules::of(&app.config().access_settings()) {
                 app.access().set(r, None);
             }
         }
@@ -118,54 +42,6 @@ pub async fn config_reloaded(app: &App) {
         Ok(Err(e)) => tracing::warn!("access settings unreadable after reload: {e}"),
         Err(_) => {}
     }
-}
-
-/// Whether `peer` may sign in (or act) as an account of `role` — and, for an installer,
-/// from its own networks. Refused: 403 `not_trusted_network`, naming the networks.
-pub fn admit(
-    app: &App,
-    role: Role,
-    installer: Option<&NetList>,
-    peer: IpAddr,
-) -> Result<(), Error> {
-    let rules = app.access().rules();
-    let list = match role {
-        Role::Admin => &rules.admin,
-        Role::User => &rules.user,
-    };
-    let on_segment = |p| crate::flows::local::LocalRule::now(app).on_segment(p);
-    let refused = |l: &NetList| Error::NotTrustedNetwork {
-        admin: role == Role::Admin,
-        networks: l.subnets().map(ToString::to_string).collect(),
-        local: l.has_local(),
-        ip: peer,
-    };
-    if !list.allows(peer, on_segment) {
-        return Err(refused(list));
-    }
-    match installer {
-        Some(own) if !own.allows(peer, on_segment) => Err(refused(own)),
-        _ => Ok(()),
-    }
-}
-
-/// [`admit`] for an account about to sign in (or recover): its role, and its own
-/// networks if it is an installer's. A refusal is audited (aggregated per address).
-pub fn admit_account(app: &App, account: &Account, peer: IpAddr) -> Result<(), Error> {
-    let own = account
-        .installer
-        .as_ref()
-        .map(|i| NetList::parse(&i.networks).unwrap_or_default());
-    admit(app, account.role, own.as_ref(), peer).inspect_err(|_| {
-        let key = crate::auth::lockout::addr_key(peer);
-        let shown = crate::auth::shown_username(&account.username);
-        if app.failure_log().record(key, &shown, app.clock().mono())
-            == crate::auth::failure_log::Record::Write
-        {
-            app.audit(AuditKind::LoginUntrusted, Some(&shown), Some(peer), None);
-        }
-        tracing::info!(%peer, user = %shown, "sign-in from outside the trusted networks refused");
-    })
 }
 
 /// `PUT /settings/access`.
@@ -270,7 +146,7 @@ pub async fn update(
         https_only: req.https_only,
         require_2fa_for_admin: req.require_2fa_for_admin,
     };
-    let rules = rules_of(&new).map_err(Error::InvalidRequest)?;
+    let rules = Rules::of(&new).map_err(Error::InvalidRequest)?;
     // Stored as the parser reads them: one spelling per entry.
     let new = AccessSettings {
         admin_networks: rules.admin.entries(),
@@ -348,7 +224,7 @@ pub async fn confirm(
             probation: None,
         })
         .await?;
-    let rules = rules_of(&rec.settings).map_err(|m| Error::Internal(m.to_string()))?;
+    let rules = Rules::of(&rec.settings).map_err(|m| Error::Internal(m.to_string()))?;
     app.access().set(rules, None);
     app.audit(
         AuditKind::AccessConfirmed,
@@ -380,7 +256,7 @@ pub async fn revert(app: &App, why: &str) -> bool {
             .set(app.access().rules().as_ref().clone(), None);
         return false;
     };
-    if let Ok(rules) = rules_of(&p.previous) {
+    if let Ok(rules) = Rules::of(&p.previous) {
         app.access().set(rules, None);
     }
     let saved = match app.data() {
@@ -429,7 +305,7 @@ pub async fn clear_admin_networks(app: &App) -> Result<(), Error> {
         admin_networks: Vec::new(),
         ..rec.settings
     };
-    let rules = rules_of(&settings).map_err(|m| Error::Internal(m.to_string()))?;
+    let rules = Rules::of(&settings).map_err(|m| Error::Internal(m.to_string()))?;
     app.access().set(rules, None);
     app.data()?
         .save(AccessRecord {
@@ -444,30 +320,6 @@ pub async fn clear_admin_networks(app: &App) -> Result<(), Error> {
         Some("admin_networks cleared by the reset button"),
     );
     Ok(())
-}
-
-/// Reverts a change whose probation ran out, and ends installer accounts whose time is
-/// up: once a second, for the daemon's life.
-pub async fn watch(app: std::sync::Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        step(&app).await;
-    }
-}
-
-/// One pass of [`watch`].
-pub async fn step(app: &App) {
-    if app
-        .access()
-        .probation()
-        .is_some_and(|p| app.clock().mono() >= p.until)
-    {
-        revert(app, WHY_TIMEOUT).await;
-    }
-    crate::flows::installers::end_expired(app).await;
-    crate::flows::alerts::hourly(app);
 }
 
 #[cfg(test)]
@@ -525,10 +377,10 @@ mod tests {
         ));
         // One second short: still on probation; at the deadline it reverts.
         t.clock.advance(Duration::from_secs(599));
-        step(app).await;
+        crate::flows::ticker::step(app).await;
         assert!(app.access().probation().is_some());
         t.clock.advance(Duration::from_secs(1));
-        step(app).await;
+        crate::flows::ticker::step(app).await;
         assert!(app.access().probation().is_none());
         assert!(admit(app, Role::Admin, None, lan).is_ok(), "reverted");
         let rec = record(app).await.expect("record");
@@ -557,7 +409,7 @@ mod tests {
         );
         confirm(app, ADMIN, lan, new).await.expect("confirmed");
         t.clock.advance(Duration::from_secs(3600));
-        step(app).await;
+        crate::flows::ticker::step(app).await;
         let rules = app.access().rules();
         assert!(rules.https_only && rules.admin.has_local(), "kept for good");
         assert!(matches!(
@@ -640,11 +492,11 @@ mod tests {
         let pending = |reverts_at| AccessRecord {
             settings: AccessSettings {
                 admin_networks: vec!["10.0.0.0/8".into()],
-                ..from_config(&config)
+                ..config.access_settings()
             },
             probation: Some(Probation {
                 reverts_at,
-                previous: from_config(&config),
+                previous: config.access_settings(),
                 changes: vec!["admin_networks".into()],
                 by: ADMIN.into(),
             }),
@@ -654,7 +506,7 @@ mod tests {
         data.blocking()
             .put_setting("access", &pending(now + 200))
             .expect("write");
-        let live = restore(Some(data.blocking()), &config, now, mono);
+        let live = crate::app::access_at_start(Some(data.blocking()), &config, now, mono);
         assert_eq!(
             live.probation().map(|p| p.until),
             Some(mono + Duration::from_secs(200))
@@ -664,7 +516,7 @@ mod tests {
         data.blocking()
             .put_setting("access", &pending(now + 86_400))
             .expect("write");
-        let live = restore(Some(data.blocking()), &config, now, mono);
+        let live = crate::app::access_at_start(Some(data.blocking()), &config, now, mono);
         assert_eq!(
             live.probation().map(|p| p.until),
             Some(mono + Duration::from_secs(600))
@@ -673,13 +525,13 @@ mod tests {
         data.blocking()
             .put_setting("access", &pending(now - 5))
             .expect("write");
-        let live = restore(Some(data.blocking()), &config, now, mono);
+        let live = crate::app::access_at_start(Some(data.blocking()), &config, now, mono);
         assert_eq!(live.probation().map(|p| p.until), Some(mono));
         // A record this firmware cannot read falls back to the config, never to a lock.
         let mut odd = pending(now + 10);
         odd.settings.admin_networks = vec!["vpn-users".into()];
         data.blocking().put_setting("access", &odd).expect("write");
-        let live = restore(Some(data.blocking()), &config, now, mono);
+        let live = crate::app::access_at_start(Some(data.blocking()), &config, now, mono);
         assert!(live.rules().admin.is_open() && live.probation().is_none());
     }
 

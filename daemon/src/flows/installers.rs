@@ -166,15 +166,6 @@ pub async fn end_expired(app: &App) {
     schedule(app).await;
 }
 
-/// Whether an installer account's time is over (refused at sign-in even before the
-/// next tick removes it).
-pub fn expired(app: &App, account: &crate::model::Account) -> bool {
-    account
-        .installer
-        .as_ref()
-        .is_some_and(|i| i.until <= app.clock().unix())
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -254,8 +254,8 @@ pub async fn login(
     };
     if req.username.len() <= MAX_USERNAME {
         if let Some(a) = app.data()?.account(&req.username).await? {
-            crate::flows::access::admit_account(app, &a, ip)?;
-            if crate::flows::installers::expired(app, &a) {
+            crate::flows::gate::admit_account(app, &a, ip)?;
+            if crate::flows::gate::expired(app, &a) {
                 return Err(Error::InstallerExpired);
             }
         }

@@ -8,7 +8,8 @@
 //! - [`accounts`]: extension accounts. [`profile`]: the recovery email.
 //! - [`smtp`]: SMTP settings and the test mail.
 //! - [`device`]: the audit trail, the factory reset from the web.
-//! - [`access`]: trusted networks, HTTPS-only, the probation of risky changes;
+//! - [`gate`]: where each account may sign in from; [`access`]: the trusted networks'
+//!   settings, HTTPS-only, the probation of risky changes; [`ticker`]: once a second;
 //!   [`installers`]: time-limited installer accounts; [`alerts`]: alert mails.
 //! - [`recovery`]: email recovery (readiness, Forgot Password, the reset link, the worker).
 //!
@@ -19,6 +20,7 @@ pub mod access;
 pub mod accounts;
 pub mod alerts;
 pub mod device;
+pub mod gate;
 pub mod installers;
 pub mod local;
 pub mod localnet;
@@ -28,6 +30,7 @@ pub mod recovery;
 pub mod smtp;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod ticker;
 pub mod time;
 pub mod twofactor;
 

@@ -285,8 +285,8 @@ pub async fn complete_login(
     let pending = app.presessions().get(token).ok_or(Error::Unauthenticated)?;
     // The code is not even checked from outside the trusted networks.
     if let Some(a) = app.data()?.account(&pending.username).await? {
-        crate::flows::access::admit_account(app, &a, ip)?;
-        if crate::flows::installers::expired(app, &a) {
+        crate::flows::gate::admit_account(app, &a, ip)?;
+        if crate::flows::gate::expired(app, &a) {
             return Err(Error::InstallerExpired);
         }
     }

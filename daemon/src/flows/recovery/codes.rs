@@ -85,7 +85,7 @@ pub async fn recover(app: &App, peer: IpAddr, req: CodeRecovery) -> Result<(), E
         })
     };
     if let Some(a) = &account {
-        crate::flows::access::admit_account(app, a, peer)?;
+        crate::flows::gate::admit_account(app, a, peer)?;
     }
     let (Some(wanted), Some(account)) = (wanted, account) else {
         attempt.failed();

@@ -92,7 +92,7 @@ pub async fn reset(app: &App, peer: IpAddr, req: ResetRequest) -> Result<(), Err
         .await?
         .ok_or(Error::TokenInvalid)?;
     if let Some(a) = data.account(&token.username).await? {
-        crate::flows::access::admit_account(app, &a, peer)?;
+        crate::flows::gate::admit_account(app, &a, peer)?;
     }
     let hash = crate::flows::hash_new_password(app, req.new_password, &token.username).await?;
     let account = match data.consume_token(digest, now, hash).await? {
