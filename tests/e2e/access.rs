@@ -809,3 +809,68 @@ async fn alerts_beyond_the_hourly_cap_come_as_one_summary() {
     let audit = c.get("/api/v1/audit").await.json();
     assert!(events(&audit).contains(&"alerts_held".into()), "{audit}");
 }
+
+/// Two more alerts at a real SMTP server: two-factor sign-in turned off, and a factory
+/// reset asked from the web — mailed before the erase starts (the erase takes the mail
+/// settings with it).
+#[tokio::test]
+async fn two_factor_off_and_a_web_factory_reset_are_mailed_before_the_erase() {
+    let smtp = SmtpServer::start();
+    let dir = TempDir::new("access-alert-reset");
+    let mut d = crate::recovery::daemon_with(&dir, &smtp, None);
+    let mut c = crate::recovery::admin_ready(&d).await;
+    crate::recovery::use_smtp(&mut c, &smtp, 5).await;
+    let secret = crate::twofactor::enroll(&mut c).await;
+    let mut s = d.client();
+    let r = s.login("admin", ADMIN_PW).await;
+    assert_eq!(r.json()["two_factor_required"], true, "{}", r.text());
+    let code = pbx_e2e::totp::code(&secret, pbx_e2e::totp::now() + 30);
+    let r = s
+        .post_json("/api/v1/login/2fa", &json!({"code": code}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    s.csrf = r.json()["csrf_token"].as_str().map(str::to_string);
+    // The phone's next codes are used up: a recovery code stands in for it.
+    let codes = s
+        .post_json("/api/v1/recovery-codes", &json!({"password": ADMIN_PW}))
+        .await;
+    let code = codes.json()["codes"][0].as_str().expect("code").to_string();
+    let r = s
+        .post_json(
+            "/api/v1/2fa/disable",
+            &json!({"password": ADMIN_PW, "code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let off = pbx_e2e::poll_until(Duration::from_secs(10), "the 2FA-off alert", || {
+        smtp.mails()
+            .into_iter()
+            .find(|m| m.subject() == "Two-factor sign-in turned off for admin")
+    })
+    .await;
+    assert!(
+        off.body().contains("127.0.0.1") && off.body().contains("turn off this kind"),
+        "{}",
+        off.body()
+    );
+
+    let r = s
+        .post_json(
+            "/api/v1/factory-reset",
+            &json!({"password": ADMIN_PW, "confirm": "ERASE"}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    // The answer came after the mail was handed over: it is there already.
+    let reset = smtp
+        .mails()
+        .into_iter()
+        .find(|m| m.subject() == "Factory reset of the PBX requested from the web")
+        .expect("mailed before the erase");
+    assert!(
+        reset.body().contains("\"admin\"") && !reset.body().contains("turn off this kind"),
+        "{}",
+        reset.body()
+    );
+    d.wait_for_start();
+}
