@@ -523,6 +523,7 @@ mod tests {
     async fn a_hundred_failures_in_a_row_leave_the_account_to_known_browsers_and_the_lan() {
         let t = TestApp::ready("flow-protect").await;
         let app = &t.app;
+        let mut mail = app.outbox().take_worker_queue().expect("the queue");
         let mut policy = app.config().policy.clone();
         policy.account_slowdown_step = std::time::Duration::ZERO;
         app.limiter().set_policy(policy);
@@ -560,6 +561,27 @@ mod tests {
         );
         assert_eq!(app.hasher().checks(), checks, "refused before any hash");
         assert_eq!(t.audit_count("account_protected").await, 1, "told once");
+        // Alerted once (and the addresses blocked on the way, the first of them).
+        let mut alerts = Vec::new();
+        while let Ok(job) = mail.try_recv() {
+            if let crate::mail::outbox::MailJob::Alert { kind, user, .. } = job {
+                alerts.push((kind, user));
+            }
+        }
+        let cap = (crate::model::AlertKind::AccountCap, Some(ADMIN.to_string()));
+        assert_eq!(
+            alerts.iter().filter(|a| **a == cap).count(),
+            1,
+            "{alerts:?}"
+        );
+        assert_eq!(
+            alerts
+                .iter()
+                .filter(|a| a.0 == crate::model::AlertKind::AddressBlocked)
+                .count(),
+            1,
+            "the rest of the hour's blocks summarised: {alerts:?}"
+        );
 
         // The known browser gets in from outside; its success lifts the protection.
         let known = login(app, outside, req(ADMIN_PW), Some(&cookie), "t").await;
