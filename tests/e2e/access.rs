@@ -874,3 +874,60 @@ async fn two_factor_off_and_a_web_factory_reset_are_mailed_before_the_erase() {
     );
     d.wait_for_start();
 }
+
+/// The owner at the box always gets back in: with the admins' list excluding every
+/// address the owner has, the button's credential reset (a 3-8 s press) clears it and
+/// the label password signs in from anywhere again.
+#[tokio::test]
+async fn the_buttons_credential_reset_clears_the_admin_networks() {
+    let dir = TempDir::new("access-button");
+    let d = start(&dir, "[access]\nadmin_networks = [\"192.0.2.0/24\"]\n");
+    let label = crate::initial(&d);
+    let r = d.client().login("admin", &label).await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("not_trusted_network"))
+    );
+    let (code, answer) = d.ctl(&["button", "--held-ms", "5000"]);
+    assert_eq!(
+        (code, answer["action"].clone()),
+        (0, json!("credentials-reset")),
+        "{answer}"
+    );
+    let mut c = d.client();
+    let r = c.login("admin", &label).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = c.get("/api/v1/audit").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("password_change_required")),
+        "the label password is replaced first"
+    );
+    let v = owner_after_reset(&d, &label).await;
+    assert_eq!(v["admin_networks"], json!([]), "{v}");
+}
+
+/// Replaces the label password after a credential reset and reads the access settings.
+async fn owner_after_reset(d: &Daemon, label: &str) -> Value {
+    let mut c = d.client();
+    assert_eq!(c.login("admin", label).await.status, 200);
+    let r = c
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": label, "new_password": ADMIN_PW}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
+    let audit = c.get("/api/v1/audit").await.json();
+    assert!(
+        audit
+            .as_array()
+            .expect("audit")
+            .iter()
+            .any(|e| e["event"] == "access_changed"
+                && e["detail"] == "admin_networks cleared by the reset button"),
+        "{audit}"
+    );
+    c.get("/api/v1/settings/access").await.json()
+}
