@@ -256,6 +256,15 @@ pub async fn revert(app: &App, why: &str) -> bool {
             .set(app.access().rules().as_ref().clone(), None);
         return false;
     };
+    let cause = if why == WHY_BUTTON {
+        "the reset button was pressed"
+    } else {
+        "not confirmed from a new sign-in in time"
+    };
+    let detail = format!("{} reverted: {cause}", p.changes.join(", "));
+    // In the trail before it takes effect: whoever the revert lets in finds it there.
+    app.audit(AuditKind::AccessReverted, Some(&p.by), None, Some(&detail));
+    tracing::warn!("access change {detail}");
     if let Ok(rules) = Rules::of(&p.previous) {
         app.access().set(rules, None);
     }
@@ -272,14 +281,6 @@ pub async fn revert(app: &App, why: &str) -> bool {
     if let Err(e) = saved {
         tracing::error!("the reverted access settings were not saved ({e}): they revert again at the next start");
     }
-    let cause = if why == WHY_BUTTON {
-        "the reset button was pressed"
-    } else {
-        "not confirmed from a new sign-in in time"
-    };
-    let detail = format!("{} reverted: {cause}", p.changes.join(", "));
-    app.audit(AuditKind::AccessReverted, Some(&p.by), None, Some(&detail));
-    tracing::warn!("access change {detail}");
     crate::flows::alerts::alert(
         app,
         crate::model::AlertKind::ProbationReverted,
