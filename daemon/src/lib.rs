@@ -20,9 +20,10 @@
 //! - [`flows`]: the rules, without HTTP: sign-in and the password check under the
 //!   limits, accounts, profile, SMTP, the device's audit and factory reset, and
 //!   [`flows::recovery`] (readiness, Forgot Password, the reset link and its
-//!   local-network rule, the mail worker).
-//! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout, and what
-//!   the ways back in keep in RAM (`auth::recovery`).
+//!   local-network rule, the mail worker), who may reach the admin (`flows::gate`,
+//!   `flows::access` and its probation, `flows::installers`, `flows::alerts`).
+//! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout, what
+//!   the ways back in keep in RAM (`auth::recovery`), trusted networks (`auth::trust`).
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
 //! - [`store`]: typed sled wrapper (board DB, data DB; one file per tree), flush on
 //!   credential writes; async code calls it through [`store::Store`].
