@@ -188,7 +188,7 @@ fn dispatch(app: &Arc<App>, ctx: Ctx, req: Request<Incoming>) -> Step {
     if path != "/healthz" && !host_allowed(app, req.headers()) {
         return Step::Done(Err(Error::Misdirected));
     }
-    if !ctx.https && path != "/healthz" && app.access().rules().https_only {
+    if !ctx.https && path != "/healthz" && app.access().https_only() {
         if let Some(r) = to_https(app, &ctx, &req) {
             return Step::Done(Ok(r));
         }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -151,6 +151,8 @@ pub struct OnProbation {
 #[derive(Default)]
 pub struct Live {
     rules: RwLock<Arc<Rules>>,
+    /// `rules.https_only`, read by every plain-HTTP request without a lock.
+    https_only: AtomicBool,
     probation: Mutex<Option<OnProbation>>,
     /// Unix seconds of the next installer account's end (`u64::MAX`: none).
     next_installer_end: AtomicU64,
@@ -193,6 +195,7 @@ impl Live {
 
     pub fn new(rules: Rules, probation: Option<OnProbation>) -> Live {
         Live {
+            https_only: AtomicBool::new(rules.https_only),
             rules: RwLock::new(Arc::new(rules)),
             probation: Mutex::new(probation),
             next_installer_end: AtomicU64::new(0),
@@ -205,8 +208,14 @@ impl Live {
 
     /// New rules, and the probation they are on (`None`: in force for good).
     pub fn set(&self, rules: Rules, probation: Option<OnProbation>) {
+        self.https_only.store(rules.https_only, Relaxed);
         *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
         *self.probation.lock().unwrap_or_else(|e| e.into_inner()) = probation;
+    }
+
+    /// Whether plain HTTP is sent to HTTPS (but from loopback).
+    pub fn https_only(&self) -> bool {
+        self.https_only.load(Relaxed)
     }
 
     pub fn probation(&self) -> Option<OnProbation> {
