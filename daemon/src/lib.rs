@@ -22,6 +22,8 @@
 //!   [`flows::recovery`] (readiness, Forgot Password, the reset link and its
 //!   local-network rule, the mail worker), who may reach the admin (`flows::gate`,
 //!   `flows::access` and its probation, `flows::installers`, `flows::alerts`).
+//! - [`directory`]: sign-in from the company's directory (issue 30, under way): the
+//!   RADIUS codec so far, not yet wired into sign-in.
 //! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout, what
 //!   the ways back in keep in RAM (`auth::recovery`), trusted networks (`auth::trust`).
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
@@ -45,6 +47,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod directory;
 pub mod error;
 pub mod factory_reset;
 pub mod firewall;

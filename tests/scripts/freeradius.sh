@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A FreeRADIUS of the test's own on loopback (never the packaged service): a copy of
+# Debian's raddb under DIR with Message-Authenticator required from every client, and
+# the test's users. Runs in the foreground (-X: every packet in DIR/radiusd.log) until
+# killed. Usage: freeradius.sh DIR AUTH_PORT SECRET
+set -euo pipefail
+dir=$1 port=$2 secret=$3
+rm -rf "$dir/raddb" && mkdir -p "$dir/log" "$dir/run"
+cp -a /etc/freeradius/3.0 "$dir/raddb"
+r=$dir/raddb
+# Nothing of the package's own: no inner tunnel (port 18120), no EAP (needs certificates).
+rm -f "$r/sites-enabled/inner-tunnel" "$r/sites-enabled/control-socket" "$r/mods-enabled/eap"
+sed -i -e 's/^\(\s*\)\(user\|group\) = freerad/\1# \2 = freerad/' \
+  -e "s|^logdir = .*|logdir = $dir/log|" -e "s|^run_dir = .*|run_dir = $dir/run|" "$r/radiusd.conf"
+# Loopback only; the accounting listeners and IPv6 on ports of their own past AUTH_PORT.
+site=$r/sites-available/default
+sed -i -e '/^\s*eap {/,/^\s*}/d' -e '/^\s*eap\s*$/d' "$site"
+sed -i -e 's/^\(\s*\)ipaddr = \*/\1ipaddr = 127.0.0.1/' -e 's/^\(\s*\)ipv6addr = ::\b.*/\1ipv6addr = ::1/' "$site"
+# Message-Authenticator in every reply: FreeRADIUS before 3.2.5 adds it only to EAP
+# replies; the box refuses a reply without it (BlastRADIUS, CVE-2024-3596).
+sed -i -e 's/^post-auth {/&\n\tupdate reply {\n\t\t\&Message-Authenticator := 0x00\n\t}/' \
+  -e 's/^\(\s*\)Post-Auth-Type REJECT {/&\n\1\tupdate reply {\n\1\t\t\&Message-Authenticator := 0x00\n\1\t}/' "$site"
+n=0
+while grep -q '^\s*port = 0' "$site"; do
+  sed -i "0,/^\(\s*\)port = 0/s//\1port = $((port + n))/" "$site"
+  n=$((n + 1))
+done
+cat >"$r/clients.conf" <<CLIENTS
+client test {
+	ipaddr = 127.0.0.0/8
+	secret = "$secret"
+	require_message_authenticator = yes
+}
+client test6 {
+	ipv6addr = ::1
+	secret = "$secret"
+	require_message_authenticator = yes
+}
+CLIENTS
+users=$r/mods-config/files/authorize
+{
+  printf 'tech1 Cleartext-Password := "admin pass 1"\n\tClass = "pbx-admin",\n\tReply-Message = "Welcome, tech1"\n\n'
+  printf 'tech2 Cleartext-Password := "user pass 2"\n\tFilter-Id = "pbx-user"\n\n'
+  cat "$users"
+} >"$users.new"
+mv "$users.new" "$users"
+exec freeradius -f -X -d "$r" >"$dir/radiusd.log" 2>&1
