@@ -23,7 +23,8 @@
 //!   local-network rule, the mail worker), who may reach the admin (`flows::gate`,
 //!   `flows::access` and its probation, `flows::installers`, `flows::alerts`).
 //! - [`directory`]: sign-in from the company's directory (issue 30, under way): the
-//!   RADIUS codec so far, not yet wired into sign-in.
+//!   RADIUS codec and its client (timeout, retries, failover) so far, not yet wired into
+//!   sign-in.
 //! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout, what
 //!   the ways back in keep in RAM (`auth::recovery`), trusted networks (`auth::trust`).
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.

@@ -1,6 +1,7 @@
 //! Sign-in from the company's directory (spec §11, issue 30), built piece by piece:
 //! - [`radius`]: the RADIUS packet codec (RFC 2865 Access-Request / -Accept / -Reject /
 //!   -Challenge) with the Message-Authenticator of RFC 3579 first in every request and
-//!   required in every reply. Not yet wired into sign-in.
+//!   required in every reply, and [`radius::ask`]: timeout, retries, failover. Not yet
+//!   wired into sign-in.
 
 pub mod radius;

@@ -252,3 +252,81 @@ pub fn decode_reply(
 
 #[cfg(test)]
 mod tests;
+
+/// Where and how long to ask.
+#[derive(Debug, Clone)]
+pub struct Ask<'a> {
+    /// Tried in order: the next one when a server does not answer.
+    pub servers: &'a [std::net::SocketAddr],
+    pub secret: &'a [u8],
+    /// Per try; a server gets `1 + retries` tries (the same packet, RFC 2865 §3).
+    pub timeout: std::time::Duration,
+    pub retries: u32,
+}
+
+/// Why no reply was believed.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// No server answered (within timeout × tries each).
+    #[error("no RADIUS server answered: {}", tried.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    Unreachable { tried: Vec<std::net::SocketAddr> },
+    /// Answers came, none of them passed the checks (the last one's reason).
+    #[error("every RADIUS reply was refused: {0}")]
+    Refused(RadiusError),
+    #[error("the request cannot be sent: {0}")]
+    Request(RadiusError),
+    #[error("network: {0}")]
+    Io(String),
+}
+
+/// Sends `request` (its id and authenticator fresh for this call) to each server in
+/// turn until one gives a reply that passes [`decode_reply`]. A datagram that does not
+/// pass (from anyone: a forgery, a late answer) is logged and the wait goes on, so a
+/// forged packet cannot stand in for, or shut out, the server's real one.
+pub async fn ask(how: &Ask<'_>, request: &mut AccessRequest<'_>) -> Result<Reply, AskError> {
+    use tokio::net::UdpSocket;
+    let mut refused = None;
+    for server in how.servers {
+        request.id = crate::auth::random_bytes::<1>()[0];
+        request.authenticator = crate::auth::random_bytes::<16>();
+        let packet = request.encode(how.secret).map_err(AskError::Request)?;
+        let local: std::net::SocketAddr = if server.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let sock = UdpSocket::bind(local)
+            .await
+            .map_err(|e| AskError::Io(e.to_string()))?;
+        for _ in 0..=how.retries {
+            if let Err(e) = sock.send_to(&packet, server).await {
+                tracing::warn!(%server, "RADIUS request not sent: {e}");
+                break;
+            }
+            let deadline = tokio::time::Instant::now() + how.timeout;
+            let mut buf = [0u8; MAX_PACKET];
+            loop {
+                let got = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await;
+                let Ok(Ok((n, from))) = got else { break };
+                if from != *server {
+                    tracing::warn!(%from, "a RADIUS datagram from an address not asked: ignored");
+                    continue;
+                }
+                match decode_reply(&buf[..n], request.id, &request.authenticator, how.secret) {
+                    Ok(reply) => return Ok(reply),
+                    Err(e) => {
+                        tracing::warn!(%server, "RADIUS reply refused: {e}");
+                        refused = Some(e);
+                    }
+                }
+            }
+        }
+        tracing::warn!(%server, "RADIUS server did not answer");
+    }
+    Err(match refused {
+        Some(e) => AskError::Refused(e),
+        None => AskError::Unreachable {
+            tried: how.servers.to_vec(),
+        },
+    })
+}

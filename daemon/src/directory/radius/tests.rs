@@ -300,3 +300,112 @@ fn a_real_freeradius_accepts_rejects_and_ignores_an_unsigned_request() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A responder on loopback that answers every request with what `answer` makes of it
+/// (None: silence).
+async fn responder(
+    answer: impl Fn(u8, [u8; 16]) -> Option<Vec<u8>> + Send + 'static,
+) -> std::net::SocketAddr {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = sock.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            if n < 20 {
+                continue;
+            }
+            let mut ra = [0u8; 16];
+            ra.copy_from_slice(&buf[4..20]);
+            if let Some(r) = answer(buf[1], ra) {
+                let _ = sock.send_to(&r, from).await;
+            }
+        }
+    });
+    addr
+}
+
+fn asking<'a>(servers: &'a [std::net::SocketAddr]) -> Ask<'a> {
+    Ask {
+        servers,
+        secret: SECRET,
+        timeout: std::time::Duration::from_millis(300),
+        retries: 1,
+    }
+}
+
+/// A rogue responder (BlastRADIUS) answers Access-Accept with a right Response
+/// Authenticator but no Message-Authenticator, or a forged one: refused, never an Accept.
+#[tokio::test]
+async fn a_rogue_accept_without_or_with_a_forged_message_authenticator_is_refused() {
+    let bare = responder(|id, ra| {
+        Some(reply(
+            code::ACCESS_ACCEPT,
+            id,
+            &ra,
+            &[(attr::CLASS, b"pbx-admin")],
+            false,
+        ))
+    })
+    .await;
+    let r = ask(&asking(&[bare]), &mut request(b"x", None)).await;
+    assert!(
+        matches!(
+            r,
+            Err(AskError::Refused(RadiusError::MissingMessageAuthenticator))
+        ),
+        "{r:?}"
+    );
+    let forged = responder(|id, ra| {
+        let mut p = reply(
+            code::ACCESS_ACCEPT,
+            id,
+            &ra,
+            &[(attr::CLASS, b"pbx-admin")],
+            true,
+        );
+        p[30] ^= 0x55;
+        Some(p)
+    })
+    .await;
+    let r = ask(&asking(&[forged]), &mut request(b"x", None)).await;
+    assert!(
+        matches!(
+            r,
+            Err(AskError::Refused(RadiusError::BadMessageAuthenticator))
+        ),
+        "{r:?}"
+    );
+}
+
+/// A silent first server: each try waits its timeout, then the second server answers.
+/// None answering: `Unreachable` naming both.
+#[tokio::test]
+async fn a_silent_server_fails_over_to_the_next_and_none_is_unreachable() {
+    let silent = responder(|_, _| None).await;
+    let honest = responder(|id, ra| {
+        Some(reply(
+            code::ACCESS_ACCEPT,
+            id,
+            &ra,
+            &[(attr::CLASS, b"pbx-admin")],
+            true,
+        ))
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let r = ask(&asking(&[silent, honest]), &mut request(b"x", None))
+        .await
+        .expect("the second server's Accept");
+    assert_eq!(r.code, code::ACCESS_ACCEPT);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(600),
+        "two tries at the first"
+    );
+    let silent2 = responder(|_, _| None).await;
+    match ask(&asking(&[silent, silent2]), &mut request(b"x", None)).await {
+        Err(AskError::Unreachable { tried }) => assert_eq!(tried, [silent, silent2]),
+        other => panic!("{other:?}"),
+    }
+}
