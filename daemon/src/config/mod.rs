@@ -12,6 +12,7 @@
 
 mod dev;
 pub mod file;
+pub mod netlist;
 mod validate;
 
 use std::fmt;
@@ -281,8 +282,8 @@ pub struct Config {
 /// wins), the probation of risky changes, the alerts' hourly cap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessConfig {
-    pub admin_networks: crate::auth::trust::NetList,
-    pub user_networks: crate::auth::trust::NetList,
+    pub admin_networks: netlist::NetList,
+    pub user_networks: netlist::NetList,
     pub probation: Duration,
     pub alerts_per_hour: u32,
 }

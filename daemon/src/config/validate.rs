@@ -97,7 +97,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
 }
 
 fn access(f: &super::file::AccessFile, r: &mut Report) -> super::AccessConfig {
-    use crate::auth::trust::NetList;
+    use super::netlist::NetList;
     let mut nets = |key: &str, list: &[String]| {
         NetList::parse(list).unwrap_or_else(|e| {
             r.bad(key, e);
