@@ -632,6 +632,16 @@ async fn alerts_reach_the_owner_at_a_real_smtp_server() {
     pbx_e2e::smtp::assert_standard_headers(&reverted.raw);
 }
 
+/// The profile page with its alert switches drawn.
+async fn open_alerts(b: &mut pbx_e2e::webdriver::Browser, d: &Daemon) {
+    crate::ui::open(b, d, "/profile").await;
+    b.wait_until(
+        "!document.getElementById('alerts-section').hidden",
+        "the alerts section",
+    )
+    .await;
+}
+
 /// The Access page and the profile's alert switches in Chromium: a risky change shows
 /// its countdown and what reverts, cannot be confirmed from the session that made it,
 /// and is kept from a new sign-in; an installer account is opened (its password shown
@@ -713,12 +723,7 @@ async fn the_access_page_and_the_alert_switches_in_the_browser() {
     .await;
 
     // The profile's alert switches: one turned off stays off; the owner's ones cannot be.
-    crate::ui::open(&mut b, &d, "/profile").await;
-    b.wait_until(
-        "!document.getElementById('alerts-section').hidden",
-        "the alerts section",
-    )
-    .await;
+    open_alerts(&mut b, &d).await;
     assert_eq!(
         b.eval("return document.getElementById('alert-smtp_changed').disabled;")
             .await,
@@ -728,12 +733,7 @@ async fn the_access_page_and_the_alert_switches_in_the_browser() {
     b.type_into("#alerts_password", ADMIN_PW).await;
     b.click("#alerts-form button[type=submit]").await;
     b.wait_for_text("#alerts-notice", "Alerts saved.").await;
-    crate::ui::open(&mut b, &d, "/profile").await;
-    b.wait_until(
-        "!document.getElementById('alerts-section').hidden",
-        "the alerts section",
-    )
-    .await;
+    open_alerts(&mut b, &d).await;
     assert_eq!(
         b.eval("return document.getElementById('alert-new_device').checked;")
             .await,
