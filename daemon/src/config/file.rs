@@ -1,10 +1,167 @@
 //! The config file as people write it: every key optional, with its default. Unknown
-//! keys are collected by [`super::Config::parse`] (serde_ignored), so that all of them
-//! are reported at once.
+//! keys are found by [`unknown_keys`] against [`KEYS`], so that all of them are reported
+//! at once (a unit test holds [`KEYS`] to the structs' fields).
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+/// Every table of the file and its keys: the sections of [`ConfigFile`] and the tables
+/// inside them (`directory.radius` is an array of tables).
+pub const KEYS: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "server",
+            "storage",
+            "network",
+            "policy",
+            "control",
+            "reset",
+            "recovery",
+            "audit",
+            "log",
+            "i18n",
+            "access",
+            "directory",
+        ],
+    ),
+    (
+        "access",
+        &[
+            "admin_networks",
+            "user_networks",
+            "probation_s",
+            "alerts_per_hour",
+            "sign_in",
+        ],
+    ),
+    (
+        "directory",
+        &[
+            "timeout_s",
+            "retries",
+            "radius_admin_attribute",
+            "radius_admin_value",
+            "radius_user_value",
+            "radius",
+            "ldap",
+        ],
+    ),
+    (
+        "directory.radius",
+        &["address", "secret", "ca", "client_cert", "client_key"],
+    ),
+    (
+        "directory.ldap",
+        &[
+            "url",
+            "ca",
+            "bind_dn",
+            "bind_password",
+            "base_dn",
+            "user_filter",
+            "admin_group",
+            "user_group",
+        ],
+    ),
+    ("i18n", &["default"]),
+    ("audit", &["syslog"]),
+    ("recovery", &["button", "drill_days", "drill_retry_s"]),
+    ("reset", &["erase_paths"]),
+    (
+        "server",
+        &[
+            "http",
+            "https",
+            "tls_cert",
+            "tls_key",
+            "public_url",
+            "cloud",
+            "header_timeout_s",
+            "body_timeout_s",
+            "tls_handshake_timeout_s",
+            "max_connections",
+            "max_connections_per_address",
+            "allowed_hosts",
+            "https_only",
+        ],
+    ),
+    (
+        "storage",
+        &["board_db", "data_db", "state_dir", "cache_capacity"],
+    ),
+    ("network", &["lan_subnets", "lan_interfaces", "block_with"]),
+    (
+        "policy",
+        &[
+            "lockout_failures",
+            "lockout_window_s",
+            "lockout_block_s",
+            "account_slowdown_after",
+            "account_slowdown_step_ms",
+            "account_slowdown_max_ms",
+            "password_min_len",
+            "password_max_len",
+            "session_idle_s",
+            "session_absolute_s",
+            "hash_concurrency",
+            "hash_queue",
+            "argon2_m_kib",
+            "argon2_t",
+            "reset_token_ttl_min",
+            "forgot_per_address",
+            "forgot_address_window_s",
+            "forgot_mails_per_account",
+            "forgot_account_window_s",
+            "require_2fa_for_admin",
+        ],
+    ),
+    ("control", &["socket"]),
+    ("log", &["level"]),
+];
+
+/// The path of every key in `table` (at `path`, "" for the file) that [`KEYS`] does not
+/// know, in file order of the tables: `server.colour`, `directory.radius[1].port`.
+pub fn unknown_keys(path: &str, table: &toml::Table, out: &mut Vec<String>) {
+    let known = KEYS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map_or(&[][..], |k| k.1);
+    for (k, v) in table {
+        let at = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        if !known.contains(&k.as_str()) {
+            out.push(at);
+            continue;
+        }
+        let nested = |t: &toml::Table, shown: &str, out: &mut Vec<String>| {
+            if KEYS.iter().any(|(p, _)| *p == at) {
+                let mut inner = Vec::new();
+                unknown_keys(&at, t, &mut inner);
+                out.extend(
+                    inner
+                        .into_iter()
+                        .map(|u| format!("{shown}{}", &u[at.len()..])),
+                );
+            }
+        };
+        match v {
+            toml::Value::Table(t) => nested(t, &at, out),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(t) = item {
+                        nested(t, &format!("{at}[{i}]"), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -20,6 +177,72 @@ pub struct ConfigFile {
     pub log: LogFile,
     pub i18n: I18nFile,
     pub access: AccessFile,
+    pub directory: DirectoryFile,
+}
+
+/// `[directory]`: fleet sign-in from the company's RADIUS servers or LDAP directory
+/// (spec §11); nothing configured: local accounts only.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct DirectoryFile {
+    /// Per try of one server.
+    pub timeout_s: u64,
+    /// Tries after the first, per server (RADIUS over UDP).
+    pub retries: u64,
+    /// The reply attribute (`Class`, `Filter-Id` or a number) that grants the admin
+    /// role when it has `radius_admin_value`.
+    pub radius_admin_attribute: String,
+    pub radius_admin_value: String,
+    /// Unset: every other accepted user is a user; set: only those with this value of
+    /// the same attribute, the rest are refused.
+    pub radius_user_value: Option<String>,
+    pub radius: Vec<RadiusFile>,
+    pub ldap: Option<LdapFile>,
+}
+
+impl Default for DirectoryFile {
+    fn default() -> Self {
+        DirectoryFile {
+            timeout_s: 3,
+            retries: 1,
+            radius_admin_attribute: "Class".into(),
+            radius_admin_value: "pbx-admin".into(),
+            radius_user_value: None,
+            radius: Vec::new(),
+            ldap: None,
+        }
+    }
+}
+
+/// One `[[directory.radius]]` server, asked in the order of the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RadiusFile {
+    /// `IP:PORT` (UDP) or `radsec://HOST:PORT` (TLS, RFC 6614).
+    pub address: String,
+    pub secret: String,
+    /// RadSec: the CA that signed the server's certificate (PEM).
+    pub ca: Option<PathBuf>,
+    /// RadSec: the box's own certificate and key, for a server that asks for one.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// `[directory.ldap]`: search-then-bind.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LdapFile {
+    /// `ldaps://HOST:PORT` or `ldap://HOST:PORT?starttls`.
+    pub url: String,
+    pub ca: Option<PathBuf>,
+    pub bind_dn: String,
+    pub bind_password: String,
+    pub base_dn: String,
+    /// `{username}` is replaced by the typed name, escaped (RFC 4515).
+    pub user_filter: String,
+    pub admin_group: String,
+    /// Unset: every other user found is a user; set: only members of this group.
+    pub user_group: Option<String>,
 }
 
 /// `[access]`: who may reach the admin (spec §10).
@@ -36,6 +259,9 @@ pub struct AccessFile {
     pub probation_s: u64,
     /// Alert mails sent in one hour at most, over all kinds; the rest are summarised.
     pub alerts_per_hour: u64,
+    /// `local+directory` or `directory` (only directory users, and the local admin from
+    /// the PBX's own network or the box itself).
+    pub sign_in: String,
 }
 
 impl Default for AccessFile {
@@ -45,6 +271,7 @@ impl Default for AccessFile {
             user_networks: Vec::new(),
             probation_s: 600,
             alerts_per_hour: 10,
+            sign_in: "local+directory".into(),
         }
     }
 }

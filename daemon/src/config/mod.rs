@@ -6,11 +6,13 @@
 //! - [`validate`]: file → `Config`, one function per section.
 //! - [`dev`]: the embedded config of `--dev`.
 //!
-//! Unknown keys are errors, like `deny_unknown_fields`, but they are collected with
-//! `serde_ignored` so that `check-config` lists every unknown key at once instead of
-//! stopping at the first. Every value problem is reported with its key path.
+//! Unknown keys are errors, like `deny_unknown_fields`, but they are collected by a walk
+//! over the parsed table ([`file::unknown_keys`]) so that `check-config` lists every
+//! unknown key at once instead of stopping at the first. Every value problem is reported
+//! with its key path.
 
 mod dev;
+pub mod directory;
 pub mod file;
 pub mod netlist;
 mod validate;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pbx_board::Subnet;
+use serde::Deserialize;
 
 use crate::model::ButtonMode;
 
@@ -276,6 +279,8 @@ pub struct Config {
     /// the mails' when the account chose none.
     pub language: crate::i18n::Lang,
     pub access: AccessConfig,
+    /// `[directory]`: fleet sign-in (the admin's saved settings win).
+    pub directory: directory::Directory,
 }
 
 /// `[access]`: the trusted networks as the file says (the admin's choice on the page
@@ -286,6 +291,9 @@ pub struct AccessConfig {
     pub user_networks: netlist::NetList,
     pub probation: Duration,
     pub alerts_per_hour: u32,
+    /// `access.sign_in = "directory"`: only directory users, and the local admin from
+    /// the PBX's own network or the box itself.
+    pub directory_only: bool,
 }
 
 /// Largest sled page cache allowed: the boxes have 256 MiB of RAM shared with the PBX.
@@ -310,6 +318,7 @@ impl Config {
             user_networks: self.access.user_networks.entries(),
             https_only: self.server.https_only,
             require_2fa_for_admin: self.policy.require_2fa_for_admin,
+            sign_in: crate::model::sign_in_text(self.access.directory_only).into(),
         }
     }
 
@@ -332,18 +341,21 @@ impl Config {
                 message: e.message().to_string(),
             }])
         };
-        let mut problems = Vec::new();
-        let de = toml::Deserializer::parse(text).map_err(syntax)?;
-        let file: Result<ConfigFile, _> = serde_ignored::deserialize(de, |path| {
-            problems.push(Problem {
-                key: path.to_string(),
+        let table: toml::Table = text.parse().map_err(syntax)?;
+        let mut unknown = Vec::new();
+        file::unknown_keys("", &table, &mut unknown);
+        let mut problems: Vec<Problem> = unknown
+            .into_iter()
+            .map(|key| Problem {
+                key,
                 message: "unknown key".into(),
             })
-        });
-        let file = match file {
+            .collect();
+        let de = toml::Deserializer::parse(text).map_err(syntax)?;
+        let file = match ConfigFile::deserialize(de) {
             Ok(f) => f,
             Err(e) => {
-                // The unknown keys met before the error are reported with it.
+                // The unknown keys are reported with it.
                 problems.extend(syntax(e).0);
                 return Err(Problems(problems));
             }

@@ -20,7 +20,7 @@ use super::{
 pub(super) struct Report(Vec<Problem>);
 
 impl Report {
-    fn bad(&mut self, key: &str, message: String) {
+    pub(super) fn bad(&mut self, key: &str, message: String) {
         self.0.push(Problem {
             key: key.into(),
             message,
@@ -28,14 +28,14 @@ impl Report {
     }
 
     /// `v` within `lo..=hi`, or a problem (and the value clamped, so later checks work).
-    fn range(&mut self, key: &str, v: u64, lo: u64, hi: u64) -> u64 {
+    pub(super) fn range(&mut self, key: &str, v: u64, lo: u64, hi: u64) -> u64 {
         if v < lo || v > hi {
             self.bad(key, format!("{v} is out of range {lo}..={hi}"));
         }
         v.clamp(lo, hi)
     }
 
-    fn secs(&mut self, key: &str, v: u64, lo: u64, hi: u64) -> Duration {
+    pub(super) fn secs(&mut self, key: &str, v: u64, lo: u64, hi: u64) -> Duration {
         Duration::from_secs(self.range(key, v, lo, hi))
     }
 }
@@ -53,6 +53,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
     let policy = policy(&file.policy, &mut r);
     let recovery = recovery(&file.recovery, &mut r);
     let access = access(&file.access, &mut r);
+    let directory = super::directory::directory(&file.directory, &mut r);
     let syslog = file.audit.syslog.as_deref().and_then(|t| {
         super::SyslogTarget::parse(t)
             .map_err(|e| r.bad("audit.syslog", e))
@@ -81,6 +82,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
     }
     Ok(Config {
         access,
+        directory,
         language,
         server,
         tls,
@@ -111,6 +113,17 @@ fn access(f: &super::file::AccessFile, r: &mut Report) -> super::AccessConfig {
         user_networks,
         probation: r.secs("access.probation_s", f.probation_s, 1, 86_400),
         alerts_per_hour: r.range("access.alerts_per_hour", f.alerts_per_hour, 1, 1000) as u32,
+        directory_only: match f.sign_in.as_str() {
+            "local+directory" => false,
+            "directory" => true,
+            other => {
+                r.bad(
+                    "access.sign_in",
+                    format!("{other:?} is not \"local+directory\" or \"directory\""),
+                );
+                false
+            }
+        },
     }
 }
 
