@@ -21,6 +21,10 @@ use crate::model::{BoardInfo, ClockFloor, Health, Lifecycle, Reason};
 use crate::store::{DataDb, Setting, Store, StoreError};
 use crate::syslog::Syslog;
 
+/// Directory requests in flight at once: each waits on the network, not the CPU, but
+/// a flood of sign-ins must not hold sockets without end.
+const DIRECTORY_SLOTS: usize = 8;
+
 pub struct App {
     config: RwLock<Arc<Config>>,
     clock: Arc<Floored>,
@@ -53,6 +57,8 @@ pub struct App {
     config_path: Option<std::path::PathBuf>,
     /// The trusted networks, HTTPS-only, and the change on probation (spec §10).
     access: crate::auth::trust::Live,
+    /// Directory requests in flight at most (spec §11): beyond them, 503 at once.
+    directory_slots: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -114,6 +120,7 @@ impl App {
             hostname,
             config_path: None,
             access,
+            directory_slots: tokio::sync::Semaphore::new(DIRECTORY_SLOTS),
             config: RwLock::new(Arc::new(config)),
             clock,
             board,
@@ -164,6 +171,11 @@ impl App {
     /// The trusted networks, HTTPS-only and the probation in force.
     pub fn access(&self) -> &crate::auth::trust::Live {
         &self.access
+    }
+
+    /// A place for one directory request, if one is free.
+    pub fn directory_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.directory_slots.try_acquire().ok()
     }
 
     /// Records an audit event; best effort (a full flash must not block a login).

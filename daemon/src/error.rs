@@ -80,6 +80,20 @@ pub enum Error {
     NothingOnProbation,
     /// An installer account whose time is over.
     InstallerExpired,
+    /// No directory server answered (or none gave a reply that passed the checks).
+    DirectoryUnavailable {
+        servers: String,
+    },
+    /// The directory accepted the password but grants no role on this box.
+    DirectoryNoRole,
+    /// `access.sign_in = "directory"` and a local account other than the admin at the
+    /// box or on its own network.
+    DirectoryOnly,
+    /// A password confirmation of a directory user that the directory answered with a
+    /// challenge (only the sign-in page can take its code).
+    DirectoryCodeNeeded,
+    /// A directory user's password is the directory's: not changed or recovered here.
+    DirectoryPassword,
     NotFound,
     MethodNotAllowed {
         allow: String,
@@ -131,6 +145,9 @@ impl Error {
             Error::NotLocal { .. } | Error::NotTrustedNetwork { .. } => StatusCode::FORBIDDEN,
             Error::ConfirmFromNewSession | Error::NothingOnProbation => StatusCode::CONFLICT,
             Error::InstallerExpired => StatusCode::UNAUTHORIZED,
+            Error::DirectoryUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::DirectoryNoRole | Error::DirectoryOnly => StatusCode::FORBIDDEN,
+            Error::DirectoryCodeNeeded | Error::DirectoryPassword => StatusCode::CONFLICT,
             Error::Csrf
             | Error::Forbidden
             | Error::AccountDisabled
@@ -180,6 +197,11 @@ impl Error {
             Error::ConfirmFromNewSession => "confirm_from_new_session",
             Error::NothingOnProbation => "nothing_on_probation",
             Error::InstallerExpired => "installer_expired",
+            Error::DirectoryUnavailable { .. } => "directory_unavailable",
+            Error::DirectoryNoRole => "directory_no_role",
+            Error::DirectoryOnly => "directory_only",
+            Error::DirectoryCodeNeeded => "directory_code_needed",
+            Error::DirectoryPassword => "directory_password",
             Error::Conflict(_) => "conflict",
             Error::Unauthenticated => "unauthenticated",
             Error::Csrf => "csrf",
@@ -277,6 +299,13 @@ impl Error {
             Error::ConfirmFromNewSession => Msg::new(k::ERR_CONFIRM_FROM_NEW_SESSION),
             Error::NothingOnProbation => Msg::new(k::ERR_NOTHING_ON_PROBATION),
             Error::InstallerExpired => Msg::new(k::ERR_INSTALLER_EXPIRED),
+            Error::DirectoryUnavailable { servers } => {
+                Msg::new(k::ERR_DIRECTORY_UNAVAILABLE).arg("server", servers)
+            }
+            Error::DirectoryNoRole => Msg::new(k::ERR_DIRECTORY_NO_ROLE),
+            Error::DirectoryOnly => Msg::new(k::ERR_DIRECTORY_ONLY),
+            Error::DirectoryCodeNeeded => Msg::new(k::ERR_DIRECTORY_CODE_NEEDED),
+            Error::DirectoryPassword => Msg::new(k::ERR_DIRECTORY_PASSWORD),
             Error::NotFound => Msg::new(k::ERR_NOT_FOUND),
             Error::MethodNotAllowed { .. } => Msg::new(k::ERR_METHOD_NOT_ALLOWED),
             Error::Storage(StoreError::Full) => Msg::new(k::ERR_STORAGE_FULL),

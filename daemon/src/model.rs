@@ -93,6 +93,11 @@ pub struct Account {
     /// The alert kinds this account turned off (their names, see [`AlertKind`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts_off: Vec<String>,
+    /// A directory user's record (spec §11): the server that last admitted it, e.g.
+    /// `RADIUS 10.0.0.5:1812`. Its password is the directory's: none is stored here,
+    /// and no local way (a recovery code, a reset link) signs it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
 }
 
 /// What makes an account an installer's: it ends by itself.
@@ -115,6 +120,23 @@ pub struct AccessSettings {
     pub user_networks: Vec<String>,
     pub https_only: bool,
     pub require_2fa_for_admin: bool,
+    /// `local+directory` or `directory` (spec §11); another firmware's word reads as the
+    /// first, which locks no one out.
+    #[serde(default = "sign_in_default")]
+    pub sign_in: String,
+}
+
+fn sign_in_default() -> String {
+    sign_in_text(false).into()
+}
+
+/// `access.sign_in` as written: `directory` when only directory users may sign in.
+pub fn sign_in_text(directory_only: bool) -> &'static str {
+    if directory_only {
+        "directory"
+    } else {
+        "local+directory"
+    }
 }
 
 /// A change that can lock the admin out, applied and waiting for its confirmation.

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 pub mod clock;
 mod device;
+mod directory;
 mod http_input;
 mod keyboard;
 mod login;

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod radius;
 pub mod smtp;
 pub mod totp;
 pub mod webdriver;

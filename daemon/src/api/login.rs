@@ -20,17 +20,41 @@ pub async fn post_login(app: &App, req: Req, call: Call) -> Reply {
     let device = http::device_cookie(req.headers(), call.ctx.https).map(str::to_string);
     let agent = user_agent(&req);
     let body: LoginRequest = http::read_json(req).await?;
-    match login::login(app, call.ip(), body, device.as_deref(), &agent).await? {
-        LoginOutcome::SignedIn(done) => Ok(signed_in(done, call.ctx)),
-        LoginOutcome::SecondFactor { presession } => {
-            let mut r = http::json(
-                StatusCode::OK,
-                &serde_json::json!({ "two_factor_required": true }),
-            );
-            http::set_presession_cookie(&mut r, Some(&presession), call.ctx.https);
-            Ok(r)
+    let outcome = login::login(app, call.ip(), body, device.as_deref(), &agent).await?;
+    Ok(answer(outcome, call.ctx, false))
+}
+
+/// The answer of a sign-in step: the session (`code_step`: the pre-session cookie
+/// cleared), or the pre-session of the code owed (the box's second factor, or the
+/// directory's one-time code with its message).
+fn answer(outcome: LoginOutcome, ctx: Ctx, code_step: bool) -> Response<Body> {
+    let (presession, body) = match outcome {
+        LoginOutcome::SignedIn(done) => {
+            let mut r = signed_in(done, ctx);
+            if code_step {
+                http::set_presession_cookie(&mut r, None, ctx.https);
+            }
+            return r;
         }
-    }
+        LoginOutcome::SecondFactor { presession } => (
+            presession,
+            serde_json::json!({ "two_factor_required": true }),
+        ),
+        LoginOutcome::DirectoryCode {
+            presession,
+            message,
+        } => (
+            presession,
+            serde_json::json!({
+                "two_factor_required": true,
+                "directory_code": true,
+                "message": message,
+            }),
+        ),
+    };
+    let mut r = http::json(StatusCode::OK, &body);
+    http::set_presession_cookie(&mut r, Some(&presession), ctx.https);
+    r
 }
 
 /// The browser's User-Agent (for the Sessions page), or empty.
@@ -94,10 +118,8 @@ fn signed_in(done: login::SignedIn, ctx: Ctx) -> Response<Body> {
 pub async fn post_login_2fa(app: &App, req: Req, call: Call) -> Reply {
     let pre = http::presession_cookie(req.headers(), call.ctx.https).map(str::to_string);
     let form: CodeForm = http::read_json(req).await?;
-    let done = twofactor::complete_login(app, call.ip(), pre.as_deref(), &form.code).await?;
-    let mut r = signed_in(done, call.ctx);
-    http::set_presession_cookie(&mut r, None, call.ctx.https);
-    Ok(r)
+    let outcome = twofactor::complete_login(app, call.ip(), pre.as_deref(), &form.code).await?;
+    Ok(answer(outcome, call.ctx, true))
 }
 
 /// `POST /2fa/setup {password}`: the secret, its URI and QR code.

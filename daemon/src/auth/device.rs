@@ -160,6 +160,7 @@ mod tests {
             language: None,
             installer: None,
             alerts_off: Vec::new(),
+            directory: None,
         }
     }
 

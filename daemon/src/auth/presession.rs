@@ -30,8 +30,22 @@ pub struct Pending {
     pub agent: String,
     /// The browser's known device cookie, if it carried one (it keeps it).
     pub device: Option<super::lockout::DeviceId>,
+    /// The directory's Access-Challenge this pre-session answers (its code goes to the
+    /// RADIUS server, not to the box's TOTP).
+    pub challenge: Option<Challenge>,
     started: Duration,
     failures: u32,
+}
+
+/// An Access-Challenge (RFC 2865 §4.4) waiting for the user's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The State attribute, sent back with the answer.
+    pub state: Vec<u8>,
+    /// Which server asked (the answer goes to it).
+    pub server: usize,
+    /// Its Reply-Message, shown to the user.
+    pub message: Option<String>,
 }
 
 pub struct PreSessions {
@@ -87,10 +101,20 @@ impl PreSessions {
                 must_change_password,
                 agent: agent.chars().take(160).collect(),
                 device,
+                challenge: None,
                 started: now,
                 failures: 0,
             },
         );
+        token
+    }
+
+    /// A pre-session that answers the directory's `challenge` for `username`.
+    pub fn create_challenge(&self, username: &str, agent: &str, challenge: Challenge) -> String {
+        let token = self.create(username, Role::User, false, agent, None);
+        if let Some(p) = self.lock().get_mut(&super::token_digest(&token)) {
+            p.challenge = Some(challenge);
+        }
         token
     }
 

@@ -42,6 +42,8 @@ pub struct Origin {
     pub ip: Option<std::net::IpAddr>,
     pub agent: String,
     pub started_at: u64,
+    /// A directory user's: the server that admitted it (empty: a local account).
+    pub via: String,
 }
 
 /// A session as the Sessions page lists it; `id` names it for revoking (a prefix of the
@@ -55,6 +57,9 @@ pub struct Listed {
     pub started_at: u64,
     pub last_seen_at: u64,
     pub current: bool,
+    /// A directory user's session: the server that admitted it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub via: String,
 }
 
 impl Session {
@@ -323,6 +328,7 @@ impl Sessions {
                 ip: s.origin.ip,
                 browser: browser_name(&s.origin.agent),
                 started_at: s.origin.started_at,
+                via: s.origin.via.clone(),
                 last_seen_at: unix.saturating_sub(now.saturating_sub(s.last_active).as_secs()),
                 current: k == current,
             })

@@ -15,6 +15,9 @@ pub struct Rules {
     pub user: NetList,
     pub https_only: bool,
     pub require_2fa_for_admin: bool,
+    /// `access.sign_in = "directory"`: only directory users, and the local admin from
+    /// the PBX's own network or the box itself.
+    pub directory_only: bool,
 }
 
 impl Rules {
@@ -32,6 +35,7 @@ impl Rules {
             user: list("user_networks", &s.user_networks)?,
             https_only: s.https_only,
             require_2fa_for_admin: s.require_2fa_for_admin,
+            directory_only: s.sign_in == crate::model::sign_in_text(true),
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::auth::trust::{OnProbation, Rules};
 use crate::auth::Secret;
 use crate::error::Error;
 use crate::flows::gate::admit;
-use crate::model::{AccessRecord, AccessSettings, AuditKind, Probation, Role};
+use crate::model::{sign_in_text, AccessRecord, AccessSettings, AuditKind, Probation, Role};
 
 /// The settings in force: the admin's saved ones, else the config's.
 async fn record(app: &App) -> Result<AccessRecord, Error> {
@@ -52,6 +52,9 @@ pub struct AccessUpdate {
     pub user_networks: Vec<String>,
     pub https_only: bool,
     pub require_2fa_for_admin: bool,
+    /// `local+directory` or `directory`; left out: as it is.
+    #[serde(default)]
+    pub sign_in: Option<String>,
     pub current_password: Secret,
 }
 
@@ -117,15 +120,19 @@ fn changed(a: &AccessSettings, b: &AccessSettings) -> Vec<String> {
     if a.require_2fa_for_admin != b.require_2fa_for_admin {
         out.push("require_2fa_for_admin".into());
     }
+    if a.sign_in != b.sign_in {
+        out.push("sign_in".into());
+    }
     out
 }
 
 /// Whether going from `from` to `to` can lock the admin out: admin networks set or
-/// narrowed to a list, HTTPS-only or required two-factor turned on.
+/// narrowed to a list, HTTPS-only, required two-factor or directory-only sign-in turned on.
 fn risky(from: &AccessSettings, to: &AccessSettings) -> bool {
     (to.admin_networks != from.admin_networks && !to.admin_networks.is_empty())
         || (to.https_only && !from.https_only)
         || (to.require_2fa_for_admin && !from.require_2fa_for_admin)
+        || (to.sign_in != from.sign_in && to.sign_in == sign_in_text(true))
 }
 
 /// Saves new access settings (the admin's password first). A change that can lock the
@@ -140,11 +147,22 @@ pub async fn update(
     req: AccessUpdate,
 ) -> Result<AccessView, Error> {
     crate::flows::login::verify_password(app, peer, username, req.current_password, None).await?;
+    let rec = record(app).await?;
+    let sign_in = match req.sign_in {
+        None => rec.settings.sign_in.clone(),
+        Some(s) if s == sign_in_text(false) || s == sign_in_text(true) => s,
+        Some(s) => {
+            return Err(Error::InvalidRequest(
+                crate::i18n::Msg::new(crate::i18n::k::MSG_ACCESS_BAD_SIGN_IN).arg("value", s),
+            ))
+        }
+    };
     let new = AccessSettings {
         admin_networks: req.admin_networks,
         user_networks: req.user_networks,
         https_only: req.https_only,
         require_2fa_for_admin: req.require_2fa_for_admin,
+        sign_in,
     };
     let rules = Rules::of(&new).map_err(Error::InvalidRequest)?;
     // Stored as the parser reads them: one spelling per entry.
@@ -153,7 +171,6 @@ pub async fn update(
         user_networks: rules.user.entries(),
         ..new
     };
-    let rec = record(app).await?;
     let confirmed = rec
         .probation
         .as_ref()
@@ -184,6 +201,9 @@ pub async fn update(
             until: mono + span,
         }),
     );
+    if new.sign_in != rec.settings.sign_in && new.sign_in == sign_in_text(true) {
+        end_local_sign_ins(app).await;
+    }
     let detail = match &probation {
         Some(p) => format!(
             "{}; on probation until {}",
@@ -200,6 +220,21 @@ pub async fn update(
     );
     tracing::warn!(user = %username, "access settings changed: {detail}");
     view(app, session_created, peer).await
+}
+
+/// Directory-only sign-in turned on: the sessions of local accounts end (the admin's
+/// too unless it is this change's own, which [`crate::flows::gate`] keeps to the PBX's
+/// own network from now on).
+async fn end_local_sign_ins(app: &App) {
+    let accounts = match app.data() {
+        Ok(d) => d.accounts().await.unwrap_or_default(),
+        Err(_) => return,
+    };
+    for a in accounts {
+        if a.directory.is_none() && a.username != crate::model::ADMIN {
+            super::end_sign_ins(app, &a.username);
+        }
+    }
 }
 
 /// `POST /settings/access/confirm`: keeps the change on probation for good — only from a
@@ -336,6 +371,7 @@ mod tests {
             user_networks: Vec::new(),
             https_only,
             require_2fa_for_admin: false,
+            sign_in: None,
             current_password: secret(ADMIN_PW),
         }
     }

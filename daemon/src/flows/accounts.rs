@@ -121,6 +121,7 @@ pub(super) fn fresh(
         language: None,
         installer: None,
         alerts_off: Vec::new(),
+        directory: None,
     }
 }
 

@@ -41,12 +41,22 @@ pub fn admit(
 
 /// [`admit`] for an account about to sign in (or recover): its role, and its own
 /// networks if it is an installer's. A refusal is audited (aggregated per address).
+/// With `access.sign_in = "directory"`, a local account is refused too, but the admin
+/// from the PBX's own network or the box itself (403 `directory_only`).
 pub fn admit_account(app: &App, account: &Account, peer: IpAddr) -> Result<(), Error> {
     let own = account
         .installer
         .as_ref()
         .map(|i| NetList::parse(&i.networks).unwrap_or_default());
-    admit(app, account.role, own.as_ref(), peer).inspect_err(|_| {
+    let directory_only = app.access().rules().directory_only
+        && account.directory.is_none()
+        && !(account.username == crate::model::ADMIN && crate::flows::local::is_local(app, peer));
+    let admitted = if directory_only {
+        Err(Error::DirectoryOnly)
+    } else {
+        admit(app, account.role, own.as_ref(), peer)
+    };
+    admitted.inspect_err(|_| {
         let key = crate::auth::lockout::addr_key(peer);
         let shown = crate::auth::shown_username(&account.username);
         if app.failure_log().record(key, &shown, app.clock().mono())

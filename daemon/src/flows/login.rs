@@ -113,6 +113,14 @@ pub fn write_failure_summaries(app: &App) {
     }
 }
 
+/// The answer to an attempt the limits refuse before anything is checked.
+pub(super) fn refused(r: Refused) -> Error {
+    match r {
+        Refused::Wait(d) => Error::Locked { retry_after: d },
+        Refused::Protected => Error::AccountProtected,
+    }
+}
+
 /// Checks `username`'s password under the brute-force limits: the attempt counts from
 /// before its hash, a failure counts for the address and the account, and a failure's
 /// answer waits its turn in the account's slow-down (unless a device cookie carries
@@ -125,41 +133,80 @@ pub async fn verify_password(
     password: Secret,
     device: Option<DeviceId>,
 ) -> Result<Account, Error> {
+    match check_password(app, ip, username, password, device).await? {
+        Checked::Right(a) => Ok(a),
+        Checked::Challenge(_) => Err(Error::DirectoryCodeNeeded),
+    }
+}
+
+/// What a password check found.
+#[allow(clippy::large_enum_variant)] // short-lived, moved once
+pub(super) enum Checked {
+    Right(Account),
+    /// A directory user's server wants a one-time code before it decides.
+    Challenge(crate::auth::presession::Challenge),
+}
+
+/// [`verify_password`], a directory's challenge kept for the sign-in page. A name that
+/// is no local account goes to the directory, if one is configured
+/// ([`crate::flows::directory`]), once the attempt is counted: its reject is a wrong
+/// password like any other, its silence 503 and not counted.
+pub(super) async fn check_password(
+    app: &App,
+    ip: IpAddr,
+    username: &str,
+    password: Secret,
+    device: Option<DeviceId>,
+) -> Result<Checked, Error> {
     let data = app.data()?;
     let local = crate::flows::local::is_local(app, ip);
     let attempt = app
         .limiter()
         .begin_from(ip, local, username, device)
-        .map_err(|r| match r {
-            Refused::Wait(d) => Error::Locked { retry_after: d },
-            Refused::Protected => Error::AccountProtected,
-        })?;
+        .map_err(refused)?;
     // Longer names are never accounts: no lookup, the same hash as an unknown user.
-    let account = if username.len() <= MAX_USERNAME {
+    let mut account = if username.len() <= MAX_USERNAME {
         data.account(username).await?
     } else {
         None
     };
-    let ok = app
-        .hasher()
-        .verify_from(
-            if attempt.by_device() {
-                Lane::Known
-            } else if local {
-                Lane::Local
-            } else {
-                Lane::Other
-            },
-            password,
-            account.as_ref().map(|a| a.password_hash.clone()),
-        )
-        .await
-        .map_err(|_| Error::Busy)?;
+    let ok = if crate::flows::directory::asked(app, username, account.as_ref()).await? {
+        use crate::flows::directory::{ask, Verdict};
+        match ask(app, username, password.expose().as_bytes(), None).await? {
+            Verdict::Accepted { role, via } => {
+                let a = crate::flows::directory::admitted(app, ip, username, role, via).await?;
+                account = Some(a);
+                true
+            }
+            Verdict::Rejected => false,
+            // The password was right: neither a failure nor a success yet.
+            Verdict::Challenge(c) => return Ok(Checked::Challenge(c)),
+            Verdict::NoRole { via } => {
+                tracing::info!(%ip, "the directory ({via}) accepted a user with no role here");
+                return Err(Error::DirectoryNoRole);
+            }
+        }
+    } else {
+        app.hasher()
+            .verify_from(
+                if attempt.by_device() {
+                    Lane::Known
+                } else if local {
+                    Lane::Local
+                } else {
+                    Lane::Other
+                },
+                password,
+                account.as_ref().map(|a| a.password_hash.clone()),
+            )
+            .await
+            .map_err(|_| Error::Busy)?
+    };
     let known = account.is_some();
     match account {
         Some(a) if ok => {
             attempt.succeeded();
-            Ok(a)
+            Ok(Checked::Right(a))
         }
         _ => {
             tracing::info!(%ip, "password check failed");
@@ -215,6 +262,12 @@ pub enum LoginOutcome {
     SecondFactor {
         presession: String,
     },
+    /// A directory user's server wants a one-time code (its `Reply-Message` says
+    /// which): a pre-session waits for it ([`crate::flows::twofactor::complete_login`]).
+    DirectoryCode {
+        presession: String,
+        message: Option<String>,
+    },
 }
 
 /// The id of the request's device cookie if it marks a known browser of `username`:
@@ -260,7 +313,32 @@ pub async fn login(
             }
         }
     }
-    let account = verify_password(app, ip, &req.username, req.password, device).await?;
+    let account = match check_password(app, ip, &req.username, req.password, device).await? {
+        Checked::Right(a) => a,
+        Checked::Challenge(c) => {
+            let message = c.message.clone();
+            let presession = app.presessions().create_challenge(&req.username, agent, c);
+            return Ok(LoginOutcome::DirectoryCode {
+                presession,
+                message,
+            });
+        }
+    };
+    proceed(app, ip, account, device, agent).await
+}
+
+/// After the password (and a directory's code): a directory user's networks (its role
+/// is known only now), a disabled account, the second factor, the session.
+pub(super) async fn proceed(
+    app: &App,
+    ip: IpAddr,
+    account: Account,
+    device: Option<DeviceId>,
+    agent: &str,
+) -> Result<LoginOutcome, Error> {
+    if account.directory.is_some() {
+        crate::flows::gate::admit_account(app, &account, ip)?;
+    }
     if account.disabled {
         tracing::info!(%ip, user = %account.username, "sign-in of a disabled account");
         return Err(Error::AccountDisabled);
@@ -311,20 +389,34 @@ pub async fn signed_in(app: &App, ip: IpAddr, mut grant: Grant<'_>, agent: &str)
         Err(_) => None,
     };
     grant.session.installer = account.as_ref().is_some_and(|a| a.installer.is_some());
+    let via = account
+        .as_ref()
+        .and_then(|a| a.directory.clone())
+        .unwrap_or_default();
     let origin = Origin {
         ip: Some(ip),
         agent: agent.to_string(),
         started_at: 0,
+        via: via.clone(),
     };
     let new = app.sessions().create(grant.session, origin);
     let browser = crate::auth::sessions::browser_name(agent);
     let device_cookie = match grant.known_device {
         Some(_) => {
-            app.audit(AuditKind::Login, Some(username), Some(ip), None);
+            let detail = (!via.is_empty()).then(|| format!("via {via}"));
+            app.audit(
+                AuditKind::Login,
+                Some(username),
+                Some(ip),
+                detail.as_deref(),
+            );
             None
         }
         None => {
-            let detail = format!("new browser ({browser})");
+            let detail = match via.as_str() {
+                "" => format!("new browser ({browser})"),
+                v => format!("new browser ({browser}), via {v}"),
+            };
             app.audit(AuditKind::Login, Some(username), Some(ip), Some(&detail));
             crate::flows::alerts::alert(
                 app,
@@ -418,6 +510,13 @@ pub async fn change_password(
     req: PasswordRequest,
 ) -> Result<usize, Error> {
     let data = app.data()?;
+    if data
+        .account(&session.username)
+        .await?
+        .is_some_and(|a| a.directory.is_some())
+    {
+        return Err(Error::DirectoryPassword);
+    }
     let account = verify_password(app, ip, &session.username, req.current_password, None).await?;
     let hash = crate::flows::hash_new_password(app, req.new_password, &account.username).await?;
     let now = app.clock().unix();

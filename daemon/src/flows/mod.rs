@@ -20,6 +20,7 @@ pub mod access;
 pub mod accounts;
 pub mod alerts;
 pub mod device;
+pub mod directory;
 pub mod gate;
 pub mod installers;
 pub mod local;

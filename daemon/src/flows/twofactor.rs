@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::login::SignedIn;
+use super::login::LoginOutcome;
 use crate::app::App;
 use crate::auth::lockout::{self, FactorFailure, FactorRefused};
 use crate::auth::{totp, Secret};
@@ -280,9 +280,12 @@ pub async fn complete_login(
     ip: IpAddr,
     presession: Option<&str>,
     code: &Secret,
-) -> Result<SignedIn, Error> {
+) -> Result<LoginOutcome, Error> {
     let token = presession.ok_or(Error::Unauthenticated)?;
     let pending = app.presessions().get(token).ok_or(Error::Unauthenticated)?;
+    if let Some(c) = &pending.challenge {
+        return directory_code(app, ip, token, &pending, c, code).await;
+    }
     // The code is not even checked from outside the trusted networks.
     if let Some(a) = app.data()?.account(&pending.username).await? {
         crate::flows::gate::admit_account(app, &a, ip)?;
@@ -303,7 +306,54 @@ pub async fn complete_login(
             .changing_password(p.must_change_password),
         known_device: p.device,
     };
-    Ok(super::login::signed_in(app, ip, grant, &p.agent).await)
+    Ok(LoginOutcome::SignedIn(
+        super::login::signed_in(app, ip, grant, &p.agent).await,
+    ))
+}
+
+/// The answer to a directory's Access-Challenge: sent to the server that asked, with
+/// its State, counted like a password (the limits of the name and the address apply
+/// before it is sent). A wrong code ends the pre-session (the server's State is good
+/// for one answer); a further challenge gets a new one.
+async fn directory_code(
+    app: &App,
+    ip: IpAddr,
+    token: &str,
+    pending: &crate::auth::presession::Pending,
+    challenge: &crate::auth::presession::Challenge,
+    code: &Secret,
+) -> Result<LoginOutcome, Error> {
+    use crate::flows::directory::{admitted, ask, Verdict};
+    let name = &pending.username;
+    let local = crate::flows::local::is_local(app, ip);
+    let attempt = app
+        .limiter()
+        .begin_from(ip, local, name, None)
+        .map_err(super::login::refused)?;
+    let verdict = ask(app, name, code.expose().as_bytes(), Some(challenge)).await?;
+    app.presessions().take(token);
+    match verdict {
+        Verdict::Accepted { role, via } => {
+            let account = admitted(app, ip, name, role, via).await?;
+            attempt.succeeded();
+            super::login::proceed(app, ip, account, None, &pending.agent).await
+        }
+        Verdict::Challenge(next) => {
+            let message = next.message.clone();
+            let presession = app
+                .presessions()
+                .create_challenge(name, &pending.agent, next);
+            Ok(LoginOutcome::DirectoryCode {
+                presession,
+                message,
+            })
+        }
+        Verdict::Rejected => {
+            let failure = attempt.failed();
+            Err(super::login::failed(app, ip, name, failure))
+        }
+        Verdict::NoRole { .. } => Err(Error::DirectoryNoRole),
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,7 @@ impl DataDb {
             language: None,
             installer: None,
             alerts_off: Vec::new(),
+            directory: None,
         })?;
         let marker = self.initialised_marker();
         if !marker.exists() {

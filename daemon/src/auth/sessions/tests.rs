@@ -101,6 +101,7 @@ fn sessions_are_listed_with_their_origin_and_revoked_by_id() {
         ip: Some(ip.parse().expect("ip")),
         agent: agent.into(),
         started_at: 0,
+        via: String::new(),
     };
     let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
     let a = s.create(

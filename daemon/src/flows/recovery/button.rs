@@ -315,6 +315,7 @@ mod tests {
             language: None,
             installer: None,
             alerts_off: Vec::new(),
+            directory: None,
         };
         data.blocking().put_account(&other).expect("extension");
         t.admin_token([7; 32]);

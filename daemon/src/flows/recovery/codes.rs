@@ -23,7 +23,11 @@ pub async fn generate(
     username: &str,
     password: Secret,
 ) -> Result<Vec<String>, Error> {
-    super::super::login::verify_password(app, ip, username, password, None).await?;
+    let account = super::super::login::verify_password(app, ip, username, password, None).await?;
+    // A code would sign it in without the directory, which may have revoked it.
+    if account.directory.is_some() {
+        return Err(Error::DirectoryPassword);
+    }
     let codes: Vec<String> = (0..COUNT).map(|_| new_code()).collect();
     let digests: Vec<String> = codes.iter().filter_map(|c| digest(c)).collect();
     app.data()?

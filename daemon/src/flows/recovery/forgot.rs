@@ -108,7 +108,12 @@ pub async fn send_reset_link(
 
 pub(super) async fn handle_forgot(app: &App, username: &str, email: &str, ip: IpAddr) {
     let account = match super::account(app, username).await {
-        Ok(Some(a)) => a,
+        Ok(Some(a)) if a.directory.is_none() => a,
+        Ok(Some(_)) => {
+            // Its password is the directory's: no link could change it.
+            tracing::info!(%ip, "forgot-password request for a directory user: no link");
+            return;
+        }
         Ok(None) => {
             tracing::info!(%ip, "forgot-password request matched no account");
             return;

@@ -94,9 +94,11 @@ async fn a_code_within_one_step_completes_the_sign_in_once() {
     }
     // One step behind: accepted; the same code again: refused (replay).
     let code = phone(&s, now - 30);
-    let done = complete_login(app, from, Some(&presession), &code)
-        .await
-        .expect("signed in");
+    let Ok(LoginOutcome::SignedIn(done)) =
+        complete_login(app, from, Some(&presession), &code).await
+    else {
+        panic!("signed in");
+    };
     assert!(!done.new.session.must_change_password);
     let LoginOutcome::SecondFactor { presession } = password(app, "192.0.2.2").await else {
         panic!("again");

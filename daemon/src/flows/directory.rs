@@ -1,0 +1,263 @@
+//! Fleet sign-in (spec §11): a name that is no local account is asked of the company's
+//! RADIUS servers (and LDAP directory), under the same brute-force limits as a local
+//! password — the caller ([`crate::flows::login`]) counts the attempt before a request
+//! is sent. An accepted user gets a local record (no password: its role, where it came
+//! from, its own second factor and language), so that sessions, two-factor, alerts and
+//! the audit trail treat it as any account. The local admin never depends on this.
+
+use std::net::IpAddr;
+
+use crate::app::App;
+use crate::auth::presession::Challenge;
+use crate::config::directory::{Directory, RadiusAddress};
+use crate::directory::radius::{self, attr, code, AccessRequest, AskError};
+use crate::error::Error;
+use crate::model::{Account, AuditKind, Role};
+
+/// What the directory said of a name and password.
+#[derive(Debug)]
+pub enum Verdict {
+    Accepted {
+        role: Role,
+        via: String,
+    },
+    Rejected,
+    /// It wants a one-time code ([`Challenge`]) before it decides.
+    Challenge(Challenge),
+    /// Accepted, with no role on this box.
+    NoRole {
+        via: String,
+    },
+}
+
+/// The name a directory user has on this box: lower case (directories compare names
+/// without case), so that `Admin` can never stand beside the local `admin`.
+pub fn canonical(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Whether `name` (as typed) is asked of the directory: one is configured, the name is
+/// one a directory user may have, and no local account has it in any case. `local`:
+/// the account of that exact name, if any.
+pub async fn asked(app: &App, name: &str, local: Option<&Account>) -> Result<bool, Error> {
+    let config = app.config();
+    if !config.directory.configured() {
+        // A directory user's record then signs in nobody (it holds no password).
+        return Ok(false);
+    }
+    if let Some(a) = local {
+        return Ok(a.directory.is_some());
+    }
+    if !valid_name(name) {
+        return Ok(false);
+    }
+    let lower = canonical(name);
+    let data = app.data()?;
+    if let Some(a) = data.account(&lower).await? {
+        return Ok(a.directory.is_some());
+    }
+    // Local names may have capitals (`Tech1`): none may be stood beside.
+    let taken = data
+        .accounts()
+        .await?
+        .iter()
+        .any(|a| a.directory.is_none() && canonical(&a.username) == lower);
+    Ok(!taken)
+}
+
+/// Names a directory user may sign in with: 1-64 characters of letters, digits and
+/// `. _ - @` (sAMAccountName, uid, user@realm).
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+/// Asks the directory about `name` / `password`; `resume`: the answer to its challenge.
+/// Bounded: at most [`crate::app::App::directory_slot`] requests at once (503 beyond),
+/// each within [`Directory::deadline`]. Nobody answering is 503
+/// `directory_unavailable` naming the servers.
+pub async fn ask(
+    app: &App,
+    name: &str,
+    password: &[u8],
+    resume: Option<&Challenge>,
+) -> Result<Verdict, Error> {
+    let config = app.config();
+    let dir = &config.directory;
+    let _slot = app.directory_slot().ok_or(Error::Busy)?;
+    let all = ask_radius(app, dir, name, password, resume);
+    match tokio::time::timeout(dir.deadline() + std::time::Duration::from_secs(1), all).await {
+        Ok(v) => v,
+        Err(_) => Err(Error::DirectoryUnavailable {
+            servers: names(dir),
+        }),
+    }
+}
+
+fn names(dir: &Directory) -> String {
+    let all: Vec<String> = dir.radius.iter().map(|s| s.address.to_string()).collect();
+    all.join(", ")
+}
+
+async fn ask_radius(
+    app: &App,
+    dir: &Directory,
+    name: &str,
+    password: &[u8],
+    resume: Option<&Challenge>,
+) -> Result<Verdict, Error> {
+    let serial = app
+        .board_info()
+        .map(|b| b.serial.clone())
+        .unwrap_or_default();
+    let mut silent = Vec::new();
+    for (i, server) in dir.radius.iter().enumerate() {
+        if resume.is_some_and(|c| c.server != i) {
+            continue;
+        }
+        let RadiusAddress::Udp(addr) = server.address else {
+            tracing::warn!(server = %server.address, "RadSec is not built into this firmware yet");
+            silent.push(server.address.to_string());
+            continue;
+        };
+        let mut request = AccessRequest {
+            id: 0,
+            authenticator: [0; 16],
+            user: name,
+            password,
+            nas_identifier: &serial,
+            nas_ip: nas_ip(addr),
+            state: resume.map(|c| c.state.as_slice()),
+        };
+        let how = radius::Ask {
+            servers: std::slice::from_ref(&addr),
+            secret: server.secret.0.as_bytes(),
+            timeout: dir.timeout,
+            retries: dir.retries,
+        };
+        let via = format!("RADIUS {addr}");
+        match radius::ask(&how, &mut request).await {
+            Ok(reply) => return Ok(verdict(dir, &reply, i, via)),
+            Err(AskError::Request(e)) => {
+                // Too long a password or name: no server could accept it.
+                tracing::info!(%addr, "RADIUS request not sent: {e}");
+                return Ok(Verdict::Rejected);
+            }
+            Err(e) => {
+                tracing::warn!(%addr, "RADIUS server gave no usable answer: {e}");
+                silent.push(addr.to_string());
+            }
+        }
+    }
+    Err(Error::DirectoryUnavailable {
+        servers: silent.join(", "),
+    })
+}
+
+/// The box's address towards `server` (NAS-IP-Address), as routing would pick it:
+/// a connected UDP socket sends nothing.
+fn nas_ip(server: std::net::SocketAddr) -> Option<std::net::Ipv4Addr> {
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    sock.connect(server).ok()?;
+    match sock.local_addr().ok()?.ip() {
+        IpAddr::V4(v4) if server.is_ipv4() => Some(v4),
+        _ => None,
+    }
+}
+
+/// What a reply that passed every check means: Accept with the admin value of the role
+/// attribute → admin; else a user (only with `radius_user_value`, if set).
+fn verdict(dir: &Directory, reply: &radius::Reply, server: usize, via: String) -> Verdict {
+    match reply.code {
+        code::ACCESS_ACCEPT => {
+            let has = |v: &str| {
+                reply
+                    .values(dir.radius_admin_attribute)
+                    .any(|x| x == v.as_bytes())
+            };
+            if has(&dir.radius_admin_value) {
+                Verdict::Accepted {
+                    role: Role::Admin,
+                    via,
+                }
+            } else if dir.radius_user_value.as_deref().is_none_or(has) {
+                Verdict::Accepted {
+                    role: Role::User,
+                    via,
+                }
+            } else {
+                Verdict::NoRole { via }
+            }
+        }
+        code::ACCESS_CHALLENGE => Verdict::Challenge(Challenge {
+            state: reply
+                .values(attr::STATE)
+                .next()
+                .unwrap_or_default()
+                .to_vec(),
+            server,
+            message: reply.message(),
+        }),
+        _ => Verdict::Rejected,
+    }
+}
+
+/// The local record of a user the directory accepted as `role`: made at the first
+/// sign-in (audited), its role and origin brought up to date at every one. A local
+/// account of the same name is never touched: refused as a wrong password would be.
+pub async fn admitted(
+    app: &App,
+    ip: IpAddr,
+    name: &str,
+    role: Role,
+    via: String,
+) -> Result<Account, Error> {
+    let data = app.data()?;
+    let name = canonical(name);
+    for _ in 0..2 {
+        let v = via.clone();
+        let updated = data
+            .update_account(&name, move |a| {
+                if a.directory.is_none() {
+                    return false;
+                }
+                a.role = role;
+                a.directory = Some(v.clone());
+                true
+            })
+            .await?;
+        match updated {
+            Some(u) if u.decided => {
+                return data.account(&name).await?.ok_or(Error::Unauthenticated);
+            }
+            Some(_) => {
+                tracing::warn!(user = %name, "a directory user with a local account's name refused");
+                return Err(Error::InvalidCredentials {
+                    attempts_left: None,
+                });
+            }
+            None => {}
+        }
+        let now = app.clock().unix();
+        let mut account = super::accounts::fresh(name.clone(), role, String::new(), None, now);
+        account.must_change_password = false;
+        account.directory = Some(via.clone());
+        if data.insert_new_account(account.clone()).await? {
+            app.audit(
+                AuditKind::AccountCreated,
+                Some(&name),
+                Some(ip),
+                Some(&format!(
+                    "from the directory ({via}), role {}",
+                    role.as_str()
+                )),
+            );
+            return Ok(account);
+        }
+    }
+    Err(Error::Internal(format!(
+        "directory user {name}: record keeps changing"
+    )))
+}

@@ -1,0 +1,338 @@
+//! Fleet sign-in (SPEC §11) against the binary and Debian's FreeRADIUS of the test's
+//! own: directory admins and users, the Access-Challenge's code, the limits before any
+//! request, forged Accepts refused, the directory going down (503 in words, the local
+//! admin still in), directory-only sign-in.
+
+use std::time::{Duration, Instant};
+
+use pbx_e2e::radius::{Forgery, FreeRadius, Rogue, SECRET};
+use pbx_e2e::{Client, Daemon, Opts, TempDir};
+use serde_json::{json, Value};
+
+use crate::recovery::ADMIN_PW;
+
+/// A daemon asking the RADIUS servers at `servers`, one try of a second each.
+fn start(dir: &TempDir, servers: &[std::net::SocketAddr], more: &str) -> Daemon {
+    let mut config = String::from("[directory]\ntimeout_s = 1\nretries = 0\n");
+    for s in servers {
+        config.push_str(&format!(
+            "[[directory.radius]]\naddress = \"{s}\"\nsecret = \"{SECRET}\"\n"
+        ));
+    }
+    config.push_str(more);
+    let opts = Opts {
+        config: Some(config),
+        env: Vec::new(),
+    };
+    Daemon::start_opts(&dir.path().join("state"), &opts)
+}
+
+/// The requests for `user` FreeRADIUS received (one `User-Name` line in each packet's
+/// listing).
+fn asked(radius: &FreeRadius, user: &str) -> usize {
+    let line = format!("   User-Name = \"{user}\"");
+    radius
+        .log()
+        .lines()
+        .filter(|l| l.starts_with('(') && l.ends_with(&line))
+        .count()
+}
+
+async fn owner(d: &Daemon) -> Client {
+    let mut c = crate::change_initial(d, ADMIN_PW).await;
+    assert_eq!(c.login("admin", ADMIN_PW).await.status, 200);
+    c
+}
+
+fn find<'a>(list: &'a Value, user: &str) -> &'a Value {
+    list.as_array()
+        .expect("list")
+        .iter()
+        .find(|s| s["username"] == user)
+        .unwrap_or_else(|| panic!("{user} in {list}"))
+}
+
+/// Accepted users get a session with the role the reply gives (Class = pbx-admin →
+/// admin; Filter-Id or nothing → user), listed with the server they came from and
+/// audited so; a Reject counts like a wrong password; a directory `admin` is never
+/// asked (in any case of the name); the challenge user signs in with the code the
+/// server asked for; a directory user's password is not changed here; every request
+/// carries the serial as NAS-Identifier and a Message-Authenticator.
+#[tokio::test]
+async fn directory_users_sign_in_through_a_real_freeradius() {
+    let dir = TempDir::new("directory-radius");
+    let radius = FreeRadius::start(&dir.path().join("radius"));
+    let d = start(&dir, &[radius.addr()], "");
+    let mut admin = owner(&d).await;
+
+    let mut tech1 = d.client_from("127.0.0.31");
+    let r = tech1.login("tech1", "admin pass 1").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["username"].clone(), r.json()["role"].clone()),
+        (json!("tech1"), json!("admin"))
+    );
+    // An admin by the directory: the admin's pages answer.
+    assert_eq!(tech1.get("/api/v1/accounts").await.status, 200);
+    for (user, pw) in [("tech2", "user pass 2"), ("tech4", "plain pass 4")] {
+        let mut c = d.client_from("127.0.0.32");
+        let r = c.login(user, pw).await;
+        assert_eq!(r.status, 200, "{user}: {}", r.text());
+        assert_eq!(r.json()["role"], "user", "{user}");
+        assert_eq!(c.get("/api/v1/accounts").await.status, 403, "{user}");
+    }
+    let sessions = admin.get("/api/v1/sessions").await.json();
+    let via = format!("RADIUS {}", radius.addr());
+    assert_eq!(find(&sessions, "tech1")["via"], json!(via), "{sessions}");
+    assert_eq!(find(&sessions, "admin").get("via"), None, "{sessions}");
+    let audit = admin.get("/api/v1/audit").await.json();
+    let details = crate::audit_field(&audit, "detail");
+    assert!(
+        details
+            .iter()
+            .any(|x| x == &format!("from the directory ({via}), role admin")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|x| x.ends_with(&format!("via {via}"))),
+        "{details:?}"
+    );
+
+    // A Reject is a wrong password: counted for the address and the name.
+    let mut guess = d.client_from("127.0.0.33");
+    let r = guess.login("tech1", "not it").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["error"], "invalid_credentials");
+    assert_eq!(r.json()["attempts_left"], 4);
+
+    // The directory's "admin" is never asked: the box's admin is local.
+    for name in ["admin", "Admin", "ADMIN"] {
+        let r = guess.login(name, "directory admin 5").await;
+        assert_eq!(r.status, 401, "{name}: {}", r.text());
+    }
+    assert_eq!(asked(&radius, "admin"), 0);
+    assert_eq!(asked(&radius, "Admin") + asked(&radius, "ADMIN"), 0);
+
+    // The challenge: the password gets the server's question, the code the session.
+    let mut tech3 = d.client_from("127.0.0.34");
+    let r = tech3.login("tech3", "token pass 3").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"two_factor_required": true, "directory_code": true,
+               "message": "Enter the code from your token"})
+    );
+    let r = tech3
+        .post_json("/api/v1/login/2fa", &json!({"code": "424242"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["role"], "admin");
+    // A wrong code is a wrong password, and the question is not asked again.
+    let mut tech3b = d.client_from("127.0.0.35");
+    assert_eq!(tech3b.login("tech3", "token pass 3").await.status, 200);
+    let r = tech3b
+        .post_json("/api/v1/login/2fa", &json!({"code": "111111"}))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    let r = tech3b
+        .post_json("/api/v1/login/2fa", &json!({"code": "424242"}))
+        .await;
+    assert_eq!(
+        r.status,
+        401,
+        "the State is good for one answer: {}",
+        r.text()
+    );
+
+    // The password is the directory's.
+    let r = tech1
+        .post_json(
+            "/api/v1/password",
+            &json!({"current_password": "admin pass 1", "new_password": "another long one"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (409, json!("directory_password"))
+    );
+
+    let log = radius.log();
+    let status = d.ctl(&["status"]).1;
+    let serial = status["serial"]
+        .as_str()
+        .expect("ctl status names the serial");
+    assert!(
+        log.contains(&format!("NAS-Identifier = \"{serial}\"")),
+        "{log}"
+    );
+    assert!(log.contains("Message-Authenticator = 0x"), "{log}");
+    assert!(
+        !log.contains("Message-Authenticator attribute is missing"),
+        "{log}"
+    );
+}
+
+/// The directory stops mid-test: directory users get 503 `directory_unavailable`
+/// naming the server, within the timeout (one try of a second), never a hang; the
+/// local admin signs in as before, and nothing is counted against the names.
+#[tokio::test]
+async fn the_directory_down_leaves_the_local_admin_in() {
+    let dir = TempDir::new("directory-down");
+    let mut radius = FreeRadius::start(&dir.path().join("radius"));
+    let d = start(&dir, &[radius.addr()], "");
+    let mut admin = owner(&d).await;
+    let mut tech = d.client_from("127.0.0.41");
+    assert_eq!(tech.login("tech1", "admin pass 1").await.status, 200);
+    radius.stop();
+
+    let mut again = d.client_from("127.0.0.42");
+    for _ in 0..6 {
+        let t = Instant::now();
+        let r = again.login("tech1", "admin pass 1").await;
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(r.status, 503, "{}", r.text());
+        let body = r.json();
+        assert_eq!(body["error"], "directory_unavailable");
+        assert_eq!(
+            body["message"],
+            format!(
+                "The sign-in server {} did not answer; the local admin still works.",
+                radius.addr()
+            )
+        );
+    }
+    // Six silences counted nothing: no lock of the address or the name.
+    assert_eq!(admin.login("admin", ADMIN_PW).await.status, 200);
+    let mut owner_again = d.client_from("127.0.0.42");
+    assert_eq!(owner_again.login("admin", ADMIN_PW).await.status, 200);
+    // In German too.
+    let r = again
+        .send(
+            "POST",
+            "/api/v1/login",
+            &[
+                ("accept-language", "de"),
+                ("content-type", "application/json"),
+            ],
+            Some(
+                json!({"username": "tech2", "password": "x"})
+                    .to_string()
+                    .into(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.json()["message"].as_str().is_some_and(
+            |m| m.contains("hat nicht geantwortet; der lokale Admin funktioniert weiterhin")
+        ),
+        "{}",
+        r.text()
+    );
+}
+
+/// The brute-force limits apply before a request is sent: of twelve wrong passwords
+/// from one address at once, five are sent (four answered 401, the fifth locks the
+/// address: 429), the other seven are refused at the box.
+#[tokio::test]
+async fn the_limits_apply_before_the_directory_is_asked() {
+    let dir = TempDir::new("directory-limits");
+    let radius = FreeRadius::start(&dir.path().join("radius"));
+    let d = start(&dir, &[radius.addr()], "");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let mut c = d.client_from("127.0.0.51");
+        set.spawn(async move { c.login("tech2", "wrong wrong").await.status });
+    }
+    let mut got = set.join_all().await;
+    got.sort_unstable();
+    assert_eq!(got.iter().filter(|s| **s == 401).count(), 4, "{got:?}");
+    assert_eq!(got.iter().filter(|s| **s == 429).count(), 8, "{got:?}");
+    assert_eq!(
+        asked(&radius, "tech2"),
+        5,
+        "only the five counted were sent"
+    );
+    // Interleaved from a second address: its own five, the right password among them
+    // still works before the limit.
+    let mut other = d.client_from("127.0.0.52");
+    for _ in 0..4 {
+        assert_eq!(other.login("tech2", "wrong").await.status, 401);
+    }
+    assert_eq!(other.login("tech2", "user pass 2").await.status, 200);
+    assert_eq!(asked(&radius, "tech2"), 10);
+}
+
+/// A rogue on the server's address answering Access-Accept (Class = pbx-admin, a right
+/// Response Authenticator) without or with a forged Message-Authenticator signs nobody
+/// in: the replies are refused, logged, and the sign-in gets 503 (the real server did
+/// not answer); the local admin still gets in.
+#[tokio::test]
+async fn forged_accepts_are_refused() {
+    for how in [Forgery::Without, Forgery::Forged] {
+        let dir = TempDir::new("directory-rogue");
+        let rogue = Rogue::start(how);
+        let d = start(&dir, &[rogue.addr], "");
+        let mut c = d.client_from("127.0.0.61");
+        let r = c.login("tech1", "anything at all").await;
+        assert_eq!(r.status, 503, "{how:?}: {}", r.text());
+        assert_eq!(r.json()["error"], "directory_unavailable");
+        assert!(rogue.answered() >= 1, "{how:?}");
+        assert_eq!(c.get("/api/v1/session").await.status, 401);
+        let log = d.log_text();
+        assert!(log.contains("RADIUS reply refused"), "{how:?}: {log}");
+        let mut owner = d.client();
+        assert_eq!(owner.login("admin", &crate::initial(&d)).await.status, 200);
+    }
+}
+
+/// `access.sign_in = "directory"` (on probation like every change that can lock the
+/// admin out): a local extension is refused with `directory_only` in words, its
+/// session ends; directory users and the local admin at the box still sign in.
+#[tokio::test]
+async fn directory_only_sign_in_keeps_the_local_admin_at_the_box() {
+    let dir = TempDir::new("directory-only");
+    let radius = FreeRadius::start(&dir.path().join("radius"));
+    let d = start(&dir, &[radius.addr()], "");
+    let mut admin = crate::security::with_extension(&d).await;
+    let mut ext = d.client_from("127.0.0.71");
+    assert_eq!(ext.login("1001", crate::security::EXT_PW).await.status, 200);
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/settings/access",
+            &json!({
+                "admin_networks": [], "user_networks": [], "https_only": false,
+                "require_2fa_for_admin": false, "sign_in": "directory",
+                "current_password": ADMIN_PW,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["sign_in"], "directory");
+    assert_eq!(body["probation"]["changes"], json!(["sign_in"]), "{body}");
+    assert_eq!(
+        ext.get("/api/v1/session").await.status,
+        401,
+        "its session ended"
+    );
+    let r = ext.login("1001", crate::security::EXT_PW).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"], "directory_only");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("from the company's directory only")),
+        "{}",
+        r.text()
+    );
+    let mut tech = d.client_from("127.0.0.72");
+    assert_eq!(tech.login("tech2", "user pass 2").await.status, 200);
+    // Loopback is the box itself.
+    let mut at_box = d.client();
+    assert_eq!(at_box.login("admin", ADMIN_PW).await.status, 200);
+}
