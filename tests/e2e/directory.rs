@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use pbx_e2e::radius::{Forgery, FreeRadius, Rogue, SECRET};
+use pbx_e2e::radius::{radsec_files, Forgery, FreeRadius, RadsecFiles, Rogue, SECRET};
 use pbx_e2e::{Client, Daemon, Opts, TempDir};
 use serde_json::{json, Value};
 
@@ -335,4 +335,95 @@ async fn directory_only_sign_in_keeps_the_local_admin_at_the_box() {
     // Loopback is the box itself.
     let mut at_box = d.client();
     assert_eq!(at_box.login("admin", ADMIN_PW).await.status, 200);
+}
+
+fn radsec_config(port: u16, ca: &std::path::Path, client: Option<&RadsecFiles>) -> String {
+    let mut c = format!(
+        "[directory]\ntimeout_s = 2\n[[directory.radius]]\naddress = \"radsec://localhost:{port}\"\n\
+         secret = \"radsec\"\nca = \"{}\"\n",
+        ca.display()
+    );
+    if let Some(f) = client {
+        c.push_str(&format!(
+            "client_cert = \"{}\"\nclient_key = \"{}\"\n",
+            f.client_cert.display(),
+            f.client_key.display()
+        ));
+    }
+    c
+}
+
+/// RadSec (RFC 6614) to FreeRADIUS's TLS listener with a test CA, the box showing its
+/// client certificate: an admin by Class and the challenge user sign in over it. A
+/// server certificate from another CA, or no client certificate, signs nobody in:
+/// 503 naming the server, the TLS failure in the log.
+#[tokio::test]
+async fn radsec_with_a_test_ca_and_a_client_certificate() {
+    let dir = TempDir::new("directory-radsec");
+    let files = radsec_files(&dir.path().join("tls"));
+    let radius = FreeRadius::start_with(&dir.path().join("radius"), Some(&dir.path().join("tls")));
+    let opts = |config: String| Opts {
+        config: Some(config),
+        env: Vec::new(),
+    };
+    let d = Daemon::start_opts(
+        &dir.path().join("state"),
+        &opts(radsec_config(radius.port, &files.ca, Some(&files))),
+    );
+    let mut tech1 = d.client_from("127.0.0.81");
+    let r = tech1.login("tech1", "admin pass 1").await;
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), d.log_text());
+    assert_eq!(r.json()["role"], "admin");
+    let mut admin = d.client();
+    assert_eq!(admin.login("admin", &crate::initial(&d)).await.status, 200);
+    let sessions = tech1.get("/api/v1/sessions").await.json();
+    assert_eq!(
+        find(&sessions, "tech1")["via"],
+        json!(format!("RADIUS radsec://localhost:{}", radius.port))
+    );
+    let mut tech3 = d.client_from("127.0.0.82");
+    let r = tech3.login("tech3", "token pass 3").await;
+    assert_eq!(r.json()["directory_code"], true, "{}", r.text());
+    let r = tech3
+        .post_json("/api/v1/login/2fa", &json!({"code": "424242"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = tech1.login("tech2", "wrong").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_credentials"))
+    );
+    drop(d);
+
+    let other = radsec_files(&dir.path().join("other"));
+    for (tag, config, why) in [
+        (
+            "state-other-ca",
+            radsec_config(radius.port, &other.ca, Some(&files)),
+            "invalid peer certificate",
+        ),
+        (
+            "state-no-client-cert",
+            radsec_config(radius.port, &files.ca, None),
+            "TLS",
+        ),
+    ] {
+        let d = Daemon::start_opts(&dir.path().join(tag), &opts(config));
+        let mut c = d.client_from("127.0.0.83");
+        let r = c.login("tech1", "admin pass 1").await;
+        assert_eq!(r.status, 503, "{tag}: {}", r.text());
+        assert_eq!(
+            r.json()["message"],
+            format!(
+                "The sign-in server radsec://localhost:{} did not answer; the local admin still works.",
+                radius.port
+            )
+        );
+        let log = d.log_text();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("RADIUS server gave no usable answer") && l.contains(why)),
+            "{tag}: {log}"
+        );
+    }
 }

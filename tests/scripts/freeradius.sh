@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # A FreeRADIUS of the test's own on loopback (never the packaged service): a copy of
 # Debian's raddb under DIR with Message-Authenticator required from every client, and
-# the test's users. Runs in the foreground (-X: every packet in DIR/radiusd.log) until
-# killed. Usage: freeradius.sh DIR AUTH_PORT SECRET
+# the test's users. Runs in the foreground (-xx: every packet in DIR/radiusd.log; threads
+# on, which TLS needs) until killed. With TLS_DIR (ca.pem, server.pem, server.key): also
+# RadSec (RFC 6614) on TCP AUTH_PORT, a client certificate from that CA required.
+# Usage: freeradius.sh DIR AUTH_PORT SECRET [TLS_DIR]
 set -euo pipefail
-dir=$1 port=$2 secret=$3
+dir=$1 port=$2 secret=$3 tls=${4:-}
 rm -rf "$dir/raddb" && mkdir -p "$dir/log" "$dir/run"
 cp -a /etc/freeradius/3.0 "$dir/raddb"
 r=$dir/raddb
@@ -83,4 +85,36 @@ users=$r/mods-config/files/authorize
   cat "$users"
 } >"$users.new"
 mv "$users.new" "$users"
-exec freeradius -f -X -d "$r" >"$dir/radiusd.log" 2>&1
+if [ -n "$tls" ]; then
+  cat >"$r/sites-enabled/radsec" <<RADSEC
+listen {
+	ipaddr = 127.0.0.1
+	port = $port
+	type = auth
+	proto = tcp
+	virtual_server = default
+	clients = radsec
+	tls {
+		private_key_file = $tls/server.key
+		certificate_file = $tls/server.pem
+		ca_file = $tls/ca.pem
+		fragment_size = 8192
+		cipher_list = "DEFAULT"
+		tls_min_version = "1.2"
+		tls_max_version = "1.3"
+		require_client_cert = yes
+		verify {
+		}
+	}
+}
+clients radsec {
+	client loopback {
+		ipaddr = 127.0.0.1
+		proto = tls
+		secret = radsec
+		require_message_authenticator = yes
+	}
+}
+RADSEC
+fi
+exec freeradius -f -xx -l stdout -d "$r" >"$dir/radiusd.log" 2>&1

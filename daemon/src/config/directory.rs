@@ -118,11 +118,19 @@ impl Directory {
         !self.radius.is_empty() || self.ldap.is_some()
     }
 
-    /// How long one sign-in may wait for the directory at most: every server's tries,
-    /// then the LDAP directory's connect, binds and search.
+    /// How long one sign-in may wait for the directory at most: every server's tries
+    /// (over UDP; a RadSec server's connect, handshake and reply), then the LDAP
+    /// directory's connect, binds and search.
     pub fn deadline(&self) -> Duration {
-        let tries = self.radius.len() as u32 * (1 + self.retries);
-        let ldap = if self.ldap.is_some() { 3 } else { 0 };
+        let tries: u32 = self
+            .radius
+            .iter()
+            .map(|s| match s.address {
+                RadiusAddress::Udp(_) => 1 + self.retries,
+                RadiusAddress::Tls { .. } => 3,
+            })
+            .sum();
+        let ldap = if self.ldap.is_some() { 4 } else { 0 };
         self.timeout * (tries + ldap).max(1)
     }
 }

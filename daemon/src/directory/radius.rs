@@ -277,6 +277,9 @@ pub enum AskError {
     Request(RadiusError),
     #[error("network: {0}")]
     Io(String),
+    /// RadSec: the TLS settings or handshake failed (a certificate not trusted, ...).
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Sends `request` (its id and authenticator fresh for this call) to each server in

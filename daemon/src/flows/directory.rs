@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::auth::presession::Challenge;
 use crate::config::directory::{Directory, RadiusAddress};
 use crate::directory::radius::{self, attr, code, AccessRequest, AskError};
+use crate::directory::radsec;
 use crate::error::Error;
 use crate::model::{Account, AuditKind, Role};
 
@@ -117,37 +118,55 @@ async fn ask_radius(
         if resume.is_some_and(|c| c.server != i) {
             continue;
         }
-        let RadiusAddress::Udp(addr) = server.address else {
-            tracing::warn!(server = %server.address, "RadSec is not built into this firmware yet");
-            silent.push(server.address.to_string());
-            continue;
-        };
         let mut request = AccessRequest {
             id: 0,
             authenticator: [0; 16],
             user: name,
             password,
             nas_identifier: &serial,
-            nas_ip: nas_ip(addr),
+            nas_ip: None,
             state: resume.map(|c| c.state.as_slice()),
         };
-        let how = radius::Ask {
-            servers: std::slice::from_ref(&addr),
-            secret: server.secret.0.as_bytes(),
-            timeout: dir.timeout,
-            retries: dir.retries,
+        let secret = server.secret.0.as_bytes();
+        let asked = match &server.address {
+            RadiusAddress::Udp(addr) => {
+                request.nas_ip = nas_ip(*addr);
+                let how = radius::Ask {
+                    servers: std::slice::from_ref(addr),
+                    secret,
+                    timeout: dir.timeout,
+                    retries: dir.retries,
+                };
+                radius::ask(&how, &mut request).await
+            }
+            RadiusAddress::Tls { host, port } => {
+                let Some(ca) = server.ca.as_deref() else {
+                    continue;
+                };
+                let tls = radsec::Tls {
+                    host,
+                    port: *port,
+                    ca,
+                    client: server
+                        .client_cert
+                        .as_deref()
+                        .zip(server.client_key.as_deref()),
+                    timeout: dir.timeout,
+                };
+                radsec::ask(&tls, secret, &mut request).await
+            }
         };
-        let via = format!("RADIUS {addr}");
-        match radius::ask(&how, &mut request).await {
-            Ok(reply) => return Ok(verdict(dir, &reply, i, via)),
+        let at = &server.address;
+        match asked {
+            Ok(reply) => return Ok(verdict(dir, &reply, i, format!("RADIUS {at}"))),
             Err(AskError::Request(e)) => {
                 // Too long a password or name: no server could accept it.
-                tracing::info!(%addr, "RADIUS request not sent: {e}");
+                tracing::info!(server = %at, "RADIUS request not sent: {e}");
                 return Ok(Verdict::Rejected);
             }
             Err(e) => {
-                tracing::warn!(%addr, "RADIUS server gave no usable answer: {e}");
-                silent.push(addr.to_string());
+                tracing::warn!(server = %at, "RADIUS server gave no usable answer: {e}");
+                silent.push(at.to_string());
             }
         }
     }

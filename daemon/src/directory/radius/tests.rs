@@ -236,7 +236,10 @@ fn a_real_freeradius_accepts_rejects_and_ignores_an_unsigned_request() {
         let _ = std::process::Command::new("pkill")
             .args([
                 "-f",
-                &format!("freeradius -f -X -d {}", dir.join("raddb").display()),
+                &format!(
+                    "freeradius -f -xx -l stdout -d {}",
+                    dir.join("raddb").display()
+                ),
             ])
             .status();
         let _ = s.wait();
