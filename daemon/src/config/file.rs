@@ -1,170 +1,12 @@
-//! The config file as people write it: every key optional, with its default. Unknown
-//! keys are found by [`unknown_keys`] against [`KEYS`], so that all of them are reported
-//! at once (a unit test holds [`KEYS`] to the structs' fields).
+//! The config file as people write it: every key optional, with its default, each
+//! struct read from its table by its `read` (the key names are written there once;
+//! what no `read` asks for is an unknown key, see [`super::read`]).
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use super::read::Reader;
 
-/// Every table of the file and its keys: the sections of [`ConfigFile`] and the tables
-/// inside them (`directory.radius` is an array of tables).
-pub const KEYS: &[(&str, &[&str])] = &[
-    (
-        "",
-        &[
-            "server",
-            "storage",
-            "network",
-            "policy",
-            "control",
-            "reset",
-            "recovery",
-            "audit",
-            "log",
-            "i18n",
-            "access",
-            "directory",
-        ],
-    ),
-    (
-        "access",
-        &[
-            "admin_networks",
-            "user_networks",
-            "probation_s",
-            "alerts_per_hour",
-            "sign_in",
-        ],
-    ),
-    (
-        "directory",
-        &[
-            "timeout_s",
-            "retries",
-            "radius_admin_attribute",
-            "radius_admin_value",
-            "radius_user_value",
-            "radius",
-            "ldap",
-        ],
-    ),
-    (
-        "directory.radius",
-        &["address", "secret", "ca", "client_cert", "client_key"],
-    ),
-    (
-        "directory.ldap",
-        &[
-            "url",
-            "ca",
-            "bind_dn",
-            "bind_password",
-            "base_dn",
-            "user_filter",
-            "admin_group",
-            "user_group",
-        ],
-    ),
-    ("i18n", &["default"]),
-    ("audit", &["syslog"]),
-    ("recovery", &["button", "drill_days", "drill_retry_s"]),
-    ("reset", &["erase_paths"]),
-    (
-        "server",
-        &[
-            "http",
-            "https",
-            "tls_cert",
-            "tls_key",
-            "public_url",
-            "cloud",
-            "header_timeout_s",
-            "body_timeout_s",
-            "tls_handshake_timeout_s",
-            "max_connections",
-            "max_connections_per_address",
-            "allowed_hosts",
-            "https_only",
-        ],
-    ),
-    (
-        "storage",
-        &["board_db", "data_db", "state_dir", "cache_capacity"],
-    ),
-    ("network", &["lan_subnets", "lan_interfaces", "block_with"]),
-    (
-        "policy",
-        &[
-            "lockout_failures",
-            "lockout_window_s",
-            "lockout_block_s",
-            "account_slowdown_after",
-            "account_slowdown_step_ms",
-            "account_slowdown_max_ms",
-            "password_min_len",
-            "password_max_len",
-            "session_idle_s",
-            "session_absolute_s",
-            "hash_concurrency",
-            "hash_queue",
-            "argon2_m_kib",
-            "argon2_t",
-            "reset_token_ttl_min",
-            "forgot_per_address",
-            "forgot_address_window_s",
-            "forgot_mails_per_account",
-            "forgot_account_window_s",
-            "require_2fa_for_admin",
-        ],
-    ),
-    ("control", &["socket"]),
-    ("log", &["level"]),
-];
-
-/// The path of every key in `table` (at `path`, "" for the file) that [`KEYS`] does not
-/// know, in file order of the tables: `server.colour`, `directory.radius[1].port`.
-pub fn unknown_keys(path: &str, table: &toml::Table, out: &mut Vec<String>) {
-    let known = KEYS
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map_or(&[][..], |k| k.1);
-    for (k, v) in table {
-        let at = if path.is_empty() {
-            k.clone()
-        } else {
-            format!("{path}.{k}")
-        };
-        if !known.contains(&k.as_str()) {
-            out.push(at);
-            continue;
-        }
-        let nested = |t: &toml::Table, shown: &str, out: &mut Vec<String>| {
-            if KEYS.iter().any(|(p, _)| *p == at) {
-                let mut inner = Vec::new();
-                unknown_keys(&at, t, &mut inner);
-                out.extend(
-                    inner
-                        .into_iter()
-                        .map(|u| format!("{shown}{}", &u[at.len()..])),
-                );
-            }
-        };
-        match v {
-            toml::Value::Table(t) => nested(t, &at, out),
-            toml::Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    if let toml::Value::Table(t) = item {
-                        nested(t, &format!("{at}[{i}]"), out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct ConfigFile {
     pub server: ServerFile,
     pub storage: StorageFile,
@@ -182,8 +24,7 @@ pub struct ConfigFile {
 
 /// `[directory]`: fleet sign-in from the company's RADIUS servers or LDAP directory
 /// (spec §11); nothing configured: local accounts only.
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct DirectoryFile {
     /// Per try of one server.
     pub timeout_s: u64,
@@ -215,8 +56,7 @@ impl Default for DirectoryFile {
 }
 
 /// One `[[directory.radius]]` server, asked in the order of the file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct RadiusFile {
     /// `IP:PORT` (UDP) or `radsec://HOST:PORT` (TLS, RFC 6614).
     pub address: String,
@@ -229,8 +69,7 @@ pub struct RadiusFile {
 }
 
 /// `[directory.ldap]`: search-then-bind.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct LdapFile {
     /// `ldaps://HOST:PORT` or `ldap://HOST:PORT?starttls`.
     pub url: String,
@@ -246,8 +85,7 @@ pub struct LdapFile {
 }
 
 /// `[access]`: who may reach the admin (spec §10).
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct AccessFile {
     /// Where admin-role accounts may sign in from: CIDR subnets, single addresses, or
     /// `local` (loopback and the box's own LAN segment); empty: anywhere.
@@ -276,8 +114,7 @@ impl Default for AccessFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct I18nFile {
     /// The pages' language for a browser that asks for none of the ten, and the mails'
     /// for an account that chose none: `en`, `de`, `fr`, `es`, `it`, `pt-BR`, `ru`,
@@ -293,15 +130,13 @@ impl Default for I18nFile {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct AuditFile {
     /// `udp://HOST:PORT` or `tcp://HOST:PORT`: every audit event also as a syslog line.
     pub syslog: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct RecoveryFile {
     /// What a 3-8 s press of the reset button does: `credentials`, `mail` or `off`.
     pub button: String,
@@ -321,16 +156,14 @@ impl Default for RecoveryFile {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct ResetFile {
     /// Files or directories of user data removed by a factory reset (besides the data DB
     /// and the partitions named in the board profile).
     pub erase_paths: Vec<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct ServerFile {
     pub http: Vec<String>,
     pub https: Vec<String>,
@@ -371,8 +204,7 @@ impl Default for ServerFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct StorageFile {
     pub board_db: PathBuf,
     pub data_db: PathBuf,
@@ -391,8 +223,7 @@ impl Default for StorageFile {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub struct NetworkFile {
     pub lan_subnets: Vec<String>,
     /// Interfaces whose subnets are the PBX's own network (a trailing `*` matches any
@@ -402,8 +233,7 @@ pub struct NetworkFile {
     pub block_with: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct PolicyFile {
     pub lockout_failures: u64,
     pub lockout_window_s: u64,
@@ -456,8 +286,7 @@ impl Default for PolicyFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct ControlFile {
     pub socket: PathBuf,
 }
@@ -470,8 +299,7 @@ impl Default for ControlFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(default)]
+#[derive(Debug)]
 pub struct LogFile {
     pub level: String,
 }
@@ -480,6 +308,209 @@ impl Default for LogFile {
     fn default() -> Self {
         LogFile {
             level: "info".into(),
+        }
+    }
+}
+
+impl ConfigFile {
+    pub fn read(r: &Reader<'_>) -> ConfigFile {
+        ConfigFile {
+            server: r.section("server", ServerFile::read),
+            storage: r.section("storage", StorageFile::read),
+            network: r.section("network", NetworkFile::read),
+            policy: r.section("policy", PolicyFile::read),
+            control: r.section("control", ControlFile::read),
+            reset: r.section("reset", ResetFile::read),
+            recovery: r.section("recovery", RecoveryFile::read),
+            audit: r.section("audit", AuditFile::read),
+            log: r.section("log", LogFile::read),
+            i18n: r.section("i18n", I18nFile::read),
+            access: r.section("access", AccessFile::read),
+            directory: r.section("directory", DirectoryFile::read),
+        }
+    }
+}
+
+impl DirectoryFile {
+    pub fn read(r: &Reader<'_>) -> DirectoryFile {
+        let d = DirectoryFile::default();
+        DirectoryFile {
+            timeout_s: r.u64("timeout_s", d.timeout_s),
+            retries: r.u64("retries", d.retries),
+            radius_admin_attribute: r.string("radius_admin_attribute", d.radius_admin_attribute),
+            radius_admin_value: r.string("radius_admin_value", d.radius_admin_value),
+            radius_user_value: r.opt_string("radius_user_value"),
+            radius: r.sections("radius", RadiusFile::read),
+            ldap: r.opt_section("ldap", LdapFile::read),
+        }
+    }
+}
+
+impl RadiusFile {
+    pub fn read(r: &Reader<'_>) -> RadiusFile {
+        let d = RadiusFile::default();
+        RadiusFile {
+            address: r.string("address", d.address),
+            secret: r.string("secret", d.secret),
+            ca: r.opt_path("ca"),
+            client_cert: r.opt_path("client_cert"),
+            client_key: r.opt_path("client_key"),
+        }
+    }
+}
+
+impl LdapFile {
+    pub fn read(r: &Reader<'_>) -> LdapFile {
+        let d = LdapFile::default();
+        LdapFile {
+            url: r.string("url", d.url),
+            ca: r.opt_path("ca"),
+            bind_dn: r.string("bind_dn", d.bind_dn),
+            bind_password: r.string("bind_password", d.bind_password),
+            base_dn: r.string("base_dn", d.base_dn),
+            user_filter: r.string("user_filter", d.user_filter),
+            admin_group: r.string("admin_group", d.admin_group),
+            user_group: r.opt_string("user_group"),
+        }
+    }
+}
+
+impl AccessFile {
+    pub fn read(r: &Reader<'_>) -> AccessFile {
+        let d = AccessFile::default();
+        AccessFile {
+            admin_networks: r.strings("admin_networks", d.admin_networks),
+            user_networks: r.strings("user_networks", d.user_networks),
+            probation_s: r.u64("probation_s", d.probation_s),
+            alerts_per_hour: r.u64("alerts_per_hour", d.alerts_per_hour),
+            sign_in: r.string("sign_in", d.sign_in),
+        }
+    }
+}
+
+impl I18nFile {
+    pub fn read(r: &Reader<'_>) -> I18nFile {
+        let d = I18nFile::default();
+        I18nFile {
+            default: r.string("default", d.default),
+        }
+    }
+}
+
+impl AuditFile {
+    pub fn read(r: &Reader<'_>) -> AuditFile {
+        AuditFile {
+            syslog: r.opt_string("syslog"),
+        }
+    }
+}
+
+impl RecoveryFile {
+    pub fn read(r: &Reader<'_>) -> RecoveryFile {
+        let d = RecoveryFile::default();
+        RecoveryFile {
+            button: r.string("button", d.button),
+            drill_days: r.u64("drill_days", d.drill_days),
+            drill_retry_s: r.u64("drill_retry_s", d.drill_retry_s),
+        }
+    }
+}
+
+impl ResetFile {
+    pub fn read(r: &Reader<'_>) -> ResetFile {
+        ResetFile {
+            erase_paths: r.paths("erase_paths"),
+        }
+    }
+}
+
+impl ServerFile {
+    pub fn read(r: &Reader<'_>) -> ServerFile {
+        let d = ServerFile::default();
+        ServerFile {
+            http: r.strings("http", d.http),
+            https: r.strings("https", d.https),
+            tls_cert: r.opt_path("tls_cert"),
+            tls_key: r.opt_path("tls_key"),
+            public_url: r.opt_string("public_url"),
+            cloud: r.bool("cloud", d.cloud),
+            header_timeout_s: r.u64("header_timeout_s", d.header_timeout_s),
+            body_timeout_s: r.u64("body_timeout_s", d.body_timeout_s),
+            tls_handshake_timeout_s: r.u64("tls_handshake_timeout_s", d.tls_handshake_timeout_s),
+            max_connections: r.u64("max_connections", d.max_connections),
+            max_connections_per_address: r
+                .u64("max_connections_per_address", d.max_connections_per_address),
+            allowed_hosts: r.strings("allowed_hosts", d.allowed_hosts),
+            https_only: r.bool("https_only", d.https_only),
+        }
+    }
+}
+
+impl StorageFile {
+    pub fn read(r: &Reader<'_>) -> StorageFile {
+        let d = StorageFile::default();
+        StorageFile {
+            board_db: r.path("board_db", d.board_db),
+            data_db: r.path("data_db", d.data_db),
+            state_dir: r.path("state_dir", d.state_dir),
+            cache_capacity: r.u64("cache_capacity", d.cache_capacity),
+        }
+    }
+}
+
+impl NetworkFile {
+    pub fn read(r: &Reader<'_>) -> NetworkFile {
+        let d = NetworkFile::default();
+        NetworkFile {
+            lan_subnets: r.strings("lan_subnets", d.lan_subnets),
+            lan_interfaces: r.opt_strings("lan_interfaces"),
+            block_with: r.opt_string("block_with"),
+        }
+    }
+}
+
+impl PolicyFile {
+    pub fn read(r: &Reader<'_>) -> PolicyFile {
+        let d = PolicyFile::default();
+        PolicyFile {
+            lockout_failures: r.u64("lockout_failures", d.lockout_failures),
+            lockout_window_s: r.u64("lockout_window_s", d.lockout_window_s),
+            lockout_block_s: r.u64("lockout_block_s", d.lockout_block_s),
+            account_slowdown_after: r.u64("account_slowdown_after", d.account_slowdown_after),
+            account_slowdown_step_ms: r.u64("account_slowdown_step_ms", d.account_slowdown_step_ms),
+            account_slowdown_max_ms: r.u64("account_slowdown_max_ms", d.account_slowdown_max_ms),
+            password_min_len: r.u64("password_min_len", d.password_min_len),
+            password_max_len: r.u64("password_max_len", d.password_max_len),
+            session_idle_s: r.u64("session_idle_s", d.session_idle_s),
+            session_absolute_s: r.u64("session_absolute_s", d.session_absolute_s),
+            hash_concurrency: r.u64("hash_concurrency", d.hash_concurrency),
+            hash_queue: r.u64("hash_queue", d.hash_queue),
+            argon2_m_kib: r.u64("argon2_m_kib", d.argon2_m_kib),
+            argon2_t: r.u64("argon2_t", d.argon2_t),
+            reset_token_ttl_min: r.u64("reset_token_ttl_min", d.reset_token_ttl_min),
+            forgot_per_address: r.u64("forgot_per_address", d.forgot_per_address),
+            forgot_address_window_s: r.u64("forgot_address_window_s", d.forgot_address_window_s),
+            forgot_mails_per_account: r.u64("forgot_mails_per_account", d.forgot_mails_per_account),
+            forgot_account_window_s: r.u64("forgot_account_window_s", d.forgot_account_window_s),
+            require_2fa_for_admin: r.bool("require_2fa_for_admin", d.require_2fa_for_admin),
+        }
+    }
+}
+
+impl ControlFile {
+    pub fn read(r: &Reader<'_>) -> ControlFile {
+        let d = ControlFile::default();
+        ControlFile {
+            socket: r.path("socket", d.socket),
+        }
+    }
+}
+
+impl LogFile {
+    pub fn read(r: &Reader<'_>) -> LogFile {
+        let d = LogFile::default();
+        LogFile {
+            level: r.string("level", d.level),
         }
     }
 }

@@ -6,15 +6,18 @@
 //! - [`validate`]: file → `Config`, one function per section.
 //! - [`dev`]: the embedded config of `--dev`.
 //!
-//! Unknown keys are errors, like `deny_unknown_fields`, but they are collected by a walk
-//! over the parsed table ([`file::unknown_keys`]) so that `check-config` lists every
-//! unknown key at once instead of stopping at the first. Every value problem is reported
-//! with its key path.
+//! - [`read`]: the parsed TOML table into those structs, by hand.
+//!
+//! Unknown keys are errors, like `deny_unknown_fields`, but all of them are collected
+//! (every key no struct reads, [`read::Reader`]) so that `check-config` lists every
+//! unknown key at once instead of stopping at the first. Every value problem is
+//! reported with its key path.
 
 mod dev;
 pub mod directory;
 pub mod file;
 pub mod netlist;
+mod read;
 mod validate;
 
 use std::fmt;
@@ -23,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pbx_board::Subnet;
-use serde::Deserialize;
 
 use crate::model::ButtonMode;
 
@@ -342,24 +344,9 @@ impl Config {
             }])
         };
         let table: toml::Table = text.parse().map_err(syntax)?;
-        let mut unknown = Vec::new();
-        file::unknown_keys("", &table, &mut unknown);
-        let mut problems: Vec<Problem> = unknown
-            .into_iter()
-            .map(|key| Problem {
-                key,
-                message: "unknown key".into(),
-            })
-            .collect();
-        let de = toml::Deserializer::parse(text).map_err(syntax)?;
-        let file = match ConfigFile::deserialize(de) {
-            Ok(f) => f,
-            Err(e) => {
-                // The unknown keys are reported with it.
-                problems.extend(syntax(e).0);
-                return Err(Problems(problems));
-            }
-        };
+        let found = std::cell::RefCell::new(Vec::new());
+        let file = read::Reader::new(&table, text, &found).read_all(ConfigFile::read);
+        let mut problems = found.into_inner();
         match validate::validate(&file) {
             Ok(c) if problems.is_empty() => Ok(c),
             Ok(_) => Err(Problems(problems)),
