@@ -39,7 +39,7 @@ FIRMWARE_OBJCOPY := --remove-section=.eh_frame --remove-section=.eh_frame_hdr
 APT_PACKAGES := qemu-user-static libc6-armhf-cross chromium chromium-driver curl binutils \
   python3-aiosmtpd iproute2 util-linux binutils-multiarch \
   busybox-static shellcheck strace e2fsprogs rsyslog faketime nftables spamassassin nodejs \
-  freeradius
+  freeradius slapd ldap-utils
 PY_SCRIPTS = $(shell python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 ZIGBUILD = $(PY_SCRIPTS)/cargo-zigbuild
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

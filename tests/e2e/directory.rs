@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use pbx_e2e::radius::{radsec_files, Forgery, FreeRadius, RadsecFiles, Rogue, SECRET};
+use pbx_e2e::certs::{test_certs, TestCerts};
+use pbx_e2e::radius::{Forgery, FreeRadius, Rogue, SECRET};
 use pbx_e2e::{Client, Daemon, Opts, TempDir};
 use serde_json::{json, Value};
 
@@ -337,7 +338,7 @@ async fn directory_only_sign_in_keeps_the_local_admin_at_the_box() {
     assert_eq!(at_box.login("admin", ADMIN_PW).await.status, 200);
 }
 
-fn radsec_config(port: u16, ca: &std::path::Path, client: Option<&RadsecFiles>) -> String {
+fn radsec_config(port: u16, ca: &std::path::Path, client: Option<&TestCerts>) -> String {
     let mut c = format!(
         "[directory]\ntimeout_s = 2\n[[directory.radius]]\naddress = \"radsec://localhost:{port}\"\n\
          secret = \"radsec\"\nca = \"{}\"\n",
@@ -360,7 +361,7 @@ fn radsec_config(port: u16, ca: &std::path::Path, client: Option<&RadsecFiles>) 
 #[tokio::test]
 async fn radsec_with_a_test_ca_and_a_client_certificate() {
     let dir = TempDir::new("directory-radsec");
-    let files = radsec_files(&dir.path().join("tls"));
+    let files = test_certs(&dir.path().join("tls"));
     let radius = FreeRadius::start_with(&dir.path().join("radius"), Some(&dir.path().join("tls")));
     let opts = |config: String| Opts {
         config: Some(config),
@@ -395,7 +396,7 @@ async fn radsec_with_a_test_ca_and_a_client_certificate() {
     );
     drop(d);
 
-    let other = radsec_files(&dir.path().join("other"));
+    let other = test_certs(&dir.path().join("other"));
     for (tag, config, why) in [
         (
             "state-other-ca",
@@ -426,4 +427,128 @@ async fn radsec_with_a_test_ca_and_a_client_certificate() {
             "{tag}: {log}"
         );
     }
+}
+
+fn ldap_config(url: &str, ca: &std::path::Path, user_group: Option<&str>) -> String {
+    use pbx_e2e::ldap::{BASE, SERVICE_DN, SERVICE_PW};
+    let mut c = format!(
+        "[directory]\ntimeout_s = 2\n[directory.ldap]\nurl = \"{url}\"\nca = \"{}\"\n\
+         bind_dn = \"{SERVICE_DN}\"\nbind_password = \"{SERVICE_PW}\"\n\
+         base_dn = \"ou=people,{BASE}\"\nuser_filter = \"(&(objectClass=inetOrgPerson)(uid={{username}}))\"\n\
+         admin_group = \"cn=pbx-admins,ou=groups,{BASE}\"\n",
+        ca.display()
+    );
+    if let Some(g) = user_group {
+        c.push_str(&format!("user_group = \"cn={g},ou=groups,{BASE}\"\n"));
+    }
+    c
+}
+
+/// Search-then-bind against OpenLDAP's slapd of the test's own, over LDAPS: a member of
+/// the admins' group signs in as admin, another user as user (no user group set), a
+/// wrong password is a counted failure, the directory's `admin` is never asked; over
+/// StartTLS with a users' group: its member is a user, a user in neither group is
+/// refused with `directory_no_role` only with the right password. slapd stopped: 503
+/// naming it, the local admin still in.
+#[tokio::test]
+async fn directory_users_sign_in_through_a_real_slapd() {
+    use pbx_e2e::ldap::Slapd;
+    let dir = TempDir::new("directory-ldap");
+    let certs = test_certs(&dir.path().join("tls"));
+    let mut slapd = Slapd::start(&dir.path().join("slapd"), &dir.path().join("tls"));
+    let ldaps = format!("ldaps://localhost:{}", slapd.ldaps);
+    let opts = |config: String| Opts {
+        config: Some(config),
+        env: Vec::new(),
+    };
+    let d = Daemon::start_opts(
+        &dir.path().join("state"),
+        &opts(ldap_config(&ldaps, &certs.ca, None)),
+    );
+    let mut ldap1 = d.client_from("127.0.0.91");
+    let r = ldap1.login("ldap1", "ldap admin 1").await;
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), d.log_text());
+    assert_eq!(r.json()["role"], "admin");
+    let sessions = ldap1.get("/api/v1/sessions").await.json();
+    assert_eq!(
+        find(&sessions, "ldap1")["via"],
+        json!(format!("LDAP {ldaps}"))
+    );
+    let mut ldap2 = d.client_from("127.0.0.92");
+    let r = ldap2.login("ldap2", "ldap user 2").await;
+    assert_eq!(
+        (r.status, r.json()["role"].clone()),
+        (200, json!("user")),
+        "{}",
+        r.text()
+    );
+    let mut guess = d.client_from("127.0.0.93");
+    let r = guess.login("ldap1", "not it").await;
+    assert_eq!(
+        (r.status, r.json()["attempts_left"].clone()),
+        (401, json!(4)),
+        "{}",
+        r.text()
+    );
+    // Names that are no directory user's: not asked, a failure like any.
+    for (name, pw) in [
+        ("admin", "ldap admin 5"),
+        ("ldap9", "x"),
+        ("ldap1)(uid=*", "x"),
+    ] {
+        let r = guess.login(name, pw).await;
+        assert_eq!(r.status, 401, "{name}: {}", r.text());
+    }
+    let log = slapd.log();
+    assert!(!log.contains("(uid=admin)"), "{log}");
+    assert!(!log.contains("uid=*"), "{log}");
+    drop(d);
+
+    // StartTLS, with a users' group.
+    let starttls = format!("ldap://localhost:{}?starttls", slapd.ldap);
+    let d = Daemon::start_opts(
+        &dir.path().join("state-starttls"),
+        &opts(ldap_config(&starttls, &certs.ca, Some("pbx-users"))),
+    );
+    let mut c = d.client_from("127.0.0.94");
+    let r = c.login("ldap3", "ldap user 3").await;
+    assert_eq!(
+        (r.status, r.json()["role"].clone()),
+        (200, json!("user")),
+        "{}",
+        r.text()
+    );
+    let r = c.login("ldap1", "ldap admin 1").await;
+    assert_eq!(
+        (r.status, r.json()["role"].clone()),
+        (200, json!("admin")),
+        "{}",
+        r.text()
+    );
+    let mut none = d.client_from("127.0.0.95");
+    let r = none.login("ldap2", "wrong").await;
+    assert_eq!(
+        r.status,
+        401,
+        "a wrong password tells nothing of roles: {}",
+        r.text()
+    );
+    let r = none.login("ldap2", "ldap user 2").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (403, json!("directory_no_role")),
+        "{}",
+        r.text()
+    );
+    assert!(slapd.log().contains("STARTTLS"), "{}", slapd.log());
+
+    slapd.stop();
+    let r = none.login("ldap3", "ldap user 3").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        format!("The sign-in server {starttls} did not answer; the local admin still works.")
+    );
+    let mut owner = d.client();
+    assert_eq!(owner.login("admin", &crate::initial(&d)).await.status, 200);
 }

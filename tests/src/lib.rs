@@ -3,8 +3,10 @@
 //! ([`Client`]), and drives headless Chromium through chromedriver ([`webdriver`]).
 //! Everything stays on 127.0.0.0/8.
 
+pub mod certs;
 pub mod client;
 pub mod daemon;
+pub mod ldap;
 pub mod radius;
 pub mod smtp;
 pub mod totp;

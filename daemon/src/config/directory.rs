@@ -83,8 +83,13 @@ pub struct RadiusServer {
 /// `[directory.ldap]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ldap {
+    /// As written (shown, and named in messages).
     pub url: String,
-    pub ca: Option<PathBuf>,
+    pub host: String,
+    pub port: u16,
+    /// `ldap://...?starttls` (else LDAPS).
+    pub starttls: bool,
+    pub ca: PathBuf,
     pub bind_dn: String,
     pub bind_password: Hidden,
     pub base_dn: String,
@@ -228,16 +233,44 @@ fn radius(key: &str, s: &RadiusFile, r: &mut Report) -> Option<RadiusServer> {
     .filter(|_| !s.secret.is_empty())
 }
 
+/// `ldaps://HOST[:PORT]` (636) or `ldap://HOST[:PORT]?starttls` (389): host, port,
+/// StartTLS.
+pub fn ldap_url(url: &str) -> Result<(String, u16, bool), String> {
+    let (rest, starttls, default) = if let Some(r) = url.strip_prefix("ldaps://") {
+        (r, false, 636)
+    } else if let Some(r) = url
+        .strip_prefix("ldap://")
+        .and_then(|r| r.strip_suffix("?starttls"))
+    {
+        (r, true, 389)
+    } else {
+        return Err(format!(
+            "{url:?} must be ldaps://HOST:PORT or ldap://HOST:PORT?starttls (passwords never go unencrypted)"
+        ));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => match p.parse::<u16>() {
+            Ok(p) if p > 0 => (h, p),
+            _ => return Err(format!("{url:?}: the port must be a number 1-65535")),
+        },
+        _ => (rest, default),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', ' ', '@', '?']) {
+        return Err(format!("{url:?} has no host name"));
+    }
+    Ok((host.to_ascii_lowercase(), port, starttls))
+}
+
 fn ldap(l: &LdapFile, r: &mut Report) -> Option<Ldap> {
-    let secure = l.url.starts_with("ldaps://")
-        || (l.url.starts_with("ldap://") && l.url.ends_with("?starttls"));
-    if !secure {
+    let url = ldap_url(&l.url)
+        .map_err(|e| r.bad("directory.ldap.url", e))
+        .ok();
+    if l.ca.is_none() {
         r.bad(
-            "directory.ldap.url",
-            format!(
-                "{:?} must be ldaps://HOST:PORT or ldap://HOST:PORT?starttls (passwords never go unencrypted)",
-                l.url
-            ),
+            "directory.ldap.ca",
+            "the CA (PEM file) that signed the directory's certificate is missing".into(),
         );
     }
     let mut need = |key: &str, v: &str| {
@@ -256,9 +289,13 @@ fn ldap(l: &LdapFile, r: &mut Report) -> Option<Ldap> {
             ),
         );
     }
-    secure.then(|| Ldap {
+    let (host, port, starttls) = url?;
+    Some(Ldap {
         url: l.url.clone(),
-        ca: l.ca.clone(),
+        host,
+        port,
+        starttls,
+        ca: l.ca.clone()?,
         bind_dn: l.bind_dn.clone(),
         bind_password: Hidden(l.bind_password.clone()),
         base_dn: l.base_dn.clone(),

@@ -6,5 +6,6 @@
 //!
 //! Sign-in asks them through [`crate::flows::directory`].
 
+pub mod ldap;
 pub mod radius;
 pub mod radsec;

@@ -85,21 +85,113 @@ pub async fn ask(
     password: &[u8],
     resume: Option<&Challenge>,
 ) -> Result<Verdict, Error> {
+    let (verdict, silent) = ask_all(app, name, password, resume).await?;
+    verdict.ok_or_else(|| Error::DirectoryUnavailable {
+        servers: silent
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// A server that gave no verdict, and why (for the log and the settings' test).
+pub type Silent = (String, String);
+
+/// [`ask`] with what each silent server failed at: the RADIUS servers in turn (the
+/// next only when one gives no answer; a Reject is final for RADIUS), then the LDAP
+/// directory unless RADIUS accepted. A verdict when every source that was asked gave
+/// one (a Reject from RADIUS and no answer from LDAP is no verdict: the user may be
+/// LDAP's).
+pub async fn ask_all(
+    app: &App,
+    name: &str,
+    password: &[u8],
+    resume: Option<&Challenge>,
+) -> Result<(Option<Verdict>, Vec<Silent>), Error> {
     let config = app.config();
     let dir = &config.directory;
     let _slot = app.directory_slot().ok_or(Error::Busy)?;
-    let all = ask_radius(app, dir, name, password, resume);
+    let all = async {
+        let mut silent = Vec::new();
+        let mut rejected = false;
+        if !dir.radius.is_empty() {
+            match ask_radius(app, dir, name, password, resume, &mut silent).await {
+                Some(Verdict::Rejected) => rejected = true,
+                Some(v) => return (Some(v), silent),
+                None => {}
+            }
+        }
+        let radius_silent = silent.len();
+        if let (Some(l), None) = (&dir.ldap, resume) {
+            match ask_ldap(l, dir, name, password).await {
+                Ok(Verdict::Rejected) => rejected = true,
+                Ok(v) => return (Some(v), silent),
+                Err(why) => silent.push((l.url.clone(), why)),
+            }
+        }
+        // RADIUS's failover went to an answer: its silent servers are no matter.
+        let unanswered = if dir.radius.len() > radius_silent {
+            &silent[radius_silent..]
+        } else {
+            &silent[..]
+        };
+        let verdict = (rejected && unanswered.is_empty()).then_some(Verdict::Rejected);
+        (verdict, silent)
+    };
     match tokio::time::timeout(dir.deadline() + std::time::Duration::from_secs(1), all).await {
-        Ok(v) => v,
-        Err(_) => Err(Error::DirectoryUnavailable {
-            servers: names(dir),
-        }),
+        Ok(v) => Ok(v),
+        Err(_) => Ok((None, vec![(names(dir), "no answer in time".into())])),
     }
 }
 
 fn names(dir: &Directory) -> String {
-    let all: Vec<String> = dir.radius.iter().map(|s| s.address.to_string()).collect();
+    let mut all: Vec<String> = dir.radius.iter().map(|s| s.address.to_string()).collect();
+    all.extend(dir.ldap.iter().map(|l| l.url.clone()));
     all.join(", ")
+}
+
+async fn ask_ldap(
+    l: &crate::config::directory::Ldap,
+    dir: &Directory,
+    name: &str,
+    password: &[u8],
+) -> Result<Verdict, String> {
+    use crate::directory::ldap::{self, Outcome};
+    let settings = ldap::Settings {
+        host: &l.host,
+        port: l.port,
+        starttls: l.starttls,
+        ca: &l.ca,
+        timeout: dir.timeout,
+        bind_dn: &l.bind_dn,
+        bind_password: &l.bind_password.0,
+        base_dn: &l.base_dn,
+        user_filter: &l.user_filter,
+        admin_group: &l.admin_group,
+        user_group: l.user_group.as_deref(),
+    };
+    let via = format!("LDAP {}", l.url);
+    // A password that is no text is no directory's.
+    let Ok(password) = std::str::from_utf8(password) else {
+        return Ok(Verdict::Rejected);
+    };
+    match ldap::sign_in(&settings, name, password).await {
+        Ok(Outcome::Admin) => Ok(Verdict::Accepted {
+            role: Role::Admin,
+            via,
+        }),
+        Ok(Outcome::User) => Ok(Verdict::Accepted {
+            role: Role::User,
+            via,
+        }),
+        Ok(Outcome::NoRole) => Ok(Verdict::NoRole { via }),
+        Ok(Outcome::Rejected) => Ok(Verdict::Rejected),
+        Err(e) => {
+            tracing::warn!(server = %l.url, "LDAP directory gave no usable answer: {e}");
+            Err(e.to_string())
+        }
+    }
 }
 
 async fn ask_radius(
@@ -108,12 +200,12 @@ async fn ask_radius(
     name: &str,
     password: &[u8],
     resume: Option<&Challenge>,
-) -> Result<Verdict, Error> {
+    silent: &mut Vec<Silent>,
+) -> Option<Verdict> {
     let serial = app
         .board_info()
         .map(|b| b.serial.clone())
         .unwrap_or_default();
-    let mut silent = Vec::new();
     for (i, server) in dir.radius.iter().enumerate() {
         if resume.is_some_and(|c| c.server != i) {
             continue;
@@ -158,21 +250,19 @@ async fn ask_radius(
         };
         let at = &server.address;
         match asked {
-            Ok(reply) => return Ok(verdict(dir, &reply, i, format!("RADIUS {at}"))),
+            Ok(reply) => return Some(verdict(dir, &reply, i, format!("RADIUS {at}"))),
             Err(AskError::Request(e)) => {
                 // Too long a password or name: no server could accept it.
                 tracing::info!(server = %at, "RADIUS request not sent: {e}");
-                return Ok(Verdict::Rejected);
+                return Some(Verdict::Rejected);
             }
             Err(e) => {
                 tracing::warn!(server = %at, "RADIUS server gave no usable answer: {e}");
-                silent.push(at.to_string());
+                silent.push((at.to_string(), e.to_string()));
             }
         }
     }
-    Err(Error::DirectoryUnavailable {
-        servers: silent.join(", "),
-    })
+    None
 }
 
 /// The box's address towards `server` (NAS-IP-Address), as routing would pick it:
