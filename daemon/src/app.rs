@@ -59,6 +59,8 @@ pub struct App {
     access: crate::auth::trust::Live,
     /// Directory requests in flight at most (spec §11): beyond them, 503 at once.
     directory_slots: tokio::sync::Semaphore,
+    /// Where fleet sign-in asks: the page's saved settings, else the config's.
+    directory: RwLock<Arc<crate::config::directory::Directory>>,
 }
 
 impl App {
@@ -99,6 +101,7 @@ impl App {
             clock.unix(),
             clock.mono(),
         );
+        let directory = directory_at_start(data.as_ref().map(Store::blocking), &config);
         let p = config.policy.clone();
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_ascii_lowercase())
@@ -121,6 +124,7 @@ impl App {
             config_path: None,
             access,
             directory_slots: tokio::sync::Semaphore::new(DIRECTORY_SLOTS),
+            directory: RwLock::new(Arc::new(directory)),
             config: RwLock::new(Arc::new(config)),
             clock,
             board,
@@ -171,6 +175,16 @@ impl App {
     /// The trusted networks, HTTPS-only and the probation in force.
     pub fn access(&self) -> &crate::auth::trust::Live {
         &self.access
+    }
+
+    /// Where fleet sign-in asks now.
+    pub fn directory(&self) -> Arc<crate::config::directory::Directory> {
+        Arc::clone(&self.directory.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// New directory settings take effect (saved on the page, or a config reload).
+    pub fn set_directory(&self, d: crate::config::directory::Directory) {
+        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(d);
     }
 
     /// A place for one directory request, if one is free.
@@ -354,6 +368,42 @@ impl Setting for ClockFloor {
 
 impl Setting for crate::model::AccessRecord {
     const KEY: &'static str = "access";
+}
+
+impl Setting for crate::model::DirectorySettings {
+    const KEY: &'static str = "directory";
+}
+
+/// Where fleet sign-in asks at start (blocking, before serving): the page's saved
+/// settings, else the config's; unreadable or invalid saved ones fall back to the
+/// config's (logged), never to a crash.
+pub(crate) fn directory_at_start(
+    data: Option<&DataDb>,
+    config: &Config,
+) -> crate::config::directory::Directory {
+    use crate::model::DirectorySettings;
+    let saved = data.and_then(
+        |d| match d.setting::<DirectorySettings>(DirectorySettings::KEY) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(
+                    "the saved directory settings are unreadable ({e}): using the config's"
+                );
+                None
+            }
+        },
+    );
+    match saved.map(|s| crate::config::directory::validate(&s)) {
+        Some(Ok(d)) => d,
+        Some(Err(bad)) => {
+            tracing::error!(
+                "the saved directory settings are invalid ({}): using the config's",
+                bad[0].msg
+            );
+            config.directory.clone()
+        }
+        None => config.directory.clone(),
+    }
 }
 
 /// The access rules at start (blocking, before serving): the saved record, else the

@@ -139,6 +139,90 @@ pub fn sign_in_text(directory_only: bool) -> &'static str {
     }
 }
 
+/// Fleet sign-in (spec §11) as the config file's `[directory]` or the Directory page
+/// give it (the page's, saved in the data DB, win). A certificate or key is the PEM text
+/// itself or, from the config file, the path of a file holding it; empty: none.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectorySettings {
+    /// Per try of one server.
+    pub timeout_s: u64,
+    /// Tries after the first, per server (RADIUS over UDP).
+    pub retries: u64,
+    /// The reply attribute (`Class`, `Filter-Id` or a number) that grants the admin
+    /// role when it has `radius_admin_value`.
+    pub radius_admin_attribute: String,
+    pub radius_admin_value: String,
+    /// Unset: every other accepted user is a user; set: only those with this value of
+    /// the same attribute, the rest are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_user_value: Option<String>,
+    /// Asked in this order, the second only when the first does not answer.
+    #[serde(default)]
+    pub radius: Vec<RadiusSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapSettings>,
+}
+
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        DirectorySettings {
+            timeout_s: 3,
+            retries: 1,
+            radius_admin_attribute: "Class".into(),
+            radius_admin_value: "pbx-admin".into(),
+            radius_user_value: None,
+            radius: Vec::new(),
+            ldap: None,
+        }
+    }
+}
+
+/// One RADIUS server.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RadiusSettings {
+    /// `IP:PORT` (UDP) or `radsec://HOST:PORT` (TLS, RFC 6614).
+    pub address: String,
+    pub secret: String,
+    /// RadSec: the CA that signed the server's certificate.
+    #[serde(default)]
+    pub ca: String,
+    /// RadSec: the box's own certificate and key, for a server that asks for one.
+    #[serde(default)]
+    pub client_cert: String,
+    #[serde(default)]
+    pub client_key: String,
+}
+
+/// The LDAP directory: search-then-bind.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LdapSettings {
+    /// `ldaps://HOST:PORT` or `ldap://HOST:PORT?starttls`.
+    pub url: String,
+    pub ca: String,
+    pub bind_dn: String,
+    pub bind_password: String,
+    pub base_dn: String,
+    /// `{username}` is replaced by the typed name, escaped (RFC 4515).
+    pub user_filter: String,
+    pub admin_group: String,
+    /// Unset: every other user found is a user; set: only members of this group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_group: Option<String>,
+}
+
+// Never the secrets.
+impl fmt::Debug for DirectorySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectorySettings")
+            .field(
+                "radius",
+                &self.radius.iter().map(|r| &r.address).collect::<Vec<_>>(),
+            )
+            .field("ldap", &self.ldap.as_ref().map(|l| &l.url))
+            .finish_non_exhaustive()
+    }
+}
+
 /// A change that can lock the admin out, applied and waiting for its confirmation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probation {
@@ -397,6 +481,7 @@ pub enum AuditKind {
     FactoryResetFailed,
     LoginUntrusted,
     AccessChanged,
+    DirectoryChanged,
     AccessConfirmed,
     AccessReverted,
     InstallerCreated,
@@ -414,7 +499,7 @@ pub enum Severity {
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 42] = [
+    pub const ALL: [AuditKind; 43] = [
         AuditKind::Login,
         AuditKind::LoginFailed,
         AuditKind::LoginLocked,
@@ -452,6 +537,7 @@ impl AuditKind {
         AuditKind::FactoryResetFailed,
         AuditKind::LoginUntrusted,
         AuditKind::AccessChanged,
+        AuditKind::DirectoryChanged,
         AuditKind::AccessConfirmed,
         AuditKind::AccessReverted,
         AuditKind::InstallerCreated,
@@ -498,6 +584,7 @@ impl AuditKind {
             AuditKind::FactoryResetFailed => "factory_reset_failed",
             AuditKind::LoginUntrusted => "login_untrusted",
             AuditKind::AccessChanged => "access_changed",
+            AuditKind::DirectoryChanged => "directory_changed",
             AuditKind::AccessConfirmed => "access_confirmed",
             AuditKind::AccessReverted => "access_reverted",
             AuditKind::InstallerCreated => "installer_created",

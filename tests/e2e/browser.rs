@@ -602,6 +602,7 @@ const FORM_PAGES: &[(&str, &str, bool)] = &[
     ("audit.html", "/audit", true),
     ("factory-reset.html", "/factory-reset", true),
     ("access.html", "/access", true),
+    ("directory.html", "/directory", true),
 ];
 
 /// Issue 24 item 0: no page can ship a form without its handler again. Every embedded

@@ -552,3 +552,247 @@ async fn directory_users_sign_in_through_a_real_slapd() {
     let mut owner = d.client();
     assert_eq!(owner.login("admin", &crate::initial(&d)).await.status, 200);
 }
+
+fn radius_form(address: &str, secret: Option<&str>) -> Value {
+    let mut server = json!({ "address": address });
+    if let Some(s) = secret {
+        server["secret"] = json!(s);
+    }
+    json!({
+        "timeout_s": 1, "retries": 0, "radius_admin_attribute": "Class",
+        "radius_admin_value": "pbx-admin", "radius": [server], "ldap": null,
+        "current_password": ADMIN_PW,
+    })
+}
+
+/// The Directory page's API: shown without secrets, saved with the owner's password and
+/// in force at once (and after a restart), a secret left out kept only for the same
+/// server, bad settings refused naming the field in words, and the test sign-in naming
+/// where it stopped: no server set up, a right and a wrong password, the challenge, a
+/// forged reply, a server that is down.
+#[tokio::test]
+async fn the_directory_settings_are_saved_tested_and_keep_their_secrets() {
+    let dir = TempDir::new("directory-settings");
+    let mut radius = FreeRadius::start(&dir.path().join("radius"));
+    let state = dir.path().join("state");
+    let d = Daemon::start(&state);
+    let mut admin = owner(&d).await;
+    let r = admin.get("/api/v1/settings/directory").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["source"], "config");
+    assert_eq!(r.json()["radius"], json!([]));
+    let test = |user: &str, pw: &str| json!({ "username": user, "password": pw });
+    let r = admin
+        .post_json("/api/v1/settings/directory/test", &test("tech1", "x"))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["ok"].clone(), r.json()["stage"].clone()),
+        (200, json!(false), json!("settings"))
+    );
+
+    let addr = radius.addr().to_string();
+    let mut wrong_pw = radius_form(&addr, Some(SECRET));
+    wrong_pw["current_password"] = json!("not mine");
+    let r = admin
+        .send_json("PUT", "/api/v1/settings/directory", &wrong_pw)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/settings/directory",
+            &radius_form("nowhere", Some("s")),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    assert_eq!(
+        r.json()["message"],
+        "radius[0].address: nowhere is neither IP:PORT (UDP, e.g. 10.0.0.5:1812) nor radsec://HOST:PORT."
+    );
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/settings/directory",
+            &radius_form(&addr, Some(SECRET)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["source"], "page");
+    assert_eq!(body["radius"][0]["secret_set"], true);
+    let shown = admin.get("/api/v1/settings/directory").await.text();
+    assert!(!shown.contains(SECRET), "{shown}");
+    let audit = admin.get("/api/v1/audit").await.json();
+    assert!(crate::audit_field(&audit, "event").contains(&"directory_changed".to_string()));
+
+    // In force at once; saved again without the secret: kept.
+    let mut tech = d.client_from("127.0.0.101");
+    assert_eq!(tech.login("tech1", "admin pass 1").await.status, 200);
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/settings/directory",
+            &radius_form(&addr, None),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(tech.login("tech1", "admin pass 1").await.status, 200);
+    // Moved to another server, the secret must be typed again.
+    let rogue = Rogue::start(Forgery::Forged);
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/settings/directory",
+            &radius_form(&rogue.addr.to_string(), None),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the shared secret is missing")),
+        "{}",
+        r.text()
+    );
+
+    // The test sign-in, stage by stage.
+    let mut tested = Vec::new();
+    for (user, pw) in [
+        ("tech1", "admin pass 1"),
+        ("tech2", "wrong"),
+        ("tech3", "token pass 3"),
+    ] {
+        let r = admin
+            .post_json("/api/v1/settings/directory/test", &test(user, pw))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        tested.push(r.json());
+    }
+    assert_eq!(
+        tested[0],
+        json!({"ok": true, "message": format!("It works: tech1 would sign in as admin (via RADIUS {addr}).")})
+    );
+    assert_eq!(
+        (tested[1]["ok"].clone(), tested[1]["stage"].clone()),
+        (json!(false), json!("password"))
+    );
+    assert_eq!(tested[2]["stage"], "challenge");
+    assert!(
+        tested[2]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Enter the code from your token")),
+        "{}",
+        tested[2]
+    );
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/settings/directory",
+            &radius_form(&rogue.addr.to_string(), Some(SECRET)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin
+        .post_json("/api/v1/settings/directory/test", &test("tech1", "x"))
+        .await;
+    assert_eq!(r.json()["stage"], "reply", "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Message-Authenticator")),
+        "{}",
+        r.text()
+    );
+    let r = admin
+        .send_json(
+            "PUT",
+            "/api/v1/settings/directory",
+            &radius_form(&addr, Some(SECRET)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    radius.stop();
+    let r = admin
+        .post_json("/api/v1/settings/directory/test", &test("tech1", "x"))
+        .await;
+    assert_eq!(r.json()["stage"], "connect", "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(&format!("No answer from {addr}"))),
+        "{}",
+        r.text()
+    );
+
+    // Saved on flash: a restart keeps them.
+    d.stop();
+    let d = Daemon::start(&state);
+    let mut admin = d.client();
+    assert_eq!(admin.login("admin", ADMIN_PW).await.status, 200);
+    let r = admin.get("/api/v1/settings/directory").await;
+    assert_eq!(
+        (
+            r.json()["source"].clone(),
+            r.json()["radius"][0]["address"].clone()
+        ),
+        (json!("page"), json!(addr))
+    );
+}
+
+/// The Directory page and the sign-in page in Chromium: a RADIUS server saved from the
+/// form, the test sign-in's answer shown, the sign-in page asking for the code the
+/// server wants (its own words shown) and the session that follows, the Sessions page
+/// naming where it came from.
+#[tokio::test]
+async fn the_directory_page_and_the_servers_code_in_the_browser() {
+    use pbx_e2e::webdriver::Browser;
+    let dir = TempDir::new("directory-ui");
+    let radius = FreeRadius::start(&dir.path().join("radius"));
+    let d = Daemon::start(&dir.path().join("state"));
+    crate::change_initial(&d, ADMIN_PW).await;
+    let mut b = Browser::start().await;
+    crate::ui::admin_in(&mut b, &d).await;
+    crate::ui::open(&mut b, &d, "/directory").await;
+    b.type_into("#r0-address", &radius.addr().to_string()).await;
+    b.type_into("#r0-secret", SECRET).await;
+    b.type_into("#directory-password", ADMIN_PW).await;
+    b.click("#directory-form button[type=submit]").await;
+    b.wait_for_text("#notice", "Saved: sign-ins use these settings from now on.")
+        .await;
+    assert_eq!(
+        b.eval("return document.getElementById('r0-secret-kept').hidden;")
+            .await,
+        json!(false)
+    );
+    b.type_into("#test-username", "tech1").await;
+    b.type_into("#test-password", "admin pass 1").await;
+    b.click("#test-form button[type=submit]").await;
+    b.wait_for_text("#test-notice", "It works: tech1 would sign in as admin")
+        .await;
+    b.shot("directory-page").await;
+    b.click("#logout").await;
+    b.wait_for_path("/login").await;
+    b.wait_ready().await;
+    b.type_into("#username", "tech3").await;
+    b.type_into("#password", "token pass 3").await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_for_text("#server-says", "Enter the code from your token")
+        .await;
+    assert_eq!(
+        b.text("#code-intro").await,
+        "The company's sign-in server asks for a one-time code."
+    );
+    b.shot("directory-code").await;
+    b.type_into("#otp", "424242").await;
+    b.click("#code-form button[type=submit]").await;
+    b.wait_for_path("/").await;
+    crate::ui::open(&mut b, &d, "/sessions").await;
+    b.wait_for_text(
+        "#sessions-rows",
+        &format!("tech3 (via RADIUS {})", radius.addr()),
+    )
+    .await;
+}

@@ -140,5 +140,11 @@ async fn the_admin_pages_with_the_keyboard_alone() {
     b.wait_for_text("#no-installers", "No installer account")
         .await;
     every_control_reachable(&mut b, "/access").await;
+
+    // Directory: both servers, LDAP, the test form.
+    b.goto(&format!("{base}/directory")).await;
+    b.wait_until("document.body.dataset.ready === '1'", "the directory page")
+        .await;
+    every_control_reachable(&mut b, "/directory").await;
     b.quit().await;
 }

@@ -97,6 +97,7 @@ async fn every_page_state_has_no_axe_violations_in_light_and_dark_mode() {
         ("/audit", "audit"),
         ("/device", "device"),
         ("/access", "access"),
+        ("/directory", "directory"),
         ("/recovery-codes", "recovery-codes"),
         ("/factory-reset", "factory-reset"),
     ] {
@@ -336,6 +337,7 @@ async fn on_a_phone_tables_scroll_in_their_box_and_the_header_fits() {
         ("/settings/email", None),
         ("/device", None),
         ("/access", Some("#installers-table")),
+        ("/directory", None),
         ("/profile", None),
     ] {
         open(&mut b, &d, path).await;
@@ -518,7 +520,7 @@ async fn lighthouse_accessibility_and_best_practices_are_100_on_every_page() {
     let base = format!("http://{}", d.http);
     let reset = format!("/reset?token={reset}");
     let check = format!("/confirm-email?token={check}");
-    let pages: [(&str, bool); 14] = [
+    let pages: [(&str, bool); 15] = [
         ("/login", false),
         ("/forgot", false),
         (&reset, false),
@@ -531,6 +533,7 @@ async fn lighthouse_accessibility_and_best_practices_are_100_on_every_page() {
         ("/audit", true),
         ("/device", true),
         ("/access", true),
+        ("/directory", true),
         ("/recovery-codes", true),
         ("/factory-reset", true),
     ];
@@ -638,6 +641,7 @@ async fn every_page_in_every_language_has_no_english_left() {
         ("/audit", true),
         ("/device", true),
         ("/access", true),
+        ("/directory", true),
         ("/recovery-codes", true),
         ("/factory-reset", true),
     ];

@@ -18,6 +18,7 @@ fn view(a: &Account, last_sign_in: Option<u64>) -> serde_json::Value {
         "two_factor": a.two_factor(),
         "disabled": a.disabled,
         "last_sign_in": last_sign_in,
+        "directory": a.directory,
         "installer": a.installer.as_ref().map(|i| serde_json::json!({
             "until": i.until,
             "by": i.by,

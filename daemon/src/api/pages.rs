@@ -26,6 +26,7 @@ pub(super) const SESSIONS: Page = page::SESSIONS;
 pub(super) const AUDIT: Page = page::AUDIT;
 pub(super) const DEVICE: Page = page::DEVICE;
 pub(super) const ACCESS: Page = page::ACCESS;
+pub(super) const DIRECTORY: Page = page::DIRECTORY;
 
 /// The language of a request: the picker's cookie, else the browser's
 /// `Accept-Language`, else the box's `i18n.default`.

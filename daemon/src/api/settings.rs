@@ -1,4 +1,5 @@
-//! `/api/v1/settings/smtp` (+ `/test`) and `/api/v1/profile`.
+//! `/api/v1/settings/smtp` (+ `/test`), `/api/v1/settings/directory` (+ `/test`) and
+//! `/api/v1/profile`.
 
 use hyper::StatusCode;
 
@@ -125,4 +126,28 @@ pub async fn profile_put(app: &App, req: Req, call: Call) -> Reply {
         StatusCode::OK,
         &serde_json::json!({ "username": &*a.session.username, "email": email }),
     ))
+}
+
+/// `GET /settings/directory`: fleet sign-in's settings, never a secret.
+pub async fn directory_get(app: &App, _: Req, _: Call) -> Reply {
+    let view = crate::flows::directory_settings::view(app).await?;
+    Ok(http::json(StatusCode::OK, &view))
+}
+
+/// `PUT /settings/directory` (the owner, with the password).
+pub async fn directory_put(app: &App, req: Req, call: Call) -> Reply {
+    let a = call.authed()?;
+    let form = http::read_json(req).await?;
+    let view =
+        crate::flows::directory_settings::save(app, call.ip(), &a.session.username, form).await?;
+    Ok(http::json(StatusCode::OK, &view))
+}
+
+/// `POST /settings/directory/test {username, password}` → `{ok, stage?, message}`.
+pub async fn directory_test(app: &App, req: Req, call: Call) -> Reply {
+    call.authed()?;
+    let lang = super::pages::lang(app, req.headers());
+    let form = http::read_json(req).await?;
+    let outcome = crate::flows::directory_settings::test(app, call.ip(), lang, form).await?;
+    Ok(http::json(StatusCode::OK, &outcome))
 }

@@ -1,12 +1,16 @@
-//! `[directory]` validated (spec §11): the RADIUS servers and the LDAP directory that
-//! fleet sign-in asks, each problem with its key.
+//! Fleet sign-in's settings validated (spec §11): from [`DirectorySettings`] (the config
+//! file's `[directory]` or the Directory page) to the [`Directory`] that sign-in asks,
+//! or every problem with its field, in words of every language (the config check
+//! prints them in English with `directory.` before the field).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::file::{DirectoryFile, LdapFile, RadiusFile};
-use super::validate::Report;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::i18n::{k, Key, Msg};
+use crate::model::{DirectorySettings, LdapSettings, RadiusSettings};
 
 /// A shared secret or bind password: compared and sent, never printed.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -19,6 +23,50 @@ impl std::fmt::Debug for Hidden {
         } else {
             "(hidden)"
         })
+    }
+}
+
+/// A certificate or key in PEM: the text itself, or (from the config file) the path of
+/// a file that holds it, read when used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pem(pub String);
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_text() {
+            f.write_str("(PEM)")
+        } else {
+            write!(f, "{:?}", self.0)
+        }
+    }
+}
+
+impl Pem {
+    fn is_text(&self) -> bool {
+        self.0.trim_start().starts_with("-----BEGIN")
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        if self.is_text() {
+            Ok(self.0.as_bytes().to_vec())
+        } else {
+            std::fs::read(&self.0).map_err(|e| format!("{}: {e}", self.0))
+        }
+    }
+
+    /// The certificates in it (at least one).
+    pub fn certs(&self) -> Result<Vec<CertificateDer<'static>>, String> {
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(&self.bytes()?)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{self:?}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("{self:?}: no CERTIFICATE block"));
+        }
+        Ok(certs)
+    }
+
+    pub fn key(&self) -> Result<PrivateKeyDer<'static>, String> {
+        PrivateKeyDer::from_pem_slice(&self.bytes()?).map_err(|e| format!("{self:?}: {e}"))
     }
 }
 
@@ -42,32 +90,29 @@ impl std::fmt::Display for RadiusAddress {
 
 impl RadiusAddress {
     /// `IP:PORT` or `radsec://HOST:PORT` (port 2083 when left out).
-    pub fn parse(s: &str) -> Result<RadiusAddress, String> {
-        if let Some(rest) = s.strip_prefix("radsec://") {
-            let (host, port) = match rest.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse() {
-                    Ok(p) if p > 0 => (h, p),
-                    _ => return Err(format!("{s:?}: the port must be a number 1-65535")),
-                },
-                _ => (rest, 2083),
-            };
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            if host.is_empty() || host.contains(['/', ' ', '@', '?']) {
-                return Err(format!("{s:?} must be radsec://HOST:PORT"));
-            }
-            return Ok(RadiusAddress::Tls {
-                host: host.to_ascii_lowercase(),
-                port,
-            });
-        }
-        s.parse::<SocketAddr>()
-            .map(RadiusAddress::Udp)
-            .map_err(|_| {
-                format!(
-                    "{s:?} is neither IP:PORT (UDP, e.g. \"10.0.0.5:1812\") nor radsec://HOST:PORT"
-                )
-            })
+    pub fn parse(s: &str) -> Option<RadiusAddress> {
+        let Some(rest) = s.strip_prefix("radsec://") else {
+            return s.parse::<SocketAddr>().ok().map(RadiusAddress::Udp);
+        };
+        let (host, port) = host_port(rest, 2083)?;
+        Some(RadiusAddress::Tls { host, port })
     }
+}
+
+/// `HOST[:PORT]` (an IPv6 address in brackets), lower case; `default` without a port.
+fn host_port(rest: &str, default: u16) -> Option<(String, u16)> {
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => {
+            (h, p.parse::<u16>().ok().filter(|p| *p > 0)?)
+        }
+        _ => (rest, default),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', ' ', '@', '?']) {
+        return None;
+    }
+    Some((host.to_ascii_lowercase(), port))
 }
 
 /// One RADIUS server as configured.
@@ -75,12 +120,13 @@ impl RadiusAddress {
 pub struct RadiusServer {
     pub address: RadiusAddress,
     pub secret: Hidden,
-    pub ca: Option<PathBuf>,
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
+    /// RadSec: the CA its certificate must chain to.
+    pub ca: Option<Pem>,
+    /// RadSec: the box's certificate and key.
+    pub client: Option<(Pem, Pem)>,
 }
 
-/// `[directory.ldap]`.
+/// The LDAP directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ldap {
     /// As written (shown, and named in messages).
@@ -89,7 +135,7 @@ pub struct Ldap {
     pub port: u16,
     /// `ldap://...?starttls` (else LDAPS).
     pub starttls: bool,
-    pub ca: PathBuf,
+    pub ca: Pem,
     pub bind_dn: String,
     pub bind_password: Hidden,
     pub base_dn: String,
@@ -113,7 +159,15 @@ pub struct Directory {
 
 impl Default for Directory {
     fn default() -> Self {
-        directory(&DirectoryFile::default(), &mut Report::default())
+        Directory {
+            timeout: Duration::from_secs(3),
+            retries: 1,
+            radius_admin_attribute: 25,
+            radius_admin_value: "pbx-admin".into(),
+            radius_user_value: None,
+            radius: Vec::new(),
+            ldap: None,
+        }
     }
 }
 
@@ -140,7 +194,7 @@ impl Directory {
     }
 }
 
-/// RADIUS attribute names the config may use for the role (RFC 2865 §5), or a number.
+/// RADIUS attribute names the settings may use for the role (RFC 2865 §5), or a number.
 pub fn attribute_type(name: &str) -> Option<u8> {
     match name.to_ascii_lowercase().as_str() {
         "class" => Some(25),
@@ -150,144 +204,190 @@ pub fn attribute_type(name: &str) -> Option<u8> {
     }
 }
 
-pub(super) fn directory(f: &DirectoryFile, r: &mut Report) -> Directory {
-    let radius_admin_attribute = attribute_type(&f.radius_admin_attribute).unwrap_or_else(|| {
-        r.bad(
-            "directory.radius_admin_attribute",
-            format!(
-                "{:?} is not Class, Filter-Id or an attribute number 1-255",
-                f.radius_admin_attribute
-            ),
-        );
+/// A problem with one field (`radius[0].secret`, `ldap.url`), in words.
+#[derive(Debug, Clone)]
+pub struct Bad {
+    pub field: String,
+    pub msg: Msg,
+}
+
+#[derive(Default)]
+struct Found(Vec<Bad>);
+
+impl Found {
+    fn bad(&mut self, field: &str, key: Key) -> Msg {
+        let _ = self;
+        Msg::new(key).arg("field", field)
+    }
+
+    fn push(&mut self, field: &str, msg: Msg) {
+        self.0.push(Bad {
+            field: field.to_string(),
+            msg,
+        });
+    }
+
+    fn say(&mut self, field: &str, key: Key) {
+        let m = self.bad(field, key);
+        self.push(field, m);
+    }
+
+    fn range(&mut self, field: &str, v: u64, lo: u64, hi: u64) -> u64 {
+        if !(lo..=hi).contains(&v) {
+            let m = self
+                .bad(field, k::MSG_DIR_RANGE)
+                .arg("value", v)
+                .arg("lo", lo)
+                .arg("hi", hi);
+            self.push(field, m);
+        }
+        v.clamp(lo, hi)
+    }
+
+    /// A PEM given as text must hold what it should; a path is read when used.
+    fn pem(&mut self, field: &str, v: &str, key: bool) -> Option<Pem> {
+        if v.trim().is_empty() {
+            return None;
+        }
+        let pem = Pem(v.trim().to_string());
+        let ok = !pem.is_text()
+            || if key {
+                pem.key().is_ok()
+            } else {
+                pem.certs().is_ok()
+            };
+        if !ok {
+            self.say(
+                field,
+                if key {
+                    k::MSG_DIR_BAD_KEY
+                } else {
+                    k::MSG_DIR_BAD_PEM
+                },
+            );
+        }
+        Some(pem)
+    }
+}
+
+/// The settings as sign-in uses them, or every problem found.
+pub fn validate(s: &DirectorySettings) -> Result<Directory, Vec<Bad>> {
+    let mut f = Found::default();
+    let radius_admin_attribute = attribute_type(&s.radius_admin_attribute).unwrap_or_else(|| {
+        let m = f
+            .bad("radius_admin_attribute", k::MSG_DIR_ATTRIBUTE)
+            .arg("value", &s.radius_admin_attribute);
+        f.push("radius_admin_attribute", m);
         25
     });
-    if f.radius_admin_value.is_empty() {
-        r.bad(
-            "directory.radius_admin_value",
-            "must not be empty: it is what a reply must carry to grant the admin role".into(),
-        );
+    if s.radius_admin_value.is_empty() {
+        f.say("radius_admin_value", k::MSG_DIR_ADMIN_VALUE);
     }
-    if f.radius.len() > 2 {
-        r.bad(
-            "directory.radius",
-            format!(
-                "{} servers: at most 2 (a main one and its fallback)",
-                f.radius.len()
-            ),
-        );
+    if s.radius.len() > 2 {
+        f.say("radius", k::MSG_DIR_TOO_MANY);
     }
-    let radius = f
+    let radius = s
         .radius
         .iter()
         .take(2)
         .enumerate()
-        .filter_map(|(i, s)| radius(&format!("directory.radius[{i}]"), s, r))
+        .filter_map(|(i, r)| radius(&format!("radius[{i}]"), r, &mut f))
         .collect();
-    Directory {
-        timeout: r.secs("directory.timeout_s", f.timeout_s, 1, 30),
-        retries: r.range("directory.retries", f.retries, 0, 5) as u32,
-        radius_admin_attribute,
-        radius_admin_value: f.radius_admin_value.clone(),
-        radius_user_value: f.radius_user_value.clone().filter(|v| !v.is_empty()),
-        radius,
-        ldap: f.ldap.as_ref().and_then(|l| ldap(l, r)),
+    let timeout = Duration::from_secs(f.range("timeout_s", s.timeout_s, 1, 30));
+    let retries = f.range("retries", s.retries, 0, 5) as u32;
+    let ldap = s.ldap.as_ref().and_then(|l| ldap(l, &mut f));
+    if !f.0.is_empty() {
+        return Err(f.0);
     }
+    Ok(Directory {
+        timeout,
+        retries,
+        radius_admin_attribute,
+        radius_admin_value: s.radius_admin_value.clone(),
+        radius_user_value: s.radius_user_value.clone().filter(|v| !v.is_empty()),
+        radius,
+        ldap,
+    })
 }
 
-fn radius(key: &str, s: &RadiusFile, r: &mut Report) -> Option<RadiusServer> {
-    let address = RadiusAddress::parse(&s.address)
-        .map_err(|e| r.bad(&format!("{key}.address"), e))
-        .ok();
+fn radius(key: &str, s: &RadiusSettings, f: &mut Found) -> Option<RadiusServer> {
+    let field = |name: &str| format!("{key}.{name}");
+    let address = RadiusAddress::parse(&s.address);
+    if address.is_none() {
+        let m = f
+            .bad(&field("address"), k::MSG_DIR_RADIUS_ADDRESS)
+            .arg("value", &s.address);
+        f.push(&field("address"), m);
+    }
     if s.secret.is_empty() {
-        r.bad(
-            &format!("{key}.secret"),
-            "the shared secret is missing (RadSec's is \"radsec\" by RFC 6614)".into(),
-        );
+        f.say(&field("secret"), k::MSG_DIR_RADIUS_SECRET);
     }
     let tls = matches!(address, Some(RadiusAddress::Tls { .. }));
-    if tls && s.ca.is_none() {
-        r.bad(
-            &format!("{key}.ca"),
-            "a RadSec server needs the CA (PEM file) that signed its certificate".into(),
-        );
+    let ca = f.pem(&field("ca"), &s.ca, false);
+    let cert = f.pem(&field("client_cert"), &s.client_cert, false);
+    let client_key = f.pem(&field("client_key"), &s.client_key, true);
+    if tls && ca.is_none() {
+        f.say(&field("ca"), k::MSG_DIR_RADSEC_CA);
     }
-    if !tls && (s.ca.is_some() || s.client_cert.is_some() || s.client_key.is_some()) {
-        r.bad(
-            &format!("{key}.ca"),
-            "ca, client_cert and client_key are for radsec:// servers only".into(),
-        );
+    if !tls && address.is_some() && (ca.is_some() || cert.is_some() || client_key.is_some()) {
+        f.say(&field("ca"), k::MSG_DIR_RADSEC_ONLY);
     }
-    if s.client_cert.is_some() != s.client_key.is_some() {
-        r.bad(
-            &format!("{key}.client_key"),
-            "client_cert and client_key go together".into(),
-        );
+    if cert.is_some() != client_key.is_some() {
+        f.say(&field("client_key"), k::MSG_DIR_CLIENT_PAIR);
     }
     Some(RadiusServer {
         address: address?,
         secret: Hidden(s.secret.clone()),
-        ca: s.ca.clone(),
-        client_cert: s.client_cert.clone(),
-        client_key: s.client_key.clone(),
+        ca,
+        client: cert.zip(client_key),
     })
-    .filter(|_| !s.secret.is_empty())
 }
 
 /// `ldaps://HOST[:PORT]` (636) or `ldap://HOST[:PORT]?starttls` (389): host, port,
 /// StartTLS.
-pub fn ldap_url(url: &str) -> Result<(String, u16, bool), String> {
-    let (rest, starttls, default) = if let Some(r) = url.strip_prefix("ldaps://") {
-        (r, false, 636)
-    } else if let Some(r) = url
-        .strip_prefix("ldap://")
-        .and_then(|r| r.strip_suffix("?starttls"))
-    {
-        (r, true, 389)
-    } else {
-        return Err(format!(
-            "{url:?} must be ldaps://HOST:PORT or ldap://HOST:PORT?starttls (passwords never go unencrypted)"
-        ));
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.ends_with(']') => match p.parse::<u16>() {
-            Ok(p) if p > 0 => (h, p),
-            _ => return Err(format!("{url:?}: the port must be a number 1-65535")),
-        },
-        _ => (rest, default),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains(['/', ' ', '@', '?']) {
-        return Err(format!("{url:?} has no host name"));
+pub fn ldap_url(url: &str) -> Option<(String, u16, bool)> {
+    if let Some(r) = url.strip_prefix("ldaps://") {
+        return host_port(r, 636).map(|(h, p)| (h, p, false));
     }
-    Ok((host.to_ascii_lowercase(), port, starttls))
+    let r = url.strip_prefix("ldap://")?.strip_suffix("?starttls")?;
+    host_port(r, 389).map(|(h, p)| (h, p, true))
 }
 
-fn ldap(l: &LdapFile, r: &mut Report) -> Option<Ldap> {
-    let url = ldap_url(&l.url)
-        .map_err(|e| r.bad("directory.ldap.url", e))
-        .ok();
-    if l.ca.is_none() {
-        r.bad(
-            "directory.ldap.ca",
-            "the CA (PEM file) that signed the directory's certificate is missing".into(),
-        );
+fn ldap(l: &LdapSettings, f: &mut Found) -> Option<Ldap> {
+    let url = ldap_url(&l.url);
+    if url.is_none() {
+        let m = f.bad("ldap.url", k::MSG_DIR_LDAP_URL).arg("value", &l.url);
+        f.push("ldap.url", m);
     }
-    let mut need = |key: &str, v: &str| {
-        if v.is_empty() {
-            r.bad(&format!("directory.ldap.{key}"), "must be set".into());
+    let ca = f.pem("ldap.ca", &l.ca, false);
+    if ca.is_none() {
+        f.say("ldap.ca", k::MSG_DIR_LDAP_CA);
+    }
+    for (name, v) in [
+        ("ldap.base_dn", &l.base_dn),
+        ("ldap.admin_group", &l.admin_group),
+    ] {
+        if v.trim().is_empty() {
+            f.say(name, k::MSG_DIR_MUST_BE_SET);
         }
+    }
+    let sample = l
+        .user_filter
+        .replace("{username}", "x")
+        .contains("x")
+        .then(|| crate::directory::ldap::filter::encode(&l.user_filter.replace("{username}", "x")));
+    let problem = match sample {
+        _ if !l.user_filter.contains("{username}") => Some("{username} is missing".to_string()),
+        Some(Err(e)) => Some(e),
+        _ => None,
     };
-    need("base_dn", &l.base_dn);
-    need("admin_group", &l.admin_group);
-    if !l.user_filter.contains("{username}") {
-        r.bad(
-            "directory.ldap.user_filter",
-            format!(
-                "{:?} must contain {{username}}, e.g. \"(uid={{username}})\"",
-                l.user_filter
-            ),
-        );
+    if let Some(problem) = problem {
+        let m = f
+            .bad("ldap.user_filter", k::MSG_DIR_USER_FILTER)
+            .arg("value", &l.user_filter)
+            .arg("placeholder", "{username}")
+            .arg("problem", problem);
+        f.push("ldap.user_filter", m);
     }
     let (host, port, starttls) = url?;
     Some(Ldap {
@@ -295,7 +395,7 @@ fn ldap(l: &LdapFile, r: &mut Report) -> Option<Ldap> {
         host,
         port,
         starttls,
-        ca: l.ca.clone()?,
+        ca: ca?,
         bind_dn: l.bind_dn.clone(),
         bind_password: Hidden(l.bind_password.clone()),
         base_dn: l.base_dn.clone(),

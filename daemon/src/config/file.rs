@@ -22,67 +22,11 @@ pub struct ConfigFile {
     pub directory: DirectoryFile,
 }
 
-/// `[directory]`: fleet sign-in from the company's RADIUS servers or LDAP directory
-/// (spec §11); nothing configured: local accounts only.
-#[derive(Debug)]
-pub struct DirectoryFile {
-    /// Per try of one server.
-    pub timeout_s: u64,
-    /// Tries after the first, per server (RADIUS over UDP).
-    pub retries: u64,
-    /// The reply attribute (`Class`, `Filter-Id` or a number) that grants the admin
-    /// role when it has `radius_admin_value`.
-    pub radius_admin_attribute: String,
-    pub radius_admin_value: String,
-    /// Unset: every other accepted user is a user; set: only those with this value of
-    /// the same attribute, the rest are refused.
-    pub radius_user_value: Option<String>,
-    pub radius: Vec<RadiusFile>,
-    pub ldap: Option<LdapFile>,
-}
-
-impl Default for DirectoryFile {
-    fn default() -> Self {
-        DirectoryFile {
-            timeout_s: 3,
-            retries: 1,
-            radius_admin_attribute: "Class".into(),
-            radius_admin_value: "pbx-admin".into(),
-            radius_user_value: None,
-            radius: Vec::new(),
-            ldap: None,
-        }
-    }
-}
-
-/// One `[[directory.radius]]` server, asked in the order of the file.
-#[derive(Debug, Default)]
-pub struct RadiusFile {
-    /// `IP:PORT` (UDP) or `radsec://HOST:PORT` (TLS, RFC 6614).
-    pub address: String,
-    pub secret: String,
-    /// RadSec: the CA that signed the server's certificate (PEM).
-    pub ca: Option<PathBuf>,
-    /// RadSec: the box's own certificate and key, for a server that asks for one.
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-}
-
-/// `[directory.ldap]`: search-then-bind.
-#[derive(Debug, Default)]
-pub struct LdapFile {
-    /// `ldaps://HOST:PORT` or `ldap://HOST:PORT?starttls`.
-    pub url: String,
-    pub ca: Option<PathBuf>,
-    pub bind_dn: String,
-    pub bind_password: String,
-    pub base_dn: String,
-    /// `{username}` is replaced by the typed name, escaped (RFC 4515).
-    pub user_filter: String,
-    pub admin_group: String,
-    /// Unset: every other user found is a user; set: only members of this group.
-    pub user_group: Option<String>,
-}
+/// `[directory]` (spec §11): [`crate::model::DirectorySettings`], as the Directory page
+/// saves it too.
+pub type DirectoryFile = crate::model::DirectorySettings;
+pub type RadiusFile = crate::model::RadiusSettings;
+pub type LdapFile = crate::model::LdapSettings;
 
 /// `[access]`: who may reach the admin (spec §10).
 #[derive(Debug)]
@@ -334,7 +278,7 @@ impl ConfigFile {
 impl DirectoryFile {
     pub fn read(r: &Reader<'_>) -> DirectoryFile {
         let d = DirectoryFile::default();
-        DirectoryFile {
+        crate::model::DirectorySettings {
             timeout_s: r.u64("timeout_s", d.timeout_s),
             retries: r.u64("retries", d.retries),
             radius_admin_attribute: r.string("radius_admin_attribute", d.radius_admin_attribute),
@@ -352,9 +296,9 @@ impl RadiusFile {
         RadiusFile {
             address: r.string("address", d.address),
             secret: r.string("secret", d.secret),
-            ca: r.opt_path("ca"),
-            client_cert: r.opt_path("client_cert"),
-            client_key: r.opt_path("client_key"),
+            ca: r.string("ca", d.ca),
+            client_cert: r.string("client_cert", d.client_cert),
+            client_key: r.string("client_key", d.client_key),
         }
     }
 }
@@ -364,7 +308,7 @@ impl LdapFile {
         let d = LdapFile::default();
         LdapFile {
             url: r.string("url", d.url),
-            ca: r.opt_path("ca"),
+            ca: r.string("ca", d.ca),
             bind_dn: r.string("bind_dn", d.bind_dn),
             bind_password: r.string("bind_password", d.bind_password),
             base_dn: r.string("base_dn", d.base_dn),

@@ -283,6 +283,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// `[directory]`: fleet sign-in (the admin's saved settings win).
     pub directory: directory::Directory,
+    /// ... as the file writes it (the Directory page shows it until it saves its own).
+    pub directory_settings: crate::model::DirectorySettings,
 }
 
 /// `[access]`: the trusted networks as the file says (the admin's choice on the page

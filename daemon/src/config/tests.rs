@@ -263,6 +263,7 @@ secret = "s"
 port = 1
 [directory.ldap]
 url = "ldaps://ldap.example.com"
+ca = "/etc/pbx-authd/ldap-ca.pem"
 base_dn = "dc=example"
 admin_group = "cn=g"
 user_filter = "(uid={username})"

@@ -53,7 +53,17 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
     let policy = policy(&file.policy, &mut r);
     let recovery = recovery(&file.recovery, &mut r);
     let access = access(&file.access, &mut r);
-    let directory = super::directory::directory(&file.directory, &mut r);
+    let directory = super::directory::validate(&file.directory).unwrap_or_else(|bad| {
+        for mut b in bad {
+            // The message names its field: the file's full key, once.
+            let key = format!("directory.{}", b.field);
+            b.msg.args[0].1 = key.clone();
+            let text = b.msg.text(crate::i18n::Lang::En);
+            let text = text.strip_prefix(&format!("{key}: ")).unwrap_or(&text);
+            r.bad(&key, text.to_string());
+        }
+        super::directory::Directory::default()
+    });
     let syslog = file.audit.syslog.as_deref().and_then(|t| {
         super::SyslogTarget::parse(t)
             .map_err(|e| r.bad("audit.syslog", e))
@@ -83,6 +93,7 @@ pub(super) fn validate(file: &ConfigFile) -> Result<Config, Problems> {
     Ok(Config {
         access,
         directory,
+        directory_settings: file.directory.clone(),
         language,
         server,
         tls,

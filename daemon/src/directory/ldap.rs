@@ -12,11 +12,8 @@
 pub mod ber;
 pub mod filter;
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,8 +29,8 @@ pub struct Settings<'a> {
     pub port: u16,
     /// `ldap://...?starttls`: plain LDAP upgraded before anything else is sent.
     pub starttls: bool,
-    /// The CA (PEM) the server's certificate must chain to.
-    pub ca: &'a Path,
+    /// The CA the server's certificate must chain to.
+    pub ca: Vec<CertificateDer<'static>>,
     pub timeout: Duration,
     pub bind_dn: &'a str,
     pub bind_password: &'a str,
@@ -262,26 +259,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 }
 
-/// The TLS settings: only the configured CA trusted.
-fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>, LdapError> {
-    let bad = |e: &dyn std::fmt::Display| LdapError::Tls(format!("{}: {e}", ca.display()));
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))? {
-        roots.add(c.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
-    }
-    if roots.is_empty() {
-        return Err(bad(&"no CERTIFICATE block"));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| LdapError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
-}
-
 /// The filter that finds a member of `group` with DN `dn` (and `name`, for the
 /// `memberUid` of posixGroups).
 fn member_filter(dn: &str, name: &str) -> String {
@@ -312,8 +289,8 @@ async fn member<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Signs `name` in with `password`: search, groups, bind (see the module's text).
-pub async fn sign_in(s: &Settings<'_>, name: &str, password: &str) -> Result<Outcome, LdapError> {
-    let config = client_config(s.ca)?;
+pub async fn sign_in(s: Settings<'_>, name: &str, password: &str) -> Result<Outcome, LdapError> {
+    let config = super::radsec::client_config(s.ca, None).map_err(LdapError::Tls)?;
     let server = ServerName::try_from(s.host.to_string())
         .map_err(|_| LdapError::Tls(format!("{:?} is not a host name", s.host)))?;
     let filter = filter::encode(&s.user_filter.replace("{username}", &filter::escape(name)))

@@ -6,11 +6,9 @@
 //! retransmission (RFC 6614 §2.2); the timeout covers the connect, the handshake and
 //! the reply each.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -20,42 +18,34 @@ use super::radius::{decode_reply, AccessRequest, AskError, Reply, MAX_PACKET};
 pub struct Tls<'a> {
     pub host: &'a str,
     pub port: u16,
-    /// The CA (PEM) that signed the server's certificate.
-    pub ca: &'a Path,
-    /// The box's certificate and key (PEM), if the server wants one.
-    pub client: Option<(&'a Path, &'a Path)>,
+    /// The CA that signed the server's certificate.
+    pub ca: Vec<CertificateDer<'static>>,
+    /// The box's certificate chain and key, if the server wants one.
+    pub client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     pub timeout: Duration,
 }
 
-/// The TLS client settings for `t`: only its CA trusted.
-fn config(t: &Tls<'_>) -> Result<Arc<rustls::ClientConfig>, String> {
-    let read = |p: &Path, e: &dyn std::fmt::Display| format!("{}: {e}", p.display());
+/// TLS client settings that trust only `ca` (and show `client`, if given).
+pub fn client_config(
+    ca: Vec<CertificateDer<'static>>,
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(t.ca).map_err(|e| read(t.ca, &e))? {
+    for c in ca {
         roots
-            .add(c.map_err(|e| read(t.ca, &e))?)
-            .map_err(|e| read(t.ca, &e))?;
-    }
-    if roots.is_empty() {
-        return Err(read(t.ca, &"no CERTIFICATE block"));
+            .add(c)
+            .map_err(|e| format!("the CA certificate: {e}"))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots);
-    let config = match t.client {
+    let config = match client {
         None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .map_err(|e| read(cert, &e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| read(cert, &e))?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| read(key, &e))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| read(cert, &e))?
-        }
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("the client certificate: {e}"))?,
     };
     Ok(Arc::new(config))
 }
@@ -64,11 +54,11 @@ fn config(t: &Tls<'_>) -> Result<Arc<rustls::ClientConfig>, String> {
 /// one reply, which must pass [`decode_reply`] like a UDP one (Message-Authenticator
 /// required). What failed is said: the connection, the certificate, the reply.
 pub async fn ask(
-    t: &Tls<'_>,
+    t: Tls<'_>,
     secret: &[u8],
     request: &mut AccessRequest<'_>,
 ) -> Result<Reply, AskError> {
-    let config = config(t).map_err(AskError::Tls)?;
+    let config = client_config(t.ca, t.client).map_err(AskError::Tls)?;
     let name = ServerName::try_from(t.host.to_string())
         .map_err(|_| AskError::Tls(format!("{:?} is not a host name", t.host)))?;
     let within = |what: &'static str| {

@@ -41,8 +41,7 @@ pub fn canonical(name: &str) -> String {
 /// one a directory user may have, and no local account has it in any case. `local`:
 /// the account of that exact name, if any.
 pub async fn asked(app: &App, name: &str, local: Option<&Account>) -> Result<bool, Error> {
-    let config = app.config();
-    if !config.directory.configured() {
+    if !app.directory().configured() {
         // A directory user's record then signs in nobody (it holds no password).
         return Ok(false);
     }
@@ -89,14 +88,36 @@ pub async fn ask(
     verdict.ok_or_else(|| Error::DirectoryUnavailable {
         servers: silent
             .iter()
-            .map(|(s, _)| s.as_str())
+            .map(|s| s.server.as_str())
             .collect::<Vec<_>>()
             .join(", "),
     })
 }
 
-/// A server that gave no verdict, and why (for the log and the settings' test).
-pub type Silent = (String, String);
+/// Where asking a server stopped short of a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// No connection, or no answer in time.
+    Connect,
+    /// The TLS settings or handshake (a certificate not trusted, or not given).
+    Tls,
+    /// Answers came that fail the checks (RADIUS: the Message-Authenticator).
+    Reply,
+    /// LDAP: the service account's bind was refused.
+    ServiceBind,
+    /// LDAP: the user search failed (a bad base, filter, or access).
+    Search,
+}
+
+/// A server that gave no verdict, where and why (for the log and the settings' test).
+#[derive(Debug, Clone)]
+pub struct Silent {
+    pub server: String,
+    pub stage: Stage,
+    /// The technical detail, in English.
+    pub detail: String,
+}
 
 /// [`ask`] with what each silent server failed at: the RADIUS servers in turn (the
 /// next only when one gives no answer; a Reject is final for RADIUS), then the LDAP
@@ -109,8 +130,7 @@ pub async fn ask_all(
     password: &[u8],
     resume: Option<&Challenge>,
 ) -> Result<(Option<Verdict>, Vec<Silent>), Error> {
-    let config = app.config();
-    let dir = &config.directory;
+    let dir = &*app.directory();
     let _slot = app.directory_slot().ok_or(Error::Busy)?;
     let all = async {
         let mut silent = Vec::new();
@@ -127,7 +147,7 @@ pub async fn ask_all(
             match ask_ldap(l, dir, name, password).await {
                 Ok(Verdict::Rejected) => rejected = true,
                 Ok(v) => return (Some(v), silent),
-                Err(why) => silent.push((l.url.clone(), why)),
+                Err(s) => silent.push(s),
             }
         }
         // RADIUS's failover went to an answer: its silent servers are no matter.
@@ -141,7 +161,14 @@ pub async fn ask_all(
     };
     match tokio::time::timeout(dir.deadline() + std::time::Duration::from_secs(1), all).await {
         Ok(v) => Ok(v),
-        Err(_) => Ok((None, vec![(names(dir), "no answer in time".into())])),
+        Err(_) => Ok((
+            None,
+            vec![Silent {
+                server: names(dir),
+                stage: Stage::Connect,
+                detail: "no answer in time".into(),
+            }],
+        )),
     }
 }
 
@@ -156,13 +183,22 @@ async fn ask_ldap(
     dir: &Directory,
     name: &str,
     password: &[u8],
-) -> Result<Verdict, String> {
-    use crate::directory::ldap::{self, Outcome};
+) -> Result<Verdict, Silent> {
+    use crate::directory::ldap::{self, LdapError, Outcome};
+    let silent = |stage, detail: String| {
+        tracing::warn!(server = %l.url, "LDAP directory gave no usable answer: {detail}");
+        Silent {
+            server: l.url.clone(),
+            stage,
+            detail,
+        }
+    };
+    let ca = l.ca.certs().map_err(|e| silent(Stage::Tls, e))?;
     let settings = ldap::Settings {
         host: &l.host,
         port: l.port,
         starttls: l.starttls,
-        ca: &l.ca,
+        ca,
         timeout: dir.timeout,
         bind_dn: &l.bind_dn,
         bind_password: &l.bind_password.0,
@@ -176,7 +212,7 @@ async fn ask_ldap(
     let Ok(password) = std::str::from_utf8(password) else {
         return Ok(Verdict::Rejected);
     };
-    match ldap::sign_in(&settings, name, password).await {
+    match ldap::sign_in(settings, name, password).await {
         Ok(Outcome::Admin) => Ok(Verdict::Accepted {
             role: Role::Admin,
             via,
@@ -188,8 +224,14 @@ async fn ask_ldap(
         Ok(Outcome::NoRole) => Ok(Verdict::NoRole { via }),
         Ok(Outcome::Rejected) => Ok(Verdict::Rejected),
         Err(e) => {
-            tracing::warn!(server = %l.url, "LDAP directory gave no usable answer: {e}");
-            Err(e.to_string())
+            let stage = match e {
+                LdapError::Connect(_) => Stage::Connect,
+                LdapError::Tls(_) => Stage::Tls,
+                LdapError::ServiceBind(_) => Stage::ServiceBind,
+                LdapError::Search(_) => Stage::Search,
+                LdapError::Protocol(_) => Stage::Reply,
+            };
+            Err(silent(stage, e.to_string()))
         }
     }
 }
@@ -231,22 +273,19 @@ async fn ask_radius(
                 };
                 radius::ask(&how, &mut request).await
             }
-            RadiusAddress::Tls { host, port } => {
-                let Some(ca) = server.ca.as_deref() else {
-                    continue;
-                };
-                let tls = radsec::Tls {
-                    host,
-                    port: *port,
-                    ca,
-                    client: server
-                        .client_cert
-                        .as_deref()
-                        .zip(server.client_key.as_deref()),
-                    timeout: dir.timeout,
-                };
-                radsec::ask(&tls, secret, &mut request).await
-            }
+            RadiusAddress::Tls { host, port } => match radsec_files(server) {
+                Ok((ca, client)) => {
+                    let tls = radsec::Tls {
+                        host,
+                        port: *port,
+                        ca,
+                        client,
+                        timeout: dir.timeout,
+                    };
+                    radsec::ask(tls, secret, &mut request).await
+                }
+                Err(e) => Err(AskError::Tls(e)),
+            },
         };
         let at = &server.address;
         match asked {
@@ -258,11 +297,41 @@ async fn ask_radius(
             }
             Err(e) => {
                 tracing::warn!(server = %at, "RADIUS server gave no usable answer: {e}");
-                silent.push((at.to_string(), e.to_string()));
+                let stage = match e {
+                    AskError::Refused(_) => Stage::Reply,
+                    AskError::Tls(_) => Stage::Tls,
+                    _ => Stage::Connect,
+                };
+                silent.push(Silent {
+                    server: at.to_string(),
+                    stage,
+                    detail: e.to_string(),
+                });
             }
         }
     }
     None
+}
+
+type Certs = Vec<rustls::pki_types::CertificateDer<'static>>;
+
+/// A RadSec server's CA and the box's client certificate and key, read.
+#[allow(clippy::type_complexity)]
+fn radsec_files(
+    s: &crate::config::directory::RadiusServer,
+) -> Result<
+    (
+        Certs,
+        Option<(Certs, rustls::pki_types::PrivateKeyDer<'static>)>,
+    ),
+    String,
+> {
+    let ca = s.ca.as_ref().ok_or("no CA")?.certs()?;
+    let client = match &s.client {
+        Some((cert, key)) => Some((cert.certs()?, key.key()?)),
+        None => None,
+    };
+    Ok((ca, client))
 }
 
 /// The box's address towards `server` (NAS-IP-Address), as routing would pick it:

@@ -21,6 +21,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod device;
 pub mod directory;
+pub mod directory_settings;
 pub mod gate;
 pub mod installers;
 pub mod local;

@@ -59,6 +59,7 @@ impl Head {
             "user_networks" => self.t(k::MAIL_CHANGE_USER_NETWORKS),
             "https_only" => self.t(k::MAIL_CHANGE_HTTPS_ONLY),
             "require_2fa_for_admin" => self.t(k::MAIL_CHANGE_REQUIRE_2FA_FOR_ADMIN),
+            "sign_in" => self.t(k::MAIL_CHANGE_SIGN_IN),
             _ => "",
         };
         match (name, value) {

@@ -229,6 +229,16 @@ function optionText(mode) {
 function withDetail(d) { return (d.message || "") + (d.detail ? " (" + d.detail + ")" : ""); }
 
 // An SMTP stage in words.
+// Where a directory test stopped, in words.
+function dirStageWords(stage) {
+  const words = {
+    connect: t("js.dstage_connect"), tls: t("js.dstage_tls"), reply: t("js.dstage_reply"),
+    service_bind: t("js.dstage_service_bind"), search: t("js.dstage_search"),
+    password: t("js.dstage_password"), role: t("js.dstage_role"), settings: t("js.dstage_settings"),
+  };
+  return words[stage] || stage;
+}
+
 function stageWords(stage) {
   const w = { dns: t("js.stage_dns"), connect: t("js.stage_connect"), tls: t("js.stage_tls"), auth: t("js.stage_auth"), send: t("js.stage_send") };
   return w[stage] || stage;
@@ -329,6 +339,7 @@ function eventWords() {
     factory_reset_failed: t("js.ev_factory_reset_failed"),
     login_untrusted: t("js.ev_login_untrusted"),
     access_changed: t("js.ev_access_changed"),
+    directory_changed: t("js.ev_directory_changed"),
     access_confirmed: t("js.ev_access_confirmed"),
     access_reverted: t("js.ev_access_reverted"),
     installer_created: t("js.ev_installer_created"),
@@ -397,6 +408,7 @@ function changeWords(names) {
     user_networks: t("js.change_user_networks"),
     https_only: t("js.change_https_only"),
     require_2fa_for_admin: t("js.change_require_2fa_for_admin"),
+    sign_in: t("js.change_sign_in"),
   };
   return names.map((n) => w[n] || n).join("; ");
 }
@@ -416,6 +428,111 @@ function row(cells, buttons) {
 }
 
 const pages = {
+  async directory() {
+    const s = await loadSession();
+    if (!s) return;
+    wireLogout();
+    if (s.installer) {
+      $("installer-note").hidden = false;
+      $("directory-form").hidden = true;
+      $("test-form").hidden = true;
+      return;
+    }
+    const ldapShown = () => { $("ldap-fields").hidden = !$("ldap-on").checked; };
+    $("ldap-on").addEventListener("change", ldapShown);
+    const show = (v) => {
+      $("source-note").hidden = v.source !== "config";
+      for (const i of [0, 1]) {
+        const r = v.radius[i] || { address: "", secret_set: false, ca: "", client_cert: "", client_key_set: false };
+        $("r" + i + "-address").value = r.address;
+        $("r" + i + "-secret").value = "";
+        $("r" + i + "-secret-kept").hidden = !r.secret_set;
+        $("r" + i + "-ca").value = r.ca;
+        $("r" + i + "-cert").value = r.client_cert;
+        $("r" + i + "-key").value = "";
+        $("r" + i + "-key-kept").hidden = !r.client_key_set;
+      }
+      $("admin-attribute").value = v.radius_admin_attribute;
+      $("admin-value").value = v.radius_admin_value;
+      $("user-value").value = v.radius_user_value || "";
+      const l = v.ldap;
+      $("ldap-on").checked = !!l;
+      if (l) {
+        $("ldap-url").value = l.url;
+        $("ldap-ca").value = l.ca;
+        $("bind-dn").value = l.bind_dn;
+        $("bind-password").value = "";
+        $("bind-kept").hidden = !l.bind_password_set;
+        $("base-dn").value = l.base_dn;
+        $("user-filter").value = l.user_filter;
+        $("admin-group").value = l.admin_group;
+        $("user-group").value = l.user_group || "";
+      }
+      $("timeout").value = v.timeout_s;
+      $("retries").value = v.retries;
+      ldapShown();
+    };
+    // A secret left empty keeps the saved one (for the same server).
+    const kept = (id) => $(id).value ? $(id).value : undefined;
+    const form = () => {
+      const radius = [];
+      for (const i of [0, 1]) {
+        const address = $("r" + i + "-address").value.trim();
+        if (!address) continue;
+        radius.push({
+          address,
+          secret: kept("r" + i + "-secret"),
+          ca: $("r" + i + "-ca").value,
+          client_cert: $("r" + i + "-cert").value,
+          client_key: kept("r" + i + "-key"),
+        });
+      }
+      return {
+        timeout_s: Number($("timeout").value),
+        retries: Number($("retries").value),
+        radius_admin_attribute: $("admin-attribute").value.trim(),
+        radius_admin_value: $("admin-value").value.trim(),
+        radius_user_value: $("user-value").value.trim() || null,
+        radius,
+        ldap: $("ldap-on").checked ? {
+          url: $("ldap-url").value.trim(),
+          ca: $("ldap-ca").value,
+          bind_dn: $("bind-dn").value.trim(),
+          bind_password: kept("bind-password"),
+          base_dn: $("base-dn").value.trim(),
+          user_filter: $("user-filter").value.trim(),
+          admin_group: $("admin-group").value.trim(),
+          user_group: $("user-group").value.trim() || null,
+        } : null,
+        current_password: $("directory-password").value,
+      };
+    };
+    const r = await api("GET", "/settings/directory");
+    if (r.status === 200) show(r.data); else showError(explain(r));
+    $("directory-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      notice("");
+      const d = await api("PUT", "/settings/directory", form());
+      $("directory-password").value = "";
+      if (d.status === 200) { show(d.data); notice(t("js.directory_saved")); }
+      else showError(explain(d));
+    });
+    $("test-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError("test-error");
+      notice(t("js.directory_testing"), "test-notice");
+      const d = await api("POST", "/settings/directory/test", {
+        username: $("test-username").value, password: $("test-password").value,
+      });
+      $("test-password").value = "";
+      notice("", "test-notice");
+      if (d.status === 200 && d.data.ok) notice(d.data.message, "test-notice");
+      else if (d.status === 200) showError(t("js.directory_test_failed", { stage: dirStageWords(d.data.stage), message: d.data.message }), null, "test-error");
+      else showError(explain(d), null, "test-error");
+    });
+  },
+
   async access() {
     const s = await loadSession();
     if (!s) return;
@@ -436,6 +553,7 @@ const pages = {
       fill(v.user_networks, "user-local", "user-networks");
       $("https-only").checked = v.https_only;
       $("require-2fa").checked = v.require_2fa_for_admin;
+      $("sign-in").value = v.sign_in;
       const out = $("you-outside");
       out.hidden = v.you_are_trusted;
       out.textContent = v.you_are_trusted ? "" : t("js.you_outside", { ip: v.your_address });
@@ -476,6 +594,7 @@ const pages = {
         user_networks: listOf("user-local", "user-networks"),
         https_only: $("https-only").checked,
         require_2fa_for_admin: $("require-2fa").checked,
+        sign_in: $("sign-in").value,
         current_password: $("access-password").value,
       });
       $("access-password").value = "";
@@ -525,15 +644,27 @@ const pages = {
   async login() {
     const q = new URLSearchParams(location.search);
     if (q.get("changed") === "1") notice(t("js.changed_sign_in"));
+    // The code owed: the box's second factor, or the one the company's sign-in server
+    // asks for (its own words shown; the phone-app hint is not for it).
+    const codeStep = (d) => {
+      const server = !!d.directory_code;
+      $("login-form").hidden = true;
+      $("code-form").hidden = false;
+      $("code-intro").textContent = server ? t("js.dir_code_intro") : t("js.tfa_code_intro");
+      $("server-says").hidden = !(server && d.message);
+      $("server-says").textContent = server && d.message ? d.message : "";
+      $("otp-label").textContent = server ? t("js.dir_code_label") : t("js.tfa_code_label");
+      $("otp-hint").hidden = server;
+      $("otp").setAttribute("inputmode", server ? "text" : "numeric");
+      $("otp").focus();
+    };
     if (q.get("twofactor") === "1") notice(t("js.tfa_on_sign_in"));
     $("login-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
       const r = await api("POST", "/login", { username: $("username").value, password: $("password").value });
       if (r.status === 200 && r.data.two_factor_required) {
-        $("login-form").hidden = true;
-        $("code-form").hidden = false;
-        $("otp").focus();
+        codeStep(r.data);
         return;
       }
       if (r.status === 200) {
@@ -549,6 +680,10 @@ const pages = {
       clearError("code-error");
       const r = await api("POST", "/login/2fa", { code: $("otp").value });
       $("otp").value = "";
+      if (r.status === 200 && r.data.two_factor_required) {
+        codeStep(r.data);
+        return;
+      }
       if (r.status === 200) {
         // Just turned on: the codes that stand in for a lost phone, offered now.
         const next = q.get("twofactor") === "1" ? "/recovery-codes?offer=2fa" : "/";
@@ -625,7 +760,7 @@ const pages = {
       const r = await api("GET", "/sessions");
       if (r.status !== 200) { showError(explain(r)); return; }
       const rows = r.data.map((x) => row(
-        [x.username, x.ip, x.browser + (x.current ? " " + t("js.this_browser") : ""), localTime(x.started_at), localTime(x.last_seen_at)],
+        [x.username + (x.via ? " " + t("js.via", { via: x.via }) : ""), x.ip, x.browser + (x.current ? " " + t("js.this_browser") : ""), localTime(x.started_at), localTime(x.last_seen_at)],
         x.current ? [] : [[t("js.end"), t("js.end_session_of", { user: x.username, ip: x.ip }), async () => {
           clearError(); notice("");
           const d = await api("DELETE", "/sessions/" + x.id);
@@ -650,7 +785,7 @@ const pages = {
       const r = await api("GET", "/accounts");
       if (r.status !== 200) { showError(explain(r), null, "list-error"); return; }
       const rows = r.data.map((a) => row(
-        [a.username, (a.role === "admin" ? t("js.role_admin") : t("js.role_user")) + (a.disabled ? " " + t("js.disabled") : ""), a.email ? a.email + (a.email_confirmed ? "" : " " + t("js.unconfirmed")) : null, a.two_factor ? t("js.on") : t("js.off"), a.last_sign_in ? localTime(a.last_sign_in) : null],
+        [a.username + (a.directory ? " " + t("js.via", { via: a.directory }) : ""), (a.role === "admin" ? t("js.role_admin") : t("js.role_user")) + (a.disabled ? " " + t("js.disabled") : ""), a.email ? a.email + (a.email_confirmed ? "" : " " + t("js.unconfirmed")) : null, a.two_factor ? t("js.on") : t("js.off"), a.last_sign_in ? localTime(a.last_sign_in) : null],
         a.username === "admin" ? [] : [
           ...(a.disabled ? [[t("js.enable"), t("js.enable_user", { user: a.username }), async () => {
             const e = await api("PUT", "/accounts/" + encodeURIComponent(a.username), { enabled: true });

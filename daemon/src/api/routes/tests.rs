@@ -85,12 +85,12 @@ async fn a_user_session_gets_403_on_every_admin_route_and_the_dashboard_for_admi
         assert_eq!(admitted(&t, route, &admin), Ok(()), "{}", name(route));
         admin_routes += usize::from(is_admin);
     }
-    // Six admin pages and 18 admin API routes: a new one is counted here on purpose.
-    assert_eq!(admin_routes, 24, "admin-only routes in the table");
+    // Seven admin pages and 21 admin API routes: a new one is counted here on purpose.
+    assert_eq!(admin_routes, 28, "admin-only routes in the table");
 }
 
 /// An installer's admin session (spec §10): every admin route but the owner's settings —
-/// accounts, installers, SMTP, access, the button, the factory reset.
+/// accounts, installers, SMTP, access, the directory, the button, the factory reset.
 #[tokio::test]
 async fn an_installer_gets_403_on_the_owners_settings_only() {
     let t = TestApp::ready("routes-installer").await;
@@ -115,6 +115,8 @@ async fn an_installer_gets_403_on_the_owners_settings_only() {
             "Put Exact(\"/api/v1/settings/smtp\")",
             "Put Exact(\"/api/v1/settings/access\")",
             "Post Exact(\"/api/v1/settings/access/confirm\")",
+            "Put Exact(\"/api/v1/settings/directory\")",
+            "Post Exact(\"/api/v1/settings/directory/test\")",
             "Post Exact(\"/api/v1/installers\")",
             "Delete Under(\"/api/v1/installers/\")",
             "Post Exact(\"/api/v1/accounts\")",
