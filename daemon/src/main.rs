@@ -362,6 +362,7 @@ async fn reload_on_hup(app: Arc<App>, tls: Arc<Tls>, path: Option<PathBuf>) {
                     let files = c.tls.clone();
                     app.reload(c);
                     pbx_authd::flows::access::config_reloaded(&app).await;
+                    pbx_authd::flows::directory_settings::config_reloaded(&app).await;
                     files
                 }
                 Err(problems) => {

@@ -142,6 +142,15 @@ async fn current(app: &App) -> Result<(DirectorySettings, &'static str), Error> 
     })
 }
 
+/// After a config reload: the config's directory, unless the page saved its own.
+pub async fn config_reloaded(app: &App) {
+    match current(app).await {
+        Ok((_, "config")) => app.set_directory(app.config().directory.clone()),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("directory settings unreadable after reload: {e}"),
+    }
+}
+
 pub async fn view(app: &App) -> Result<DirectoryView, Error> {
     let (s, source) = current(app).await?;
     Ok(DirectoryView::of(s, source))
