@@ -402,7 +402,7 @@ impl Db {
         // checksums.
         let tenants: BTreeMap<_, _> = tenants_mu.iter().collect();
 
-        let mut hasher = crc32fast::Hasher::new();
+        let mut hasher = crate::crc32::Hasher::new();
         let mut locks = vec![];
 
         locks.push(concurrency_control::write());

@@ -182,6 +182,7 @@ macro_rules! testing_assert {
 }
 
 mod arc;
+mod crc32;
 mod atomic_shim;
 mod batch;
 mod binary_search;
@@ -380,13 +381,13 @@ struct Conflict;
 type Conflictable<T> = std::result::Result<T, Conflict>;
 
 fn crc32(buf: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = crate::crc32::Hasher::new();
     hasher.update(buf);
     hasher.finalize()
 }
 
 fn calculate_message_crc32(header: &[u8], body: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = crate::crc32::Hasher::new();
     hasher.update(body);
     hasher.update(&header[4..]);
     let crc32 = hasher.finalize();

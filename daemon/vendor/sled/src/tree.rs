@@ -1446,7 +1446,7 @@ impl Tree {
     /// This is O(N) and locks the underlying tree
     /// for the duration of the entire scan.
     pub fn checksum(&self) -> Result<u32> {
-        let mut hasher = crc32fast::Hasher::new();
+        let mut hasher = crate::crc32::Hasher::new();
         let mut iter = self.iter();
         let _cc = concurrency_control::write();
         while let Some(kv_res) = iter.next_inner() {

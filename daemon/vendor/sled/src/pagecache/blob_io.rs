@@ -46,7 +46,7 @@ pub(crate) fn read_blob(
         return Err(e.into());
     }
 
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = crate::crc32::Hasher::new();
     hasher.update(&kind_byte);
     hasher.update(&buf);
     let crc_actual = hasher.finalize();
@@ -74,7 +74,7 @@ pub(crate) fn write_blob<T: Serialize>(
 
     let kind_buf = &[kind.into()];
 
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = crate::crc32::Hasher::new();
     hasher.update(kind_buf);
 
     let data = {
