@@ -53,7 +53,7 @@ impl Config {
             })?;
             merge(&mut base, over);
         }
-        let mut config = Config::parse(&base.to_string())?;
+        let mut config = Config::from_table(&base, "")?;
         config.dev = true;
         Ok(config)
     }

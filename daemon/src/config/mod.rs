@@ -346,8 +346,14 @@ impl Config {
             }])
         };
         let table: toml::Table = text.parse().map_err(syntax)?;
+        Config::from_table(&table, text)
+    }
+
+    /// Validates a parsed table; `text`, where it came from, gives the line of a value
+    /// of the wrong type (empty: none).
+    pub fn from_table(table: &toml::Table, text: &str) -> Result<Config, Problems> {
         let found = std::cell::RefCell::new(Vec::new());
-        let file = read::Reader::new(&table, text, &found).read_all(ConfigFile::read);
+        let file = read::Reader::new(table, text, &found).read_all(ConfigFile::read);
         let mut problems = found.into_inner();
         match validate::validate(&file) {
             Ok(c) if problems.is_empty() => Ok(c),
