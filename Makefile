@@ -28,7 +28,9 @@ MAX_BYTES_x86_64-unknown-linux-musl := 3670016
 NIGHTLY := nightly-2026-10-30
 # Stable's x86_64 musl std: make bench's bare-hyper floor is built with it.
 STABLE_MUSL := x86_64-unknown-linux-musl
-BUILD_STD = RUSTFLAGS="-C link-self-contained=no -Zlocation-detail=none" $(ZIGBUILD) +$(NIGHTLY) zigbuild \
+# -Zfmt-debug=shallow: a derived Debug prints its type's (or fieldless variant's) name
+# only; hand-written ones (strings, paths, durations) are whole (docs/performance.md).
+BUILD_STD = RUSTFLAGS="-C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=shallow" $(ZIGBUILD) +$(NIGHTLY) zigbuild \
   -Zbuild-std=std,panic_abort -Zbuild-std-features= --release -p pbx-authd
 # Release builds abort on panic, so nothing ever unwinds: the DWARF unwind tables
 # (~13% of the file) only served backtraces. Dropped from the firmware copy, as C
