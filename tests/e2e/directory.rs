@@ -183,16 +183,27 @@ async fn directory_users_sign_in_through_a_real_freeradius() {
 async fn the_directory_down_leaves_the_local_admin_in() {
     let dir = TempDir::new("directory-down");
     let mut radius = FreeRadius::start(&dir.path().join("radius"));
-    let d = start(&dir, &[radius.addr()], "");
+    // The main server is silent (a port nobody answers on): the fallback answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("a port");
+    let dead = silent.local_addr().expect("addr");
+    let d = start(&dir, &[dead, radius.addr()], "");
     let mut admin = owner(&d).await;
     let mut tech = d.client_from("127.0.0.41");
-    assert_eq!(tech.login("tech1", "admin pass 1").await.status, 200);
+    let r = tech.login("tech1", "admin pass 1").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sessions = admin.get("/api/v1/sessions").await.json();
+    assert_eq!(
+        find(&sessions, "tech1")["via"],
+        json!(format!("RADIUS {}", radius.addr())),
+        "failed over to the second server"
+    );
     radius.stop();
 
     let mut again = d.client_from("127.0.0.42");
     for _ in 0..6 {
         let t = Instant::now();
         let r = again.login("tech1", "admin pass 1").await;
+        // Two servers, one try of a second each.
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert_eq!(r.status, 503, "{}", r.text());
         let body = r.json();
@@ -200,7 +211,7 @@ async fn the_directory_down_leaves_the_local_admin_in() {
         assert_eq!(
             body["message"],
             format!(
-                "The sign-in server {} did not answer; the local admin still works.",
+                "The sign-in server {dead}, {} did not answer; the local admin still works.",
                 radius.addr()
             )
         );
@@ -445,7 +456,8 @@ fn ldap_config(url: &str, ca: &std::path::Path, user_group: Option<&str>) -> Str
 }
 
 /// Search-then-bind against OpenLDAP's slapd of the test's own, over LDAPS: a member of
-/// the admins' group signs in as admin, another user as user (no user group set), a
+/// the admins' group signs in as admin (by the group's member list, and by the entry's
+/// own memberOf), another user as user (no user group set), a
 /// wrong password is a counted failure, the directory's `admin` is never asked; over
 /// StartTLS with a users' group: its member is a user, a user in neither group is
 /// refused with `directory_no_role` only with the right password. slapd stopped: 503
@@ -473,6 +485,15 @@ async fn directory_users_sign_in_through_a_real_slapd() {
     assert_eq!(
         find(&sessions, "ldap1")["via"],
         json!(format!("LDAP {ldaps}"))
+    );
+    // The role from the entry's own memberOf (no group entry lists ldap4).
+    let mut ldap4 = d.client_from("127.0.0.96");
+    let r = ldap4.login("ldap4", "ldap admin 4").await;
+    assert_eq!(
+        (r.status, r.json()["role"].clone()),
+        (200, json!("admin")),
+        "{}",
+        r.text()
     );
     let mut ldap2 = d.client_from("127.0.0.92");
     let r = ldap2.login("ldap2", "ldap user 2").await;
@@ -795,4 +816,60 @@ async fn the_directory_page_and_the_servers_code_in_the_browser() {
         &format!("tech3 (via RADIUS {})", radius.addr()),
     )
     .await;
+}
+
+/// `policy.require_2fa_for_admin` holds for directory admins: the first sign-in must
+/// set up the box's own second factor (its password confirmed by the directory), and
+/// every later one asks for the code after the directory's Accept.
+#[tokio::test]
+async fn the_box_can_require_two_factor_of_directory_admins() {
+    use pbx_e2e::totp;
+    let dir = TempDir::new("directory-2fa");
+    let radius = FreeRadius::start(&dir.path().join("radius"));
+    let d = start(
+        &dir,
+        &[radius.addr()],
+        "[policy]\nrequire_2fa_for_admin = true\n",
+    );
+    let mut tech = d.client_from("127.0.0.111");
+    let r = tech.login("tech1", "admin pass 1").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["two_factor_enrollment_required"], true);
+    assert_eq!(
+        tech.get("/api/v1/accounts").await.json()["error"],
+        "two_factor_enrollment_required"
+    );
+    let r = tech
+        .post_json("/api/v1/2fa/setup", &json!({"password": "admin pass 1"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let secret = r.json()["secret"].as_str().expect("secret").to_string();
+    let r = tech
+        .post_json(
+            "/api/v1/2fa/enable",
+            &json!({"code": totp::code(&secret, totp::now())}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let mut again = d.client_from("127.0.0.112");
+    let r = again.login("tech1", "admin pass 1").await;
+    assert_eq!(
+        r.json(),
+        json!({"two_factor_required": true}),
+        "{}",
+        r.text()
+    );
+    let r = again
+        .post_json(
+            "/api/v1/login/2fa",
+            &json!({"code": totp::code(&secret, totp::now() + 30)}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["role"].clone()),
+        (200, json!("admin")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(again.get("/api/v1/accounts").await.status, 200);
 }

@@ -4,7 +4,9 @@
 # on LDAP_PORT, both on 127.0.0.1, the certificate from TLS_DIR (ca.pem, server.pem,
 # server.key). Entries of dc=pbx,dc=test: the service account cn=pbx,ou=services
 # ("service pass 0"), uid=ldap1 ("ldap admin 1", in cn=pbx-admins), uid=ldap2 ("ldap user
-# 2", in no group), uid=ldap3 ("ldap user 3", in cn=pbx-users), uid=admin ("ldap admin 5",
+# 2", in no group), uid=ldap3 ("ldap user 3", in cn=pbx-users), uid=ldap4 ("ldap admin 4":
+# no group lists it, its own memberOf names cn=pbx-admins, as Active Directory, lldap and
+# kanidm give it; the memberof overlay defines the attribute), uid=admin ("ldap admin 5",
 # in cn=pbx-admins: never asked, the box's admin is local). Runs in the foreground until
 # killed. Usage: slapd.sh DIR LDAPS_PORT LDAP_PORT TLS_DIR
 set -euo pipefail
@@ -17,6 +19,7 @@ include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload memberof
 pidfile $dir/slapd.pid
 TLSCACertificateFile $tls/ca.pem
 TLSCertificateFile $tls/server.pem
@@ -24,6 +27,7 @@ TLSCertificateKeyFile $tls/server.key
 database mdb
 suffix "dc=pbx,dc=test"
 directory $dir/db
+overlay memberof
 access to attrs=userPassword
 	by self read
 	by anonymous auth
@@ -48,6 +52,7 @@ person() { # uid password
   person ldap2 "ldap user 2"
   person ldap3 "ldap user 3"
   person admin "ldap admin 5"
+  printf 'dn: uid=ldap4,ou=people,%s\nobjectClass: inetOrgPerson\nuid: ldap4\ncn: ldap4\nsn: ldap4\nuserPassword: ldap admin 4\nmemberOf: cn=pbx-admins,ou=groups,%s\n\n' "$base" "$base"
   printf 'dn: cn=pbx-admins,ou=groups,%s\nobjectClass: groupOfNames\ncn: pbx-admins\nmember: uid=ldap1,ou=people,%s\nmember: uid=admin,ou=people,%s\n\n' "$base" "$base" "$base"
   printf 'dn: cn=pbx-users,ou=groups,%s\nobjectClass: groupOfNames\ncn: pbx-users\nmember: uid=ldap3,ou=people,%s\n\n' "$base" "$base"
 } >"$dir/data.ldif"

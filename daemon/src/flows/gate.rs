@@ -76,3 +76,45 @@ pub fn expired(app: &App, account: &crate::model::Account) -> bool {
         .as_ref()
         .is_some_and(|i| i.until <= app.clock().unix())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testkit::{ip, TestApp};
+    use crate::model::ADMIN;
+
+    /// `access.sign_in = "directory"`: the local admin only at the box (loopback) or on
+    /// its own network, never from outside; other local accounts never; directory users
+    /// from anywhere their role's networks allow.
+    #[tokio::test]
+    async fn directory_only_keeps_the_local_admin_at_the_box() {
+        let t = TestApp::ready("gate-directory-only").await;
+        let app = &t.app;
+        let mut s = app.config().access_settings();
+        s.sign_in = crate::model::sign_in_text(true).into();
+        app.access()
+            .set(crate::auth::trust::Rules::of(&s).expect("rules"), None);
+        let admin = app
+            .data()
+            .expect("data")
+            .account(ADMIN)
+            .await
+            .expect("read")
+            .expect("admin");
+        assert!(admit_account(app, &admin, ip("127.0.0.1")).is_ok());
+        let outside = ip("203.0.113.9");
+        assert!(matches!(
+            admit_account(app, &admin, outside),
+            Err(Error::DirectoryOnly)
+        ));
+        let mut ext = admin.clone();
+        ext.username = "1001".into();
+        ext.role = Role::User;
+        assert!(matches!(
+            admit_account(app, &ext, ip("127.0.0.1")),
+            Err(Error::DirectoryOnly)
+        ));
+        ext.directory = Some("RADIUS 192.0.2.5:1812".into());
+        assert!(admit_account(app, &ext, outside).is_ok());
+    }
+}
