@@ -45,6 +45,20 @@ async fn owner(d: &Daemon) -> Client {
     c
 }
 
+/// Signs `user` in from `from`: the answer's status and role (or error code), and the
+/// signed-in client.
+async fn sign_in(d: &Daemon, from: &str, user: &str, pw: &str) -> (u16, Value, Client) {
+    let mut c = d.client_from(from);
+    let r = c.login(user, pw).await;
+    let body = r.json();
+    let what = if r.status == 200 {
+        body["role"].clone()
+    } else {
+        body["error"].clone()
+    };
+    (r.status, what, c)
+}
+
 fn find<'a>(list: &'a Value, user: &str) -> &'a Value {
     list.as_array()
         .expect("list")
@@ -487,22 +501,10 @@ async fn directory_users_sign_in_through_a_real_slapd() {
         json!(format!("LDAP {ldaps}"))
     );
     // The role from the entry's own memberOf (no group entry lists ldap4).
-    let mut ldap4 = d.client_from("127.0.0.96");
-    let r = ldap4.login("ldap4", "ldap admin 4").await;
-    assert_eq!(
-        (r.status, r.json()["role"].clone()),
-        (200, json!("admin")),
-        "{}",
-        r.text()
-    );
-    let mut ldap2 = d.client_from("127.0.0.92");
-    let r = ldap2.login("ldap2", "ldap user 2").await;
-    assert_eq!(
-        (r.status, r.json()["role"].clone()),
-        (200, json!("user")),
-        "{}",
-        r.text()
-    );
+    let (status, role, _ldap4) = sign_in(&d, "127.0.0.96", "ldap4", "ldap admin 4").await;
+    assert_eq!((status, role), (200, json!("admin")), "ldap4");
+    let (status, role, _ldap2) = sign_in(&d, "127.0.0.92", "ldap2", "ldap user 2").await;
+    assert_eq!((status, role), (200, json!("user")), "ldap2");
     let mut guess = d.client_from("127.0.0.93");
     let r = guess.login("ldap1", "not it").await;
     assert_eq!(
@@ -531,36 +533,17 @@ async fn directory_users_sign_in_through_a_real_slapd() {
         &dir.path().join("state-starttls"),
         &opts(ldap_config(&starttls, &certs.ca, Some("pbx-users"))),
     );
-    let mut c = d.client_from("127.0.0.94");
-    let r = c.login("ldap3", "ldap user 3").await;
-    assert_eq!(
-        (r.status, r.json()["role"].clone()),
-        (200, json!("user")),
-        "{}",
-        r.text()
-    );
-    let r = c.login("ldap1", "ldap admin 1").await;
-    assert_eq!(
-        (r.status, r.json()["role"].clone()),
-        (200, json!("admin")),
-        "{}",
-        r.text()
-    );
+    for (user, pw, want) in [
+        ("ldap3", "ldap user 3", (200, json!("user"))),
+        ("ldap1", "ldap admin 1", (200, json!("admin"))),
+        // A wrong password tells nothing of roles; the right one is told.
+        ("ldap2", "wrong", (401, json!("invalid_credentials"))),
+        ("ldap2", "ldap user 2", (403, json!("directory_no_role"))),
+    ] {
+        let (status, what, _) = sign_in(&d, "127.0.0.94", user, pw).await;
+        assert_eq!((status, what), want, "{user} with {pw:?}");
+    }
     let mut none = d.client_from("127.0.0.95");
-    let r = none.login("ldap2", "wrong").await;
-    assert_eq!(
-        r.status,
-        401,
-        "a wrong password tells nothing of roles: {}",
-        r.text()
-    );
-    let r = none.login("ldap2", "ldap user 2").await;
-    assert_eq!(
-        (r.status, r.json()["error"].clone()),
-        (403, json!("directory_no_role")),
-        "{}",
-        r.text()
-    );
     assert!(slapd.log().contains("STARTTLS"), "{}", slapd.log());
 
     slapd.stop();
