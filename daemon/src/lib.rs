@@ -21,10 +21,11 @@
 //!   limits, accounts, profile, SMTP, the device's audit and factory reset, and
 //!   [`flows::recovery`] (readiness, Forgot Password, the reset link and its
 //!   local-network rule, the mail worker), who may reach the admin (`flows::gate`,
-//!   `flows::access` and its probation, `flows::installers`, `flows::alerts`).
-//! - [`directory`]: sign-in from the company's directory (issue 30, under way): the
-//!   RADIUS codec and its client (timeout, retries, failover) so far, not yet wired into
-//!   sign-in.
+//!   `flows::access` and its probation, `flows::installers`, `flows::alerts`), fleet
+//!   sign-in (`flows::directory`, its page `flows::directory_settings`).
+//! - [`directory`]: the company's directory as the box asks it: RADIUS (UDP with
+//!   timeout, retries; RadSec over rustls) and LDAP (search-then-bind over LDAPS or
+//!   StartTLS); [`ldapwire`]: LDAP's BER and RFC 4515 filters, pure.
 //! - [`auth`]: argon2id off the runtime, password rules, sessions, lockout, what
 //!   the ways back in keep in RAM (`auth::recovery`), trusted networks (`auth::trust`).
 //! - [`model`]: the domain — accounts, roles, reset tokens, audit events, factory data.
@@ -56,6 +57,7 @@ pub mod flows;
 pub mod fsutil;
 pub mod fuzzing;
 pub mod i18n;
+pub mod ldapwire;
 pub mod mail;
 pub mod model;
 pub mod provision;

@@ -351,6 +351,38 @@ impl fmt::Debug for Totp {
 }
 
 impl Account {
+    /// A new account with a password its owner replaces at the first sign-in.
+    pub fn fresh(
+        username: String,
+        role: Role,
+        password_hash: String,
+        email: Option<String>,
+        now: u64,
+    ) -> Account {
+        Account {
+            username,
+            role,
+            password_hash,
+            email_bound_at: email.as_ref().map(|_| now),
+            email,
+            // The admin chose this password; its owner replaces it at first sign-in.
+            must_change_password: true,
+            created_at: now,
+            password_changed_at: now,
+            recovery_codes: Vec::new(),
+            email_confirmed_at: None,
+            email_check: None,
+            totp: None,
+            device_gen: 0,
+            devices: Vec::new(),
+            disabled: false,
+            language: None,
+            installer: None,
+            alerts_off: Vec::new(),
+            directory: None,
+        }
+    }
+
     /// Whether sign-in asks for a second factor.
     pub fn two_factor(&self) -> bool {
         self.totp.as_ref().is_some_and(|t| t.enabled)

@@ -375,7 +375,7 @@ fn ldap(l: &LdapSettings, f: &mut Found) -> Option<Ldap> {
         .user_filter
         .replace("{username}", "x")
         .contains("x")
-        .then(|| crate::directory::ldap::filter::encode(&l.user_filter.replace("{username}", "x")));
+        .then(|| crate::ldapwire::filter::encode(&l.user_filter.replace("{username}", "x")));
     let problem = match sample {
         _ if !l.user_filter.contains("{username}") => Some("{username} is missing".to_string()),
         Some(Err(e)) => Some(e),

@@ -9,16 +9,16 @@
 //! Hand-written over our rustls stream: the LDAP crate (ldap3 0.12 with its rustls
 //! feature) brings url/idna, x509-parser and nom, measured in docs/fleet.md.
 
-pub mod ber;
-pub mod filter;
-
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use ber::{int, put, tlv, Cursor, ENUMERATED, INTEGER, OCTET_STRING, SEQUENCE};
+use crate::ldapwire::ber::{
+    self, int, put, tlv, Cursor, ENUMERATED, INTEGER, OCTET_STRING, SEQUENCE,
+};
+use crate::ldapwire::filter;
 
 /// The largest message read (an entry with its groups is a few KB).
 const MAX_MESSAGE: usize = 256 * 1024;

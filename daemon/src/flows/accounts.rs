@@ -89,40 +89,8 @@ pub async fn create(
     }
     let password_hash = crate::flows::hash_new_password(app, body.password, &body.username).await?;
     let now = app.clock().unix();
-    let account = fresh(body.username, body.role, password_hash, email, now);
+    let account = Account::fresh(body.username, body.role, password_hash, email, now);
     insert(app, ip, by, account).await
-}
-
-/// A new account with a password its owner replaces at the first sign-in.
-pub(super) fn fresh(
-    username: String,
-    role: Role,
-    password_hash: String,
-    email: Option<String>,
-    now: u64,
-) -> Account {
-    Account {
-        username,
-        role,
-        password_hash,
-        email_bound_at: email.as_ref().map(|_| now),
-        email,
-        // The admin chose this password; its owner replaces it at first sign-in.
-        must_change_password: true,
-        created_at: now,
-        password_changed_at: now,
-        recovery_codes: Vec::new(),
-        email_confirmed_at: None,
-        email_check: None,
-        totp: None,
-        device_gen: 0,
-        devices: Vec::new(),
-        disabled: false,
-        language: None,
-        installer: None,
-        alerts_off: Vec::new(),
-        directory: None,
-    }
 }
 
 /// Stores a new account (refused if the name is taken, checked in the same step as

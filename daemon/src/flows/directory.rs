@@ -419,7 +419,7 @@ pub async fn admitted(
             None => {}
         }
         let now = app.clock().unix();
-        let mut account = super::accounts::fresh(name.clone(), role, String::new(), None, now);
+        let mut account = Account::fresh(name.clone(), role, String::new(), None, now);
         account.must_change_password = false;
         account.directory = Some(via.clone());
         if data.insert_new_account(account.clone()).await? {

@@ -84,7 +84,7 @@ pub async fn issue(app: &App, ip: IpAddr, by: &str, req: NewInstaller) -> Result
         .map_err(|_| Error::Busy)?;
     let now = app.clock().unix();
     let until = now + req.hours * 3600;
-    let mut account = super::accounts::fresh(req.username, req.role, hash, None, now);
+    let mut account = crate::model::Account::fresh(req.username, req.role, hash, None, now);
     account.installer = Some(Installer {
         until,
         by: by.to_string(),
