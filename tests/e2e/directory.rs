@@ -856,3 +856,31 @@ async fn the_box_can_require_two_factor_of_directory_admins() {
     );
     assert_eq!(again.get("/api/v1/accounts").await.status, 200);
 }
+
+/// The trusted networks (SPEC §10) hold for directory users: from an address trusted
+/// for no role, a name the box does not know is not even asked (401 like any unknown
+/// name); from one trusted for users only, a directory admin's Accept still ends in 403
+/// `not_trusted_network`, and a directory user signs in.
+#[tokio::test]
+async fn directory_users_keep_to_the_trusted_networks() {
+    let dir = TempDir::new("directory-networks");
+    let radius = FreeRadius::start(&dir.path().join("radius"));
+    let d = start(
+        &dir,
+        &[radius.addr()],
+        "[access]\nadmin_networks = [\"127.0.0.2/32\"]\nuser_networks = [\"127.0.0.2/32\", \"127.0.0.3/32\"]\n",
+    );
+    let (status, what, _) = sign_in(&d, "127.0.0.121", "tech1", "admin pass 1").await;
+    assert_eq!((status, what), (401, json!("invalid_credentials")));
+    assert_eq!(
+        asked(&radius, "tech1"),
+        0,
+        "nothing sent from an untrusted address"
+    );
+    let (status, what, _) = sign_in(&d, "127.0.0.3", "tech1", "admin pass 1").await;
+    assert_eq!((status, what), (403, json!("not_trusted_network")));
+    let (status, what, _) = sign_in(&d, "127.0.0.3", "tech2", "user pass 2").await;
+    assert_eq!((status, what), (200, json!("user")));
+    let (status, what, _) = sign_in(&d, "127.0.0.2", "tech1", "admin pass 1").await;
+    assert_eq!((status, what), (200, json!("admin")));
+}

@@ -21,15 +21,18 @@ pub struct FreeRadius {
     child: Option<Child>,
 }
 
-/// Four UDP ports in a row on 127.0.0.1, free now and given to no other server of this
-/// process (tests start theirs at once).
+/// Four UDP ports in a row on 127.0.0.1 (and the first on TCP), free now and given to
+/// no other server of this process (tests start theirs at once).
 fn free_ports() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let salt = (std::process::id() % 1000) as u16 * 8;
     loop {
         let p = 30000 + (salt + NEXT.fetch_add(4, Ordering::SeqCst)) % 30000;
-        if (0..4).all(|n| UdpSocket::bind(("127.0.0.1", p + n)).is_ok()) {
+        // The first one on TCP too: RadSec listens there.
+        if (0..4).all(|n| UdpSocket::bind(("127.0.0.1", p + n)).is_ok())
+            && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        {
             return p;
         }
     }
@@ -60,7 +63,8 @@ impl FreeRadius {
             dir: dir.to_path_buf(),
             child: Some(child),
         };
-        let ready = (0..300).any(|_| {
+        // Up to a minute: a busy machine (two cores, the rest of the suite) must not fail it.
+        let ready = (0..1200).any(|_| {
             std::thread::sleep(Duration::from_millis(50));
             s.log().contains("Ready to process requests")
         });

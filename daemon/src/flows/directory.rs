@@ -39,8 +39,15 @@ pub fn canonical(name: &str) -> String {
 
 /// Whether `name` (as typed) is asked of the directory: one is configured, the name is
 /// one a directory user may have, and no local account has it in any case. `local`:
-/// the account of that exact name, if any.
-pub async fn asked(app: &App, name: &str, local: Option<&Account>) -> Result<bool, Error> {
+/// the account of that exact name, if any (its networks were checked already). A name
+/// the box does not know yet is asked only from an address trusted for some role (spec
+/// §10): from elsewhere it is an unknown name like any, and nothing is sent.
+pub async fn asked(
+    app: &App,
+    peer: IpAddr,
+    name: &str,
+    local: Option<&Account>,
+) -> Result<bool, Error> {
     if !app.directory().configured() {
         // A directory user's record then signs in nobody (it holds no password).
         return Ok(false);
@@ -49,6 +56,12 @@ pub async fn asked(app: &App, name: &str, local: Option<&Account>) -> Result<boo
         return Ok(a.directory.is_some());
     }
     if !valid_name(name) {
+        return Ok(false);
+    }
+    let trusted = [Role::Admin, Role::User]
+        .into_iter()
+        .any(|r| crate::flows::gate::admit(app, r, None, peer).is_ok());
+    if !trusted {
         return Ok(false);
     }
     let lower = canonical(name);

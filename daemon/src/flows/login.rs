@@ -170,7 +170,7 @@ pub(super) async fn check_password(
     } else {
         None
     };
-    let ok = if crate::flows::directory::asked(app, username, account.as_ref()).await? {
+    let ok = if crate::flows::directory::asked(app, ip, username, account.as_ref()).await? {
         use crate::flows::directory::{ask, Verdict};
         match ask(app, username, password.expose().as_bytes(), None).await? {
             Verdict::Accepted { role, via } => {
