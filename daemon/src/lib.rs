@@ -79,12 +79,14 @@ pub use config::Config;
 pub use server::Listeners;
 pub use tls::Tls;
 
-/// Serves `app` on `listeners` until `shutdown` resolves, then drains connections.
-/// Also runs the mail worker that sends recovery mail off the request path.
+/// Serves `app` on `listeners` (and the control socket, bound by the caller before it
+/// announced them) until `shutdown` resolves, then drains connections. Also runs the
+/// mail worker that sends recovery mail off the request path.
 pub async fn run(
     app: Arc<App>,
     tls: Arc<Tls>,
     listeners: Listeners,
+    control: Option<tokio::net::UnixListener>,
     shutdown: impl Future<Output = ()>,
 ) {
     if let Some(rx) = app.outbox().take_worker_queue() {
@@ -96,12 +98,8 @@ pub async fn run(
     tokio::spawn(flows::ticker::watch(Arc::clone(&app)));
     tokio::spawn(flows::time::keep_floor(Arc::clone(&app)));
     app.syslog().configure(app.config().syslog.clone());
-    let socket = app.config().control.socket.clone();
-    match control::bind(&socket) {
-        Ok(l) => {
-            tokio::spawn(control::serve(Arc::clone(&app), l));
-        }
-        Err(e) => tracing::error!(socket = %socket.display(), "control socket unavailable: {e}"),
+    if let Some(l) = control {
+        tokio::spawn(control::serve(Arc::clone(&app), l));
     }
     button::spawn_watcher(&app);
     let (http, https) = listeners.local_addrs();

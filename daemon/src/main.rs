@@ -298,6 +298,13 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
         pbx_authd::factory_reset::report_failure(&app, why);
     }
     let app = Arc::new(app);
+    // Bound before the daemon says it listens: whoever starts it may ask at once.
+    let socket = app.config().control.socket.clone();
+    let control = pbx_authd::control::bind(&socket)
+        .inspect_err(|e| {
+            tracing::error!(socket = %socket.display(), "control socket unavailable: {e}")
+        })
+        .ok();
     for a in &http {
         let _ = writeln!(out, "listening: http://{a}/");
         tracing::info!("listening on http://{a}/");
@@ -315,7 +322,7 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
             Arc::clone(&tls),
             config_path,
         ));
-        pbx_authd::run(app, tls, listeners, stop.wait()).await;
+        pbx_authd::run(app, tls, listeners, control, stop.wait()).await;
     });
     tracing::info!("stopped");
     Ok(())

@@ -36,6 +36,7 @@ impl Served {
             Arc::clone(&t.app),
             Arc::new(tls),
             listeners,
+            crate::control::bind(&config.control.socket).ok(),
             async move {
                 let _ = stopped.await;
             },
