@@ -108,8 +108,7 @@ pub async fn ask(
 }
 
 /// Where asking a server stopped short of a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// No connection, or no answer in time.
     Connect,
