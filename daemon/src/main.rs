@@ -301,9 +301,9 @@ fn daemon(config_file: Option<PathBuf>, dev: Option<DevOpts>) -> anyhow::Result<
     // Bound before the daemon says it listens: whoever starts it may ask at once.
     let socket = app.config().control.socket.clone();
     let control = pbx_authd::control::bind(&socket)
-        .inspect_err(|e| {
-            tracing::error!(socket = %socket.display(), "control socket unavailable: {e}")
-        })
+        .inspect_err(
+            |e| tracing::error!(socket = %socket.display(), "control socket unavailable: {e}"),
+        )
         .ok();
     for a in &http {
         let _ = writeln!(out, "listening: http://{a}/");
