@@ -225,8 +225,10 @@ impl Limiter {
         *self.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
+    /// A name's counters, whatever its letter case: a directory compares names without
+    /// case, so `Tech1` and `TECH1` are the same guesses at the same account.
     pub fn user_key(&self, username: &str) -> UserKey {
-        UserKey(self.keys.hash_one(username))
+        UserKey(self.keys.hash_one(username.to_lowercase()))
     }
 
     /// [`Limiter::begin_from`] an address on the local network, where the account cap

@@ -415,3 +415,16 @@ fn a_full_device_table_never_revives_a_voided_cookie() {
         .expect("address");
     assert!(!t.by_device(), "the voided cookie stays void");
 }
+
+/// A directory compares names without case: guesses at `Tech1`, `TECH1` and `tech1`
+/// count for one account (the slow-down is not escaped by changing case).
+#[test]
+fn an_accounts_counters_ignore_letter_case() {
+    let (_clock, l) = setup();
+    for i in 0..21u32 {
+        let name = ["tech1", "Tech1", "TECH1"][i as usize % 3];
+        fail(&l, ip(&format!("10.3.0.{}", i + 1)), name);
+    }
+    assert_eq!(l.account_delay("tech1"), Duration::from_secs(1));
+    assert_eq!(l.account_delay("TeCh1"), Duration::from_secs(1));
+}
