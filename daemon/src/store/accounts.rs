@@ -165,27 +165,13 @@ impl DataDb {
         if self.account(ADMIN)?.is_some() && self.initialised_marker().exists() {
             return Ok(false);
         }
-        let created = self.insert_new_account(&Account {
-            username: ADMIN.into(),
-            role: Role::Admin,
-            password_hash: initial_password_hash.into(),
-            email: None,
-            must_change_password: true,
-            created_at: now,
-            password_changed_at: now,
-            recovery_codes: Vec::new(),
-            email_confirmed_at: None,
-            email_bound_at: None,
-            email_check: None,
-            totp: None,
-            device_gen: 0,
-            devices: Vec::new(),
-            disabled: false,
-            language: None,
-            installer: None,
-            alerts_off: Vec::new(),
-            directory: None,
-        })?;
+        let created = self.insert_new_account(&Account::fresh(
+            ADMIN.into(),
+            Role::Admin,
+            initial_password_hash.into(),
+            None,
+            now,
+        ))?;
         let marker = self.initialised_marker();
         if !marker.exists() {
             crate::fsutil::write_atomic(&marker, b"admin created\n", 0o600)

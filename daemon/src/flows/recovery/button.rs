@@ -296,27 +296,9 @@ mod tests {
         data.blocking()
             .put_setting("smtp_marker", &"kept")
             .expect("setting");
-        let other = crate::model::Account {
-            username: "1001".into(),
-            role: Role::User,
-            password_hash: "x".into(),
-            email: None,
-            must_change_password: false,
-            created_at: 1,
-            password_changed_at: 1,
-            recovery_codes: Vec::new(),
-            email_confirmed_at: None,
-            email_bound_at: None,
-            email_check: None,
-            totp: None,
-            device_gen: 0,
-            devices: Vec::new(),
-            disabled: false,
-            language: None,
-            installer: None,
-            alerts_off: Vec::new(),
-            directory: None,
-        };
+        let mut other =
+            crate::model::Account::fresh("1001".into(), Role::User, "x".into(), None, 1);
+        other.must_change_password = false;
         data.blocking().put_account(&other).expect("extension");
         t.admin_token([7; 32]);
         app.sessions().create(
