@@ -156,7 +156,8 @@ pub async fn view(app: &App) -> Result<DirectoryView, Error> {
     Ok(DirectoryView::of(s, source))
 }
 
-/// A form's secret, else the saved one when it was saved for `same`.
+/// A form's secret, else `saved`: the caller passes the saved one only for the same
+/// server (RADIUS: its address; LDAP: its URL and bind DN), so a moved server never gets it.
 fn secret(sent: Option<Secret>, saved: Option<&str>) -> String {
     match sent {
         Some(s) => s.expose().to_string(),
